@@ -1,0 +1,220 @@
+//! `/api/v1/auth/*` and `/api/v1/me`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::service::{self, RefreshOutcome, TokenPair};
+use super::store;
+use super::validate::{self, RegisterRequest};
+use crate::auth::client_ip::client_ip;
+use crate::auth::extract::Authenticated;
+use crate::auth::Role;
+use crate::domain::phone;
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::json::{self, ApiJson};
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/auth/register", web::post().to(register))
+        .route("/auth/login", web::post().to(login))
+        .route("/auth/refresh", web::post().to(refresh))
+        .route("/auth/logout", web::post().to(logout))
+        .route("/me", web::get().to(me));
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Registered {
+    pub user_id: String,
+    pub account_id: String,
+}
+
+async fn hash_password(state: &web::Data<AppState>, password: String) -> ApiResult<String> {
+    let state = state.clone();
+    web::block(move || state.passwords.hash(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+/// Create an individual or business account and its wallet.
+#[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
+    let reg = validate::validate(body.0)?;
+    let hash = hash_password(&state, reg.password.clone()).await?;
+    let done = state
+        .db
+        .run(move |conn| service::register(conn, &reg, &hash, false))
+        .await?;
+    Ok(HttpResponse::Created().json(Registered {
+        user_id: done.user_id.to_string(),
+        account_id: done.account_id.to_string(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LoginRequest {
+    pub phone: String,
+    pub password: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    pub refresh_token: String,
+    /// Always `Bearer`.
+    pub token_type: &'static str,
+    /// Seconds until the access token expires.
+    pub expires_in: u64,
+}
+
+impl From<TokenPair> for TokenResponse {
+    fn from(p: TokenPair) -> TokenResponse {
+        TokenResponse {
+            access_token: p.access_token,
+            refresh_token: p.refresh_token,
+            token_type: "Bearer",
+            expires_in: p.expires_in,
+        }
+    }
+}
+
+fn invalid_credentials() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+        "phone or password is wrong",
+    )
+}
+
+/// Sign in with phone and password. Failed attempts are throttled per phone and per client address.
+#[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn login(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: ApiJson<LoginRequest>,
+) -> ApiResult<HttpResponse> {
+    let LoginRequest { phone, password } = body.0;
+    let ip = client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        &state.settings.server.trusted_proxies,
+    );
+    state.login_throttle.check(&phone, ip).await?;
+
+    let lookup = phone.clone();
+    let user = state
+        .db
+        .run(move |conn| Ok(store::find_by_phone(conn, &lookup)?))
+        .await?;
+    let verifier = state.clone();
+    let ok = web::block(move || {
+        let matches = verifier
+            .passwords
+            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()));
+        user.filter(|_| matches)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let Some(user) = ok else {
+        state.login_throttle.record_failure(&phone, ip).await?;
+        return Err(invalid_credentials());
+    };
+    state.login_throttle.record_success(&phone).await?;
+    let session_state = state.clone();
+    let pair = state
+        .db
+        .run(move |conn| service::start_session(conn, &session_state, &user))
+        .await?;
+    Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct RefreshRequest {
+    pub refresh_token: String,
+}
+
+/// Trade a refresh token for a new pair. The old one stops working; presenting it again revokes the family.
+#[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem)))]
+pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) -> ApiResult<HttpResponse> {
+    let token = body.0.refresh_token;
+    let rotate_state = state.clone();
+    let outcome = state
+        .db
+        .run(move |conn| service::rotate(conn, &rotate_state, &token))
+        .await?;
+    match outcome {
+        RefreshOutcome::Rotated(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
+        RefreshOutcome::Invalid => Err(ApiError::unauthorized("refresh token is invalid or expired")),
+        RefreshOutcome::Reused => Err(ApiError::new(
+            actix_web::http::StatusCode::UNAUTHORIZED,
+            "refresh_token_reused",
+            "refresh token was already used; all sessions of this sign-in are revoked",
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct LogoutRequest {
+    /// The session to end; without it every session of the caller ends.
+    pub refresh_token: Option<String>,
+}
+
+/// End the session of the given refresh token (or every session). Access tokens lapse at their expiry.
+#[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+pub async fn logout(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+    caller: Authenticated,
+) -> ApiResult<HttpResponse> {
+    let body = json::read_body(&req, &mut payload).await?;
+    let token = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        json::parse::<LogoutRequest>(&body)?.refresh_token
+    };
+    let user_id = caller.0.user_id()?;
+    state
+        .db
+        .run(move |conn| service::logout(conn, user_id, token.as_deref()))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub account_id: String,
+    /// `138****5678`
+    pub phone_masked: String,
+    pub display_name: String,
+    pub account_type: String,
+    pub region_code: String,
+    pub roles: Vec<Role>,
+}
+
+/// The caller's profile.
+#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = Problem)))]
+pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
+    let user_id = caller.0.user_id()?;
+    let user = state
+        .db
+        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    Ok(HttpResponse::Ok().json(Me {
+        user_id: user.id.to_string(),
+        account_id: user.account_id.to_string(),
+        phone_masked: phone::mask_phone(&user.phone),
+        display_name: user.display_name,
+        roles: Role::for_account(&user.account_type, user.is_admin),
+        account_type: user.account_type,
+        region_code: user.region_code,
+    }))
+}

@@ -1,0 +1,157 @@
+//! Account rules: each function owns its transaction.
+
+use chrono::{Duration, NaiveDateTime, Utc};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use super::store::{self, NewUser, UserRow};
+use super::validate::ValidRegistration;
+use crate::audit;
+use crate::auth::{refresh, Role};
+use crate::db::{self, AnyConnection, Tx};
+use crate::error::{ApiError, ApiResult};
+use crate::state::AppState;
+
+pub struct Registered {
+    pub user_id: i64,
+    pub account_id: i64,
+}
+
+/// Stores a checked registration whose password is already hashed. The phone's uniqueness is the
+/// database's to decide, so twenty simultaneous registrations of one phone give exactly one account.
+pub fn register(
+    conn: &mut AnyConnection,
+    reg: &ValidRegistration,
+    password_hash: &str,
+    is_admin: bool,
+) -> ApiResult<Registered> {
+    db::transaction(conn, Tx::Write, |conn| {
+        if !store::region_exists(conn, &reg.region_code)? {
+            return Err(ApiError::field("region_code", "unknown region"));
+        }
+        let new = NewUser {
+            phone: &reg.phone,
+            password_hash,
+            display_name: &reg.display_name,
+            account_type: reg.account_type.as_str(),
+            region_code: &reg.region_code,
+            credit_code: reg.credit_code.as_deref(),
+            is_admin,
+        };
+        let (user_id, account_id) = store::insert_user(conn, &new, now()).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+                ApiError::conflict("conflict", "this phone is already registered")
+            }
+            other => other.into(),
+        })?;
+        if is_admin {
+            audit::record(
+                conn,
+                None,
+                "admin.create",
+                "user",
+                &user_id.to_string(),
+                None,
+                Some(serde_json::json!({"display_name": reg.display_name, "region_code": reg.region_code})),
+            )?;
+        }
+        Ok(Registered { user_id, account_id })
+    })
+}
+
+pub struct TokenPair {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub expires_in: u64,
+}
+
+fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+fn new_refresh_token(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    user_id: i64,
+    family_id: &str,
+) -> ApiResult<String> {
+    let token = refresh::generate();
+    let now = now();
+    let expires = now + Duration::seconds(state.settings.auth.refresh_token_ttl_secs as i64);
+    store::insert_refresh(conn, user_id, family_id, &refresh::hash(&token), expires, now)?;
+    Ok(token)
+}
+
+fn pair_for(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    user: &UserRow,
+    family_id: &str,
+) -> ApiResult<TokenPair> {
+    let refresh_token = new_refresh_token(conn, state, user.id, family_id)?;
+    let roles = Role::for_account(&user.account_type, user.is_admin);
+    Ok(TokenPair {
+        access_token: state.tokens.issue(user.id, user.account_id, roles)?,
+        refresh_token,
+        expires_in: state.tokens.ttl_secs(),
+    })
+}
+
+/// A new token family for a signed-in user.
+pub fn start_session(conn: &mut AnyConnection, state: &AppState, user: &UserRow) -> ApiResult<TokenPair> {
+    db::transaction(conn, Tx::Write, |conn| {
+        pair_for(conn, state, user, &uuid::Uuid::new_v4().to_string())
+    })
+}
+
+pub enum RefreshOutcome {
+    Rotated(TokenPair),
+    /// Unknown, expired or revoked.
+    Invalid,
+    /// Already used: the family has been revoked.
+    Reused,
+}
+
+/// Rotates a refresh token. A token presented a second time revokes its whole family, since either the
+/// client or a thief holds a copy. The revocation is committed even though the caller answers 401.
+pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> ApiResult<RefreshOutcome> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let Some(row) = store::find_refresh(conn, &refresh::hash(token))? else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        let now = now();
+        if row.revoked_at.is_some() {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        if row.used_at.is_some() || !store::use_refresh(conn, row.id, now)? {
+            store::revoke_family(conn, &row.family_id, now)?;
+            return Ok(RefreshOutcome::Reused);
+        }
+        if row.expires_at <= now {
+            return Ok(RefreshOutcome::Invalid);
+        }
+        let Some(user) = store::find_by_id(conn, row.user_id)? else {
+            return Ok(RefreshOutcome::Invalid);
+        };
+        pair_for(conn, state, &user, &row.family_id).map(RefreshOutcome::Rotated)
+    })
+}
+
+/// Ends sessions: the family of the given refresh token when it is the caller's, else all of the caller's.
+pub fn logout(conn: &mut AnyConnection, user_id: i64, token: Option<&str>) -> ApiResult<()> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let now = now();
+        match token {
+            Some(token) => {
+                if let Some(row) = store::find_refresh(conn, &refresh::hash(token))? {
+                    if row.user_id == user_id {
+                        store::revoke_family(conn, &row.family_id, now)?;
+                    }
+                }
+            }
+            None => {
+                store::revoke_all_for_user(conn, user_id, now)?;
+            }
+        }
+        Ok(())
+    })
+}

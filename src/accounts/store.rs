@@ -1,0 +1,158 @@
+//! Queries on users, their wallet accounts and refresh tokens.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::db::schema::{accounts, refresh_tokens, regions, users};
+use crate::db::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = users)]
+pub struct UserRow {
+    pub id: i64,
+    pub phone: String,
+    pub password_hash: String,
+    pub display_name: String,
+    pub account_type: String,
+    pub region_code: String,
+    pub credit_code: Option<String>,
+    pub is_admin: bool,
+    pub account_id: i64,
+    pub created_at: NaiveDateTime,
+}
+
+pub struct NewUser<'a> {
+    pub phone: &'a str,
+    pub password_hash: &'a str,
+    pub display_name: &'a str,
+    pub account_type: &'a str,
+    pub region_code: &'a str,
+    pub credit_code: Option<&'a str>,
+    pub is_admin: bool,
+}
+
+pub fn region_exists(conn: &mut AnyConnection, code: &str) -> QueryResult<bool> {
+    diesel::select(diesel::dsl::exists(regions::table.find(code))).get_result(conn)
+}
+
+/// Inserts the user and its wallet (a floored ledger account). Returns (user id, account id).
+/// A duplicate phone surfaces as the database's unique violation.
+pub fn insert_user(
+    conn: &mut AnyConnection,
+    new: &NewUser<'_>,
+    now: NaiveDateTime,
+) -> QueryResult<(i64, i64)> {
+    let account_id: i64 = diesel::insert_into(accounts::table)
+        .values((
+            accounts::kind.eq("wallet"),
+            accounts::code.eq(format!("wallet:{}", uuid::Uuid::new_v4())),
+            accounts::region_code.eq(new.region_code),
+            accounts::floored.eq(true),
+            accounts::created_at.eq(now),
+        ))
+        .returning(accounts::id)
+        .get_result(conn)?;
+    let user_id: i64 = diesel::insert_into(users::table)
+        .values((
+            users::phone.eq(new.phone),
+            users::password_hash.eq(new.password_hash),
+            users::display_name.eq(new.display_name),
+            users::account_type.eq(new.account_type),
+            users::region_code.eq(new.region_code),
+            users::credit_code.eq(new.credit_code),
+            users::is_admin.eq(new.is_admin),
+            users::account_id.eq(account_id),
+            users::created_at.eq(now),
+        ))
+        .returning(users::id)
+        .get_result(conn)?;
+    Ok((user_id, account_id))
+}
+
+pub fn find_by_phone(conn: &mut AnyConnection, phone: &str) -> QueryResult<Option<UserRow>> {
+    users::table
+        .filter(users::phone.eq(phone))
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+pub fn find_by_id(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<UserRow>> {
+    users::table
+        .find(id)
+        .select(UserRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = refresh_tokens)]
+pub struct RefreshRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub family_id: String,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub revoked_at: Option<NaiveDateTime>,
+}
+
+pub fn insert_refresh(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    family_id: &str,
+    token_hash: &str,
+    expires_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::insert_into(refresh_tokens::table)
+        .values((
+            refresh_tokens::user_id.eq(user_id),
+            refresh_tokens::family_id.eq(family_id),
+            refresh_tokens::token_hash.eq(token_hash),
+            refresh_tokens::expires_at.eq(expires_at),
+            refresh_tokens::created_at.eq(now),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn find_refresh(conn: &mut AnyConnection, token_hash: &str) -> QueryResult<Option<RefreshRow>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::token_hash.eq(token_hash))
+        .select(RefreshRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// Marks a token used if (and only if) it is still fresh; false when another request got there first.
+pub fn use_refresh(conn: &mut AnyConnection, id: i64, now: NaiveDateTime) -> QueryResult<bool> {
+    diesel::update(
+        refresh_tokens::table
+            .find(id)
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::used_at.eq(now))
+    .execute(conn)
+    .map(|n| n == 1)
+}
+
+pub fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
+}
+
+pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(user_id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)
+}

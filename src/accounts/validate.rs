@@ -1,0 +1,123 @@
+//! Registration input rules, collected so that one answer lists every field that is wrong.
+
+use serde::Deserialize;
+
+use crate::domain::{credit_code, phone};
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountType {
+    Individual,
+    Business,
+}
+
+impl AccountType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountType::Individual => "individual",
+            AccountType::Business => "business",
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Mainland mobile number, `1[3-9]` then 9 digits.
+    pub phone: String,
+    /// 10 to 128 characters.
+    pub password: String,
+    pub display_name: String,
+    pub account_type: AccountType,
+    /// GB/T 2260 code of the account's home region, e.g. `440300`.
+    pub region_code: String,
+    /// 统一社会信用代码; required for businesses.
+    pub credit_code: Option<String>,
+}
+
+/// A registration whose every field has been checked (except that the region exists: that needs the database).
+#[derive(Debug)]
+pub struct ValidRegistration {
+    pub phone: String,
+    pub password: String,
+    pub display_name: String,
+    pub account_type: AccountType,
+    pub region_code: String,
+    pub credit_code: Option<String>,
+}
+
+pub const PASSWORD_MIN_CHARS: usize = 10;
+pub const PASSWORD_MAX_CHARS: usize = 128;
+const DISPLAY_NAME_MAX_CHARS: usize = 64;
+
+pub fn password_problem(password: &str) -> Option<String> {
+    let chars = password.chars().count();
+    (!(PASSWORD_MIN_CHARS..=PASSWORD_MAX_CHARS).contains(&chars))
+        .then(|| format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"))
+}
+
+pub fn display_name_problem(name: &str) -> Option<String> {
+    let trimmed = name.trim();
+    if trimmed.is_empty() || trimmed.chars().count() > DISPLAY_NAME_MAX_CHARS {
+        Some(format!("must be 1 to {DISPLAY_NAME_MAX_CHARS} characters"))
+    } else if trimmed.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
+pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
+    let mut errors = Vec::new();
+    let mut fail = |field: &str, message: String| {
+        errors.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    if !phone::is_mainland_mobile(&req.phone) {
+        fail(
+            "phone",
+            "must be a mainland mobile number (11 digits starting 13-19)".into(),
+        );
+    }
+    if let Some(problem) = password_problem(&req.password) {
+        fail("password", problem);
+    }
+    if let Some(problem) = display_name_problem(&req.display_name) {
+        fail("display_name", problem);
+    }
+    if req.region_code.is_empty() || req.region_code.len() > 16 {
+        fail("region_code", "unknown region".into());
+    }
+    let credit_code = match (req.account_type, req.credit_code.as_deref().map(str::trim)) {
+        (AccountType::Business, None) | (AccountType::Business, Some("")) => {
+            fail("credit_code", "required for business accounts".into());
+            None
+        }
+        (AccountType::Business, Some(code)) => match credit_code::validate(code) {
+            Ok(normalized) => Some(normalized),
+            Err(e) => {
+                fail("credit_code", e.to_string());
+                None
+            }
+        },
+        (AccountType::Individual, Some(_)) => {
+            fail("credit_code", "only business accounts carry a credit code".into());
+            None
+        }
+        (AccountType::Individual, None) => None,
+    };
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    Ok(ValidRegistration {
+        phone: req.phone,
+        password: req.password,
+        display_name: req.display_name.trim().to_string(),
+        account_type: req.account_type,
+        region_code: req.region_code,
+        credit_code,
+    })
+}

@@ -1,0 +1,70 @@
+//! Role checks as extractors: a handler that takes `Admin` cannot run without an administrator's token.
+
+use std::future::{ready, Ready};
+
+use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+
+use super::tokens::Claims;
+use super::Role;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+    let value = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing bearer token"))?
+        .to_str()
+        .map_err(|_| ApiError::unauthorized("malformed authorization header"))?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| ApiError::unauthorized("expected a bearer token"))?;
+    state.tokens.verify(token.trim())
+}
+
+fn with_role(req: &HttpRequest, allowed: &[Role]) -> Result<Claims, ApiError> {
+    let claims = bearer_claims(req)?;
+    if allowed.iter().any(|r| claims.has_role(*r)) {
+        Ok(claims)
+    } else {
+        Err(ApiError::forbidden("this route needs another role"))
+    }
+}
+
+/// Defines an extractor that admits a token carrying any of the listed roles.
+macro_rules! role_extractor {
+    ($(#[$doc:meta])* $name:ident, [$($role:expr),+]) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Claims);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ready(with_role(req, &[$($role),+]).map($name))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// Any signed-in account.
+    Authenticated,
+    [Role::User, Role::Business, Role::Admin]
+);
+role_extractor!(
+    /// A person or a business: the holders of wallets.
+    Member,
+    [Role::User, Role::Business]
+);
+role_extractor!(
+    /// An administrator.
+    Admin,
+    [Role::Admin]
+);

@@ -1,0 +1,112 @@
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Counter;
+
+/// Expiring counters and markers for a single instance.
+#[derive(Clone, Default)]
+pub struct MemoryCache {
+    entries: Arc<Mutex<HashMap<String, Entry>>>,
+}
+
+#[derive(Clone, Copy)]
+struct Entry {
+    count: u64,
+    expires: Instant,
+}
+
+/// Above this many entries, expired ones are swept on the next write (keeps memory bounded under a flood).
+const SWEEP_ABOVE: usize = 10_000;
+
+impl MemoryCache {
+    fn with_entries<T>(&self, f: impl FnOnce(&mut HashMap<String, Entry>, Instant) -> T) -> T {
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let now = Instant::now();
+        if entries.len() > SWEEP_ABOVE {
+            entries.retain(|_, e| e.expires > now);
+        }
+        f(&mut entries, now)
+    }
+
+    pub fn increment(&self, key: &str, window: Duration) -> Counter {
+        self.with_entries(|entries, now| {
+            let entry = entries.entry(key.to_string()).or_insert(Entry {
+                count: 0,
+                expires: now + window,
+            });
+            if entry.expires <= now {
+                *entry = Entry {
+                    count: 0,
+                    expires: now + window,
+                };
+            }
+            entry.count += 1;
+            Counter {
+                count: entry.count,
+                resets_in: entry.expires - now,
+            }
+        })
+    }
+
+    pub fn counter(&self, key: &str) -> Counter {
+        self.with_entries(|entries, now| match entries.get(key) {
+            Some(e) if e.expires > now => Counter {
+                count: e.count,
+                resets_in: e.expires - now,
+            },
+            _ => Counter {
+                count: 0,
+                resets_in: Duration::ZERO,
+            },
+        })
+    }
+
+    pub fn delete(&self, key: &str) {
+        self.with_entries(|entries, _| entries.remove(key));
+    }
+
+    pub fn insert_once(&self, key: &str, ttl: Duration) -> bool {
+        self.with_entries(|entries, now| match entries.get(key) {
+            Some(e) if e.expires > now => false,
+            _ => {
+                entries.insert(
+                    key.to_string(),
+                    Entry {
+                        count: 1,
+                        expires: now + ttl,
+                    },
+                );
+                true
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_expire_and_reset() {
+        let cache = MemoryCache::default();
+        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 1);
+        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 2);
+        assert_eq!(cache.counter("k").count, 2);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.counter("k").count, 0);
+        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 1);
+    }
+
+    #[test]
+    fn insert_once_refuses_a_live_key() {
+        let cache = MemoryCache::default();
+        assert!(cache.insert_once("n", Duration::from_secs(60)));
+        assert!(!cache.insert_once("n", Duration::from_secs(60)));
+        cache.delete("n");
+        assert!(cache.insert_once("n", Duration::from_secs(60)));
+    }
+}

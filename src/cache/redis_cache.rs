@@ -1,0 +1,104 @@
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::AsyncCommands;
+
+use super::{CacheError, Counter};
+
+/// Redis-backed counters and markers, shared by every instance. Keys carry a configurable prefix so
+/// several deployments (or test runs) can share one Redis.
+#[derive(Clone)]
+pub struct RedisCache {
+    conn: ConnectionManager,
+    prefix: String,
+}
+
+fn err(e: redis::RedisError) -> CacheError {
+    CacheError(e.to_string())
+}
+
+/// INCR and set the expiry on the first increment, atomically, and report the remaining time.
+const INCREMENT: &str = r"
+local count = redis.call('INCR', KEYS[1])
+if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return {count, redis.call('PTTL', KEYS[1])}
+";
+
+impl RedisCache {
+    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisCache> {
+        let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
+        // Bounded waits: a Redis that stops answering must give 503s, not hang requests.
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Duration::from_secs(2))
+            .set_response_timeout(Duration::from_secs(2))
+            .set_number_of_retries(1);
+        let conn = ConnectionManager::new_with_config(client, config)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot connect to Redis: {e}"))?;
+        Ok(RedisCache {
+            conn,
+            prefix: prefix.to_string(),
+        })
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{}", self.prefix, key)
+    }
+
+    pub async fn increment(&self, key: &str, window: Duration) -> Result<Counter, CacheError> {
+        let mut conn = self.conn.clone();
+        let (count, pttl): (u64, i64) = redis::Script::new(INCREMENT)
+            .key(self.key(key))
+            .arg(window.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(Counter {
+            count,
+            resets_in: Duration::from_millis(pttl.max(0) as u64),
+        })
+    }
+
+    pub async fn counter(&self, key: &str) -> Result<Counter, CacheError> {
+        let mut conn = self.conn.clone();
+        let key = self.key(key);
+        let (count, pttl): (Option<u64>, i64) = redis::pipe()
+            .get(&key)
+            .pttl(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(Counter {
+            count: count.unwrap_or(0),
+            resets_in: Duration::from_millis(pttl.max(0) as u64),
+        })
+    }
+
+    pub async fn delete(&self, key: &str) -> Result<(), CacheError> {
+        let mut conn = self.conn.clone();
+        conn.del::<_, ()>(self.key(key)).await.map_err(err)
+    }
+
+    pub async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
+        let mut conn = self.conn.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(key))
+            .arg(1)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl.as_millis() as u64)
+            .query_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok(set.is_some())
+    }
+
+    pub async fn ping(&self) -> Result<(), CacheError> {
+        let mut conn = self.conn.clone();
+        redis::cmd("PING")
+            .query_async::<String>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(err)
+    }
+}

@@ -1,0 +1,116 @@
+//! The `tanhui` command line.
+
+use std::io::BufRead;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::accounts::{service, validate};
+use crate::config::Settings;
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+#[derive(Debug, Parser)]
+#[command(name = "tanhui", version, about = "Tanhui carbon-inclusive points service", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Start the HTTP server (the default). Migrations run first.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an administrator account; the password is read as one line from standard input.
+    Create {
+        /// Mainland mobile number used to sign in.
+        #[arg(long)]
+        phone: String,
+        /// Name shown in the audit log.
+        #[arg(long)]
+        display_name: String,
+        /// Read the password from standard input (required, so it never shows in the process list).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Home region code of the account.
+        #[arg(long, default_value = "CN")]
+        region_code: String,
+    },
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let settings = Settings::load().map_err(anyhow::Error::msg)?;
+    telemetry::init(&settings.log);
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            actix_web::rt::System::new().block_on(async move {
+                let app = Application::build(settings).await?;
+                app.run_until_stopped().await?;
+                tracing::info!("stopped");
+                Ok::<_, anyhow::Error>(())
+            })?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            let db = startup::open_database(&settings)?;
+            println!("database is up to date ({:?})", db.backend());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Admin {
+            command:
+                AdminCommand::Create {
+                    phone,
+                    display_name,
+                    password_stdin: _,
+                    region_code,
+                },
+        } => {
+            let password = read_password_line()?;
+            let reg = validate::validate(validate::RegisterRequest {
+                phone,
+                password,
+                display_name,
+                account_type: validate::AccountType::Individual,
+                region_code,
+                credit_code: None,
+            })
+            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let state = runtime()?.block_on(startup::build_state(settings))?;
+            let hash = state.passwords.hash(&reg.password)?;
+            let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let created = service::register(&mut conn, &reg, &hash, true)
+                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            println!(
+                "administrator created: user_id={} account_id={}",
+                created.user_id, created.account_id
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// One line from standard input, without its line ending.
+fn read_password_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let trimmed = line.strip_suffix('\n').unwrap_or(&line);
+    let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
+    Ok(trimmed.to_string())
+}

@@ -1,0 +1,193 @@
+//! Settings: built-in defaults ▸ `config/default.toml` ▸ `config/$TANHUI_ENV.toml` ▸ `TANHUI__SECTION__KEY`.
+//!
+//! A value of the wrong type fails start-up with a message that names its key.
+
+use std::net::IpAddr;
+
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The defaults ship inside the binary, so it starts anywhere, with or without a `config/` folder.
+const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub redis: RedisSettings,
+    pub log: LogSettings,
+    pub auth: AuthSettings,
+    pub throttle: ThrottleSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub host: String,
+    pub port: u16,
+    pub body_limit_bytes: usize,
+    pub shutdown_timeout_secs: u64,
+    pub workers: usize,
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    pub url: String,
+    pub pool_size: u32,
+    pub connect_timeout_secs: u64,
+    pub sqlite_busy_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    pub url: Option<String>,
+    pub key_prefix: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    pub jwt_secret: Option<SecretString>,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ThrottleSettings {
+    pub login_failures_per_phone: u64,
+    pub login_failures_per_address: u64,
+    pub login_window_secs: u64,
+}
+
+impl Settings {
+    /// Loads the layered configuration from the working directory and the process environment.
+    pub fn load() -> Result<Settings, String> {
+        let env_name = std::env::var("TANHUI_ENV").ok();
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(
+                BUILT_IN_DEFAULTS,
+                config::FileFormat::Toml,
+            ))
+            .add_source(config::File::with_name("config/default").required(false));
+        if let Some(env_name) = env_name.filter(|e| !e.is_empty()) {
+            builder =
+                builder.add_source(config::File::with_name(&format!("config/{env_name}")).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("TANHUI")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("server.trusted_proxies"),
+        );
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| format!("configuration: {e}"))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// The built-in defaults alone (tests start from these and change what they need).
+    pub fn defaults() -> Settings {
+        config::Config::builder()
+            .add_source(config::File::from_str(
+                BUILT_IN_DEFAULTS,
+                config::FileFormat::Toml,
+            ))
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .expect("built-in defaults deserialize")
+    }
+
+    /// Checks that types alone cannot express; each message names its key.
+    pub fn validate(&self) -> Result<(), String> {
+        let fail = |key: &str, why: &str| Err(format!("configuration: {key}: {why}"));
+        if let Err(why) = crate::db::Backend::from_url(&self.database.url) {
+            return fail("database.url", &why);
+        }
+        if let Some(url) = &self.redis.url {
+            if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
+                return fail("redis.url", "must start with redis:// or rediss://");
+            }
+        }
+        if self.database.pool_size == 0 {
+            return fail("database.pool_size", "must be at least 1");
+        }
+        if self.server.body_limit_bytes < 1024 {
+            return fail("server.body_limit_bytes", "must be at least 1024");
+        }
+        if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
+            return fail("auth.access_token_ttl_secs", "token lifetimes must be positive");
+        }
+        if let Some(secret) = &self.auth.jwt_secret {
+            use secrecy::ExposeSecret;
+            if secret.expose_secret().len() < 32 {
+                return fail("auth.jwt_secret", "must be at least 32 bytes");
+            }
+        }
+        if argon2::Params::new(
+            self.auth.argon2_memory_kib,
+            self.auth.argon2_iterations,
+            self.auth.argon2_parallelism,
+            None,
+        )
+        .is_err()
+        {
+            return fail("auth.argon2_memory_kib", "argon2 parameters are out of range");
+        }
+        if self.throttle.login_window_secs == 0 {
+            return fail("throttle.login_window_secs", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// The Redis URL, treating an empty string as unset.
+    pub fn redis_url(&self) -> Option<&str> {
+        self.redis.url.as_deref().filter(|u| !u.is_empty())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_embedded() {
+        let s = Settings::defaults();
+        assert_eq!(s.server.port, 8080);
+        assert_eq!(s.database.url, "sqlite://data/tanhui.db");
+        assert!(s.redis_url().is_none());
+        s.validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_url_names_its_key() {
+        let mut s = Settings::defaults();
+        s.database.url = "mysql://x".into();
+        assert!(s.validate().unwrap_err().contains("database.url"));
+    }
+}

@@ -1,0 +1,250 @@
+//! Database access for both backends: one query code, two connection types.
+//!
+//! The backend is chosen by the URL scheme (`sqlite://…` or `postgres://…`). Blocking diesel work runs on
+//! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
+
+pub mod migrate;
+pub mod schema;
+mod sqlite_url;
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
+use diesel::r2d2::R2D2Connection;
+use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
+
+use crate::error::ApiError;
+pub use sqlite_url::sqlite_path;
+
+#[derive(diesel::MultiConnection)]
+pub enum AnyConnection {
+    Postgresql(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl AnyConnection {
+    pub fn backend(&self) -> Backend {
+        match self {
+            AnyConnection::Postgresql(_) => Backend::Postgres,
+            AnyConnection::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Postgres,
+    Sqlite,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Backend, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Backend::Postgres)
+        } else if url.starts_with("sqlite://") {
+            Ok(Backend::Sqlite)
+        } else {
+            Err("must start with sqlite:// or postgres://".into())
+        }
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type PooledConn = r2d2::PooledConnection<Manager>;
+
+/// Connection options that matter per connection (SQLite pragmas are per connection).
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    pub url: String,
+    pub busy_timeout_ms: u64,
+}
+
+/// A connection manager that picks the backend from the URL and reports the real connection error
+/// (diesel's stock multi-connection manager reduces every failure to "invalid connection url").
+#[derive(Debug)]
+pub struct Manager {
+    options: ConnectOptions,
+    backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("{0}")]
+    Connection(#[from] diesel::ConnectionError),
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("{0}")]
+    Url(String),
+}
+
+impl Manager {
+    pub fn new(options: ConnectOptions) -> Result<Manager, ConnectError> {
+        let backend = Backend::from_url(&options.url).map_err(ConnectError::Url)?;
+        Ok(Manager { options, backend })
+    }
+
+    pub fn connect(&self) -> Result<AnyConnection, ConnectError> {
+        match self.backend {
+            Backend::Postgres => Ok(AnyConnection::Postgresql(PgConnection::establish(
+                &self.options.url,
+            )?)),
+            Backend::Sqlite => {
+                let path = sqlite_path(&self.options.url).map_err(ConnectError::Url)?;
+                let mut conn = SqliteConnection::establish(&path)?;
+                // Pragmas are per connection; foreign keys are off unless asked for. FULL sync because every
+                // write path here creates or moves value and must survive a power cut once acknowledged.
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+                    self.options.busy_timeout_ms
+                ))?;
+                Ok(AnyConnection::Sqlite(conn))
+            }
+        }
+    }
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = AnyConnection;
+    type Error = ConnectError;
+
+    fn connect(&self) -> Result<AnyConnection, ConnectError> {
+        Manager::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), ConnectError> {
+        conn.ping().map_err(ConnectError::Query)
+    }
+
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// The shared pool plus the backend it talks to.
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool,
+    backend: Backend,
+    options: ConnectOptions,
+}
+
+impl Db {
+    /// Opens the pool. The first connection is made eagerly so that a database that does not answer
+    /// fails start-up with its own error message.
+    pub fn connect(options: ConnectOptions, pool_size: u32, timeout: Duration) -> anyhow::Result<Db> {
+        let manager = Manager::new(options.clone())?;
+        let backend = manager.backend;
+        if backend == Backend::Sqlite {
+            prepare_sqlite_file(&options.url)?;
+        }
+        // Try once by hand: r2d2 would retry silently until its timeout and then say only "timed out".
+        let probe = manager
+            .connect()
+            .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
+        drop(probe);
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(1))
+            .connection_timeout(timeout)
+            .build(manager)?;
+        Ok(Db {
+            pool,
+            backend,
+            options,
+        })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies pending migrations on a dedicated connection.
+    pub fn migrate(&self) -> anyhow::Result<Vec<String>> {
+        migrate::run(&Manager::new(self.options.clone())?)
+    }
+
+    pub fn get(&self) -> Result<PooledConn, ApiError> {
+        self.pool
+            .get()
+            .map_err(|e| ApiError::unavailable(format!("database pool: {e}")))
+    }
+
+    /// Runs blocking database work on the blocking thread pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.clone();
+        actix_web::web::block(move || {
+            let mut conn = db.get()?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+}
+
+/// SQLite's journal mode is a property of the file: set WAL once, before the pool opens parallel
+/// connections (which otherwise race to change it and get "database is locked").
+fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
+    let path = sqlite_path(url).map_err(|e| anyhow::anyhow!(e))?;
+    if let Some(parent) = std::path::Path::new(&path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", parent.display()))?;
+        }
+    }
+    let mut conn = SqliteConnection::establish(&path)
+        .map_err(|e| anyhow::anyhow!("cannot open SQLite database {path}: {e}"))?;
+    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+    Ok(())
+}
+
+/// What a transaction is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tx {
+    /// Reads and writes. On SQLite this is `BEGIN IMMEDIATE`: a deferred transaction that reads first
+    /// and writes later fails with SQLITE_BUSY on the lock upgrade, without consulting busy_timeout.
+    Write,
+    /// One consistent snapshot for many reads (verification, reports): REPEATABLE READ on PostgreSQL.
+    Snapshot,
+}
+
+/// Runs `f` inside a transaction of the given kind, committing on `Ok` and rolling back on `Err`.
+/// Nested calls become savepoints, so a service can be called inside its caller's transaction.
+pub fn transaction<T, E, F>(conn: &mut AnyConnection, kind: Tx, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    type Multi = <AnyConnection as Connection>::TransactionManager;
+    let outermost = <Multi as TransactionManager<AnyConnection>>::transaction_manager_status_mut(conn)
+        .transaction_depth()?
+        .is_none();
+    match (conn as &mut AnyConnection, outermost, kind) {
+        (AnyConnection::Sqlite(c), true, Tx::Write) => {
+            AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
+        }
+        (AnyConnection::Postgresql(c), true, Tx::Snapshot) => AnsiTransactionManager::begin_transaction_sql(
+            c,
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+        )?,
+        (conn, _, _) => Multi::begin_transaction(conn)?,
+    }
+    match f(conn) {
+        Ok(value) => {
+            Multi::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(e) => match Multi::rollback_transaction(conn) {
+            Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(e),
+            Err(rollback) => Err(rollback.into()),
+        },
+    }
+}
+
+/// `SELECT 1`, for readiness checks.
+pub fn ping(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
+    diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}

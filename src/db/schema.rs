@@ -1,0 +1,92 @@
+//! Table definitions shared by both backends (written by hand to match `migrations/`).
+
+diesel::table! {
+    regions (code) {
+        code -> Text,
+        name -> Text,
+        name_en -> Text,
+        parent_code -> Nullable<Text>,
+        level -> Text,
+        macro_region -> Nullable<Text>,
+        nbs_region -> Nullable<Text>,
+        grid_region -> Nullable<Text>,
+        points_per_gram -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    accounts (id) {
+        id -> BigInt,
+        kind -> Text,
+        code -> Text,
+        region_code -> Nullable<Text>,
+        floored -> Bool,
+        debits_posted -> BigInt,
+        credits_posted -> BigInt,
+        debits_pending -> BigInt,
+        credits_pending -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> BigInt,
+        phone -> Text,
+        password_hash -> Text,
+        display_name -> Text,
+        account_type -> Text,
+        region_code -> Text,
+        credit_code -> Nullable<Text>,
+        is_admin -> Bool,
+        account_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        family_id -> Text,
+        token_hash -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    platform_keys (name) {
+        name -> Text,
+        value -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (id) {
+        id -> BigInt,
+        actor_user_id -> Nullable<BigInt>,
+        action -> Text,
+        entity -> Text,
+        entity_id -> Text,
+        before_json -> Nullable<Text>,
+        after_json -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(users -> regions (region_code));
+diesel::joinable!(refresh_tokens -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    regions,
+    accounts,
+    users,
+    refresh_tokens,
+    platform_keys,
+    audit_log
+);

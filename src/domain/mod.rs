@@ -1,0 +1,4 @@
+//! Pure logic: no database, no HTTP.
+
+pub mod credit_code;
+pub mod phone;

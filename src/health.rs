@@ -1,0 +1,72 @@
+//! Liveness and readiness.
+
+use std::time::Duration;
+
+use actix_web::{web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    pub status: &'static str,
+    pub database: &'static str,
+    /// `"ok"`, `"down"` or `"not_configured"` (in-process cache).
+    pub redis: &'static str,
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses((status = 200, body = Health)))]
+pub async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(Health { status: "ok" })
+}
+
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+fn verdict(ok: bool) -> &'static str {
+    if ok {
+        "ok"
+    } else {
+        "down"
+    }
+}
+
+/// The database (and Redis, when configured) answer.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    let database = tokio::time::timeout(CHECK_TIMEOUT, state.db.run(|conn| Ok(db::ping(conn)?)))
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let redis = if state.cache.is_shared() {
+        let up = tokio::time::timeout(CHECK_TIMEOUT, state.cache.ping())
+            .await
+            .is_ok_and(|r| r.is_ok());
+        verdict(up)
+    } else {
+        "not_configured"
+    };
+    let ready = database && redis != "down";
+    let body = Readiness {
+        status: if ready { "ready" } else { "unavailable" },
+        database: verdict(database),
+        redis,
+    };
+    if ready {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    }
+}

@@ -1,0 +1,4 @@
+//! HTTP plumbing shared by every feature: JSON bodies, problem responses for framework errors, pagination.
+
+pub mod fallback;
+pub mod json;

@@ -1,0 +1,19 @@
+//! Tanhui (碳惠): quantify low-carbon actions per region, issue carbon points into a double-entry ledger,
+//! and let partners accept them.
+
+pub mod accounts;
+pub mod audit;
+pub mod auth;
+pub mod cache;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod health;
+pub mod http;
+pub mod keys;
+pub mod openapi;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

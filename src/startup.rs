@@ -1,0 +1,130 @@
+//! Builds the application: database, migrations, cache, keys, then the HTTP server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::{from_fn, ErrorHandlers};
+use actix_web::{web, App, HttpServer};
+use secrecy::ExposeSecret;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenIssuer;
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::{ConnectOptions, Db};
+use crate::error::ApiError;
+use crate::http::fallback;
+use crate::state::AppState;
+use crate::{accounts, health, keys, openapi, telemetry};
+
+/// Connects to the database and applies migrations.
+pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
+    let db = Db::connect(
+        ConnectOptions {
+            url: settings.database.url.clone(),
+            busy_timeout_ms: settings.database.sqlite_busy_timeout_ms,
+        },
+        settings.database.pool_size,
+        Duration::from_secs(settings.database.connect_timeout_secs),
+    )?;
+    let applied = db.migrate()?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "migrations applied");
+    }
+    Ok(db)
+}
+
+/// Everything the handlers need, for the server and for CLI commands alike.
+pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+    let db = open_database(&settings)?;
+    let cache = Cache::connect(settings.redis_url(), &settings.redis.key_prefix).await?;
+    let jwt_secret = match &settings.auth.jwt_secret {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let hex_key = keys::get_or_create(&mut conn, keys::JWT_SECRET, keys::random_hex_32)?;
+            hex::decode(hex_key)?
+        }
+    };
+    let passwords = PasswordHasher::new(&settings.auth)?;
+    Ok(AppState {
+        tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
+        passwords,
+        login_throttle: LoginThrottle::new(cache.clone(), settings.throttle.clone()),
+        settings: Arc::new(settings),
+        db,
+        cache,
+    })
+}
+
+/// Registers every route and the cross-cutting middleware on an `App`.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PathConfig::default().error_handler(fallback::path_error))
+        .app_data(web::QueryConfig::default().error_handler(fallback::query_error))
+        .configure(health::routes)
+        .service(
+            web::scope("/api/v1")
+                .configure(accounts::handlers::routes)
+                .configure(openapi::routes),
+        )
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such route"))
+        }));
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Binds the listener (port 0 picks a free port, which tests use) after migrations ran.
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let address = format!("{}:{}", settings.server.host, settings.server.port);
+        let state = web::Data::new(build_state(settings).await?);
+        let listener =
+            TcpListener::bind(&address).map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
+        let port = listener.local_addr()?.port();
+        let server_settings = state.settings.server.clone();
+        let app_state = state.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(app_state.clone())
+                .configure(configure)
+                .wrap(
+                    ErrorHandlers::new()
+                        .default_handler_client(fallback::to_problem)
+                        .default_handler_server(fallback::to_problem),
+                )
+                .wrap(from_fn(telemetry::request_span))
+        })
+        .shutdown_timeout(server_settings.shutdown_timeout_secs)
+        .listen(listener)?;
+        if server_settings.workers > 0 {
+            server = server.workers(server_settings.workers);
+        }
+        tracing::info!(%address, port, backend = ?state.db.backend(), redis = state.cache.is_shared(), "listening");
+        Ok(Application {
+            port,
+            server: server.run(),
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn state(&self) -> web::Data<AppState> {
+        self.state.clone()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}

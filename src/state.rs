@@ -1,0 +1,19 @@
+//! What every handler can reach.
+
+use std::sync::Arc;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::tokens::TokenIssuer;
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::db::Db;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub db: Db,
+    pub cache: Cache,
+    pub tokens: TokenIssuer,
+    pub passwords: PasswordHasher,
+    pub login_throttle: LoginThrottle,
+}

@@ -1,0 +1,330 @@
+//! Registration, sign-in, tokens, throttling.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{random_phone, spawn_with, Backend, TestApp, TEST_JWT_SECRET};
+
+both_backends!(
+    register_login_me,
+    business_accounts_need_a_valid_credit_code,
+    registration_errors_name_their_fields,
+    duplicate_phone_is_409,
+    same_phone_registered_concurrently_once,
+    wrong_password_and_unknown_phone_look_the_same,
+    tampered_expired_and_unsigned_tokens_are_refused,
+    refresh_rotates_and_reuse_revokes_the_family,
+    logout_ends_the_session,
+    failed_logins_are_throttled_per_phone,
+);
+
+fn registration(phone: &str) -> Value {
+    json!({"phone": phone, "password": "correct horse battery", "display_name": "小明",
+           "account_type": "individual", "region_code": "440300"})
+}
+
+async fn register_login_me(app: TestApp) {
+    let (phone, password, user_id, account_id) = app.register().await;
+    let r = app.login(&phone, &password).await;
+    let tokens = r.assert_status(200).clone();
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 900);
+    assert!(tokens["refresh_token"].as_str().unwrap().len() >= 43);
+    let access = tokens["access_token"].as_str().unwrap();
+
+    let r = app.get("/api/v1/me", Some(access)).await;
+    let me = r.assert_status(200);
+    assert_eq!(me["user_id"], user_id.as_str());
+    assert_eq!(me["account_id"], account_id.as_str());
+    assert_eq!(me["phone_masked"], format!("{}****{}", &phone[..3], &phone[7..]));
+    assert_eq!(me["display_name"], "测试用户");
+    assert_eq!(me["account_type"], "individual");
+    assert_eq!(me["region_code"], "440300");
+    assert_eq!(me["roles"], json!(["user"]));
+    assert!(!r.text.contains(&phone), "the full phone must not be returned");
+
+    app.get("/api/v1/me", None)
+        .await
+        .assert_problem(401, "unauthorized");
+    app.get("/api/v1/me", Some("not-a-jwt"))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn business_accounts_need_a_valid_credit_code(app: TestApp) {
+    let mut body = registration(&random_phone());
+    body["account_type"] = json!("business");
+    let r = app.post("/api/v1/auth/register", &body, None).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "credit_code");
+
+    body["credit_code"] = json!("91350100M000100Y44"); // check character off by one
+    let r = app.post("/api/v1/auth/register", &body, None).await;
+    r.assert_problem(422, "validation_failed");
+    assert!(r.body["errors"][0]["message"].as_str().unwrap().contains('3'));
+
+    body["credit_code"] = json!("91350100M000100Y43");
+    app.post("/api/v1/auth/register", &body, None)
+        .await
+        .assert_status(201);
+    let r = app
+        .login(body["phone"].as_str().unwrap(), "correct horse battery")
+        .await;
+    let token = r.assert_status(200)["access_token"].as_str().unwrap().to_string();
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.body["roles"], json!(["business"]));
+    assert_eq!(me.body["account_type"], "business");
+}
+
+async fn registration_errors_name_their_fields(app: TestApp) {
+    let cases: Vec<(&str, Value)> = vec![
+        ("phone", json!("12800138000")),
+        ("phone", json!("1380013800")),
+        ("phone", json!("138001380001")),
+        ("phone", json!("1380013800a")),
+        ("password", json!("short")),
+        ("password", json!("x".repeat(129))),
+        ("display_name", json!("  ")),
+        ("region_code", json!("999999")),
+        ("credit_code", json!("91350100M000100Y43")),
+    ];
+    for (field, value) in cases {
+        let mut body = registration(&random_phone());
+        body[field] = value.clone();
+        let r = app.post("/api/v1/auth/register", &body, None).await;
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(
+            r.body["errors"][0]["field"], field,
+            "{field} = {value}: {}",
+            r.text
+        );
+    }
+    // 10 and 128 characters are fine, counted in characters, not bytes.
+    let mut body = registration(&random_phone());
+    body["password"] = json!("碳".repeat(10));
+    app.post("/api/v1/auth/register", &body, None)
+        .await
+        .assert_status(201);
+    let mut body = registration(&random_phone());
+    body["password"] = json!("p".repeat(128));
+    app.post("/api/v1/auth/register", &body, None)
+        .await
+        .assert_status(201);
+}
+
+async fn duplicate_phone_is_409(app: TestApp) {
+    let phone = random_phone();
+    app.post("/api/v1/auth/register", &registration(&phone), None)
+        .await
+        .assert_status(201);
+    app.post("/api/v1/auth/register", &registration(&phone), None)
+        .await
+        .assert_problem(409, "conflict");
+}
+
+async fn same_phone_registered_concurrently_once(app: TestApp) {
+    let phone = random_phone();
+    let body = registration(&phone);
+    let attempts = (0..20).map(|_| app.post("/api/v1/auth/register", &body, None));
+    let results = futures_util::future::join_all(attempts).await;
+    let created = results.iter().filter(|r| r.status.as_u16() == 201).count();
+    let conflicts = results.iter().filter(|r| r.status.as_u16() == 409).count();
+    assert_eq!(
+        created,
+        1,
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert_eq!(conflicts, 19);
+    app.login(&phone, "correct horse battery")
+        .await
+        .assert_status(200);
+}
+
+async fn wrong_password_and_unknown_phone_look_the_same(app: TestApp) {
+    let (phone, _, _, _) = app.register().await;
+    let wrong = app.login(&phone, "not the password").await;
+    let unknown = app.login(&random_phone(), "not the password").await;
+    wrong.assert_problem(401, "invalid_credentials");
+    unknown.assert_problem(401, "invalid_credentials");
+    assert_eq!(wrong.body, unknown.body);
+}
+
+fn forge(header: &Value, claims: &Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        signature
+    )
+}
+
+async fn tampered_expired_and_unsigned_tokens_are_refused(app: TestApp) {
+    let token = app.new_user_token().await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    app.get("/api/v1/me", Some(&token)).await.assert_status(200);
+
+    // A changed payload under the original signature.
+    let mut elevated = claims.clone();
+    elevated["roles"] = json!(["admin"]);
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(elevated.to_string()),
+        parts[2]
+    );
+    app.get("/api/v1/me", Some(&tampered))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // alg: none, with and without a signature part.
+    let none = forge(&json!({"alg": "none", "typ": "JWT"}), &elevated, "");
+    app.get("/api/v1/me", Some(&none))
+        .await
+        .assert_problem(401, "unauthorized");
+    let none = forge(&json!({"alg": "none", "typ": "JWT"}), &claims, parts[2]);
+    app.get("/api/v1/me", Some(&none))
+        .await
+        .assert_problem(401, "unauthorized");
+
+    // Properly signed, but expired.
+    let mut expired = claims.clone();
+    let now = chrono::Utc::now().timestamp();
+    expired["iat"] = json!(now - 3600);
+    expired["exp"] = json!(now - 60);
+    let signed = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &expired,
+        &jsonwebtoken::EncodingKey::from_secret(TEST_JWT_SECRET.as_bytes()),
+    )
+    .unwrap();
+    app.get("/api/v1/me", Some(&signed))
+        .await
+        .assert_problem(401, "token_expired");
+
+    // Signed with another key.
+    let foreign = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(b"another-secret-another-secret-00"),
+    )
+    .unwrap();
+    app.get("/api/v1/me", Some(&foreign))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn refresh_rotates_and_reuse_revokes_the_family(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let first = app.login(&phone, &password).await.assert_status(200).clone();
+    let first_refresh = first["refresh_token"].as_str().unwrap();
+
+    let r = app
+        .post(
+            "/api/v1/auth/refresh",
+            &json!({"refresh_token": first_refresh}),
+            None,
+        )
+        .await;
+    let second = r.assert_status(200).clone();
+    let second_refresh = second["refresh_token"].as_str().unwrap();
+    assert_ne!(first_refresh, second_refresh);
+    app.get("/api/v1/me", Some(second["access_token"].as_str().unwrap()))
+        .await
+        .assert_status(200);
+
+    // The used token again: refused, and the family is gone, including the token it was traded for.
+    app.post(
+        "/api/v1/auth/refresh",
+        &json!({"refresh_token": first_refresh}),
+        None,
+    )
+    .await
+    .assert_problem(401, "refresh_token_reused");
+    app.post(
+        "/api/v1/auth/refresh",
+        &json!({"refresh_token": second_refresh}),
+        None,
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+
+    // Another sign-in's family is untouched.
+    let other = app.login(&phone, &password).await.assert_status(200).clone();
+    app.post(
+        "/api/v1/auth/refresh",
+        &json!({"refresh_token": other["refresh_token"]}),
+        None,
+    )
+    .await
+    .assert_status(200);
+    app.post("/api/v1/auth/refresh", &json!({"refresh_token": "made-up"}), None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn logout_ends_the_session(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let tokens = app.login(&phone, &password).await.assert_status(200).clone();
+    let access = tokens["access_token"].as_str().unwrap();
+    let refresh = tokens["refresh_token"].as_str().unwrap();
+    app.post("/api/v1/auth/logout", &json!({"refresh_token": refresh}), None)
+        .await
+        .assert_problem(401, "unauthorized");
+    let r = app
+        .post(
+            "/api/v1/auth/logout",
+            &json!({"refresh_token": refresh}),
+            Some(access),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204);
+    app.post("/api/v1/auth/refresh", &json!({"refresh_token": refresh}), None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn failed_logins_are_throttled_per_phone(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let limit = app.settings.throttle.login_failures_per_phone;
+    for _ in 0..limit {
+        app.login(&phone, "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let r = app.login(&phone, &password).await;
+    r.assert_problem(429, "rate_limited");
+    let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!(retry > 0 && retry <= app.settings.throttle.login_window_secs + 1);
+    // Another phone from the same address is not locked by this one's failures.
+    let (other, other_password, _, _) = app.register().await;
+    app.login(&other, &other_password).await.assert_status(200);
+}
+
+async fn throttled_per_address(backend: Backend) {
+    let Some(app) = spawn_with(backend, |s| s.throttle.login_failures_per_address = 3).await else {
+        return;
+    };
+    for _ in 0..3 {
+        app.login(&random_phone(), "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    let (phone, password, _, _) = app.register().await;
+    app.login(&phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
+#[actix_web::test]
+async fn failed_logins_are_throttled_per_address_sqlite() {
+    throttled_per_address(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn failed_logins_are_throttled_per_address_postgres() {
+    throttled_per_address(Backend::Postgres).await
+}

@@ -1,0 +1,138 @@
+//! Probes, the OpenAPI document, request ids, and framework errors as problem+json.
+
+use serde_json::json;
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(
+    health_and_readiness,
+    openapi_document_lists_the_routes,
+    unknown_routes_and_methods_are_problems,
+    malformed_bodies_are_client_errors,
+    oversized_bodies_are_413,
+    request_ids_are_returned,
+);
+
+async fn health_and_readiness(app: TestApp) {
+    let r = app.get("/healthz", None).await;
+    assert_eq!(r.assert_status(200)["status"], "ok");
+    let r = app.get("/readyz", None).await;
+    let body = r.assert_status(200);
+    assert_eq!(body["database"], "ok");
+    let expected_redis = if app.settings.redis_url().is_some() {
+        "ok"
+    } else {
+        "not_configured"
+    };
+    assert_eq!(body["redis"], expected_redis);
+}
+
+async fn openapi_document_lists_the_routes(app: TestApp) {
+    let r = app.get("/api/v1/openapi.json", None).await;
+    let doc = r.assert_status(200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    for path in [
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/me",
+        "/readyz",
+    ] {
+        assert!(
+            doc["paths"].get(path).is_some(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+}
+
+async fn unknown_routes_and_methods_are_problems(app: TestApp) {
+    app.get("/api/v1/nope", None)
+        .await
+        .assert_problem(404, "not_found");
+    app.get("/nope", None).await.assert_problem(404, "not_found");
+    // GET on a POST-only route.
+    let r = app.get("/api/v1/auth/login", None).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    assert_eq!(r.content_type(), "application/problem+json");
+}
+
+async fn malformed_bodies_are_client_errors(app: TestApp) {
+    let path = "/api/v1/auth/register";
+    app.post_raw(path, b"{not json".to_vec())
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw(path, vec![0xff, 0xfe, b'{'])
+        .await
+        .assert_problem(400, "malformed_json");
+    app.post_raw(path, Vec::new())
+        .await
+        .assert_problem(400, "malformed_json");
+    let valid = json!({"phone": "13800138000", "password": "0123456789", "display_name": "x",
+                       "account_type": "individual", "region_code": "440300"});
+
+    let mut wrong_type = valid.clone();
+    wrong_type["phone"] = json!(13800138000u64);
+    let r = app.post(path, &wrong_type, None).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "phone");
+
+    let mut unknown_enum = valid.clone();
+    unknown_enum["account_type"] = json!("robot");
+    let r = app.post(path, &unknown_enum, None).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "account_type");
+
+    let mut missing = valid.clone();
+    missing.as_object_mut().unwrap().remove("password");
+    app.post(path, &missing, None)
+        .await
+        .assert_problem(422, "validation_failed");
+
+    let huge = br#"{"phone": 1e999999, "password": "x"}"#.to_vec();
+    let r = app.post_raw(path, huge).await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    assert_eq!(r.content_type(), "application/problem+json");
+
+    app.post(path, &json!([1, 2, 3]), None)
+        .await
+        .assert_problem(422, "validation_failed");
+    // Nothing was half-written by any of these.
+    let r = app.post(path, &valid, None).await;
+    r.assert_status(201);
+}
+
+async fn oversized_bodies_are_413(app: TestApp) {
+    let limit = app.settings.server.body_limit_bytes;
+    let big = format!(r#"{{"phone": "{}"}}"#, "1".repeat(limit + 10));
+    let r = app.post_raw("/api/v1/auth/register", big.into_bytes()).await;
+    r.assert_problem(413, "payload_too_large");
+    // Chunked, without a Content-Length to refuse up front.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        (0..(limit / 4096 + 2)).map(|_| Ok(vec![b' '; 4096])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/login"))
+                .header("content-type", "application/json")
+                .body(body),
+        )
+        .await;
+    r.assert_problem(413, "payload_too_large");
+}
+
+async fn request_ids_are_returned(app: TestApp) {
+    let r = app.get("/healthz", None).await;
+    let id = r.headers.get("x-request-id").expect("request id header");
+    assert_eq!(id.len(), 36);
+    let r = app
+        .send(
+            app.client
+                .get(app.url("/healthz"))
+                .header("x-request-id", "client-trace-42"),
+        )
+        .await;
+    assert_eq!(r.headers.get("x-request-id").unwrap(), "client-trace-42");
+    let r = app.get("/api/v1/nope", None).await;
+    assert!(r.headers.get("x-request-id").is_some());
+}

@@ -1,0 +1,112 @@
+//! The binary: configuration errors, database errors, `admin create`, `migrate`.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::helpers::{base_settings, random_phone, spawn_with, Backend};
+
+fn tanhui() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanhui"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TANHUI__LOG__LEVEL", "warn");
+    cmd
+}
+
+#[test]
+fn a_bad_configuration_value_names_its_key() {
+    let out = tanhui()
+        .env("TANHUI__SERVER__PORT", "eighty")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.port"), "{stderr}");
+
+    let out = tanhui()
+        .env("TANHUI__DATABASE__URL", "mysql://x")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("database.url"));
+}
+
+#[test]
+fn an_unreachable_database_gives_its_real_error() {
+    let out = tanhui()
+        .env("TANHUI__DATABASE__URL", "postgres://postgres@127.0.0.1:1/none")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.to_lowercase().contains("connection refused"), "{stderr}");
+}
+
+#[test]
+fn help_describes_each_command() {
+    let out = tanhui().arg("--help").output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for word in ["serve", "migrate", "admin"] {
+        assert!(text.contains(word), "{text}");
+    }
+    let out = tanhui().args(["admin", "create", "--help"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("--password-stdin") && text.contains("--display-name"),
+        "{text}"
+    );
+}
+
+async fn admin_create(backend: Backend) {
+    let Some((settings, guard)) = base_settings(backend) else {
+        return;
+    };
+    let phone = random_phone();
+    let mut child = tanhui()
+        .env("TANHUI__DATABASE__URL", &settings.database.url)
+        .args([
+            "admin",
+            "create",
+            "--phone",
+            &phone,
+            "--display-name",
+            "Ops",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"an admin passphrase\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let url = settings.database.url.clone();
+    let app = spawn_with(backend, move |s| s.database.url = url).await.unwrap();
+    let r = app.login(&phone, "an admin passphrase").await;
+    let token = r.assert_status(200)["access_token"].as_str().unwrap().to_string();
+    let me = app.get("/api/v1/me", Some(&token)).await;
+    assert_eq!(me.body["roles"], json!(["admin"]));
+    drop(guard);
+}
+
+#[actix_web::test]
+async fn admin_create_reads_the_password_from_stdin_sqlite() {
+    admin_create(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn admin_create_reads_the_password_from_stdin_postgres() {
+    admin_create(Backend::Postgres).await
+}

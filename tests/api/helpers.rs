@@ -1,0 +1,390 @@
+//! Spawns the real application on a free port against a fresh database, and talks to it over HTTP.
+
+use std::sync::OnceLock;
+
+use diesel::{Connection, PgConnection, RunQueryDsl};
+use reqwest::header::HeaderMap;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tanhui::config::Settings;
+use tanhui::startup::Application;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub const TEST_JWT_SECRET: &str = "test-only-secret-0123456789abcdef0123456789";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    /// For tests that write through the stores directly.
+    #[allow(dead_code)]
+    pub state: actix_web::web::Data<tanhui::state::AppState>,
+    pub settings: Settings,
+    _database: DatabaseGuard,
+}
+
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    /// The problem's `code`, for error answers.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    pub fn content_type(&self) -> &str {
+        self.headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        assert_eq!(
+            self.content_type(),
+            "application/problem+json",
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.code(), code, "body: {}", self.text);
+        assert_eq!(self.body["status"].as_u64(), Some(status as u64));
+    }
+
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        &self.body
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Resp {
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("body read");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> Resp {
+        let mut request = self.client.get(self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, token: Option<&str>) -> Resp {
+        let mut request = self.client.post(self.url(path)).json(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        self.send(request).await
+    }
+
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
+        let request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body);
+        self.send(request).await
+    }
+
+    /// Registers an individual in Shenzhen with a fresh phone; returns (phone, password, user_id, account_id).
+    pub async fn register(&self) -> (String, String, String, String) {
+        let phone = random_phone();
+        let password = "correct horse battery".to_string();
+        let r = self
+            .post(
+                "/api/v1/auth/register",
+                &serde_json::json!({
+                    "phone": phone, "password": password, "display_name": "测试用户",
+                    "account_type": "individual", "region_code": "440300"
+                }),
+                None,
+            )
+            .await;
+        let body = r.assert_status(201).clone();
+        (
+            phone,
+            password,
+            body["user_id"].as_str().unwrap().to_string(),
+            body["account_id"].as_str().unwrap().to_string(),
+        )
+    }
+
+    pub async fn login(&self, phone: &str, password: &str) -> Resp {
+        self.post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"phone": phone, "password": password}),
+            None,
+        )
+        .await
+    }
+
+    /// Registers and signs in a new individual; returns its access token.
+    pub async fn new_user_token(&self) -> String {
+        let (phone, password, _, _) = self.register().await;
+        let r = self.login(&phone, &password).await;
+        r.assert_status(200)["access_token"].as_str().unwrap().to_string()
+    }
+}
+
+pub fn random_phone() -> String {
+    format!("13{:09}", rand::random::<u32>() % 1_000_000_000)
+}
+
+/// Settings every test starts from: a free port, cheap argon2, a known JWT secret.
+pub fn base_settings(backend: Backend) -> Option<(Settings, DatabaseGuard)> {
+    let mut settings = Settings::defaults();
+    settings.server.port = 0;
+    settings.server.workers = 2;
+    settings.database.pool_size = 8;
+    settings.auth.argon2_memory_kib = 1024;
+    settings.auth.argon2_iterations = 1;
+    settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_string().into());
+    let guard = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            settings.database.url = format!("sqlite://{}", dir.path().join("tanhui.db").display());
+            DatabaseGuard::Sqlite(dir)
+        }
+        Backend::Postgres => {
+            let (pg_url, redis_url) = postgres_env()?;
+            let (url, name) = fresh_postgres_database(&pg_url);
+            settings.database.url = url;
+            settings.redis.url = Some(redis_url);
+            settings.redis.key_prefix = format!("tanhui-test:{}:", uuid::Uuid::new_v4());
+            DatabaseGuard::Postgres {
+                admin_url: pg_url,
+                name,
+            }
+        }
+    };
+    Some((settings, guard))
+}
+
+/// The PostgreSQL and Redis URLs for the second backend. Under CI=true a missing one is a failure,
+/// never a silent skip.
+fn postgres_env() -> Option<(String, String)> {
+    let pg = std::env::var("TANHUI_TEST_DATABASE_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    let redis = std::env::var("TANHUI_TEST_REDIS_URL")
+        .ok()
+        .filter(|v| !v.is_empty());
+    match (pg, redis) {
+        (Some(pg), Some(redis)) => Some((pg, redis)),
+        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+            panic!("CI=true but TANHUI_TEST_DATABASE_URL or TANHUI_TEST_REDIS_URL is not set")
+        }
+        _ => {
+            eprintln!(
+                "skipping the PostgreSQL + Redis run: TANHUI_TEST_DATABASE_URL/TANHUI_TEST_REDIS_URL not set"
+            );
+            None
+        }
+    }
+}
+
+pub enum DatabaseGuard {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl Drop for DatabaseGuard {
+    fn drop(&mut self) {
+        if let DatabaseGuard::Postgres { admin_url, name } = self {
+            if let Ok(mut conn) = PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut conn);
+            }
+        }
+    }
+}
+
+fn with_database(url: &str, name: &str) -> String {
+    let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
+    format!("{base}/{name}")
+}
+
+/// A database of its own for one test, cloned from a template that holds the migrated schema. The
+/// template's name carries a digest of the migrations, so a changed migration builds a new one.
+fn fresh_postgres_database(admin_url: &str) -> (String, String) {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    let template = TEMPLATE.get_or_init(|| build_template(admin_url));
+    let name = format!("tanhui_t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(admin_url).expect("connect to the test PostgreSQL");
+    let mut attempts = 0;
+    loop {
+        match diesel::sql_query(format!("CREATE DATABASE \"{name}\" TEMPLATE \"{template}\""))
+            .execute(&mut conn)
+        {
+            Ok(_) => break,
+            Err(e) if attempts < 20 => {
+                attempts += 1;
+                eprintln!("CREATE DATABASE retry: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("cannot create test database: {e}"),
+        }
+    }
+    (with_database(admin_url, &name), name)
+}
+
+fn migrations_digest() -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/postgres");
+    let mut files: Vec<_> = walk(&root);
+    files.sort();
+    for f in files {
+        hasher.update(f.to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(&f).unwrap_or_default());
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn build_template(admin_url: &str) -> String {
+    let name = format!("tanhui_tpl_{}", migrations_digest());
+    let mut conn = PgConnection::establish(admin_url).expect("connect to the test PostgreSQL");
+    // Test processes may run side by side: one builds the template, the others wait for it.
+    diesel::sql_query("SELECT pg_advisory_lock(7461686875)")
+        .execute(&mut conn)
+        .expect("lock");
+    #[derive(diesel::QueryableByName)]
+    struct Found {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let found: Found = diesel::sql_query(format!(
+        "SELECT COUNT(*) AS n FROM pg_database WHERE datname = '{name}'"
+    ))
+    .get_result(&mut conn)
+    .expect("query pg_database");
+    if found.n == 0 {
+        let building = format!("{name}_building");
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS \"{building}\" WITH (FORCE)"))
+            .execute(&mut conn)
+            .expect("drop stale template");
+        diesel::sql_query(format!("CREATE DATABASE \"{building}\""))
+            .execute(&mut conn)
+            .expect("create template");
+        let mut settings = Settings::defaults();
+        settings.database.url = with_database(admin_url, &building);
+        settings.database.pool_size = 1;
+        let db = tanhui::startup::open_database(&settings).expect("migrate template");
+        drop(db);
+        diesel::sql_query(format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\""))
+            .execute(&mut conn)
+            .expect("rename template");
+    }
+    diesel::sql_query("SELECT pg_advisory_unlock(7461686875)")
+        .execute(&mut conn)
+        .expect("unlock");
+    name
+}
+
+pub async fn spawn(backend: Backend) -> Option<TestApp> {
+    spawn_with(backend, |_| {}).await
+}
+
+pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
+    let (mut settings, guard) = base_settings(backend)?;
+    adjust(&mut settings);
+    Some(start(settings, guard).await)
+}
+
+async fn start(settings: Settings, guard: DatabaseGuard) -> TestApp {
+    init_test_log();
+    let app = Application::build(settings.clone())
+        .await
+        .expect("application starts");
+    let port = app.port();
+    let state = app.state();
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        client: reqwest::Client::new(),
+        state,
+        settings,
+        _database: guard,
+    }
+}
+
+/// Logs only when TEST_LOG is set, so test output stays readable.
+fn init_test_log() {
+    if std::env::var("TEST_LOG").is_ok() {
+        let mut log = Settings::defaults().log;
+        log.level = "debug".into();
+        tanhui::telemetry::init(&log);
+    }
+}
+
+/// Runs a test body once on SQLite and once on PostgreSQL + Redis (when configured).
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),+ $(,)?) => {
+        $(
+            mod $name {
+                #[actix_web::test]
+                async fn sqlite() {
+                    if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Sqlite).await {
+                        super::$name(app).await
+                    }
+                }
+
+                #[actix_web::test]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await
+                    }
+                }
+            }
+        )+
+    };
+}

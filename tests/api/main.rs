@@ -1,0 +1,7 @@
+//! Integration tests: the real HTTP application on SQLite and on PostgreSQL + Redis.
+
+mod helpers;
+
+mod auth;
+mod basics;
+mod cli;
