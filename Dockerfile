@@ -10,7 +10,6 @@ FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates libssl3 && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home /var/lib/tanhui --create-home tanhui
 COPY --from=build /src/target/release/tanhui /usr/local/bin/tanhui
-COPY config /etc/tanhui/config
 USER tanhui
 WORKDIR /var/lib/tanhui
 ENV TANHUI__SERVER__HOST=0.0.0.0 \

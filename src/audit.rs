@@ -28,3 +28,29 @@ pub fn record(
         .execute(conn)
         .map(|_| ())
 }
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditRow {
+    pub id: i64,
+    pub actor_user_id: Option<i64>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub before_json: Option<String>,
+    pub after_json: Option<String>,
+    pub created_at: chrono::NaiveDateTime,
+}
+
+/// Newest first, below the cursor id.
+pub fn list(conn: &mut AnyConnection, before: Option<i64>, limit: i64) -> QueryResult<Vec<AuditRow>> {
+    let mut query = audit_log::table
+        .select(AuditRow::as_select())
+        .order(audit_log::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(before) = before {
+        query = query.filter(audit_log::id.lt(before));
+    }
+    query.load(conn)
+}

@@ -13,6 +13,7 @@ pub mod error;
 pub mod health;
 pub mod http;
 pub mod keys;
+pub mod methodology;
 pub mod openapi;
 pub mod startup;
 pub mod state;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, error, health};
+use crate::{accounts, error, health, methodology};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,10 +13,18 @@ use crate::{accounts, error, health};
         health::healthz, health::readyz,
         accounts::handlers::register, accounts::handlers::login, accounts::handlers::refresh,
         accounts::handlers::logout, accounts::handlers::me,
+        methodology::handlers::list_regions, methodology::handlers::get_region,
+        methodology::handlers::list_activity_types, methodology::handlers::create_activity_type,
+        methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
+        methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire,
+        methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
     ),
     components(schemas(error::Problem, error::FieldError)),
     modifiers(&BearerAuth),
-    tags((name = "auth", description = "Accounts and tokens"), (name = "health", description = "Probes"))
+    tags((name = "auth", description = "Accounts and tokens"), (name = "health", description = "Probes"),
+        (name = "regions", description = "Regions and their hierarchy"),
+        (name = "methodologies", description = "Activity types, methodology versions, quantification"),
+        (name = "admin", description = "Administration (admin role)"))
 )]
 pub struct ApiDoc;
 

@@ -17,8 +17,9 @@ use crate::config::Settings;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
 use crate::http::fallback;
+use crate::methodology::cache::CatalogCache;
 use crate::state::AppState;
-use crate::{accounts, health, keys, openapi, telemetry};
+use crate::{accounts, health, keys, methodology, openapi, telemetry};
 
 /// Connects to the database and applies migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
@@ -50,7 +51,12 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         }
     };
     let passwords = PasswordHasher::new(&settings.auth)?;
+    let catalog = {
+        let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+        Arc::new(CatalogCache::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the catalog: {e}"))?)
+    };
     Ok(AppState {
+        catalog,
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
         passwords,
         login_throttle: LoginThrottle::new(cache.clone(), settings.throttle.clone()),
@@ -68,6 +74,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
+                .configure(methodology::handlers::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {
@@ -107,6 +114,7 @@ impl Application {
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
+        state.catalog.clone().spawn_refresher(state.db.clone());
         tracing::info!(%address, port, backend = ?state.db.backend(), redis = state.cache.is_shared(), "listening");
         Ok(Application {
             port,

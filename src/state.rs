@@ -8,6 +8,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::methodology::cache::CatalogCache;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -16,4 +17,5 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     pub passwords: PasswordHasher,
     pub login_throttle: LoginThrottle,
+    pub catalog: Arc<CatalogCache>,
 }

@@ -78,6 +78,55 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    grid_factors (grid_region, year) {
+        grid_region -> Text,
+        year -> Integer,
+        g_per_kwh -> Text,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    activity_types (code) {
+        code -> Text,
+        name -> Text,
+        unit -> Text,
+        data_schema -> Text,
+        claim_window_days -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    methodology_versions (id) {
+        id -> BigInt,
+        activity_type -> Text,
+        region_code -> Text,
+        version -> Integer,
+        status -> Text,
+        effective_from -> Timestamp,
+        effective_to -> Nullable<Timestamp>,
+        parameters -> Text,
+        formula -> Text,
+        daily_cap_g -> Nullable<BigInt>,
+        evidence_weights -> Text,
+        citation -> Text,
+        drafted_by -> Nullable<BigInt>,
+        approved_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+        retired_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    catalog_epoch (id) {
+        id -> Integer,
+        epoch -> BigInt,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));

@@ -1,4 +1,7 @@
 //! Pure logic: no database, no HTTP.
 
+pub mod catalog;
 pub mod credit_code;
+pub mod data_schema;
+pub mod formula;
 pub mod phone;

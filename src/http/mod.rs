@@ -2,3 +2,4 @@
 
 pub mod fallback;
 pub mod json;
+pub mod pagination;

@@ -21,7 +21,6 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     /// For tests that write through the stores directly.
-    #[allow(dead_code)]
     pub state: actix_web::web::Data<tanhui::state::AppState>,
     pub settings: Settings,
     _database: DatabaseGuard,
@@ -153,6 +152,31 @@ impl TestApp {
         .await
     }
 
+    /// Creates an administrator directly through the service (as `tanhui admin create` does) and signs in.
+    pub async fn admin_token(&self) -> String {
+        let phone = random_phone();
+        let state = self.state.clone();
+        let stored_phone = phone.clone();
+        actix_web::web::block(move || {
+            let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
+                phone: stored_phone,
+                password: "admin passphrase".into(),
+                display_name: "Admin".into(),
+                account_type: tanhui::accounts::validate::AccountType::Individual,
+                region_code: "CN".into(),
+                credit_code: None,
+            })
+            .unwrap();
+            let hash = state.passwords.hash(&reg.password).unwrap();
+            let mut conn = state.db.get().unwrap();
+            tanhui::accounts::service::register(&mut conn, &reg, &hash, true).unwrap();
+        })
+        .await
+        .unwrap();
+        let r = self.login(&phone, "admin passphrase").await;
+        r.assert_status(200)["access_token"].as_str().unwrap().to_string()
+    }
+
     /// Registers and signs in a new individual; returns its access token.
     pub async fn new_user_token(&self) -> String {
         let (phone, password, _, _) = self.register().await;
@@ -219,8 +243,13 @@ fn postgres_env() -> Option<(String, String)> {
 }
 
 pub enum DatabaseGuard {
+    /// Owned by another instance.
+    None,
     Sqlite(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl Drop for DatabaseGuard {
@@ -337,6 +366,11 @@ pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) ->
     let (mut settings, guard) = base_settings(backend)?;
     adjust(&mut settings);
     Some(start(settings, guard).await)
+}
+
+/// A second instance on the same database and Redis as `app` (as behind a load balancer).
+pub async fn second_instance(app: &TestApp) -> TestApp {
+    start(app.settings.clone(), DatabaseGuard::None).await
 }
 
 async fn start(settings: Settings, guard: DatabaseGuard) -> TestApp {

@@ -1,0 +1,531 @@
+//! Everything quantification needs, held in memory: regions and their hierarchy, grid factors, activity
+//! types and the active methodology versions with their parsed formulas. Pure: built by the caller from
+//! the database, queried without I/O.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use chrono::{Datelike, FixedOffset, NaiveDateTime};
+use rust_decimal::Decimal;
+use serde::Serialize;
+
+use super::data_schema::{DataSchema, DataValues};
+use super::formula::{to_grams, EvalError, Formula, Step};
+
+/// China keeps one time zone, without daylight saving: local days and years are UTC+8.
+pub fn china() -> FixedOffset {
+    FixedOffset::east_opt(8 * 3600).expect("UTC+8 is a valid offset")
+}
+
+pub const REGION_GRID_EF: &str = "region.grid_ef_g_per_kwh";
+pub const REGION_POINTS_PER_GRAM: &str = "region.points_per_gram";
+pub const REGION_NAMES: [&str; 2] = [REGION_GRID_EF, REGION_POINTS_PER_GRAM];
+
+/// The grid whose factor applies where a region names none (the nation).
+const NATIONAL_GRID: &str = "national";
+
+#[derive(Debug, Clone)]
+pub struct RegionInfo {
+    pub code: String,
+    pub parent: Option<String>,
+    pub grid_region: Option<String>,
+    pub points_per_gram: Option<Decimal>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ActivityTypeInfo {
+    pub code: String,
+    pub schema: DataSchema,
+    pub claim_window_days: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Evidence {
+    Operator,
+    Trace,
+    Photo,
+    SelfReport,
+}
+
+impl Evidence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Evidence::Operator => "operator",
+            Evidence::Trace => "trace",
+            Evidence::Photo => "photo",
+            Evidence::SelfReport => "self_report",
+        }
+    }
+}
+
+/// How much of the reduction a piece of evidence earns as points.
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct EvidenceWeights {
+    #[serde(with = "rust_decimal::serde::str")]
+    pub operator: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub trace: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub photo: Decimal,
+    #[serde(with = "rust_decimal::serde::str")]
+    pub self_report: Decimal,
+}
+
+impl Default for EvidenceWeights {
+    fn default() -> EvidenceWeights {
+        EvidenceWeights {
+            operator: Decimal::ONE,
+            trace: Decimal::ONE,
+            photo: Decimal::new(7, 1),
+            self_report: Decimal::new(5, 1),
+        }
+    }
+}
+
+impl EvidenceWeights {
+    pub fn weight(&self, evidence: Evidence) -> Decimal {
+        match evidence {
+            Evidence::Operator => self.operator,
+            Evidence::Trace => self.trace,
+            Evidence::Photo => self.photo,
+            Evidence::SelfReport => self.self_report,
+        }
+    }
+}
+
+/// Where each formula variable's value comes from, resolved once when the version is loaded.
+#[derive(Debug, Clone)]
+enum Binding {
+    Parameter(Decimal),
+    Data(String),
+    GridFactor,
+    PointsPerGram,
+}
+
+#[derive(Debug, Clone)]
+pub struct Version {
+    pub id: i64,
+    pub activity_type: String,
+    pub region_code: String,
+    pub version: i32,
+    pub effective_from: NaiveDateTime,
+    pub effective_to: Option<NaiveDateTime>,
+    pub formula: Formula,
+    pub daily_cap_g: Option<i64>,
+    pub weights: EvidenceWeights,
+    bindings: Vec<Binding>,
+}
+
+/// A version's identity and terms, apart from its formula.
+#[derive(Debug, Clone)]
+pub struct VersionTerms {
+    pub id: i64,
+    pub activity_type: String,
+    pub region_code: String,
+    pub version: i32,
+    pub effective_from: NaiveDateTime,
+    pub effective_to: Option<NaiveDateTime>,
+    pub daily_cap_g: Option<i64>,
+    pub weights: EvidenceWeights,
+}
+
+impl Version {
+    /// Binds the formula's variables to parameters, data fields and region values; an unbindable name is
+    /// an error here too, though drafts are checked when saved.
+    pub fn new(
+        terms: VersionTerms,
+        parameters: &BTreeMap<String, Decimal>,
+        formula: Formula,
+    ) -> Result<Version, String> {
+        let bindings = formula
+            .variables()
+            .iter()
+            .map(|name| match name.as_str() {
+                REGION_GRID_EF => Ok(Binding::GridFactor),
+                REGION_POINTS_PER_GRAM => Ok(Binding::PointsPerGram),
+                n if n.starts_with("region.") => Err(format!("unknown region value `{n}`")),
+                n => Ok(parameters
+                    .get(n)
+                    .map(|v| Binding::Parameter(*v))
+                    .unwrap_or_else(|| Binding::Data(n.to_string()))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Version {
+            id: terms.id,
+            activity_type: terms.activity_type,
+            region_code: terms.region_code,
+            version: terms.version,
+            effective_from: terms.effective_from,
+            effective_to: terms.effective_to,
+            formula,
+            daily_cap_g: terms.daily_cap_g,
+            weights: terms.weights,
+            bindings,
+        })
+    }
+
+    pub fn covers(&self, t: NaiveDateTime) -> bool {
+        self.effective_from <= t && self.effective_to.is_none_or(|end| t < end)
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum QuantifyError {
+    #[error("unknown activity type `{0}`")]
+    UnknownActivityType(String),
+    #[error("unknown region `{0}`")]
+    UnknownRegion(String),
+    #[error("no methodology for `{activity_type}` in force in region {region} or above at that time")]
+    NoMethodology { activity_type: String, region: String },
+    #[error("the formula needs `data.{0}`, which the activity lacks")]
+    MissingField(String),
+    #[error("no grid emission factor for region {0} in that year or before")]
+    NoGridFactor(String),
+    #[error("{0}")]
+    Evaluation(#[from] EvalError),
+}
+
+/// The result of quantifying one activity under one version.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantity {
+    pub reduction_g: i64,
+    pub points_per_gram: Decimal,
+    pub breakdown: Vec<Step>,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    regions: HashMap<String, RegionInfo>,
+    grid_factors: HashMap<String, BTreeMap<i32, Decimal>>,
+    types: HashMap<String, ActivityTypeInfo>,
+    /// Active versions per (activity type, region), latest `effective_from` first.
+    versions: HashMap<(String, String), Vec<Arc<Version>>>,
+}
+
+impl Catalog {
+    pub fn new(
+        regions: Vec<RegionInfo>,
+        grid_factors: Vec<(String, i32, Decimal)>,
+        types: Vec<ActivityTypeInfo>,
+        versions: Vec<Version>,
+    ) -> Catalog {
+        let mut catalog = Catalog {
+            regions: regions.into_iter().map(|r| (r.code.clone(), r)).collect(),
+            types: types.into_iter().map(|t| (t.code.clone(), t)).collect(),
+            ..Catalog::default()
+        };
+        for (grid, year, factor) in grid_factors {
+            catalog.grid_factors.entry(grid).or_default().insert(year, factor);
+        }
+        for v in versions {
+            catalog
+                .versions
+                .entry((v.activity_type.clone(), v.region_code.clone()))
+                .or_default()
+                .push(Arc::new(v));
+        }
+        for list in catalog.versions.values_mut() {
+            list.sort_by(|a, b| {
+                b.effective_from
+                    .cmp(&a.effective_from)
+                    .then(b.version.cmp(&a.version))
+            });
+        }
+        catalog
+    }
+
+    pub fn region(&self, code: &str) -> Option<&RegionInfo> {
+        self.regions.get(code)
+    }
+
+    pub fn activity_type(&self, code: &str) -> Option<&ActivityTypeInfo> {
+        self.types.get(code)
+    }
+
+    /// The region and its ancestors, nearest first, up to the nation. Bounded so a cycle cannot loop.
+    pub fn lineage<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a RegionInfo> + 'a {
+        let mut next = self.regions.get(code);
+        std::iter::from_fn(move || {
+            let current = next?;
+            next = current.parent.as_deref().and_then(|p| self.regions.get(p));
+            Some(current)
+        })
+        .take(16)
+    }
+
+    /// Whether `code` is `ancestor` or lies below it.
+    pub fn is_within(&self, code: &str, ancestor: &str) -> bool {
+        self.lineage(code).any(|r| r.code == ancestor)
+    }
+
+    /// The version in force for (type, region, t): the active version of the nearest region up the
+    /// hierarchy that has one covering `t`, the one with the latest `effective_from`.
+    pub fn version_in_force(
+        &self,
+        activity_type: &str,
+        region: &str,
+        t: NaiveDateTime,
+    ) -> Result<&Arc<Version>, QuantifyError> {
+        if !self.types.contains_key(activity_type) {
+            return Err(QuantifyError::UnknownActivityType(activity_type.to_string()));
+        }
+        if !self.regions.contains_key(region) {
+            return Err(QuantifyError::UnknownRegion(region.to_string()));
+        }
+        self.lineage(region)
+            .find_map(|r| {
+                self.versions
+                    .get(&(activity_type.to_string(), r.code.clone()))
+                    .and_then(|list| list.iter().find(|v| v.covers(t)))
+            })
+            .ok_or_else(|| QuantifyError::NoMethodology {
+                activity_type: activity_type.to_string(),
+                region: region.to_string(),
+            })
+    }
+
+    /// Points per gram of a region: its own rate, else the nearest ancestor's, else 1.
+    pub fn points_per_gram(&self, region: &str) -> Decimal {
+        self.lineage(region)
+            .find_map(|r| r.points_per_gram)
+            .unwrap_or(Decimal::ONE)
+    }
+
+    /// The grid factor for the region's grid in `year`, or the latest earlier year's.
+    pub fn grid_factor(&self, region: &str, year: i32) -> Option<Decimal> {
+        let grid = self
+            .lineage(region)
+            .find_map(|r| r.grid_region.clone())
+            .unwrap_or_else(|| NATIONAL_GRID.to_string());
+        self.grid_factors
+            .get(&grid)
+            .and_then(|years| years.range(..=year).next_back())
+            .map(|(_, f)| *f)
+    }
+
+    /// Quantifies data under `version` for an activity in `region` at `t` (UTC).
+    pub fn quantify(
+        &self,
+        version: &Version,
+        region: &str,
+        t: NaiveDateTime,
+        data: &DataValues,
+        explain: bool,
+    ) -> Result<Quantity, QuantifyError> {
+        let points_per_gram = self.points_per_gram(region);
+        let mut values = Vec::with_capacity(version.bindings.len());
+        for binding in &version.bindings {
+            values.push(match binding {
+                Binding::Parameter(v) => *v,
+                Binding::Data(name) => *data
+                    .get(name)
+                    .ok_or_else(|| QuantifyError::MissingField(name.clone()))?,
+                Binding::GridFactor => {
+                    let year = t.and_utc().with_timezone(&china()).year();
+                    self.grid_factor(region, year)
+                        .ok_or_else(|| QuantifyError::NoGridFactor(region.to_string()))?
+                }
+                Binding::PointsPerGram => points_per_gram,
+            });
+        }
+        let (value, breakdown) = if explain {
+            version.formula.evaluate_explained(&values)?
+        } else {
+            (version.formula.evaluate(&values)?, Vec::new())
+        };
+        Ok(Quantity {
+            reduction_g: to_grams(value)?,
+            points_per_gram,
+            breakdown,
+        })
+    }
+}
+
+/// `floor(granted_g × points per gram × evidence weight)`, in exact decimals.
+pub fn points_for(granted_g: i64, points_per_gram: Decimal, weight: Decimal) -> i64 {
+    Decimal::from(granted_g)
+        .checked_mul(points_per_gram)
+        .and_then(|v| v.checked_mul(weight))
+        .map(|v| v.floor())
+        .and_then(|v| i64::try_from(v).ok())
+        .unwrap_or(0)
+        .max(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, TimeZone};
+
+    use super::*;
+
+    fn region(code: &str, parent: Option<&str>, grid: Option<&str>) -> RegionInfo {
+        RegionInfo {
+            code: code.into(),
+            parent: parent.map(Into::into),
+            grid_region: grid.map(Into::into),
+            points_per_gram: None,
+        }
+    }
+
+    fn local(y: i32, m: u32, d: u32) -> NaiveDateTime {
+        china()
+            .from_local_datetime(
+                &NaiveDate::from_ymd_opt(y, m, d)
+                    .unwrap()
+                    .and_hms_opt(0, 0, 0)
+                    .unwrap(),
+            )
+            .unwrap()
+            .naive_utc()
+    }
+
+    fn version(
+        id: i64,
+        region: &str,
+        from: NaiveDateTime,
+        to: Option<NaiveDateTime>,
+        formula: &str,
+        k: &str,
+    ) -> Version {
+        let params = BTreeMap::from([("k".to_string(), k.parse().unwrap())]);
+        let terms = VersionTerms {
+            id,
+            activity_type: "transit.metro".into(),
+            region_code: region.into(),
+            version: id as i32,
+            effective_from: from,
+            effective_to: to,
+            daily_cap_g: None,
+            weights: EvidenceWeights::default(),
+        };
+        Version::new(terms, &params, Formula::parse(formula).unwrap()).unwrap()
+    }
+
+    fn catalog(versions: Vec<Version>) -> Catalog {
+        let schema: DataSchema = r#"{"type":"object","properties":{"distance_m":{"type":"integer"},"count":{"type":"integer"},"kwh":{"type":"number"}}}"#
+            .parse()
+            .unwrap();
+        Catalog::new(
+            vec![
+                region("CN", None, None),
+                region("420000", Some("CN"), Some("central")),
+                region("420100", Some("420000"), Some("central")),
+                region("440000", Some("CN"), Some("south")),
+                region("440300", Some("440000"), Some("south")),
+            ],
+            vec![
+                ("national".into(), 2022, "536.6".parse().unwrap()),
+                ("central".into(), 2022, "539.5".parse().unwrap()),
+                ("central".into(), 2023, "527.1".parse().unwrap()),
+            ],
+            vec![ActivityTypeInfo {
+                code: "transit.metro".into(),
+                schema,
+                claim_window_days: 7,
+            }],
+            versions,
+        )
+    }
+
+    #[test]
+    fn falls_back_city_province_nation() {
+        let c = catalog(vec![
+            version(1, "CN", local(2023, 1, 1), None, "distance_m * k", "1"),
+            version(2, "440000", local(2023, 1, 1), None, "distance_m * k", "2"),
+            version(3, "420100", local(2023, 1, 1), None, "distance_m * k", "3"),
+        ]);
+        let t = local(2024, 1, 1);
+        assert_eq!(c.version_in_force("transit.metro", "420100", t).unwrap().id, 3);
+        assert_eq!(c.version_in_force("transit.metro", "440300", t).unwrap().id, 2);
+        assert_eq!(c.version_in_force("transit.metro", "420000", t).unwrap().id, 1);
+        assert_eq!(c.version_in_force("transit.metro", "CN", t).unwrap().id, 1);
+        assert!(matches!(
+            c.version_in_force("walking", "CN", t),
+            Err(QuantifyError::UnknownActivityType(_))
+        ));
+        assert!(matches!(
+            c.version_in_force("transit.metro", "999999", t),
+            Err(QuantifyError::UnknownRegion(_))
+        ));
+    }
+
+    #[test]
+    fn effective_dating_at_the_boundary_instant() {
+        let boundary = local(2024, 8, 1);
+        let c = catalog(vec![
+            version(1, "CN", local(2023, 1, 1), None, "distance_m * k", "1"),
+            version(
+                2,
+                "420100",
+                local(2023, 6, 1),
+                Some(boundary),
+                "distance_m * k",
+                "2",
+            ),
+            version(3, "420100", boundary, None, "count * k", "3"),
+        ]);
+        let just_before = boundary - chrono::Duration::microseconds(1);
+        assert_eq!(
+            c.version_in_force("transit.metro", "420100", just_before)
+                .unwrap()
+                .id,
+            2
+        );
+        assert_eq!(
+            c.version_in_force("transit.metro", "420100", boundary)
+                .unwrap()
+                .id,
+            3
+        );
+        // Before the city's first version, the nation's applies.
+        assert_eq!(
+            c.version_in_force("transit.metro", "420100", local(2023, 5, 31))
+                .unwrap()
+                .id,
+            1
+        );
+        assert!(c
+            .version_in_force("transit.metro", "420100", local(2022, 1, 1))
+            .is_err());
+    }
+
+    #[test]
+    fn grid_factor_falls_back_to_the_latest_earlier_year() {
+        let c = catalog(vec![]);
+        assert_eq!(c.grid_factor("420100", 2023), Some("527.1".parse().unwrap()));
+        assert_eq!(c.grid_factor("420100", 2026), Some("527.1".parse().unwrap()));
+        assert_eq!(c.grid_factor("420100", 2022), Some("539.5".parse().unwrap()));
+        assert_eq!(c.grid_factor("420100", 2021), None);
+        assert_eq!(c.grid_factor("CN", 2024), Some("536.6".parse().unwrap()));
+    }
+
+    #[test]
+    fn quantifies_with_region_values_and_explains() {
+        let mut v = version(
+            1,
+            "CN",
+            local(2023, 1, 1),
+            None,
+            "kwh * region.grid_ef_g_per_kwh",
+            "1",
+        );
+        v.activity_type = "transit.metro".into();
+        let c = catalog(vec![]);
+        let data = DataValues::from([("kwh".to_string(), Decimal::new(25, 1))]);
+        let q = c.quantify(&v, "420100", local(2023, 3, 1), &data, true).unwrap();
+        // 2.5 × 527.1 = 1317.75 → 1318
+        assert_eq!(q.reduction_g, 1318);
+        assert!(q.breakdown.iter().any(|s| s.expr == "region.grid_ef_g_per_kwh"));
+        let missing = c.quantify(&v, "420100", local(2023, 3, 1), &DataValues::new(), false);
+        assert_eq!(missing, Err(QuantifyError::MissingField("kwh".into())));
+    }
+
+    #[test]
+    fn points_round_down_after_weighting() {
+        assert_eq!(points_for(149, Decimal::ONE, Decimal::new(5, 1)), 74);
+        assert_eq!(points_for(149, Decimal::ONE, Decimal::ONE), 149);
+        assert_eq!(points_for(10, Decimal::new(15, 1), Decimal::new(7, 1)), 10);
+        assert_eq!(points_for(0, Decimal::ONE, Decimal::ONE), 0);
+    }
+}

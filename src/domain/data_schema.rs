@@ -1,0 +1,294 @@
+//! The schema of an activity type's `data`: a small JSON Schema of integer and decimal fields.
+//!
+//! Values are read as exact decimals (JSON numbers keep their text), never through floating point.
+
+use std::collections::BTreeMap;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+
+use crate::error::FieldError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldKind {
+    Integer,
+    Number,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldSpec {
+    pub name: String,
+    pub kind: FieldKind,
+    pub minimum: Option<Decimal>,
+    pub maximum: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct DataSchema {
+    pub fields: Vec<FieldSpec>,
+    pub required: Vec<String>,
+}
+
+/// Validated data: each present field's exact value.
+pub type DataValues = BTreeMap<String, Decimal>;
+
+fn field_error(field: String, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A data field name is a plain identifier, so it can appear in a formula.
+pub fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 64
+}
+
+/// Reads a JSON number (or a decimal string) exactly.
+pub fn exact_decimal(value: &Value) -> Option<Decimal> {
+    match value {
+        Value::Number(n) => {
+            let text = n.to_string();
+            Decimal::from_str_exact(&text)
+                .ok()
+                .or_else(|| Decimal::from_scientific(&text).ok())
+        }
+        Value::String(s) => Decimal::from_str_exact(s.trim()).ok(),
+        _ => None,
+    }
+}
+
+impl DataSchema {
+    /// Parses `{"type": "object", "properties": {FIELD: {"type": "integer"|"number", "minimum"?, "maximum"?}},
+    /// "required"?: [FIELD…]}`, reporting every problem with its JSON path.
+    pub fn parse(schema: &Value) -> Result<DataSchema, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = |path: &str| format!("data_schema{path}");
+        let Some(object) = schema.as_object() else {
+            return Err(vec![field_error(at(""), "must be an object")]);
+        };
+        if object.get("type").and_then(Value::as_str) != Some("object") {
+            errors.push(field_error(at(".type"), "must be \"object\""));
+        }
+        for key in object.keys() {
+            if !matches!(key.as_str(), "type" | "properties" | "required") {
+                errors.push(field_error(at(&format!(".{key}")), "is not supported"));
+            }
+        }
+        let mut fields = Vec::new();
+        match object.get("properties").and_then(Value::as_object) {
+            None => errors.push(field_error(at(".properties"), "must be an object of fields")),
+            Some(props) if props.is_empty() => {
+                errors.push(field_error(at(".properties"), "needs at least one field"))
+            }
+            Some(props) => {
+                for (name, spec) in props {
+                    let path = at(&format!(".properties.{name}"));
+                    if !is_identifier(name) {
+                        errors.push(field_error(
+                            path.clone(),
+                            "field names are lower-case identifiers",
+                        ));
+                    }
+                    match parse_field(name, spec) {
+                        Ok(f) => fields.push(f),
+                        Err(message) => errors.push(field_error(path, message)),
+                    }
+                }
+            }
+        }
+        let mut required = Vec::new();
+        match object.get("required") {
+            None => {}
+            Some(Value::Array(items)) => {
+                for item in items {
+                    match item.as_str() {
+                        Some(name) if fields.iter().any(|f| f.name == name) => {
+                            required.push(name.to_string())
+                        }
+                        _ => errors.push(field_error(
+                            at(".required"),
+                            format!("{item} is not a declared field"),
+                        )),
+                    }
+                }
+            }
+            Some(_) => errors.push(field_error(at(".required"), "must be an array of field names")),
+        }
+        if errors.is_empty() {
+            Ok(DataSchema { fields, required })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn field(&self, name: &str) -> Option<&FieldSpec> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Checks an activity's data: known fields only, right kinds, within bounds, required ones present.
+    pub fn validate(&self, data: &Map<String, Value>) -> Result<DataValues, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let mut values = DataValues::new();
+        for (name, value) in data {
+            let path = format!("data.{name}");
+            let Some(spec) = self.field(name) else {
+                errors.push(field_error(path, "is not a field of this activity type"));
+                continue;
+            };
+            let Some(number) = exact_decimal_number(value) else {
+                errors.push(field_error(path, "must be a number"));
+                continue;
+            };
+            if spec.kind == FieldKind::Integer && !number.fract().is_zero() {
+                errors.push(field_error(path, "must be an integer"));
+                continue;
+            }
+            if spec.minimum.is_some_and(|min| number < min) || spec.maximum.is_some_and(|max| number > max) {
+                errors.push(field_error(path, bounds_message(spec)));
+                continue;
+            }
+            values.insert(name.clone(), number);
+        }
+        for name in &self.required {
+            if !data.contains_key(name) {
+                errors.push(field_error(format!("data.{name}"), "is required"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(values)
+        } else {
+            Err(errors)
+        }
+    }
+}
+
+/// Activity data must be JSON numbers (strings are for admin-entered parameters).
+fn exact_decimal_number(value: &Value) -> Option<Decimal> {
+    matches!(value, Value::Number(_))
+        .then(|| exact_decimal(value))
+        .flatten()
+}
+
+fn bounds_message(spec: &FieldSpec) -> String {
+    match (spec.minimum, spec.maximum) {
+        (Some(min), Some(max)) => format!("must be between {min} and {max}"),
+        (Some(min), None) => format!("must be at least {min}"),
+        (None, Some(max)) => format!("must be at most {max}"),
+        (None, None) => String::new(),
+    }
+}
+
+fn parse_field(name: &str, spec: &Value) -> Result<FieldSpec, String> {
+    let object = spec.as_object().ok_or("must be an object")?;
+    let kind = match object.get("type").and_then(Value::as_str) {
+        Some("integer") => FieldKind::Integer,
+        Some("number") => FieldKind::Number,
+        _ => return Err("type must be \"integer\" or \"number\"".into()),
+    };
+    let bound = |key: &str| -> Result<Option<Decimal>, String> {
+        match object.get(key) {
+            None => Ok(None),
+            Some(v) => exact_decimal_number(v)
+                .map(Some)
+                .ok_or_else(|| format!("{key} must be a number")),
+        }
+    };
+    for key in object.keys() {
+        if !matches!(key.as_str(), "type" | "minimum" | "maximum" | "description") {
+            return Err(format!("`{key}` is not supported"));
+        }
+    }
+    let (minimum, maximum) = (bound("minimum")?, bound("maximum")?);
+    if let (Some(min), Some(max)) = (minimum, maximum) {
+        if min > max {
+            return Err("minimum is above maximum".into());
+        }
+    }
+    Ok(FieldSpec {
+        name: name.to_string(),
+        kind,
+        minimum,
+        maximum,
+    })
+}
+
+impl FromStr for DataSchema {
+    type Err = Vec<FieldError>;
+    fn from_str(text: &str) -> Result<DataSchema, Vec<FieldError>> {
+        let value: Value = serde_json::from_str(text)
+            .map_err(|e| vec![field_error("data_schema".into(), format!("not JSON: {e}"))])?;
+        DataSchema::parse(&value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn schema() -> DataSchema {
+        DataSchema::parse(&json!({"type": "object", "properties": {
+            "distance_m": {"type": "integer", "minimum": 1, "maximum": 100000},
+            "kwh": {"type": "number", "minimum": 0}
+        }, "required": ["distance_m"]}))
+        .unwrap()
+    }
+
+    fn data(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn valid_data_reads_exact_decimals() {
+        let values = schema()
+            .validate(&data(json!({"distance_m": 3200, "kwh": 0.1})))
+            .unwrap();
+        assert_eq!(values["distance_m"], Decimal::from(3200));
+        assert_eq!(values["kwh"], Decimal::new(1, 1));
+    }
+
+    #[test]
+    fn each_problem_names_its_field() {
+        let errors = schema()
+            .validate(&data(json!({"distance_m": 1.5, "kwh": "3", "speed": 1})))
+            .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"data.distance_m"));
+        assert!(fields.contains(&"data.kwh"));
+        assert!(fields.contains(&"data.speed"));
+        let errors = schema()
+            .validate(&data(json!({"distance_m": 1000000000})))
+            .unwrap_err();
+        assert!(errors[0].message.contains("between"));
+        let errors = schema().validate(&data(json!({"kwh": 1}))).unwrap_err();
+        assert_eq!(errors[0].field, "data.distance_m");
+        let errors = schema().validate(&data(json!({"distance_m": -5}))).unwrap_err();
+        assert_eq!(errors[0].field, "data.distance_m");
+    }
+
+    #[test]
+    fn bad_schemas_are_refused() {
+        assert!(
+            DataSchema::parse(&json!({"type": "object", "properties": {"x": {"type": "string"}}})).is_err()
+        );
+        assert!(DataSchema::parse(&json!({"type": "object", "properties": {}})).is_err());
+        assert!(DataSchema::parse(
+            &json!({"type": "object", "properties": {"Bad-Name": {"type": "integer"}}})
+        )
+        .is_err());
+        assert!(DataSchema::parse(
+            &json!({"type": "object", "properties": {"x": {"type": "integer"}}, "required": ["y"]})
+        )
+        .is_err());
+        assert!(DataSchema::parse(
+            &json!({"type": "object", "properties": {"x": {"type": "integer", "minimum": 5, "maximum": 1}}})
+        )
+        .is_err());
+    }
+}

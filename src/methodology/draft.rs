@@ -1,0 +1,139 @@
+//! Checking a new methodology version before anything is stored.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::store::{Parameter, Parameters};
+use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
+use crate::domain::data_schema::is_identifier;
+use crate::domain::formula::{Formula, FormulaError};
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DraftRequest {
+    pub activity_type: String,
+    pub region_code: String,
+    /// RFC 3339 with offset.
+    pub effective_from: DateTime<FixedOffset>,
+    pub effective_to: Option<DateTime<FixedOffset>>,
+    #[schema(value_type = Object)]
+    pub parameters: BTreeMap<String, Parameter>,
+    /// e.g. `distance_m / 1000 * (car_g_per_pkm - region.grid_ef_g_per_kwh * metro_kwh_per_pkm)`
+    pub formula: String,
+    pub daily_cap_g: Option<i64>,
+    pub citation: String,
+    /// Points weight per evidence tier (decimal strings); defaults 1.0 / 1.0 / 0.7 / 0.5.
+    #[schema(value_type = Option<Object>)]
+    pub evidence_weights: Option<EvidenceWeights>,
+}
+
+/// A draft that passed every check.
+#[derive(Debug)]
+pub struct ValidDraft {
+    pub activity_type: String,
+    pub region_code: String,
+    pub effective_from: NaiveDateTime,
+    pub effective_to: Option<NaiveDateTime>,
+    pub parameters: Parameters,
+    pub formula: String,
+    pub daily_cap_g: Option<i64>,
+    pub citation: String,
+    pub weights: EvidenceWeights,
+}
+
+fn field(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+/// A formula problem as a 422 `invalid_formula` that says where and which.
+pub fn formula_error(e: FormulaError) -> ApiError {
+    let mut error = ApiError::unprocessable("invalid_formula", e.to_string());
+    error.errors = vec![field("formula", e.to_string())];
+    error
+}
+
+pub fn validate(req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiError> {
+    let mut errors = Vec::new();
+    let schema = match catalog.activity_type(&req.activity_type) {
+        Some(t) => Some(&t.schema),
+        None => {
+            errors.push(field("activity_type", "unknown activity type"));
+            None
+        }
+    };
+    if catalog.region(&req.region_code).is_none() {
+        errors.push(field("region_code", "unknown region"));
+    }
+    let from = req.effective_from.naive_utc();
+    let to = req.effective_to.map(|t| t.naive_utc());
+    if to.is_some_and(|to| to <= from) {
+        errors.push(field("effective_to", "must be after effective_from"));
+    }
+    let mut values = BTreeMap::new();
+    for (name, p) in &req.parameters {
+        let path = format!("parameters.{name}");
+        if !is_identifier(name) {
+            errors.push(field(&path, "parameter names are lower-case identifiers"));
+        } else if schema.is_some_and(|s| s.field(name).is_some()) {
+            errors.push(field(&path, "has the name of a data field"));
+        }
+        match Decimal::from_str_exact(p.value.trim()) {
+            Ok(v) => {
+                values.insert(name.clone(), v);
+            }
+            Err(_) => errors.push(field(
+                &format!("{path}.value"),
+                "must be a decimal string such as \"46.7\"",
+            )),
+        }
+    }
+    if req.daily_cap_g.is_some_and(|c| c < 0) {
+        errors.push(field("daily_cap_g", "must not be negative"));
+    }
+    if req.citation.trim().is_empty() {
+        errors.push(field("citation", "every version cites its source"));
+    }
+    let weights = req.evidence_weights.unwrap_or_default();
+    for (tier, w) in [
+        ("operator", weights.operator),
+        ("trace", weights.trace),
+        ("photo", weights.photo),
+        ("self_report", weights.self_report),
+    ] {
+        if w < Decimal::ZERO || w > Decimal::ONE {
+            errors.push(field(
+                &format!("evidence_weights.{tier}"),
+                "must be between 0 and 1",
+            ));
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let formula = Formula::parse(&req.formula).map_err(formula_error)?;
+    let known = |name: &str| {
+        values.contains_key(name)
+            || REGION_NAMES.contains(&name)
+            || schema.is_some_and(|s| s.field(name).is_some())
+    };
+    formula.check_names(known).map_err(formula_error)?;
+    Ok(ValidDraft {
+        activity_type: req.activity_type,
+        region_code: req.region_code,
+        effective_from: from,
+        effective_to: to,
+        parameters: req.parameters,
+        formula: req.formula,
+        daily_cap_g: req.daily_cap_g,
+        citation: req.citation,
+        weights,
+    })
+}

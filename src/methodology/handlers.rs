@@ -1,0 +1,356 @@
+//! Regions, activity types, methodologies, quantification and the audit log over HTTP.
+
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, FixedOffset, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::draft::{self, DraftRequest};
+use super::quantify::quantify;
+use super::service::{self, NewActivityType};
+use super::store::{self, VersionFilter};
+use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
+use crate::audit;
+use crate::auth::extract::{Admin, Authenticated};
+use crate::domain::catalog::Evidence;
+use crate::domain::data_schema::DataSchema;
+use crate::domain::formula::Step;
+use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::http::json::ApiJson;
+use crate::http::pagination::{PageQuery, Paginated};
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/regions", web::get().to(list_regions))
+        .route("/regions/{code}", web::get().to(get_region))
+        .route("/activity-types", web::get().to(list_activity_types))
+        .route("/methodologies", web::get().to(list_methodologies))
+        .route("/methodologies/{id}", web::get().to(get_methodology))
+        .route("/quantify", web::post().to(quantify_dry_run))
+        .route("/admin/activity-types", web::post().to(create_activity_type))
+        .route("/admin/methodologies", web::post().to(create_draft))
+        .route("/admin/methodologies/{id}/activate", web::post().to(activate))
+        .route("/admin/methodologies/{id}/retire", web::post().to(retire))
+        .route("/admin/audit", web::get().to(list_audit));
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct RegionList {
+    pub items: Vec<RegionView>,
+}
+
+/// Every region (nation, provinces, pilot cities), unpaginated.
+#[utoipa::path(get, path = "/api/v1/regions", tag = "regions", responses((status = 200, body = RegionList)))]
+pub async fn list_regions(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = state.db.run(|conn| Ok(store::all_regions(conn)?)).await?;
+    let catalog = state.catalog.get();
+    let items = rows
+        .into_iter()
+        .map(|r| {
+            let rate = catalog.points_per_gram(&r.code).to_string();
+            RegionView::new(r, rate)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(RegionList { items }))
+}
+
+/// One region.
+#[utoipa::path(get, path = "/api/v1/regions/{code}", tag = "regions",
+    responses((status = 200, body = RegionView), (status = 404, body = Problem)))]
+pub async fn get_region(state: web::Data<AppState>, code: web::Path<String>) -> ApiResult<HttpResponse> {
+    let code = code.into_inner();
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find_region(conn, &code)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such region"))?;
+    let rate = state.catalog.get().points_per_gram(&row.code).to_string();
+    Ok(HttpResponse::Ok().json(RegionView::new(row, rate)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ActivityTypeList {
+    pub items: Vec<ActivityTypeView>,
+}
+
+/// Every activity type with the schema of its data.
+#[utoipa::path(get, path = "/api/v1/activity-types", tag = "methodologies", responses((status = 200, body = ActivityTypeList)))]
+pub async fn list_activity_types(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+    let rows = state.db.run(|conn| Ok(store::all_activity_types(conn)?)).await?;
+    Ok(HttpResponse::Ok().json(ActivityTypeList {
+        items: rows.into_iter().map(Into::into).collect(),
+    }))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityTypeRequest {
+    /// Lower-case, dot-separated, e.g. `transit.ferry`.
+    pub code: String,
+    pub name: String,
+    pub unit: String,
+    #[schema(value_type = Object)]
+    pub data_schema: serde_json::Value,
+    /// Days after which an event is too late to claim (default 7).
+    pub claim_window_days: Option<i32>,
+}
+
+fn is_type_code(code: &str) -> bool {
+    !code.is_empty()
+        && code.len() <= 64
+        && code.split('.').all(|part| {
+            part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+                && part
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        })
+}
+
+/// Add an activity type without a code change.
+#[utoipa::path(post, path = "/api/v1/admin/activity-types", tag = "admin", request_body = ActivityTypeRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = ActivityTypeView), (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn create_activity_type(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: ApiJson<ActivityTypeRequest>,
+) -> ApiResult<HttpResponse> {
+    let req = body.0;
+    let mut errors = Vec::new();
+    if !is_type_code(&req.code) {
+        errors.push(FieldError {
+            field: "code".into(),
+            message: "lower-case words separated by dots, e.g. transit.ferry".into(),
+        });
+    }
+    for (field, value) in [("name", &req.name), ("unit", &req.unit)] {
+        if value.trim().is_empty() || value.chars().count() > 64 {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "must be 1 to 64 characters".into(),
+            });
+        }
+    }
+    let window = req.claim_window_days.unwrap_or(7);
+    if !(1..=365).contains(&window) {
+        errors.push(FieldError {
+            field: "claim_window_days".into(),
+            message: "must be between 1 and 365".into(),
+        });
+    }
+    if let Err(schema_errors) = DataSchema::parse(&req.data_schema) {
+        errors.extend(schema_errors);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let new = NewActivityType {
+        code: req.code,
+        name: req.name.trim().to_string(),
+        unit: req.unit.trim().to_string(),
+        schema: req.data_schema,
+        claim_window_days: window,
+    };
+    let admin_id = admin.0.user_id()?;
+    let cache = state.catalog.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            let row = service::create_activity_type(conn, admin_id, &new)?;
+            cache.reload(conn)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(ActivityTypeView::from(row)))
+}
+
+/// Methodology versions, newest first; all statuses unless filtered.
+#[utoipa::path(get, path = "/api/v1/methodologies", tag = "methodologies", params(VersionFilter, PageQuery),
+    responses((status = 200, body = Paginated<VersionView>)))]
+pub async fn list_methodologies(
+    state: web::Data<AppState>,
+    filter: web::Query<VersionFilter>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    if let Some(status) = &filter.status {
+        if !matches!(status.as_str(), "draft" | "active" | "retired") {
+            return Err(ApiError::field("status", "must be draft, active or retired"));
+        }
+    }
+    let filter = filter.into_inner();
+    let rows = state
+        .db
+        .run(move |conn| Ok(store::list_versions(conn, &filter, page.before, page.limit + 1)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, VersionView::from)))
+}
+
+/// One methodology version.
+#[utoipa::path(get, path = "/api/v1/methodologies/{id}", tag = "methodologies",
+    responses((status = 200, body = VersionView), (status = 404, body = Problem)))]
+pub async fn get_methodology(state: web::Data<AppState>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find_version(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
+    Ok(HttpResponse::Ok().json(VersionView::from(row)))
+}
+
+/// Draft a new methodology version; the formula is parsed and its names checked now.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies", tag = "admin", request_body = DraftRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = VersionView), (status = 422, body = Problem)))]
+pub async fn create_draft(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: ApiJson<DraftRequest>,
+) -> ApiResult<HttpResponse> {
+    let draft = draft::validate(body.0, &state.catalog.get())?;
+    let admin_id = admin.0.user_id()?;
+    let row = state
+        .db
+        .run(move |conn| service::create_draft(conn, admin_id, &draft))
+        .await?;
+    Ok(HttpResponse::Created().json(VersionView::from(row)))
+}
+
+/// Put a draft in force. Needs an administrator other than the drafter.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/activate", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = VersionView), (status = 403, body = Problem), (status = 409, body = Problem)))]
+pub async fn activate(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let cache = state.catalog.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            let row = service::activate(conn, admin_id, id)?;
+            cache.reload(conn)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(VersionView::from(row)))
+}
+
+/// Retire a draft or an active version.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/retire", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = VersionView), (status = 409, body = Problem)))]
+pub async fn retire(state: web::Data<AppState>, admin: Admin, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let cache = state.catalog.clone();
+    let row = state
+        .db
+        .run(move |conn| {
+            let row = service::retire(conn, admin_id, id)?;
+            cache.reload(conn)?;
+            Ok(row)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(VersionView::from(row)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QuantifyRequest {
+    pub activity_type: String,
+    pub region_code: String,
+    pub occurred_at: DateTime<FixedOffset>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+    /// Evidence tier for the points estimate; `self_report` unless given.
+    pub evidence: Option<Evidence>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuantifyResponse {
+    pub reduction_g: i64,
+    /// Points this reduction would earn with the given evidence, before any daily cap.
+    pub points: i64,
+    pub evidence: Evidence,
+    pub points_per_gram: String,
+    pub methodology: MethodologyRef,
+    #[schema(value_type = Vec<Object>)]
+    pub breakdown: Vec<Step>,
+}
+
+/// Dry run: quantify an activity with the version in force; nothing is stored.
+#[utoipa::path(post, path = "/api/v1/quantify", tag = "methodologies", request_body = QuantifyRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = QuantifyResponse), (status = 422, body = Problem)))]
+pub async fn quantify_dry_run(
+    state: web::Data<AppState>,
+    _caller: Authenticated,
+    body: ApiJson<QuantifyRequest>,
+) -> ApiResult<HttpResponse> {
+    let req = body.0;
+    let evidence = req.evidence.unwrap_or(Evidence::SelfReport);
+    let catalog = state.catalog.get();
+    let q = quantify(
+        &catalog,
+        &req.activity_type,
+        &req.region_code,
+        req.occurred_at.naive_utc(),
+        &req.data,
+        evidence,
+        true,
+    )?;
+    Ok(HttpResponse::Ok().json(QuantifyResponse {
+        reduction_g: q.quantity.reduction_g,
+        points: q.points,
+        evidence,
+        points_per_gram: q.quantity.points_per_gram.to_string(),
+        methodology: q.methodology(),
+        breakdown: q.quantity.breakdown,
+    }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditView {
+    pub id: String,
+    pub actor_user_id: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    #[schema(value_type = Option<Object>)]
+    pub before: Option<serde_json::Value>,
+    #[schema(value_type = Option<Object>)]
+    pub after: Option<serde_json::Value>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The audit log, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<AuditView>)))]
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let rows = state
+        .db
+        .run(move |conn| Ok(audit::list(conn, page.before, page.limit + 1)?))
+        .await?;
+    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |r| r.id,
+        |r| AuditView {
+            id: r.id.to_string(),
+            actor_user_id: r.actor_user_id.map(|u| u.to_string()),
+            action: r.action,
+            entity: r.entity,
+            entity_id: r.entity_id,
+            before: parse(r.before_json),
+            after: parse(r.after_json),
+            created_at: utc(r.created_at),
+        },
+    )))
+}

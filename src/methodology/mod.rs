@@ -1,0 +1,9 @@
+//! Regions, activity types and methodology versions: what administrators tune and what quantification uses.
+
+pub mod cache;
+pub mod draft;
+pub mod handlers;
+pub mod quantify;
+pub mod service;
+pub mod store;
+pub mod views;

@@ -1,0 +1,610 @@
+//! Regions, activity types, methodology versions, quantification, the audit log and cache propagation.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{second_instance, TestApp};
+
+both_backends!(
+    regions_are_seeded_with_their_hierarchy,
+    activity_types_are_seeded_and_admins_add_more,
+    quantify_uses_the_version_in_force,
+    quantify_errors_are_clear,
+    drafts_need_a_second_admin_and_follow_the_lifecycle,
+    bad_drafts_are_refused_and_nothing_is_stored,
+    results_round_half_to_even,
+    methodologies_are_listed_and_filtered,
+    an_activation_reaches_another_instance_within_a_second,
+);
+
+async fn quantify(app: &TestApp, token: &str, body: Value) -> crate::helpers::Resp {
+    app.post("/api/v1/quantify", &body, Some(token)).await
+}
+
+fn metro(region: &str, at: &str, data: Value) -> Value {
+    json!({"activity_type": "transit.metro", "region_code": region, "occurred_at": at, "data": data})
+}
+
+async fn regions_are_seeded_with_their_hierarchy(app: TestApp) {
+    let r = app.get("/api/v1/regions", None).await;
+    let items = r.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 42, "the nation, 31 provinces and 10 pilot cities");
+    assert_eq!(items.iter().filter(|r| r["level"] == "province").count(), 31);
+    let r = app.get("/api/v1/regions/440300", None).await;
+    let sz = r.assert_status(200);
+    assert_eq!(sz["name"], "深圳");
+    assert_eq!(sz["parent_code"], "440000");
+    assert_eq!(sz["level"], "city");
+    assert_eq!(sz["macro_region"], "east");
+    assert_eq!(sz["grid_region"], "south");
+    assert_eq!(sz["points_per_gram"], "1");
+    let liaoning = app.get("/api/v1/regions/210000", None).await;
+    assert_eq!(liaoning.body["macro_region"], "east");
+    assert_eq!(liaoning.body["nbs_region"], "northeast");
+    app.get("/api/v1/regions/999999", None)
+        .await
+        .assert_problem(404, "not_found");
+}
+
+async fn activity_types_are_seeded_and_admins_add_more(app: TestApp) {
+    let r = app.get("/api/v1/activity-types", None).await;
+    let codes: Vec<String> = r.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["code"].as_str().unwrap().to_string())
+        .collect();
+    for code in [
+        "walking",
+        "cycling.bikeshare",
+        "transit.bus",
+        "transit.metro",
+        "electricity.saving",
+        "waste.sorting",
+        "waste.textile",
+        "secondhand.phone",
+    ] {
+        assert!(codes.contains(&code.to_string()), "{code}");
+    }
+    let admin = app.admin_token().await;
+    let user = app.new_user_token().await;
+    let ferry = json!({"code": "transit.ferry", "name": "轮渡", "unit": "ride",
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 20}}, "required": ["count"]}});
+    app.post("/api/v1/admin/activity-types", &ferry, Some(&user))
+        .await
+        .assert_problem(403, "forbidden");
+    app.post("/api/v1/admin/activity-types", &ferry, None)
+        .await
+        .assert_problem(401, "unauthorized");
+    let r = app
+        .post("/api/v1/admin/activity-types", &ferry, Some(&admin))
+        .await;
+    assert_eq!(r.assert_status(201)["code"], "transit.ferry");
+    app.post("/api/v1/admin/activity-types", &ferry, Some(&admin))
+        .await
+        .assert_problem(409, "conflict");
+
+    let mut bad = ferry.clone();
+    bad["code"] = json!("Ferry Boat");
+    bad["data_schema"] = json!({"type": "object", "properties": {"count": {"type": "string"}}});
+    let r = app.post("/api/v1/admin/activity-types", &bad, Some(&admin)).await;
+    r.assert_problem(422, "validation_failed");
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"code") && fields.contains(&"data_schema.properties.count"),
+        "{fields:?}"
+    );
+
+    // A type without any methodology quantifies to a clear error.
+    let r = quantify(
+        &app,
+        &user,
+        json!({"activity_type": "transit.ferry", "region_code": "440300",
+        "occurred_at": "2025-01-01T08:00:00+08:00", "data": {"count": 1}}),
+    )
+    .await;
+    r.assert_problem(422, "no_methodology");
+    let audit = app.get("/api/v1/admin/audit", Some(&admin)).await;
+    assert_eq!(
+        audit.assert_status(200)["items"][0]["action"],
+        "activity_type.create"
+    );
+}
+
+async fn quantify_uses_the_version_in_force(app: TestApp) {
+    let token = app.new_user_token().await;
+    // Shenzhen's own metro version: 3.2 km × 46.7 g/pkm = 149.44 g → 149.
+    let r = quantify(
+        &app,
+        &token,
+        metro("440300", "2025-03-01T08:00:00+08:00", json!({"distance_m": 3200})),
+    )
+    .await;
+    let body = r.assert_status(200).clone();
+    assert_eq!(body["reduction_g"], 149);
+    assert_eq!(body["methodology"]["region_code"], "440300");
+    assert_eq!(body["points"], 74, "self_report earns half, rounded down");
+    assert_eq!(body["evidence"], "self_report");
+    let steps = body["breakdown"].as_array().unwrap();
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["expr"] == "metro_saving_g_per_pkm" && s["value"] == "46.7"),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s["expr"] == "distance_m / 1000" && s["value"] == "3.2"),
+        "{steps:?}"
+    );
+    let mut traced = metro("440300", "2025-03-01T08:00:00+08:00", json!({"distance_m": 3200}));
+    traced["evidence"] = json!("trace");
+    assert_eq!(quantify(&app, &token, traced).await.body["points"], 149);
+
+    // Wuhan's 2023 version (distance) until 2024-08-01 00:00 Beijing time, then 2024's (rides).
+    let r = quantify(
+        &app,
+        &token,
+        metro(
+            "420100",
+            "2024-07-31T23:59:59+08:00",
+            json!({"distance_m": 10000}),
+        ),
+    )
+    .await;
+    assert_eq!(r.assert_status(200)["reduction_g"], 784);
+    assert_eq!(r.body["methodology"]["version"], 1);
+    let r = quantify(
+        &app,
+        &token,
+        metro("420100", "2024-07-31T16:00:00Z", json!({"count": 2})),
+    )
+    .await;
+    assert_eq!(r.assert_status(200)["reduction_g"], 340);
+    assert_eq!(r.body["methodology"]["version"], 2);
+    let r = quantify(
+        &app,
+        &token,
+        metro(
+            "420100",
+            "2024-08-01T00:00:00+08:00",
+            json!({"distance_m": 10000}),
+        ),
+    )
+    .await;
+    r.assert_problem(422, "missing_field");
+    // Before Wuhan had a version of its own, the nation's applies.
+    let r = quantify(
+        &app,
+        &token,
+        metro(
+            "420100",
+            "2023-03-01T08:00:00+08:00",
+            json!({"distance_m": 10000}),
+        ),
+    )
+    .await;
+    assert_eq!(r.assert_status(200)["methodology"]["region_code"], "CN");
+    assert_eq!(r.body["reduction_g"], 467);
+
+    // Beijing has no metro version: city ▸ province ▸ nation.
+    let r = quantify(
+        &app,
+        &token,
+        metro(
+            "110000",
+            "2025-03-01T08:00:00+08:00",
+            json!({"distance_m": 10000}),
+        ),
+    )
+    .await;
+    assert_eq!(r.assert_status(200)["methodology"]["region_code"], "CN");
+
+    // The region's grid factor for the activity's year: southern grid 2023 = 404.2 g/kWh.
+    let power = |region: &str, at: &str| {
+        json!({"activity_type": "electricity.saving", "region_code": region,
+        "occurred_at": at, "data": {"kwh": 2.5}})
+    };
+    let r = quantify(&app, &token, power("440300", "2023-06-01T12:00:00+08:00")).await;
+    assert_eq!(
+        r.assert_status(200)["reduction_g"],
+        1010,
+        "2.5 × 404.2 = 1010.5 → 1010 (half to even)"
+    );
+    let r = quantify(&app, &token, power("440300", "2026-06-01T12:00:00+08:00")).await;
+    assert_eq!(
+        r.assert_status(200)["reduction_g"],
+        1010,
+        "later years fall back to the latest factor"
+    );
+    let r = quantify(&app, &token, power("CN", "2023-06-01T12:00:00+08:00")).await;
+    assert_eq!(
+        r.assert_status(200)["reduction_g"],
+        1326,
+        "national 2023: 2.5 × 530.6 = 1326.5 → 1326"
+    );
+    let r = quantify(&app, &token, power("420100", "2023-06-01T12:00:00+08:00")).await;
+    assert_eq!(
+        r.assert_status(200)["reduction_g"],
+        1312,
+        "Wuhan's own 525 g/kWh: 1312.5 → 1312 (half to even)"
+    );
+}
+
+async fn quantify_errors_are_clear(app: TestApp) {
+    let token = app.new_user_token().await;
+    let at = "2025-03-01T08:00:00+08:00";
+    let mut body = metro("440300", at, json!({"distance_m": 3200}));
+    body["activity_type"] = json!("teleport");
+    quantify(&app, &token, body)
+        .await
+        .assert_problem(422, "unknown_activity_type");
+    quantify(&app, &token, metro("999999", at, json!({"distance_m": 3200})))
+        .await
+        .assert_problem(422, "unknown_region");
+    let r = quantify(
+        &app,
+        &token,
+        metro("440300", at, json!({"distance_m": 1000000000})),
+    )
+    .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "data.distance_m");
+    let r = quantify(&app, &token, metro("440300", at, json!({"distance_m": -5}))).await;
+    r.assert_problem(422, "validation_failed");
+    let r = quantify(&app, &token, metro("440300", at, json!({"distance_m": "far"}))).await;
+    r.assert_problem(422, "validation_failed");
+    let r = quantify(&app, &token, metro("440300", at, json!({"speed": 3}))).await;
+    r.assert_problem(422, "validation_failed");
+    let r = quantify(
+        &app,
+        &token,
+        metro("440300", "2025-03-01 08:00:00", json!({"distance_m": 3200})),
+    )
+    .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "occurred_at");
+    quantify(
+        &app,
+        &token,
+        metro("440300", "2020-01-01T00:00:00+08:00", json!({"distance_m": 3200})),
+    )
+    .await
+    .assert_problem(422, "no_methodology");
+    app.post(
+        "/api/v1/quantify",
+        &metro("440300", at, json!({"distance_m": 1})),
+        None,
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+}
+
+fn bus_draft(region: &str, formula: &str, k: &str) -> Value {
+    json!({
+        "activity_type": "transit.bus", "region_code": region,
+        "effective_from": "2020-01-01T00:00:00+08:00",
+        "parameters": {"k": {"value": k, "unit": "g/ride", "source": "test"}},
+        "formula": formula, "daily_cap_g": 1000, "citation": "test fixture"
+    })
+}
+
+async fn draft(app: &TestApp, admin: &str, body: &Value) -> String {
+    let r = app.post("/api/v1/admin/methodologies", body, Some(admin)).await;
+    let created = r.assert_status(201);
+    assert_eq!(created["status"], "draft");
+    created["id"].as_str().unwrap().to_string()
+}
+
+async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let user = app.new_user_token().await;
+    let bus = |n: u32| {
+        json!({"activity_type": "transit.bus", "region_code": "110000",
+        "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": n}})
+    };
+    assert_eq!(
+        quantify(&app, &user, bus(1)).await.body["reduction_g"],
+        80,
+        "national 80 g per ride"
+    );
+
+    app.post(
+        "/api/v1/admin/methodologies",
+        &bus_draft("110000", "count * k", "100"),
+        Some(&user),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+    let id = draft(&app, &maker, &bus_draft("110000", "count * k", "100")).await;
+    assert_eq!(
+        quantify(&app, &user, bus(1)).await.body["reduction_g"],
+        80,
+        "a draft is not in force"
+    );
+
+    let activate = format!("/api/v1/admin/methodologies/{id}/activate");
+    app.post(&activate, &json!({}), Some(&maker))
+        .await
+        .assert_problem(403, "forbidden");
+    app.post(&activate, &json!({}), Some(&user))
+        .await
+        .assert_problem(403, "forbidden");
+    let r = app.post(&activate, &json!({}), Some(&checker)).await;
+    assert_eq!(r.assert_status(200)["status"], "active");
+    assert!(r.body["approved_by"].is_string());
+    // In force at once on this instance.
+    let r = quantify(&app, &user, bus(2)).await;
+    assert_eq!(r.body["reduction_g"], 200);
+    assert_eq!(r.body["methodology"]["id"], id.as_str());
+    app.post(&activate, &json!({}), Some(&checker))
+        .await
+        .assert_problem(409, "invalid_state");
+
+    let retire = format!("/api/v1/admin/methodologies/{id}/retire");
+    assert_eq!(
+        app.post(&retire, &json!({}), Some(&checker))
+            .await
+            .assert_status(200)["status"],
+        "retired"
+    );
+    app.post(&activate, &json!({}), Some(&checker))
+        .await
+        .assert_problem(409, "invalid_state");
+    app.post(&retire, &json!({}), Some(&checker))
+        .await
+        .assert_problem(409, "invalid_state");
+    assert_eq!(
+        quantify(&app, &user, bus(1)).await.body["reduction_g"],
+        80,
+        "back to the nation's"
+    );
+    app.post(
+        "/api/v1/admin/methodologies/999999/activate",
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.post(
+        "/api/v1/admin/methodologies/abc/activate",
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_problem(400, "invalid_path");
+
+    // Every change is audited with who, and before/after.
+    let r = app.get("/api/v1/admin/audit?limit=3", Some(&checker)).await;
+    let items = r.assert_status(200)["items"].as_array().unwrap().clone();
+    let actions: Vec<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
+    assert_eq!(
+        actions,
+        ["methodology.retire", "methodology.activate", "methodology.draft"]
+    );
+    assert_eq!(items[1]["before"]["status"], "draft");
+    assert_eq!(items[1]["after"]["status"], "active");
+    assert!(r.body["next_cursor"].is_string());
+    let next = format!(
+        "/api/v1/admin/audit?limit=3&cursor={}",
+        r.body["next_cursor"].as_str().unwrap()
+    );
+    let older = app.get(&next, Some(&checker)).await;
+    assert!(older.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|i| i["id"] != items[2]["id"]));
+    app.get("/api/v1/admin/audit", Some(&user))
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+async fn bad_drafts_are_refused_and_nothing_is_stored(app: TestApp) {
+    let admin = app.admin_token().await;
+    let before = app.get("/api/v1/methodologies?limit=200", None).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let r = app
+        .post(
+            "/api/v1/admin/methodologies",
+            &bus_draft("110000", "count * * k", "1"),
+            Some(&admin),
+        )
+        .await;
+    r.assert_problem(422, "invalid_formula");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("column 9"),
+        "{}",
+        r.text
+    );
+
+    let r = app
+        .post(
+            "/api/v1/admin/methodologies",
+            &bus_draft("110000", "count * car_factor", "1"),
+            Some(&admin),
+        )
+        .await;
+    r.assert_problem(422, "invalid_formula");
+    assert!(
+        r.body["detail"].as_str().unwrap().contains("car_factor"),
+        "{}",
+        r.text
+    );
+    let r = app
+        .post(
+            "/api/v1/admin/methodologies",
+            &bus_draft("110000", "count * region.sunshine", "1"),
+            Some(&admin),
+        )
+        .await;
+    r.assert_problem(422, "invalid_formula");
+
+    let r = app
+        .post(
+            "/api/v1/admin/methodologies",
+            &bus_draft("110000", "count * k", "ten"),
+            Some(&admin),
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "parameters.k.value");
+
+    let mut backwards = bus_draft("110000", "count * k", "1");
+    backwards["effective_to"] = json!("2019-01-01T00:00:00+08:00");
+    let r = app
+        .post("/api/v1/admin/methodologies", &backwards, Some(&admin))
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "effective_to");
+
+    let mut unknown = bus_draft("999999", "count * k", "1");
+    unknown["activity_type"] = json!("teleport");
+    let r = app
+        .post("/api/v1/admin/methodologies", &unknown, Some(&admin))
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"].as_array().unwrap().len(), 2);
+
+    let mut no_offset = bus_draft("110000", "count * k", "1");
+    no_offset["effective_from"] = json!("2020-01-01T00:00:00");
+    app.post("/api/v1/admin/methodologies", &no_offset, Some(&admin))
+        .await
+        .assert_problem(422, "validation_failed");
+
+    let after = app.get("/api/v1/methodologies?limit=200", None).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(before, after);
+}
+
+async fn results_round_half_to_even(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let user = app.new_user_token().await;
+    let id = draft(&app, &maker, &bus_draft("370200", "count * k", "0.5")).await;
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+    for (count, grams) in [(1, 0), (3, 2), (5, 2), (7, 4), (9, 4)] {
+        let r = quantify(
+            &app,
+            &user,
+            json!({"activity_type": "transit.bus", "region_code": "370200",
+            "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": count}}),
+        )
+        .await;
+        assert_eq!(r.assert_status(200)["reduction_g"], grams, "{count} × 0.5");
+    }
+    // A negative result counts as zero.
+    let id = draft(&app, &maker, &bus_draft("371000", "count * k - 1000", "1")).await;
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+    let r = quantify(
+        &app,
+        &user,
+        json!({"activity_type": "transit.bus", "region_code": "371000",
+        "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": 1}}),
+    )
+    .await;
+    assert_eq!(r.assert_status(200)["reduction_g"], 0);
+    // Division by zero at evaluation time is a clean 422.
+    let id = draft(&app, &maker, &bus_draft("330800", "count / (k - k)", "1")).await;
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+    let r = quantify(
+        &app,
+        &user,
+        json!({"activity_type": "transit.bus", "region_code": "330800",
+        "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": 1}}),
+    )
+    .await;
+    r.assert_problem(422, "evaluation_failed");
+}
+
+async fn methodologies_are_listed_and_filtered(app: TestApp) {
+    let r = app
+        .get(
+            "/api/v1/methodologies?activity_type=transit.metro&region_code=420100",
+            None,
+        )
+        .await;
+    let items = r.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert!(items
+        .iter()
+        .all(|v| v["citation"].as_str().unwrap().contains("Wuhan")));
+    assert_eq!(items[1]["effective_to"], "2024-07-31T16:00:00Z");
+    let r = app.get("/api/v1/methodologies?limit=2", None).await;
+    assert_eq!(r.assert_status(200)["items"].as_array().unwrap().len(), 2);
+    let cursor = r.body["next_cursor"].as_str().unwrap().to_string();
+    let r = app
+        .get(&format!("/api/v1/methodologies?limit=2&cursor={cursor}"), None)
+        .await;
+    assert_eq!(r.assert_status(200)["items"].as_array().unwrap().len(), 2);
+    app.get("/api/v1/methodologies?status=maybe", None)
+        .await
+        .assert_problem(422, "validation_failed");
+    app.get("/api/v1/methodologies?limit=500", None)
+        .await
+        .assert_problem(422, "validation_failed");
+    app.get("/api/v1/methodologies?limit=x", None)
+        .await
+        .assert_problem(400, "invalid_query");
+    app.get("/api/v1/methodologies?cursor=bogus", None)
+        .await
+        .assert_problem(422, "validation_failed");
+}
+
+async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
+    let other = second_instance(&app).await;
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let user = app.new_user_token().await;
+    let bus = json!({"activity_type": "transit.bus", "region_code": "510500",
+        "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": 1}});
+    assert_eq!(quantify(&other, &user, bus.clone()).await.body["reduction_g"], 80);
+    let id = draft(&app, &maker, &bus_draft("510500", "count * k", "123")).await;
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+    let activated = Instant::now();
+    loop {
+        let r = quantify(&other, &user, bus.clone()).await;
+        if r.body["reduction_g"] == 123 {
+            break;
+        }
+        assert!(
+            activated.elapsed() < Duration::from_secs(1),
+            "not in force on the other instance after 1 s"
+        );
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+}
