@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts::{service, validate};
 use crate::config::Settings;
+use crate::ledger::{self, signing::PlatformKey};
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -23,6 +24,9 @@ pub enum Command {
     Serve,
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Re-derive every balance from the transfers and every sealed block from its members; exits
+    /// non-zero and lists each mismatch when anything does not add up.
+    Verify,
     /// Manage administrators.
     Admin {
         #[command(subcommand)]
@@ -73,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("database is up to date ({:?})", db.backend());
             Ok(ExitCode::SUCCESS)
         }
+        Command::Verify => verify(settings),
         Command::Admin {
             command:
                 AdminCommand::Create {
@@ -113,4 +118,44 @@ fn read_password_line() -> anyhow::Result<String> {
     let trimmed = line.strip_suffix('\n').unwrap_or(&line);
     let trimmed = trimmed.strip_suffix('\r').unwrap_or(trimmed);
     Ok(trimmed.to_string())
+}
+
+fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
+    use secrecy::ExposeSecret;
+    let db = startup::open_database(&settings)?;
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let configured = settings
+        .ledger
+        .signing_key
+        .as_ref()
+        .map(|k| k.expose_secret().to_string());
+    let key = PlatformKey::load(&mut conn, configured.as_deref())?;
+    let mut last_percent = None;
+    let report = ledger::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
+        if last_percent != Some(percent) {
+            eprint!("\rreading transfers: {done}/{total} ({percent}%)");
+            last_percent = Some(percent);
+        }
+    })?;
+    if last_percent.is_some() {
+        eprintln!();
+    }
+    println!(
+        "checked {} accounts, {} transfers, {} blocks (key {})",
+        report.accounts,
+        report.transfers,
+        report.blocks,
+        key.key_id()
+    );
+    if report.ok() {
+        println!("ledger OK: every balance equals its transfers, balances sum to zero, every block verifies");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("{} mismatches:", report.mismatches.len());
+        for m in &report.mismatches {
+            println!("  - {m}");
+        }
+        Ok(ExitCode::FAILURE)
+    }
 }

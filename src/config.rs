@@ -19,6 +19,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub auth: AuthSettings,
     pub throttle: ThrottleSettings,
+    pub ledger: LedgerSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +80,15 @@ pub struct ThrottleSettings {
     pub login_failures_per_phone: u64,
     pub login_failures_per_address: u64,
     pub login_window_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerSettings {
+    pub seal_interval_ms: u64,
+    pub seal_max_transfers: i64,
+    pub expiry_sweep_interval_ms: u64,
+    pub signing_key: Option<SecretString>,
 }
 
 impl Settings {
@@ -158,6 +168,18 @@ impl Settings {
         .is_err()
         {
             return fail("auth.argon2_memory_kib", "argon2 parameters are out of range");
+        }
+        if self.ledger.seal_interval_ms == 0 || self.ledger.expiry_sweep_interval_ms == 0 {
+            return fail("ledger.seal_interval_ms", "intervals must be positive");
+        }
+        if self.ledger.seal_max_transfers < 1 {
+            return fail("ledger.seal_max_transfers", "must be at least 1");
+        }
+        if let Some(key) = &self.ledger.signing_key {
+            use secrecy::ExposeSecret;
+            if let Err(why) = crate::ledger::signing::PlatformKey::from_hex(key.expose_secret()) {
+                return fail("ledger.signing_key", &why);
+            }
         }
         if self.throttle.login_window_secs == 0 {
             return fail("throttle.login_window_secs", "must be positive");

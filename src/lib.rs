@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod background;
 pub mod cache;
 pub mod cli;
 pub mod config;
@@ -12,7 +13,9 @@ pub mod domain;
 pub mod error;
 pub mod health;
 pub mod http;
+pub mod idempotency;
 pub mod keys;
+pub mod ledger;
 pub mod methodology;
 pub mod openapi;
 pub mod startup;

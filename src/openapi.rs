@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, error, health, methodology};
+use crate::{accounts, error, health, ledger, methodology};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -18,13 +18,17 @@ use crate::{accounts, error, health, methodology};
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
+        ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
     ),
     components(schemas(error::Problem, error::FieldError)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Accounts and tokens"), (name = "health", description = "Probes"),
         (name = "regions", description = "Regions and their hierarchy"),
         (name = "methodologies", description = "Activity types, methodology versions, quantification"),
-        (name = "admin", description = "Administration (admin role)"))
+        (name = "admin", description = "Administration (admin role)"),
+        (name = "wallet", description = "Points, transfers between people"),
+        (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"))
 )]
 pub struct ApiDoc;
 

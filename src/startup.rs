@@ -17,9 +17,10 @@ use crate::config::Settings;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
 use crate::http::fallback;
+use crate::ledger::signing::PlatformKey;
 use crate::methodology::cache::CatalogCache;
 use crate::state::AppState;
-use crate::{accounts, health, keys, methodology, openapi, telemetry};
+use crate::{accounts, background, health, keys, ledger, methodology, openapi, telemetry};
 
 /// Connects to the database and applies migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
@@ -51,12 +52,23 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         }
     };
     let passwords = PasswordHasher::new(&settings.auth)?;
-    let catalog = {
+    let (catalog, platform_key) = {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-        Arc::new(CatalogCache::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the catalog: {e}"))?)
+        let catalog =
+            CatalogCache::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the catalog: {e}"))?;
+        let configured = settings
+            .ledger
+            .signing_key
+            .as_ref()
+            .map(|k| k.expose_secret().to_string());
+        (
+            Arc::new(catalog),
+            PlatformKey::load(&mut conn, configured.as_deref())?,
+        )
     };
     Ok(AppState {
         catalog,
+        platform_key,
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
         passwords,
         login_throttle: LoginThrottle::new(cache.clone(), settings.throttle.clone()),
@@ -75,6 +87,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
                 .configure(methodology::handlers::routes)
+                .configure(ledger::handlers::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {
@@ -115,6 +128,7 @@ impl Application {
             server = server.workers(server_settings.workers);
         }
         state.catalog.clone().spawn_refresher(state.db.clone());
+        background::spawn_ledger_tasks(state.clone().into_inner());
         tracing::info!(%address, port, backend = ?state.db.backend(), redis = state.cache.is_shared(), "listening");
         Ok(Application {
             port,

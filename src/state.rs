@@ -8,6 +8,7 @@ use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Db;
+use crate::ledger::signing::PlatformKey;
 use crate::methodology::cache::CatalogCache;
 
 pub struct AppState {
@@ -18,4 +19,5 @@ pub struct AppState {
     pub passwords: PasswordHasher,
     pub login_throttle: LoginThrottle,
     pub catalog: Arc<CatalogCache>,
+    pub platform_key: PlatformKey,
 }

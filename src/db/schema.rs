@@ -26,6 +26,7 @@ diesel::table! {
         debits_pending -> BigInt,
         credits_pending -> BigInt,
         created_at -> Timestamp,
+        derived -> Bool,
     }
 }
 
@@ -124,6 +125,66 @@ diesel::table! {
     catalog_epoch (id) {
         id -> Integer,
         epoch -> BigInt,
+    }
+}
+
+diesel::table! {
+    transfers (id) {
+        id -> BigInt,
+        kind -> Text,
+        debit_account_id -> BigInt,
+        credit_account_id -> BigInt,
+        amount -> BigInt,
+        pending_id -> Nullable<BigInt>,
+        timeout_at -> Nullable<Timestamp>,
+        ref_type -> Nullable<Text>,
+        ref_id -> Nullable<Text>,
+        memo -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pending_holds (hold_id) {
+        hold_id -> BigInt,
+        timeout_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    unsealed_transfers (transfer_id) {
+        transfer_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    ledger_blocks (height) {
+        height -> BigInt,
+        prev_hash -> Text,
+        merkle_root -> Text,
+        hash -> Text,
+        transfer_count -> BigInt,
+        sealed_at -> Timestamp,
+        signature -> Text,
+    }
+}
+
+diesel::table! {
+    block_transfers (transfer_id) {
+        transfer_id -> BigInt,
+        block_height -> BigInt,
+        leaf_index -> BigInt,
+    }
+}
+
+diesel::table! {
+    idempotency_keys (scope, idempotency_key) {
+        scope -> Text,
+        idempotency_key -> Text,
+        request_hash -> Text,
+        status -> Integer,
+        response -> Text,
+        created_at -> Timestamp,
     }
 }
 

@@ -94,13 +94,7 @@ pub fn inclusion_proof(leaf_hashes: &[Hash], index: usize) -> Option<Vec<Hash>> 
 /// the tree, or a proof that is too short or too long for `(index,
 /// tree_size)`. The comparison with `root` is not constant-time: roots and
 /// proofs are public data, so timing reveals nothing secret.
-pub fn verify_inclusion(
-    leaf: &Hash,
-    index: u64,
-    tree_size: u64,
-    proof: &[Hash],
-    root: &Hash,
-) -> bool {
+pub fn verify_inclusion(leaf: &Hash, index: u64, tree_size: u64, proof: &[Hash], root: &Hash) -> bool {
     // Step 1.
     if index >= tree_size {
         return false;
@@ -279,13 +273,7 @@ mod tests {
             let got: Vec<String> = proof.iter().map(hex).collect();
             assert_eq!(got, expected, "leaf {index} of {size}");
             let r = root(&d[..size]);
-            assert!(verify_inclusion(
-                &d[index],
-                index as u64,
-                size as u64,
-                &proof,
-                &r
-            ));
+            assert!(verify_inclusion(&d[index], index as u64, size as u64, &proof, &r));
         }
     }
 

@@ -177,6 +177,43 @@ impl TestApp {
         r.assert_status(200)["access_token"].as_str().unwrap().to_string()
     }
 
+    /// Issues points to a wallet straight through the ledger service (as an earned activity would).
+    pub async fn grant(&self, account_id: &str, points: i64) {
+        let account: i64 = account_id.parse().unwrap();
+        self.with_conn(move |conn| {
+            tanhui::ledger::service::issue(
+                conn,
+                "440300",
+                account,
+                points,
+                &tanhui::ledger::service::Cause::of("test", "grant"),
+            )
+            .unwrap();
+        })
+        .await
+    }
+
+    /// Runs blocking database work on one of the app's connections.
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut tanhui::db::AnyConnection) -> T + Send + 'static,
+    ) -> T {
+        let db = self.state.db.clone();
+        actix_web::web::block(move || f(&mut db.get().unwrap()))
+            .await
+            .unwrap()
+    }
+
+    /// Registers and signs in a new individual; returns (access token, account id).
+    pub async fn new_member(&self) -> (String, String) {
+        let (phone, password, _, account_id) = self.register().await;
+        let r = self.login(&phone, &password).await;
+        (
+            r.assert_status(200)["access_token"].as_str().unwrap().to_string(),
+            account_id,
+        )
+    }
+
     /// Registers and signs in a new individual; returns its access token.
     pub async fn new_user_token(&self) -> String {
         let (phone, password, _, _) = self.register().await;

@@ -1,0 +1,102 @@
+//! Idempotency keys for requests that create or move value: stored with a digest of the request and the
+//! answer, in the same transaction as the effect, so a replay gets the original answer and a crash
+//! leaves neither.
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+use chrono::Utc;
+use diesel::prelude::*;
+use diesel::sql_types::{Text, Timestamp};
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::idempotency_keys;
+use crate::db::AnyConnection;
+use crate::error::ApiError;
+
+pub const HEADER: &str = "idempotency-key";
+
+/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+pub fn required_key(req: &HttpRequest) -> Result<String, ApiError> {
+    let value = req.headers().get(HEADER).ok_or_else(|| {
+        ApiError::bad_request(
+            "idempotency_key_required",
+            "this request needs an Idempotency-Key header",
+        )
+    })?;
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_idempotency_key",
+                "Idempotency-Key must be 1-255 visible ASCII characters",
+            )
+        })?;
+    Ok(key.to_string())
+}
+
+/// A digest of what the request asks for (its parsed body, so formatting does not matter).
+pub fn request_hash(what: &serde_json::Value) -> String {
+    hex::encode(Sha256::digest(what.to_string().as_bytes()))
+}
+
+pub enum Claim {
+    /// First use of this key: do the work, then `complete`.
+    New,
+    /// Seen before with the same request: answer this again.
+    Replay { status: StatusCode, body: String },
+}
+
+/// Claims `key` for `scope` inside the caller's transaction. Concurrent claims of one key queue on the
+/// primary key; the later one sees the first one's stored answer once it commits.
+pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
+    let inserted = diesel::sql_query(
+        "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, status, response, created_at) \
+         VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (scope, idempotency_key) DO NOTHING",
+    )
+    .bind::<Text, _>(scope)
+    .bind::<Text, _>(key)
+    .bind::<Text, _>(hash)
+    .bind::<Timestamp, _>(Utc::now().naive_utc())
+    .execute(conn)?;
+    if inserted == 1 {
+        return Ok(Claim::New);
+    }
+    let (stored_hash, status, body): (String, i32, String) = idempotency_keys::table
+        .find((scope, key))
+        .select((
+            idempotency_keys::request_hash,
+            idempotency_keys::status,
+            idempotency_keys::response,
+        ))
+        .first(conn)?;
+    if stored_hash != hash {
+        return Err(ApiError::conflict(
+            "idempotency_conflict",
+            "this Idempotency-Key was used with a different request",
+        ));
+    }
+    let status = u16::try_from(status)
+        .ok()
+        .and_then(|s| StatusCode::from_u16(s).ok())
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored idempotent answer has no status")))?;
+    Ok(Claim::Replay { status, body })
+}
+
+/// Stores the answer of a claimed key.
+pub fn complete(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: &str,
+    status: StatusCode,
+    body: &str,
+) -> Result<(), ApiError> {
+    diesel::update(idempotency_keys::table.find((scope, key)))
+        .set((
+            idempotency_keys::status.eq(i32::from(status.as_u16())),
+            idempotency_keys::response.eq(body),
+        ))
+        .execute(conn)?;
+    Ok(())
+}

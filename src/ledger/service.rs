@@ -1,0 +1,416 @@
+//! The ledger's service API. Every function runs inside the caller's database transaction (or opens
+//! one when called outside any), so a flow can issue points together with the activity that earned them.
+//!
+//! Floors are enforced by the SQL: a debit from a floored account is a conditional UPDATE that matches
+//! no row when the available balance is short, and the table's CHECK refuses an overdraft whatever the
+//! code does. Account rows are always updated in ascending id order, so opposite transfers cannot
+//! deadlock. Derived accounts (regional issuance) are never updated: their balances are their transfers.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::store::{self, AccountRow, TransferRow};
+use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
+use crate::db::{self, AnyConnection, Tx};
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Issue,
+    Transfer,
+    Hold,
+    Post,
+    Void,
+    Expire,
+    Reverse,
+    Retire,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Issue => "issue",
+            Kind::Transfer => "transfer",
+            Kind::Hold => "hold",
+            Kind::Post => "post",
+            Kind::Void => "void",
+            Kind::Expire => "expire",
+            Kind::Reverse => "reverse",
+            Kind::Retire => "retire",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum LedgerError {
+    #[error("not enough available points")]
+    InsufficientFunds,
+    #[error("unknown account {0}")]
+    UnknownAccount(i64),
+    #[error("an account cannot pay itself")]
+    SameAccount,
+    #[error("amounts must be positive")]
+    NonPositive,
+    #[error("the hold is no longer pending")]
+    NotPending,
+    #[error("no such hold")]
+    UnknownHold,
+    #[error("{0}")]
+    Database(String),
+}
+
+impl From<diesel::result::Error> for LedgerError {
+    fn from(e: diesel::result::Error) -> LedgerError {
+        LedgerError::Database(e.to_string())
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> ApiError {
+        match e {
+            LedgerError::InsufficientFunds => ApiError::conflict("insufficient_funds", e.to_string()),
+            LedgerError::UnknownAccount(_) => ApiError::unprocessable("unknown_account", e.to_string()),
+            LedgerError::SameAccount => ApiError::unprocessable("self_transfer", e.to_string()),
+            LedgerError::NonPositive => ApiError::field("points", e.to_string()),
+            LedgerError::NotPending => ApiError::conflict("invalid_state", e.to_string()),
+            LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
+            LedgerError::Database(message) => ApiError::internal(anyhow::anyhow!(message)),
+        }
+    }
+}
+
+/// What caused a transfer.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Cause {
+    pub ref_type: Option<String>,
+    pub ref_id: Option<String>,
+    pub memo: Option<String>,
+}
+
+impl Cause {
+    pub fn of(ref_type: &str, ref_id: impl ToString) -> Cause {
+        Cause {
+            ref_type: Some(ref_type.to_string()),
+            ref_id: Some(ref_id.to_string()),
+            memo: None,
+        }
+    }
+
+    pub fn memo(memo: Option<String>) -> Cause {
+        Cause {
+            ref_type: memo.as_ref().map(|_| "memo".to_string()),
+            ref_id: None,
+            memo,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+/// Which balance columns a step changes, on the debit or the credit side.
+#[derive(Debug, Clone, Copy)]
+enum Change {
+    /// Posted debit; checked against the floor.
+    DebitPosted,
+    CreditPosted,
+    /// Pending debit (a hold); checked against the floor.
+    DebitPending,
+    CreditPending,
+    /// A hold posted: pending becomes posted.
+    DebitPendingToPosted,
+    CreditPendingToPosted,
+    /// A hold voided or expired: pending released.
+    DebitPendingReleased,
+    CreditPendingReleased,
+}
+
+fn apply(conn: &mut AnyConnection, account: &AccountRow, change: Change, amount: i64) -> Result<()> {
+    if account.derived {
+        return Ok(());
+    }
+    use accounts::dsl as a;
+    let row = a::accounts.find(account.id);
+    // Available = posted credits − posted debits − pending debits; a floored account keeps it ≥ 0.
+    let affordable = a::floored
+        .eq(false)
+        .or((a::credits_posted - a::debits_posted - a::debits_pending).ge(amount));
+    let n = match change {
+        Change::DebitPosted => diesel::update(row.filter(affordable))
+            .set(a::debits_posted.eq(a::debits_posted + amount))
+            .execute(conn)?,
+        Change::DebitPending => diesel::update(row.filter(affordable))
+            .set(a::debits_pending.eq(a::debits_pending + amount))
+            .execute(conn)?,
+        Change::CreditPosted => diesel::update(row)
+            .set(a::credits_posted.eq(a::credits_posted + amount))
+            .execute(conn)?,
+        Change::CreditPending => diesel::update(row)
+            .set(a::credits_pending.eq(a::credits_pending + amount))
+            .execute(conn)?,
+        Change::DebitPendingToPosted => diesel::update(row)
+            .set((
+                a::debits_pending.eq(a::debits_pending - amount),
+                a::debits_posted.eq(a::debits_posted + amount),
+            ))
+            .execute(conn)?,
+        Change::CreditPendingToPosted => diesel::update(row)
+            .set((
+                a::credits_pending.eq(a::credits_pending - amount),
+                a::credits_posted.eq(a::credits_posted + amount),
+            ))
+            .execute(conn)?,
+        Change::DebitPendingReleased => diesel::update(row)
+            .set(a::debits_pending.eq(a::debits_pending - amount))
+            .execute(conn)?,
+        Change::CreditPendingReleased => diesel::update(row)
+            .set(a::credits_pending.eq(a::credits_pending - amount))
+            .execute(conn)?,
+    };
+    if n == 1 {
+        Ok(())
+    } else {
+        Err(LedgerError::InsufficientFunds)
+    }
+}
+
+/// Updates both sides, the lower account id first (the global lock order).
+fn apply_both(
+    conn: &mut AnyConnection,
+    debit: &AccountRow,
+    credit: &AccountRow,
+    changes: (Change, Change),
+    amount: i64,
+) -> Result<()> {
+    if debit.id < credit.id {
+        apply(conn, debit, changes.0, amount)?;
+        apply(conn, credit, changes.1, amount)
+    } else {
+        apply(conn, credit, changes.1, amount)?;
+        apply(conn, debit, changes.0, amount)
+    }
+}
+
+struct NewTransfer<'a> {
+    kind: Kind,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    pending_id: Option<i64>,
+    timeout_at: Option<NaiveDateTime>,
+    cause: &'a Cause,
+}
+
+fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow> {
+    let row: TransferRow = diesel::insert_into(transfers::table)
+        .values((
+            transfers::kind.eq(new.kind.as_str()),
+            transfers::debit_account_id.eq(new.debit),
+            transfers::credit_account_id.eq(new.credit),
+            transfers::amount.eq(new.amount),
+            transfers::pending_id.eq(new.pending_id),
+            transfers::timeout_at.eq(new.timeout_at),
+            transfers::ref_type.eq(&new.cause.ref_type),
+            transfers::ref_id.eq(&new.cause.ref_id),
+            transfers::memo.eq(&new.cause.memo),
+            transfers::created_at.eq(store::now()),
+        ))
+        .returning(transfers::all_columns)
+        .get_result(conn)?;
+    diesel::insert_into(unsealed_transfers::table)
+        .values(unsealed_transfers::transfer_id.eq(row.id))
+        .execute(conn)?;
+    Ok(row)
+}
+
+fn pair(conn: &mut AnyConnection, debit: i64, credit: i64, amount: i64) -> Result<(AccountRow, AccountRow)> {
+    if amount <= 0 {
+        return Err(LedgerError::NonPositive);
+    }
+    if debit == credit {
+        return Err(LedgerError::SameAccount);
+    }
+    let d = store::account(conn, debit)?.ok_or(LedgerError::UnknownAccount(debit))?;
+    let c = store::account(conn, credit)?.ok_or(LedgerError::UnknownAccount(credit))?;
+    Ok((d, c))
+}
+
+fn in_tx<T>(conn: &mut AnyConnection, f: impl FnOnce(&mut AnyConnection) -> Result<T>) -> Result<T> {
+    db::transaction(conn, Tx::Write, f)
+}
+
+/// A single-phase transfer of any kind (issue, transfer, reverse, retire).
+pub fn transfer(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    cause: &Cause,
+) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let (d, c) = pair(conn, debit, credit, amount)?;
+        apply_both(conn, &d, &c, (Change::DebitPosted, Change::CreditPosted), amount)?;
+        insert(
+            conn,
+            NewTransfer {
+                kind,
+                debit,
+                credit,
+                amount,
+                pending_id: None,
+                timeout_at: None,
+                cause,
+            },
+        )
+    })
+}
+
+/// The issuance account of a region.
+pub fn issuance_account(conn: &mut AnyConnection, region_code: &str) -> Result<AccountRow> {
+    store::account_by_code(conn, &format!("issuance:{region_code}"))?
+        .ok_or_else(|| LedgerError::Database(format!("no issuance account for region {region_code}")))
+}
+
+/// New points from a region's issuance account into a wallet.
+pub fn issue(
+    conn: &mut AnyConnection,
+    region_code: &str,
+    wallet: i64,
+    amount: i64,
+    cause: &Cause,
+) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let source = issuance_account(conn, region_code)?;
+        transfer(conn, Kind::Issue, source.id, wallet, amount, cause)
+    })
+}
+
+/// Reserves points until `timeout_at`: they stay in the wallet but cannot be spent.
+pub fn hold(
+    conn: &mut AnyConnection,
+    debit: i64,
+    credit: i64,
+    amount: i64,
+    timeout_at: NaiveDateTime,
+    cause: &Cause,
+) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let (d, c) = pair(conn, debit, credit, amount)?;
+        apply_both(
+            conn,
+            &d,
+            &c,
+            (Change::DebitPending, Change::CreditPending),
+            amount,
+        )?;
+        let row = insert(
+            conn,
+            NewTransfer {
+                kind: Kind::Hold,
+                debit,
+                credit,
+                amount,
+                pending_id: None,
+                timeout_at: Some(timeout_at),
+                cause,
+            },
+        )?;
+        diesel::insert_into(pending_holds::table)
+            .values((
+                pending_holds::hold_id.eq(row.id),
+                pending_holds::timeout_at.eq(timeout_at),
+            ))
+            .execute(conn)?;
+        Ok(row)
+    })
+}
+
+/// Resolves a pending hold as posted, voided or expired. Claiming the `pending_holds` row is the race:
+/// exactly one resolver deletes it; every other finds nothing and gets `NotPending`.
+fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let claimed = diesel::delete(pending_holds::table.find(hold_id)).execute(conn)?;
+        if claimed == 0 {
+            return match store::transfer(conn, hold_id)? {
+                Some(t) if t.kind == "hold" => Err(LedgerError::NotPending),
+                _ => Err(LedgerError::UnknownHold),
+            };
+        }
+        let hold = store::transfer(conn, hold_id)?.ok_or(LedgerError::UnknownHold)?;
+        let (d, c) = pair(conn, hold.debit_account_id, hold.credit_account_id, hold.amount)?;
+        let changes = if kind == Kind::Post {
+            (Change::DebitPendingToPosted, Change::CreditPendingToPosted)
+        } else {
+            (Change::DebitPendingReleased, Change::CreditPendingReleased)
+        };
+        apply_both(conn, &d, &c, changes, hold.amount)?;
+        insert(
+            conn,
+            NewTransfer {
+                kind,
+                debit: hold.debit_account_id,
+                credit: hold.credit_account_id,
+                amount: hold.amount,
+                pending_id: Some(hold_id),
+                timeout_at: None,
+                cause,
+            },
+        )
+    })
+}
+
+/// Posts a hold in full: the points move.
+pub fn post(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Post, cause)
+}
+
+/// Voids a hold: the points are free again.
+pub fn void(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Void, cause)
+}
+
+/// Expires one hold whose timeout has passed.
+pub fn expire(conn: &mut AnyConnection, hold_id: i64, now: NaiveDateTime) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let due: Option<NaiveDateTime> = pending_holds::table
+            .find(hold_id)
+            .select(pending_holds::timeout_at)
+            .first(conn)
+            .optional()?;
+        if due.is_some_and(|t| t > now) {
+            return Err(LedgerError::NotPending);
+        }
+        let cause = store::transfer(conn, hold_id)?
+            .map(|h| Cause {
+                ref_type: h.ref_type,
+                ref_id: h.ref_id,
+                memo: None,
+            })
+            .unwrap_or_default();
+        resolve(conn, hold_id, Kind::Expire, &cause)
+    })
+}
+
+/// Holds due at `now`, oldest first.
+pub fn due_holds(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<i64>> {
+    Ok(pending_holds::table
+        .filter(pending_holds::timeout_at.le(now))
+        .order(pending_holds::timeout_at)
+        .select(pending_holds::hold_id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Expires up to `limit` due holds, each in its own transaction; a hold that another instance resolved
+/// first is skipped. Returns the expiry transfers made.
+pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<TransferRow>> {
+    let mut expired = Vec::new();
+    for hold_id in due_holds(conn, now, limit)? {
+        match expire(conn, hold_id, now) {
+            Ok(t) => expired.push(t),
+            Err(LedgerError::NotPending) | Err(LedgerError::UnknownHold) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}

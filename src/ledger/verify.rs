@@ -1,0 +1,269 @@
+//! `tanhui verify`: re-derives every balance from the transfers and every block from its members, in one
+//! consistent snapshot, and lists each mismatch.
+
+use std::collections::{HashMap, HashSet};
+
+use diesel::prelude::*;
+use sha2::{Digest, Sha256};
+
+use super::merkle;
+use super::seal::{block_members, leaf, GENESIS_PREV_HASH};
+use super::signing;
+use super::store::{block_header, AccountRow, BlockRow, TransferRow};
+use crate::db::schema::{accounts, ledger_blocks, pending_holds, transfers, unsealed_transfers};
+use crate::db::{self, AnyConnection, Tx};
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Balances {
+    pub debits_posted: i64,
+    pub credits_posted: i64,
+    pub debits_pending: i64,
+    pub credits_pending: i64,
+}
+
+#[derive(Debug, Default)]
+pub struct Report {
+    pub accounts: usize,
+    pub transfers: usize,
+    pub blocks: usize,
+    pub mismatches: Vec<String>,
+}
+
+impl Report {
+    pub fn ok(&self) -> bool {
+        self.mismatches.is_empty()
+    }
+}
+
+const PAGE: i64 = 10_000;
+
+/// Runs every check. `progress(done, total)` is called as transfers are read.
+pub fn verify(
+    conn: &mut AnyConnection,
+    public_key: &[u8; 32],
+    mut progress: impl FnMut(usize, usize),
+) -> Result<Report, diesel::result::Error> {
+    db::transaction(conn, Tx::Snapshot, |conn| {
+        let mut report = Report::default();
+        let rows: Vec<AccountRow> = accounts::table
+            .order(accounts::id)
+            .select(AccountRow::as_select())
+            .load(conn)?;
+        report.accounts = rows.len();
+        let total: i64 = transfers::table.count().get_result(conn)?;
+        let mut derived: HashMap<i64, Balances> = HashMap::new();
+        let mut holds: HashMap<i64, TransferRow> = HashMap::new();
+        let mut resolved: HashSet<i64> = HashSet::new();
+        let mut seen: HashSet<i64> = HashSet::new();
+        let mut after = 0i64;
+        loop {
+            let page: Vec<TransferRow> = transfers::table
+                .filter(transfers::id.gt(after))
+                .order(transfers::id)
+                .limit(PAGE)
+                .select(TransferRow::as_select())
+                .load(conn)?;
+            let Some(last) = page.last() else { break };
+            after = last.id;
+            for t in &page {
+                seen.insert(t.id);
+                derive(t, &mut derived, &mut holds, &mut resolved, &mut report.mismatches);
+            }
+            report.transfers += page.len();
+            progress(report.transfers, total as usize);
+        }
+        check_accounts(&rows, &derived, &mut report.mismatches);
+        check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
+        report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
+        let unsealed: Vec<i64> = unsealed_transfers::table
+            .select(unsealed_transfers::transfer_id)
+            .load(conn)?;
+        for id in unsealed {
+            if !seen.remove(&id) {
+                report
+                    .mismatches
+                    .push(format!("transfer {id} is queued for sealing but does not exist"));
+            }
+        }
+        for id in seen {
+            report
+                .mismatches
+                .push(format!("transfer {id} is neither sealed nor queued for sealing"));
+        }
+        Ok(report)
+    })
+}
+
+fn derive(
+    t: &TransferRow,
+    balances: &mut HashMap<i64, Balances>,
+    holds: &mut HashMap<i64, TransferRow>,
+    resolved: &mut HashSet<i64>,
+    mismatches: &mut Vec<String>,
+) {
+    let a = t.amount;
+    let (d, c) = (t.debit_account_id, t.credit_account_id);
+    let mut change = |account: i64, f: &dyn Fn(&mut Balances)| f(balances.entry(account).or_default());
+    match t.kind.as_str() {
+        "hold" => {
+            change(d, &|b| b.debits_pending += a);
+            change(c, &|b| b.credits_pending += a);
+            holds.insert(t.id, t.clone());
+        }
+        "post" | "void" | "expire" => {
+            let hold = t.pending_id.and_then(|h| holds.get(&h));
+            let matches =
+                hold.is_some_and(|h| h.debit_account_id == d && h.credit_account_id == c && h.amount == a);
+            if !matches {
+                mismatches.push(format!(
+                    "transfer {} ({}) does not match its hold {:?}",
+                    t.id, t.kind, t.pending_id
+                ));
+            }
+            if let Some(h) = t.pending_id {
+                if !resolved.insert(h) {
+                    mismatches.push(format!(
+                        "hold {h} is resolved more than once (again by transfer {})",
+                        t.id
+                    ));
+                }
+            }
+            change(d, &|b| b.debits_pending -= a);
+            change(c, &|b| b.credits_pending -= a);
+            if t.kind == "post" {
+                change(d, &|b| b.debits_posted += a);
+                change(c, &|b| b.credits_posted += a);
+            }
+        }
+        _ => {
+            change(d, &|b| b.debits_posted += a);
+            change(c, &|b| b.credits_posted += a);
+        }
+    }
+}
+
+fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatches: &mut Vec<String>) {
+    let (mut posted, mut pending) = (0i128, 0i128);
+    for row in rows {
+        let from_transfers = derived.get(&row.id).copied().unwrap_or_default();
+        let stored = if row.derived {
+            from_transfers
+        } else {
+            Balances {
+                debits_posted: row.debits_posted,
+                credits_posted: row.credits_posted,
+                debits_pending: row.debits_pending,
+                credits_pending: row.credits_pending,
+            }
+        };
+        if stored != from_transfers {
+            mismatches.push(format!(
+                "account {} ({}): stored {:?} but its transfers give {:?}",
+                row.id, row.code, stored, from_transfers
+            ));
+        }
+        if row.floored && stored.debits_posted + stored.debits_pending > stored.credits_posted {
+            mismatches.push(format!(
+                "account {} ({}) is below its floor: {:?}",
+                row.id, row.code, stored
+            ));
+        }
+        posted += i128::from(stored.credits_posted) - i128::from(stored.debits_posted);
+        pending += i128::from(stored.credits_pending) - i128::from(stored.debits_pending);
+    }
+    if posted != 0 || pending != 0 {
+        mismatches.push(format!(
+            "balances do not sum to zero: posted {posted}, pending {pending}"
+        ));
+    }
+}
+
+fn check_pending(
+    conn: &mut AnyConnection,
+    holds: &HashMap<i64, TransferRow>,
+    resolved: &HashSet<i64>,
+    mismatches: &mut Vec<String>,
+) -> QueryResult<()> {
+    let open: HashSet<i64> = holds.keys().filter(|h| !resolved.contains(h)).copied().collect();
+    let listed: HashSet<i64> = pending_holds::table
+        .select(pending_holds::hold_id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect();
+    for h in open.difference(&listed) {
+        mismatches.push(format!("hold {h} is unresolved but not listed as pending"));
+    }
+    for h in listed.difference(&open) {
+        mismatches.push(format!(
+            "hold {h} is listed as pending but is resolved or missing"
+        ));
+    }
+    Ok(())
+}
+
+fn check_blocks(
+    conn: &mut AnyConnection,
+    public_key: &[u8; 32],
+    unsealed: &mut HashSet<i64>,
+    mismatches: &mut Vec<String>,
+) -> QueryResult<usize> {
+    let blocks: Vec<BlockRow> = ledger_blocks::table
+        .order(ledger_blocks::height)
+        .select(BlockRow::as_select())
+        .load(conn)?;
+    let mut prev_hash = GENESIS_PREV_HASH.to_string();
+    for (i, block) in blocks.iter().enumerate() {
+        let h = block.height;
+        if h != i as i64 + 1 {
+            mismatches.push(format!("block heights skip: expected {}, found {h}", i + 1));
+        }
+        if block.prev_hash != prev_hash {
+            mismatches.push(format!(
+                "block {h}: previous hash does not chain to block {}",
+                h - 1
+            ));
+        }
+        let members = block_members(conn, h)?;
+        let mut leaves = Vec::with_capacity(members.len());
+        for (id, row) in &members {
+            unsealed.remove(id);
+            match row {
+                Some(t) => leaves.push(leaf(t)),
+                None => mismatches.push(format!("block {h}: transfer {id} is missing")),
+            }
+        }
+        if members.len() as i64 != block.transfer_count {
+            mismatches.push(format!(
+                "block {h}: {} members, header says {}",
+                members.len(),
+                block.transfer_count
+            ));
+        }
+        let root = hex::encode(merkle::root(&leaves));
+        if root != block.merkle_root {
+            mismatches.push(format!(
+                "block {h}: Merkle root does not match its transfers (an edited or deleted transfer)"
+            ));
+        }
+        let hash = Sha256::digest(block_header(
+            h,
+            &block.prev_hash,
+            &block.merkle_root,
+            block.transfer_count,
+            block.sealed_at,
+        ));
+        if hex::encode(hash) != block.hash {
+            mismatches.push(format!(
+                "block {h}: hash does not match its header (an edited block)"
+            ));
+        }
+        let signature = hex::decode(&block.signature).unwrap_or_default();
+        if !signing::verify(public_key, &hash, &signature) {
+            mismatches.push(format!(
+                "block {h}: signature does not verify with the platform key"
+            ));
+        }
+        prev_hash = block.hash.clone();
+    }
+    Ok(blocks.len())
+}

@@ -1,0 +1,561 @@
+//! Wallets, transfers between people, holds, sealing, proofs and verification.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use tanhui::ledger::service::{self, Cause, LedgerError};
+use tanhui::ledger::{merkle, seal, store, verify};
+
+use crate::both_backends;
+use crate::helpers::{second_instance, Resp, TestApp};
+
+both_backends!(
+    wallets_show_issued_points,
+    transfers_move_points_once,
+    transfer_errors_are_clear,
+    sixteen_concurrent_transfers_only_two_fit,
+    opposite_transfer_storms_do_not_deadlock,
+    holds_post_void_and_expire_once,
+    post_void_and_expiry_race_on_two_instances,
+    sealed_blocks_and_proofs_verify_offline,
+    verify_detects_tampering,
+);
+
+async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
+    let request = app
+        .client
+        .post(app.url("/api/v1/transfers"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .json(body);
+    app.send(request).await
+}
+
+async fn wallet(app: &TestApp, token: &str) -> Value {
+    app.get("/api/v1/wallet", Some(token))
+        .await
+        .assert_status(200)
+        .clone()
+}
+
+async fn wallets_show_issued_points(app: TestApp) {
+    let (token, account) = app.new_member().await;
+    let w = wallet(&app, &token).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["available"].as_i64(), w["held"].as_i64()),
+        (Some(0), Some(0), Some(0))
+    );
+    app.grant(&account, 500).await;
+    let w = wallet(&app, &token).await;
+    assert_eq!(w["account_id"], account.as_str());
+    assert_eq!(w["balance"], 500);
+    assert_eq!(w["issued_total"], 500);
+    assert_eq!(w["spent_total"], 0);
+    let r = app.get("/api/v1/wallet/transfers", Some(&token)).await;
+    let items = r.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["kind"], "issue");
+    assert_eq!(items[0]["direction"], "in");
+    let admin = app.admin_token().await;
+    app.get("/api/v1/wallet", Some(&admin))
+        .await
+        .assert_problem(403, "forbidden");
+    app.get("/api/v1/wallet", None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn transfers_move_points_once(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 500).await;
+    let body = json!({"to_account_id": bob_account, "points": 120, "memo": "午饭"});
+    let r = send(&app, &alice, "k-1", &body).await;
+    let created = r.assert_status(201).clone();
+    assert_eq!(created["balance"], 380);
+    // A replay answers the same and moves nothing.
+    let again = send(&app, &alice, "k-1", &body).await;
+    assert_eq!(again.assert_status(201), &created);
+    assert_eq!(wallet(&app, &alice).await["balance"], 380);
+    assert_eq!(wallet(&app, &bob).await["balance"], 120);
+    // The same key with another body is a conflict.
+    let mut other = body.clone();
+    other["points"] = json!(121);
+    send(&app, &alice, "k-1", &other)
+        .await
+        .assert_problem(409, "idempotency_conflict");
+    // Keys are per caller: Bob may use "k-1" too.
+    send(
+        &app,
+        &bob,
+        "k-1",
+        &json!({"to_account_id": alice_account, "points": 20}),
+    )
+    .await
+    .assert_status(201);
+
+    let r = app.get("/api/v1/wallet/transfers?limit=1", Some(&alice)).await;
+    let page = r.assert_status(200).clone();
+    assert_eq!(page["items"][0]["direction"], "in");
+    assert_eq!(page["items"][0]["amount"], 20);
+    let next = page["next_cursor"].as_str().unwrap();
+    let r = app
+        .get(
+            &format!("/api/v1/wallet/transfers?limit=1&cursor={next}"),
+            Some(&alice),
+        )
+        .await;
+    let older = &r.assert_status(200)["items"][0];
+    assert_eq!(older["direction"], "out");
+    assert_eq!(older["counterparty"], bob_account.as_str());
+    assert_eq!(older["memo"], "午饭");
+    let w = wallet(&app, &alice).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["spent_total"].as_i64()),
+        (Some(400), Some(120))
+    );
+}
+
+async fn transfer_errors_are_clear(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let to_bob = |points: Value| json!({"to_account_id": bob_account, "points": points});
+    let r = app
+        .post("/api/v1/transfers", &to_bob(json!(1)), Some(&alice))
+        .await;
+    r.assert_problem(400, "idempotency_key_required");
+    send(&app, &alice, "a", &to_bob(json!(101)))
+        .await
+        .assert_problem(409, "insufficient_funds");
+    send(&app, &alice, "b", &to_bob(json!(0)))
+        .await
+        .assert_problem(422, "validation_failed");
+    send(&app, &alice, "c", &to_bob(json!(-5)))
+        .await
+        .assert_problem(422, "validation_failed");
+    send(&app, &alice, "d", &to_bob(json!(1.5)))
+        .await
+        .assert_problem(422, "validation_failed");
+    send(&app, &alice, "e", &to_bob(json!("10")))
+        .await
+        .assert_problem(422, "validation_failed");
+    send(&app, &alice, "f", &to_bob(json!(1e30)))
+        .await
+        .assert_problem(422, "validation_failed");
+    send(
+        &app,
+        &alice,
+        "g",
+        &json!({"to_account_id": alice_account, "points": 1}),
+    )
+    .await
+    .assert_problem(422, "self_transfer");
+    send(
+        &app,
+        &alice,
+        "h",
+        &json!({"to_account_id": "999999999", "points": 1}),
+    )
+    .await
+    .assert_problem(422, "unknown_account");
+    send(&app, &alice, "i", &json!({"to_account_id": "abc", "points": 1}))
+        .await
+        .assert_problem(422, "validation_failed");
+    // The regional issuance account is not a wallet.
+    let issuance = app
+        .with_conn(|c| service::issuance_account(c, "440300").unwrap().id)
+        .await;
+    send(
+        &app,
+        &alice,
+        "j",
+        &json!({"to_account_id": issuance.to_string(), "points": 1}),
+    )
+    .await
+    .assert_problem(422, "unknown_account");
+    // Nothing moved, and a refused key can be used again once the request is right.
+    assert_eq!(wallet(&app, &alice).await["balance"], 100);
+    send(&app, &alice, "a", &to_bob(json!(100)))
+        .await
+        .assert_status(201);
+}
+
+async fn sixteen_concurrent_transfers_only_two_fit(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let body = json!({"to_account_id": bob_account, "points": 50});
+    let keys: Vec<String> = (0..16).map(|i| format!("storm-{i}")).collect();
+    let results = futures_util::future::join_all(keys.iter().map(|k| send(&app, &alice, k, &body))).await;
+    let ok = results.iter().filter(|r| r.status.as_u16() == 201).count();
+    let refused = results
+        .iter()
+        .filter(|r| r.code() == "insufficient_funds")
+        .count();
+    assert_eq!(
+        (ok, refused),
+        (2, 14),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    let w = wallet(&app, &alice).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["available"].as_i64()),
+        (Some(0), Some(0))
+    );
+}
+
+async fn opposite_transfer_storms_do_not_deadlock(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 1000).await;
+    app.grant(&bob_account, 1000).await;
+    let (ab, ba) = (
+        json!({"to_account_id": bob_account, "points": 3}),
+        json!({"to_account_id": alice_account, "points": 2}),
+    );
+    let keys: Vec<(String, String)> = (0..60).map(|i| (format!("ab-{i}"), format!("ba-{i}"))).collect();
+    let mut requests = Vec::new();
+    for (k1, k2) in &keys {
+        requests.push(send(&app, &alice, k1, &ab));
+        requests.push(send(&app, &bob, k2, &ba));
+    }
+    let results = futures_util::future::join_all(requests).await;
+    for r in &results {
+        assert_eq!(r.status.as_u16(), 201, "{}", r.text);
+    }
+    assert_eq!(wallet(&app, &alice).await["balance"], 1000 - 180 + 120);
+    assert_eq!(wallet(&app, &bob).await["balance"], 1000 + 180 - 120);
+}
+
+fn later(secs: i64) -> chrono::NaiveDateTime {
+    store::now() + chrono::Duration::seconds(secs)
+}
+
+async fn holds_post_void_and_expire_once(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (_, shop_account) = app.new_member().await;
+    app.grant(&alice_account, 300).await;
+    let (a, s): (i64, i64) = (alice_account.parse().unwrap(), shop_account.parse().unwrap());
+    let cause = Cause::of("test", "hold");
+
+    let c = cause.clone();
+    let hold = app
+        .with_conn(move |conn| service::hold(conn, a, s, 100, later(3600), &c).unwrap())
+        .await;
+    let w = wallet(&app, &alice).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["held"].as_i64(), w["available"].as_i64()),
+        (Some(300), Some(100), Some(200))
+    );
+    // Held points cannot be spent.
+    let c = cause.clone();
+    let overdraw = app
+        .with_conn(move |conn| service::transfer(conn, service::Kind::Transfer, a, s, 201, &c))
+        .await;
+    assert_eq!(overdraw.unwrap_err(), LedgerError::InsufficientFunds);
+
+    let c = cause.clone();
+    let id = hold.id;
+    let (first, second, void_after) = app
+        .with_conn(move |conn| {
+            (
+                service::post(conn, id, &c),
+                service::post(conn, id, &c),
+                service::void(conn, id, &c),
+            )
+        })
+        .await;
+    assert_eq!(first.unwrap().kind, "post");
+    assert_eq!(second.unwrap_err(), LedgerError::NotPending);
+    assert_eq!(void_after.unwrap_err(), LedgerError::NotPending);
+    let w = wallet(&app, &alice).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(200), Some(0)));
+
+    // Void returns the points.
+    let c = cause.clone();
+    let voided = app
+        .with_conn(move |conn| {
+            let h = service::hold(conn, a, s, 50, later(3600), &c).unwrap();
+            service::void(conn, h.id, &c).map(|t| t.kind)
+        })
+        .await;
+    assert_eq!(voided.unwrap(), "void");
+    assert_eq!(wallet(&app, &alice).await["available"], 200);
+
+    // A hold past its timeout is expired by the sweeper, and only once; one not yet due is left alone.
+    let c = cause.clone();
+    let (due, not_due) = app
+        .with_conn(move |conn| {
+            let due = service::hold(conn, a, s, 70, later(-1), &c).unwrap();
+            let not_due = service::hold(conn, a, s, 30, later(3600), &c).unwrap();
+            (due.id, not_due.id)
+        })
+        .await;
+    let (expired, again, early) = app
+        .with_conn(move |conn| {
+            let expired = service::expire_due(conn, store::now(), 100).unwrap();
+            let again = service::expire_due(conn, store::now(), 100).unwrap();
+            (expired, again, service::expire(conn, not_due, store::now()))
+        })
+        .await;
+    assert!(expired.iter().any(|t| t.pending_id == Some(due)));
+    assert!(again.is_empty());
+    assert_eq!(early.unwrap_err(), LedgerError::NotPending);
+    let w = wallet(&app, &alice).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(200), Some(30)));
+    let unknown = app
+        .with_conn(move |conn| service::post(conn, 987_654_321, &Cause::default()))
+        .await;
+    assert_eq!(unknown.unwrap_err(), LedgerError::UnknownHold);
+}
+
+async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
+    let other = second_instance(&app).await;
+    let (alice, alice_account) = app.new_member().await;
+    let (_, shop_account) = app.new_member().await;
+    app.grant(&alice_account, 10_000).await;
+    let (a, s): (i64, i64) = (alice_account.parse().unwrap(), shop_account.parse().unwrap());
+    for round in 0..10 {
+        let hold = app
+            .with_conn(move |conn| {
+                service::hold(conn, a, s, 10, later(-1), &Cause::of("race", round))
+                    .unwrap()
+                    .id
+            })
+            .await;
+        let (db1, db2) = (app.state.db.clone(), other.state.db.clone());
+        let outcomes: Vec<bool> = std::thread::scope(|scope| {
+            let racers = [
+                scope.spawn(|| service::post(&mut db1.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope.spawn(|| service::void(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope.spawn(|| service::expire(&mut db1.get().unwrap(), hold, store::now()).is_ok()),
+                scope.spawn(|| service::post(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+            ];
+            racers.into_iter().map(|r| r.join().unwrap()).collect()
+        });
+        assert_eq!(
+            outcomes.iter().filter(|ok| **ok).count(),
+            1,
+            "round {round}: {outcomes:?}"
+        );
+    }
+    let w = wallet(&app, &alice).await;
+    assert_eq!(w["held"], 0);
+    let report = app
+        .with_conn(|conn| verify::verify(conn, &[0; 32], |_, _| {}).unwrap())
+        .await;
+    assert!(
+        report.mismatches.iter().all(|m| m.contains("signature")),
+        "{:?}",
+        report.mismatches
+    );
+}
+
+fn seal_now(app: &TestApp) -> impl std::future::Future<Output = ()> + '_ {
+    let key = app.state.platform_key.clone();
+    app.with_conn(move |conn| while seal::seal_once(conn, &key, 10_000).unwrap().is_some() {})
+}
+
+async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let r = send(
+        &app,
+        &alice,
+        "p-1",
+        &json!({"to_account_id": bob_account, "points": 7}),
+    )
+    .await;
+    let transfer_id = r.assert_status(201)["transfer_id"].as_str().unwrap().to_string();
+    seal_now(&app).await;
+    let later_transfer = send(
+        &app,
+        &alice,
+        "p-2",
+        &json!({"to_account_id": bob_account, "points": 1}),
+    )
+    .await;
+    let unsealed_id = later_transfer.body["transfer_id"].as_str().unwrap().to_string();
+    // The background sealer may have sealed it already; if not, it is not provable yet.
+    let maybe = app
+        .get(&format!("/api/v1/public/ledger/proof/{unsealed_id}"), None)
+        .await;
+    assert!(
+        maybe.status.as_u16() == 200 || maybe.code() == "not_found",
+        "{}",
+        maybe.text
+    );
+
+    let key = app
+        .get("/api/v1/public/ledger/key", None)
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(key["algorithm"], "Ed25519");
+    let public: [u8; 32] = hex::decode(key["public_key_hex"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+
+    let proof = app
+        .get(&format!("/api/v1/public/ledger/proof/{transfer_id}"), None)
+        .await
+        .assert_status(200)
+        .clone();
+    let leaf_data = proof["leaf_data"].as_str().unwrap();
+    assert!(leaf_data.contains(&transfer_id));
+    let leaf = merkle::leaf_hash(leaf_data.as_bytes());
+    assert_eq!(hex::encode(leaf), proof["leaf_hash"]);
+    let path: Vec<merkle::Hash> = proof["audit_path"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| hex::decode(h.as_str().unwrap()).unwrap().try_into().unwrap())
+        .collect();
+    let root: merkle::Hash = hex::decode(proof["merkle_root"].as_str().unwrap())
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let (index, size) = (
+        proof["leaf_index"].as_u64().unwrap(),
+        proof["tree_size"].as_u64().unwrap(),
+    );
+    assert!(merkle::verify_inclusion(&leaf, index, size, &path, &root));
+
+    let height = proof["block_height"].as_i64().unwrap();
+    let block = app
+        .get(&format!("/api/v1/public/ledger/blocks/{height}"), None)
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(block["merkle_root"], proof["merkle_root"]);
+    assert_eq!(block["transfer_count"].as_u64(), Some(size));
+    let header = serde_json::to_vec(&(
+        "tanhui-block-v1",
+        height,
+        block["prev_hash"].as_str().unwrap(),
+        block["merkle_root"].as_str().unwrap(),
+        block["transfer_count"].as_i64().unwrap(),
+        block["sealed_at_micros"].as_i64().unwrap(),
+    ))
+    .unwrap();
+    let hash = Sha256::digest(&header);
+    assert_eq!(hex::encode(hash), block["hash"]);
+    let signature = hex::decode(block["signature"].as_str().unwrap()).unwrap();
+    assert!(tanhui::ledger::signing::verify(&public, &hash, &signature));
+
+    app.get("/api/v1/public/ledger/blocks/999999", None)
+        .await
+        .assert_problem(404, "not_found");
+    app.get("/api/v1/public/ledger/proof/999999", None)
+        .await
+        .assert_problem(404, "not_found");
+    app.get("/api/v1/public/ledger/blocks/first", None)
+        .await
+        .assert_problem(400, "invalid_path");
+}
+
+async fn run_verify(app: &TestApp) -> verify::Report {
+    let key = app.state.platform_key.public_key_bytes();
+    app.with_conn(move |conn| verify::verify(conn, &key, |_, _| {}).unwrap())
+        .await
+}
+
+async fn exec(app: &TestApp, sql: &'static str) {
+    app.with_conn(move |conn| {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(sql).execute(conn).unwrap()
+    })
+    .await;
+}
+
+async fn verify_detects_tampering(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    for i in 0..3 {
+        send(
+            &app,
+            &alice,
+            &format!("v-{i}"),
+            &json!({"to_account_id": bob_account, "points": 5}),
+        )
+        .await
+        .assert_status(201);
+    }
+    send(
+        &app,
+        &bob,
+        "v-back",
+        &json!({"to_account_id": alice_account, "points": 1}),
+    )
+    .await
+    .assert_status(201);
+    seal_now(&app).await;
+    let clean = run_verify(&app).await;
+    assert!(clean.ok(), "{:?}", clean.mismatches);
+    assert!(clean.transfers >= 5 && clean.blocks >= 1);
+
+    // An edited amount: the account no longer equals its transfers, and the block's root breaks.
+    exec(&app, "UPDATE transfers SET amount = amount + 1 WHERE id = (SELECT MAX(id) FROM transfers WHERE kind = 'transfer')").await;
+    let report = run_verify(&app).await;
+    assert!(
+        report.mismatches.iter().any(|m| m.contains("stored")),
+        "{:?}",
+        report.mismatches
+    );
+    assert!(
+        report.mismatches.iter().any(|m| m.contains("Merkle root")),
+        "{:?}",
+        report.mismatches
+    );
+    exec(&app, "UPDATE transfers SET amount = amount - 1 WHERE id = (SELECT MAX(id) FROM transfers WHERE kind = 'transfer')").await;
+    assert!(run_verify(&app).await.ok());
+
+    // An edited block header.
+    exec(
+        &app,
+        "UPDATE ledger_blocks SET transfer_count = transfer_count + 1 WHERE height = 1",
+    )
+    .await;
+    let report = run_verify(&app).await;
+    assert!(
+        report.mismatches.iter().any(|m| m.contains("block 1: hash")),
+        "{:?}",
+        report.mismatches
+    );
+    exec(
+        &app,
+        "UPDATE ledger_blocks SET transfer_count = transfer_count - 1 WHERE height = 1",
+    )
+    .await;
+    exec(&app, "UPDATE ledger_blocks SET signature = '00' WHERE height = 1").await;
+    assert!(run_verify(&app)
+        .await
+        .mismatches
+        .iter()
+        .any(|m| m.contains("signature")));
+
+    // A deleted transfer.
+    exec(
+        &app,
+        "DELETE FROM transfers WHERE id = (SELECT MIN(id) FROM transfers WHERE kind = 'transfer')",
+    )
+    .await;
+    let report = run_verify(&app).await;
+    assert!(
+        report.mismatches.iter().any(|m| m.contains("is missing")),
+        "{:?}",
+        report.mismatches
+    );
+    assert!(
+        report.mismatches.iter().any(|m| m.contains("stored")),
+        "{:?}",
+        report.mismatches
+    );
+    let _ = Duration::ZERO;
+}
