@@ -6,4 +6,5 @@ mod auth;
 mod basics;
 mod cli;
 mod ledger;
+mod ledger_model;
 mod methodology;
