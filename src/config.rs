@@ -20,6 +20,7 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub throttle: ThrottleSettings,
     pub ledger: LedgerSettings,
+    pub activities: ActivitySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -89,6 +90,17 @@ pub struct LedgerSettings {
     pub seal_max_transfers: i64,
     pub expiry_sweep_interval_ms: u64,
     pub signing_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActivitySettings {
+    pub batch_window_ms: u64,
+    pub batch_max: usize,
+    pub writers: usize,
+    pub future_skew_secs: i64,
+    pub annual_points_cap: i64,
+    pub max_speed_kmh: std::collections::HashMap<String, u32>,
 }
 
 impl Settings {
@@ -180,6 +192,12 @@ impl Settings {
             if let Err(why) = crate::ledger::signing::PlatformKey::from_hex(key.expose_secret()) {
                 return fail("ledger.signing_key", &why);
             }
+        }
+        if self.activities.batch_max == 0 || self.activities.writers == 0 {
+            return fail("activities.batch_max", "batch_max and writers must be at least 1");
+        }
+        if self.activities.annual_points_cap < 0 {
+            return fail("activities.annual_points_cap", "must not be negative");
         }
         if self.throttle.login_window_secs == 0 {
             return fail("throttle.login_window_secs", "must be positive");

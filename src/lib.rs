@@ -2,6 +2,7 @@
 //! and let partners accept them.
 
 pub mod accounts;
+pub mod activities;
 pub mod audit;
 pub mod auth;
 pub mod background;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, error, health, ledger, methodology};
+use crate::{accounts, activities, error, health, ledger, methodology};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,6 +19,8 @@ use crate::{accounts, error, health, ledger, methodology};
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
+        activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
+        activities::handlers::list_reviews, activities::handlers::review_activity,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
     ),
     components(schemas(error::Problem, error::FieldError)),
@@ -27,6 +29,7 @@ use crate::{accounts, error, health, ledger, methodology};
         (name = "regions", description = "Regions and their hierarchy"),
         (name = "methodologies", description = "Activity types, methodology versions, quantification"),
         (name = "admin", description = "Administration (admin role)"),
+        (name = "activities", description = "Low-carbon actions and the points they earn"),
         (name = "wallet", description = "Points, transfers between people"),
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"))
 )]

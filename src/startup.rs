@@ -9,6 +9,7 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
+use crate::activities::writer::IngestQueue;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
@@ -20,7 +21,7 @@ use crate::http::fallback;
 use crate::ledger::signing::PlatformKey;
 use crate::methodology::cache::CatalogCache;
 use crate::state::AppState;
-use crate::{accounts, background, health, keys, ledger, methodology, openapi, telemetry};
+use crate::{accounts, activities, background, health, keys, ledger, methodology, openapi, telemetry};
 
 /// Connects to the database and applies migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
@@ -66,7 +67,9 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             PlatformKey::load(&mut conn, configured.as_deref())?,
         )
     };
+    let ingest = IngestQueue::start(db.clone(), catalog.clone(), settings.activities.clone());
     Ok(AppState {
+        ingest,
         catalog,
         platform_key,
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
@@ -88,6 +91,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(accounts::handlers::routes)
                 .configure(methodology::handlers::routes)
                 .configure(ledger::handlers::routes)
+                .configure(activities::handlers::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use crate::activities::writer::IngestQueue;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
@@ -20,4 +21,5 @@ pub struct AppState {
     pub login_throttle: LoginThrottle,
     pub catalog: Arc<CatalogCache>,
     pub platform_key: PlatformKey,
+    pub ingest: IngestQueue,
 }

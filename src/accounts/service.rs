@@ -90,7 +90,9 @@ fn pair_for(
     let refresh_token = new_refresh_token(conn, state, user.id, family_id)?;
     let roles = Role::for_account(&user.account_type, user.is_admin);
     Ok(TokenPair {
-        access_token: state.tokens.issue(user.id, user.account_id, roles)?,
+        access_token: state
+            .tokens
+            .issue(user.id, user.account_id, &user.region_code, roles)?,
         refresh_token,
         expires_in: state.tokens.ttl_secs(),
     })

@@ -17,6 +17,9 @@ pub struct Claims {
     /// Wallet account id.
     pub acc: String,
     pub roles: Vec<Role>,
+    /// Home region, so the hot path needs no lookup to default an activity's region.
+    #[serde(default)]
+    pub reg: String,
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
@@ -66,12 +69,19 @@ impl TokenIssuer {
         self.ttl_secs
     }
 
-    pub fn issue(&self, user_id: i64, account_id: i64, roles: Vec<Role>) -> Result<String, ApiError> {
+    pub fn issue(
+        &self,
+        user_id: i64,
+        account_id: i64,
+        region: &str,
+        roles: Vec<Role>,
+    ) -> Result<String, ApiError> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
             acc: account_id.to_string(),
             roles,
+            reg: region.to_string(),
             iss: ISSUER.to_string(),
             iat: now,
             exp: now + self.ttl_secs as i64,
@@ -100,7 +110,7 @@ mod tests {
     #[test]
     fn round_trip_and_tampering() {
         let issuer = TokenIssuer::new(&[7u8; 32], 60);
-        let token = issuer.issue(1, 2, vec![Role::User]).unwrap();
+        let token = issuer.issue(1, 2, "440300", vec![Role::User]).unwrap();
         let claims = issuer.verify(&token).unwrap();
         assert_eq!(claims.user_id().unwrap(), 1);
         assert_eq!(claims.account_id().unwrap(), 2);

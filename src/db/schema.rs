@@ -188,6 +188,76 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    activities (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        user_id -> BigInt,
+        client_event_id -> Text,
+        request_hash -> Text,
+        activity_type -> Text,
+        region_code -> Text,
+        occurred_at -> Timestamp,
+        ended_at -> Nullable<Timestamp>,
+        local_day -> Text,
+        evidence -> Text,
+        provider_id -> Nullable<BigInt>,
+        data -> Text,
+        status -> Text,
+        reasons -> Text,
+        methodology_id -> Nullable<BigInt>,
+        reduction_g -> BigInt,
+        granted_g -> BigInt,
+        points -> BigInt,
+        breakdown -> Nullable<Text>,
+        transfer_id -> Nullable<BigInt>,
+        response -> Text,
+        review_note -> Nullable<Text>,
+        reviewed_by -> Nullable<BigInt>,
+        reviewed_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    daily_grants (account_id, activity_type, local_day) {
+        account_id -> BigInt,
+        activity_type -> Text,
+        local_day -> Text,
+        granted_g -> BigInt,
+        last_grant_g -> BigInt,
+    }
+}
+
+diesel::table! {
+    providers (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        region_codes -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    api_keys (key_id) {
+        key_id -> Text,
+        owner_type -> Text,
+        owner_id -> BigInt,
+        secret_encrypted -> Text,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    request_nonces (key_id, nonce) {
+        key_id -> Text,
+        nonce -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));

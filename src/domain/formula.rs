@@ -52,7 +52,7 @@ pub struct Formula {
 }
 
 /// One line of an explanation: a sub-expression and the value it had.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
     pub expr: String,
     #[serde(with = "rust_decimal::serde::str")]

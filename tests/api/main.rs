@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod activities;
 mod auth;
 mod basics;
 mod cli;

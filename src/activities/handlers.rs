@@ -1,0 +1,283 @@
+//! `/api/v1/activities*` and the admin review queue.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::ingest::{ActivityResult, Outcome};
+use super::request::{self, ActivityRequest, Poster};
+use super::review::{self, Decision};
+use super::store::{self, ActivityRow};
+use crate::auth::extract::{Admin, Member};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::json::{self, ApiJson};
+use crate::http::pagination::{PageQuery, Paginated};
+use crate::state::AppState;
+
+pub const BATCH_MAX: usize = 500;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/activities", web::post().to(post_activity))
+        .route("/activities", web::get().to(list_activities))
+        .route("/activities/batch", web::post().to(post_batch))
+        .route("/admin/reviews", web::get().to(list_reviews))
+        .route("/admin/reviews/{activity_id}", web::post().to(review_activity));
+}
+
+fn poster(member: &Member) -> ApiResult<Poster> {
+    Ok(Poster {
+        user_id: member.0.user_id()?,
+        account_id: member.0.account_id()?,
+        home_region: member.0.reg.clone(),
+        provider_id: None,
+    })
+}
+
+/// Validates, queues for the next group commit, and answers once stored.
+pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
+    let catalog = state.catalog.get();
+    let event = request::validate(
+        req,
+        poster,
+        &catalog,
+        Utc::now(),
+        state.settings.activities.future_skew_secs,
+    )?;
+    state.ingest.submit(event).await
+}
+
+pub fn respond(outcome: Outcome) -> HttpResponse {
+    match outcome {
+        Outcome::Created(result) => HttpResponse::Created().json(result),
+        Outcome::Replayed(body) => HttpResponse::Ok().content_type("application/json").body(body),
+    }
+}
+
+/// Post one low-carbon action. A retry with the same `client_event_id` returns the original answer (200).
+#[utoipa::path(post, path = "/api/v1/activities", tag = "activities", request_body = ActivityRequest,
+    security(("bearer" = [])),
+    responses((status = 201, body = ActivityResult), (status = 200, body = ActivityResult, description = "replay"),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn post_activity(
+    state: web::Data<AppState>,
+    member: Member,
+    body: ApiJson<ActivityRequest>,
+) -> ApiResult<HttpResponse> {
+    let poster = poster(&member)?;
+    Ok(respond(ingest_one(&state, body.0, poster).await?))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct BatchRequest {
+    /// Up to 500 events; each stands or falls alone.
+    #[schema(value_type = Vec<ActivityRequest>)]
+    pub events: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchItem {
+    pub client_event_id: Option<String>,
+    /// The activity's status, or `error`.
+    pub status: String,
+    pub activity_id: Option<String>,
+    pub points: Option<i64>,
+    /// true when this event had been stored before (a retry).
+    pub replayed: bool,
+    pub error: Option<Problem>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct BatchResponse {
+    pub results: Vec<BatchItem>,
+}
+
+fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchItem {
+    let stored = match outcome {
+        Ok(Outcome::Created(result)) => Ok((result, false)),
+        Ok(Outcome::Replayed(body)) => serde_json::from_str::<ActivityResult>(&body)
+            .map(|r| (r, true))
+            .map_err(ApiError::internal),
+        Err(e) => Err(e),
+    };
+    match stored {
+        Ok((result, replayed)) => BatchItem {
+            client_event_id,
+            status: result.status,
+            activity_id: Some(result.activity_id),
+            points: Some(result.points),
+            replayed,
+            error: None,
+        },
+        Err(e) => BatchItem {
+            client_event_id,
+            status: "error".into(),
+            activity_id: None,
+            points: None,
+            replayed: false,
+            error: Some(e.problem()),
+        },
+    }
+}
+
+/// Post up to 500 events at once; one result per event, in order.
+#[utoipa::path(post, path = "/api/v1/activities/batch", tag = "activities", request_body = BatchRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchResponse), (status = 422, body = Problem)))]
+pub async fn post_batch(
+    state: web::Data<AppState>,
+    member: Member,
+    body: ApiJson<BatchRequest>,
+) -> ApiResult<HttpResponse> {
+    let events = body.0.events;
+    if events.is_empty() || events.len() > BATCH_MAX {
+        return Err(ApiError::field(
+            "events",
+            format!("must hold 1 to {BATCH_MAX} events"),
+        ));
+    }
+    let poster = poster(&member)?;
+    let work = events.into_iter().map(|raw| {
+        let client_event_id = raw
+            .get("client_event_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        let poster = poster.clone();
+        let state = state.clone();
+        async move {
+            let parsed = json::parse::<ActivityRequest>(raw.to_string().as_bytes());
+            let outcome = match parsed {
+                Ok(req) => ingest_one(&state, req, poster).await,
+                Err(e) => Err(e),
+            };
+            item(client_event_id, outcome)
+        }
+    });
+    let results = futures_util::future::join_all(work).await;
+    Ok(HttpResponse::Ok().json(BatchResponse { results }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ActivityView {
+    pub activity_id: String,
+    pub client_event_id: String,
+    pub activity_type: String,
+    pub region_code: String,
+    pub occurred_at: DateTime<Utc>,
+    pub evidence: String,
+    pub status: String,
+    pub reasons: Vec<String>,
+    pub reduction_g: i64,
+    pub granted_g: i64,
+    pub points: i64,
+    pub methodology_id: Option<String>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+    pub review_note: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<ActivityRow> for ActivityView {
+    fn from(r: ActivityRow) -> ActivityView {
+        ActivityView {
+            activity_id: r.id.to_string(),
+            client_event_id: r.client_event_id,
+            activity_type: r.activity_type,
+            region_code: r.region_code,
+            occurred_at: r.occurred_at.and_utc(),
+            evidence: r.evidence,
+            status: r.status,
+            reasons: serde_json::from_str(&r.reasons).unwrap_or_default(),
+            reduction_g: r.reduction_g,
+            granted_g: r.granted_g,
+            points: r.points,
+            methodology_id: r.methodology_id.map(|m| m.to_string()),
+            data: serde_json::from_str(&r.data).unwrap_or_default(),
+            review_note: r.review_note,
+            created_at: r.created_at.and_utc(),
+        }
+    }
+}
+
+/// The caller's activities, newest first.
+#[utoipa::path(get, path = "/api/v1/activities", tag = "activities", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<ActivityView>)))]
+pub async fn list_activities(
+    state: web::Data<AppState>,
+    member: Member,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let account = member.0.account_id()?;
+    let page = page.page()?;
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(store::list_for_account(
+                conn,
+                account,
+                page.before,
+                page.limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, ActivityView::from)))
+}
+
+/// Flagged activities waiting for a decision, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/reviews", tag = "admin", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<ActivityView>)))]
+pub async fn list_reviews(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let rows = state
+        .db
+        .run(move |conn| Ok(store::list_flagged(conn, page.before, page.limit + 1)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, ActivityView::from)))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewRequest {
+    pub decision: Decision,
+    pub note: String,
+}
+
+/// Approve (credit under that day's cap) or reject a flagged activity.
+#[utoipa::path(post, path = "/api/v1/admin/reviews/{activity_id}", tag = "admin", request_body = ReviewRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = ActivityResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn review_activity(
+    state: web::Data<AppState>,
+    admin: Admin,
+    id: web::Path<i64>,
+    body: ApiJson<ReviewRequest>,
+) -> ApiResult<HttpResponse> {
+    let admin_id = admin.0.user_id()?;
+    let id = id.into_inner();
+    let ReviewRequest { decision, note } = body.0;
+    if note.chars().count() > 500 {
+        return Err(ApiError::field("note", "at most 500 characters"));
+    }
+    let task_state = state.clone();
+    let result = state
+        .db
+        .run(move |conn| {
+            let catalog = task_state.catalog.get();
+            review::decide(
+                conn,
+                &catalog,
+                &task_state.settings.activities,
+                admin_id,
+                id,
+                decision,
+                &note,
+            )
+        })
+        .await?;
+    Ok(HttpResponse::build(StatusCode::OK).json(result))
+}

@@ -1,0 +1,11 @@
+//! Activity ingestion: people's apps and trusted data providers post low-carbon actions; plausible ones
+//! earn points. See docs/architecture.md for the path of one event.
+
+pub mod caps;
+pub mod handlers;
+pub mod ingest;
+pub mod request;
+pub mod review;
+pub mod rules;
+pub mod store;
+pub mod writer;

@@ -1,0 +1,127 @@
+//! The activity a client posts, and its checks before anything is stored.
+
+use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::domain::catalog::{Catalog, Evidence};
+use crate::domain::data_schema::DataValues;
+use crate::error::{ApiError, FieldError};
+use crate::idempotency::request_hash;
+
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ActivityRequest {
+    /// The app's own id for this event (1–128 characters); a retry reuses it.
+    pub client_event_id: String,
+    pub activity_type: String,
+    /// RFC 3339 with offset.
+    pub occurred_at: DateTime<FixedOffset>,
+    pub ended_at: Option<DateTime<FixedOffset>>,
+    /// Defaults to the account's region.
+    pub region_code: Option<String>,
+    /// trace, photo or self_report (default); operator is set for provider calls only.
+    pub evidence: Option<Evidence>,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Who posts: the account credited, and whether a trusted provider vouches for it.
+#[derive(Debug, Clone)]
+pub struct Poster {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub home_region: String,
+    pub provider_id: Option<i64>,
+}
+
+/// An event that passed every check that needs no database.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub poster: Poster,
+    pub client_event_id: String,
+    pub request_hash: String,
+    pub activity_type: String,
+    pub region_code: String,
+    pub occurred_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
+    pub evidence: Evidence,
+    pub data: serde_json::Map<String, serde_json::Value>,
+    pub values: DataValues,
+}
+
+fn field(field: &str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field: field.into(),
+        message: message.into(),
+    }
+}
+
+pub fn validate(
+    req: ActivityRequest,
+    poster: Poster,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+    future_skew_secs: i64,
+) -> Result<Event, ApiError> {
+    let hash = request_hash(&serde_json::to_value(&req).map_err(ApiError::internal)?);
+    let mut errors = Vec::new();
+    let chars = req.client_event_id.chars().count();
+    if !(1..=128).contains(&chars) {
+        errors.push(field("client_event_id", "must be 1 to 128 characters"));
+    }
+    let region = req
+        .region_code
+        .clone()
+        .unwrap_or_else(|| poster.home_region.clone());
+    if catalog.region(&region).is_none() {
+        errors.push(field("region_code", "unknown region"));
+    }
+    let evidence = match (req.evidence, poster.provider_id) {
+        (_, Some(_)) => Evidence::Operator,
+        (Some(Evidence::Operator), None) => {
+            errors.push(field(
+                "evidence",
+                "operator evidence comes only from signed provider calls",
+            ));
+            Evidence::Operator
+        }
+        (evidence, None) => evidence.unwrap_or(Evidence::SelfReport),
+    };
+    let occurred_at = req.occurred_at.naive_utc();
+    if req.occurred_at.with_timezone(&Utc) > now + Duration::seconds(future_skew_secs) {
+        errors.push(field("occurred_at", "is in the future"));
+    }
+    let ended_at = req.ended_at.map(|t| t.naive_utc());
+    if ended_at.is_some_and(|end| end <= occurred_at) {
+        errors.push(field("ended_at", "must be after occurred_at"));
+    }
+    let values = match catalog.activity_type(&req.activity_type) {
+        None => {
+            errors.push(field("activity_type", "unknown activity type"));
+            None
+        }
+        Some(kind) => match kind.schema.validate(&req.data) {
+            Ok(values) => Some(values),
+            Err(data_errors) => {
+                errors.extend(data_errors);
+                None
+            }
+        },
+    };
+    match values {
+        Some(values) if errors.is_empty() => Ok(Event {
+            poster,
+            client_event_id: req.client_event_id,
+            request_hash: hash,
+            activity_type: req.activity_type,
+            region_code: region,
+            occurred_at,
+            ended_at,
+            evidence,
+            data: req.data,
+            values,
+        }),
+        _ => Err(ApiError::validation(errors)),
+    }
+}

@@ -1,0 +1,104 @@
+//! Pure plausibility rules: time windows, travel intervals, speeds.
+
+use chrono::{Duration, NaiveDateTime};
+use rust_decimal::prelude::ToPrimitive;
+use rust_decimal::Decimal;
+
+use crate::domain::catalog::china;
+use crate::domain::data_schema::DataValues;
+
+/// Travel types are the ones a person can only do one of at a time.
+pub fn is_travel(activity_type: &str) -> bool {
+    activity_type == "walking"
+        || activity_type.starts_with("cycling.")
+        || activity_type.starts_with("transit.")
+}
+
+/// The Asia/Shanghai calendar date of a UTC instant, `YYYY-MM-DD`: the day a daily cap counts.
+pub fn local_day(t: NaiveDateTime) -> String {
+    t.and_utc().with_timezone(&china()).format("%Y-%m-%d").to_string()
+}
+
+pub fn local_year(t: NaiveDateTime) -> i32 {
+    use chrono::Datelike;
+    t.and_utc().with_timezone(&china()).year()
+}
+
+/// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`;
+/// at least one second long, so an instant still collides with an interval containing it.
+pub fn interval(
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    data: &DataValues,
+) -> (NaiveDateTime, NaiveDateTime) {
+    let from_duration = data
+        .get("duration_s")
+        .and_then(|d| d.trunc().to_i64())
+        .map(|secs| occurred_at + Duration::seconds(secs));
+    let end = ended_at.or(from_duration).unwrap_or(occurred_at);
+    (occurred_at, end.max(occurred_at + Duration::seconds(1)))
+}
+
+/// Average speed in km/h when both a distance and a duration are known (exact decimal arithmetic).
+pub fn speed_kmh(
+    data: &DataValues,
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+) -> Option<Decimal> {
+    let distance_m = *data.get("distance_m")?;
+    let seconds = match data.get("duration_s") {
+        Some(d) => *d,
+        None => Decimal::from((ended_at? - occurred_at).num_seconds()),
+    };
+    if seconds <= Decimal::ZERO {
+        return None;
+    }
+    // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
+    distance_m.checked_mul(Decimal::new(36, 1))?.checked_div(seconds)
+}
+
+/// Whether an event is older than its type's claim window.
+pub fn is_late(occurred_at: NaiveDateTime, now: NaiveDateTime, claim_window_days: i64) -> bool {
+    occurred_at < now - Duration::days(claim_window_days)
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+
+    fn t(h: u32, m: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2025, 3, 1)
+            .unwrap()
+            .and_hms_opt(h, m, 0)
+            .unwrap()
+    }
+
+    #[test]
+    fn local_day_is_beijing_time() {
+        assert_eq!(local_day(t(15, 59)), "2025-03-01");
+        assert_eq!(local_day(t(16, 0)), "2025-03-02");
+    }
+
+    #[test]
+    fn speeds_and_intervals() {
+        let data = DataValues::from([
+            ("distance_m".into(), Decimal::from(3000)),
+            ("duration_s".into(), Decimal::from(1800)),
+        ]);
+        assert_eq!(speed_kmh(&data, t(1, 0), None), Some(Decimal::from(6)));
+        let walk = DataValues::from([("distance_m".into(), Decimal::from(3000))]);
+        assert_eq!(speed_kmh(&walk, t(1, 0), Some(t(1, 10))), Some(Decimal::from(18)));
+        assert_eq!(speed_kmh(&walk, t(1, 0), None), None);
+        assert_eq!(interval(t(1, 0), None, &data), (t(1, 0), t(1, 30)));
+        assert_eq!(interval(t(1, 0), None, &walk).1, t(1, 0) + Duration::seconds(1));
+        assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
+    }
+
+    #[test]
+    fn lateness_uses_the_claim_window() {
+        assert!(is_late(t(1, 0) - Duration::days(8), t(1, 0), 7));
+        assert!(!is_late(t(1, 0) - Duration::days(6), t(1, 0), 7));
+    }
+}

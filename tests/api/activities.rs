@@ -1,0 +1,322 @@
+//! Activity ingestion: crediting, replays, caps, plausibility, review, batches.
+
+use chrono::{Duration, Utc};
+use serde_json::{json, Value};
+
+use crate::both_backends;
+use crate::helpers::{second_instance, TestApp};
+
+both_backends!(
+    a_walk_is_credited_and_replays_are_idempotent,
+    fifty_identical_parallel_posts_credit_once,
+    the_daily_cap_holds_under_concurrency_on_two_instances,
+    bad_events_are_refused_and_late_ones_stored_as_rejected,
+    implausible_events_are_flagged_and_reviewed,
+    batches_let_each_event_stand_alone,
+);
+
+fn at(minutes_ago: i64) -> String {
+    (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339()
+}
+
+fn walk(id: &str, minutes_ago: i64, distance_m: u64, evidence: &str) -> Value {
+    json!({"client_event_id": id, "activity_type": "walking", "occurred_at": at(minutes_ago),
+           "evidence": evidence, "data": {"distance_m": distance_m}})
+}
+
+async fn post(app: &TestApp, token: &str, body: &Value) -> crate::helpers::Resp {
+    app.post("/api/v1/activities", body, Some(token)).await
+}
+
+async fn balance(app: &TestApp, token: &str) -> i64 {
+    app.get("/api/v1/wallet", Some(token)).await.body["balance"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
+    let token = app.new_user_token().await;
+    let event = walk("w-1", 30, 3000, "self_report");
+    let r = post(&app, &token, &event).await;
+    let body = r.assert_status(201).clone();
+    // 3 km × 28.6 g/km = 85.8 → 86 g; self-reported evidence earns half: 43 points.
+    assert_eq!(body["status"], "credited");
+    assert_eq!(body["reduction_g"], 86);
+    assert_eq!(body["points"], 43);
+    assert_eq!(body["methodology"]["activity_type"], "walking");
+    assert_eq!(body["methodology"]["region_code"], "CN");
+    assert_eq!(body["reasons"], json!([]));
+    assert!(body["breakdown"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["expr"] == "walk_g_per_km"));
+    assert_eq!(balance(&app, &token).await, 43);
+
+    let again = post(&app, &token, &event).await;
+    assert_eq!(again.assert_status(200), &body);
+    assert_eq!(balance(&app, &token).await, 43);
+    let mut changed = event.clone();
+    changed["data"]["distance_m"] = json!(3001);
+    post(&app, &token, &changed)
+        .await
+        .assert_problem(409, "idempotency_conflict");
+
+    let traced = post(&app, &token, &walk("w-2", 20, 1000, "trace")).await;
+    assert_eq!(
+        traced.assert_status(201)["points"],
+        29,
+        "1 km → 28.6 → 29 g at full weight"
+    );
+
+    let list = app.get("/api/v1/activities", Some(&token)).await;
+    let items = list.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["client_event_id"], "w-2");
+    assert_eq!(items[1]["points"], 43);
+    let transfers = app.get("/api/v1/wallet/transfers", Some(&token)).await;
+    assert_eq!(transfers.body["items"][1]["ref_type"], "activity");
+    assert_eq!(transfers.body["items"][1]["ref_id"], body["activity_id"]);
+}
+
+async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {
+    let token = app.new_user_token().await;
+    let event = walk("same", 10, 3000, "trace");
+    let results = futures_util::future::join_all((0..50).map(|_| post(&app, &token, &event))).await;
+    let created = results.iter().filter(|r| r.status.as_u16() == 201).count();
+    let replayed = results.iter().filter(|r| r.status.as_u16() == 200).count();
+    assert_eq!(
+        (created, replayed),
+        (1, 49),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(results
+        .iter()
+        .all(|r| r.body["activity_id"] == results[0].body["activity_id"]));
+    assert_eq!(balance(&app, &token).await, 86);
+}
+
+async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
+    let other = second_instance(&app).await;
+    let token = app.new_user_token().await;
+    // Walking is capped at 296 g a day; each walk is 86 g.
+    let events: Vec<Value> = (0..12)
+        .map(|i| walk(&format!("cap-{i}"), 5 + i, 3000, "trace"))
+        .collect();
+    let posts = events.iter().enumerate().map(|(i, e)| {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        post(instance, &token, e)
+    });
+    let results = futures_util::future::join_all(posts).await;
+    let granted: i64 = results
+        .iter()
+        .map(|r| r.assert_status(201)["granted_g"].as_i64().unwrap())
+        .sum();
+    assert_eq!(granted, 296);
+    let capped = results.iter().filter(|r| r.body["status"] == "capped").count();
+    assert_eq!(capped, 12 - 4, "three full walks and one partial");
+    let partial: Vec<_> = results.iter().filter(|r| r.body["granted_g"] == 38).collect();
+    assert_eq!(partial.len(), 1);
+    assert_eq!(partial[0].body["reasons"], json!(["cap_reached"]));
+    assert_eq!(
+        partial[0].body["reduction_g"], 86,
+        "the reduction stays what the methodology gives"
+    );
+    assert_eq!(balance(&app, &token).await, 296);
+    // Another day has its own allowance.
+    let yesterday = post(&app, &token, &walk("cap-y", 60 * 24 + 30, 3000, "trace")).await;
+    assert_eq!(yesterday.assert_status(201)["granted_g"], 86);
+}
+
+async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
+    let token = app.new_user_token().await;
+    let mut future = walk("f", 0, 1000, "trace");
+    future["occurred_at"] = json!((Utc::now() + Duration::minutes(10)).to_rfc3339());
+    post(&app, &token, &future)
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut backwards = walk("b", 30, 1000, "trace");
+    backwards["ended_at"] = json!(at(40));
+    post(&app, &token, &backwards)
+        .await
+        .assert_problem(422, "validation_failed");
+    post(&app, &token, &walk("o", 30, 1000, "operator"))
+        .await
+        .assert_problem(422, "validation_failed");
+    post(&app, &token, &walk("x", 30, 1_000_000_000, "trace"))
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut unknown = walk("u", 30, 1000, "trace");
+    unknown["activity_type"] = json!("teleport");
+    post(&app, &token, &unknown)
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut naive = walk("n", 30, 1000, "trace");
+    naive["occurred_at"] = json!("2025-01-01T08:00:00");
+    post(&app, &token, &naive)
+        .await
+        .assert_problem(422, "validation_failed");
+    let mut region = walk("r", 30, 1000, "trace");
+    region["region_code"] = json!("000000");
+    post(&app, &token, &region)
+        .await
+        .assert_problem(422, "validation_failed");
+    post(&app, &token, &walk(&"z".repeat(129), 30, 1000, "trace"))
+        .await
+        .assert_problem(422, "validation_failed");
+    // Nothing of the above was stored.
+    let list = app.get("/api/v1/activities", Some(&token)).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
+
+    let late = post(&app, &token, &walk("late", 60 * 24 * 8, 1000, "trace")).await;
+    let body = late.assert_status(201);
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["reasons"], json!(["late"]));
+    assert_eq!(body["points"], 0);
+    assert_eq!(balance(&app, &token).await, 0);
+    let admin = app.admin_token().await;
+    post(&app, &admin, &walk("a", 30, 1000, "trace"))
+        .await
+        .assert_problem(403, "forbidden");
+}
+
+async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
+    let token = app.new_user_token().await;
+    let admin = app.admin_token().await;
+    // 10 km walked in 10 minutes is 60 km/h.
+    let mut fast = walk("fast", 60, 10_000, "trace");
+    fast["data"]["duration_s"] = json!(600);
+    let r = post(&app, &token, &fast).await;
+    let flagged = r.assert_status(201).clone();
+    assert_eq!(flagged["status"], "flagged");
+    assert_eq!(flagged["reasons"], json!(["speed"]));
+    assert_eq!(flagged["points"], 0);
+
+    let metro = json!({"client_event_id": "m", "activity_type": "transit.metro", "occurred_at": at(300),
+        "ended_at": at(270), "evidence": "trace", "data": {"distance_m": 8000}});
+    assert_eq!(
+        post(&app, &token, &metro).await.assert_status(201)["status"],
+        "credited"
+    );
+    let bus = json!({"client_event_id": "b", "activity_type": "transit.bus", "occurred_at": at(290),
+        "ended_at": at(280), "evidence": "trace", "data": {"count": 1, "distance_m": 3000}});
+    let overlap = post(&app, &token, &bus).await;
+    assert_eq!(overlap.assert_status(201)["status"], "flagged");
+    assert_eq!(overlap.body["reasons"], json!(["overlap"]));
+    let before = balance(&app, &token).await;
+
+    let queue = app.get("/api/v1/admin/reviews", Some(&admin)).await;
+    let ids: Vec<&str> = queue.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["activity_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&flagged["activity_id"].as_str().unwrap()));
+    app.get("/api/v1/admin/reviews", Some(&token))
+        .await
+        .assert_problem(403, "forbidden");
+
+    let path = format!(
+        "/api/v1/admin/reviews/{}",
+        flagged["activity_id"].as_str().unwrap()
+    );
+    let approved = app
+        .post(
+            &path,
+            &json!({"decision": "approve", "note": "GPS trace checked: a cycle lane"}),
+            Some(&admin),
+        )
+        .await;
+    let body = approved.assert_status(200).clone();
+    assert_eq!(body["status"], "credited");
+    // 10 km × 28.6 = 286 g, under the 296 g cap, at full weight.
+    assert_eq!(body["points"], 286);
+    assert_eq!(balance(&app, &token).await, before + 286);
+    app.post(
+        &path,
+        &json!({"decision": "reject", "note": "again"}),
+        Some(&admin),
+    )
+    .await
+    .assert_problem(409, "invalid_state");
+    let bus_path = format!(
+        "/api/v1/admin/reviews/{}",
+        overlap.body["activity_id"].as_str().unwrap()
+    );
+    let rejected = app
+        .post(
+            &bus_path,
+            &json!({"decision": "reject", "note": "overlaps a metro ride"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(rejected.assert_status(200)["status"], "rejected");
+    app.post(&bus_path, &json!({"decision": "maybe", "note": ""}), Some(&admin))
+        .await
+        .assert_problem(422, "validation_failed");
+    app.post(
+        "/api/v1/admin/reviews/99999999",
+        &json!({"decision": "reject", "note": ""}),
+        Some(&admin),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    let audit = app.get("/api/v1/admin/audit?limit=2", Some(&admin)).await;
+    let actions: Vec<&str> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["review.reject", "review.approve"]);
+    assert_eq!(balance(&app, &token).await, before + 286);
+}
+
+async fn batches_let_each_event_stand_alone(app: TestApp) {
+    let token = app.new_user_token().await;
+    let first = walk("b-1", 50, 1000, "trace");
+    let events = json!({"events": [
+        first.clone(),
+        {"client_event_id": "b-2", "activity_type": "walking", "occurred_at": "yesterday", "data": {}},
+        walk("b-3", 40, 2000, "trace"),
+        first,
+        {"nonsense": true}
+    ]});
+    let r = app.post("/api/v1/activities/batch", &events, Some(&token)).await;
+    let results = r.assert_status(200)["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 5);
+    // b-1 twice: whichever the writer reached first is stored, the other replays it.
+    assert_eq!(results[0]["activity_id"], results[3]["activity_id"]);
+    assert_ne!(results[0]["replayed"], results[3]["replayed"]);
+    assert_eq!(results[0]["status"], "credited");
+    assert_eq!(results[0]["points"], 29);
+    assert_eq!(results[1]["status"], "error");
+    assert_eq!(results[1]["error"]["code"], "validation_failed");
+    assert_eq!(results[1]["client_event_id"], "b-2");
+    assert_eq!(results[2]["status"], "credited");
+    assert_eq!(results[4]["status"], "error");
+    assert_eq!(balance(&app, &token).await, 29 + 57);
+
+    let too_many: Vec<Value> = (0..501)
+        .map(|i| walk(&format!("m-{i}"), 10, 100, "trace"))
+        .collect();
+    app.post(
+        "/api/v1/activities/batch",
+        &json!({"events": too_many}),
+        Some(&token),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post("/api/v1/activities/batch", &json!({"events": []}), Some(&token))
+        .await
+        .assert_problem(422, "validation_failed");
+    app.post(
+        "/api/v1/activities/batch",
+        &json!({"events": "all"}),
+        Some(&token),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
