@@ -73,6 +73,8 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Key (64 hex characters) that encrypts stored partner and provider secrets.
+    pub secrets_key: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -186,6 +188,12 @@ impl Settings {
         }
         if self.ledger.seal_max_transfers < 1 {
             return fail("ledger.seal_max_transfers", "must be at least 1");
+        }
+        if let Some(key) = &self.auth.secrets_key {
+            use secrecy::ExposeSecret;
+            if let Err(why) = crate::secrets::SecretBox::from_hex(key.expose_secret()) {
+                return fail("auth.secrets_key", &why);
+            }
         }
         if let Some(key) = &self.ledger.signing_key {
             use secrecy::ExposeSecret;

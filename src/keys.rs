@@ -10,6 +10,7 @@ use crate::db::schema::platform_keys;
 use crate::db::AnyConnection;
 
 pub const JWT_SECRET: &str = "jwt_hs256_secret";
+pub const SECRETS_KEY: &str = "secrets_box_key";
 
 /// Returns the stored value of `name`, storing `generate()` first if there is none. Two instances starting
 /// together both try to insert; the database keeps the first and both read it back.

@@ -19,6 +19,8 @@ pub mod keys;
 pub mod ledger;
 pub mod methodology;
 pub mod openapi;
+pub mod providers;
+pub mod secrets;
 pub mod startup;
 pub mod state;
 pub mod telemetry;

@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, activities, error, health, ledger, methodology};
+use crate::{accounts, activities, error, health, ledger, methodology, providers};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,6 +21,7 @@ use crate::{accounts, activities, error, health, ledger, methodology};
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
         activities::handlers::list_reviews, activities::handlers::review_activity,
+        providers::create_provider, providers::provider_activity,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
     ),
     components(schemas(error::Problem, error::FieldError)),

@@ -20,8 +20,11 @@ use crate::error::ApiError;
 use crate::http::fallback;
 use crate::ledger::signing::PlatformKey;
 use crate::methodology::cache::CatalogCache;
+use crate::secrets::SecretBox;
 use crate::state::AppState;
-use crate::{accounts, activities, background, health, keys, ledger, methodology, openapi, telemetry};
+use crate::{
+    accounts, activities, background, health, keys, ledger, methodology, openapi, providers, telemetry,
+};
 
 /// Connects to the database and applies migrations.
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
@@ -53,7 +56,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         }
     };
     let passwords = PasswordHasher::new(&settings.auth)?;
-    let (catalog, platform_key) = {
+    let (catalog, platform_key, secrets) = {
         let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
         let catalog =
             CatalogCache::load(&mut conn).map_err(|e| anyhow::anyhow!("loading the catalog: {e}"))?;
@@ -62,13 +65,18 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             .signing_key
             .as_ref()
             .map(|k| k.expose_secret().to_string());
-        (
-            Arc::new(catalog),
-            PlatformKey::load(&mut conn, configured.as_deref())?,
-        )
+        let platform_key = PlatformKey::load(&mut conn, configured.as_deref())?;
+        let secrets_key = match &settings.auth.secrets_key {
+            Some(key) => key.expose_secret().to_string(),
+            None => keys::get_or_create(&mut conn, keys::SECRETS_KEY, keys::random_hex_32)?,
+        };
+        let secrets =
+            SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
+        (Arc::new(catalog), platform_key, secrets)
     };
     let ingest = IngestQueue::start(db.clone(), catalog.clone(), settings.activities.clone());
     Ok(AppState {
+        secrets,
         ingest,
         catalog,
         platform_key,
@@ -92,6 +100,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(methodology::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
+                .configure(providers::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {

@@ -11,6 +11,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::ledger::signing::PlatformKey;
 use crate::methodology::cache::CatalogCache;
+use crate::secrets::SecretBox;
 
 pub struct AppState {
     pub settings: Arc<Settings>,
@@ -22,4 +23,5 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     pub platform_key: PlatformKey,
     pub ingest: IngestQueue,
+    pub secrets: SecretBox,
 }

@@ -4,6 +4,7 @@ pub mod client_ip;
 pub mod extract;
 pub mod password;
 pub mod refresh;
+pub mod signature;
 pub mod throttle;
 pub mod tokens;
 

@@ -9,3 +9,4 @@ mod cli;
 mod ledger;
 mod ledger_model;
 mod methodology;
+mod providers;

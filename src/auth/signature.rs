@@ -1,0 +1,180 @@
+//! Signed requests from partners and data providers (API.md "Auth"):
+//! `X-Signature = hex(HMAC-SHA256(secret, METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nhex(SHA256(body))))`,
+//! with `X-Timestamp` within ±300 s and `X-Nonce` unique per key for 10 minutes.
+
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::HttpRequest;
+use chrono::Utc;
+use diesel::prelude::*;
+use hmac::{Hmac, Mac};
+use sha2::{Digest, Sha256};
+
+use crate::db::schema::{api_keys, request_nonces};
+use crate::db::AnyConnection;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub const MAX_SKEW_SECS: i64 = 300;
+pub const NONCE_TTL: Duration = Duration::from_secs(600);
+
+/// The caller a valid signature proves.
+#[derive(Debug, Clone)]
+pub struct SignedCaller {
+    pub key_id: String,
+    pub owner_type: String,
+    pub owner_id: i64,
+}
+
+fn refused(code: &'static str, detail: &str) -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
+}
+
+fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiError> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| refused("signature_missing", &format!("the {name} header is required")))
+}
+
+/// The string that is signed.
+pub fn canonical(method: &str, path_with_query: &str, timestamp: &str, nonce: &str, body: &[u8]) -> String {
+    format!(
+        "{method}\n{path_with_query}\n{timestamp}\n{nonce}\n{}",
+        hex::encode(Sha256::digest(body))
+    )
+}
+
+pub fn sign(secret: &str, canonical: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    mac.update(canonical.as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// Checks the signature of a request whose body has been read. Order: headers, timestamp, key,
+/// signature (constant time), then the nonce, so an unsigned request cannot burn someone's nonce.
+pub async fn verify(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    owner_type: &'static str,
+) -> Result<SignedCaller, ApiError> {
+    let key_id = header(req, "x-key-id")?.to_string();
+    let timestamp = header(req, "x-timestamp")?.to_string();
+    let nonce = header(req, "x-nonce")?.to_string();
+    let signature = header(req, "x-signature")?.to_string();
+    if nonce.len() > 128 {
+        return Err(refused("bad_nonce", "X-Nonce is at most 128 characters"));
+    }
+    let at: i64 = timestamp
+        .parse()
+        .map_err(|_| refused("stale_timestamp", "X-Timestamp must be unix seconds"))?;
+    if (Utc::now().timestamp() - at).abs() > MAX_SKEW_SECS {
+        return Err(refused(
+            "stale_timestamp",
+            "X-Timestamp is more than 300 s from the server's clock",
+        ));
+    }
+    let lookup = key_id.clone();
+    let secrets = state.secrets.clone();
+    let found = state
+        .db
+        .run(move |conn| {
+            let row: Option<(String, i64, String, Option<chrono::NaiveDateTime>)> = api_keys::table
+                .find(&lookup)
+                .select((
+                    api_keys::owner_type,
+                    api_keys::owner_id,
+                    api_keys::secret_encrypted,
+                    api_keys::revoked_at,
+                ))
+                .first(conn)
+                .optional()?;
+            Ok(row)
+        })
+        .await?;
+    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner_type) else {
+        return Err(refused("unknown_key", "no such key"));
+    };
+    if revoked.is_some() {
+        return Err(refused("key_revoked", "this key has been revoked"));
+    }
+    let secret = secrets.open(&sealed).ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!("stored secret of key {key_id} does not decrypt"))
+    })?;
+    let path = req
+        .uri()
+        .path_and_query()
+        .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
+    let expected = sign(
+        &secret,
+        &canonical(req.method().as_str(), &path, &timestamp, &nonce, body),
+    );
+    let matches: bool =
+        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()).into();
+    if !matches {
+        return Err(refused("bad_signature", "the signature does not match"));
+    }
+    if !remember_nonce(state, &key_id, &nonce).await? {
+        return Err(refused("nonce_replayed", "this nonce was already used"));
+    }
+    Ok(SignedCaller {
+        key_id,
+        owner_type: found_owner,
+        owner_id,
+    })
+}
+
+/// True when the nonce is new for this key. Redis when configured (shared by every instance), else the
+/// database, which every instance of a single-database deployment also shares.
+async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<bool, ApiError> {
+    if state.cache.is_shared() {
+        return state
+            .cache
+            .insert_once(&format!("nonce:{key_id}:{nonce}"), NONCE_TTL)
+            .await
+            .map_err(|e| ApiError::unavailable(e.to_string()));
+    }
+    let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
+    state
+        .db
+        .run(move |conn| Ok(insert_nonce(conn, &key_id, &nonce)?))
+        .await
+}
+
+fn insert_nonce(conn: &mut AnyConnection, key_id: &str, nonce: &str) -> QueryResult<bool> {
+    let now = Utc::now().naive_utc();
+    diesel::delete(request_nonces::table.filter(request_nonces::expires_at.lt(now))).execute(conn)?;
+    let inserted = diesel::sql_query(
+        "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind::<diesel::sql_types::Text, _>(key_id)
+    .bind::<diesel::sql_types::Text, _>(nonce)
+    .bind::<diesel::sql_types::Timestamp, _>(now + chrono::Duration::from_std(NONCE_TTL).unwrap_or_default())
+    .execute(conn)?;
+    Ok(inserted == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_string_and_signature() {
+        let c = canonical(
+            "POST",
+            "/api/v1/provider/activities?x=%20",
+            "1700000000",
+            "n1",
+            b"",
+        );
+        assert_eq!(
+            c,
+            "POST\n/api/v1/provider/activities?x=%20\n1700000000\nn1\ne3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+        assert_eq!(sign("k", "m").len(), 64);
+        assert_ne!(sign("k", "m"), sign("k", "n"));
+    }
+}
