@@ -16,7 +16,7 @@ use crate::{accounts, activities, error, health, ledger, methodology, providers}
         methodology::handlers::list_regions, methodology::handlers::get_region,
         methodology::handlers::list_activity_types, methodology::handlers::create_activity_type,
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
-        methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire,
+        methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire, methodology::handlers::simulate,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,

@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 use super::draft::{self, DraftRequest};
 use super::quantify::quantify;
 use super::service::{self, NewActivityType};
+use super::simulate::{self as simulation, SimulateRequest, Simulation};
 use super::store::{self, VersionFilter};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
 use crate::audit;
@@ -31,6 +32,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/methodologies", web::post().to(create_draft))
         .route("/admin/methodologies/{id}/activate", web::post().to(activate))
         .route("/admin/methodologies/{id}/retire", web::post().to(retire))
+        .route("/admin/methodologies/{id}/simulate", web::post().to(simulate))
         .route("/admin/audit", web::get().to(list_audit));
 }
 
@@ -353,4 +355,25 @@ pub async fn list_audit(
             created_at: utc(r.created_at),
         },
     )))
+}
+
+/// Re-quantify stored activities in the window the version would cover: under the versions they were
+/// credited under and under this one, with totals, delta and the split by region. Nothing changes.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/simulate", tag = "admin", request_body = SimulateRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = Simulation), (status = 404, body = Problem), (status = 422, body = Problem)))]
+pub async fn simulate(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    id: web::Path<i64>,
+    body: ApiJson<SimulateRequest>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let req = body.0;
+    let catalog = state.catalog.get();
+    let result = state
+        .db
+        .run(move |conn| simulation::simulate(conn, &catalog, id, &req))
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
 }

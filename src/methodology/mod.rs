@@ -5,5 +5,6 @@ pub mod draft;
 pub mod handlers;
 pub mod quantify;
 pub mod service;
+pub mod simulate;
 pub mod store;
 pub mod views;

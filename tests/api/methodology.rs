@@ -608,3 +608,108 @@ async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
         actix_web::rt::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+both_backends!(simulation_compares_a_draft_with_what_was_credited);
+
+async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
+    let (maker, user) = (app.admin_token().await, app.new_user_token().await);
+    let now = chrono::Utc::now();
+    let ride = |id: &str, region: &str, minutes: i64| {
+        json!({"client_event_id": id, "activity_type": "transit.metro", "region_code": region, "evidence": "trace",
+            "occurred_at": (now - chrono::Duration::minutes(minutes)).to_rfc3339(), "data": {"count": 1, "distance_m": 10000}})
+    };
+    for (id, region, minutes) in [
+        ("s1", "420100", 300),
+        ("s2", "420100", 200),
+        ("s3", "440300", 100),
+    ] {
+        app.post("/api/v1/activities", &ride(id, region, minutes), Some(&user))
+            .await
+            .assert_status(201);
+    }
+    let window = json!({"from": (now - chrono::Duration::days(1)).to_rfc3339(), "to": (now + chrono::Duration::minutes(1)).to_rfc3339()});
+
+    // A Wuhan draft paying 200 g a ride instead of 170.
+    let mut wuhan = bus_draft("420100", "count * k", "200");
+    wuhan["activity_type"] = json!("transit.metro");
+    let id = draft(&app, &maker, &wuhan).await;
+    let r = app
+        .post(
+            &format!("/api/v1/admin/methodologies/{id}/simulate"),
+            &window,
+            Some(&maker),
+        )
+        .await;
+    let sim = r.assert_status(200).clone();
+    assert_eq!(sim["activities"], 2);
+    assert_eq!(sim["current_total_g"], 340);
+    assert_eq!(sim["draft_total_g"], 400);
+    assert_eq!(sim["delta_g"], 60);
+    assert_eq!(
+        sim["by_region"],
+        json!([{"region_code": "420100", "activities": 2, "current_total_g": 340, "draft_total_g": 400, "delta_g": 60}])
+    );
+
+    // A national draft covers both cities; the split shows each.
+    let mut national = bus_draft("CN", "distance_m / 1000 * k", "50");
+    national["activity_type"] = json!("transit.metro");
+    let id = draft(&app, &maker, &national).await;
+    let sim = app
+        .post(
+            &format!("/api/v1/admin/methodologies/{id}/simulate"),
+            &window,
+            Some(&maker),
+        )
+        .await;
+    let by_region = sim.body["by_region"].as_array().unwrap();
+    assert_eq!(by_region.len(), 2);
+    assert_eq!(sim.body["current_total_g"], 340 + 467);
+    assert_eq!(sim.body["draft_total_g"], 1500);
+    let mut only_shenzhen = window.clone();
+    only_shenzhen["region_code"] = json!("440300");
+    let sim = app
+        .post(
+            &format!("/api/v1/admin/methodologies/{id}/simulate"),
+            &only_shenzhen,
+            Some(&maker),
+        )
+        .await;
+    assert_eq!(sim.body["activities"], 1);
+
+    // Nothing changed: the stored results stand and the draft is still a draft.
+    let listed = app.get("/api/v1/activities", Some(&user)).await;
+    let stored: i64 = listed.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["reduction_g"].as_i64().unwrap())
+        .sum();
+    assert_eq!(stored, 340 + 467);
+    assert_eq!(
+        app.get(&format!("/api/v1/methodologies/{id}"), None).await.body["status"],
+        "draft"
+    );
+
+    let backwards = json!({"from": now.to_rfc3339(), "to": (now - chrono::Duration::days(1)).to_rfc3339()});
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/simulate"),
+        &backwards,
+        Some(&maker),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+    app.post(
+        "/api/v1/admin/methodologies/9999999/simulate",
+        &window,
+        Some(&maker),
+    )
+    .await
+    .assert_problem(404, "not_found");
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/simulate"),
+        &window,
+        Some(&user),
+    )
+    .await
+    .assert_problem(403, "forbidden");
+}
