@@ -1,0 +1,322 @@
+//! HTTP load benchmark: starts the service in-process on a free port against SQLite or PostgreSQL and
+//! drives it with many concurrent clients over real HTTP, printing rates and latencies.
+//!
+//! `cargo bench --bench load -- <scenario> <backend>`; `benches/load.sh` runs every scenario beside the
+//! pgbench and SQLite reference ceilings and prints the ratios.
+//!
+//! Scenarios: `transfers` (uncontended P2P transfers), `issue-spread` / `issue-hot` (activity posts whose
+//! issuance is spread over 31 provinces / concentrated on one city), `activities` (single posts, then the
+//! p99 at half the peak rate), `batch` (500 events per request), `sqlite-ceiling` (the reference: one
+//! credit per durable transaction, no HTTP).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tanhui::config::Settings;
+
+const CLIENTS: usize = 64;
+const USERS: usize = 256;
+const RUN: Duration = Duration::from_secs(10);
+
+const PROVINCES: [&str; 31] = [
+    "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000", "330000",
+    "340000", "350000", "360000", "370000", "410000", "420000", "430000", "440000", "450000", "460000", "500000",
+    "510000", "520000", "530000", "540000", "610000", "620000", "630000", "640000", "650000",
+];
+
+fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
+    let mut s = Settings::defaults();
+    s.server.port = 0;
+    s.log.level = "warn".into();
+    s.auth.argon2_memory_kib = 1024;
+    s.auth.argon2_iterations = 1;
+    s.database.pool_size = 32;
+    s.throttle.login_failures_per_address = 1_000_000;
+    match backend {
+        "sqlite" => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            s.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
+            (s, Some(dir))
+        }
+        _ => {
+            let admin = std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into());
+            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+            let name = format!("tanhui_bench_{}", std::process::id());
+            use diesel::{Connection, RunQueryDsl};
+            let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).ok();
+            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
+            s.database.url = format!("{base}/{name}");
+            s.redis.url = Some(std::env::var("TANHUI_BENCH_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into()));
+            s.redis.key_prefix = format!("{name}:");
+            s.activities.writers = 2;
+            (s, None)
+        }
+    }
+}
+
+/// Starts the server on its own actix system thread; returns its base URL.
+fn start(settings: Settings) -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = tanhui::startup::Application::build(settings).await.expect("start");
+            tx.send(app.port()).expect("port");
+            app.run_until_stopped().await.expect("serve");
+        })
+    });
+    format!("http://127.0.0.1:{}", rx.recv().expect("server port"))
+}
+
+struct User {
+    token: String,
+    account: String,
+}
+
+async fn users(client: &reqwest::Client, base: &str, regions: &[&str]) -> Vec<User> {
+    let mut out = Vec::new();
+    for i in 0..USERS {
+        let phone = format!("139{:08}", rand::random::<u32>() % 100_000_000);
+        let region = regions[i % regions.len()];
+        let reg: Value = client
+            .post(format!("{base}/api/v1/auth/register"))
+            .json(&json!({"phone": phone, "password": "bench password", "display_name": "bench",
+                          "account_type": "individual", "region_code": region}))
+            .send().await.expect("register").json().await.expect("json");
+        let login: Value = client
+            .post(format!("{base}/api/v1/auth/login"))
+            .json(&json!({"phone": phone, "password": "bench password"}))
+            .send().await.expect("login").json().await.expect("json");
+        out.push(User {
+            token: login["access_token"].as_str().expect("token").to_string(),
+            account: reg["account_id"].as_str().expect("account").to_string(),
+        });
+    }
+    out
+}
+
+struct Stats {
+    ok: usize,
+    failed: usize,
+    latencies: Vec<Duration>,
+    elapsed: Duration,
+}
+
+impl Stats {
+    fn percentile(&self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies[i].as_secs_f64() * 1000.0
+    }
+
+    fn print(&self, label: &str, per_request: usize) {
+        let rate = (self.ok * per_request) as f64 / self.elapsed.as_secs_f64();
+        println!(
+            "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms",
+            self.ok,
+            self.failed,
+            self.percentile(0.5),
+            self.percentile(0.99)
+        );
+    }
+}
+
+/// Runs `CLIENTS` workers for `RUN`; worker `w` makes request number `n` with `make(w, n)`.
+/// With `interval`, each worker paces itself (open loop at a fixed rate).
+async fn drive<F>(client: &reqwest::Client, make: F, interval: Option<Duration>) -> Stats
+where
+    F: Fn(usize, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let failed = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut handles = Vec::new();
+    for w in 0..CLIENTS {
+        let (make, failed, _client) = (make.clone(), failed.clone(), client.clone());
+        handles.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut n = 0;
+            let mut next = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(w as f64 / CLIENTS as f64));
+            while started.elapsed() < RUN {
+                if let Some(i) = interval {
+                    tokio::time::sleep_until(next.into()).await;
+                    next += i;
+                }
+                let t = Instant::now();
+                match make(w, n).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t.elapsed());
+                    }
+                    Ok(r) => {
+                        if failed.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("failed: {} {}", r.status(), r.text().await.unwrap_or_default());
+                        }
+                    }
+                    Err(e) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("error: {e}");
+                    }
+                }
+                n += 1;
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for h in handles {
+        latencies.extend(h.await.expect("worker"));
+    }
+    latencies.sort();
+    Stats {
+        ok: latencies.len(),
+        failed: failed.load(Ordering::Relaxed),
+        latencies,
+        elapsed: started.elapsed(),
+    }
+}
+
+fn metro(id: String, seconds_ago: i64) -> Value {
+    json!({"client_event_id": id, "activity_type": "transit.metro", "evidence": "trace",
+           "occurred_at": (chrono::Utc::now() - chrono::Duration::seconds(seconds_ago)).to_rfc3339(),
+           "data": {"distance_m": 3200, "count": 1}})
+}
+
+async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
+    // Seed balances straight through the ledger service, as earned activities would.
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let mut conn = db.get().expect("connection");
+    for u in users {
+        tanhui::ledger::service::issue(&mut conn, "440300", u.account.parse().expect("id"), 1_000_000, &tanhui::ledger::service::Cause::of("bench", "seed"))
+            .expect("seed");
+    }
+    let _ = base;
+}
+
+async fn posts(client: &reqwest::Client, base: &str, users: Arc<Vec<User>>, tag: &'static str, interval: Option<Duration>) -> Stats {
+    let (client2, base) = (client.clone(), base.to_string());
+    drive(
+        client,
+        move |w, n| {
+            let user = &users[(w + n * CLIENTS) % users.len()];
+            client2
+                .post(format!("{base}/api/v1/activities"))
+                .bearer_auth(&user.token)
+                .json(&metro(format!("{tag}-{w}-{n}"), (n * 7 + w) as i64 % 500_000 + 1))
+        },
+        interval,
+    )
+    .await
+}
+
+fn sqlite_ceiling() {
+    // The SQLite equivalent of credit.sql: an activity row, the daily counter, a transfer and the wallet,
+    // one durable (synchronous=FULL, WAL) transaction per credit.
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+    let dir = tempfile::tempdir().expect("dir");
+    let mut conn = SqliteConnection::establish(&dir.path().join("ref.db").display().to_string()).expect("sqlite");
+    conn.batch_execute(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
+         CREATE TABLE accounts(id INTEGER PRIMARY KEY, credits INTEGER NOT NULL DEFAULT 0, debits INTEGER NOT NULL DEFAULT 0);
+         CREATE TABLE activities(id INTEGER PRIMARY KEY, account_id INTEGER, client_event_id TEXT, kind TEXT, occurred_at TEXT,
+             data TEXT, reduction_g INTEGER, points INTEGER, UNIQUE(account_id, client_event_id));
+         CREATE TABLE transfers(id INTEGER PRIMARY KEY, debit INTEGER, credit INTEGER, amount INTEGER, kind TEXT, created_at TEXT DEFAULT CURRENT_TIMESTAMP);
+         CREATE TABLE daily(account_id INTEGER, day TEXT, kind TEXT, g INTEGER, PRIMARY KEY(account_id, day, kind));
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 10000) INSERT INTO accounts(id, credits) SELECT i, 1000000 FROM n;",
+    )
+    .expect("schema");
+    for per_tx in [1usize, 100] {
+        let started = Instant::now();
+        let mut done = 0usize;
+        while started.elapsed() < Duration::from_secs(5) {
+            let mut sql = String::from("BEGIN IMMEDIATE;");
+            for _ in 0..per_tx {
+                let acc = 2 + rand::random::<u32>() % 9999;
+                let id = uuid::Uuid::new_v4();
+                sql.push_str(&format!(
+                    "INSERT INTO activities(account_id, client_event_id, kind, occurred_at, data, reduction_g, points) VALUES ({acc}, '{id}', 'walking', CURRENT_TIMESTAMP, '{{\"distance_m\":3000}}', 86, 86);
+                     INSERT INTO daily VALUES ({acc}, date('now'), 'walking', 86) ON CONFLICT (account_id, day, kind) DO UPDATE SET g = g + 86 WHERE g + 86 <= 100000000;
+                     INSERT INTO transfers(debit, credit, amount, kind) VALUES (1, {acc}, 86, 'issue');
+                     UPDATE accounts SET credits = credits + 86 WHERE id = {acc};"
+                ));
+            }
+            sql.push_str("COMMIT;");
+            conn.batch_execute(&sql).expect("credit");
+            done += per_tx;
+        }
+        println!(
+            "RESULT sqlite-ceiling/{per_tx}-per-tx: {:.0}/s",
+            done as f64 / started.elapsed().as_secs_f64()
+        );
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let scenario = args.first().cloned().unwrap_or_else(|| "activities".into());
+    let backend = args.get(1).cloned().unwrap_or_else(|| "sqlite".into());
+    if scenario == "sqlite-ceiling" {
+        sqlite_ceiling();
+        return;
+    }
+    let (settings, _dir) = settings(&backend);
+    let base = start(settings.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    runtime.block_on(async move {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
+        let spread: Vec<&str> = PROVINCES.to_vec();
+        let regions: &[&str] = if scenario == "issue-spread" { &spread } else { &["440300"] };
+        let users = Arc::new(users(&client, &base, regions).await);
+        match scenario.as_str() {
+            "transfers" => {
+                grant_all(&base, &settings, &users).await;
+                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                // Uncontended: each worker pays from its own wallets to its partner's.
+                let stats = drive(
+                    &client,
+                    move |w, n| {
+                        let from = &u[(w + n * CLIENTS) % u.len()];
+                        let to = &u[(w + n * CLIENTS + 1) % u.len()];
+                        c.post(format!("{b}/api/v1/transfers"))
+                            .bearer_auth(&from.token)
+                            .header("Idempotency-Key", format!("t-{w}-{n}"))
+                            .json(&json!({"to_account_id": to.account, "points": 1}))
+                    },
+                    None,
+                )
+                .await;
+                stats.print(&format!("transfers/{backend}"), 1);
+            }
+            "issue-spread" | "issue-hot" => {
+                posts(&client, &base, users, "i", None).await.print(&format!("{scenario}/{backend}"), 1);
+            }
+            "activities" => {
+                let peak = posts(&client, &base, users.clone(), "a", None).await;
+                peak.print(&format!("activities/{backend}"), 1);
+                let rate = peak.ok as f64 / peak.elapsed.as_secs_f64() / 2.0;
+                let interval = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1.0));
+                posts(&client, &base, users, "h", Some(interval)).await.print(&format!("activities-at-half-peak/{backend}"), 1);
+            }
+            "batch" => {
+                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                let stats = drive(
+                    &client,
+                    move |w, n| {
+                        let user = &u[(w + n * CLIENTS) % u.len()];
+                        let events: Vec<Value> = (0..500).map(|i| metro(format!("b-{w}-{n}-{i}"), (n * 500 + i) as i64 * 3 + 1)).collect();
+                        c.post(format!("{b}/api/v1/activities/batch")).bearer_auth(&user.token).json(&json!({"events": events}))
+                    },
+                    None,
+                )
+                .await;
+                stats.print(&format!("batch-events/{backend}"), 500);
+            }
+            other => eprintln!("unknown scenario {other}"),
+        }
+    });
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Load benchmarks side by side with the reference ceilings, in one run, printed as ratios.
+#   benches/load.sh            (PostgreSQL at TANHUI_BENCH_DATABASE_URL, Redis at TANHUI_BENCH_REDIS_URL, pgbench on PATH)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PG=${TANHUI_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
+REF_DB="${PG%/*}/bench_ref"
+export TANHUI_BENCH_DATABASE_URL=$PG
+
+cargo bench --bench load --no-run -q 2>/dev/null
+run() { cargo bench -q --bench load -- "$@" 2>/dev/null | sed -n 's/^RESULT //p'; }
+rate() { sed -n "s/^$1: \([0-9]*\)\/s.*/\1/p" "$OUT"; }
+pgref() {
+  pgbench -n -c 32 -j 2 -T 10 -f "benches/reference/$1" "$REF_DB" 2>/dev/null \
+    | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | cut -d. -f1
+}
+
+OUT=$(mktemp)
+psql -q "$PG" -c 'DROP DATABASE IF EXISTS bench_ref' -c 'CREATE DATABASE bench_ref' >/dev/null
+psql -q "$REF_DB" -f benches/reference/setup.sql >/dev/null
+
+echo "pgbench-transfer: $(pgref transfer.sql)/s" | tee -a "$OUT"
+echo "pgbench-credit: $(pgref credit.sql)/s" | tee -a "$OUT"
+echo "pgbench-credit-hot: $(pgref credit_hot.sql)/s" | tee -a "$OUT"
+run sqlite-ceiling | tee -a "$OUT"
+for backend in sqlite postgres; do
+  for scenario in transfers issue-spread issue-hot activities; do
+    run "$scenario" "$backend" | tee -a "$OUT"
+  done
+done
+run batch sqlite | tee -a "$OUT"
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "== ratios"
+echo "HTTP transfers on PostgreSQL / pgbench transfer.sql:          $(ratio "$(rate transfers/postgres)" "$(rate pgbench-transfer)")  (target >= 1)"
+echo "issuance concentrated / spread, PostgreSQL:                    $(ratio "$(rate issue-hot/postgres)" "$(rate issue-spread/postgres)")  (target >= 0.9)"
+echo "issuance concentrated / spread, SQLite:                        $(ratio "$(rate issue-hot/sqlite)" "$(rate issue-spread/sqlite)")  (target >= 0.9)"
+echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$(rate pgbench-credit-hot)" "$(rate pgbench-credit)")"
+echo "activity posts on PostgreSQL / pgbench credit.sql:             $(ratio "$(rate activities/postgres)" "$(rate pgbench-credit)")  (target >= 2)"
+echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(rate activities/sqlite)" "$(rate sqlite-ceiling/1-per-tx)")  (target >= 2)"
+echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
+rm -f "$OUT"
