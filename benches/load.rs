@@ -21,9 +21,10 @@ const USERS: usize = 256;
 const RUN: Duration = Duration::from_secs(10);
 
 const PROVINCES: [&str; 31] = [
-    "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000", "330000",
-    "340000", "350000", "360000", "370000", "410000", "420000", "430000", "440000", "450000", "460000", "500000",
-    "510000", "520000", "530000", "540000", "610000", "620000", "630000", "640000", "650000",
+    "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000",
+    "330000", "340000", "350000", "360000", "370000", "410000", "420000", "430000", "440000", "450000",
+    "460000", "500000", "510000", "520000", "530000", "540000", "610000", "620000", "630000", "640000",
+    "650000",
 ];
 
 fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
@@ -41,15 +42,24 @@ fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
             (s, Some(dir))
         }
         _ => {
-            let admin = std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into());
-            let base = admin.rsplit_once('/').map(|(b, _)| b.to_string()).unwrap_or(admin.clone());
+            let admin = std::env::var("TANHUI_BENCH_DATABASE_URL")
+                .unwrap_or("postgres://postgres@127.0.0.1:5432/test".into());
+            let base = admin
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_string())
+                .unwrap_or(admin.clone());
             let name = format!("tanhui_bench_{}", std::process::id());
             use diesel::{Connection, RunQueryDsl};
             let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL");
-            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).ok();
-            diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut conn).expect("create database");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .ok();
+            diesel::sql_query(format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .expect("create database");
             s.database.url = format!("{base}/{name}");
-            s.redis.url = Some(std::env::var("TANHUI_BENCH_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into()));
+            s.redis.url =
+                Some(std::env::var("TANHUI_BENCH_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into()));
             s.redis.key_prefix = format!("{name}:");
             s.activities.writers = 2;
             (s, None)
@@ -62,7 +72,9 @@ fn start(settings: Settings) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         actix_web::rt::System::new().block_on(async move {
-            let app = tanhui::startup::Application::build(settings).await.expect("start");
+            let app = tanhui::startup::Application::build(settings)
+                .await
+                .expect("start");
             tx.send(app.port()).expect("port");
             app.run_until_stopped().await.expect("serve");
         })
@@ -82,13 +94,25 @@ async fn users(client: &reqwest::Client, base: &str, regions: &[&str]) -> Vec<Us
         let region = regions[i % regions.len()];
         let reg: Value = client
             .post(format!("{base}/api/v1/auth/register"))
-            .json(&json!({"phone": phone, "password": "bench password", "display_name": "bench",
-                          "account_type": "individual", "region_code": region}))
-            .send().await.expect("register").json().await.expect("json");
+            .json(
+                &json!({"phone": phone, "password": "bench password", "display_name": "bench",
+                          "account_type": "individual", "region_code": region}),
+            )
+            .send()
+            .await
+            .expect("register")
+            .json()
+            .await
+            .expect("json");
         let login: Value = client
             .post(format!("{base}/api/v1/auth/login"))
             .json(&json!({"phone": phone, "password": "bench password"}))
-            .send().await.expect("login").json().await.expect("json");
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
         out.push(User {
             token: login["access_token"].as_str().expect("token").to_string(),
             account: reg["account_id"].as_str().expect("account").to_string(),
@@ -140,7 +164,8 @@ where
         handles.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = 0;
-            let mut next = Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(w as f64 / CLIENTS as f64));
+            let mut next =
+                Instant::now() + interval.map_or(Duration::ZERO, |i| i.mul_f64(w as f64 / CLIENTS as f64));
             while started.elapsed() < RUN {
                 if let Some(i) = interval {
                     tokio::time::sleep_until(next.into()).await;
@@ -191,13 +216,25 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
     let db = tanhui::startup::open_database(settings).expect("database");
     let mut conn = db.get().expect("connection");
     for u in users {
-        tanhui::ledger::service::issue(&mut conn, "440300", u.account.parse().expect("id"), 1_000_000, &tanhui::ledger::service::Cause::of("bench", "seed"))
-            .expect("seed");
+        tanhui::ledger::service::issue(
+            &mut conn,
+            "440300",
+            u.account.parse().expect("id"),
+            1_000_000,
+            &tanhui::ledger::service::Cause::of("bench", "seed"),
+        )
+        .expect("seed");
     }
     let _ = base;
 }
 
-async fn posts(client: &reqwest::Client, base: &str, users: Arc<Vec<User>>, tag: &'static str, interval: Option<Duration>) -> Stats {
+async fn posts(
+    client: &reqwest::Client,
+    base: &str,
+    users: Arc<Vec<User>>,
+    tag: &'static str,
+    interval: Option<Duration>,
+) -> Stats {
     let (client2, base) = (client.clone(), base.to_string());
     drive(
         client,
@@ -219,7 +256,8 @@ fn sqlite_ceiling() {
     use diesel::connection::SimpleConnection;
     use diesel::{Connection, SqliteConnection};
     let dir = tempfile::tempdir().expect("dir");
-    let mut conn = SqliteConnection::establish(&dir.path().join("ref.db").display().to_string()).expect("sqlite");
+    let mut conn =
+        SqliteConnection::establish(&dir.path().join("ref.db").display().to_string()).expect("sqlite");
     conn.batch_execute(
         "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;
          CREATE TABLE accounts(id INTEGER PRIMARY KEY, credits INTEGER NOT NULL DEFAULT 0, debits INTEGER NOT NULL DEFAULT 0);
@@ -266,11 +304,22 @@ fn main() {
     }
     let (settings, _dir) = settings(&backend);
     let base = start(settings.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
     runtime.block_on(async move {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(CLIENTS).build().expect("client");
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(CLIENTS)
+            .build()
+            .expect("client");
         let spread: Vec<&str> = PROVINCES.to_vec();
-        let regions: &[&str] = if scenario == "issue-spread" { &spread } else { &["440300"] };
+        let regions: &[&str] = if scenario == "issue-spread" {
+            &spread
+        } else {
+            &["440300"]
+        };
         let users = Arc::new(users(&client, &base, regions).await);
         match scenario.as_str() {
             "transfers" => {
@@ -293,14 +342,18 @@ fn main() {
                 stats.print(&format!("transfers/{backend}"), 1);
             }
             "issue-spread" | "issue-hot" => {
-                posts(&client, &base, users, "i", None).await.print(&format!("{scenario}/{backend}"), 1);
+                posts(&client, &base, users, "i", None)
+                    .await
+                    .print(&format!("{scenario}/{backend}"), 1);
             }
             "activities" => {
                 let peak = posts(&client, &base, users.clone(), "a", None).await;
                 peak.print(&format!("activities/{backend}"), 1);
                 let rate = peak.ok as f64 / peak.elapsed.as_secs_f64() / 2.0;
                 let interval = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1.0));
-                posts(&client, &base, users, "h", Some(interval)).await.print(&format!("activities-at-half-peak/{backend}"), 1);
+                posts(&client, &base, users, "h", Some(interval))
+                    .await
+                    .print(&format!("activities-at-half-peak/{backend}"), 1);
             }
             "batch" => {
                 let (c, b, u) = (client.clone(), base.clone(), users.clone());
@@ -308,8 +361,12 @@ fn main() {
                     &client,
                     move |w, n| {
                         let user = &u[(w + n * CLIENTS) % u.len()];
-                        let events: Vec<Value> = (0..500).map(|i| metro(format!("b-{w}-{n}-{i}"), (n * 500 + i) as i64 * 3 + 1)).collect();
-                        c.post(format!("{b}/api/v1/activities/batch")).bearer_auth(&user.token).json(&json!({"events": events}))
+                        let events: Vec<Value> = (0..500)
+                            .map(|i| metro(format!("b-{w}-{n}-{i}"), (n * 500 + i) as i64 * 3 + 1))
+                            .collect();
+                        c.post(format!("{b}/api/v1/activities/batch"))
+                            .bearer_auth(&user.token)
+                            .json(&json!({"events": events}))
                     },
                     None,
                 )

@@ -84,26 +84,22 @@ pub fn activate(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Vers
                 "a version must be activated by an administrator other than its drafter",
             ));
         }
-        let now = Utc::now().naive_utc();
-        if !store::transition(conn, id, &["draft"], "active", Some(admin), now)? {
-            return Err(ApiError::conflict(
-                "invalid_state",
-                "the version changed meanwhile",
-            ));
-        }
-        store::bump_epoch(conn)?;
-        let after = store::find_version(conn, id)?
-            .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
-        audit::record(
+        let moved = store::transition(
             conn,
+            id,
+            &["draft"],
+            "active",
             Some(admin),
-            "methodology.activate",
-            "methodology_version",
-            &id.to_string(),
-            Some(json(&before)),
-            Some(json(&after)),
+            Utc::now().naive_utc(),
         )?;
-        Ok(after)
+        record_transition(
+            conn,
+            admin,
+            "methodology.activate",
+            before,
+            moved,
+            "the version changed meanwhile",
+        )
     })
 }
 
@@ -112,27 +108,44 @@ pub fn retire(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Versio
     db::transaction(conn, Tx::Write, |conn| {
         let before = store::find_version(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
-        let now = Utc::now().naive_utc();
-        if !store::transition(conn, id, &["draft", "active"], "retired", None, now)? {
-            return Err(ApiError::conflict(
-                "invalid_state",
-                format!("this version is already {}", before.status),
-            ));
-        }
-        store::bump_epoch(conn)?;
-        let after = store::find_version(conn, id)?
-            .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
-        audit::record(
+        let moved = store::transition(
             conn,
-            Some(admin),
-            "methodology.retire",
-            "methodology_version",
-            &id.to_string(),
-            Some(json(&before)),
-            Some(json(&after)),
+            id,
+            &["draft", "active"],
+            "retired",
+            None,
+            Utc::now().naive_utc(),
         )?;
-        Ok(after)
+        let already = format!("this version is already {}", before.status);
+        record_transition(conn, admin, "methodology.retire", before, moved, &already)
     })
+}
+
+/// After a status change: refuse if it did not happen, else bump the catalog epoch and audit before/after.
+fn record_transition(
+    conn: &mut AnyConnection,
+    admin: i64,
+    action: &str,
+    before: VersionRow,
+    moved: bool,
+    refusal: &str,
+) -> ApiResult<VersionRow> {
+    if !moved {
+        return Err(ApiError::conflict("invalid_state", refusal.to_string()));
+    }
+    store::bump_epoch(conn)?;
+    let after = store::find_version(conn, before.id)?
+        .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
+    audit::record(
+        conn,
+        Some(admin),
+        action,
+        "methodology_version",
+        &before.id.to_string(),
+        Some(json(&before)),
+        Some(json(&after)),
+    )?;
+    Ok(after)
 }
 
 pub struct NewActivityType {

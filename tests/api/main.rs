@@ -6,6 +6,7 @@ mod activities;
 mod auth;
 mod basics;
 mod cli;
+mod crash;
 mod ledger;
 mod ledger_model;
 mod methodology;
