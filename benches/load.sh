@@ -9,7 +9,7 @@ export TANHUI_BENCH_DATABASE_URL=$PG
 
 cargo bench --bench load --no-run -q 2>/dev/null
 run() { cargo bench -q --bench load -- "$@" 2>/dev/null | sed -n 's/^RESULT //p'; }
-rate() { sed -n "s/^$1: \([0-9]*\)\/s.*/\1/p" "$OUT"; }
+rate() { sed -n "s|^$1: \([0-9]*\)/s.*|\1|p" "$OUT"; }
 pgref() {
   pgbench -n -c 32 -j 2 -T 10 -f "benches/reference/$1" "$REF_DB" 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | cut -d. -f1

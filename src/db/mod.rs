@@ -222,6 +222,12 @@ where
     let outermost = <Multi as TransactionManager<AnyConnection>>::transaction_manager_status_mut(conn)
         .transaction_depth()?
         .is_none();
+    // SQLite has one writer; waiting for it in SQLite's busy handler means sleeping and polling, which
+    // starves unlucky writers for seconds under load. Queue this process's writers on a mutex instead.
+    let _writer = match (&mut *conn, outermost, kind) {
+        (AnyConnection::Sqlite(c), true, Tx::Write) => Some(sqlite_writer_lock(c)?),
+        _ => None,
+    };
     match (conn as &mut AnyConnection, outermost, kind) {
         (AnyConnection::Sqlite(c), true, Tx::Write) => {
             AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?
@@ -242,6 +248,38 @@ where
             Err(rollback) => Err(rollback.into()),
         },
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct DatabaseFile {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    file: String,
+}
+
+/// The write lock of the database file this connection has open, shared by every connection of the
+/// process to that file.
+fn sqlite_writer_lock(
+    conn: &mut SqliteConnection,
+) -> diesel::QueryResult<std::sync::MutexGuard<'static, ()>> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static LOCKS: OnceLock<Mutex<HashMap<String, &'static Mutex<()>>>> = OnceLock::new();
+    let file = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
+        .get_result::<DatabaseFile>(conn)?
+        .file;
+    let lock: &'static Mutex<()> = {
+        let mut locks = LOCKS
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        // One small mutex per database file for the life of the process. The explicit copy out of the
+        // map keeps the 'static lifetime (auto-deref would tie it to the map's guard).
+        #[allow(clippy::explicit_auto_deref)]
+        *locks
+            .entry(file)
+            .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
+    };
+    Ok(lock.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
 /// `SELECT 1`, for readiness checks.
