@@ -249,20 +249,32 @@ pub fn transfer(
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
-        apply_both(conn, &d, &c, (Change::DebitPosted, Change::CreditPosted), amount)?;
-        insert(
-            conn,
-            NewTransfer {
-                kind,
-                debit,
-                credit,
-                amount,
-                pending_id: None,
-                timeout_at: None,
-                cause,
-            },
-        )
+        posted(conn, kind, &d, &c, amount, cause)
     })
+}
+
+/// The body of a single-phase transfer between two loaded accounts, inside the caller's transaction.
+fn posted(
+    conn: &mut AnyConnection,
+    kind: Kind,
+    debit: &AccountRow,
+    credit: &AccountRow,
+    amount: i64,
+    cause: &Cause,
+) -> Result<TransferRow> {
+    apply_both(conn, debit, credit, (Change::DebitPosted, Change::CreditPosted), amount)?;
+    insert(
+        conn,
+        NewTransfer {
+            kind,
+            debit: debit.id,
+            credit: credit.id,
+            amount,
+            pending_id: None,
+            timeout_at: None,
+            cause,
+        },
+    )
 }
 
 /// The issuance account of a region.
@@ -279,9 +291,17 @@ pub fn issue(
     amount: i64,
     cause: &Cause,
 ) -> Result<TransferRow> {
+    if amount <= 0 {
+        return Err(LedgerError::NonPositive);
+    }
+    // One savepoint, and the issuance account is read once (it is never locked: it is derived).
     in_tx(conn, |conn| {
         let source = issuance_account(conn, region_code)?;
-        transfer(conn, Kind::Issue, source.id, wallet, amount, cause)
+        let target = store::account(conn, wallet)?.ok_or(LedgerError::UnknownAccount(wallet))?;
+        if source.id == target.id {
+            return Err(LedgerError::SameAccount);
+        }
+        posted(conn, Kind::Issue, &source, &target, amount, cause)
     })
 }
 
