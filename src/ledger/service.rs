@@ -262,7 +262,13 @@ fn posted(
     amount: i64,
     cause: &Cause,
 ) -> Result<TransferRow> {
-    apply_both(conn, debit, credit, (Change::DebitPosted, Change::CreditPosted), amount)?;
+    apply_both(
+        conn,
+        debit,
+        credit,
+        (Change::DebitPosted, Change::CreditPosted),
+        amount,
+    )?;
     insert(
         conn,
         NewTransfer {

@@ -320,3 +320,36 @@ async fn batches_let_each_event_stand_alone(app: TestApp) {
     .await
     .assert_problem(422, "validation_failed");
 }
+
+async fn annual_cap_and_photo_weight(backend: crate::helpers::Backend) {
+    let Some(app) = crate::helpers::spawn_with(backend, |s| s.activities.annual_points_cap = 100).await
+    else {
+        return;
+    };
+    let token = app.new_user_token().await;
+    // A photo earns 0.7 of the reduction: 1 km walked = 29 g → 20 points.
+    let r = post(&app, &token, &walk("p-1", 90, 1000, "photo")).await;
+    assert_eq!(r.assert_status(201)["points"], 20);
+    let metro = |id: &str, minutes: i64| {
+        json!({"client_event_id": id, "activity_type": "transit.metro",
+        "occurred_at": at(minutes), "evidence": "trace", "data": {"distance_m": 3000}})
+    };
+    // 3 km of metro in Shenzhen = 140 g → 140 points, but only 80 are left this year.
+    let r = post(&app, &token, &metro("m-1", 60)).await;
+    let body = r.assert_status(201).clone();
+    assert_eq!(body["points"], 80);
+    assert_eq!(body["reasons"], json!(["annual_cap_reached"]));
+    let r = post(&app, &token, &metro("m-2", 30)).await;
+    assert_eq!(r.assert_status(201)["points"], 0);
+    assert_eq!(balance(&app, &token).await, 100);
+}
+
+#[actix_web::test]
+async fn annual_cap_and_photo_weight_sqlite() {
+    annual_cap_and_photo_weight(crate::helpers::Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn annual_cap_and_photo_weight_postgres() {
+    annual_cap_and_photo_weight(crate::helpers::Backend::Postgres).await
+}
