@@ -266,7 +266,7 @@ fn postgres_env() -> Option<(String, String)> {
         .ok()
         .filter(|v| !v.is_empty());
     match (pg, redis) {
-        (Some(pg), Some(redis)) => Some((pg, redis)),
+        (Some(pg), Some(redis)) => Some((with_database(&pg, database_name(&pg)), redis)),
         _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
             panic!("CI=true but TANHUI_TEST_DATABASE_URL or TANHUI_TEST_REDIS_URL is not set")
         }
@@ -300,9 +300,18 @@ impl Drop for DatabaseGuard {
     }
 }
 
+/// The URL of database `name` on the server of `url`. TLS is off for these loopback test connections: a
+/// test binary exits with pool threads still reconnecting to dropped test databases, and OpenSSL's exit
+/// handlers running under them crash the process after every test has passed.
 fn with_database(url: &str, name: &str) -> String {
+    let url = url.split('?').next().unwrap_or(url);
     let base = url.rsplit_once('/').map(|(b, _)| b).unwrap_or(url);
-    format!("{base}/{name}")
+    format!("{base}/{name}?sslmode=disable")
+}
+
+fn database_name(url: &str) -> &str {
+    let url = url.split('?').next().unwrap_or(url);
+    url.rsplit_once('/').map(|(_, n)| n).unwrap_or("postgres")
 }
 
 /// A database of its own for one test, cloned from a template that holds the migrated schema. The
