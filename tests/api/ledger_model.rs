@@ -236,7 +236,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
             "seed {seed}: only {} transfers",
             report.transfers
         );
-        assert!(report.blocks >= 2, "seed {seed}: {} blocks", report.blocks);
+        assert!(report.blocks >= 1, "seed {seed}: nothing was sealed");
     })
     .await
     .unwrap();
