@@ -11,7 +11,6 @@ use crate::activities::review::requantify;
 use crate::activities::store as activities;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
-use crate::domain::data_schema::{exact_decimal, DataValues};
 use crate::error::ApiError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -86,13 +85,9 @@ pub fn simulate(
                 let Some(current) = requantify(conn, catalog, &activity)? else {
                     continue;
                 };
-                let data: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_str(&activity.data).unwrap_or_default();
-                let values: DataValues = data
-                    .iter()
-                    .filter_map(|(k, v)| exact_decimal(v).map(|d| (k.clone(), d)))
-                    .collect();
-                let Ok(proposed) = catalog.quantify(&draft, region, activity.occurred_at, &values, false)
+                // The stored data, already read back exactly by `requantify`.
+                let Ok(proposed) =
+                    catalog.quantify(&draft, region, activity.occurred_at, &current.data, false)
                 else {
                     skipped += 1;
                     continue;

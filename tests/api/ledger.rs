@@ -1,7 +1,5 @@
 //! Wallets, transfers between people, holds, sealing, proofs and verification.
 
-use std::time::Duration;
-
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tanhui::ledger::service::{self, Cause, LedgerError};
@@ -557,5 +555,4 @@ async fn verify_detects_tampering(app: TestApp) {
         "{:?}",
         report.mismatches
     );
-    let _ = Duration::ZERO;
 }
