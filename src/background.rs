@@ -1,4 +1,5 @@
-//! Periodic work each instance runs beside the HTTP server: sealing blocks and expiring holds.
+//! Periodic work each instance runs beside the HTTP server: sealing blocks and expiring holds
+//! (redemptions' and the rest).
 //! Every instance runs both; the database decides who does what (the sealer lock, the hold claim).
 
 use std::sync::Arc;
@@ -6,6 +7,7 @@ use std::time::Duration;
 
 use crate::error::ApiError;
 use crate::ledger::{seal, service, store};
+use crate::redemptions;
 use crate::state::AppState;
 
 /// Runs `step` every `interval` for the life of the server, logging failures and carrying on.
@@ -55,9 +57,12 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
         "hold expiry",
         state,
         |conn, _| {
-            let expired = service::expire_due(conn, store::now(), 500)?;
-            if !expired.is_empty() {
-                tracing::info!(count = expired.len(), "holds expired");
+            let now = store::now();
+            // Redemption holds first: their expiry also gives the offer's stock back.
+            let redemptions = redemptions::service::expire_due(conn, now, 500)?;
+            let others = service::expire_due(conn, now, 500, &[redemptions::REF_TYPE])?;
+            if redemptions + others.len() > 0 {
+                tracing::info!(redemptions, others = others.len(), "holds expired");
             }
             Ok(())
         },

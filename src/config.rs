@@ -21,6 +21,7 @@ pub struct Settings {
     pub throttle: ThrottleSettings,
     pub ledger: LedgerSettings,
     pub activities: ActivitySettings,
+    pub redemptions: RedemptionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -92,6 +93,12 @@ pub struct LedgerSettings {
     pub seal_max_transfers: i64,
     pub expiry_sweep_interval_ms: u64,
     pub signing_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedemptionSettings {
+    pub hold_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -206,6 +213,9 @@ impl Settings {
         }
         if self.activities.annual_points_cap < 0 {
             return fail("activities.annual_points_cap", "must not be negative");
+        }
+        if !(60..=30 * 86_400).contains(&self.redemptions.hold_ttl_secs) {
+            return fail("redemptions.hold_ttl_secs", "must be between 60 s and 30 days");
         }
         if self.throttle.login_window_secs == 0 {
             return fail("throttle.login_window_secs", "must be positive");

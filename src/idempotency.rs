@@ -100,3 +100,40 @@ pub fn complete(
         .execute(conn)?;
     Ok(())
 }
+
+/// Runs a value-moving step in one write transaction, under an optional `Idempotency-Key`: with a key,
+/// a replay answers what the first call answered and a different request under the key is a 409;
+/// without one, the step simply runs. `step` returns the body of a `status` answer.
+pub fn run<F>(
+    conn: &mut AnyConnection,
+    scope: &str,
+    key: Option<&str>,
+    hash: &str,
+    status: StatusCode,
+    step: F,
+) -> Result<(StatusCode, String), ApiError>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<String, ApiError>,
+{
+    crate::db::transaction(conn, crate::db::Tx::Write, |conn| {
+        if let Some(key) = key {
+            if let Claim::Replay { status, body } = claim(conn, scope, key, hash)? {
+                return Ok((status, body));
+            }
+        }
+        let body = step(conn)?;
+        if let Some(key) = key {
+            complete(conn, scope, key, status, &body)?;
+        }
+        Ok((status, body))
+    })
+}
+
+/// The `Idempotency-Key` header where it is optional: absent is fine, malformed is not.
+pub fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    if req.headers().contains_key(HEADER) {
+        required_key(req).map(Some)
+    } else {
+        Ok(None)
+    }
+}

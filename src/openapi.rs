@@ -4,7 +4,7 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, activities, error, health, ledger, methodology, providers};
+use crate::{accounts, activities, error, health, ledger, methodology, offers, partners, providers, redemptions};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,13 @@ use crate::{accounts, activities, error, health, ledger, methodology, providers}
         activities::handlers::list_reviews, activities::handlers::review_activity,
         providers::create_provider, providers::provider_activity,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
+        partners::admin::create_partner, partners::admin::list_keys, partners::admin::add_key, partners::admin::revoke_key,
+        offers::handlers::list_offers, offers::handlers::get_offer,
+        offers::handlers::create_offer, offers::handlers::update_offer, offers::handlers::partner_offers,
+        redemptions::handlers::create_redemption, redemptions::handlers::list_redemptions,
+        redemptions::handlers::get_redemption, redemptions::handlers::void_own,
+        redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
+        redemptions::handlers::redeem_voucher, redemptions::handlers::settlements, redemptions::handlers::jwks,
     ),
     components(schemas(error::Problem, error::FieldError)),
     modifiers(&BearerAuth),
@@ -32,7 +39,9 @@ use crate::{accounts, activities, error, health, ledger, methodology, providers}
         (name = "admin", description = "Administration (admin role)"),
         (name = "activities", description = "Low-carbon actions and the points they earn"),
         (name = "wallet", description = "Points, transfers between people"),
-        (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"))
+        (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
+        (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
+        (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"))
 )]
 pub struct ApiDoc;
 

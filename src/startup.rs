@@ -23,7 +23,7 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, health, keys, ledger, methodology, openapi, providers, telemetry,
+    accounts, activities, background, health, keys, ledger, methodology, offers, openapi, partners, providers, redemptions, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -94,6 +94,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(web::PathConfig::default().error_handler(fallback::path_error))
         .app_data(web::QueryConfig::default().error_handler(fallback::query_error))
         .configure(health::routes)
+        .configure(redemptions::handlers::well_known)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
@@ -101,6 +102,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(providers::routes)
+                .configure(partners::routes)
+                .configure(offers::routes)
+                .configure(redemptions::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {

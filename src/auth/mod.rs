@@ -1,5 +1,6 @@
 //! Authentication: password hashing, access and refresh tokens, role extractors, login throttling.
 
+pub mod api_keys;
 pub mod client_ip;
 pub mod extract;
 pub mod password;

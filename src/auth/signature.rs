@@ -11,6 +11,7 @@ use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
+use super::api_keys::Owner;
 use crate::db::schema::{api_keys, request_nonces};
 use crate::db::AnyConnection;
 use crate::error::ApiError;
@@ -59,7 +60,7 @@ pub async fn verify(
     req: &HttpRequest,
     body: &[u8],
     state: &AppState,
-    owner_type: &'static str,
+    owner: Owner,
 ) -> Result<SignedCaller, ApiError> {
     let key_id = header(req, "x-key-id")?.to_string();
     let timestamp = header(req, "x-timestamp")?.to_string();
@@ -95,7 +96,7 @@ pub async fn verify(
             Ok(row)
         })
         .await?;
-    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner_type) else {
+    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner.as_str()) else {
         return Err(refused("unknown_key", "no such key"));
     };
     if revoked.is_some() {

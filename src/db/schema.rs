@@ -258,6 +258,72 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    partners (id) {
+        id -> BigInt,
+        name -> Text,
+        kind -> Text,
+        region_codes -> Text,
+        account_id -> BigInt,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offers (id) {
+        id -> BigInt,
+        partner_id -> BigInt,
+        title -> Text,
+        description -> Text,
+        points_cost -> BigInt,
+        value_fen -> Nullable<BigInt>,
+        stock -> BigInt,
+        per_user_limit -> BigInt,
+        valid_from -> Timestamp,
+        valid_to -> Timestamp,
+        active -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_regions (offer_id, region_code) {
+        offer_id -> BigInt,
+        region_code -> Text,
+    }
+}
+
+diesel::table! {
+    redemptions (id) {
+        id -> BigInt,
+        offer_id -> BigInt,
+        partner_id -> BigInt,
+        account_id -> BigInt,
+        user_id -> BigInt,
+        points -> BigInt,
+        value_fen -> Nullable<BigInt>,
+        status -> Text,
+        hold_id -> Nullable<BigInt>,
+        resolution_id -> Nullable<BigInt>,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    redemption_counts (offer_id, account_id) {
+        offer_id -> BigInt,
+        account_id -> BigInt,
+        active -> BigInt,
+    }
+}
+
+diesel::joinable!(offers -> partners (partner_id));
+diesel::joinable!(offer_regions -> offers (offer_id));
+diesel::joinable!(redemptions -> offers (offer_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));
@@ -268,5 +334,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     users,
     refresh_tokens,
     platform_keys,
-    audit_log
+    audit_log,
+    partners,
+    offers,
+    offer_regions,
+    redemptions,
+    transfers,
+    pending_holds
 );

@@ -417,21 +417,39 @@ pub fn expire(conn: &mut AnyConnection, hold_id: i64, now: NaiveDateTime) -> Res
     })
 }
 
-/// Holds due at `now`, oldest first.
-pub fn due_holds(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<i64>> {
+/// Holds due at `now`, oldest first, except those caused by `owned_by` (flows that expire their own
+/// holds because more than the ledger must change with them).
+pub fn due_holds(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+    owned_by: &[&str],
+) -> Result<Vec<i64>> {
+    let owned: Vec<String> = owned_by.iter().map(|s| s.to_string()).collect();
     Ok(pending_holds::table
+        .inner_join(transfers::table.on(transfers::id.eq(pending_holds::hold_id)))
         .filter(pending_holds::timeout_at.le(now))
+        .filter(
+            transfers::ref_type
+                .is_null()
+                .or(transfers::ref_type.ne_all(owned)),
+        )
         .order(pending_holds::timeout_at)
         .select(pending_holds::hold_id)
         .limit(limit)
         .load(conn)?)
 }
 
-/// Expires up to `limit` due holds, each in its own transaction; a hold that another instance resolved
-/// first is skipped. Returns the expiry transfers made.
-pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<Vec<TransferRow>> {
+/// Expires up to `limit` due holds (except those of `owned_by`), each in its own transaction; a hold
+/// that another instance resolved first is skipped. Returns the expiry transfers made.
+pub fn expire_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+    owned_by: &[&str],
+) -> Result<Vec<TransferRow>> {
     let mut expired = Vec::new();
-    for hold_id in due_holds(conn, now, limit)? {
+    for hold_id in due_holds(conn, now, limit, owned_by)? {
         match expire(conn, hold_id, now) {
             Ok(t) => expired.push(t),
             Err(LedgerError::NotPending) | Err(LedgerError::UnknownHold) => {}

@@ -61,6 +61,28 @@ impl PlatformKey {
         hex::encode(&Sha256::digest(self.public_key_bytes())[..8])
     }
 
+    /// The key for signing JWTs with `EdDSA` (vouchers); jsonwebtoken takes it as PKCS#8 DER.
+    pub fn jwt_encoding_key(&self) -> jsonwebtoken::EncodingKey {
+        use ed25519_dalek::pkcs8::EncodePrivateKey;
+        let der = self
+            .signing
+            .to_pkcs8_der()
+            .expect("an Ed25519 key always encodes as PKCS#8");
+        jsonwebtoken::EncodingKey::from_ed_der(der.as_bytes())
+    }
+
+    /// The public key as a JSON Web Key (RFC 8037), for `/.well-known/jwks.json`.
+    pub fn jwk(&self) -> serde_json::Value {
+        serde_json::json!({
+            "kty": "OKP",
+            "crv": "Ed25519",
+            "x": self.public_key_base64url(),
+            "kid": self.key_id(),
+            "alg": "EdDSA",
+            "use": "sig",
+        })
+    }
+
     pub fn public_key_base64url(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.public_key_bytes())
     }

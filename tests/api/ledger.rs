@@ -294,8 +294,8 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
         .await;
     let (expired, again, early) = app
         .with_conn(move |conn| {
-            let expired = service::expire_due(conn, store::now(), 100).unwrap();
-            let again = service::expire_due(conn, store::now(), 100).unwrap();
+            let expired = service::expire_due(conn, store::now(), 100, &[]).unwrap();
+            let again = service::expire_due(conn, store::now(), 100, &[]).unwrap();
             (expired, again, service::expire(conn, not_due, store::now()))
         })
         .await;

@@ -11,3 +11,4 @@ mod ledger;
 mod ledger_model;
 mod methodology;
 mod providers;
+mod redemptions;

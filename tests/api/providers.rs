@@ -5,7 +5,7 @@ use serde_json::{json, Value};
 use tanhui::auth::signature::{canonical, sign};
 
 use crate::both_backends;
-use crate::helpers::{Resp, TestApp};
+use crate::helpers::{Key, Resp, Signing, TestApp};
 
 both_backends!(
     signed_provider_activities_are_trusted,
@@ -13,12 +13,7 @@ both_backends!(
     a_trip_is_credited_once_and_the_operator_wins
 );
 
-struct Provider {
-    key_id: String,
-    secret: String,
-}
-
-async fn onboard(app: &TestApp) -> Provider {
+async fn onboard(app: &TestApp) -> Key {
     let admin = app.admin_token().await;
     let r = app
         .post(
@@ -27,43 +22,15 @@ async fn onboard(app: &TestApp) -> Provider {
             Some(&admin),
         )
         .await;
-    let body = r.assert_status(201).clone();
-    Provider {
-        key_id: body["key_id"].as_str().unwrap().to_string(),
-        secret: body["secret"].as_str().unwrap().to_string(),
-    }
+    Key::from_credentials(r.assert_status(201))
 }
 
-struct Signed<'a> {
-    key_id: &'a str,
-    secret: &'a str,
-    timestamp: i64,
-    nonce: String,
+async fn send_signed(app: &TestApp, s: &Signing<'_>, path: &str, body: &Value) -> Resp {
+    app.send_signed(s, "POST", path, Some(body), &[]).await
 }
 
-async fn send_signed(app: &TestApp, s: &Signed<'_>, path: &str, body: &Value) -> Resp {
-    let bytes = serde_json::to_vec(body).unwrap();
-    let ts = s.timestamp.to_string();
-    let signature = sign(s.secret, &canonical("POST", path, &ts, &s.nonce, &bytes));
-    let request = app
-        .client
-        .post(app.url(path))
-        .header("content-type", "application/json")
-        .header("X-Key-Id", s.key_id)
-        .header("X-Timestamp", ts)
-        .header("X-Nonce", &s.nonce)
-        .header("X-Signature", signature)
-        .body(bytes);
-    app.send(request).await
-}
-
-fn fresh<'a>(p: &'a Provider) -> Signed<'a> {
-    Signed {
-        key_id: &p.key_id,
-        secret: &p.secret,
-        timestamp: Utc::now().timestamp(),
-        nonce: uuid::Uuid::new_v4().to_string(),
-    }
+fn fresh(p: &Key) -> Signing<'_> {
+    p.fresh()
 }
 
 fn metro_trip(user_id: &str, id: &str, minutes_ago: i64) -> Value {
@@ -124,7 +91,7 @@ async fn bad_signatures_are_refused_with_distinct_codes(app: TestApp) {
     let unsigned = app.post(PATH, &trip, None).await;
     unsigned.assert_problem(401, "signature_missing");
 
-    let wrong_secret = Signed {
+    let wrong_secret = Signing {
         secret: "not-the-secret",
         ..fresh(&provider)
     };
@@ -132,14 +99,14 @@ async fn bad_signatures_are_refused_with_distinct_codes(app: TestApp) {
         .await
         .assert_problem(401, "bad_signature");
 
-    let stale = Signed {
+    let stale = Signing {
         timestamp: Utc::now().timestamp() - 301,
         ..fresh(&provider)
     };
     send_signed(&app, &stale, PATH, &trip)
         .await
         .assert_problem(401, "stale_timestamp");
-    let future = Signed {
+    let future = Signing {
         timestamp: Utc::now().timestamp() + 301,
         ..fresh(&provider)
     };
@@ -147,7 +114,7 @@ async fn bad_signatures_are_refused_with_distinct_codes(app: TestApp) {
         .await
         .assert_problem(401, "stale_timestamp");
 
-    let unknown = Signed {
+    let unknown = Signing {
         key_id: "pv_0000000000000000",
         ..fresh(&provider)
     };

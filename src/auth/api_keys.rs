@@ -1,0 +1,152 @@
+//! Signing keys of partners and data providers: issued with a random secret that is shown once and
+//! stored only encrypted, rotated by holding at most two active keys, revoked by administrators.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use rand::RngCore;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::db::schema::api_keys;
+use crate::db::AnyConnection;
+use crate::error::ApiError;
+use crate::secrets::SecretBox;
+
+/// Active keys an owner may hold at once: the current one and its successor during a rotation.
+pub const MAX_ACTIVE_KEYS: i64 = 2;
+
+/// Who a key belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owner {
+    Provider,
+    Partner,
+}
+
+impl Owner {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Owner::Provider => "provider",
+            Owner::Partner => "partner",
+        }
+    }
+
+    fn key_prefix(self) -> &'static str {
+        match self {
+            Owner::Provider => "pv",
+            Owner::Partner => "pt",
+        }
+    }
+}
+
+/// A key as issued: the secret is in this value and nowhere else in the clear.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Credentials {
+    pub partner_id: String,
+    pub key_id: String,
+    /// Shown once; sign requests with it exactly as given.
+    pub secret: String,
+}
+
+/// A key as listed: never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyInfo {
+    pub key_id: String,
+    pub created_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+type KeyRow = (String, NaiveDateTime, Option<NaiveDateTime>);
+
+fn key_info((key_id, created_at, revoked_at): KeyRow) -> KeyInfo {
+    KeyInfo {
+        key_id,
+        created_at: created_at.and_utc(),
+        revoked_at: revoked_at.map(|t| t.and_utc()),
+    }
+}
+
+const KEY_COLUMNS: (api_keys::key_id, api_keys::created_at, api_keys::revoked_at) =
+    (api_keys::key_id, api_keys::created_at, api_keys::revoked_at);
+
+/// A new key id and secret: random, URL-safe.
+fn new_key(owner: Owner) -> (String, String) {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    (
+        format!("{}_{}", owner.key_prefix(), hex::encode(id)),
+        URL_SAFE_NO_PAD.encode(secret),
+    )
+}
+
+/// Issues a key to an owner inside the caller's transaction. Refused with 409 `too_many_keys` when the
+/// owner already holds the most active keys allowed (revoke the old one first).
+pub fn issue(
+    conn: &mut AnyConnection,
+    secrets: &SecretBox,
+    owner: Owner,
+    owner_id: i64,
+) -> Result<Credentials, ApiError> {
+    let active: i64 = api_keys::table
+        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_id.eq(owner_id))
+        .filter(api_keys::revoked_at.is_null())
+        .count()
+        .get_result(conn)?;
+    if active >= MAX_ACTIVE_KEYS {
+        return Err(ApiError::conflict(
+            "too_many_keys",
+            format!("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first"),
+        ));
+    }
+    let (key_id, secret) = new_key(owner);
+    diesel::insert_into(api_keys::table)
+        .values((
+            api_keys::key_id.eq(&key_id),
+            api_keys::owner_type.eq(owner.as_str()),
+            api_keys::owner_id.eq(owner_id),
+            api_keys::secret_encrypted.eq(secrets.seal(&secret)),
+            api_keys::created_at.eq(Utc::now().naive_utc()),
+        ))
+        .execute(conn)?;
+    Ok(Credentials {
+        partner_id: owner_id.to_string(),
+        key_id,
+        secret,
+    })
+}
+
+/// The keys of an owner, newest first.
+pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResult<Vec<KeyInfo>> {
+    api_keys::table
+        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_id.eq(owner_id))
+        .order(api_keys::created_at.desc())
+        .select(KEY_COLUMNS)
+        .load::<KeyRow>(conn)
+        .map(|rows| rows.into_iter().map(key_info).collect())
+}
+
+/// Revokes one of an owner's keys; revoking a revoked key is a no-op. `None` when the owner has no
+/// such key.
+pub fn revoke(
+    conn: &mut AnyConnection,
+    owner: Owner,
+    owner_id: i64,
+    key_id: &str,
+) -> QueryResult<Option<KeyInfo>> {
+    let mine = api_keys::table
+        .filter(api_keys::key_id.eq(key_id))
+        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_id.eq(owner_id));
+    diesel::update(mine.filter(api_keys::revoked_at.is_null()))
+        .set(api_keys::revoked_at.eq(Utc::now().naive_utc()))
+        .execute(conn)?;
+    mine.select(KEY_COLUMNS)
+        .first::<KeyRow>(conn)
+        .optional()
+        .map(|row| row.map(key_info))
+}

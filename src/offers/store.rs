@@ -1,0 +1,180 @@
+//! Offer rows and their regions.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::terms::Terms;
+use crate::db::schema::{offer_regions, offers, partners};
+use crate::db::AnyConnection;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = offers)]
+pub struct OfferRow {
+    pub id: i64,
+    pub partner_id: i64,
+    pub title: String,
+    pub description: String,
+    pub points_cost: i64,
+    pub value_fen: Option<i64>,
+    pub stock: i64,
+    pub per_user_limit: i64,
+    pub valid_from: NaiveDateTime,
+    pub valid_to: NaiveDateTime,
+    pub active: bool,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl OfferRow {
+    /// Open for redemption at `now`: not withdrawn and inside its validity window (half-open).
+    pub fn open_at(&self, now: NaiveDateTime) -> bool {
+        self.active && self.valid_from <= now && now < self.valid_to
+    }
+
+    pub fn terms(&self, region_codes: Vec<String>) -> Terms {
+        Terms {
+            title: self.title.clone(),
+            description: self.description.clone(),
+            points_cost: self.points_cost,
+            value_fen: self.value_fen,
+            stock: self.stock,
+            per_user_limit: self.per_user_limit,
+            valid_from: self.valid_from,
+            valid_to: self.valid_to,
+            region_codes,
+        }
+    }
+}
+
+/// An offer with what a listing shows of its partner.
+pub type Listed = (OfferRow, String, String);
+
+pub fn insert(conn: &mut AnyConnection, partner_id: i64, terms: &Terms, now: NaiveDateTime) -> QueryResult<i64> {
+    let id = diesel::insert_into(offers::table)
+        .values((
+            offers::partner_id.eq(partner_id),
+            offers::title.eq(&terms.title),
+            offers::description.eq(&terms.description),
+            offers::points_cost.eq(terms.points_cost),
+            offers::value_fen.eq(terms.value_fen),
+            offers::stock.eq(terms.stock),
+            offers::per_user_limit.eq(terms.per_user_limit),
+            offers::valid_from.eq(terms.valid_from),
+            offers::valid_to.eq(terms.valid_to),
+            offers::active.eq(true),
+            offers::created_at.eq(now),
+            offers::updated_at.eq(now),
+        ))
+        .returning(offers::id)
+        .get_result(conn)?;
+    set_regions(conn, id, &terms.region_codes)?;
+    Ok(id)
+}
+
+pub fn update(
+    conn: &mut AnyConnection,
+    id: i64,
+    terms: &Terms,
+    active: bool,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    diesel::update(offers::table.find(id))
+        .set((
+            offers::title.eq(&terms.title),
+            offers::description.eq(&terms.description),
+            offers::points_cost.eq(terms.points_cost),
+            offers::value_fen.eq(terms.value_fen),
+            offers::stock.eq(terms.stock),
+            offers::per_user_limit.eq(terms.per_user_limit),
+            offers::valid_from.eq(terms.valid_from),
+            offers::valid_to.eq(terms.valid_to),
+            offers::active.eq(active),
+            offers::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn set_regions(conn: &mut AnyConnection, id: i64, codes: &[String]) -> QueryResult<()> {
+    diesel::delete(offer_regions::table.filter(offer_regions::offer_id.eq(id))).execute(conn)?;
+    let mut unique: Vec<&String> = codes.iter().collect();
+    unique.sort();
+    unique.dedup();
+    // One row at a time: the connection type that spans both backends has no multi-row insert.
+    for code in unique {
+        diesel::insert_into(offer_regions::table)
+            .values((offer_regions::offer_id.eq(id), offer_regions::region_code.eq(code)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<OfferRow>> {
+    offers::table
+        .find(id)
+        .select(OfferRow::as_select())
+        .first(conn)
+        .optional()
+}
+
+/// The regions of each offer, in code order.
+pub fn regions_of(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<HashMap<i64, Vec<String>>> {
+    let rows: Vec<(i64, String)> = offer_regions::table
+        .filter(offer_regions::offer_id.eq_any(ids))
+        .order((offer_regions::offer_id, offer_regions::region_code))
+        .load(conn)?;
+    let mut by_offer: HashMap<i64, Vec<String>> = HashMap::new();
+    for (id, code) in rows {
+        by_offer.entry(id).or_default().push(code);
+    }
+    Ok(by_offer)
+}
+
+/// What a public listing asks for.
+pub struct Filter {
+    pub kind: Option<String>,
+    /// Offers redeemable in any of these regions (a region and its ancestors).
+    pub regions: Option<Vec<String>>,
+    /// Only one partner's offers (its own listing), including withdrawn and past ones.
+    pub partner_id: Option<i64>,
+}
+
+/// Offers newest first, below the cursor. Without a partner, only those open at `now`.
+pub fn list(
+    conn: &mut AnyConnection,
+    filter: &Filter,
+    now: NaiveDateTime,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<Listed>> {
+    let mut query = offers::table
+        .inner_join(partners::table)
+        .select((OfferRow::as_select(), partners::name, partners::kind))
+        .order(offers::id.desc())
+        .limit(limit)
+        .into_boxed();
+    match filter.partner_id {
+        Some(partner) => query = query.filter(offers::partner_id.eq(partner)),
+        None => {
+            query = query
+                .filter(offers::active.eq(true))
+                .filter(offers::valid_from.le(now))
+                .filter(offers::valid_to.gt(now))
+        }
+    }
+    if let Some(kind) = &filter.kind {
+        query = query.filter(partners::kind.eq(kind.clone()));
+    }
+    if let Some(regions) = &filter.regions {
+        let offered_there = offer_regions::table
+            .filter(offer_regions::region_code.eq_any(regions.clone()))
+            .select(offer_regions::offer_id);
+        query = query.filter(offers::id.eq_any(offered_there));
+    }
+    if let Some(before) = before {
+        query = query.filter(offers::id.lt(before));
+    }
+    query.load(conn)
+}

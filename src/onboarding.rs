@@ -1,0 +1,51 @@
+//! What administrators give to onboard a party that signs its requests (a data provider or a partner).
+
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::domain::catalog::Catalog;
+use crate::error::{ApiError, FieldError};
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Onboarding {
+    pub name: String,
+    /// Providers: transit, bikeshare, waste, energy or other. Partners: transit, scenic or green_credit.
+    pub kind: String,
+    /// The regions it serves (GB/T 2260 codes).
+    #[serde(default)]
+    pub region_codes: Vec<String>,
+}
+
+impl Onboarding {
+    /// Checks the name, that the kind is one of `kinds`, and that every region exists (and, when
+    /// `regions_required`, that there is at least one). Answers 422 naming each bad field.
+    pub fn validate(&self, kinds: &[&str], regions_required: bool, catalog: &Catalog) -> Result<(), ApiError> {
+        let mut errors = Vec::new();
+        let mut error = |field: &str, message: String| {
+            errors.push(FieldError {
+                field: field.into(),
+                message,
+            })
+        };
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            error("name", "must be 1 to 100 characters".into());
+        }
+        if !kinds.contains(&self.kind.as_str()) {
+            error("kind", format!("must be one of {}", kinds.join(", ")));
+        }
+        if regions_required && self.region_codes.is_empty() {
+            error("region_codes", "name at least one region".into());
+        }
+        for code in &self.region_codes {
+            if catalog.region(code).is_none() {
+                error("region_codes", format!("unknown region {code}"));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(ApiError::validation(errors))
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Administration of partners and of the signing keys of partners and data providers.
+
+use actix_web::{web, HttpResponse};
+use chrono::Utc;
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::PARTNER_KINDS;
+use crate::audit;
+use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
+use crate::auth::extract::Admin;
+use crate::db::schema::{accounts, partners, providers};
+use crate::db::{self, AnyConnection, Tx};
+use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::json::ApiJson;
+use crate::onboarding::Onboarding;
+use crate::state::AppState;
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/admin/partners", web::post().to(create_partner))
+        .route("/admin/{owners}/{id}/keys", web::get().to(list_keys))
+        .route("/admin/{owners}/{id}/keys", web::post().to(add_key))
+        .route(
+            "/admin/{owners}/{id}/keys/{key_id}/revoke",
+            web::post().to(revoke_key),
+        );
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerCreated {
+    pub partner_id: String,
+    pub key_id: String,
+    /// Shown once; sign requests with it exactly as given.
+    pub secret: String,
+    /// The settlement account captured redemptions are posted to.
+    pub settlement_account_id: String,
+}
+
+/// Onboard a partner (transit, scenic or green_credit) with the regions it serves. Its key id and
+/// secret are in the answer, and only there.
+#[utoipa::path(post, path = "/api/v1/admin/partners", tag = "admin", request_body = Onboarding, security(("bearer" = [])),
+    responses((status = 201, body = PartnerCreated), (status = 422, body = Problem)))]
+pub async fn create_partner(
+    state: web::Data<AppState>,
+    admin: Admin,
+    body: ApiJson<Onboarding>,
+) -> ApiResult<HttpResponse> {
+    let onboarding = body.0;
+    onboarding.validate(&PARTNER_KINDS, true, &state.catalog.get())?;
+    let admin_id = admin.0.user_id()?;
+    let task_state = state.clone();
+    let created = state
+        .db
+        .run(move |conn| {
+            db::transaction(conn, Tx::Write, |conn| {
+                onboard(conn, &task_state, admin_id, &onboarding)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+fn onboard(
+    conn: &mut AnyConnection,
+    state: &AppState,
+    admin_id: i64,
+    onboarding: &Onboarding,
+) -> Result<PartnerCreated, ApiError> {
+    let now = Utc::now().naive_utc();
+    // Derived like an issuance account: its balance is its transfers, so no redemption locks its row.
+    let account_id: i64 = diesel::insert_into(accounts::table)
+        .values((
+            accounts::kind.eq("settlement"),
+            accounts::code.eq(format!("settlement:{}", uuid::Uuid::new_v4())),
+            accounts::floored.eq(false),
+            accounts::derived.eq(true),
+            accounts::created_at.eq(now),
+        ))
+        .returning(accounts::id)
+        .get_result(conn)?;
+    let name = onboarding.name.trim();
+    let partner_id: i64 = diesel::insert_into(partners::table)
+        .values((
+            partners::name.eq(name),
+            partners::kind.eq(&onboarding.kind),
+            partners::region_codes.eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
+            partners::account_id.eq(account_id),
+            partners::created_at.eq(now),
+        ))
+        .returning(partners::id)
+        .get_result(conn)?;
+    let credentials = api_keys::issue(conn, &state.secrets, Owner::Partner, partner_id)?;
+    audit::record(
+        conn,
+        Some(admin_id),
+        "partner.create",
+        "partner",
+        &partner_id.to_string(),
+        None,
+        Some(serde_json::json!({
+            "name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes,
+            "key_id": credentials.key_id, "settlement_account_id": account_id,
+        })),
+    )?;
+    Ok(PartnerCreated {
+        partner_id: partner_id.to_string(),
+        key_id: credentials.key_id,
+        secret: credentials.secret,
+        settlement_account_id: account_id.to_string(),
+    })
+}
+
+/// `partners` or `providers` in a path, and the owner it names, checked to exist.
+fn owner_of(conn: &mut AnyConnection, owners: &str, id: i64) -> Result<Owner, ApiError> {
+    let (owner, exists) = match owners {
+        "partners" => (
+            Owner::Partner,
+            partners::table.find(id).count().get_result::<i64>(conn)? > 0,
+        ),
+        "providers" => (
+            Owner::Provider,
+            providers::table.find(id).count().get_result::<i64>(conn)? > 0,
+        ),
+        _ => return Err(ApiError::not_found("no such route")),
+    };
+    if exists {
+        Ok(owner)
+    } else {
+        Err(ApiError::not_found(format!("no such {}", owner.as_str())))
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct KeyList {
+    pub items: Vec<KeyInfo>,
+}
+
+/// The keys of a partner or provider (never their secrets), newest first.
+#[utoipa::path(get, path = "/api/v1/admin/{owners}/{id}/keys", tag = "admin", security(("bearer" = [])),
+    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path)),
+    responses((status = 200, body = KeyList), (status = 404, body = Problem)))]
+pub async fn list_keys(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    path: web::Path<(String, i64)>,
+) -> ApiResult<HttpResponse> {
+    let (owners, id) = path.into_inner();
+    let items = state
+        .db
+        .run(move |conn| {
+            let owner = owner_of(conn, &owners, id)?;
+            Ok(api_keys::list(conn, owner, id)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(KeyList { items }))
+}
+
+/// Issue a second key so the partner or provider can rotate without downtime (at most two active).
+#[utoipa::path(post, path = "/api/v1/admin/{owners}/{id}/keys", tag = "admin", security(("bearer" = [])),
+    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path)),
+    responses((status = 201, body = Credentials), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn add_key(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, i64)>,
+) -> ApiResult<HttpResponse> {
+    let (owners, id) = path.into_inner();
+    let admin_id = admin.0.user_id()?;
+    let task_state = state.clone();
+    let credentials = state
+        .db
+        .run(move |conn| {
+            db::transaction(conn, Tx::Write, |conn| {
+                let owner = owner_of(conn, &owners, id)?;
+                let credentials = api_keys::issue(conn, &task_state.secrets, owner, id)?;
+                audit::record(
+                    conn,
+                    Some(admin_id),
+                    "key.create",
+                    owner.as_str(),
+                    &id.to_string(),
+                    None,
+                    Some(serde_json::json!({"key_id": credentials.key_id})),
+                )?;
+                Ok(credentials)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Created().json(credentials))
+}
+
+/// Revoke a key: requests signed with it are refused from now on (`key_revoked`).
+#[utoipa::path(post, path = "/api/v1/admin/{owners}/{id}/keys/{key_id}/revoke", tag = "admin", security(("bearer" = [])),
+    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path), ("key_id" = String, Path)),
+    responses((status = 200, body = KeyInfo), (status = 404, body = Problem)))]
+pub async fn revoke_key(
+    state: web::Data<AppState>,
+    admin: Admin,
+    path: web::Path<(String, i64, String)>,
+) -> ApiResult<HttpResponse> {
+    let (owners, id, key_id) = path.into_inner();
+    let admin_id = admin.0.user_id()?;
+    let key = state
+        .db
+        .run(move |conn| {
+            db::transaction(conn, Tx::Write, |conn| {
+                let owner = owner_of(conn, &owners, id)?;
+                let key = api_keys::revoke(conn, owner, id, &key_id)?
+                    .ok_or_else(|| ApiError::not_found("no such key"))?;
+                audit::record(
+                    conn,
+                    Some(admin_id),
+                    "key.revoke",
+                    owner.as_str(),
+                    &id.to_string(),
+                    None,
+                    Some(serde_json::json!({"key_id": key.key_id})),
+                )?;
+                Ok(key)
+            })
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(key))
+}

@@ -1,0 +1,236 @@
+//! The rules and transactions of redemptions.
+//!
+//! Lock order, the same in every flow so none can deadlock another: the redemption row (resolutions
+//! only), then the offer's stock row, then the per-user counter, then the wallet (through the ledger).
+//! A redemption starts by taking stock and limit and ends by holding points; a void or an expiry claims
+//! the redemption, gives stock and limit back, then releases the hold.
+
+use chrono::{Duration, NaiveDateTime};
+use diesel::prelude::*;
+
+use super::store::{self, NewRedemption, RedemptionRow};
+use super::REF_TYPE;
+use crate::db::schema::redemptions;
+use crate::db::{self, AnyConnection, Tx};
+use crate::domain::catalog::Catalog;
+use crate::error::ApiError;
+use crate::ledger::service::{self as ledger, Cause, LedgerError};
+use crate::offers::store as offers;
+use crate::partners;
+
+/// Who asks for a redemption.
+pub struct Redeemer {
+    pub user_id: i64,
+    pub account_id: i64,
+    pub region_code: String,
+}
+
+/// Places a redemption of `offer_id` inside the caller's transaction: takes a unit of stock and one of
+/// the user's limit, and holds the points until `now + hold_ttl`.
+pub fn redeem(
+    conn: &mut AnyConnection,
+    catalog: &Catalog,
+    who: &Redeemer,
+    offer_id: i64,
+    hold_ttl: Duration,
+    now: NaiveDateTime,
+) -> Result<RedemptionRow, ApiError> {
+    let offer = offers::find(conn, offer_id)?.ok_or_else(|| ApiError::not_found("no such offer"))?;
+    if !offer.open_at(now) {
+        return Err(ApiError::conflict(
+            "offer_inactive",
+            "this offer is withdrawn or outside its validity window",
+        ));
+    }
+    let regions = offers::regions_of(conn, &[offer.id])?
+        .remove(&offer.id)
+        .unwrap_or_default();
+    if !regions.iter().any(|r| catalog.is_within(&who.region_code, r)) {
+        return Err(ApiError::new(
+            actix_web::http::StatusCode::FORBIDDEN,
+            "region_not_served",
+            format!("this offer is not available in region {}", who.region_code),
+        ));
+    }
+    if !store::take_stock(conn, offer.id)? {
+        return Err(ApiError::conflict("out_of_stock", "this offer is out of stock"));
+    }
+    if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {
+        return Err(ApiError::conflict(
+            "limit_reached",
+            format!(
+                "at most {} held or captured redemptions of this offer per account",
+                offer.per_user_limit
+            ),
+        ));
+    }
+    let partner = partners::find(conn, offer.partner_id)?
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("offer {offer_id} has no partner")))?;
+    let expires_at = now + hold_ttl;
+    let mut row = store::insert(
+        conn,
+        &NewRedemption {
+            offer_id: offer.id,
+            partner_id: partner.id,
+            account_id: who.account_id,
+            user_id: who.user_id,
+            points: offer.points_cost,
+            value_fen: offer.value_fen,
+            expires_at,
+            created_at: now,
+        },
+    )?;
+    let hold = ledger::hold(
+        conn,
+        who.account_id,
+        partner.account_id,
+        offer.points_cost,
+        expires_at,
+        &Cause::of(REF_TYPE, row.id),
+    )?;
+    store::set_hold(conn, row.id, hold.id)?;
+    row.hold_id = Some(hold.id);
+    Ok(row)
+}
+
+/// How a held redemption ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Captured,
+    Voided,
+    Expired,
+}
+
+impl Outcome {
+    fn status(self) -> &'static str {
+        match self {
+            Outcome::Captured => "captured",
+            Outcome::Voided => "voided",
+            Outcome::Expired => "expired",
+        }
+    }
+}
+
+/// Who ends it. Partners and holders see only their own redemptions, and only before they expire;
+/// the sweeper only after.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor {
+    Partner(i64),
+    Holder(i64),
+    Sweeper,
+}
+
+impl Actor {
+    fn describe(self) -> String {
+        match self {
+            Actor::Partner(id) => format!("partner:{id}"),
+            Actor::Holder(account) => format!("account:{account}"),
+            Actor::Sweeper => "expiry".into(),
+        }
+    }
+
+    fn sees(self, r: &RedemptionRow) -> bool {
+        match self {
+            Actor::Partner(id) => r.partner_id == id,
+            Actor::Holder(account) => r.account_id == account,
+            Actor::Sweeper => true,
+        }
+    }
+}
+
+/// Claims a held redemption for `outcome`: the one conditional UPDATE that finds it still held wins.
+fn claim(
+    conn: &mut AnyConnection,
+    id: i64,
+    outcome: Outcome,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
+    use redemptions::dsl as r;
+    let held = r::redemptions.find(id).filter(r::status.eq("held"));
+    let changes = (
+        r::status.eq(outcome.status()),
+        r::resolved_at.eq(now),
+        r::resolved_by.eq(actor.describe()),
+    );
+    let n = match actor {
+        Actor::Partner(partner) => diesel::update(held.filter(r::partner_id.eq(partner)).filter(r::expires_at.gt(now)))
+            .set(changes)
+            .execute(conn)?,
+        Actor::Holder(account) => diesel::update(held.filter(r::account_id.eq(account)).filter(r::expires_at.gt(now)))
+            .set(changes)
+            .execute(conn)?,
+        Actor::Sweeper => diesel::update(held.filter(r::expires_at.le(now)))
+            .set(changes)
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Why a claim failed, as the caller should hear it.
+fn refusal(conn: &mut AnyConnection, id: i64, actor: Actor, now: NaiveDateTime) -> Result<ApiError, ApiError> {
+    let Some(row) = store::find(conn, id)?.filter(|r| actor.sees(r)) else {
+        return Ok(ApiError::not_found("no such redemption"));
+    };
+    Ok(if row.status != "held" {
+        ApiError::conflict("invalid_state", format!("this redemption is already {}", row.status))
+    } else if row.expires_at <= now {
+        ApiError::conflict("invalid_state", "this redemption has expired")
+    } else {
+        ApiError::conflict("invalid_state", "this redemption is not due to expire yet")
+    })
+}
+
+/// A ledger refusal here means the redemption and its hold disagree: a bug, never the caller's fault.
+fn inconsistent(id: i64) -> impl Fn(LedgerError) -> ApiError {
+    move |e| ApiError::internal(anyhow::anyhow!("redemption {id}: its hold cannot be resolved: {e}"))
+}
+
+/// Ends a held redemption, in one transaction (a savepoint inside the caller's).
+pub fn resolve(
+    conn: &mut AnyConnection,
+    id: i64,
+    outcome: Outcome,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<RedemptionRow, ApiError> {
+    db::transaction(conn, Tx::Write, |conn| {
+        if !claim(conn, id, outcome, actor, now)? {
+            return Err(refusal(conn, id, actor, now)?);
+        }
+        let row = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("no such redemption"))?;
+        let hold_id = row
+            .hold_id
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("redemption {id} has no hold")))?;
+        if outcome != Outcome::Captured {
+            store::return_stock(conn, row.offer_id)?;
+            store::return_limit(conn, row.offer_id, row.account_id)?;
+        }
+        let cause = Cause::of(REF_TYPE, id);
+        let transfer = match outcome {
+            Outcome::Captured => ledger::post(conn, hold_id, &cause),
+            Outcome::Voided => ledger::void(conn, hold_id, &cause),
+            Outcome::Expired => ledger::expire(conn, hold_id, now),
+        }
+        .map_err(inconsistent(id))?;
+        store::set_resolution(conn, id, transfer.id)?;
+        Ok(RedemptionRow {
+            resolution_id: Some(transfer.id),
+            ..row
+        })
+    })
+}
+
+/// Expires up to `limit` redemptions whose hold has run out, each in its own transaction; one that a
+/// capture, a void or another instance's sweeper ended first is skipped. Returns how many it expired.
+pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<usize, ApiError> {
+    let mut expired = 0;
+    for id in store::due(conn, now, limit)? {
+        match resolve(conn, id, Outcome::Expired, Actor::Sweeper, now) {
+            Ok(_) => expired += 1,
+            Err(e) if e.code == "invalid_state" => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(expired)
+}
