@@ -73,6 +73,11 @@ pub fn verify(
             progress(report.transfers, total as usize);
         }
         check_accounts(&rows, &derived, &mut report.mismatches);
+        // Redemptions live beside the ledger; checking them in the same snapshot proves settlement
+        // balances equal what partners captured.
+        report
+            .mismatches
+            .extend(crate::redemptions::reconcile::check(conn, &derived)?);
         check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
         report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
         let unsealed: Vec<i64> = unsealed_transfers::table

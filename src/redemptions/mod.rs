@@ -4,6 +4,7 @@
 //! transactions as the ledger steps.
 
 pub mod handlers;
+pub mod reconcile;
 pub mod service;
 pub mod settlement;
 pub mod store;

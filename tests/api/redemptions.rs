@@ -100,12 +100,16 @@ async fn capture(app: &TestApp, partner: &Partner, redemption: &str) -> Resp {
     app.signed(&partner.key, "POST", &path, None).await
 }
 
-async fn ledger_verifies(app: &TestApp) {
+async fn ledger_mismatches(app: &TestApp) -> Vec<String> {
     let key = app.state.platform_key.public_key_bytes();
-    let report = app
-        .with_conn(move |conn| tanhui::ledger::verify::verify(conn, &key, |_, _| {}).unwrap())
-        .await;
-    assert!(report.ok(), "{:?}", report.mismatches);
+    app.with_conn(move |conn| tanhui::ledger::verify::verify(conn, &key, |_, _| {}).unwrap())
+        .await
+        .mismatches
+}
+
+async fn ledger_verifies(app: &TestApp) {
+    let mismatches = ledger_mismatches(app).await;
+    assert!(mismatches.is_empty(), "{mismatches:?}");
 }
 
 async fn a_user_redeems_and_the_partner_captures_by_voucher(app: TestApp) {
@@ -755,6 +759,21 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
     let w = wallet(&app, &token).await;
     assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(10_000 - 700), Some(300)));
     ledger_verifies(&app).await;
+
+    // `verify` proves the settlement balance: a redemption edited behind the ledger's back shows up.
+    let edited: i64 = ids[0].parse().unwrap();
+    app.with_conn(move |conn| {
+        use diesel::prelude::*;
+        use tanhui::db::schema::redemptions;
+        diesel::update(redemptions::table.find(edited))
+            .set(redemptions::points.eq(redemptions::points + 1))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    let mismatches = ledger_mismatches(&app).await;
+    assert!(mismatches.iter().any(|m| m.contains(&format!("redemption {edited} is captured"))), "{mismatches:?}");
+    assert!(mismatches.iter().any(|m| m.contains("settlement account")), "{mismatches:?}");
 }
 
 fn urlencoding(s: &str) -> String {
