@@ -27,6 +27,9 @@ pub enum Command {
     /// Re-derive every balance from the transfers and every sealed block from its members; exits
     /// non-zero and lists each mismatch when anything does not add up.
     Verify,
+    /// Load a demo world (people with points, a partner of each kind with offers, a data provider)
+    /// into an empty database, and print what to try next.
+    Demo,
     /// Manage administrators.
     Admin {
         #[command(subcommand)]
@@ -78,6 +81,20 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify => verify(settings),
+        Command::Demo => {
+            let base_url = format!("http://{}:{}", settings.server.host, settings.server.port);
+            let state = runtime()?.block_on(startup::build_state(settings))?;
+            match crate::demo::load(&state) {
+                Ok(world) => {
+                    println!("{}", crate::demo::guide(&world, &base_url));
+                    Ok(ExitCode::SUCCESS)
+                }
+                Err(e) => {
+                    eprintln!("demo: {}", e.detail);
+                    Ok(ExitCode::FAILURE)
+                }
+            }
+        }
         Command::Admin {
             command:
                 AdminCommand::Create {

@@ -20,7 +20,12 @@ pub struct Onboarding {
 impl Onboarding {
     /// Checks the name, that the kind is one of `kinds`, and that every region exists (and, when
     /// `regions_required`, that there is at least one). Answers 422 naming each bad field.
-    pub fn validate(&self, kinds: &[&str], regions_required: bool, catalog: &Catalog) -> Result<(), ApiError> {
+    pub fn validate(
+        &self,
+        kinds: &[&str],
+        regions_required: bool,
+        catalog: &Catalog,
+    ) -> Result<(), ApiError> {
         let mut errors = Vec::new();
         let mut error = |field: &str, message: String| {
             errors.push(FieldError {

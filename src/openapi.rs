@@ -4,7 +4,9 @@ use actix_web::{web, HttpResponse};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::{accounts, activities, error, health, ledger, methodology, offers, partners, providers, redemptions};
+use crate::{
+    accounts, activities, error, health, ledger, methodology, offers, partners, providers, redemptions,
+};
 
 #[derive(OpenApi)]
 #[openapi(

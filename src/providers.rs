@@ -10,14 +10,15 @@ use crate::activities::handlers::{ingest_one, respond};
 use crate::activities::ingest::ActivityResult;
 use crate::activities::request::{ActivityRequest, Poster};
 use crate::audit;
-use crate::auth::extract::Admin;
 use crate::auth::api_keys::{self, Credentials, Owner};
+use crate::auth::extract::Admin;
 use crate::auth::signature;
 use crate::db::schema::providers;
-use crate::db::{self, Tx};
+use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::onboarding::Onboarding;
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -37,41 +38,48 @@ pub async fn create_provider(
 ) -> ApiResult<HttpResponse> {
     let onboarding = body.0;
     onboarding.validate(&PROVIDER_KINDS, false, &state.catalog.get())?;
-    let Onboarding {
-        name,
-        kind,
-        region_codes,
-    } = onboarding;
     let admin_id = admin.0.user_id()?;
     let task_state = state.clone();
     let credentials = state
         .db
-        .run(move |conn| {
-            db::transaction(conn, Tx::Write, |conn| {
-                let provider_id: i64 = diesel::insert_into(providers::table)
-                    .values((
-                        providers::name.eq(name.trim()),
-                        providers::kind.eq(&kind),
-                        providers::region_codes.eq(serde_json::to_string(&region_codes).unwrap_or_default()),
-                        providers::created_at.eq(Utc::now().naive_utc()),
-                    ))
-                    .returning(providers::id)
-                    .get_result(conn)?;
-                let credentials = api_keys::issue(conn, &task_state.secrets, Owner::Provider, provider_id)?;
-                audit::record(
-                    conn,
-                    Some(admin_id),
-                    "provider.create",
-                    "provider",
-                    &provider_id.to_string(),
-                    None,
-                    Some(serde_json::json!({"name": name.trim(), "kind": kind, "region_codes": region_codes, "key_id": credentials.key_id})),
-                )?;
-                Ok(credentials)
-            })
-        })
+        .run(move |conn| register(conn, &task_state.secrets, admin_id, &onboarding))
         .await?;
     Ok(HttpResponse::Created().json(credentials))
+}
+
+/// Onboards a validated provider in one transaction, audited, and issues its first key.
+pub fn register(
+    conn: &mut AnyConnection,
+    secrets: &SecretBox,
+    admin_id: i64,
+    onboarding: &Onboarding,
+) -> Result<Credentials, ApiError> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let name = onboarding.name.trim();
+        let provider_id: i64 = diesel::insert_into(providers::table)
+            .values((
+                providers::name.eq(name),
+                providers::kind.eq(&onboarding.kind),
+                providers::region_codes
+                    .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
+                providers::created_at.eq(Utc::now().naive_utc()),
+            ))
+            .returning(providers::id)
+            .get_result(conn)?;
+        let credentials = api_keys::issue(conn, secrets, Owner::Provider, provider_id)?;
+        audit::record(
+            conn,
+            Some(admin_id),
+            "provider.create",
+            "provider",
+            &provider_id.to_string(),
+            None,
+            Some(
+                serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
+            ),
+        )?;
+        Ok(credentials)
+    })
 }
 
 /// Post an activity a provider observed for one of our users. Signed; evidence is `operator`.

@@ -23,7 +23,8 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, health, keys, ledger, methodology, offers, openapi, partners, providers, redemptions, telemetry,
+    accounts, activities, background, health, keys, ledger, methodology, offers, openapi, partners,
+    providers, redemptions, telemetry,
 };
 
 /// Connects to the database and applies migrations.

@@ -77,13 +77,22 @@ fn load_view(conn: &mut AnyConnection, id: i64) -> Result<Option<OfferView>, Api
     Ok(Some(view((offer, partner.name, partner.kind), regions)))
 }
 
-fn page_of(conn: &mut AnyConnection, rows: Vec<Listed>, page: crate::http::pagination::Page) -> Result<Paginated<OfferView>, ApiError> {
+fn page_of(
+    conn: &mut AnyConnection,
+    rows: Vec<Listed>,
+    page: crate::http::pagination::Page,
+) -> Result<Paginated<OfferView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
     let mut regions = store::regions_of(conn, &ids)?;
-    Ok(Paginated::from_rows(rows, page, |r| r.0.id, |r| {
-        let codes = regions.remove(&r.0.id).unwrap_or_default();
-        view(r, codes)
-    }))
+    Ok(Paginated::from_rows(
+        rows,
+        page,
+        |r| r.0.id,
+        |r| {
+            let codes = regions.remove(&r.0.id).unwrap_or_default();
+            view(r, codes)
+        },
+    ))
 }
 
 fn invalid(errors: Vec<crate::error::FieldError>) -> Result<(), ApiError> {
@@ -200,7 +209,10 @@ pub struct OfferQuery {
 /// Offers open now, newest first. Public.
 #[utoipa::path(get, path = "/api/v1/offers", tag = "partners", params(OfferQuery),
     responses((status = 200, body = Paginated<OfferView>), (status = 422, body = Problem)))]
-pub async fn list_offers(state: web::Data<AppState>, query: web::Query<OfferQuery>) -> ApiResult<HttpResponse> {
+pub async fn list_offers(
+    state: web::Data<AppState>,
+    query: web::Query<OfferQuery>,
+) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
     let page = PageQuery {
         limit: query.limit,

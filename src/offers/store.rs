@@ -51,7 +51,12 @@ impl OfferRow {
 /// An offer with what a listing shows of its partner.
 pub type Listed = (OfferRow, String, String);
 
-pub fn insert(conn: &mut AnyConnection, partner_id: i64, terms: &Terms, now: NaiveDateTime) -> QueryResult<i64> {
+pub fn insert(
+    conn: &mut AnyConnection,
+    partner_id: i64,
+    terms: &Terms,
+    now: NaiveDateTime,
+) -> QueryResult<i64> {
     let id = diesel::insert_into(offers::table)
         .values((
             offers::partner_id.eq(partner_id),
@@ -105,7 +110,10 @@ pub fn set_regions(conn: &mut AnyConnection, id: i64, codes: &[String]) -> Query
     // One row at a time: the connection type that spans both backends has no multi-row insert.
     for code in unique {
         diesel::insert_into(offer_regions::table)
-            .values((offer_regions::offer_id.eq(id), offer_regions::region_code.eq(code)))
+            .values((
+                offer_regions::offer_id.eq(id),
+                offer_regions::region_code.eq(code),
+            ))
             .execute(conn)?;
     }
     Ok(())

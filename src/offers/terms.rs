@@ -120,7 +120,12 @@ impl Terms {
 
     /// Every rule the terms break, one entry per field. `partner_regions` are the regions the partner
     /// serves: an offer's regions must lie within them.
-    pub fn errors(&self, partner_kind: &str, partner_regions: &[String], catalog: &Catalog) -> Vec<FieldError> {
+    pub fn errors(
+        &self,
+        partner_kind: &str,
+        partner_regions: &[String],
+        catalog: &Catalog,
+    ) -> Vec<FieldError> {
         let mut errors = Vec::new();
         let mut error = |field: &str, message: String| {
             errors.push(FieldError {
@@ -151,7 +156,10 @@ impl Terms {
             error("stock", format!("must be between 0 and {MAX_STOCK}"));
         }
         if !(1..=MAX_PER_USER_LIMIT).contains(&self.per_user_limit) {
-            error("per_user_limit", format!("must be between 1 and {MAX_PER_USER_LIMIT}"));
+            error(
+                "per_user_limit",
+                format!("must be between 1 and {MAX_PER_USER_LIMIT}"),
+            );
         }
         if self.valid_to <= self.valid_from {
             error("valid_to", "must be after valid_from".into());
@@ -162,7 +170,10 @@ impl Terms {
         for code in &self.region_codes {
             if catalog.region(code).is_none() {
                 error("region_codes", format!("unknown region {code}"));
-            } else if !partner_regions.iter().any(|served| catalog.is_within(code, served)) {
+            } else if !partner_regions
+                .iter()
+                .any(|served| catalog.is_within(code, served))
+            {
                 error(
                     "region_codes",
                     format!("{code} is outside the regions this partner serves"),
@@ -247,7 +258,10 @@ mod tests {
     fn green_credit_offers_state_their_value() {
         let catalog = sample_catalog();
         let served = vec!["CN".to_string()];
-        assert_eq!(fields(terms().errors("green_credit", &served, &catalog)), ["value_fen"]);
+        assert_eq!(
+            fields(terms().errors("green_credit", &served, &catalog)),
+            ["value_fen"]
+        );
         let mut t = terms();
         t.value_fen = Some(200);
         assert!(t.errors("green_credit", &served, &catalog).is_empty());

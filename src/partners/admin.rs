@@ -61,7 +61,8 @@ pub async fn create_partner(
     Ok(HttpResponse::Created().json(created))
 }
 
-fn onboard(
+/// Onboards a validated partner inside the caller's transaction: settlement account, first key, audit.
+pub fn onboard(
     conn: &mut AnyConnection,
     state: &AppState,
     admin_id: i64,
@@ -84,7 +85,8 @@ fn onboard(
         .values((
             partners::name.eq(name),
             partners::kind.eq(&onboarding.kind),
-            partners::region_codes.eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
+            partners::region_codes
+                .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
             partners::account_id.eq(account_id),
             partners::created_at.eq(now),
         ))

@@ -178,7 +178,9 @@ async fn end(
     outcome: Outcome,
     actor: Actor,
 ) -> ApiResult<HttpResponse> {
-    let hash = idempotency::request_hash(&serde_json::json!({"redemption_id": id, "outcome": format!("{outcome:?}")}));
+    let hash = idempotency::request_hash(
+        &serde_json::json!({"redemption_id": id, "outcome": format!("{outcome:?}")}),
+    );
     let task_state = state.clone();
     let answered = state
         .db
@@ -205,7 +207,15 @@ pub async fn void_own(
     let account_id = member.0.account_id()?;
     let key = idempotency::optional_key(&req)?;
     let scope = format!("redemption:{account_id}");
-    end(&state, key, scope, id.into_inner(), Outcome::Voided, Actor::Holder(account_id)).await
+    end(
+        &state,
+        key,
+        scope,
+        id.into_inner(),
+        Outcome::Voided,
+        Actor::Holder(account_id),
+    )
+    .await
 }
 
 async fn partner_end(
@@ -280,7 +290,15 @@ pub async fn redeem_voucher(
         .map_err(|_| ApiError::unprocessable("invalid_voucher", "this is not a valid voucher"))?;
     let key = idempotency::optional_key(&req)?;
     let scope = format!("partner:{}", partner.id);
-    end(&state, key, scope, id, Outcome::Captured, Actor::Partner(partner.id)).await
+    end(
+        &state,
+        key,
+        scope,
+        id,
+        Outcome::Captured,
+        Actor::Partner(partner.id),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

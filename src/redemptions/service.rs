@@ -154,12 +154,18 @@ fn claim(
         r::resolved_by.eq(actor.describe()),
     );
     let n = match actor {
-        Actor::Partner(partner) => diesel::update(held.filter(r::partner_id.eq(partner)).filter(r::expires_at.gt(now)))
-            .set(changes)
-            .execute(conn)?,
-        Actor::Holder(account) => diesel::update(held.filter(r::account_id.eq(account)).filter(r::expires_at.gt(now)))
-            .set(changes)
-            .execute(conn)?,
+        Actor::Partner(partner) => diesel::update(
+            held.filter(r::partner_id.eq(partner))
+                .filter(r::expires_at.gt(now)),
+        )
+        .set(changes)
+        .execute(conn)?,
+        Actor::Holder(account) => diesel::update(
+            held.filter(r::account_id.eq(account))
+                .filter(r::expires_at.gt(now)),
+        )
+        .set(changes)
+        .execute(conn)?,
         Actor::Sweeper => diesel::update(held.filter(r::expires_at.le(now)))
             .set(changes)
             .execute(conn)?,
@@ -168,12 +174,20 @@ fn claim(
 }
 
 /// Why a claim failed, as the caller should hear it.
-fn refusal(conn: &mut AnyConnection, id: i64, actor: Actor, now: NaiveDateTime) -> Result<ApiError, ApiError> {
+fn refusal(
+    conn: &mut AnyConnection,
+    id: i64,
+    actor: Actor,
+    now: NaiveDateTime,
+) -> Result<ApiError, ApiError> {
     let Some(row) = store::find(conn, id)?.filter(|r| actor.sees(r)) else {
         return Ok(ApiError::not_found("no such redemption"));
     };
     Ok(if row.status != "held" {
-        ApiError::conflict("invalid_state", format!("this redemption is already {}", row.status))
+        ApiError::conflict(
+            "invalid_state",
+            format!("this redemption is already {}", row.status),
+        )
     } else if row.expires_at <= now {
         ApiError::conflict("invalid_state", "this redemption has expired")
     } else {
@@ -183,7 +197,11 @@ fn refusal(conn: &mut AnyConnection, id: i64, actor: Actor, now: NaiveDateTime) 
 
 /// A ledger refusal here means the redemption and its hold disagree: a bug, never the caller's fault.
 fn inconsistent(id: i64) -> impl Fn(LedgerError) -> ApiError {
-    move |e| ApiError::internal(anyhow::anyhow!("redemption {id}: its hold cannot be resolved: {e}"))
+    move |e| {
+        ApiError::internal(anyhow::anyhow!(
+            "redemption {id}: its hold cannot be resolved: {e}"
+        ))
+    }
 }
 
 /// Ends a held redemption, in one transaction (a savepoint inside the caller's).

@@ -170,13 +170,23 @@ pub fn line_items_csv(
     write(
         &mut out,
         &[
-            "redemption_id", "offer_id", "offer_title", "status", "points", "value_fen", "account_id",
-            "created_at", "resolved_at", "transfer_id",
+            "redemption_id",
+            "offer_id",
+            "offer_title",
+            "status",
+            "points",
+            "value_fen",
+            "account_id",
+            "created_at",
+            "resolved_at",
+            "transfer_id",
         ]
         .map(String::from),
     )?;
     let time = |t: NaiveDateTime| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
-    for (id, offer_id, title, status, points, value_fen, account_id, created_at, resolved_at, transfer) in rows {
+    for (id, offer_id, title, status, points, value_fen, account_id, created_at, resolved_at, transfer) in
+        rows
+    {
         write(
             &mut out,
             &[
@@ -193,6 +203,8 @@ pub fn line_items_csv(
             ],
         )?;
     }
-    let bytes = out.into_inner().map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))?;
+    let bytes = out
+        .into_inner()
+        .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))?;
     String::from_utf8(bytes).map_err(ApiError::internal)
 }

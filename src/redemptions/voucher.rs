@@ -48,8 +48,7 @@ pub fn issue(key: &PlatformKey, r: &RedemptionRow) -> String {
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.key_id());
-    jsonwebtoken::encode(&header, &claims, &key.jwt_encoding_key())
-        .expect("serializable claims always sign")
+    jsonwebtoken::encode(&header, &claims, &key.jwt_encoding_key()).expect("serializable claims always sign")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -62,7 +61,11 @@ pub enum VoucherError {
 }
 
 /// Checks a voucher presented by `partner_id` with the public key alone, as a gate would offline.
-pub fn verify(public_key_base64url: &str, token: &str, partner_id: i64) -> Result<VoucherClaims, VoucherError> {
+pub fn verify(
+    public_key_base64url: &str,
+    token: &str,
+    partner_id: i64,
+) -> Result<VoucherClaims, VoucherError> {
     let key = DecodingKey::from_ed_components(public_key_base64url).map_err(|_| VoucherError::Invalid)?;
     let mut validation = Validation::new(Algorithm::EdDSA);
     validation.leeway = 0;
@@ -109,7 +112,10 @@ mod tests {
         let key = PlatformKey::from_hex(&"42".repeat(32)).unwrap();
         let token = issue(&key, &redemption(Duration::hours(1)));
         let claims = verify(&key.public_key_base64url(), &token, 2).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.points, claims.value_fen), ("7", 500, Some(200)));
+        assert_eq!(
+            (claims.sub.as_str(), claims.points, claims.value_fen),
+            ("7", 500, Some(200))
+        );
         assert_eq!(issue(&key, &redemption(Duration::hours(1))).len(), token.len());
         assert_eq!(
             verify(&key.public_key_base64url(), &token, 5),
@@ -122,12 +128,24 @@ mod tests {
         let key = PlatformKey::from_hex(&"42".repeat(32)).unwrap();
         let other = PlatformKey::from_hex(&"43".repeat(32)).unwrap();
         let token = issue(&other, &redemption(Duration::hours(1)));
-        assert_eq!(verify(&key.public_key_base64url(), &token, 2), Err(VoucherError::Invalid));
+        assert_eq!(
+            verify(&key.public_key_base64url(), &token, 2),
+            Err(VoucherError::Invalid)
+        );
         let mut tampered = issue(&key, &redemption(Duration::hours(1)));
         tampered.insert(tampered.len() / 2, 'x');
-        assert_eq!(verify(&key.public_key_base64url(), &tampered, 2), Err(VoucherError::Invalid));
-        assert_eq!(verify(&key.public_key_base64url(), "garbage", 2), Err(VoucherError::Invalid));
+        assert_eq!(
+            verify(&key.public_key_base64url(), &tampered, 2),
+            Err(VoucherError::Invalid)
+        );
+        assert_eq!(
+            verify(&key.public_key_base64url(), "garbage", 2),
+            Err(VoucherError::Invalid)
+        );
         let expired = issue(&key, &redemption(Duration::seconds(-5)));
-        assert_eq!(verify(&key.public_key_base64url(), &expired, 2), Err(VoucherError::Expired));
+        assert_eq!(
+            verify(&key.public_key_base64url(), &expired, 2),
+            Err(VoucherError::Expired)
+        );
     }
 }

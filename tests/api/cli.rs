@@ -110,3 +110,82 @@ async fn admin_create_reads_the_password_from_stdin_sqlite() {
 async fn admin_create_reads_the_password_from_stdin_postgres() {
     admin_create(Backend::Postgres).await
 }
+
+/// `tanhui demo` loads a world a newcomer can redeem in, once, and the ledger it leaves verifies.
+async fn demo_world(backend: Backend) {
+    let Some((settings, guard)) = base_settings(backend) else {
+        return;
+    };
+    let demo = || {
+        tanhui()
+            .env("TANHUI__DATABASE__URL", &settings.database.url)
+            .env("TANHUI__AUTH__ARGON2_MEMORY_KIB", "1024")
+            .env("TANHUI__AUTH__ARGON2_ITERATIONS", "1")
+            .arg("demo")
+            .output()
+            .unwrap()
+    };
+    let out = demo();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for expected in [
+        "Demo world loaded",
+        "深圳地铁",
+        "民生银行",
+        "/api/v1/redemptions",
+        "Idempotency-Key",
+    ] {
+        assert!(text.contains(expected), "{text}");
+    }
+    let again = demo();
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
+
+    // The guide's steps work: sign in, see points, list offers, redeem.
+    let url = settings.database.url.clone();
+    let app = spawn_with(backend, move |s| s.database.url = url).await.unwrap();
+    let login = app
+        .login(tanhui::demo::ADMIN_PHONE, tanhui::demo::ADMIN_PASSWORD)
+        .await;
+    login.assert_status(200);
+    let login = app.login("13800000001", tanhui::demo::USER_PASSWORD).await;
+    let token = login.assert_status(200)["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wallet = app.get("/api/v1/wallet", Some(&token)).await;
+    assert!(wallet.assert_status(200)["balance"].as_i64().unwrap() > 1000);
+    let offers = app.get("/api/v1/offers?region_code=440300", None).await;
+    assert_eq!(offers.assert_status(200)["items"].as_array().unwrap().len(), 3);
+    let redeemed = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/redemptions"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", "demo-1")
+                .json(&json!({"offer_id": "1"})),
+        )
+        .await;
+    assert_eq!(redeemed.assert_status(201)["status"], "held");
+    let verify = tanhui()
+        .env("TANHUI__DATABASE__URL", &settings.database.url)
+        .arg("verify")
+        .output()
+        .unwrap();
+    assert!(
+        verify.status.success(),
+        "{}",
+        String::from_utf8_lossy(&verify.stdout)
+    );
+    drop(guard);
+}
+
+#[actix_web::test]
+async fn demo_loads_once_into_an_empty_database_sqlite() {
+    demo_world(Backend::Sqlite).await
+}
+
+#[actix_web::test]
+async fn demo_loads_once_into_an_empty_database_postgres() {
+    demo_world(Backend::Postgres).await
+}

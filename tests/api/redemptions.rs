@@ -85,7 +85,10 @@ async fn redeem_new(app: &TestApp, token: &str, offer_id: &str) -> Resp {
 }
 
 async fn wallet(app: &TestApp, token: &str) -> Value {
-    app.get("/api/v1/wallet", Some(token)).await.assert_status(200).clone()
+    app.get("/api/v1/wallet", Some(token))
+        .await
+        .assert_status(200)
+        .clone()
 }
 
 async fn offer(app: &TestApp, id: &str) -> Value {
@@ -118,7 +121,11 @@ async fn a_user_redeems_and_the_partner_captures_by_voucher(app: TestApp) {
     let (token, _) = member_with(&app, 1200).await;
 
     let missing_key = app
-        .post("/api/v1/redemptions", &json!({"offer_id": offer_id}), Some(&token))
+        .post(
+            "/api/v1/redemptions",
+            &json!({"offer_id": offer_id}),
+            Some(&token),
+        )
         .await;
     missing_key.assert_problem(400, "idempotency_key_required");
 
@@ -130,7 +137,10 @@ async fn a_user_redeems_and_the_partner_captures_by_voucher(app: TestApp) {
     let expires: chrono::DateTime<Utc> = held["expires_at"].as_str().unwrap().parse().unwrap();
     assert!((expires - Utc::now() - Duration::hours(24)).num_seconds().abs() < 60);
     let w = wallet(&app, &token).await;
-    assert_eq!((w["balance"].as_i64(), w["held"].as_i64(), w["available"].as_i64()), (Some(1200), Some(500), Some(700)));
+    assert_eq!(
+        (w["balance"].as_i64(), w["held"].as_i64(), w["available"].as_i64()),
+        (Some(1200), Some(500), Some(700))
+    );
     assert_eq!(offer(&app, &offer_id).await["stock"], 9);
 
     // A retry answers the original; another body under the same key is a conflict.
@@ -155,12 +165,25 @@ async fn a_user_redeems_and_the_partner_captures_by_voucher(app: TestApp) {
     assert_eq!(captured.assert_status(200)["status"], "captured");
     assert!(captured.body["voucher"].is_null());
     let w = wallet(&app, &token).await;
-    assert_eq!((w["balance"].as_i64(), w["held"].as_i64(), w["spent_total"].as_i64()), (Some(700), Some(0), Some(500)));
+    assert_eq!(
+        (
+            w["balance"].as_i64(),
+            w["held"].as_i64(),
+            w["spent_total"].as_i64()
+        ),
+        (Some(700), Some(0), Some(500))
+    );
     let id = held["redemption_id"].as_str().unwrap();
-    capture(&app, &partner, id).await.assert_problem(409, "invalid_state");
-    app.post(&format!("/api/v1/redemptions/{id}/void"), &json!({}), Some(&token))
+    capture(&app, &partner, id)
         .await
         .assert_problem(409, "invalid_state");
+    app.post(
+        &format!("/api/v1/redemptions/{id}/void"),
+        &json!({}),
+        Some(&token),
+    )
+    .await
+    .assert_problem(409, "invalid_state");
     let mine = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await;
     assert_eq!(mine.assert_status(200)["status"], "captured");
     ledger_verifies(&app).await;
@@ -200,7 +223,9 @@ async fn offers_are_listed_by_kind_and_region(app: TestApp) {
     assert_eq!(kind.body["items"][0]["region_codes"], json!(["440300"]));
     let page = app.get("/api/v1/offers?limit=1", None).await;
     let cursor = page.body["next_cursor"].as_str().unwrap().to_string();
-    let next = app.get(&format!("/api/v1/offers?limit=1&cursor={cursor}"), None).await;
+    let next = app
+        .get(&format!("/api/v1/offers?limit=1&cursor={cursor}"), None)
+        .await;
     assert_eq!(ids(&next), [shenzhen.clone()]);
     app.get("/api/v1/offers?kind=airline", None)
         .await
@@ -210,11 +235,18 @@ async fn offers_are_listed_by_kind_and_region(app: TestApp) {
         .assert_problem(422, "validation_failed");
 
     // The partner sees its own offers, the future one included; withdrawing one hides it.
-    let own = app.signed(&transit.key, "GET", "/api/v1/partner/offers", None).await;
+    let own = app
+        .signed(&transit.key, "GET", "/api/v1/partner/offers", None)
+        .await;
     assert_eq!(ids(&own), [later, shenzhen.clone()]);
     let path = format!("/api/v1/partner/offers/{shenzhen}");
     let patched = app
-        .signed(&transit.key, "PATCH", &path, Some(&json!({"active": false, "stock": 3})))
+        .signed(
+            &transit.key,
+            "PATCH",
+            &path,
+            Some(&json!({"active": false, "stock": 3})),
+        )
         .await;
     assert_eq!(patched.assert_status(200)["active"], false);
     assert_eq!(patched.body["stock"], 3);
@@ -234,22 +266,31 @@ async fn vouchers_verify_offline_with_the_jwks(app: TestApp) {
     terms["value_fen"] = json!(400);
     let offer_id = publish(&app, &bank, &terms).await;
     let (token, _) = member_with(&app, 2000).await;
-    let held = redeem_new(&app, &token, &offer_id).await.assert_status(201).clone();
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
     assert_eq!(held["value_fen"], 400);
 
     // Only the published key is needed: a gate fetches the JWKS once and checks vouchers offline.
     let jwks = app.get("/.well-known/jwks.json", None).await;
-    let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks.assert_status(200)["keys"][0].clone()).unwrap();
+    let jwk: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(jwks.assert_status(200)["keys"][0].clone()).unwrap();
     let key = jsonwebtoken::DecodingKey::from_jwk(&jwk).unwrap();
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     validation.set_audience(&[format!("partner:{}", bank.id)]);
     validation.set_issuer(&["tanhui"]);
     let voucher = held["voucher"].as_str().unwrap();
-    let claims = jsonwebtoken::decode::<Value>(voucher, &key, &validation).unwrap().claims;
+    let claims = jsonwebtoken::decode::<Value>(voucher, &key, &validation)
+        .unwrap()
+        .claims;
     assert_eq!(claims["sub"], held["redemption_id"]);
     assert_eq!(claims["offer_id"], json!(offer_id));
     assert_eq!(claims["partner_id"], json!(bank.id));
-    assert_eq!((claims["points"].as_i64(), claims["value_fen"].as_i64()), (Some(2000), Some(400)));
+    assert_eq!(
+        (claims["points"].as_i64(), claims["value_fen"].as_i64()),
+        (Some(2000), Some(400))
+    );
     assert_eq!(
         jsonwebtoken::decode_header(voucher).unwrap().kid.as_deref(),
         jwk.common.key_id.as_deref()
@@ -286,7 +327,12 @@ async fn stock_is_taken_atomically(app: TestApp) {
     let results = join_all(attempts).await;
     let won = results.iter().filter(|r| r.status.as_u16() == 201).count();
     let sold_out = results.iter().filter(|r| r.code() == "out_of_stock").count();
-    assert_eq!((won, sold_out), (2, 6), "{:?}", results.iter().map(|r| &r.text).collect::<Vec<_>>());
+    assert_eq!(
+        (won, sold_out),
+        (2, 6),
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
     assert_eq!(offer(&app, &offer_id).await["stock"], 0);
     let mut held = 0;
     for (token, _) in &buyers {
@@ -325,7 +371,11 @@ async fn per_user_limits_count_held_and_captured(app: TestApp) {
         .assert_problem(409, "limit_reached");
     let id = won[1].body["redemption_id"].as_str().unwrap();
     let voided = app
-        .post(&format!("/api/v1/redemptions/{id}/void"), &json!({}), Some(&token))
+        .post(
+            &format!("/api/v1/redemptions/{id}/void"),
+            &json!({}),
+            Some(&token),
+        )
         .await;
     assert_eq!(voided.assert_status(200)["status"], "voided");
     redeem_new(&app, &token, &offer_id).await.assert_status(201);
@@ -340,7 +390,10 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
     let rounds = 12;
     let mut outcomes = std::collections::HashMap::new();
     for round in 0..rounds {
-        let held = redeem_new(&app, &token, &offer_id).await.assert_status(201).clone();
+        let held = redeem_new(&app, &token, &offer_id)
+            .await
+            .assert_status(201)
+            .clone();
         let id = held["redemption_id"].as_str().unwrap().to_string();
         let redemption: i64 = id.parse().unwrap();
         // Every third round the hold runs out just as the others try: the sweeper joins the race.
@@ -376,12 +429,18 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
             sweeper,
         )
         .await;
-        let winners: Vec<&Resp> = [&a, &b, &c].into_iter().filter(|r| r.status.as_u16() == 200).collect();
+        let winners: Vec<&Resp> = [&a, &b, &c]
+            .into_iter()
+            .filter(|r| r.status.as_u16() == 200)
+            .collect();
         assert_eq!(winners.len() + swept, 1, "{} | {} | {}", a.text, b.text, c.text);
         for loser in [&a, &b, &c].into_iter().filter(|r| r.status.as_u16() != 200) {
             loser.assert_problem(409, "invalid_state");
         }
-        let status = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await.body["status"]
+        let status = app
+            .get(&format!("/api/v1/redemptions/{id}"), Some(&token))
+            .await
+            .body["status"]
             .as_str()
             .unwrap()
             .to_string();
@@ -399,7 +458,10 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
     let partner = onboard(&app, "scenic", &["440300"]).await;
     let offer_id = publish(&app, &partner, &offer_terms(300, 1, 1)).await;
     let (token, _) = member_with(&app, 300).await;
-    let held = redeem_new(&app, &token, &offer_id).await.assert_status(201).clone();
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
     let id: i64 = held["redemption_id"].as_str().unwrap().parse().unwrap();
     // Wind the hold's clock back, as if a day had passed; the background sweeper does the rest.
     app.with_conn(move |conn| {
@@ -446,7 +508,10 @@ async fn partners_touch_only_their_own(app: TestApp) {
     let theirs = onboard(&app, "transit", &["440300"]).await;
     let offer_id = publish(&app, &mine, &offer_terms(100, 10, 5)).await;
     let (token, _) = member_with(&app, 1000).await;
-    let held = redeem_new(&app, &token, &offer_id).await.assert_status(201).clone();
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
     let id = held["redemption_id"].as_str().unwrap();
 
     let thief = Partner {
@@ -476,9 +541,13 @@ async fn partners_touch_only_their_own(app: TestApp) {
     .assert_problem(404, "not_found");
     // Another user cannot void it either.
     let (stranger, _) = member_with(&app, 0).await;
-    app.post(&format!("/api/v1/redemptions/{id}/void"), &json!({}), Some(&stranger))
-        .await
-        .assert_problem(404, "not_found");
+    app.post(
+        &format!("/api/v1/redemptions/{id}/void"),
+        &json!({}),
+        Some(&stranger),
+    )
+    .await
+    .assert_problem(404, "not_found");
     app.get(&format!("/api/v1/redemptions/{id}"), Some(&stranger))
         .await
         .assert_problem(404, "not_found");
@@ -488,7 +557,9 @@ async fn partners_touch_only_their_own(app: TestApp) {
         .assert_problem(401, "signature_missing");
     let once = mine.key.fresh();
     let settle = "/api/v1/partner/settlements?from=2026-01-01T00:00:00Z&to=2027-01-01T00:00:00Z";
-    app.send_signed(&once, "GET", settle, None, &[]).await.assert_status(200);
+    app.send_signed(&once, "GET", settle, None, &[])
+        .await
+        .assert_status(200);
     app.send_signed(&once, "GET", settle, None, &[])
         .await
         .assert_problem(401, "nonce_replayed");
@@ -507,7 +578,10 @@ async fn partners_touch_only_their_own(app: TestApp) {
         .assert_problem(401, "unknown_key");
     // Still held and intact after all that.
     let w = wallet(&app, &token).await;
-    assert_eq!((w["held"].as_i64(), offer(&app, &offer_id).await["stock"].as_i64()), (Some(100), Some(9)));
+    assert_eq!(
+        (w["held"].as_i64(), offer(&app, &offer_id).await["stock"].as_i64()),
+        (Some(100), Some(9))
+    );
 }
 
 async fn bad_offers_and_requests_move_nothing(app: TestApp) {
@@ -515,7 +589,10 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
     let create = |terms: Value| {
         let key = partner.key.clone();
         let app = &app;
-        async move { app.signed(&key, "POST", "/api/v1/partner/offers", Some(&terms)).await }
+        async move {
+            app.signed(&key, "POST", "/api/v1/partner/offers", Some(&terms))
+                .await
+        }
     };
     for (field, value) in [
         ("points_cost", json!(-5)),
@@ -539,7 +616,9 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
     let mut wrong_type = offer_terms(100, 5, 1);
     wrong_type["stock"] = json!("many");
     create(wrong_type).await.assert_problem(422, "validation_failed");
-    let own = app.signed(&partner.key, "GET", "/api/v1/partner/offers", None).await;
+    let own = app
+        .signed(&partner.key, "GET", "/api/v1/partner/offers", None)
+        .await;
     assert_eq!(own.body["items"], json!([]), "nothing was created");
 
     let offer_id = publish(&app, &partner, &offer_terms(500, 3, 1)).await;
@@ -610,7 +689,10 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
     app.signed(&partner.key, "PATCH", &path, Some(&json!({"active": true})))
         .await
         .assert_status(200);
-    let held = redeem_new(&app, &rich, &offer_id).await.assert_status(201).clone();
+    let held = redeem_new(&app, &rich, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
     let row = app
         .with_conn({
             let id: i64 = held["redemption_id"].as_str().unwrap().parse().unwrap();
@@ -680,7 +762,11 @@ async fn keys_rotate_and_revoke(app: TestApp) {
         .iter()
         .map(|e| e["action"].as_str().unwrap())
         .collect();
-    assert!(actions.contains(&"key.revoke") && actions.contains(&"key.create") && actions.contains(&"partner.create"));
+    assert!(
+        actions.contains(&"key.revoke")
+            && actions.contains(&"key.create")
+            && actions.contains(&"partner.create")
+    );
 }
 
 async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
@@ -700,7 +786,12 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
     let mut ids = Vec::new();
     for offer_id in [&loan_id, &loan_id, &loan_id, &fee_id, &fee_id] {
         let r = redeem_new(&app, &token, offer_id).await;
-        ids.push(r.assert_status(201)["redemption_id"].as_str().unwrap().to_string());
+        ids.push(
+            r.assert_status(201)["redemption_id"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
     }
     let partner = Partner {
         key: bank.key.clone(),
@@ -711,7 +802,9 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
         capture(&app, &partner, id).await.assert_status(200);
     }
     let path = format!("/api/v1/partner/redemptions/{}/void", ids[2]);
-    app.signed(&bank.key, "POST", &path, None).await.assert_status(200);
+    app.signed(&bank.key, "POST", &path, None)
+        .await
+        .assert_status(200);
     let to = Utc::now() + Duration::seconds(5);
     let query = format!(
         "/api/v1/partner/settlements?from={}&to={}",
@@ -733,7 +826,11 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
     let csv = app
         .send_signed(&bank.key.fresh(), "GET", &query, None, &[("Accept", "text/csv")])
         .await;
-    assert!(csv.content_type().starts_with("text/csv"), "{}", csv.content_type());
+    assert!(
+        csv.content_type().starts_with("text/csv"),
+        "{}",
+        csv.content_type()
+    );
     let lines: Vec<&str> = csv.text.lines().collect();
     assert_eq!(lines.len(), 5, "{}", csv.text);
     assert!(lines[0].starts_with("redemption_id,offer_id,offer_title,status,points,value_fen"));
@@ -757,7 +854,10 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
     .await
     .assert_problem(422, "validation_failed");
     let w = wallet(&app, &token).await;
-    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(10_000 - 700), Some(300)));
+    assert_eq!(
+        (w["balance"].as_i64(), w["held"].as_i64()),
+        (Some(10_000 - 700), Some(300))
+    );
     ledger_verifies(&app).await;
 
     // `verify` proves the settlement balance: a redemption edited behind the ledger's back shows up.
@@ -772,8 +872,16 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
     })
     .await;
     let mismatches = ledger_mismatches(&app).await;
-    assert!(mismatches.iter().any(|m| m.contains(&format!("redemption {edited} is captured"))), "{mismatches:?}");
-    assert!(mismatches.iter().any(|m| m.contains("settlement account")), "{mismatches:?}");
+    assert!(
+        mismatches
+            .iter()
+            .any(|m| m.contains(&format!("redemption {edited} is captured"))),
+        "{mismatches:?}"
+    );
+    assert!(
+        mismatches.iter().any(|m| m.contains("settlement account")),
+        "{mismatches:?}"
+    );
 }
 
 fn urlencoding(s: &str) -> String {

@@ -1,0 +1,301 @@
+//! `tanhui demo`: loads a small demo world into an empty database, through the same services the API
+//! uses, so every figure in it is explainable: people who earned points with metro trips, one partner
+//! of each kind with an offer, a data provider, and an administrator.
+
+use std::fmt::Write as _;
+
+use chrono::{Duration, Utc};
+use diesel::prelude::*;
+
+use crate::accounts::{service as accounts, validate};
+use crate::activities::ingest;
+use crate::activities::request::{self, ActivityRequest, Poster};
+use crate::auth::api_keys::Credentials;
+use crate::db::schema::users;
+use crate::db::{self, AnyConnection, Tx};
+use crate::error::ApiError;
+use crate::ledger::store::now;
+use crate::offers::store as offers;
+use crate::offers::terms::Terms;
+use crate::onboarding::Onboarding;
+use crate::partners::admin::{onboard, PartnerCreated};
+use crate::state::AppState;
+use crate::{partners, providers};
+
+pub const ADMIN_PHONE: &str = "13800000000";
+pub const ADMIN_PASSWORD: &str = "demo-admin-password";
+pub const USER_PASSWORD: &str = "demo-user-password";
+
+struct Person {
+    phone: &'static str,
+    name: &'static str,
+    region: &'static str,
+    /// Metro trips of this many kilometres, one a day over the last days.
+    trips_km: &'static [i64],
+}
+
+const PEOPLE: [Person; 2] = [
+    Person {
+        phone: "13800000001",
+        name: "林小绿",
+        region: "440300",
+        trips_km: &[12, 15, 9, 18],
+    },
+    Person {
+        phone: "13800000002",
+        name: "王低碳",
+        region: "110000",
+        trips_km: &[20, 11],
+    },
+];
+
+struct DemoOffer {
+    partner: &'static str,
+    kind: &'static str,
+    partner_regions: &'static [&'static str],
+    title: &'static str,
+    description: &'static str,
+    points_cost: i64,
+    value_fen: Option<i64>,
+    regions: &'static [&'static str],
+}
+
+const OFFERS: [DemoOffer; 3] = [
+    DemoOffer {
+        partner: "深圳地铁",
+        kind: "transit",
+        partner_regions: &["440300"],
+        title: "地铁一日票",
+        description: "Unlimited Shenzhen metro rides for one day",
+        points_cost: 300,
+        value_fen: None,
+        regions: &["440300"],
+    },
+    DemoOffer {
+        partner: "黄山风景区",
+        kind: "scenic",
+        partner_regions: &["CN"],
+        title: "门票八折券",
+        description: "20% off one Huangshan admission ticket",
+        points_cost: 800,
+        value_fen: None,
+        regions: &["CN"],
+    },
+    DemoOffer {
+        partner: "民生银行",
+        kind: "green_credit",
+        partner_regions: &["CN"],
+        title: "碳抵贷利息抵扣",
+        description: "Interest offset on a green loan: ¥2 per kg CO2e",
+        points_cost: 1000,
+        value_fen: Some(200),
+        regions: &["CN"],
+    },
+];
+
+/// What the demo created, for the guide printed afterwards.
+pub struct World {
+    pub partners: Vec<(String, PartnerCreated)>,
+    pub provider: Credentials,
+    pub offer_ids: Vec<i64>,
+    pub points: Vec<i64>,
+}
+
+/// Loads the demo world; refuses when the database already has users.
+pub fn load(state: &AppState) -> Result<World, ApiError> {
+    let mut conn = state.db.get()?;
+    let existing: i64 = users::table.count().get_result(&mut conn)?;
+    if existing > 0 {
+        return Err(ApiError::conflict(
+            "not_empty",
+            format!("the database already has {existing} users; the demo loads only into an empty database"),
+        ));
+    }
+    let admin_id = register(
+        state,
+        &mut conn,
+        ADMIN_PHONE,
+        "Demo admin",
+        "CN",
+        ADMIN_PASSWORD,
+        true,
+    )?
+    .0;
+    let mut points = Vec::new();
+    for person in &PEOPLE {
+        let (user_id, account_id) = register(
+            state,
+            &mut conn,
+            person.phone,
+            person.name,
+            person.region,
+            USER_PASSWORD,
+            false,
+        )?;
+        points.push(earn(state, &mut conn, person, user_id, account_id)?);
+    }
+    let catalog = state.catalog.get();
+    let mut partners_made = Vec::new();
+    let mut offer_ids = Vec::new();
+    for offer in &OFFERS {
+        let onboarding = Onboarding {
+            name: offer.partner.into(),
+            kind: offer.kind.into(),
+            region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
+        };
+        onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;
+        let start = now();
+        let terms = Terms {
+            title: offer.title.into(),
+            description: offer.description.into(),
+            points_cost: offer.points_cost,
+            value_fen: offer.value_fen,
+            stock: 1000,
+            per_user_limit: 2,
+            valid_from: start - Duration::days(1),
+            valid_to: start + Duration::days(365),
+            region_codes: offer.regions.iter().map(|r| r.to_string()).collect(),
+        };
+        let errors = terms.errors(offer.kind, &onboarding.region_codes, &catalog);
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        let (created, offer_id) = db::transaction(&mut conn, Tx::Write, |conn| {
+            let created = onboard(conn, state, admin_id, &onboarding)?;
+            let partner_id: i64 = created.partner_id.parse().map_err(ApiError::internal)?;
+            let offer_id = offers::insert(conn, partner_id, &terms, start)?;
+            Ok::<_, ApiError>((created, offer_id))
+        })?;
+        partners_made.push((offer.partner.to_string(), created));
+        offer_ids.push(offer_id);
+    }
+    let bikes = Onboarding {
+        name: "美团单车".into(),
+        kind: "bikeshare".into(),
+        region_codes: vec!["CN".into()],
+    };
+    bikes.validate(&providers::PROVIDER_KINDS, false, &catalog)?;
+    let provider = providers::register(&mut conn, &state.secrets, admin_id, &bikes)?;
+    Ok(World {
+        partners: partners_made,
+        provider,
+        offer_ids,
+        points,
+    })
+}
+
+fn register(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    phone: &str,
+    name: &str,
+    region: &str,
+    password: &str,
+    is_admin: bool,
+) -> Result<(i64, i64), ApiError> {
+    let reg = validate::validate(validate::RegisterRequest {
+        phone: phone.into(),
+        password: password.into(),
+        display_name: name.into(),
+        account_type: validate::AccountType::Individual,
+        region_code: region.into(),
+        credit_code: None,
+    })?;
+    let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
+    let created = accounts::register(conn, &reg, &hash, is_admin)?;
+    Ok((created.user_id, created.account_id))
+}
+
+/// Posts the person's metro trips (with a GPS trace) through ingestion; returns the points earned.
+fn earn(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    person: &Person,
+    user_id: i64,
+    account_id: i64,
+) -> Result<i64, ApiError> {
+    let catalog = state.catalog.get();
+    let mut earned = 0;
+    for (day, km) in person.trips_km.iter().enumerate() {
+        let start = Utc::now() - Duration::days(day as i64 + 1);
+        let trip: ActivityRequest = serde_json::from_value(serde_json::json!({
+            "client_event_id": format!("demo-trip-{day}"),
+            "activity_type": "transit.metro",
+            "occurred_at": start.to_rfc3339(),
+            "ended_at": (start + Duration::minutes(km * 2 + 10)).to_rfc3339(),
+            "evidence": "trace",
+            "data": {"distance_m": km * 1000},
+        }))
+        .map_err(ApiError::internal)?;
+        let poster = Poster {
+            user_id,
+            account_id,
+            home_region: person.region.into(),
+            provider_id: None,
+        };
+        let event = request::validate(
+            trip,
+            poster,
+            &catalog,
+            Utc::now(),
+            state.settings.activities.future_skew_secs,
+        )?;
+        let outcome = db::transaction(conn, Tx::Write, |conn| {
+            ingest::ingest_event(conn, &catalog, &state.settings.activities, &event, now())
+        })?;
+        if let ingest::Outcome::Created(result) = outcome {
+            earned += result.points;
+        }
+    }
+    Ok(earned)
+}
+
+/// The guide printed after loading: who is who, and five commands to earn and redeem.
+pub fn guide(world: &World, base_url: &str) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "Demo world loaded.\n");
+    let _ = writeln!(
+        out,
+        "Administrator: phone {ADMIN_PHONE}, password {ADMIN_PASSWORD}"
+    );
+    for (person, points) in PEOPLE.iter().zip(&world.points) {
+        let _ = writeln!(
+            out,
+            "User {} ({}): phone {}, password {USER_PASSWORD}, {points} points from metro trips",
+            person.name, person.region, person.phone
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nPartners (sign their calls with these; the secrets are shown only now):"
+    );
+    for ((name, p), offer_id) in world.partners.iter().zip(&world.offer_ids) {
+        let _ = writeln!(
+            out,
+            "  {name}: partner_id {} key_id {} secret {} (offer {offer_id})",
+            p.partner_id, p.key_id, p.secret
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Data provider 美团单车: key_id {} secret {}",
+        world.provider.key_id, world.provider.secret
+    );
+    let offer = world.offer_ids.first().copied().unwrap_or(1);
+    let _ = writeln!(
+        out,
+        r#"
+Try it (with the server running: cargo run):
+  1. Sign in:  TOKEN=$(curl -s {base_url}/api/v1/auth/login -H 'content-type: application/json' \
+                 -d '{{"phone":"{phone}","password":"{USER_PASSWORD}"}}' | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+  2. Wallet:   curl -s {base_url}/api/v1/wallet -H "Authorization: Bearer $TOKEN"
+  3. Offers:   curl -s '{base_url}/api/v1/offers?region_code=440300'
+  4. Redeem:   curl -s {base_url}/api/v1/redemptions -H "Authorization: Bearer $TOKEN" -H 'Idempotency-Key: demo-1' \
+                 -H 'content-type: application/json' -d '{{"offer_id":"{offer}"}}'
+  5. Vouchers: curl -s {base_url}/api/v1/redemptions -H "Authorization: Bearer $TOKEN"
+The voucher verifies offline against {base_url}/.well-known/jwks.json; the partner captures it with a
+signed POST /api/v1/partner/vouchers/redeem (see README, "Partner calls")."#,
+        phone = PEOPLE[0].phone,
+    );
+    out
+}
