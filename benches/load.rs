@@ -6,8 +6,9 @@
 //!
 //! Scenarios: `transfers` (uncontended P2P transfers), `issue-spread` / `issue-hot` (activity posts whose
 //! issuance is spread over 31 provinces / concentrated on one city), `activities` (single posts, then the
-//! p99 at half the peak rate), `batch` (500 events per request), `sqlite-ceiling` (the reference: one
-//! credit per durable transaction, no HTTP).
+//! p99 at half the peak rate), `batch` (500 events per request), `redeem-hot` / `redeem-spread`
+//! (redemptions of one offer with a large stock, one hot stock row / spread over 256 offers),
+//! `sqlite-ceiling` (the reference: one credit per durable transaction, no HTTP).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -228,6 +229,52 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
     let _ = base;
 }
 
+const OFFERS_SPREAD: usize = 256;
+
+/// A transit partner with `count` offers of one point each and stock enough for the whole run;
+/// returns the offer ids.
+async fn offers(settings: &Settings, count: usize) -> Vec<String> {
+    use tanhui::offers::terms::Terms;
+    let state = tanhui::startup::build_state(settings.clone()).await.expect("state");
+    let mut conn = state.db.get().expect("connection");
+    let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
+        phone: format!("137{:08}", rand::random::<u32>() % 100_000_000),
+        password: "bench admin password".into(),
+        display_name: "bench admin".into(),
+        account_type: tanhui::accounts::validate::AccountType::Individual,
+        region_code: "CN".into(),
+        credit_code: None,
+    })
+    .expect("admin");
+    let hash = state.passwords.hash(&reg.password).expect("hash");
+    let admin = tanhui::accounts::service::register(&mut conn, &reg, &hash, true).expect("admin");
+    let onboarding = tanhui::onboarding::Onboarding {
+        name: "bench metro".into(),
+        kind: "transit".into(),
+        region_codes: vec!["CN".into()],
+    };
+    let partner = tanhui::partners::admin::onboard(&mut conn, &state, admin.user_id, &onboarding).expect("partner");
+    let now = tanhui::ledger::store::now();
+    (0..count)
+        .map(|i| {
+            let terms = Terms {
+                title: format!("ride {i}"),
+                description: String::new(),
+                points_cost: 1,
+                value_fen: None,
+                stock: 1_000_000_000,
+                per_user_limit: 10_000,
+                valid_from: now - chrono::Duration::days(1),
+                valid_to: now + chrono::Duration::days(1),
+                region_codes: vec!["CN".into()],
+            };
+            tanhui::offers::store::insert(&mut conn, partner.partner_id.parse().expect("id"), &terms, now)
+                .expect("offer")
+                .to_string()
+        })
+        .collect()
+}
+
 async fn posts(
     client: &reqwest::Client,
     base: &str,
@@ -372,6 +419,26 @@ fn main() {
                 )
                 .await;
                 stats.print(&format!("batch-events/{backend}"), 500);
+            }
+            "redeem-hot" | "redeem-spread" => {
+                grant_all(&base, &settings, &users).await;
+                let count = if scenario == "redeem-hot" { 1 } else { OFFERS_SPREAD };
+                let offer_ids = Arc::new(offers(&settings, count).await);
+                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                let stats = drive(
+                    &client,
+                    move |w, n| {
+                        let user = &u[(w + n * CLIENTS) % u.len()];
+                        let offer = &offer_ids[(w + n * CLIENTS) % offer_ids.len()];
+                        c.post(format!("{b}/api/v1/redemptions"))
+                            .bearer_auth(&user.token)
+                            .header("Idempotency-Key", format!("r-{w}-{n}"))
+                            .json(&json!({"offer_id": offer}))
+                    },
+                    None,
+                )
+                .await;
+                stats.print(&format!("{scenario}/{backend}"), 1);
             }
             other => eprintln!("unknown scenario {other}"),
         }

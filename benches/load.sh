@@ -29,6 +29,9 @@ for backend in sqlite postgres; do
   done
 done
 run batch sqlite | tee -a "$OUT"
+for scenario in redeem-spread redeem-hot; do
+  run "$scenario" postgres | tee -a "$OUT"
+done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
@@ -39,5 +42,6 @@ echo "issuance concentrated / spread, SQLite:                        $(ratio "$(
 echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$(rate pgbench-credit-hot)" "$(rate pgbench-credit)")"
 echo "activity posts on PostgreSQL / pgbench credit.sql:             $(ratio "$(rate activities/postgres)" "$(rate pgbench-credit)")  (target >= 2)"
 echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(rate activities/sqlite)" "$(rate sqlite-ceiling/1-per-tx)")  (target >= 2)"
+echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
 echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
 rm -f "$OUT"

@@ -1,9 +1,9 @@
 //! The rules and transactions of redemptions.
 //!
 //! Lock order, the same in every flow so none can deadlock another: the redemption row (resolutions
-//! only), then the offer's stock row, then the per-user counter, then the wallet (through the ledger).
-//! A redemption starts by taking stock and limit and ends by holding points; a void or an expiry claims
-//! the redemption, gives stock and limit back, then releases the hold.
+//! only), then the per-user counter, then the wallet (through the ledger), then the offer's stock row.
+//! The stock row comes last because every redemption of a popular offer updates it: taken just before
+//! commit, it is held for one statement and the commit instead of the whole transaction.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -25,8 +25,8 @@ pub struct Redeemer {
     pub region_code: String,
 }
 
-/// Places a redemption of `offer_id` inside the caller's transaction: takes a unit of stock and one of
-/// the user's limit, and holds the points until `now + hold_ttl`.
+/// Places a redemption of `offer_id` inside the caller's transaction: takes one of the user's limit,
+/// holds the points until `now + hold_ttl`, and takes a unit of stock. Any refusal rolls all of it back.
 pub fn redeem(
     conn: &mut AnyConnection,
     catalog: &Catalog,
@@ -52,8 +52,9 @@ pub fn redeem(
             format!("this offer is not available in region {}", who.region_code),
         ));
     }
-    if !store::take_stock(conn, offer.id)? {
-        return Err(ApiError::conflict("out_of_stock", "this offer is out of stock"));
+    if offer.stock == 0 {
+        // Sold out already: skip the work. The conditional UPDATE below decides the races.
+        return Err(out_of_stock());
     }
     if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {
         return Err(ApiError::conflict(
@@ -90,7 +91,14 @@ pub fn redeem(
     )?;
     store::set_hold(conn, row.id, hold.id)?;
     row.hold_id = Some(hold.id);
+    if !store::take_stock(conn, offer.id)? {
+        return Err(out_of_stock());
+    }
     Ok(row)
+}
+
+fn out_of_stock() -> ApiError {
+    ApiError::conflict("out_of_stock", "this offer is out of stock")
 }
 
 /// How a held redemption ends.
@@ -220,8 +228,8 @@ pub fn resolve(
         let hold_id = row
             .hold_id
             .ok_or_else(|| ApiError::internal(anyhow::anyhow!("redemption {id} has no hold")))?;
-        if outcome != Outcome::Captured {
-            store::return_stock(conn, row.offer_id)?;
+        let released = outcome != Outcome::Captured;
+        if released {
             store::return_limit(conn, row.offer_id, row.account_id)?;
         }
         let cause = Cause::of(REF_TYPE, id);
@@ -232,6 +240,9 @@ pub fn resolve(
         }
         .map_err(inconsistent(id))?;
         store::set_resolution(conn, id, transfer.id)?;
+        if released {
+            store::return_stock(conn, row.offer_id)?;
+        }
         Ok(RedemptionRow {
             resolution_id: Some(transfer.id),
             ..row
