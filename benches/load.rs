@@ -235,7 +235,9 @@ const OFFERS_SPREAD: usize = 256;
 /// returns the offer ids.
 async fn offers(settings: &Settings, count: usize) -> Vec<String> {
     use tanhui::offers::terms::Terms;
-    let state = tanhui::startup::build_state(settings.clone()).await.expect("state");
+    let state = tanhui::startup::build_state(settings.clone())
+        .await
+        .expect("state");
     let mut conn = state.db.get().expect("connection");
     let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
         phone: format!("137{:08}", rand::random::<u32>() % 100_000_000),
@@ -253,7 +255,8 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
     };
-    let partner = tanhui::partners::admin::onboard(&mut conn, &state, admin.user_id, &onboarding).expect("partner");
+    let partner =
+        tanhui::partners::admin::onboard(&mut conn, &state, admin.user_id, &onboarding).expect("partner");
     let now = tanhui::ledger::store::now();
     (0..count)
         .map(|i| {
@@ -422,7 +425,11 @@ fn main() {
             }
             "redeem-hot" | "redeem-spread" => {
                 grant_all(&base, &settings, &users).await;
-                let count = if scenario == "redeem-hot" { 1 } else { OFFERS_SPREAD };
+                let count = if scenario == "redeem-hot" {
+                    1
+                } else {
+                    OFFERS_SPREAD
+                };
                 let offer_ids = Arc::new(offers(&settings, count).await);
                 let (c, b, u) = (client.clone(), base.clone(), users.clone());
                 let stats = drive(

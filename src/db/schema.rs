@@ -277,13 +277,20 @@ diesel::table! {
         description -> Text,
         points_cost -> BigInt,
         value_fen -> Nullable<BigInt>,
-        stock -> BigInt,
         per_user_limit -> BigInt,
         valid_from -> Timestamp,
         valid_to -> Timestamp,
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    offer_stock (offer_id, bucket) {
+        offer_id -> BigInt,
+        bucket -> BigInt,
+        stock -> BigInt,
     }
 }
 
@@ -305,6 +312,7 @@ diesel::table! {
         value_fen -> Nullable<BigInt>,
         status -> Text,
         hold_id -> Nullable<BigInt>,
+        stock_bucket -> Nullable<BigInt>,
         resolution_id -> Nullable<BigInt>,
         expires_at -> Timestamp,
         created_at -> Timestamp,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::stock;
 use super::store::{self, Filter, Listed};
 use super::terms::{NewOffer, OfferPatch, Terms};
 use crate::db::{self, AnyConnection, Tx};
@@ -45,7 +46,7 @@ pub struct OfferView {
     pub updated_at: DateTime<Utc>,
 }
 
-fn view((o, partner_name, kind): Listed, region_codes: Vec<String>) -> OfferView {
+fn view((o, partner_name, kind): Listed, region_codes: Vec<String>, stock: i64) -> OfferView {
     OfferView {
         id: o.id.to_string(),
         partner_id: o.partner_id.to_string(),
@@ -55,7 +56,7 @@ fn view((o, partner_name, kind): Listed, region_codes: Vec<String>) -> OfferView
         description: o.description,
         points_cost: o.points_cost,
         value_fen: o.value_fen,
-        stock: o.stock,
+        stock,
         per_user_limit: o.per_user_limit,
         valid_from: o.valid_from.and_utc(),
         valid_to: o.valid_to.and_utc(),
@@ -74,7 +75,8 @@ fn load_view(conn: &mut AnyConnection, id: i64) -> Result<Option<OfferView>, Api
     let partner = partners::find(conn, offer.partner_id)?
         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("offer {id} has no partner")))?;
     let regions = store::regions_of(conn, &[id])?.remove(&id).unwrap_or_default();
-    Ok(Some(view((offer, partner.name, partner.kind), regions)))
+    let units = stock::totals(conn, &[id])?.remove(&id).unwrap_or_default();
+    Ok(Some(view((offer, partner.name, partner.kind), regions, units)))
 }
 
 fn page_of(
@@ -84,13 +86,15 @@ fn page_of(
 ) -> Result<Paginated<OfferView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
     let mut regions = store::regions_of(conn, &ids)?;
+    let units = stock::totals(conn, &ids)?;
     Ok(Paginated::from_rows(
         rows,
         page,
         |r| r.0.id,
         |r| {
             let codes = regions.remove(&r.0.id).unwrap_or_default();
-            view(r, codes)
+            let left = units.get(&r.0.id).copied().unwrap_or_default();
+            view(r, codes, left)
         },
     ))
 }
@@ -154,11 +158,13 @@ pub async fn update_offer(
                     .filter(|o| o.partner_id == partner.id)
                     .ok_or_else(|| ApiError::not_found("no such offer"))?;
                 let regions_changed = patch.region_codes.is_some();
+                let stock_changed = patch.stock.is_some();
                 let active = patch.active.unwrap_or(current.active);
                 let regions = store::regions_of(conn, &[id])?.remove(&id).unwrap_or_default();
-                let terms = current.terms(regions).patched(patch);
+                let units = stock::totals(conn, &[id])?.remove(&id).unwrap_or_default();
+                let terms = current.terms(regions, units).patched(patch);
                 check(&terms, &partner, &task_state)?;
-                store::update(conn, id, &terms, active, now())?;
+                store::update(conn, id, &terms, stock_changed, active, now())?;
                 if regions_changed {
                     store::set_regions(conn, id, &terms.region_codes)?;
                 }

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::stock;
 use super::terms::Terms;
 use crate::db::schema::{offer_regions, offers, partners};
 use crate::db::AnyConnection;
@@ -18,7 +19,6 @@ pub struct OfferRow {
     pub description: String,
     pub points_cost: i64,
     pub value_fen: Option<i64>,
-    pub stock: i64,
     pub per_user_limit: i64,
     pub valid_from: NaiveDateTime,
     pub valid_to: NaiveDateTime,
@@ -33,13 +33,13 @@ impl OfferRow {
         self.active && self.valid_from <= now && now < self.valid_to
     }
 
-    pub fn terms(&self, region_codes: Vec<String>) -> Terms {
+    pub fn terms(&self, region_codes: Vec<String>, stock: i64) -> Terms {
         Terms {
             title: self.title.clone(),
             description: self.description.clone(),
             points_cost: self.points_cost,
             value_fen: self.value_fen,
-            stock: self.stock,
+            stock,
             per_user_limit: self.per_user_limit,
             valid_from: self.valid_from,
             valid_to: self.valid_to,
@@ -64,7 +64,6 @@ pub fn insert(
             offers::description.eq(&terms.description),
             offers::points_cost.eq(terms.points_cost),
             offers::value_fen.eq(terms.value_fen),
-            offers::stock.eq(terms.stock),
             offers::per_user_limit.eq(terms.per_user_limit),
             offers::valid_from.eq(terms.valid_from),
             offers::valid_to.eq(terms.valid_to),
@@ -75,13 +74,17 @@ pub fn insert(
         .returning(offers::id)
         .get_result(conn)?;
     set_regions(conn, id, &terms.region_codes)?;
+    stock::set(conn, id, terms.stock)?;
     Ok(id)
 }
 
+/// Updates an offer's terms; its stock only when `stock_changed` (a patch that leaves the stock alone
+/// must not overwrite units taken meanwhile).
 pub fn update(
     conn: &mut AnyConnection,
     id: i64,
     terms: &Terms,
+    stock_changed: bool,
     active: bool,
     now: NaiveDateTime,
 ) -> QueryResult<()> {
@@ -91,7 +94,6 @@ pub fn update(
             offers::description.eq(&terms.description),
             offers::points_cost.eq(terms.points_cost),
             offers::value_fen.eq(terms.value_fen),
-            offers::stock.eq(terms.stock),
             offers::per_user_limit.eq(terms.per_user_limit),
             offers::valid_from.eq(terms.valid_from),
             offers::valid_to.eq(terms.valid_to),
@@ -99,6 +101,9 @@ pub fn update(
             offers::updated_at.eq(now),
         ))
         .execute(conn)?;
+    if stock_changed {
+        stock::set(conn, id, terms.stock)?;
+    }
     Ok(())
 }
 

@@ -1,9 +1,9 @@
 //! The rules and transactions of redemptions.
 //!
 //! Lock order, the same in every flow so none can deadlock another: the redemption row (resolutions
-//! only), then the per-user counter, then the wallet (through the ledger), then the offer's stock row.
-//! The stock row comes last because every redemption of a popular offer updates it: taken just before
-//! commit, it is held for one statement and the commit instead of the whole transaction.
+//! only), then the per-user counter, then the wallet (through the ledger), then the offer's stock bucket.
+//! Stock comes last because every redemption of a popular offer takes some: taken just before commit, a
+//! bucket is locked for a statement or two and the commit instead of the whole transaction.
 
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
@@ -15,6 +15,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
+use crate::offers::stock;
 use crate::offers::store as offers;
 use crate::partners;
 
@@ -52,10 +53,6 @@ pub fn redeem(
             format!("this offer is not available in region {}", who.region_code),
         ));
     }
-    if offer.stock == 0 {
-        // Sold out already: skip the work. The conditional UPDATE below decides the races.
-        return Err(out_of_stock());
-    }
     if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {
         return Err(ApiError::conflict(
             "limit_reached",
@@ -89,16 +86,12 @@ pub fn redeem(
         expires_at,
         &Cause::of(REF_TYPE, row.id),
     )?;
-    store::set_hold(conn, row.id, hold.id)?;
+    let bucket = stock::take(conn, offer.id)?
+        .ok_or_else(|| ApiError::conflict("out_of_stock", "this offer is out of stock"))?;
+    store::set_hold(conn, row.id, hold.id, bucket)?;
     row.hold_id = Some(hold.id);
-    if !store::take_stock(conn, offer.id)? {
-        return Err(out_of_stock());
-    }
+    row.stock_bucket = Some(bucket);
     Ok(row)
-}
-
-fn out_of_stock() -> ApiError {
-    ApiError::conflict("out_of_stock", "this offer is out of stock")
 }
 
 /// How a held redemption ends.
@@ -241,7 +234,7 @@ pub fn resolve(
         .map_err(inconsistent(id))?;
         store::set_resolution(conn, id, transfer.id)?;
         if released {
-            store::return_stock(conn, row.offer_id)?;
+            stock::give_back(conn, row.offer_id, row.stock_bucket.unwrap_or(0))?;
         }
         Ok(RedemptionRow {
             resolution_id: Some(transfer.id),

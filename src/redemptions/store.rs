@@ -1,4 +1,4 @@
-//! Redemption rows, the stock of offers and the per-user counters. The conditional UPDATEs here are
+//! Redemption rows and the per-user counters. The conditional UPDATEs here are
 //! where concurrent redemptions are decided: each matches at most one winner per unit, per limit, per
 //! resolution.
 
@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
-use crate::db::schema::{offers, redemption_counts, redemptions};
+use crate::db::schema::{redemption_counts, redemptions};
 use crate::db::AnyConnection;
 
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
@@ -21,6 +21,7 @@ pub struct RedemptionRow {
     pub value_fen: Option<i64>,
     pub status: String,
     pub hold_id: Option<i64>,
+    pub stock_bucket: Option<i64>,
     pub resolution_id: Option<i64>,
     pub expires_at: NaiveDateTime,
     pub created_at: NaiveDateTime,
@@ -83,9 +84,13 @@ pub fn of_account(
     query.load(conn)
 }
 
-pub fn set_hold(conn: &mut AnyConnection, id: i64, hold_id: i64) -> QueryResult<()> {
+/// Records the ledger hold and the stock bucket of a new redemption.
+pub fn set_hold(conn: &mut AnyConnection, id: i64, hold_id: i64, stock_bucket: i64) -> QueryResult<()> {
     diesel::update(redemptions::table.find(id))
-        .set(redemptions::hold_id.eq(hold_id))
+        .set((
+            redemptions::hold_id.eq(hold_id),
+            redemptions::stock_bucket.eq(stock_bucket),
+        ))
         .execute(conn)
         .map(|_| ())
 }
@@ -93,21 +98,6 @@ pub fn set_hold(conn: &mut AnyConnection, id: i64, hold_id: i64) -> QueryResult<
 pub fn set_resolution(conn: &mut AnyConnection, id: i64, transfer_id: i64) -> QueryResult<()> {
     diesel::update(redemptions::table.find(id))
         .set(redemptions::resolution_id.eq(transfer_id))
-        .execute(conn)
-        .map(|_| ())
-}
-
-/// Takes one unit of an offer's stock; false when none is left.
-pub fn take_stock(conn: &mut AnyConnection, offer_id: i64) -> QueryResult<bool> {
-    let n = diesel::update(offers::table.find(offer_id).filter(offers::stock.gt(0)))
-        .set(offers::stock.eq(offers::stock - 1i64))
-        .execute(conn)?;
-    Ok(n == 1)
-}
-
-pub fn return_stock(conn: &mut AnyConnection, offer_id: i64) -> QueryResult<()> {
-    diesel::update(offers::table.find(offer_id))
-        .set(offers::stock.eq(offers::stock + 1i64))
         .execute(conn)
         .map(|_| ())
 }

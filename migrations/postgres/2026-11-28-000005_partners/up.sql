@@ -20,8 +20,6 @@ CREATE TABLE offers (
     points_cost    BIGINT NOT NULL CHECK (points_cost > 0),
     -- What a green-credit benefit is worth, in fen; stated on the voucher.
     value_fen      BIGINT CHECK (value_fen >= 0),
-    -- Units left. Taken with a conditional UPDATE (stock > 0) and given back by voids and expiries.
-    stock          BIGINT NOT NULL CHECK (stock >= 0),
     per_user_limit BIGINT NOT NULL CHECK (per_user_limit > 0),
     valid_from     TIMESTAMP NOT NULL,
     valid_to       TIMESTAMP NOT NULL,
@@ -31,6 +29,17 @@ CREATE TABLE offers (
     CHECK (valid_to > valid_from)
 );
 CREATE INDEX offers_partner ON offers (partner_id, id);
+
+-- An offer's units left, split over up to 16 buckets. Every redemption of a popular offer takes a unit, so
+-- one stock row would serialize them all on its lock until commit; a redemption takes a unit from a random
+-- bucket that has one (a conditional UPDATE, stock > 0), and a void or an expiry gives it back to the
+-- same bucket. The offer's stock is the sum.
+CREATE TABLE offer_stock (
+    offer_id BIGINT NOT NULL REFERENCES offers (id),
+    bucket   BIGINT NOT NULL,
+    stock    BIGINT NOT NULL CHECK (stock >= 0),
+    PRIMARY KEY (offer_id, bucket)
+);
 
 -- Where an offer may be redeemed: a user whose region lies within one of these.
 CREATE TABLE offer_regions (
@@ -53,6 +62,8 @@ CREATE TABLE redemptions (
     status        TEXT NOT NULL CHECK (status IN ('held', 'captured', 'voided', 'expired')),
     -- The ledger hold (wallet → settlement account) and the transfer that resolved it.
     hold_id       BIGINT UNIQUE REFERENCES transfers (id),
+    -- The stock bucket its unit came from, where a void or an expiry returns it.
+    stock_bucket  BIGINT,
     resolution_id BIGINT UNIQUE REFERENCES transfers (id),
     expires_at    TIMESTAMP NOT NULL,
     created_at    TIMESTAMP NOT NULL,
