@@ -99,6 +99,7 @@ mod tests {
             value_fen: Some(200),
             status: "held".into(),
             hold_id: Some(11),
+            stock_bucket: Some(0),
             resolution_id: None,
             expires_at: now + expires_in,
             created_at: now,
