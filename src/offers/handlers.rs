@@ -11,7 +11,7 @@ use super::terms::{NewOffer, OfferPatch, Terms};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json;
-use crate::http::pagination::{PageQuery, Paginated};
+use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::ledger::store::now;
 use crate::partners::{self, Partner, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
@@ -82,7 +82,7 @@ fn load_view(conn: &mut AnyConnection, id: i64) -> Result<Option<OfferView>, Api
 fn page_of(
     conn: &mut AnyConnection,
     rows: Vec<Listed>,
-    page: crate::http::pagination::Page,
+    page: Page,
 ) -> Result<Paginated<OfferView>, ApiError> {
     let ids: Vec<i64> = rows.iter().map(|r| r.0.id).collect();
     let mut regions = store::regions_of(conn, &ids)?;
@@ -97,6 +97,18 @@ fn page_of(
             view(r, codes, left)
         },
     ))
+}
+
+/// One page of offers matching `filter`, as JSON.
+async fn listing(state: &AppState, filter: Filter, page: Page) -> ApiResult<HttpResponse> {
+    let listed = state
+        .db
+        .run(move |conn| {
+            let rows = store::list(conn, &filter, now(), page.before, page.limit + 1)?;
+            page_of(conn, rows, page)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(listed))
 }
 
 fn invalid(errors: Vec<crate::error::FieldError>) -> Result<(), ApiError> {
@@ -192,14 +204,7 @@ pub async fn partner_offers(
         regions: None,
         partner_id: Some(partner.id),
     };
-    let listed = state
-        .db
-        .run(move |conn| {
-            let rows = store::list(conn, &filter, now(), page.before, page.limit + 1)?;
-            page_of(conn, rows, page)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(listed))
+    listing(&state, filter, page).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -248,14 +253,7 @@ pub async fn list_offers(
         regions,
         partner_id: None,
     };
-    let listed = state
-        .db
-        .run(move |conn| {
-            let rows = store::list(conn, &filter, now(), page.before, page.limit + 1)?;
-            page_of(conn, rows, page)
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(listed))
+    listing(&state, filter, page).await
 }
 
 /// One offer, open or not. Public.

@@ -51,6 +51,39 @@ impl OfferRow {
 /// An offer with what a listing shows of its partner.
 pub type Listed = (OfferRow, String, String);
 
+/// The columns of an offer its terms set, for inserts and updates alike.
+#[derive(Insertable, AsChangeset)]
+#[diesel(table_name = offers)]
+struct TermColumns<'a> {
+    title: &'a str,
+    description: &'a str,
+    points_cost: i64,
+    // Always written, so a patch can clear it.
+    #[diesel(treat_none_as_null = true)]
+    value_fen: Option<i64>,
+    per_user_limit: i64,
+    valid_from: NaiveDateTime,
+    valid_to: NaiveDateTime,
+    active: bool,
+    updated_at: NaiveDateTime,
+}
+
+impl<'a> TermColumns<'a> {
+    fn of(terms: &'a Terms, active: bool, now: NaiveDateTime) -> TermColumns<'a> {
+        TermColumns {
+            title: &terms.title,
+            description: &terms.description,
+            points_cost: terms.points_cost,
+            value_fen: terms.value_fen,
+            per_user_limit: terms.per_user_limit,
+            valid_from: terms.valid_from,
+            valid_to: terms.valid_to,
+            active,
+            updated_at: now,
+        }
+    }
+}
+
 pub fn insert(
     conn: &mut AnyConnection,
     partner_id: i64,
@@ -60,16 +93,8 @@ pub fn insert(
     let id = diesel::insert_into(offers::table)
         .values((
             offers::partner_id.eq(partner_id),
-            offers::title.eq(&terms.title),
-            offers::description.eq(&terms.description),
-            offers::points_cost.eq(terms.points_cost),
-            offers::value_fen.eq(terms.value_fen),
-            offers::per_user_limit.eq(terms.per_user_limit),
-            offers::valid_from.eq(terms.valid_from),
-            offers::valid_to.eq(terms.valid_to),
-            offers::active.eq(true),
+            TermColumns::of(terms, true, now),
             offers::created_at.eq(now),
-            offers::updated_at.eq(now),
         ))
         .returning(offers::id)
         .get_result(conn)?;
@@ -89,17 +114,7 @@ pub fn update(
     now: NaiveDateTime,
 ) -> QueryResult<()> {
     diesel::update(offers::table.find(id))
-        .set((
-            offers::title.eq(&terms.title),
-            offers::description.eq(&terms.description),
-            offers::points_cost.eq(terms.points_cost),
-            offers::value_fen.eq(terms.value_fen),
-            offers::per_user_limit.eq(terms.per_user_limit),
-            offers::valid_from.eq(terms.valid_from),
-            offers::valid_to.eq(terms.valid_to),
-            offers::active.eq(active),
-            offers::updated_at.eq(now),
-        ))
+        .set(TermColumns::of(terms, active, now))
         .execute(conn)?;
     if stock_changed {
         stock::set(conn, id, terms.stock)?;
