@@ -25,7 +25,7 @@ use crate::{
         activities::handlers::list_reviews, activities::handlers::review_activity,
         providers::create_provider, providers::provider_activity,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
-        partners::admin::create_partner, partners::admin::list_keys, partners::admin::add_key, partners::admin::revoke_key,
+        partners::admin::create_partner, partners::admin::list_partners, partners::admin::list_keys, partners::admin::add_key, partners::admin::revoke_key,
         offers::handlers::list_offers, offers::handlers::get_offer,
         offers::handlers::create_offer, offers::handlers::update_offer, offers::handlers::partner_offers,
         redemptions::handlers::create_redemption, redemptions::handlers::list_redemptions,

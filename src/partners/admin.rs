@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::PARTNER_KINDS;
+use super::{Partner, PARTNER_KINDS};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
 use crate::auth::extract::Admin;
@@ -14,11 +14,13 @@ use crate::db::schema::{accounts, partners, providers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
+use crate::http::pagination::{PageQuery, Paginated};
 use crate::onboarding::Onboarding;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/partners", web::post().to(create_partner))
+        .route("/admin/partners", web::get().to(list_partners))
         .route("/admin/{owners}/{id}/keys", web::get().to(list_keys))
         .route("/admin/{owners}/{id}/keys", web::post().to(add_key))
         .route(
@@ -111,6 +113,54 @@ pub fn onboard(
         secret: credentials.secret,
         settlement_account_id: account_id.to_string(),
     })
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnerView {
+    pub partner_id: String,
+    pub name: String,
+    pub kind: String,
+    pub region_codes: Vec<String>,
+    pub settlement_account_id: String,
+    pub created_at: chrono::DateTime<Utc>,
+}
+
+/// The partners, newest first.
+#[utoipa::path(get, path = "/api/v1/admin/partners", tag = "admin", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<PartnerView>)))]
+pub async fn list_partners(
+    state: web::Data<AppState>,
+    _admin: Admin,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let rows = state
+        .db
+        .run(move |conn| {
+            let mut query = partners::table
+                .select(Partner::as_select())
+                .order(partners::id.desc())
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(before) = page.before {
+                query = query.filter(partners::id.lt(before));
+            }
+            Ok(query.load(conn)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |p| p.id,
+        |p| PartnerView {
+            partner_id: p.id.to_string(),
+            region_codes: p.regions(),
+            name: p.name,
+            kind: p.kind,
+            settlement_account_id: p.account_id.to_string(),
+            created_at: p.created_at.and_utc(),
+        },
+    )))
 }
 
 /// `partners` or `providers` in a path, and the owner it names, checked to exist.

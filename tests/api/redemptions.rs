@@ -765,6 +765,14 @@ async fn keys_rotate_and_revoke(app: TestApp) {
     app.signed(&second, "GET", "/api/v1/partner/offers", None)
         .await
         .assert_status(200);
+    let partners = app.get("/api/v1/admin/partners", Some(&admin)).await;
+    assert_eq!(
+        partners.assert_status(200)["items"][0]["partner_id"],
+        json!(partner.id)
+    );
+    assert_eq!(partners.body["items"][0]["kind"], "transit");
+    assert_eq!(partners.body["items"][0]["region_codes"], json!(["440300"]));
+    assert!(partners.body["items"][0].get("secret").is_none());
     let listed = app.get(&keys_path, Some(&admin)).await;
     let items = listed.assert_status(200)["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 2);
