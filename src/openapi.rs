@@ -30,7 +30,7 @@ use crate::{
         offers::handlers::create_offer, offers::handlers::update_offer, offers::handlers::partner_offers,
         redemptions::handlers::create_redemption, redemptions::handlers::list_redemptions,
         redemptions::handlers::get_redemption, redemptions::handlers::void_own,
-        redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
+        redemptions::handlers::partner_redemptions, redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
         redemptions::handlers::redeem_voucher, redemptions::handlers::settlements, redemptions::handlers::jwks,
     ),
     components(schemas(error::Problem, error::FieldError)),

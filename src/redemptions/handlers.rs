@@ -29,6 +29,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/partner/redemptions/{id}/capture",
             web::post().to(partner_capture),
         )
+        .route("/partner/redemptions", web::get().to(partner_redemptions))
         .route("/partner/redemptions/{id}/void", web::post().to(partner_void))
         .route("/partner/vouchers/redeem", web::post().to(redeem_voucher))
         .route("/partner/settlements", web::get().to(settlements));
@@ -144,7 +145,10 @@ pub async fn list_redemptions(
     let page = page.page()?;
     let rows = state
         .db
-        .run(move |conn| Ok(store::of_account(conn, account_id, page.before, page.limit + 1)?))
+        .run(move |conn| {
+            let owner = store::Owner::Account(account_id);
+            Ok(store::list(conn, owner, page.before, page.limit + 1)?)
+        })
         .await?;
     let key = &state.platform_key;
     Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, |r| view(key, r))))
@@ -255,6 +259,61 @@ pub async fn partner_void(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     partner_end(req, payload, state, id.into_inner(), Outcome::Voided).await
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PartnerRedemptionQuery {
+    /// held, captured, voided or expired
+    pub status: Option<String>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+const STATUSES: [&str; 4] = ["held", "captured", "voided", "expired"];
+
+/// The calling partner's redemptions, newest first (signed partner call). Vouchers are not shown: the
+/// user presents them.
+#[utoipa::path(get, path = "/api/v1/partner/redemptions", tag = "partners", params(PartnerRedemptionQuery),
+    responses((status = 200, body = Paginated<RedemptionView>), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn partner_redemptions(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+    query: web::Query<PartnerRedemptionQuery>,
+) -> ApiResult<HttpResponse> {
+    let SignedPartner { partner, .. } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
+    let query = query.into_inner();
+    let page = PageQuery {
+        limit: query.limit,
+        cursor: query.cursor,
+    }
+    .page()?;
+    if query.status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
+        return Err(ApiError::field(
+            "status",
+            format!("must be one of {}", STATUSES.join(", ")),
+        ));
+    }
+    let rows = state
+        .db
+        .run(move |conn| {
+            let owner = store::Owner::Partner {
+                id: partner.id,
+                status: query.status.as_deref(),
+            };
+            Ok(store::list(conn, owner, page.before, page.limit + 1)?)
+        })
+        .await?;
+    let key = &state.platform_key;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |r| r.id,
+        |r| RedemptionView {
+            voucher: None,
+            ..view(key, r)
+        },
+    )))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

@@ -65,19 +65,33 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<RedemptionR
         .optional()
 }
 
-/// An account's redemptions, newest first, below the cursor.
-pub fn of_account(
+/// Whose redemptions a listing shows.
+pub enum Owner<'a> {
+    Account(i64),
+    Partner { id: i64, status: Option<&'a str> },
+}
+
+/// An account's or a partner's redemptions, newest first, below the cursor.
+pub fn list(
     conn: &mut AnyConnection,
-    account_id: i64,
+    owner: Owner<'_>,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<RedemptionRow>> {
     let mut query = redemptions::table
-        .filter(redemptions::account_id.eq(account_id))
         .select(RedemptionRow::as_select())
         .order(redemptions::id.desc())
         .limit(limit)
         .into_boxed();
+    match owner {
+        Owner::Account(account) => query = query.filter(redemptions::account_id.eq(account)),
+        Owner::Partner { id, status } => {
+            query = query.filter(redemptions::partner_id.eq(id));
+            if let Some(status) = status {
+                query = query.filter(redemptions::status.eq(status.to_string()));
+            }
+        }
+    }
     if let Some(before) = before {
         query = query.filter(redemptions::id.lt(before));
     }

@@ -564,6 +564,10 @@ async fn partners_touch_only_their_own(app: TestApp) {
     )
     .await
     .assert_problem(404, "not_found");
+    let theirs_listed = app
+        .signed(&theirs.key, "GET", "/api/v1/partner/redemptions", None)
+        .await;
+    assert_eq!(theirs_listed.assert_status(200)["items"], json!([]));
     // Another user cannot void it either.
     let (stranger, _) = member_with(&app, 0).await;
     app.post(
@@ -900,6 +904,21 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
         (w["balance"].as_i64(), w["held"].as_i64()),
         (Some(10_000 - 700), Some(300))
     );
+    // The partner's own list, filtered by state; vouchers stay with the users.
+    let held = app
+        .signed(&bank.key, "GET", "/api/v1/partner/redemptions?status=held", None)
+        .await;
+    let items = held.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["redemption_id"], json!(ids[4]));
+    assert!(items[0]["voucher"].is_null());
+    let all = app
+        .signed(&bank.key, "GET", "/api/v1/partner/redemptions", None)
+        .await;
+    assert_eq!(all.assert_status(200)["items"].as_array().unwrap().len(), 6);
+    app.signed(&bank.key, "GET", "/api/v1/partner/redemptions?status=lost", None)
+        .await
+        .assert_problem(422, "validation_failed");
     ledger_verifies(&app).await;
 
     // `verify` proves the settlement balance: a redemption edited behind the ledger's back shows up.
