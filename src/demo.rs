@@ -14,6 +14,7 @@ use crate::auth::api_keys::Credentials;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
+use crate::ledger::service::IssuanceAccounts;
 use crate::ledger::store::now;
 use crate::offers::store as offers;
 use crate::offers::terms::Terms;
@@ -240,9 +241,12 @@ fn earn(
             Utc::now(),
             state.settings.activities.future_skew_secs,
         )?;
-        let outcome = db::transaction(conn, Tx::Write, |conn| {
-            ingest::ingest_event(conn, &catalog, &state.settings.activities, &event, now())
-        })?;
+        let mut cx = ingest::Context {
+            settings: &state.settings.activities,
+            issuance: &mut IssuanceAccounts::default(),
+            now: now(),
+        };
+        let outcome = ingest::ingest_alone(conn, &mut cx, &event)?;
         if let ingest::Outcome::Created(result) = outcome {
             earned += result.points;
         }

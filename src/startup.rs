@@ -75,7 +75,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
-    let ingest = IngestQueue::start(db.clone(), catalog.clone(), settings.activities.clone());
+    let ingest = IngestQueue::start(db.clone(), settings.activities.clone());
     Ok(AppState {
         secrets,
         ingest,

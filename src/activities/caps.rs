@@ -1,35 +1,51 @@
 //! Daily and annual caps, enforced by the database row itself.
 //!
-//! The grant is computed inside the UPDATE's SET list, where every expression sees the row as it was
-//! (PostgreSQL's RETURNING only sees new values), and the row lock serializes concurrent grants on any
-//! number of instances: no request can be granted grams another one already took.
+//! A grant is one upsert: the first grant of a (account, type, day) inserts the counter, later ones update
+//! it. The grant is computed inside the SET list, where every expression sees the row as it was, and the
+//! row lock serializes concurrent grants on any number of instances: no request can be granted grams
+//! another one already took. The upserts are [`Prepared`] statements, so both backends keep them
+//! prepared.
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
+use diesel::sql_types::BigInt;
 
-use crate::db::{AnyConnection, Backend};
+use crate::db::prepared::{Prepared, Sql, Value};
+use crate::db::AnyConnection;
 
-#[derive(QueryableByName)]
-struct Granted {
-    #[diesel(sql_type = BigInt)]
-    granted: i64,
+// Both grants: `CASE WHEN cap − total ≥ want THEN want WHEN cap − total > 0 THEN cap − total ELSE 0 END`
+// over the row as it was, in SQL both backends share (CASE rather than LEAST/MIN). A new counter starts
+// from the same grant over a total of zero, computed here.
+
+struct DailyGrant;
+impl Sql for DailyGrant {
+    const SQL: &'static str =
+        "INSERT INTO daily_grants (account_id, activity_type, local_day, granted_g, last_grant_g) \
+        VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, activity_type, local_day) DO UPDATE SET \
+        last_grant_g = CASE WHEN ? - daily_grants.granted_g >= ? THEN ? \
+            WHEN ? - daily_grants.granted_g > 0 THEN ? - daily_grants.granted_g ELSE 0 END, \
+        granted_g = daily_grants.granted_g + CASE WHEN ? - daily_grants.granted_g >= ? THEN ? \
+            WHEN ? - daily_grants.granted_g > 0 THEN ? - daily_grants.granted_g ELSE 0 END \
+        RETURNING last_grant_g";
+    type Returns = BigInt;
 }
 
-/// Numbered parameters for the backend. SQLite reads `$4` as a *named* parameter numbered by first
-/// appearance, not as the fourth; `?4` is its positional form.
-fn numbered(conn: &AnyConnection, sql: &str) -> String {
-    match conn.backend() {
-        Backend::Postgres => sql.to_string(),
-        Backend::Sqlite => sql.replace('$', "?"),
-    }
+struct AnnualGrant;
+impl Sql for AnnualGrant {
+    const SQL: &'static str = "INSERT INTO annual_points (account_id, year, points, last_grant) \
+        VALUES (?, ?, ?, ?) ON CONFLICT (account_id, year) DO UPDATE SET \
+        last_grant = CASE WHEN ? - annual_points.points >= ? THEN ? \
+            WHEN ? - annual_points.points > 0 THEN ? - annual_points.points ELSE 0 END, \
+        points = annual_points.points + CASE WHEN ? - annual_points.points >= ? THEN ? \
+            WHEN ? - annual_points.points > 0 THEN ? - annual_points.points ELSE 0 END \
+        RETURNING last_grant";
+    type Returns = BigInt;
 }
 
-/// `LEAST`/`GREATEST` on PostgreSQL, `MIN`/`MAX` on SQLite.
-fn min_max(conn: &AnyConnection) -> (&'static str, &'static str) {
-    match conn.backend() {
-        Backend::Postgres => ("LEAST", "GREATEST"),
-        Backend::Sqlite => ("MIN", "MAX"),
-    }
+/// The parameters after a counter's key: its first grant twice, then the two CASEs' cap and want.
+fn amounts<'a>(want: i64, cap: i64) -> [Value<'a>; 12] {
+    let first = Value::BigInt(want.min(cap).max(0));
+    let (want, cap) = (Value::BigInt(want), Value::BigInt(cap));
+    [first, first, cap, want, want, cap, cap, cap, want, want, cap, cap]
 }
 
 /// Takes up to `want` grams from the (account, type, day) allowance of `cap` grams (`None`: no cap, the
@@ -42,29 +58,13 @@ pub fn grant_daily(
     want: i64,
     cap: Option<i64>,
 ) -> QueryResult<i64> {
-    let cap = cap.unwrap_or(i64::MAX / 4);
-    diesel::sql_query(
-        "INSERT INTO daily_grants (account_id, activity_type, local_day, granted_g, last_grant_g) \
-         VALUES ($1, $2, $3, 0, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind::<BigInt, _>(account_id)
-    .bind::<Text, _>(activity_type)
-    .bind::<Text, _>(local_day)
-    .execute(conn)?;
-    let (least, greatest) = min_max(conn);
-    let grant = format!("{least}($4, {greatest}($5 - granted_g, 0))");
-    let sql = format!(
-        "UPDATE daily_grants SET last_grant_g = {grant}, granted_g = granted_g + {grant} \
-         WHERE account_id = $1 AND activity_type = $2 AND local_day = $3 RETURNING last_grant_g AS granted"
-    );
-    let row: Granted = diesel::sql_query(numbered(conn, &sql))
-        .bind::<BigInt, _>(account_id)
-        .bind::<Text, _>(activity_type)
-        .bind::<Text, _>(local_day)
-        .bind::<BigInt, _>(want)
-        .bind::<BigInt, _>(cap)
-        .get_result(conn)?;
-    Ok(row.granted)
+    let mut values = vec![
+        Value::BigInt(account_id),
+        Value::Text(activity_type),
+        Value::Text(local_day),
+    ];
+    values.extend(amounts(want, cap.unwrap_or(i64::MAX / 4)));
+    Prepared::<DailyGrant>::new(values).get_result(conn)
 }
 
 /// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
@@ -78,23 +78,7 @@ pub fn grant_annual(
     if cap == 0 {
         return Ok(want);
     }
-    diesel::sql_query(
-        "INSERT INTO annual_points (account_id, year, points, last_grant) VALUES ($1, $2, 0, 0) ON CONFLICT DO NOTHING",
-    )
-    .bind::<BigInt, _>(account_id)
-    .bind::<Integer, _>(year)
-    .execute(conn)?;
-    let (least, greatest) = min_max(conn);
-    let grant = format!("{least}($3, {greatest}($4 - points, 0))");
-    let sql = format!(
-        "UPDATE annual_points SET last_grant = {grant}, points = points + {grant} \
-         WHERE account_id = $1 AND year = $2 RETURNING last_grant AS granted"
-    );
-    let row: Granted = diesel::sql_query(numbered(conn, &sql))
-        .bind::<BigInt, _>(account_id)
-        .bind::<Integer, _>(year)
-        .bind::<BigInt, _>(want)
-        .bind::<BigInt, _>(cap)
-        .get_result(conn)?;
-    Ok(row.granted)
+    let mut values = vec![Value::BigInt(account_id), Value::Integer(year)];
+    values.extend(amounts(want, cap));
+    Prepared::<AnnualGrant>::new(values).get_result(conn)
 }

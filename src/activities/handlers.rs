@@ -37,15 +37,18 @@ fn poster(member: &Member) -> ApiResult<Poster> {
 
 /// Validates, queues for the next group commit, and answers once stored.
 pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
-    let catalog = state.catalog.get();
-    let event = request::validate(
+    let event = validate(state, req, poster)?;
+    state.ingest.submit(event).await
+}
+
+fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<request::Event> {
+    request::validate(
         req,
         poster,
-        &catalog,
+        &state.catalog.get(),
         Utc::now(),
         state.settings.activities.future_skew_secs,
-    )?;
-    state.ingest.submit(event).await
+    )
 }
 
 pub fn respond(outcome: Outcome) -> HttpResponse {
@@ -138,23 +141,41 @@ pub async fn post_batch(
         ));
     }
     let poster = poster(&member)?;
-    let work = events.into_iter().map(|raw| {
-        let client_event_id = raw
-            .get("client_event_id")
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
-        let poster = poster.clone();
-        let state = state.clone();
-        async move {
-            let parsed = json::parse::<ActivityRequest>(raw.to_string().as_bytes());
-            let outcome = match parsed {
-                Ok(req) => ingest_one(&state, req, poster).await,
-                Err(e) => Err(e),
-            };
-            item(client_event_id, outcome)
+    // Every event is parsed and checked on its own; the valid ones go to the writer as one job, and
+    // its answers come back in the same order.
+    let mut ids = Vec::with_capacity(events.len());
+    let mut refusals = Vec::with_capacity(events.len());
+    let mut valid = Vec::with_capacity(events.len());
+    for raw in events {
+        ids.push(
+            raw.get("client_event_id")
+                .and_then(|v| v.as_str())
+                .map(str::to_string),
+        );
+        let checked = json::parse::<ActivityRequest>(raw.to_string().as_bytes())
+            .and_then(|req| validate(&state, req, poster.clone()));
+        match checked {
+            Ok(event) => {
+                valid.push(event);
+                refusals.push(None);
+            }
+            Err(e) => refusals.push(Some(e)),
         }
-    });
-    let results = futures_util::future::join_all(work).await;
+    }
+    let mut stored = state.ingest.submit_all(valid).await?.into_iter();
+    let results = ids
+        .into_iter()
+        .zip(refusals)
+        .map(|(id, refusal)| {
+            let outcome = match refusal {
+                Some(e) => Err(e),
+                None => stored
+                    .next()
+                    .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event"))),
+            };
+            item(id, outcome)
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(BatchResponse { results }))
 }
 

@@ -1,5 +1,12 @@
 //! One event, start to finish, inside the caller's transaction: replay check, plausibility, quantification,
-//! caps, storage and issuance. Either all of it is written or none of it.
+//! caps, storage and issuance.
+//!
+//! An event first reads (replay, overlaps) and decides, then writes (caps, the activity, the issue). It
+//! takes no savepoint of its own: a refusal (a replay conflict, a quantification error) is decided before
+//! anything is written, so its neighbours in a group commit carry on. Any database error, and any failure
+//! once writing has started, sets [`Failure::abandon`]: the caller must roll the whole transaction back
+//! (PostgreSQL refuses every further statement after an error anyway), and the writer then retries one
+//! event per transaction.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -9,16 +16,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::request::Event;
-use super::store::{self, ActivityRow};
+use super::store;
 use super::{caps, rules};
 use crate::config::ActivitySettings;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
-use crate::domain::catalog::{points_for, Catalog, Evidence};
+use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
 use crate::error::ApiError;
-use crate::ledger::service::{self as ledger, Cause};
-use crate::methodology::quantify::{quantify, Quantified};
+use crate::ledger::service::{self as ledger, Cause, IssuanceAccounts};
+use crate::methodology::quantify::Quantified;
 use crate::methodology::views::MethodologyRef;
 
 /// What the client is told (and what a replay returns).
@@ -45,31 +52,76 @@ pub enum Outcome {
     Replayed(String),
 }
 
-/// A concurrent insert of the same (account, client_event_id) on another connection won the race.
-const RACE: &str = "client_event_race";
+/// Why an event was not stored, and whether the transaction it ran in is still good for its neighbours.
+#[derive(Debug)]
+pub struct Failure {
+    pub error: ApiError,
+    /// The transaction may hold some of this event's writes or be in error: it must be rolled back.
+    pub abandon: bool,
+}
 
-/// Ingests one event in a savepoint of the caller's transaction. Losing an insert race to another
-/// instance is retried once, which then finds the stored event and replays it.
-pub fn ingest_event(
-    conn: &mut AnyConnection,
-    catalog: &Catalog,
-    settings: &ActivitySettings,
-    event: &Event,
-    now: NaiveDateTime,
-) -> Result<Outcome, ApiError> {
-    match db::transaction(conn, Tx::Write, |conn| {
-        ingest(conn, catalog, settings, event, now)
-    }) {
-        Err(e) if e.code == RACE => db::transaction(conn, Tx::Write, |conn| {
-            ingest(conn, catalog, settings, event, now)
-        }),
-        other => other,
+impl Failure {
+    /// Refused before anything was written, without a database error.
+    fn refused(error: ApiError) -> Failure {
+        Failure {
+            error,
+            abandon: false,
+        }
+    }
+
+    fn abandon(error: impl Into<ApiError>) -> Failure {
+        Failure {
+            error: error.into(),
+            abandon: true,
+        }
+    }
+
+    /// Another connection stored the same (account, client_event_id) first: retrying finds and replays it.
+    pub fn is_insert_race(&self) -> bool {
+        self.error.code == RACE
     }
 }
 
-fn replay(existing: ActivityRow, event: &Event) -> Result<Outcome, ApiError> {
-    if existing.request_hash == event.request_hash {
-        Ok(Outcome::Replayed(existing.response))
+/// A failed COMMIT or ROLLBACK of the event's own transaction.
+impl From<diesel::result::Error> for Failure {
+    fn from(e: diesel::result::Error) -> Failure {
+        Failure::abandon(e)
+    }
+}
+
+impl From<Failure> for ApiError {
+    fn from(f: Failure) -> ApiError {
+        f.error
+    }
+}
+
+/// What stays the same for every event of a batch.
+pub struct Context<'a> {
+    pub settings: &'a ActivitySettings,
+    pub issuance: &'a mut IssuanceAccounts,
+    pub now: NaiveDateTime,
+}
+
+/// A concurrent insert of the same (account, client_event_id) on another connection won the race.
+const RACE: &str = "client_event_race";
+
+/// Ingests one event in a transaction of its own (nested: a savepoint). Losing an insert race to another
+/// instance is retried once, which then finds the stored event and replays it.
+pub fn ingest_alone(
+    conn: &mut AnyConnection,
+    cx: &mut Context<'_>,
+    event: &Event,
+) -> Result<Outcome, ApiError> {
+    let mut attempt = || db::transaction(conn, Tx::Write, |conn| ingest(conn, cx, event));
+    match attempt() {
+        Err(f) if f.is_insert_race() => attempt().map_err(ApiError::from),
+        other => other.map_err(ApiError::from),
+    }
+}
+
+fn replay((request_hash, response): (String, String), event: &Event) -> Result<Outcome, ApiError> {
+    if request_hash == event.request_hash {
+        Ok(Outcome::Replayed(response))
     } else {
         Err(ApiError::conflict(
             "idempotency_conflict",
@@ -105,9 +157,9 @@ fn judge(
             flags.push("speed".to_string());
         }
     }
-    let mut supersedes = None;
+    let mut supersedes: Option<store::Neighbour> = None;
     if rules::is_travel(&event.activity_type) {
-        for other in store::overlapping(conn, event.poster.account_id, start, end)? {
+        for other in store::overlapping(conn, event.poster.account_id, (start, end), rules::longest())? {
             if !rules::is_travel(&other.activity_type) {
                 continue;
             }
@@ -197,40 +249,32 @@ pub fn credit(
     Ok((status, granted, points, reasons))
 }
 
-fn ingest(
-    conn: &mut AnyConnection,
-    catalog: &Catalog,
-    settings: &ActivitySettings,
-    event: &Event,
-    now: NaiveDateTime,
-) -> Result<Outcome, ApiError> {
-    if let Some(existing) = store::find_by_client_id(conn, event.poster.account_id, &event.client_event_id)? {
-        return replay(existing, event);
+/// Decides and writes one event inside the caller's transaction; see the module notes on failures.
+pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> Result<Outcome, Failure> {
+    let account_id = event.poster.account_id;
+    if let Some(stored) =
+        store::replay_of(conn, account_id, &event.client_event_id).map_err(Failure::abandon)?
+    {
+        return replay(stored, event).map_err(Failure::refused);
     }
-    let kind = catalog
-        .activity_type(&event.activity_type)
-        .ok_or_else(|| ApiError::unprocessable("unknown_activity_type", "unknown activity type"))?;
-    let (start, end) = rules::interval(event.occurred_at, event.ended_at, &event.values);
-    let late = rules::is_late(event.occurred_at, now, kind.claim_window_days);
-    let quantified = if late {
-        None
-    } else {
-        Some(quantify(
-            catalog,
-            &event.activity_type,
-            &event.region_code,
-            event.occurred_at,
-            &event.data,
-            event.evidence,
-            true,
-        )?)
-    };
-    let verdict = match &quantified {
+    let (start, end) = event.interval;
+    let quantified = &event.quantified;
+    let verdict = match quantified {
         None => Verdict::Rejected("late"),
-        Some(_) => judge(conn, settings, event, start, end)?,
+        Some(_) => judge(conn, cx.settings, event, start, end).map_err(Failure::abandon)?,
     };
+    let issuance_account = match (&verdict, quantified) {
+        (Verdict::Credit { .. }, Some(_)) => Some(
+            cx.issuance
+                .id(conn, &event.region_code)
+                .map_err(Failure::abandon)?,
+        ),
+        _ => None,
+    };
+
+    // Everything below writes.
     let reduction_g = quantified.as_ref().map_or(0, |q| q.quantity.reduction_g);
-    let (status, granted_g, points, reasons) = match (&verdict, &quantified) {
+    let (status, granted_g, points, reasons) = match (&verdict, quantified) {
         (Verdict::Rejected(why), _) => ("rejected", 0, 0, vec![why.to_string()]),
         (Verdict::Flagged(flags), _) => ("flagged", 0, 0, flags.clone()),
         (
@@ -242,25 +286,22 @@ fn ingest(
             Some(q),
         ) => {
             let grant = Grant {
-                account_id: event.poster.account_id,
+                account_id,
                 activity_type: &event.activity_type,
                 occurred_at: event.occurred_at,
                 evidence: event.evidence,
                 already: (*already_granted_g, *already_points),
             };
-            let (status, granted, points, mut reasons) = credit(conn, settings, &grant, q)?;
+            let (status, granted, points, mut reasons) =
+                credit(conn, cx.settings, &grant, q).map_err(Failure::abandon)?;
             reasons.splice(0..0, base.iter().cloned());
             (status, granted, points, reasons)
         }
         (Verdict::Credit { .. }, None) => ("rejected", 0, 0, vec!["late".to_string()]),
     };
-    let breakdown = quantified
-        .as_ref()
-        .map(|q| q.quantity.breakdown.clone())
-        .unwrap_or_default();
     let inserted = diesel::insert_into(activities::table)
         .values((
-            activities::account_id.eq(event.poster.account_id),
+            activities::account_id.eq(account_id),
             activities::user_id.eq(event.poster.user_id),
             activities::client_event_id.eq(&event.client_event_id),
             activities::request_hash.eq(&event.request_hash),
@@ -268,45 +309,39 @@ fn ingest(
             activities::region_code.eq(&event.region_code),
             activities::occurred_at.eq(start),
             activities::ended_at.eq(Some(end)),
-            activities::local_day.eq(rules::local_day(event.occurred_at)),
+            activities::local_day.eq(&event.local_day),
             activities::evidence.eq(event.evidence.as_str()),
             activities::provider_id.eq(event.poster.provider_id),
-            activities::data.eq(serde_json::Value::Object(event.data.clone()).to_string()),
+            activities::data.eq(&event.data_json),
             activities::status.eq(status),
             activities::reasons.eq(serde_json::to_string(&reasons).unwrap_or_default()),
             activities::methodology_id.eq(quantified.as_ref().map(|q| q.version.id)),
             activities::reduction_g.eq(reduction_g),
             activities::granted_g.eq(granted_g),
             activities::points.eq(points),
-            activities::breakdown.eq(serde_json::to_string(&breakdown).ok()),
+            activities::breakdown.eq(Some(&event.breakdown_json)),
             activities::response.eq(""),
-            activities::created_at.eq(now),
+            activities::created_at.eq(cx.now),
         ))
         .returning(activities::id)
         .get_result::<i64>(conn);
     let id = match inserted {
         Ok(id) => id,
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            return Err(ApiError::conflict(
+            return Err(Failure::abandon(ApiError::conflict(
                 RACE,
                 "the same event is being stored concurrently",
-            ))
+            )))
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => return Err(Failure::abandon(e)),
     };
-    let transfer_id = if points > 0 {
-        Some(
-            ledger::issue(
-                conn,
-                &event.region_code,
-                event.poster.account_id,
-                points,
-                &Cause::of("activity", id),
-            )?
-            .id,
-        )
-    } else {
-        None
+    let transfer_id = match issuance_account {
+        Some(source) if points > 0 => Some(
+            ledger::issue_from(conn, source, account_id, points, &Cause::of("activity", id))
+                .map_err(Failure::abandon)?
+                .id,
+        ),
+        _ => None,
     };
     let result = ActivityResult {
         activity_id: id.to_string(),
@@ -316,13 +351,12 @@ fn ingest(
         points,
         methodology: quantified.as_ref().map(Quantified::methodology),
         reasons,
-        breakdown,
+        breakdown: quantified
+            .as_ref()
+            .map(|q| q.quantity.breakdown.clone())
+            .unwrap_or_default(),
     };
-    diesel::update(activities::table.find(id))
-        .set((
-            activities::transfer_id.eq(transfer_id),
-            activities::response.eq(serde_json::to_string(&result).map_err(ApiError::internal)?),
-        ))
-        .execute(conn)?;
+    let response = serde_json::to_string(&result).map_err(|e| Failure::abandon(ApiError::internal(e)))?;
+    store::set_answer(conn, id, transfer_id, &response).map_err(Failure::abandon)?;
     Ok(Outcome::Created(result))
 }

@@ -4,10 +4,12 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::rules;
 use crate::domain::catalog::{Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::request_hash;
+use crate::methodology::quantify::{quantify, Quantified};
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,7 +37,8 @@ pub struct Poster {
     pub provider_id: Option<i64>,
 }
 
-/// An event that passed every check that needs no database.
+/// An event that passed every check that needs no database, quantified: everything the writer needs
+/// that does not depend on what is stored is worked out here, on the request's thread.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub poster: Poster,
@@ -48,6 +51,15 @@ pub struct Event {
     pub evidence: Evidence,
     pub data: serde_json::Map<String, serde_json::Value>,
     pub values: DataValues,
+    /// [start, end) of the activity.
+    pub interval: (NaiveDateTime, NaiveDateTime),
+    /// Asia/Shanghai date of `occurred_at`: the daily cap's day.
+    pub local_day: String,
+    /// The quantification under the version in force; `None` when the event came after its claim window.
+    pub quantified: Option<Quantified>,
+    /// `data` and the quantification's breakdown as stored.
+    pub data_json: String,
+    pub breakdown_json: String,
 }
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {
@@ -109,19 +121,56 @@ pub fn validate(
             }
         },
     };
-    match values {
-        Some(values) if errors.is_empty() => Ok(Event {
-            poster,
-            client_event_id: req.client_event_id,
-            request_hash: hash,
-            activity_type: req.activity_type,
-            region_code: region,
-            occurred_at,
-            ended_at,
-            evidence,
-            data: req.data,
-            values,
-        }),
-        _ => Err(ApiError::validation(errors)),
+    if let Some(values) = &values {
+        let (start, end) = rules::interval(occurred_at, ended_at, values);
+        if end - start > rules::longest() {
+            let at = if ended_at.is_some() {
+                "ended_at"
+            } else {
+                "data.duration_s"
+            };
+            errors.push(field(at, "an activity lasts at most 24 hours"));
+        }
     }
+    let values = match values {
+        Some(values) if errors.is_empty() => values,
+        _ => return Err(ApiError::validation(errors)),
+    };
+    let claim_window_days = catalog
+        .activity_type(&req.activity_type)
+        .map_or(0, |kind| kind.claim_window_days);
+    let quantified = if rules::is_late(occurred_at, now.naive_utc(), claim_window_days) {
+        None
+    } else {
+        Some(quantify(
+            catalog,
+            &req.activity_type,
+            &region,
+            occurred_at,
+            &req.data,
+            evidence,
+            true,
+        )?)
+    };
+    let breakdown = quantified
+        .as_ref()
+        .map(|q| q.quantity.breakdown.as_slice())
+        .unwrap_or_default();
+    Ok(Event {
+        poster,
+        client_event_id: req.client_event_id,
+        request_hash: hash,
+        interval: rules::interval(occurred_at, ended_at, &values),
+        local_day: rules::local_day(occurred_at),
+        data_json: serde_json::Value::Object(req.data.clone()).to_string(),
+        breakdown_json: serde_json::to_string(breakdown).map_err(ApiError::internal)?,
+        activity_type: req.activity_type,
+        region_code: region,
+        occurred_at,
+        ended_at,
+        evidence,
+        data: req.data,
+        values,
+        quantified,
+    })
 }

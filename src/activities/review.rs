@@ -141,12 +141,8 @@ pub fn decide(
         result.status = status.to_string();
         result.granted_g = granted_g;
         result.points = points;
-        diesel::update(activities::table.find(id))
-            .set((
-                activities::transfer_id.eq(transfer_id),
-                activities::response.eq(serde_json::to_string(&result).map_err(ApiError::internal)?),
-            ))
-            .execute(conn)?;
+        let response = serde_json::to_string(&result).map_err(ApiError::internal)?;
+        store::set_answer(conn, id, transfer_id, &response)?;
         audit::record(
             conn,
             Some(admin),

@@ -24,17 +24,27 @@ pub fn local_year(t: NaiveDateTime) -> i32 {
     t.and_utc().with_timezone(&china()).year()
 }
 
+/// No single activity lasts longer than a day: longer claims are refused, and the overlap search reads
+/// only activities that started at most this long before a new one.
+pub fn longest() -> Duration {
+    Duration::hours(24)
+}
+
 /// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`;
-/// at least one second long, so an instant still collides with an interval containing it.
+/// at least one second long, so an instant still collides with an interval containing it. An absurd
+/// duration saturates instead of overflowing (validation then refuses it as too long).
 pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     data: &DataValues,
 ) -> (NaiveDateTime, NaiveDateTime) {
-    let from_duration = data
-        .get("duration_s")
-        .and_then(|d| d.trunc().to_i64())
-        .map(|secs| occurred_at + Duration::seconds(secs));
+    let from_duration = data.get("duration_s").map(|d| {
+        d.trunc()
+            .to_i64()
+            .and_then(Duration::try_seconds)
+            .and_then(|d| occurred_at.checked_add_signed(d))
+            .unwrap_or(NaiveDateTime::MAX)
+    });
     let end = ended_at.or(from_duration).unwrap_or(occurred_at);
     (occurred_at, end.max(occurred_at + Duration::seconds(1)))
 }
@@ -93,6 +103,8 @@ mod tests {
         assert_eq!(speed_kmh(&walk, t(1, 0), None), None);
         assert_eq!(interval(t(1, 0), None, &data), (t(1, 0), t(1, 30)));
         assert_eq!(interval(t(1, 0), None, &walk).1, t(1, 0) + Duration::seconds(1));
+        let absurd = DataValues::from([("duration_s".into(), Decimal::from(i64::MAX))]);
+        assert_eq!(interval(t(1, 0), None, &absurd).1, NaiveDateTime::MAX);
         assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
     }
 

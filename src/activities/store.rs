@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::db::prepared::{Prepared, Sql, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 
@@ -37,17 +38,38 @@ pub struct ActivityRow {
     pub created_at: NaiveDateTime,
 }
 
-pub fn find_by_client_id(
+/// What a replay needs of a stored event: its request digest and the answer it was given.
+pub fn replay_of(
     conn: &mut AnyConnection,
     account_id: i64,
     client_event_id: &str,
-) -> QueryResult<Option<ActivityRow>> {
+) -> QueryResult<Option<(String, String)>> {
     activities::table
         .filter(activities::account_id.eq(account_id))
         .filter(activities::client_event_id.eq(client_event_id))
-        .select(ActivityRow::as_select())
-        .first(conn)
+        .select((activities::request_hash, activities::response))
+        .get_result(conn)
         .optional()
+}
+
+/// Records the issue transfer and the answer of a stored activity.
+pub fn set_answer(
+    conn: &mut AnyConnection,
+    id: i64,
+    transfer_id: Option<i64>,
+    response: &str,
+) -> QueryResult<usize> {
+    struct SetAnswer;
+    impl Sql for SetAnswer {
+        const SQL: &'static str = "UPDATE activities SET transfer_id = ?, response = ? WHERE id = ?";
+        type Returns = diesel::sql_types::BigInt;
+    }
+    Prepared::<SetAnswer>::new([
+        Value::NullableBigInt(transfer_id),
+        Value::Text(response),
+        Value::BigInt(id),
+    ])
+    .execute(conn)
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow>> {
@@ -58,19 +80,37 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow
         .optional()
 }
 
-/// The account's live (not rejected) activities whose interval overlaps [start, end).
+/// What the overlap rules need to know of another activity.
+#[derive(Debug, Clone, Queryable)]
+pub struct Neighbour {
+    pub activity_type: String,
+    pub provider_id: Option<i64>,
+    pub status: String,
+    pub granted_g: i64,
+    pub points: i64,
+}
+
+/// The account's live (not rejected) activities whose interval overlaps [start, end). No activity lasts
+/// longer than `longest`, so the index range starts at `start − longest` instead of the account's first.
 pub fn overlapping(
     conn: &mut AnyConnection,
     account_id: i64,
-    start: NaiveDateTime,
-    end: NaiveDateTime,
-) -> QueryResult<Vec<ActivityRow>> {
+    (start, end): (NaiveDateTime, NaiveDateTime),
+    longest: chrono::Duration,
+) -> QueryResult<Vec<Neighbour>> {
     activities::table
         .filter(activities::account_id.eq(account_id))
-        .filter(activities::status.ne("rejected"))
+        .filter(activities::occurred_at.gt(start - longest))
         .filter(activities::occurred_at.lt(end))
         .filter(activities::ended_at.gt(start))
-        .select(ActivityRow::as_select())
+        .filter(activities::status.ne("rejected"))
+        .select((
+            activities::activity_type,
+            activities::provider_id,
+            activities::status,
+            activities::granted_g,
+            activities::points,
+        ))
         .load(conn)
 }
 

@@ -4,7 +4,9 @@
 //! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
 
 pub mod migrate;
+pub mod prepared;
 pub mod schema;
+mod sqlite_plans;
 mod sqlite_url;
 
 use std::time::Duration;
@@ -80,6 +82,9 @@ pub enum ConnectError {
 impl Manager {
     pub fn new(options: ConnectOptions) -> Result<Manager, ConnectError> {
         let backend = Backend::from_url(&options.url).map_err(ConnectError::Url)?;
+        if backend == Backend::Sqlite {
+            sqlite_plans::stabilize_query_plans();
+        }
         Ok(Manager { options, backend })
     }
 
@@ -93,8 +98,11 @@ impl Manager {
                 let mut conn = SqliteConnection::establish(&path)?;
                 // Pragmas are per connection; foreign keys are off unless asked for. FULL sync because every
                 // write path here creates or moves value and must survive a power cut once acknowledged.
+                // Statement journals (every insert checked against a foreign key keeps one, to undo itself)
+                // live in memory: in a temporary file each cost a write system call per statement.
                 conn.batch_execute(&format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL;",
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
+                     PRAGMA temp_store = MEMORY;",
                     self.options.busy_timeout_ms
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))

@@ -10,6 +10,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::store::{self, AccountRow, TransferRow};
+use crate::db::prepared::{Prepared, Sql, Value};
 use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
@@ -200,8 +201,11 @@ struct NewTransfer<'a> {
     cause: &'a Cause,
 }
 
+/// Records a transfer and queues it for sealing. The row is built here rather than read back: every
+/// column is known, and reading it back (timestamps parsed from text on SQLite) cost more than the insert.
 fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow> {
-    let row: TransferRow = diesel::insert_into(transfers::table)
+    let created_at = store::now();
+    let id: i64 = diesel::insert_into(transfers::table)
         .values((
             transfers::kind.eq(new.kind.as_str()),
             transfers::debit_account_id.eq(new.debit),
@@ -212,14 +216,26 @@ fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow>
             transfers::ref_type.eq(&new.cause.ref_type),
             transfers::ref_id.eq(&new.cause.ref_id),
             transfers::memo.eq(&new.cause.memo),
-            transfers::created_at.eq(store::now()),
+            transfers::created_at.eq(created_at),
         ))
-        .returning(transfers::all_columns)
+        .returning(transfers::id)
         .get_result(conn)?;
     diesel::insert_into(unsealed_transfers::table)
-        .values(unsealed_transfers::transfer_id.eq(row.id))
+        .values(unsealed_transfers::transfer_id.eq(id))
         .execute(conn)?;
-    Ok(row)
+    Ok(TransferRow {
+        id,
+        kind: new.kind.as_str().to_string(),
+        debit_account_id: new.debit,
+        credit_account_id: new.credit,
+        amount: new.amount,
+        pending_id: new.pending_id,
+        timeout_at: new.timeout_at,
+        ref_type: new.cause.ref_type.clone(),
+        ref_id: new.cause.ref_id.clone(),
+        memo: new.cause.memo.clone(),
+        created_at,
+    })
 }
 
 fn pair(conn: &mut AnyConnection, debit: i64, credit: i64, amount: i64) -> Result<(AccountRow, AccountRow)> {
@@ -297,18 +313,69 @@ pub fn issue(
     amount: i64,
     cause: &Cause,
 ) -> Result<TransferRow> {
+    in_tx(conn, |conn| {
+        let source = issuance_account(conn, region_code)?;
+        issue_from(conn, source.id, wallet, amount, cause)
+    })
+}
+
+/// Issues from a known issuance account, inside the caller's transaction and without a savepoint of its
+/// own: a failure leaves nothing written, since the wallet update is the only statement that can refuse
+/// and it comes first. The issuance account is derived, so only the wallet row is touched (and locked).
+pub fn issue_from(
+    conn: &mut AnyConnection,
+    issuance_account_id: i64,
+    wallet: i64,
+    amount: i64,
+    cause: &Cause,
+) -> Result<TransferRow> {
     if amount <= 0 {
         return Err(LedgerError::NonPositive);
     }
-    // One savepoint, and the issuance account is read once (it is never locked: it is derived).
-    in_tx(conn, |conn| {
-        let source = issuance_account(conn, region_code)?;
-        let target = store::account(conn, wallet)?.ok_or(LedgerError::UnknownAccount(wallet))?;
-        if source.id == target.id {
-            return Err(LedgerError::SameAccount);
+    // Only a real (not derived) account other than the source can be credited.
+    struct CreditWallet;
+    impl Sql for CreditWallet {
+        const SQL: &'static str = "UPDATE accounts SET credits_posted = credits_posted + ? \
+            WHERE id = ? AND derived = ? AND id <> ?";
+        type Returns = diesel::sql_types::BigInt;
+    }
+    let credited = Prepared::<CreditWallet>::new([
+        Value::BigInt(amount),
+        Value::BigInt(wallet),
+        Value::Bool(false),
+        Value::BigInt(issuance_account_id),
+    ])
+    .execute(conn)?;
+    if credited != 1 {
+        return Err(LedgerError::UnknownAccount(wallet));
+    }
+    insert(
+        conn,
+        NewTransfer {
+            kind: Kind::Issue,
+            debit: issuance_account_id,
+            credit: wallet,
+            amount,
+            pending_id: None,
+            timeout_at: None,
+            cause,
+        },
+    )
+}
+
+/// Issuance account ids by region, remembered: they are created with their regions and never change.
+#[derive(Debug, Default)]
+pub struct IssuanceAccounts(std::collections::HashMap<String, i64>);
+
+impl IssuanceAccounts {
+    pub fn id(&mut self, conn: &mut AnyConnection, region_code: &str) -> Result<i64> {
+        if let Some(id) = self.0.get(region_code) {
+            return Ok(*id);
         }
-        posted(conn, Kind::Issue, &source, &target, amount, cause)
-    })
+        let id = issuance_account(conn, region_code)?.id;
+        self.0.insert(region_code.to_string(), id);
+        Ok(id)
+    }
 }
 
 /// Reserves points until `timeout_at`: they stay in the wallet but cannot be spent.

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 
 use super::views::MethodologyRef;
 
+#[derive(Debug, Clone)]
 pub struct Quantified {
     pub version: Arc<Version>,
     pub quantity: Quantity,

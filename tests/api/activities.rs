@@ -13,6 +13,7 @@ both_backends!(
     bad_events_are_refused_and_late_ones_stored_as_rejected,
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
+    identical_batches_on_two_instances_store_each_event_once,
 );
 
 fn at(minutes_ago: i64) -> String {
@@ -141,6 +142,11 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     post(&app, &token, &backwards)
         .await
         .assert_problem(422, "validation_failed");
+    let mut endless = walk("e", 60 * 30, 1000, "trace");
+    endless["ended_at"] = json!(at(60 * 5));
+    let r = post(&app, &token, &endless).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "ended_at", "{}", r.text);
     post(&app, &token, &walk("o", 30, 1000, "operator"))
         .await
         .assert_problem(422, "validation_failed");
@@ -352,4 +358,35 @@ async fn annual_cap_and_photo_weight_sqlite() {
 #[actix_web::test]
 async fn annual_cap_and_photo_weight_postgres() {
     annual_cap_and_photo_weight(crate::helpers::Backend::Postgres).await
+}
+
+/// Both instances' writers store the same events at once: on PostgreSQL one of them loses the insert
+/// race, rolls its group back and retries event by event, replaying what the other stored.
+async fn identical_batches_on_two_instances_store_each_event_once(app: TestApp) {
+    let other = second_instance(&app).await;
+    let token = app.new_user_token().await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| walk(&format!("twin-{i}"), 10 + i, 100, "trace"))
+        .collect();
+    let body = json!({ "events": events });
+    let posts = (0..6).map(|i| {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        instance.post("/api/v1/activities/batch", &body, Some(&token))
+    });
+    let responses = futures_util::future::join_all(posts).await;
+    let mut points = 0;
+    for i in 0..20 {
+        let items: Vec<Value> = responses.iter().map(|r| r.body["results"][i].clone()).collect();
+        assert!(
+            items
+                .iter()
+                .all(|item| item["activity_id"] == items[0]["activity_id"] && item["status"] == "credited"),
+            "{items:?}"
+        );
+        let stored = items.iter().filter(|item| item["replayed"] == false).count();
+        assert_eq!(stored, 1, "{items:?}");
+        points += items[0]["points"].as_i64().unwrap();
+    }
+    assert!(points > 0);
+    assert_eq!(balance(&app, &token).await, points);
 }
