@@ -9,7 +9,7 @@ use crate::domain::catalog::{Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::request_hash;
-use crate::methodology::quantify::{quantify, Quantified};
+use crate::methodology::quantify::{quantify_values, Quantified};
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -49,7 +49,6 @@ pub struct Event {
     pub occurred_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
     pub evidence: Evidence,
-    pub data: serde_json::Map<String, serde_json::Value>,
     pub values: DataValues,
     /// [start, end) of the activity.
     pub interval: (NaiveDateTime, NaiveDateTime),
@@ -57,7 +56,7 @@ pub struct Event {
     pub local_day: String,
     /// The quantification under the version in force; `None` when the event came after its claim window.
     pub quantified: Option<Quantified>,
-    /// `data` and the quantification's breakdown as stored.
+    /// The request's `data` and the quantification's breakdown, as stored.
     pub data_json: String,
     pub breakdown_json: String,
 }
@@ -108,46 +107,43 @@ pub fn validate(
     if ended_at.is_some_and(|end| end <= occurred_at) {
         errors.push(field("ended_at", "must be after occurred_at"));
     }
-    let values = match catalog.activity_type(&req.activity_type) {
+    let checked = match catalog.activity_type(&req.activity_type) {
         None => {
             errors.push(field("activity_type", "unknown activity type"));
             None
         }
         Some(kind) => match kind.schema.validate(&req.data) {
-            Ok(values) => Some(values),
+            Ok(values) => Some((kind.claim_window_days, values)),
             Err(data_errors) => {
                 errors.extend(data_errors);
                 None
             }
         },
     };
-    if let Some(values) = &values {
-        let (start, end) = rules::interval(occurred_at, ended_at, values);
-        if end - start > rules::longest() {
-            let at = if ended_at.is_some() {
-                "ended_at"
-            } else {
-                "data.duration_s"
-            };
-            errors.push(field(at, "an activity lasts at most 24 hours"));
-        }
+    let interval = checked
+        .as_ref()
+        .map(|(_, values)| rules::interval(occurred_at, ended_at, values));
+    if interval.is_some_and(|(start, end)| end - start > rules::longest()) {
+        let at = if ended_at.is_some() {
+            "ended_at"
+        } else {
+            "data.duration_s"
+        };
+        errors.push(field(at, "an activity lasts at most 24 hours"));
     }
-    let values = match values {
-        Some(values) if errors.is_empty() => values,
-        _ => return Err(ApiError::validation(errors)),
+    let (Some((claim_window_days, values)), Some(interval), true) = (checked, interval, errors.is_empty())
+    else {
+        return Err(ApiError::validation(errors));
     };
-    let claim_window_days = catalog
-        .activity_type(&req.activity_type)
-        .map_or(0, |kind| kind.claim_window_days);
     let quantified = if rules::is_late(occurred_at, now.naive_utc(), claim_window_days) {
         None
     } else {
-        Some(quantify(
+        Some(quantify_values(
             catalog,
             &req.activity_type,
             &region,
             occurred_at,
-            &req.data,
+            values.clone(),
             evidence,
             true,
         )?)
@@ -160,16 +156,15 @@ pub fn validate(
         poster,
         client_event_id: req.client_event_id,
         request_hash: hash,
-        interval: rules::interval(occurred_at, ended_at, &values),
+        interval,
         local_day: rules::local_day(occurred_at),
-        data_json: serde_json::Value::Object(req.data.clone()).to_string(),
+        data_json: serde_json::Value::Object(req.data).to_string(),
         breakdown_json: serde_json::to_string(breakdown).map_err(ApiError::internal)?,
         activity_type: req.activity_type,
         region_code: region,
         occurred_at,
         ended_at,
         evidence,
-        data: req.data,
         values,
         quantified,
     })

@@ -219,6 +219,29 @@ pub enum Tx {
     Snapshot,
 }
 
+fn in_transaction(conn: &mut AnyConnection) -> diesel::QueryResult<bool> {
+    type Multi = <AnyConnection as Connection>::TransactionManager;
+    Ok(
+        <Multi as TransactionManager<AnyConnection>>::transaction_manager_status_mut(conn)
+            .transaction_depth()?
+            .is_some(),
+    )
+}
+
+/// Runs `f` in the caller's transaction when there is one, without a savepoint (the caller rolls back
+/// on failure), and in a write transaction of its own otherwise, so its statements are atomic either way.
+pub fn within_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
+    E: From<diesel::result::Error>,
+{
+    if in_transaction(conn)? {
+        f(conn)
+    } else {
+        transaction(conn, Tx::Write, f)
+    }
+}
+
 /// Runs `f` inside a transaction of the given kind, committing on `Ok` and rolling back on `Err`.
 /// Nested calls become savepoints, so a service can be called inside its caller's transaction.
 pub fn transaction<T, E, F>(conn: &mut AnyConnection, kind: Tx, f: F) -> Result<T, E>
@@ -227,9 +250,7 @@ where
     E: From<diesel::result::Error>,
 {
     type Multi = <AnyConnection as Connection>::TransactionManager;
-    let outermost = <Multi as TransactionManager<AnyConnection>>::transaction_manager_status_mut(conn)
-        .transaction_depth()?
-        .is_none();
+    let outermost = !in_transaction(conn)?;
     // SQLite has one writer; waiting for it in SQLite's busy handler means sleeping and polling, which
     // starves unlucky writers for seconds under load. Queue this process's writers on a mutex instead.
     let _writer = match (&mut *conn, outermost, kind) {

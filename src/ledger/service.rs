@@ -319,9 +319,10 @@ pub fn issue(
     })
 }
 
-/// Issues from a known issuance account, inside the caller's transaction and without a savepoint of its
-/// own: a failure leaves nothing written, since the wallet update is the only statement that can refuse
-/// and it comes first. The issuance account is derived, so only the wallet row is touched (and locked).
+/// Issues from a known issuance account, inside the caller's transaction without a savepoint of its own
+/// (or in its own transaction when called outside any): a failure leaves nothing written, since the
+/// wallet update is the only statement that can refuse and it comes first. The issuance account is
+/// derived, so only the wallet row is touched (and locked).
 pub fn issue_from(
     conn: &mut AnyConnection,
     issuance_account_id: i64,
@@ -339,28 +340,30 @@ pub fn issue_from(
             WHERE id = ? AND derived = ? AND id <> ?";
         type Returns = diesel::sql_types::BigInt;
     }
-    let credited = Prepared::<CreditWallet>::new([
-        Value::BigInt(amount),
-        Value::BigInt(wallet),
-        Value::Bool(false),
-        Value::BigInt(issuance_account_id),
-    ])
-    .execute(conn)?;
-    if credited != 1 {
-        return Err(LedgerError::UnknownAccount(wallet));
-    }
-    insert(
-        conn,
-        NewTransfer {
-            kind: Kind::Issue,
-            debit: issuance_account_id,
-            credit: wallet,
-            amount,
-            pending_id: None,
-            timeout_at: None,
-            cause,
-        },
-    )
+    db::within_transaction(conn, |conn| {
+        let credited = Prepared::<CreditWallet>::new([
+            Value::BigInt(amount),
+            Value::BigInt(wallet),
+            Value::Bool(false),
+            Value::BigInt(issuance_account_id),
+        ])
+        .execute(conn)?;
+        if credited != 1 {
+            return Err(LedgerError::UnknownAccount(wallet));
+        }
+        insert(
+            conn,
+            NewTransfer {
+                kind: Kind::Issue,
+                debit: issuance_account_id,
+                credit: wallet,
+                amount,
+                pending_id: None,
+                timeout_at: None,
+                cause,
+            },
+        )
+    })
 }
 
 /// Issuance account ids by region, remembered: they are created with their regions and never change.

@@ -60,6 +60,27 @@ pub fn quantify(
         return Err(quantify_error(QuantifyError::UnknownRegion(region.to_string())));
     }
     let values = kind.schema.validate(data).map_err(ApiError::validation)?;
+    quantify_values(
+        catalog,
+        activity_type,
+        region,
+        occurred_at,
+        values,
+        evidence,
+        explain,
+    )
+}
+
+/// Finds the version in force and evaluates it on data already checked against the type's schema.
+pub fn quantify_values(
+    catalog: &Catalog,
+    activity_type: &str,
+    region: &str,
+    occurred_at: NaiveDateTime,
+    values: DataValues,
+    evidence: Evidence,
+    explain: bool,
+) -> Result<Quantified, ApiError> {
     let version = catalog
         .version_in_force(activity_type, region, occurred_at)
         .map_err(quantify_error)?
