@@ -92,6 +92,8 @@ pub struct LedgerSettings {
     pub seal_interval_ms: u64,
     pub seal_max_transfers: i64,
     pub expiry_sweep_interval_ms: u64,
+    pub transfer_batch_window_ms: u64,
+    pub transfer_batch_max: usize,
     pub signing_key: Option<SecretString>,
 }
 
@@ -207,6 +209,9 @@ impl Settings {
             if let Err(why) = crate::ledger::signing::PlatformKey::from_hex(key.expose_secret()) {
                 return fail("ledger.signing_key", &why);
             }
+        }
+        if self.ledger.transfer_batch_max == 0 {
+            return fail("ledger.transfer_batch_max", "must be at least 1");
         }
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");

@@ -4,7 +4,9 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use chrono::Utc;
+use std::collections::{HashMap, HashSet};
+
+use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 use sha2::{Digest, Sha256};
@@ -63,25 +65,91 @@ pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Re
     if inserted == 1 {
         return Ok(Claim::New);
     }
-    let (stored_hash, status, body): (String, i32, String) = idempotency_keys::table
+    let stored: Stored = idempotency_keys::table
         .find((scope, key))
-        .select((
-            idempotency_keys::request_hash,
-            idempotency_keys::status,
-            idempotency_keys::response,
-        ))
+        .select(Stored::as_select())
         .first(conn)?;
-    if stored_hash != hash {
-        return Err(ApiError::conflict(
-            "idempotency_conflict",
-            "this Idempotency-Key was used with a different request",
-        ));
-    }
-    let status = u16::try_from(status)
-        .ok()
-        .and_then(|s| StatusCode::from_u16(s).ok())
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored idempotent answer has no status")))?;
+    let (status, body) = stored.replay(hash)?;
     Ok(Claim::Replay { status, body })
+}
+
+/// A key's stored request digest and answer.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct Stored {
+    scope: String,
+    idempotency_key: String,
+    request_hash: String,
+    status: i32,
+    response: String,
+}
+
+impl Stored {
+    /// The stored answer for a request with digest `hash`, or the conflict if it is another request.
+    pub fn replay(&self, hash: &str) -> Result<(StatusCode, String), ApiError> {
+        if self.request_hash != hash {
+            return Err(ApiError::conflict(
+                "idempotency_conflict",
+                "this Idempotency-Key was used with a different request",
+            ));
+        }
+        let status = u16::try_from(self.status)
+            .ok()
+            .and_then(|s| StatusCode::from_u16(s).ok())
+            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("stored idempotent answer has no status")))?;
+        Ok((status, self.response.clone()))
+    }
+}
+
+/// The stored answers of any of these (scope, key) pairs, in one query.
+pub fn stored(
+    conn: &mut AnyConnection,
+    keys: &[(&str, &str)],
+) -> Result<HashMap<(String, String), Stored>, ApiError> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let scopes: Vec<&str> = keys.iter().map(|(scope, _)| *scope).collect();
+    let names: Vec<&str> = keys.iter().map(|(_, key)| *key).collect();
+    // Both lists match a superset (any scope with any key); the exact pairs are picked here.
+    let rows: Vec<Stored> = idempotency_keys::table
+        .filter(idempotency_keys::scope.eq_any(scopes))
+        .filter(idempotency_keys::idempotency_key.eq_any(names))
+        .select(Stored::as_select())
+        .load(conn)?;
+    let wanted: HashSet<(&str, &str)> = keys.iter().copied().collect();
+    Ok(rows
+        .into_iter()
+        .filter(|r| wanted.contains(&(r.scope.as_str(), r.idempotency_key.as_str())))
+        .map(|r| ((r.scope.clone(), r.idempotency_key.clone()), r))
+        .collect())
+}
+
+/// A new key with its answer, to store in one go with others (see [`store_all`]).
+#[derive(Debug, Insertable)]
+#[diesel(table_name = idempotency_keys)]
+pub struct Answered<'a> {
+    pub scope: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a str,
+    pub status: i32,
+    pub response: &'a str,
+    pub created_at: NaiveDateTime,
+}
+
+/// Stores new keys with their answers in one statement. A key stored meanwhile by another transaction
+/// makes it fail (a unique violation), and the caller must roll back and take the one-by-one path.
+pub fn store_all(conn: &mut AnyConnection, answered: &[Answered<'_>]) -> Result<(), ApiError> {
+    if answered.is_empty() {
+        return Ok(());
+    }
+    // Diesel writes multi-row inserts for each backend, not for the two together.
+    let insert = diesel::insert_into(idempotency_keys::table).values(answered);
+    match conn {
+        AnyConnection::Postgresql(pg) => insert.execute(pg)?,
+        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
+    };
+    Ok(())
 }
 
 /// Stores the answer of a claimed key.

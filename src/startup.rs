@@ -9,16 +9,18 @@ use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
 use secrecy::ExposeSecret;
 
-use crate::activities::writer::IngestQueue;
+use crate::activities::writer;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::db::group_commit::Batching;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
 use crate::http::fallback;
 use crate::ledger::signing::PlatformKey;
+use crate::ledger::transfer_writer;
 use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
@@ -75,10 +77,19 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
-    let ingest = IngestQueue::start(db.clone(), settings.activities.clone());
+    let ingest = writer::start(db.clone(), settings.activities.clone());
+    let transfers = transfer_writer::start(
+        db.clone(),
+        Batching {
+            window: Duration::from_millis(settings.ledger.transfer_batch_window_ms),
+            max: settings.ledger.transfer_batch_max,
+            writers: 1,
+        },
+    );
     Ok(AppState {
         secrets,
         ingest,
+        transfers,
         catalog,
         platform_key,
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),

@@ -10,6 +10,7 @@ use crate::cache::Cache;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::ledger::signing::PlatformKey;
+use crate::ledger::transfer_writer::TransferQueue;
 use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 
@@ -23,5 +24,6 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     pub platform_key: PlatformKey,
     pub ingest: IngestQueue,
+    pub transfers: TransferQueue,
     pub secrets: SecretBox,
 }

@@ -38,7 +38,7 @@ fn poster(member: &Member) -> ApiResult<Poster> {
 /// Validates, queues for the next group commit, and answers once stored.
 pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
     let event = validate(state, req, poster)?;
-    state.ingest.submit(event).await
+    state.ingest.submit(event).await?
 }
 
 fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<request::Event> {

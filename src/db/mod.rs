@@ -3,6 +3,7 @@
 //! The backend is chosen by the URL scheme (`sqlite://…` or `postgres://…`). Blocking diesel work runs on
 //! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
 
+pub mod group_commit;
 pub mod migrate;
 pub mod prepared;
 pub mod schema;

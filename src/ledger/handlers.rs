@@ -1,6 +1,5 @@
 //! Wallets, transfers between people, and the public ledger.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,14 +7,15 @@ use utoipa::ToSchema;
 
 use super::merkle;
 use super::seal::{self, leaf};
-use super::service::{self, Cause, Kind};
+use super::service::{Cause, Kind};
+use super::transfer_writer::{TransferCreated, TransferJob};
 use super::store::{self, BlockRow, TransferRow};
 use crate::auth::extract::Member;
 use crate::db::{self, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
-use crate::idempotency::{self, Claim};
+use crate::idempotency;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -141,13 +141,6 @@ pub struct TransferRequest {
     pub memo: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct TransferCreated {
-    pub transfer_id: String,
-    /// The sender's balance after the transfer.
-    pub balance: i64,
-}
-
 const MEMO_MAX_CHARS: usize = 140;
 
 /// Give points to another person or business. Requires an `Idempotency-Key` header.
@@ -188,39 +181,15 @@ pub async fn create_transfer(
             format!("at most {MEMO_MAX_CHARS} characters"),
         ));
     }
-    let scope = format!("transfer:{from}");
-    let (status, body) = state
-        .db
-        .run(move |conn| {
-            db::transaction(conn, Tx::Write, |conn| {
-                if let Claim::Replay { status, body } = idempotency::claim(conn, &scope, &key, &hash)? {
-                    return Ok((status, body));
-                }
-                let target = store::account(conn, to)?;
-                if target.is_none_or(|a| a.kind != "wallet") {
-                    return Err(ApiError::unprocessable("unknown_account", "no such wallet"));
-                }
-                let t = service::transfer(
-                    conn,
-                    Kind::Transfer,
-                    from,
-                    to,
-                    request.points,
-                    &Cause::memo(request.memo),
-                )?;
-                let balance = store::account(conn, from)?
-                    .map(|a| a.balance())
-                    .unwrap_or_default();
-                let body = serde_json::to_string(&TransferCreated {
-                    transfer_id: t.id.to_string(),
-                    balance,
-                })
-                .map_err(ApiError::internal)?;
-                idempotency::complete(conn, &scope, &key, StatusCode::CREATED, &body)?;
-                Ok((StatusCode::CREATED, body))
-            })
-        })
-        .await?;
+    let job = TransferJob {
+        from,
+        to,
+        points: request.points,
+        cause: Cause::memo(request.memo),
+        idempotency_key: key,
+        request_hash: hash,
+    };
+    let (status, body) = state.transfers.submit(job).await??;
     Ok(HttpResponse::build(status)
         .content_type("application/json")
         .body(body))

@@ -2,6 +2,10 @@
 
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use actix_web::http::StatusCode;
+use tanhui::db::{self, Tx};
+use tanhui::idempotency;
+use tanhui::ledger::handlers::TransferRequest;
 use tanhui::ledger::service::{self, Cause, LedgerError};
 use tanhui::ledger::{merkle, seal, store, verify};
 
@@ -14,6 +18,8 @@ both_backends!(
     transfer_errors_are_clear,
     sixteen_concurrent_transfers_only_two_fit,
     opposite_transfer_storms_do_not_deadlock,
+    one_key_racing_on_two_instances_moves_points_once,
+    a_key_claimed_by_another_transaction_is_answered_from_it,
     holds_post_void_and_expire_once,
     post_void_and_expiry_race_on_two_instances,
     sealed_blocks_and_proofs_verify_offline,
@@ -226,6 +232,89 @@ async fn opposite_transfer_storms_do_not_deadlock(app: TestApp) {
     }
     assert_eq!(wallet(&app, &alice).await["balance"], 1000 - 180 + 120);
     assert_eq!(wallet(&app, &bob).await["balance"], 1000 + 180 - 120);
+}
+
+/// Requests under one key race each other inside one instance's batches and across two instances (where
+/// the loser of the race for the key retries alone): one request wins, every other gets its answer or,
+/// with another body, a conflict.
+async fn one_key_racing_on_two_instances_moves_points_once(app: TestApp) {
+    let other = second_instance(&app).await;
+    let (alice, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 1000).await;
+    let same = json!({"to_account_id": bob_account, "points": 7});
+    let different = json!({"to_account_id": bob_account, "points": 9});
+    let mut requests = Vec::new();
+    for i in 0..24 {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        let body = if i % 6 == 5 { &different } else { &same };
+        requests.push(send(instance, &alice, "twin", body));
+    }
+    let results = futures_util::future::join_all(requests).await;
+    let created: Vec<&Value> = results
+        .iter()
+        .filter(|r| r.status.as_u16() == 201)
+        .map(|r| &r.body)
+        .collect();
+    let conflicts = results
+        .iter()
+        .filter(|r| r.code() == "idempotency_conflict")
+        .count();
+    assert_eq!(
+        created.len() + conflicts,
+        24,
+        "{:?}",
+        results.iter().map(|r| &r.text).collect::<Vec<_>>()
+    );
+    assert!(created.iter().all(|b| *b == created[0]), "{created:?}");
+    // 7 when a request with the common body won (then the 4 others conflict), 9 otherwise.
+    let moved = 1000 - created[0]["balance"].as_i64().unwrap();
+    assert_eq!(conflicts, if moved == 7 { 4 } else { 20 });
+    assert_eq!(wallet(&app, &alice).await["balance"], 1000 - moved);
+    let r = app.get("/api/v1/wallet/transfers", Some(&alice)).await;
+    let outgoing = r.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["direction"] == "out")
+        .count();
+    assert_eq!(outgoing, 1);
+}
+
+/// Another transaction (a transfer on another instance, taking the one-by-one path) has claimed the key
+/// and not yet committed when the batch writes it. On PostgreSQL the batch's insert of the key waits, then
+/// fails when that transaction commits, and the transfer is retried alone, finding the stored answer; on
+/// SQLite the other transaction holds the write lock and the batch reads the answer after it.
+async fn a_key_claimed_by_another_transaction_is_answered_from_it(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let request = TransferRequest {
+        to_account_id: bob_account.clone(),
+        points: 5,
+        memo: None,
+    };
+    let hash = idempotency::request_hash(&serde_json::to_value(&request).unwrap());
+    let scope = format!("transfer:{alice_account}");
+    let answer = r#"{"transfer_id":"elsewhere","balance":95}"#;
+    let (claimed, is_claimed) = tokio::sync::oneshot::channel();
+    let holder = app.with_conn(move |conn| {
+        db::transaction(conn, Tx::Write, |conn| {
+            idempotency::claim(conn, &scope, "contested", &hash)?;
+            idempotency::complete(conn, &scope, "contested", StatusCode::CREATED, answer)?;
+            claimed.send(()).unwrap();
+            std::thread::sleep(std::time::Duration::from_millis(400));
+            Ok::<_, tanhui::error::ApiError>(())
+        })
+        .unwrap()
+    });
+    let transfer = async {
+        is_claimed.await.unwrap();
+        send(&app, &alice, "contested", &json!({"to_account_id": bob_account, "points": 5})).await
+    };
+    let ((), r) = tokio::join!(holder, transfer);
+    assert_eq!(r.assert_status(201), &serde_json::from_str::<Value>(answer).unwrap());
+    assert_eq!(wallet(&app, &alice).await["balance"], 100);
 }
 
 fn later(secs: i64) -> chrono::NaiveDateTime {

@@ -1,0 +1,164 @@
+//! Group commit: concurrent requests share durable transactions.
+//!
+//! A request hands its work to a queue as one job (a single post is a job of one item, a batch request
+//! a job of many) and waits. A writer thread takes what arrived within a short window (up to `max` items,
+//! whole jobs only) and writes it all in one transaction; the answers are sent only after that
+//! transaction's COMMIT returned. The writer function decides how items are written and how a failure
+//! of one item is kept from its neighbours.
+
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use crate::error::ApiError;
+
+/// How a queue gathers its batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// How long the writer waits for more work after the first job arrived.
+    pub window: Duration,
+    /// The most items one transaction holds (a job larger than this is still written whole).
+    pub max: usize,
+    /// Writer threads, each committing its own batches.
+    pub writers: usize,
+}
+
+struct Job<T, A> {
+    items: Vec<T>,
+    reply: oneshot::Sender<Vec<A>>,
+}
+
+pub struct Queue<T, A> {
+    sender: SyncSender<Job<T, A>>,
+}
+
+impl<T, A> Clone for Queue<T, A> {
+    fn clone(&self) -> Self {
+        Queue {
+            sender: self.sender.clone(),
+        }
+    }
+}
+
+impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
+    /// Starts `batching.writers` threads named `name-N`. Each calls `writer()` once for its own state, then
+    /// hands it every batch: the items of whole jobs in arrival order, to be answered in the same order.
+    /// The threads stop when the last queue handle is dropped.
+    pub fn start<M, W>(name: &str, batching: Batching, writer: M) -> Queue<T, A>
+    where
+        M: Fn() -> W + Send + Sync + 'static,
+        W: FnMut(&[&T]) -> Vec<A>,
+    {
+        let (sender, receiver) = mpsc::sync_channel::<Job<T, A>>(batching.max.max(1) * 8);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let writer = Arc::new(writer);
+        for i in 0..batching.writers.max(1) {
+            let (receiver, writer) = (receiver.clone(), writer.clone());
+            std::thread::Builder::new()
+                .name(format!("{name}-{i}"))
+                .spawn(move || {
+                    let mut write = writer();
+                    while let Some(batch) = next_batch(&receiver, batching.window, batching.max) {
+                        answer(batch, &mut write);
+                    }
+                })
+                .expect("spawn a group-commit writer");
+        }
+        Queue { sender }
+    }
+
+    /// Queues items as one job and waits for their answers, in order.
+    pub async fn submit_all(&self, items: Vec<T>) -> Result<Vec<A>, ApiError> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (reply, answer) = oneshot::channel();
+        let stopped = || ApiError::unavailable("the writer has stopped");
+        match self.sender.try_send(Job { items, reply }) {
+            Ok(()) => {}
+            Err(TrySendError::Disconnected(_)) => return Err(stopped()),
+            // A full queue is the backpressure: wait for room off the async workers.
+            Err(TrySendError::Full(job)) => {
+                let sender = self.sender.clone();
+                actix_web::web::block(move || sender.send(job).map_err(|_| ()))
+                    .await
+                    .map_err(ApiError::internal)?
+                    .map_err(|_| stopped())?;
+            }
+        }
+        answer
+            .await
+            .map_err(|_| ApiError::unavailable("the writer stopped before answering"))
+    }
+
+    /// Queues one item and waits for its answer.
+    pub async fn submit(&self, item: T) -> Result<A, ApiError> {
+        self.submit_all(vec![item])
+            .await?
+            .pop()
+            .ok_or_else(|| ApiError::unavailable("the writer gave no answer"))
+    }
+}
+
+/// Takes the next batch: blocks for the first job, then gathers more for at most `window`, until the
+/// batch holds `max` items.
+fn next_batch<T, A>(receiver: &Mutex<Receiver<Job<T, A>>>, window: Duration, max: usize) -> Option<Vec<Job<T, A>>> {
+    let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
+    let first = receiver.recv().ok()?;
+    let mut items = first.items.len();
+    let mut batch = vec![first];
+    let deadline = Instant::now() + window;
+    while items < max {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match receiver.recv_timeout(left) {
+            Ok(job) => {
+                items += job.items.len();
+                batch.push(job);
+            }
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
+        }
+    }
+    Some(batch)
+}
+
+/// Writes one batch and sends each job its share of the answers.
+fn answer<T, A>(batch: Vec<Job<T, A>>, write: &mut impl FnMut(&[&T]) -> Vec<A>) {
+    let items: Vec<&T> = batch.iter().flat_map(|job| job.items.iter()).collect();
+    let expected = items.len();
+    let mut answers = write(&items).into_iter();
+    debug_assert_eq!(answers.len(), expected, "one answer per item");
+    for job in batch {
+        let mine: Vec<A> = answers.by_ref().take(job.items.len()).collect();
+        // The requester may have gone away (client disconnected); the writes stand either way. A short
+        // answer list makes `submit` report that the writer gave no answer.
+        let _ = job.reply.send(mine);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[actix_web::test]
+    async fn jobs_get_their_own_answers_in_order() {
+        let batching = Batching {
+            window: Duration::from_millis(20),
+            max: 100,
+            writers: 1,
+        };
+        let queue: Queue<u32, u32> = Queue::start("test-writer", batching, || {
+            |items: &[&u32]| items.iter().map(|&&n| n * 10).collect()
+        });
+        let (a, b, c) = tokio::join!(
+            queue.submit_all(vec![1, 2, 3]),
+            queue.submit(4),
+            queue.submit_all(vec![5, 6])
+        );
+        assert_eq!(a.unwrap(), vec![10, 20, 30]);
+        assert_eq!(b.unwrap(), 40);
+        assert_eq!(c.unwrap(), vec![50, 60]);
+        assert!(queue.submit_all(Vec::new()).await.unwrap().is_empty());
+    }
+}

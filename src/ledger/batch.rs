@@ -1,0 +1,306 @@
+//! Many single-phase transfers in a handful of statements, inside the caller's transaction.
+//!
+//! The accounts a batch touches are locked first, all in one statement in ascending id order (the same
+//! global lock order every other ledger write follows), and read. The transfers are then decided in
+//! order, in memory, against those balances: a transfer that would take a floored account below zero
+//! is refused, and later ones see the balances the earlier ones left. What was accepted is written as
+//! one multi-row insert of transfers, one of their sealing-queue rows, and one update of every account's
+//! net change. The table's CHECK still refuses any overdraft, whatever this code decided: a wrong
+//! decision fails the whole transaction, never the floor.
+
+use std::collections::{BTreeMap, HashMap};
+
+use diesel::prelude::*;
+
+use super::service::{Cause, Kind, LedgerError};
+use super::store::{self, AccountRow, TransferRow};
+use crate::db::schema::{accounts, transfers, unsealed_transfers};
+use crate::db::AnyConnection;
+
+type Result<T> = std::result::Result<T, LedgerError>;
+
+/// One transfer to make.
+#[derive(Debug, Clone)]
+pub struct Order<'a> {
+    pub kind: Kind,
+    pub debit: i64,
+    pub credit: i64,
+    pub amount: i64,
+    pub cause: &'a Cause,
+}
+
+/// A transfer made, with the debit account's balance right after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Posted {
+    pub transfer: TransferRow,
+    pub debit_balance: i64,
+}
+
+/// Locks and reads the accounts, in ascending id order. On SQLite the caller's write transaction already
+/// holds the database's only write lock.
+pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i64, AccountRow>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let query = || {
+        accounts::table
+            .filter(accounts::id.eq_any(ids.clone()))
+            .order(accounts::id)
+    };
+    // `as_select` is typed by backend, so each arm names its own.
+    let rows: Vec<AccountRow> = match conn {
+        AnyConnection::Postgresql(pg) => query()
+            .select(AccountRow::as_select())
+            .for_update()
+            .load(pg)?,
+        AnyConnection::Sqlite(sqlite) => query().select(AccountRow::as_select()).load(sqlite)?,
+    };
+    Ok(rows.into_iter().map(|a| (a.id, a)).collect())
+}
+
+/// Decides each order against the balances in `accounts`, updating them as it accepts. Returns, per
+/// order, the debit account's balance after it or why it was refused.
+fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<Result<i64>> {
+    orders
+        .iter()
+        .map(|order| {
+            if order.amount <= 0 {
+                return Err(LedgerError::NonPositive);
+            }
+            if order.debit == order.credit {
+                return Err(LedgerError::SameAccount);
+            }
+            for id in [order.debit, order.credit] {
+                if !accounts.contains_key(&id) {
+                    return Err(LedgerError::UnknownAccount(id));
+                }
+            }
+            let debit = &accounts[&order.debit];
+            let available = debit.credits_posted - debit.debits_posted - debit.debits_pending;
+            if debit.floored && available < order.amount {
+                return Err(LedgerError::InsufficientFunds);
+            }
+            // Derived accounts (regional issuance) keep no balance columns: their transfers are it.
+            for (id, is_debit) in [(order.debit, true), (order.credit, false)] {
+                let account = accounts.get_mut(&id).expect("checked above");
+                if account.derived {
+                    continue;
+                }
+                if is_debit {
+                    account.debits_posted += order.amount;
+                } else {
+                    account.credits_posted += order.amount;
+                }
+            }
+            Ok(accounts[&order.debit].balance())
+        })
+        .collect()
+}
+
+/// Net posted (debits, credits) per account between two readings, for the accounts that changed.
+fn net_changes(
+    before: &HashMap<i64, AccountRow>,
+    after: &HashMap<i64, AccountRow>,
+) -> BTreeMap<i64, (i64, i64)> {
+    after
+        .values()
+        .filter_map(|a| {
+            let b = &before[&a.id];
+            let change = (a.debits_posted - b.debits_posted, a.credits_posted - b.credits_posted);
+            (change != (0, 0)).then_some((a.id, change))
+        })
+        .collect()
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = transfers)]
+struct NewRow<'a> {
+    id: i64,
+    kind: &'a str,
+    debit_account_id: i64,
+    credit_account_id: i64,
+    amount: i64,
+    ref_type: Option<&'a str>,
+    ref_id: Option<&'a str>,
+    memo: Option<&'a str>,
+    created_at: chrono::NaiveDateTime,
+}
+
+/// Makes the orders, in order, against the locked `accounts` (see [`lock_accounts`]), which are left
+/// holding the balances after the batch. Each order is answered on its own; the `Err` of the whole is a
+/// database failure, after which the caller must roll back.
+pub fn post(
+    conn: &mut AnyConnection,
+    accounts: &mut HashMap<i64, AccountRow>,
+    orders: &[Order<'_>],
+) -> Result<Vec<Result<Posted>>> {
+    let before = accounts.clone();
+    let decisions = decide(accounts, orders);
+    let accepted = decisions.iter().filter(|d| d.is_ok()).count();
+    let mut ids = store::reserve_transfer_ids(conn, accepted)?.into_iter();
+    let created_at = store::now();
+    let answers: Vec<Result<Posted>> = orders
+        .iter()
+        .zip(decisions)
+        .map(|(order, decision)| {
+            let debit_balance = decision?;
+            let id = ids.next().ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
+            let transfer = TransferRow {
+                id,
+                kind: order.kind.as_str().to_string(),
+                debit_account_id: order.debit,
+                credit_account_id: order.credit,
+                amount: order.amount,
+                pending_id: None,
+                timeout_at: None,
+                ref_type: order.cause.ref_type.clone(),
+                ref_id: order.cause.ref_id.clone(),
+                memo: order.cause.memo.clone(),
+                created_at,
+            };
+            Ok(Posted {
+                transfer,
+                debit_balance,
+            })
+        })
+        .collect();
+    let made: Vec<&TransferRow> = answers.iter().flatten().map(|p| &p.transfer).collect();
+    if made.is_empty() {
+        return Ok(answers);
+    }
+    let rows: Vec<NewRow<'_>> = made
+        .iter()
+        .map(|t| NewRow {
+            id: t.id,
+            kind: &t.kind,
+            debit_account_id: t.debit_account_id,
+            credit_account_id: t.credit_account_id,
+            amount: t.amount,
+            ref_type: t.ref_type.as_deref(),
+            ref_id: t.ref_id.as_deref(),
+            memo: t.memo.as_deref(),
+            created_at: t.created_at,
+        })
+        .collect();
+    let queued: Vec<_> = made.iter().map(|t| unsealed_transfers::transfer_id.eq(t.id)).collect();
+    // Diesel writes multi-row inserts for each backend, not for the two together.
+    let transfers = diesel::insert_into(transfers::table).values(&rows);
+    let sealing = diesel::insert_into(unsealed_transfers::table).values(&queued);
+    match conn {
+        AnyConnection::Postgresql(pg) => {
+            transfers.execute(pg)?;
+            sealing.execute(pg)?;
+        }
+        AnyConnection::Sqlite(sqlite) => {
+            transfers.execute(sqlite)?;
+            sealing.execute(sqlite)?;
+        }
+    }
+    apply_net_changes(conn, &net_changes(&before, accounts))?;
+    Ok(answers)
+}
+
+/// Adds each account's net change in one statement (values are integers written into the SQL, so its
+/// text varies with the batch and is parsed once per batch, not once per account).
+fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64)>) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = changes
+        .iter()
+        .map(|(id, (debits, credits))| format!("({id}, {debits}, {credits})"))
+        .collect();
+    let sql = format!(
+        "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
+         FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES {}) AS t) AS v \
+         WHERE accounts.id = v.id",
+        values.join(", ")
+    );
+    let updated = diesel::sql_query(sql).execute(conn)?;
+    if updated != changes.len() {
+        return Err(LedgerError::Database(format!(
+            "{updated} of {} accounts updated",
+            changes.len()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wallet(id: i64, balance: i64, held: i64) -> AccountRow {
+        AccountRow {
+            id,
+            kind: "wallet".into(),
+            code: format!("wallet:{id}"),
+            region_code: None,
+            floored: true,
+            derived: false,
+            debits_posted: 0,
+            credits_posted: balance,
+            debits_pending: held,
+            credits_pending: 0,
+        }
+    }
+
+    fn order(debit: i64, credit: i64, amount: i64, cause: &Cause) -> Order<'_> {
+        Order {
+            kind: Kind::Transfer,
+            debit,
+            credit,
+            amount,
+            cause,
+        }
+    }
+
+    #[test]
+    fn later_orders_see_what_earlier_ones_left() {
+        let cause = Cause::default();
+        let mut accounts: HashMap<i64, AccountRow> =
+            [wallet(1, 100, 30), wallet(2, 0, 0), wallet(3, 5, 0)].into_iter().map(|a| (a.id, a)).collect();
+        let before = accounts.clone();
+        let decisions = decide(
+            &mut accounts,
+            &[
+                order(1, 2, 50, &cause), // 70 available: accepted, 1 keeps 50 (20 available)
+                order(1, 3, 21, &cause), // 20 available: refused
+                order(2, 3, 50, &cause), // 2 received 50 just before: accepted
+                order(1, 3, 20, &cause), // exactly what is available: accepted
+                order(3, 3, 1, &cause),
+                order(3, 9, 1, &cause),
+                order(3, 1, 0, &cause),
+            ],
+        );
+        assert_eq!(
+            decisions,
+            vec![
+                Ok(50),
+                Err(LedgerError::InsufficientFunds),
+                Ok(0),
+                Ok(30),
+                Err(LedgerError::SameAccount),
+                Err(LedgerError::UnknownAccount(9)),
+                Err(LedgerError::NonPositive),
+            ]
+        );
+        assert_eq!(
+            net_changes(&before, &accounts),
+            BTreeMap::from([(1, (70, 0)), (2, (50, 50)), (3, (0, 70))])
+        );
+    }
+
+    #[test]
+    fn derived_and_unfloored_accounts_are_never_refused_nor_updated() {
+        let cause = Cause::default();
+        let mut issuance = wallet(1, 0, 0);
+        issuance.floored = false;
+        issuance.derived = true;
+        let mut accounts: HashMap<i64, AccountRow> =
+            [issuance, wallet(2, 0, 0)].into_iter().map(|a| (a.id, a)).collect();
+        let before = accounts.clone();
+        assert_eq!(decide(&mut accounts, &[order(1, 2, 500, &cause)]), vec![Ok(0)]);
+        assert_eq!(net_changes(&before, &accounts), BTreeMap::from([(2, (0, 500))]));
+    }
+}

@@ -1,0 +1,206 @@
+//! Transfers between people, written by group commit (`db::group_commit`).
+//!
+//! A writer takes the transfers that arrived together and writes them in one transaction with a fixed
+//! number of statements, whatever their count: the stored answers of their idempotency keys (one read),
+//! their accounts (locked and read in one statement), the transfers themselves (`ledger::batch`), and
+//! the new keys with their answers (one insert). A refused transfer (short of points, unknown account)
+//! writes nothing, so it cannot fail its neighbours. When the shared transaction fails as a whole (an
+//! idempotency key stored meanwhile by another instance, a broken connection), it is rolled back and
+//! each transfer is retried in a transaction of its own, where the key is claimed first.
+
+use std::collections::HashSet;
+
+use actix_web::http::StatusCode;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::batch::{self, Order};
+use super::service::{self, Cause, Kind};
+use super::store;
+use crate::db::group_commit::{Batching, Queue};
+use crate::db::{self, AnyConnection, Db, Tx};
+use crate::error::ApiError;
+use crate::idempotency::{self, Answered, Claim};
+
+/// A validated transfer request.
+#[derive(Debug)]
+pub struct TransferJob {
+    pub from: i64,
+    pub to: i64,
+    pub points: i64,
+    pub cause: Cause,
+    pub idempotency_key: String,
+    pub request_hash: String,
+}
+
+impl TransferJob {
+    fn scope(&self) -> String {
+        format!("transfer:{}", self.from)
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TransferCreated {
+    pub transfer_id: String,
+    /// The sender's balance after the transfer.
+    pub balance: i64,
+}
+
+/// The status and JSON body to answer (a replay answers what the first request was answered).
+pub type Answer = Result<(StatusCode, String), ApiError>;
+
+pub type TransferQueue = Queue<TransferJob, Answer>;
+
+pub fn start(db: Db, batching: Batching) -> TransferQueue {
+    Queue::start("transfer-writer", batching, move || {
+        let db = db.clone();
+        move |jobs: &[&TransferJob]| write(&db, jobs)
+    })
+}
+
+fn write(db: &Db, jobs: &[&TransferJob]) -> Vec<Answer> {
+    let mut conn = match db.get() {
+        Ok(conn) => conn,
+        Err(e) => return jobs.iter().map(|_| Err(ApiError::unavailable(e.detail.clone()))).collect(),
+    };
+    match db::transaction(&mut conn, Tx::Write, |conn| write_together(conn, jobs)) {
+        Ok(answers) => answers,
+        Err(e) => {
+            tracing::warn!(error = %e, transfers = jobs.len(), "transfer batch rolled back; retrying one by one");
+            jobs.iter().map(|job| transfer_alone(&mut conn, job)).collect()
+        }
+    }
+}
+
+fn created(transfer_id: i64, balance: i64) -> Result<String, ApiError> {
+    serde_json::to_string(&TransferCreated {
+        transfer_id: transfer_id.to_string(),
+        balance,
+    })
+    .map_err(ApiError::internal)
+}
+
+/// One transfer in a transaction of its own (a savepoint inside a caller's): claim the key, move the
+/// points, store the answer.
+pub fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer {
+    let scope = job.scope();
+    db::transaction(conn, Tx::Write, |conn| {
+        if let Claim::Replay { status, body } =
+            idempotency::claim(conn, &scope, &job.idempotency_key, &job.request_hash)?
+        {
+            return Ok((status, body));
+        }
+        if store::account(conn, job.to)?.is_none_or(|a| a.kind != "wallet") {
+            return Err(unknown_wallet());
+        }
+        let t = service::transfer(conn, Kind::Transfer, job.from, job.to, job.points, &job.cause)?;
+        let balance = store::account(conn, job.from)?
+            .map(|a| a.balance())
+            .unwrap_or_default();
+        let body = created(t.id, balance)?;
+        idempotency::complete(conn, &scope, &job.idempotency_key, StatusCode::CREATED, &body)?;
+        Ok((StatusCode::CREATED, body))
+    })
+}
+
+fn unknown_wallet() -> ApiError {
+    ApiError::unprocessable("unknown_account", "no such wallet")
+}
+
+/// What became of a job before any points moved.
+enum Sorted {
+    /// Answered from its key's stored answer (or refused as a different request under a used key).
+    Answered(Answer),
+    /// Its key came earlier in this batch: it is written after the others, to see that answer.
+    Repeat,
+    /// To be made.
+    New,
+}
+
+fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec<Answer>, ApiError> {
+    let scopes: Vec<String> = jobs.iter().map(|j| j.scope()).collect();
+    let keys: Vec<(&str, &str)> = scopes
+        .iter()
+        .zip(jobs)
+        .map(|(scope, job)| (scope.as_str(), job.idempotency_key.as_str()))
+        .collect();
+    // Accounts first: a key is stored by whoever holds its sender's account lock, so once the locks are
+    // held, every key stored by another batch has committed and is read below.
+    let touched: Vec<i64> = jobs.iter().flat_map(|j| [j.from, j.to]).collect();
+    let mut accounts = batch::lock_accounts(conn, &touched)?;
+    let stored = idempotency::stored(conn, &keys)?;
+    let mut seen = HashSet::new();
+    let sorted: Vec<Sorted> = keys
+        .iter()
+        .zip(jobs)
+        .map(|(&(scope, key), job)| {
+            if let Some(answer) = stored.get(&(scope.to_string(), key.to_string())) {
+                Sorted::Answered(answer.replay(&job.request_hash))
+            } else if !seen.insert((scope, key)) {
+                Sorted::Repeat
+            } else {
+                Sorted::New
+            }
+        })
+        .collect();
+
+    let new: Vec<usize> = (0..jobs.len()).filter(|&i| matches!(sorted[i], Sorted::New)).collect();
+    // Only wallets take transfers from people: anything else is refused as unknown before deciding.
+    let to_wallet: Vec<bool> = new
+        .iter()
+        .map(|&i| accounts.get(&jobs[i].to).is_some_and(|a| a.kind == "wallet"))
+        .collect();
+    let orders: Vec<Order<'_>> = new
+        .iter()
+        .zip(&to_wallet)
+        .filter(|(_, &ok)| ok)
+        .map(|(&i, _)| Order {
+            kind: Kind::Transfer,
+            debit: jobs[i].from,
+            credit: jobs[i].to,
+            amount: jobs[i].points,
+            cause: &jobs[i].cause,
+        })
+        .collect();
+    let mut posted = batch::post(conn, &mut accounts, &orders)?.into_iter();
+
+    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(jobs.len());
+    let mut bodies: Vec<(usize, String)> = Vec::new();
+    let mut wallet_checks = to_wallet.into_iter();
+    for (i, sort) in sorted.into_iter().enumerate() {
+        answers.push(match sort {
+            Sorted::Answered(answer) => Some(answer),
+            Sorted::Repeat => None,
+            Sorted::New if !wallet_checks.next().unwrap_or(false) => Some(Err(unknown_wallet())),
+            Sorted::New => match posted.next() {
+                Some(Ok(p)) => {
+                    let body = created(p.transfer.id, p.debit_balance)?;
+                    bodies.push((i, body.clone()));
+                    Some(Ok((StatusCode::CREATED, body)))
+                }
+                Some(Err(refused)) => Some(Err(refused.into())),
+                None => Some(Err(ApiError::unavailable("no answer for this transfer"))),
+            },
+        });
+    }
+    let now = store::now();
+    let answered: Vec<Answered<'_>> = bodies
+        .iter()
+        .map(|(i, body)| Answered {
+            scope: &scopes[*i],
+            idempotency_key: &jobs[*i].idempotency_key,
+            request_hash: &jobs[*i].request_hash,
+            status: i32::from(StatusCode::CREATED.as_u16()),
+            response: body,
+            created_at: now,
+        })
+        .collect();
+    idempotency::store_all(conn, &answered)?;
+    // Repeats of a key used earlier in the batch now find its stored answer (or, if it was refused,
+    // try again), each in a savepoint.
+    Ok(answers
+        .into_iter()
+        .zip(jobs)
+        .map(|(answer, job)| answer.unwrap_or_else(|| transfer_alone(conn, job)))
+        .collect())
+}
