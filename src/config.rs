@@ -94,6 +94,7 @@ pub struct LedgerSettings {
     pub expiry_sweep_interval_ms: u64,
     pub transfer_batch_window_ms: u64,
     pub transfer_batch_max: usize,
+    pub transfer_writers: usize,
     pub signing_key: Option<SecretString>,
 }
 
@@ -210,8 +211,11 @@ impl Settings {
                 return fail("ledger.signing_key", &why);
             }
         }
-        if self.ledger.transfer_batch_max == 0 {
-            return fail("ledger.transfer_batch_max", "must be at least 1");
+        if self.ledger.transfer_batch_max == 0 || self.ledger.transfer_writers == 0 {
+            return fail(
+                "ledger.transfer_batch_max",
+                "transfer_batch_max and transfer_writers must be at least 1",
+            );
         }
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");

@@ -4,7 +4,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -74,7 +74,7 @@ pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Re
 }
 
 /// A key's stored request digest and answer.
-#[derive(Debug, Queryable, Selectable)]
+#[derive(Debug, Queryable, QueryableByName, Selectable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct Stored {
     scope: String,
@@ -109,18 +109,23 @@ pub fn stored(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let scopes: Vec<&str> = keys.iter().map(|(scope, _)| *scope).collect();
-    let names: Vec<&str> = keys.iter().map(|(_, key)| *key).collect();
-    // Both lists match a superset (any scope with any key); the exact pairs are picked here.
-    let rows: Vec<Stored> = idempotency_keys::table
-        .filter(idempotency_keys::scope.eq_any(scopes))
-        .filter(idempotency_keys::idempotency_key.eq_any(names))
-        .select(Stored::as_select())
-        .load(conn)?;
-    let wanted: HashSet<(&str, &str)> = keys.iter().copied().collect();
+    // One exact (scope, key) match per pair, ORed: each is a primary-key lookup on both backends. (Two
+    // `IN` lists, one of scopes and one of keys, made PostgreSQL compare every key ever stored under those
+    // scopes against every key of the batch.)
+    let matches: Vec<String> = (0..keys.len())
+        .map(|i| format!("(scope = ${} AND idempotency_key = ${})", 2 * i + 1, 2 * i + 2))
+        .collect();
+    let sql = format!(
+        "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys WHERE {}",
+        matches.join(" OR ")
+    );
+    let mut query = diesel::sql_query(sql).into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
+    for (scope, key) in keys {
+        query = query.bind::<Text, _>(*scope).bind::<Text, _>(*key);
+    }
+    let rows: Vec<Stored> = query.load(conn)?;
     Ok(rows
         .into_iter()
-        .filter(|r| wanted.contains(&(r.scope.as_str(), r.idempotency_key.as_str())))
         .map(|r| ((r.scope.clone(), r.idempotency_key.clone()), r))
         .collect())
 }

@@ -83,7 +83,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         Batching {
             window: Duration::from_millis(settings.ledger.transfer_batch_window_ms),
             max: settings.ledger.transfer_batch_max,
-            writers: 1,
+            writers: settings.ledger.transfer_writers,
         },
     );
     Ok(AppState {

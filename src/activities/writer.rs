@@ -47,7 +47,10 @@ fn write_in_account_order(
     order.sort_by_key(|&i| events[i].poster.account_id);
     let sorted: Vec<&Event> = order.iter().map(|&i| events[i]).collect();
     let mut answers: Vec<Option<Answer>> = (0..events.len()).map(|_| None).collect();
-    for (i, result) in order.into_iter().zip(write_batch(db, settings, issuance, &sorted)) {
+    for (i, result) in order
+        .into_iter()
+        .zip(write_batch(db, settings, issuance, &sorted))
+    {
         answers[i] = Some(result);
     }
     answers

@@ -104,7 +104,11 @@ impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
 
 /// Takes the next batch: blocks for the first job, then gathers more for at most `window`, until the
 /// batch holds `max` items.
-fn next_batch<T, A>(receiver: &Mutex<Receiver<Job<T, A>>>, window: Duration, max: usize) -> Option<Vec<Job<T, A>>> {
+fn next_batch<T, A>(
+    receiver: &Mutex<Receiver<Job<T, A>>>,
+    window: Duration,
+    max: usize,
+) -> Option<Vec<Job<T, A>>> {
     let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
     let first = receiver.recv().ok()?;
     let mut items = first.items.len();

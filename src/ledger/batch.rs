@@ -49,10 +49,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
     };
     // `as_select` is typed by backend, so each arm names its own.
     let rows: Vec<AccountRow> = match conn {
-        AnyConnection::Postgresql(pg) => query()
-            .select(AccountRow::as_select())
-            .for_update()
-            .load(pg)?,
+        AnyConnection::Postgresql(pg) => query().select(AccountRow::as_select()).for_update().load(pg)?,
         AnyConnection::Sqlite(sqlite) => query().select(AccountRow::as_select()).load(sqlite)?,
     };
     Ok(rows.into_iter().map(|a| (a.id, a)).collect())
@@ -106,7 +103,10 @@ fn net_changes(
         .values()
         .filter_map(|a| {
             let b = &before[&a.id];
-            let change = (a.debits_posted - b.debits_posted, a.credits_posted - b.credits_posted);
+            let change = (
+                a.debits_posted - b.debits_posted,
+                a.credits_posted - b.credits_posted,
+            );
             (change != (0, 0)).then_some((a.id, change))
         })
         .collect()
@@ -144,7 +144,9 @@ pub fn post(
         .zip(decisions)
         .map(|(order, decision)| {
             let debit_balance = decision?;
-            let id = ids.next().ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
+            let id = ids
+                .next()
+                .ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
             let transfer = TransferRow {
                 id,
                 kind: order.kind.as_str().to_string(),
@@ -182,7 +184,10 @@ pub fn post(
             created_at: t.created_at,
         })
         .collect();
-    let queued: Vec<_> = made.iter().map(|t| unsealed_transfers::transfer_id.eq(t.id)).collect();
+    let queued: Vec<_> = made
+        .iter()
+        .map(|t| unsealed_transfers::transfer_id.eq(t.id))
+        .collect();
     // Diesel writes multi-row inserts for each backend, not for the two together.
     let transfers = diesel::insert_into(transfers::table).values(&rows);
     let sealing = diesel::insert_into(unsealed_transfers::table).values(&queued);
@@ -258,8 +263,10 @@ mod tests {
     #[test]
     fn later_orders_see_what_earlier_ones_left() {
         let cause = Cause::default();
-        let mut accounts: HashMap<i64, AccountRow> =
-            [wallet(1, 100, 30), wallet(2, 0, 0), wallet(3, 5, 0)].into_iter().map(|a| (a.id, a)).collect();
+        let mut accounts: HashMap<i64, AccountRow> = [wallet(1, 100, 30), wallet(2, 0, 0), wallet(3, 5, 0)]
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
         let before = accounts.clone();
         let decisions = decide(
             &mut accounts,
@@ -297,8 +304,10 @@ mod tests {
         let mut issuance = wallet(1, 0, 0);
         issuance.floored = false;
         issuance.derived = true;
-        let mut accounts: HashMap<i64, AccountRow> =
-            [issuance, wallet(2, 0, 0)].into_iter().map(|a| (a.id, a)).collect();
+        let mut accounts: HashMap<i64, AccountRow> = [issuance, wallet(2, 0, 0)]
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
         let before = accounts.clone();
         assert_eq!(decide(&mut accounts, &[order(1, 2, 500, &cause)]), vec![Ok(0)]);
         assert_eq!(net_changes(&before, &accounts), BTreeMap::from([(2, (0, 500))]));

@@ -61,7 +61,12 @@ pub fn start(db: Db, batching: Batching) -> TransferQueue {
 fn write(db: &Db, jobs: &[&TransferJob]) -> Vec<Answer> {
     let mut conn = match db.get() {
         Ok(conn) => conn,
-        Err(e) => return jobs.iter().map(|_| Err(ApiError::unavailable(e.detail.clone()))).collect(),
+        Err(e) => {
+            return jobs
+                .iter()
+                .map(|_| Err(ApiError::unavailable(e.detail.clone())))
+                .collect()
+        }
     };
     match db::transaction(&mut conn, Tx::Write, |conn| write_together(conn, jobs)) {
         Ok(answers) => answers,
@@ -144,7 +149,9 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
         })
         .collect();
 
-    let new: Vec<usize> = (0..jobs.len()).filter(|&i| matches!(sorted[i], Sorted::New)).collect();
+    let new: Vec<usize> = (0..jobs.len())
+        .filter(|&i| matches!(sorted[i], Sorted::New))
+        .collect();
     // Only wallets take transfers from people: anything else is refused as unknown before deciding.
     let to_wallet: Vec<bool> = new
         .iter()

@@ -1,8 +1,8 @@
 //! Wallets, transfers between people, holds, sealing, proofs and verification.
 
+use actix_web::http::StatusCode;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use actix_web::http::StatusCode;
 use tanhui::db::{self, Tx};
 use tanhui::idempotency;
 use tanhui::ledger::handlers::TransferRequest;
@@ -310,10 +310,19 @@ async fn a_key_claimed_by_another_transaction_is_answered_from_it(app: TestApp) 
     });
     let transfer = async {
         is_claimed.await.unwrap();
-        send(&app, &alice, "contested", &json!({"to_account_id": bob_account, "points": 5})).await
+        send(
+            &app,
+            &alice,
+            "contested",
+            &json!({"to_account_id": bob_account, "points": 5}),
+        )
+        .await
     };
     let ((), r) = tokio::join!(holder, transfer);
-    assert_eq!(r.assert_status(201), &serde_json::from_str::<Value>(answer).unwrap());
+    assert_eq!(
+        r.assert_status(201),
+        &serde_json::from_str::<Value>(answer).unwrap()
+    );
     assert_eq!(wallet(&app, &alice).await["balance"], 100);
 }
 
