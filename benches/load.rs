@@ -62,7 +62,7 @@ fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
             s.redis.url =
                 Some(std::env::var("TANHUI_BENCH_REDIS_URL").unwrap_or("redis://127.0.0.1:6379".into()));
             s.redis.key_prefix = format!("{name}:");
-            s.activities.writers = 2;
+            s.activities.writers = std::env::var("W").ok().and_then(|w| w.parse().ok()).unwrap_or(2);
             (s, None)
         }
     }

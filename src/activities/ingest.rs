@@ -20,7 +20,7 @@ use super::store;
 use super::{caps, rules};
 use crate::config::ActivitySettings;
 use crate::db::schema::activities;
-use crate::db::{self, AnyConnection, Tx};
+use crate::db::{self, AnyConnection, Ids, Tx};
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
 use crate::error::ApiError;
@@ -69,7 +69,7 @@ impl Failure {
         }
     }
 
-    fn abandon(error: impl Into<ApiError>) -> Failure {
+    pub fn abandon(error: impl Into<ApiError>) -> Failure {
         Failure {
             error: error.into(),
             abandon: true,
@@ -119,7 +119,7 @@ pub fn ingest_alone(
     }
 }
 
-fn replay((request_hash, response): (String, String), event: &Event) -> Result<Outcome, ApiError> {
+pub fn replay((request_hash, response): (String, String), event: &Event) -> Result<Outcome, ApiError> {
     if request_hash == event.request_hash {
         Ok(Outcome::Replayed(response))
     } else {
@@ -141,13 +141,8 @@ enum Verdict {
     },
 }
 
-fn judge(
-    conn: &mut AnyConnection,
-    settings: &ActivitySettings,
-    event: &Event,
-    start: NaiveDateTime,
-    end: NaiveDateTime,
-) -> QueryResult<Verdict> {
+/// Judges an event against the other activities of its account that overlap it.
+fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neighbour]) -> Verdict {
     let mut flags = Vec::new();
     if let (Some(speed), Some(limit)) = (
         rules::speed_kmh(&event.values, event.occurred_at, event.ended_at),
@@ -157,9 +152,9 @@ fn judge(
             flags.push("speed".to_string());
         }
     }
-    let mut supersedes: Option<store::Neighbour> = None;
+    let mut supersedes: Option<&store::Neighbour> = None;
     if rules::is_travel(&event.activity_type) {
-        for other in store::overlapping(conn, event.poster.account_id, (start, end), rules::longest())? {
+        for &other in overlapping {
             if !rules::is_travel(&other.activity_type) {
                 continue;
             }
@@ -169,7 +164,7 @@ fn judge(
                 other.activity_type == event.activity_type && other_is_provider != this_is_provider;
             match (same_trip, this_is_provider) {
                 // The app reports a trip the operator already reported: the operator's record wins.
-                (true, false) => return Ok(Verdict::Rejected("duplicate")),
+                (true, false) => return Verdict::Rejected("duplicate"),
                 // The operator reports a trip the app already claimed: top up, never reverse.
                 (true, true) if other.status != "flagged" => supersedes = Some(other),
                 _ => {
@@ -181,9 +176,9 @@ fn judge(
         }
     }
     if !flags.is_empty() {
-        return Ok(Verdict::Flagged(flags));
+        return Verdict::Flagged(flags);
     }
-    Ok(match supersedes {
+    match supersedes {
         Some(app) => Verdict::Credit {
             reasons: vec!["supersedes_app_record".into()],
             already_granted_g: app.granted_g,
@@ -194,7 +189,7 @@ fn judge(
             already_granted_g: 0,
             already_points: 0,
         },
-    })
+    }
 }
 
 /// Whose allowance a credit draws on, and what an earlier record of the same trip already received.
@@ -249,6 +244,172 @@ pub fn credit(
     Ok((status, granted, points, reasons))
 }
 
+/// What an event becomes, before it has an id.
+pub struct Decided {
+    pub status: &'static str,
+    pub granted_g: i64,
+    pub points: i64,
+    pub reasons: Vec<String>,
+    /// The region's issuance account, when points are to be issued.
+    pub issuance_account: Option<i64>,
+}
+
+/// Whether the overlap rules apply to the event at all (a late event is rejected before them).
+pub fn needs_neighbours(event: &Event) -> bool {
+    event.quantified.is_some() && rules::is_travel(&event.activity_type)
+}
+
+/// Judges the event against its overlapping neighbours and takes its grant from the caps (the only
+/// writes here); any failure is a database error, after which the transaction must be rolled back.
+pub fn decide(
+    conn: &mut AnyConnection,
+    cx: &mut Context<'_>,
+    event: &Event,
+    overlapping: &[&store::Neighbour],
+) -> Result<Decided, Failure> {
+    let Some(q) = &event.quantified else {
+        return Ok(Decided::refused("rejected", vec!["late".to_string()]));
+    };
+    let (base, already_granted_g, already_points) = match judge(cx.settings, event, overlapping) {
+        Verdict::Rejected(why) => return Ok(Decided::refused("rejected", vec![why.to_string()])),
+        Verdict::Flagged(flags) => return Ok(Decided::refused("flagged", flags)),
+        Verdict::Credit {
+            reasons,
+            already_granted_g,
+            already_points,
+        } => (reasons, already_granted_g, already_points),
+    };
+    let issuance_account = cx
+        .issuance
+        .id(conn, &event.region_code)
+        .map_err(Failure::abandon)?;
+    let grant = Grant {
+        account_id: event.poster.account_id,
+        activity_type: &event.activity_type,
+        occurred_at: event.occurred_at,
+        evidence: event.evidence,
+        already: (already_granted_g, already_points),
+    };
+    let (status, granted_g, points, mut reasons) =
+        credit(conn, cx.settings, &grant, q).map_err(Failure::abandon)?;
+    reasons.splice(0..0, base);
+    Ok(Decided {
+        status,
+        granted_g,
+        points,
+        reasons,
+        issuance_account: (points > 0).then_some(issuance_account),
+    })
+}
+
+impl Decided {
+    fn refused(status: &'static str, reasons: Vec<String>) -> Decided {
+        Decided {
+            status,
+            granted_g: 0,
+            points: 0,
+            reasons,
+            issuance_account: None,
+        }
+    }
+
+    /// The client's answer for the event stored as activity `id`.
+    pub fn result(&self, id: i64, event: &Event) -> ActivityResult {
+        let quantified = event.quantified.as_ref();
+        ActivityResult {
+            activity_id: id.to_string(),
+            status: self.status.to_string(),
+            reduction_g: quantified.map_or(0, |q| q.quantity.reduction_g),
+            granted_g: self.granted_g,
+            points: self.points,
+            methodology: quantified.map(Quantified::methodology),
+            reasons: self.reasons.clone(),
+            breakdown: quantified
+                .map(|q| q.quantity.breakdown.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The activity's row, with its id, issue transfer and answer.
+    pub fn row<'a>(
+        &'a self,
+        event: &'a Event,
+        id: i64,
+        transfer_id: Option<i64>,
+        response: &'a str,
+        created_at: NaiveDateTime,
+    ) -> NewActivity<'a> {
+        let quantified = event.quantified.as_ref();
+        NewActivity {
+            id,
+            account_id: event.poster.account_id,
+            user_id: event.poster.user_id,
+            client_event_id: &event.client_event_id,
+            request_hash: &event.request_hash,
+            activity_type: &event.activity_type,
+            region_code: &event.region_code,
+            occurred_at: event.interval.0,
+            ended_at: Some(event.interval.1),
+            local_day: &event.local_day,
+            evidence: event.evidence.as_str(),
+            provider_id: event.poster.provider_id,
+            data: &event.data_json,
+            status: self.status,
+            reasons: serde_json::to_string(&self.reasons).unwrap_or_default(),
+            methodology_id: quantified.map(|q| q.version.id),
+            reduction_g: quantified.map_or(0, |q| q.quantity.reduction_g),
+            granted_g: self.granted_g,
+            points: self.points,
+            breakdown: Some(&event.breakdown_json),
+            transfer_id,
+            response,
+            created_at,
+        }
+    }
+
+    /// What a later event of the same group sees of this one.
+    pub fn as_neighbour(&self, event: &Event) -> store::Neighbour {
+        store::Neighbour {
+            account_id: event.poster.account_id,
+            occurred_at: event.interval.0,
+            ended_at: Some(event.interval.1),
+            activity_type: event.activity_type.clone(),
+            provider_id: event.poster.provider_id,
+            status: self.status.to_string(),
+            granted_g: self.granted_g,
+            points: self.points,
+        }
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = activities)]
+pub struct NewActivity<'a> {
+    id: i64,
+    account_id: i64,
+    user_id: i64,
+    client_event_id: &'a str,
+    request_hash: &'a str,
+    activity_type: &'a str,
+    region_code: &'a str,
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    local_day: &'a str,
+    evidence: &'a str,
+    provider_id: Option<i64>,
+    data: &'a str,
+    status: &'a str,
+    reasons: String,
+    methodology_id: Option<i64>,
+    reduction_g: i64,
+    granted_g: i64,
+    points: i64,
+    breakdown: Option<&'a str>,
+    transfer_id: Option<i64>,
+    response: &'a str,
+    created_at: NaiveDateTime,
+}
+
 /// Decides and writes one event inside the caller's transaction; see the module notes on failures.
 pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> Result<Outcome, Failure> {
     let account_id = event.poster.account_id;
@@ -257,106 +418,56 @@ pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> 
     {
         return replay(stored, event).map_err(Failure::refused);
     }
-    let (start, end) = event.interval;
-    let quantified = &event.quantified;
-    let verdict = match quantified {
-        None => Verdict::Rejected("late"),
-        Some(_) => judge(conn, cx.settings, event, start, end).map_err(Failure::abandon)?,
+    let neighbours = if needs_neighbours(event) {
+        store::overlapping(conn, account_id, event.interval, rules::longest()).map_err(Failure::abandon)?
+    } else {
+        Vec::new()
     };
-    let issuance_account = match (&verdict, quantified) {
-        (Verdict::Credit { .. }, Some(_)) => Some(
-            cx.issuance
-                .id(conn, &event.region_code)
-                .map_err(Failure::abandon)?,
-        ),
-        _ => None,
-    };
-
-    // Everything below writes.
-    let reduction_g = quantified.as_ref().map_or(0, |q| q.quantity.reduction_g);
-    let (status, granted_g, points, reasons) = match (&verdict, quantified) {
-        (Verdict::Rejected(why), _) => ("rejected", 0, 0, vec![why.to_string()]),
-        (Verdict::Flagged(flags), _) => ("flagged", 0, 0, flags.clone()),
-        (
-            Verdict::Credit {
-                reasons: base,
-                already_granted_g,
-                already_points,
-            },
-            Some(q),
-        ) => {
-            let grant = Grant {
+    let overlapping: Vec<&store::Neighbour> = neighbours.iter().collect();
+    // Everything from here writes.
+    let decided = decide(conn, cx, event, &overlapping)?;
+    let id = db::reserve_ids(conn, Ids::Activities, 1)
+        .map_err(Failure::abandon)?
+        .first()
+        .copied()
+        .ok_or_else(|| Failure::abandon(ApiError::internal(anyhow::anyhow!("no activity id"))))?;
+    let transfer_id = match decided.issuance_account {
+        Some(source) => Some(
+            ledger::issue_from(
+                conn,
+                source,
                 account_id,
-                activity_type: &event.activity_type,
-                occurred_at: event.occurred_at,
-                evidence: event.evidence,
-                already: (*already_granted_g, *already_points),
-            };
-            let (status, granted, points, mut reasons) =
-                credit(conn, cx.settings, &grant, q).map_err(Failure::abandon)?;
-            reasons.splice(0..0, base.iter().cloned());
-            (status, granted, points, reasons)
-        }
-        (Verdict::Credit { .. }, None) => ("rejected", 0, 0, vec!["late".to_string()]),
-    };
-    let inserted = diesel::insert_into(activities::table)
-        .values((
-            activities::account_id.eq(account_id),
-            activities::user_id.eq(event.poster.user_id),
-            activities::client_event_id.eq(&event.client_event_id),
-            activities::request_hash.eq(&event.request_hash),
-            activities::activity_type.eq(&event.activity_type),
-            activities::region_code.eq(&event.region_code),
-            activities::occurred_at.eq(start),
-            activities::ended_at.eq(Some(end)),
-            activities::local_day.eq(&event.local_day),
-            activities::evidence.eq(event.evidence.as_str()),
-            activities::provider_id.eq(event.poster.provider_id),
-            activities::data.eq(&event.data_json),
-            activities::status.eq(status),
-            activities::reasons.eq(serde_json::to_string(&reasons).unwrap_or_default()),
-            activities::methodology_id.eq(quantified.as_ref().map(|q| q.version.id)),
-            activities::reduction_g.eq(reduction_g),
-            activities::granted_g.eq(granted_g),
-            activities::points.eq(points),
-            activities::breakdown.eq(Some(&event.breakdown_json)),
-            activities::response.eq(""),
-            activities::created_at.eq(cx.now),
-        ))
-        .returning(activities::id)
-        .get_result::<i64>(conn);
-    let id = match inserted {
-        Ok(id) => id,
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            return Err(Failure::abandon(ApiError::conflict(
-                RACE,
-                "the same event is being stored concurrently",
-            )))
-        }
-        Err(e) => return Err(Failure::abandon(e)),
-    };
-    let transfer_id = match issuance_account {
-        Some(source) if points > 0 => Some(
-            ledger::issue_from(conn, source, account_id, points, &Cause::of("activity", id))
-                .map_err(Failure::abandon)?
-                .id,
+                decided.points,
+                &Cause::of("activity", id),
+            )
+            .map_err(Failure::abandon)?
+            .id,
         ),
-        _ => None,
+        None => None,
     };
-    let result = ActivityResult {
-        activity_id: id.to_string(),
-        status: status.to_string(),
-        reduction_g,
-        granted_g,
-        points,
-        methodology: quantified.as_ref().map(Quantified::methodology),
-        reasons,
-        breakdown: quantified
-            .as_ref()
-            .map(|q| q.quantity.breakdown.clone())
-            .unwrap_or_default(),
-    };
+    let result = decided.result(id, event);
     let response = serde_json::to_string(&result).map_err(|e| Failure::abandon(ApiError::internal(e)))?;
-    store::set_answer(conn, id, transfer_id, &response).map_err(Failure::abandon)?;
+    insert_activities(conn, &[decided.row(event, id, transfer_id, &response, cx.now)])?;
     Ok(Outcome::Created(result))
+}
+
+/// Stores activities in one statement. A (account, client_event_id) stored meanwhile by another
+/// connection is reported as the insert race, which a retry turns into a replay.
+pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> Result<(), Failure> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    // Diesel writes multi-row inserts for each backend, not for the two together.
+    let insert = diesel::insert_into(activities::table).values(rows);
+    let inserted = match conn {
+        AnyConnection::Postgresql(pg) => insert.execute(pg),
+        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
+    };
+    match inserted {
+        Ok(_) => Ok(()),
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(Failure::abandon(
+            ApiError::conflict(RACE, "the same event is being stored concurrently"),
+        )),
+        Err(e) => Err(Failure::abandon(e)),
+    }
 }

@@ -2,6 +2,7 @@
 //! earn points. See docs/architecture.md for the path of one event.
 
 pub mod caps;
+pub mod group;
 pub mod handlers;
 pub mod ingest;
 pub mod request;

@@ -1,7 +1,10 @@
 //! Queries on activities.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 
 use crate::db::prepared::{Prepared, Sql, Value};
 use crate::db::schema::activities;
@@ -83,12 +86,47 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow
 /// What the overlap rules need to know of another activity.
 #[derive(Debug, Clone, Queryable)]
 pub struct Neighbour {
+    pub account_id: i64,
+    pub occurred_at: NaiveDateTime,
+    pub ended_at: Option<NaiveDateTime>,
     pub activity_type: String,
     pub provider_id: Option<i64>,
     pub status: String,
     pub granted_g: i64,
     pub points: i64,
 }
+
+impl Neighbour {
+    /// Whether this live activity of `account_id` overlaps [start, end) (what [`overlapping`] selects).
+    pub fn overlaps(&self, account_id: i64, (start, end): (NaiveDateTime, NaiveDateTime)) -> bool {
+        self.account_id == account_id
+            && self.status != "rejected"
+            && self.occurred_at < end
+            && self.ended_at.is_some_and(|e| e > start)
+    }
+}
+
+type NeighbourColumns = (
+    activities::account_id,
+    activities::occurred_at,
+    activities::ended_at,
+    activities::activity_type,
+    activities::provider_id,
+    activities::status,
+    activities::granted_g,
+    activities::points,
+);
+
+const NEIGHBOUR: NeighbourColumns = (
+    activities::account_id,
+    activities::occurred_at,
+    activities::ended_at,
+    activities::activity_type,
+    activities::provider_id,
+    activities::status,
+    activities::granted_g,
+    activities::points,
+);
 
 /// The account's live (not rejected) activities whose interval overlaps [start, end). No activity lasts
 /// longer than `longest`, so the index range starts at `start − longest` instead of the account's first.
@@ -104,14 +142,65 @@ pub fn overlapping(
         .filter(activities::occurred_at.lt(end))
         .filter(activities::ended_at.gt(start))
         .filter(activities::status.ne("rejected"))
-        .select((
-            activities::activity_type,
-            activities::provider_id,
-            activities::status,
-            activities::granted_g,
-            activities::points,
-        ))
+        .select(NEIGHBOUR)
         .load(conn)
+}
+
+/// The live activities of any of `accounts` that started in [from, to): every neighbour a group of
+/// events can overlap, in one query (each event then picks its own with [`Neighbour::overlaps`]).
+pub fn neighbours_between(
+    conn: &mut AnyConnection,
+    accounts: &[i64],
+    (from, to): (NaiveDateTime, NaiveDateTime),
+) -> QueryResult<Vec<Neighbour>> {
+    activities::table
+        .filter(activities::account_id.eq_any(accounts))
+        .filter(activities::occurred_at.gt(from))
+        .filter(activities::occurred_at.lt(to))
+        .filter(activities::status.ne("rejected"))
+        .select(NEIGHBOUR)
+        .load(conn)
+}
+
+/// The stored (request digest, answer) of any of these (account, client_event_id) pairs, in one query.
+pub fn replays_of(
+    conn: &mut AnyConnection,
+    events: &[(i64, &str)],
+) -> QueryResult<HashMap<(i64, String), (String, String)>> {
+    #[derive(QueryableByName)]
+    #[diesel(table_name = activities)]
+    struct Stored {
+        account_id: i64,
+        client_event_id: String,
+        request_hash: String,
+        response: String,
+    }
+    if events.is_empty() {
+        return Ok(HashMap::new());
+    }
+    // One exact match per pair, ORed: each is a lookup on the (account_id, client_event_id) index.
+    let matches: Vec<String> = (0..events.len())
+        .map(|i| {
+            format!(
+                "(account_id = ${} AND client_event_id = ${})",
+                2 * i + 1,
+                2 * i + 2
+            )
+        })
+        .collect();
+    let sql = format!(
+        "SELECT account_id, client_event_id, request_hash, response FROM activities WHERE {}",
+        matches.join(" OR ")
+    );
+    let mut query = diesel::sql_query(sql).into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
+    for (account, id) in events {
+        query = query.bind::<BigInt, _>(*account).bind::<Text, _>(*id);
+    }
+    Ok(query
+        .load::<Stored>(conn)?
+        .into_iter()
+        .map(|r| ((r.account_id, r.client_event_id), (r.request_hash, r.response)))
+        .collect())
 }
 
 pub fn list_for_account(

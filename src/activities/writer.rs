@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use super::ingest::{ingest, ingest_alone, Context, Outcome};
+use super::group::ingest_group;
+use super::ingest::{ingest_alone, Context, Outcome};
 use super::request::Event;
 use crate::config::ActivitySettings;
 use crate::db::group_commit::{Batching, Queue};
@@ -79,17 +80,7 @@ fn write_batch(
         issuance,
         now: now(),
     };
-    let together = db::transaction(&mut conn, Tx::Write, |conn| {
-        let mut results = Vec::with_capacity(events.len());
-        for event in events {
-            match ingest(conn, &mut cx, event) {
-                Ok(outcome) => results.push(Ok(outcome)),
-                Err(failure) if !failure.abandon => results.push(Err(failure.error)),
-                Err(failure) => return Err(failure),
-            }
-        }
-        Ok(results)
-    });
+    let together = db::transaction(&mut conn, Tx::Write, |conn| ingest_group(conn, &mut cx, events));
     match together {
         Ok(results) => results,
         Err(failure) => {

@@ -312,6 +312,59 @@ fn sqlite_writer_lock(
     Ok(lock.lock().unwrap_or_else(|p| p.into_inner()))
 }
 
+#[derive(diesel::QueryableByName)]
+struct ReservedId {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+}
+
+/// Tables whose ids [`reserve_ids`] hands out.
+#[derive(Debug, Clone, Copy)]
+pub enum Ids {
+    Transfers,
+    Activities,
+}
+
+impl Ids {
+    fn table(self) -> &'static str {
+        match self {
+            Ids::Transfers => "transfers",
+            Ids::Activities => "activities",
+        }
+    }
+}
+
+/// `n` new ids of a table, taken before its rows are written so that a multi-row insert knows each row's
+/// id (the order of a multi-row `RETURNING` is not guaranteed on either backend). PostgreSQL takes them
+/// from the table's sequence; on SQLite the caller's write transaction holds the only write lock, so the
+/// ids after the highest ever used are free, and inserting them moves the AUTOINCREMENT counter on.
+pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::QueryResult<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    let count = i64::try_from(n).unwrap_or(i64::MAX);
+    let table = of.table();
+    match conn {
+        AnyConnection::Postgresql(_) => Ok(diesel::sql_query(format!(
+            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1) ORDER BY 1"
+        ))
+        .bind::<diesel::sql_types::BigInt, _>(count)
+        .load::<ReservedId>(conn)?
+        .into_iter()
+        .map(|r| r.id)
+        .collect()),
+        AnyConnection::Sqlite(_) => {
+            let last = diesel::sql_query(format!(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
+                 COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
+            ))
+            .get_result::<ReservedId>(conn)?
+            .id;
+            Ok((last + 1..=last + count).collect())
+        }
+    }
+}
+
 /// `SELECT 1`, for readiness checks.
 pub fn ping(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())

@@ -15,7 +15,7 @@ use diesel::prelude::*;
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{self, AccountRow, TransferRow};
 use crate::db::schema::{accounts, transfers, unsealed_transfers};
-use crate::db::AnyConnection;
+use crate::db::{self, AnyConnection, Ids};
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
@@ -36,21 +36,41 @@ pub struct Posted {
     pub debit_balance: i64,
 }
 
-/// Locks and reads the accounts, in ascending id order. On SQLite the caller's write transaction already
-/// holds the database's only write lock.
+/// Locks and reads the accounts, in ascending id order. Derived accounts (regional issuance) are read
+/// but never locked: their rows never change, and every issue of a region would queue on it. On SQLite
+/// the caller's write transaction already holds the database's only write lock.
 pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i64, AccountRow>> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    let query = || {
+    let query = |ids: Vec<i64>| {
         accounts::table
-            .filter(accounts::id.eq_any(ids.clone()))
+            .filter(accounts::id.eq_any(ids))
             .order(accounts::id)
     };
     // `as_select` is typed by backend, so each arm names its own.
     let rows: Vec<AccountRow> = match conn {
-        AnyConnection::Postgresql(pg) => query().select(AccountRow::as_select()).for_update().load(pg)?,
-        AnyConnection::Sqlite(sqlite) => query().select(AccountRow::as_select()).load(sqlite)?,
+        AnyConnection::Postgresql(pg) => {
+            let mut rows: Vec<AccountRow> = query(ids.clone())
+                .filter(accounts::derived.eq(false))
+                .select(AccountRow::as_select())
+                .for_update()
+                .load(pg)?;
+            let unlocked: Vec<i64> = ids
+                .into_iter()
+                .filter(|id| rows.binary_search_by_key(id, |a| a.id).is_err())
+                .collect();
+            if !unlocked.is_empty() {
+                rows.extend(
+                    query(unlocked)
+                        .filter(accounts::derived.eq(true))
+                        .select(AccountRow::as_select())
+                        .load(pg)?,
+                );
+            }
+            rows
+        }
+        AnyConnection::Sqlite(sqlite) => query(ids).select(AccountRow::as_select()).load(sqlite)?,
     };
     Ok(rows.into_iter().map(|a| (a.id, a)).collect())
 }
@@ -137,7 +157,7 @@ pub fn post(
     let before = accounts.clone();
     let decisions = decide(accounts, orders);
     let accepted = decisions.iter().filter(|d| d.is_ok()).count();
-    let mut ids = store::reserve_transfer_ids(conn, accepted)?.into_iter();
+    let mut ids = db::reserve_ids(conn, Ids::Transfers, accepted)?.into_iter();
     let created_at = store::now();
     let answers: Vec<Result<Posted>> = orders
         .iter()

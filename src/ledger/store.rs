@@ -107,42 +107,6 @@ pub fn now() -> NaiveDateTime {
     t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
 }
 
-#[derive(QueryableByName)]
-struct ReservedId {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
-}
-
-/// `n` new transfer ids, taken before the rows are written so that a multi-row insert knows each row's
-/// id (the order of a multi-row `RETURNING` is not guaranteed on either backend). PostgreSQL takes them
-/// from the table's sequence; on SQLite the caller's write transaction holds the only write lock, so the
-/// ids after the highest ever used are free, and inserting them moves the AUTOINCREMENT counter on.
-pub fn reserve_transfer_ids(conn: &mut AnyConnection, n: usize) -> QueryResult<Vec<i64>> {
-    if n == 0 {
-        return Ok(Vec::new());
-    }
-    let count = i64::try_from(n).unwrap_or(i64::MAX);
-    match conn {
-        AnyConnection::Postgresql(_) => Ok(diesel::sql_query(
-            "SELECT nextval(pg_get_serial_sequence('transfers', 'id')) AS id FROM generate_series(1, $1) ORDER BY 1",
-        )
-        .bind::<diesel::sql_types::BigInt, _>(count)
-        .load::<ReservedId>(conn)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect()),
-        AnyConnection::Sqlite(_) => {
-            let last = diesel::sql_query(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'transfers'), 0), \
-                 COALESCE((SELECT MAX(id) FROM transfers), 0)) AS id",
-            )
-            .get_result::<ReservedId>(conn)?
-            .id;
-            Ok((last + 1..=last + count).collect())
-        }
-    }
-}
-
 pub fn account(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<AccountRow>> {
     accounts::table
         .find(id)

@@ -13,6 +13,7 @@ both_backends!(
     bad_events_are_refused_and_late_ones_stored_as_rejected,
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
+    events_of_one_batch_are_judged_against_each_other,
     identical_batches_on_two_instances_store_each_event_once,
 );
 
@@ -325,6 +326,64 @@ async fn batches_let_each_event_stand_alone(app: TestApp) {
     )
     .await
     .assert_problem(422, "validation_failed");
+}
+
+/// The events of one batch are written together, yet each sees the ones before it: the daily cap they
+/// share and the trips they overlap.
+async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
+    let token = app.new_user_token().await;
+    // Noon in Asia/Shanghai two days ago: every walk falls on the same local day.
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    let noon = (Utc::now().with_timezone(&shanghai) - Duration::days(2))
+        .date_naive()
+        .and_hms_opt(12, 0, 0)
+        .unwrap()
+        .and_local_timezone(shanghai)
+        .unwrap();
+    let at = |minutes: i64| (noon + Duration::minutes(minutes)).to_rfc3339();
+    // Five 3 km walks of 25 minutes (86 g each) against the 296 g daily cap, then a metro ride and a
+    // bus ride during it.
+    let mut events: Vec<Value> = (0..5)
+        .map(|i| {
+            json!({"client_event_id": format!("w-{i}"), "activity_type": "walking", "evidence": "trace",
+                   "occurred_at": at(30 * i), "ended_at": at(30 * i + 25), "data": {"distance_m": 3000}})
+        })
+        .collect();
+    events.push(
+        json!({"client_event_id": "metro", "activity_type": "transit.metro", "evidence": "trace",
+        "occurred_at": at(200), "ended_at": at(230), "data": {"distance_m": 8000}}),
+    );
+    events.push(
+        json!({"client_event_id": "bus", "activity_type": "transit.bus", "evidence": "trace",
+        "occurred_at": at(210), "ended_at": at(220), "data": {"count": 1, "distance_m": 3000}}),
+    );
+    let r = app
+        .post(
+            "/api/v1/activities/batch",
+            &json!({ "events": events }),
+            Some(&token),
+        )
+        .await;
+    let results = r.assert_status(200)["results"].as_array().unwrap().clone();
+    let summary: Vec<(&str, i64)> = results
+        .iter()
+        .map(|r| (r["status"].as_str().unwrap(), r["points"].as_i64().unwrap()))
+        .collect();
+    // One point per gram at trace weight: the fourth walk gets what the cap had left.
+    assert_eq!(
+        summary[..5],
+        [
+            ("credited", 86),
+            ("credited", 86),
+            ("credited", 86),
+            ("credited", 38),
+            ("capped", 0)
+        ]
+    );
+    assert_eq!(summary[5].0, "credited");
+    assert_eq!(summary[6], ("flagged", 0));
+    let points: i64 = results.iter().map(|r| r["points"].as_i64().unwrap()).sum();
+    assert_eq!(balance(&app, &token).await, points);
 }
 
 async fn annual_cap_and_photo_weight(backend: crate::helpers::Backend) {

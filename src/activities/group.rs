@@ -1,0 +1,150 @@
+//! The events of one group commit, written together with a fixed number of statements, whatever their
+//! count, beside each event's own cap grants:
+//!
+//! 1. one read of the stored answers of their `client_event_id`s (replays);
+//! 2. one read of every live activity their intervals can overlap;
+//! 3. per event, in account order: the verdict (against the stored neighbours and the group's earlier
+//!    events) and the daily and annual cap grants, each an atomic upsert as in the one-event path;
+//! 4. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
+//!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
+//!    with its transfer and answer.
+//!
+//! An event whose `client_event_id` came earlier in the group is written after the rest by the one-event
+//! path, so it finds the stored one and replays it. A database failure abandons the whole group (the
+//! writer then retries one event per transaction).
+
+use std::collections::HashSet;
+
+use super::ingest::{self, decide, insert_activities, needs_neighbours, Context, Decided, Failure, Outcome};
+use super::request::Event;
+use super::{rules, store};
+use crate::db::{self, AnyConnection, Ids};
+use crate::error::ApiError;
+use crate::ledger::batch::{self, Order};
+use crate::ledger::service::{Cause, Kind};
+
+type Answer = Result<Outcome, ApiError>;
+
+/// Ingests `events` (sorted by account) inside the caller's transaction; one answer per event, in order.
+pub fn ingest_group(
+    conn: &mut AnyConnection,
+    cx: &mut Context<'_>,
+    events: &[&Event],
+) -> Result<Vec<Answer>, Failure> {
+    let keys: Vec<(i64, &str)> = events
+        .iter()
+        .map(|e| (e.poster.account_id, e.client_event_id.as_str()))
+        .collect();
+    let stored = store::replays_of(conn, &keys).map_err(Failure::abandon)?;
+    let mut neighbours = neighbours_of(conn, events)?;
+
+    // Decide each event in order; `None` marks a repeat of an earlier event of the group.
+    let mut seen = HashSet::new();
+    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(events.len());
+    let mut decided: Vec<(usize, Decided)> = Vec::new();
+    for (i, (event, key)) in events.iter().zip(&keys).enumerate() {
+        if let Some(stored) = stored.get(&(key.0, key.1.to_string())) {
+            answers.push(Some(ingest::replay(stored.clone(), event)));
+            continue;
+        }
+        if !seen.insert(*key) {
+            answers.push(None);
+            continue;
+        }
+        let overlapping: Vec<&store::Neighbour> = neighbours
+            .iter()
+            .filter(|n| n.overlaps(event.poster.account_id, event.interval))
+            .collect();
+        let verdict = decide(conn, cx, event, &overlapping)?;
+        neighbours.push(verdict.as_neighbour(event));
+        decided.push((i, verdict));
+        answers.push(None);
+    }
+
+    let ids = db::reserve_ids(conn, Ids::Activities, decided.len()).map_err(Failure::abandon)?;
+    let transfers = issue(conn, events, &decided, &ids)?;
+    let mut responses = Vec::with_capacity(decided.len());
+    for ((i, verdict), &id) in decided.iter().zip(&ids) {
+        let result = verdict.result(id, events[*i]);
+        let response = serde_json::to_string(&result).map_err(|e| Failure::abandon(ApiError::internal(e)))?;
+        responses.push(response);
+        answers[*i] = Some(Ok(Outcome::Created(result)));
+    }
+    let rows: Vec<_> = decided
+        .iter()
+        .zip(&ids)
+        .zip(&transfers)
+        .zip(&responses)
+        .map(|((((i, verdict), &id), &transfer), response)| {
+            verdict.row(events[*i], id, transfer, response, cx.now)
+        })
+        .collect();
+    insert_activities(conn, &rows)?;
+
+    // Repeats now find their first event stored, and replay it (or conflict with it).
+    answers
+        .into_iter()
+        .zip(events)
+        .map(|(answer, event)| match answer {
+            Some(answer) => Ok(answer),
+            None => match ingest::ingest(conn, cx, event) {
+                Ok(outcome) => Ok(Ok(outcome)),
+                Err(failure) if !failure.abandon => Ok(Err(failure.error)),
+                Err(failure) => Err(failure),
+            },
+        })
+        .collect()
+}
+
+/// Every stored live activity the group's travel events can overlap, in one query.
+fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> Result<Vec<store::Neighbour>, Failure> {
+    let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
+    let (Some(from), Some(to)) = (
+        travel.iter().map(|e| e.interval.0).min(),
+        travel.iter().map(|e| e.interval.1).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    let mut accounts: Vec<i64> = travel.iter().map(|e| e.poster.account_id).collect();
+    accounts.dedup();
+    // No activity lasts longer than `longest`, so none that started earlier can reach `from`.
+    store::neighbours_between(conn, &accounts, (from - rules::longest(), to)).map_err(Failure::abandon)
+}
+
+/// Issues the points of the decided events that earned any; returns each one's transfer id.
+fn issue(
+    conn: &mut AnyConnection,
+    events: &[&Event],
+    decided: &[(usize, Decided)],
+    ids: &[i64],
+) -> Result<Vec<Option<i64>>, Failure> {
+    let causes: Vec<Cause> = ids.iter().map(|id| Cause::of("activity", id)).collect();
+    let issuing: Vec<usize> = (0..decided.len())
+        .filter(|&d| decided[d].1.issuance_account.is_some())
+        .collect();
+    let orders: Vec<Order<'_>> = issuing
+        .iter()
+        .map(|&d| {
+            let (i, verdict) = &decided[d];
+            Order {
+                kind: Kind::Issue,
+                debit: verdict.issuance_account.unwrap_or_default(),
+                credit: events[*i].poster.account_id,
+                amount: verdict.points,
+                cause: &causes[d],
+            }
+        })
+        .collect();
+    let mut transfers = vec![None; decided.len()];
+    if orders.is_empty() {
+        return Ok(transfers);
+    }
+    let touched: Vec<i64> = orders.iter().flat_map(|o| [o.debit, o.credit]).collect();
+    let mut accounts = batch::lock_accounts(conn, &touched).map_err(Failure::abandon)?;
+    let posted = batch::post(conn, &mut accounts, &orders).map_err(Failure::abandon)?;
+    for (d, posted) in issuing.into_iter().zip(posted) {
+        // Only a wallet that vanished could refuse an issue: nothing of the group may then stand.
+        transfers[d] = Some(posted.map_err(Failure::abandon)?.transfer.id);
+    }
+    Ok(transfers)
+}
