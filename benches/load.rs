@@ -303,7 +303,10 @@ async fn posts(
             client2
                 .post(format!("{base}/api/v1/activities"))
                 .bearer_auth(&user.token)
-                .json(&metro(format!("{tag}-{w}-{n}"), (n * 7 + w) as i64 % 500_000 + 1 + offset_s))
+                .json(&metro(
+                    format!("{tag}-{w}-{n}"),
+                    (n * 7 + w) as i64 % 500_000 + 1 + offset_s,
+                ))
         },
         interval,
     )

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Text, Timestamp};
+use diesel::sql_types::{Integer, Text, Timestamp};
+
+use crate::db::prepared::{insert_rows, matching, Value};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::idempotency_keys;
@@ -74,11 +76,9 @@ pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Re
 }
 
 /// A key's stored request digest and answer.
-#[derive(Debug, Queryable, QueryableByName, Selectable)]
+#[derive(Debug, Queryable, Selectable)]
 #[diesel(table_name = idempotency_keys)]
 pub struct Stored {
-    scope: String,
-    idempotency_key: String,
     request_hash: String,
     status: i32,
     response: String,
@@ -109,30 +109,33 @@ pub fn stored(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    // One exact (scope, key) match per pair, ORed: each is a primary-key lookup on both backends. (Two
-    // `IN` lists, one of scopes and one of keys, made PostgreSQL compare every key ever stored under those
-    // scopes against every key of the batch.)
-    let matches: Vec<String> = (0..keys.len())
-        .map(|i| format!("(scope = ${} AND idempotency_key = ${})", 2 * i + 1, 2 * i + 2))
+    let keys: Vec<Vec<Value<'_>>> = keys
+        .iter()
+        .map(|(scope, key)| vec![Value::Text(scope), Value::Text(key)])
         .collect();
-    let sql = format!(
-        "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys WHERE {}",
-        matches.join(" OR ")
-    );
-    let mut query = diesel::sql_query(sql).into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
-    for (scope, key) in keys {
-        query = query.bind::<Text, _>(*scope).bind::<Text, _>(*key);
+    let mut rows: Vec<(String, String, String, i32, String)> = Vec::new();
+    for query in matching::<(Text, Text, Text, Integer, Text)>(
+        "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys",
+        &["scope", "idempotency_key"],
+        &keys,
+    ) {
+        rows.extend(query.load(conn)?);
     }
-    let rows: Vec<Stored> = query.load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|r| ((r.scope.clone(), r.idempotency_key.clone()), r))
+        .map(|(scope, idempotency_key, request_hash, status, response)| {
+            let stored = Stored {
+                request_hash,
+                status,
+                response,
+            };
+            ((scope, idempotency_key), stored)
+        })
         .collect())
 }
 
 /// A new key with its answer, to store in one go with others (see [`store_all`]).
-#[derive(Debug, Insertable)]
-#[diesel(table_name = idempotency_keys)]
+#[derive(Debug)]
 pub struct Answered<'a> {
     pub scope: &'a str,
     pub idempotency_key: &'a str,
@@ -142,18 +145,36 @@ pub struct Answered<'a> {
     pub created_at: NaiveDateTime,
 }
 
-/// Stores new keys with their answers in one statement. A key stored meanwhile by another transaction
-/// makes it fail (a unique violation), and the caller must roll back and take the one-by-one path.
+/// Stores new keys with their answers in multi-row statements. A key stored meanwhile by another
+/// transaction makes it fail (a unique violation), and the caller must roll back and take the one-by-one
+/// path.
 pub fn store_all(conn: &mut AnyConnection, answered: &[Answered<'_>]) -> Result<(), ApiError> {
-    if answered.is_empty() {
-        return Ok(());
-    }
-    // Diesel writes multi-row inserts for each backend, not for the two together.
-    let insert = diesel::insert_into(idempotency_keys::table).values(answered);
-    match conn {
-        AnyConnection::Postgresql(pg) => insert.execute(pg)?,
-        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite)?,
-    };
+    let rows: Vec<Vec<Value<'_>>> = answered
+        .iter()
+        .map(|a| {
+            vec![
+                Value::Text(a.scope),
+                Value::Text(a.idempotency_key),
+                Value::Text(a.request_hash),
+                Value::Integer(a.status),
+                Value::Text(a.response),
+                Value::Timestamp(a.created_at),
+            ]
+        })
+        .collect();
+    insert_rows(
+        conn,
+        "idempotency_keys",
+        &[
+            "scope",
+            "idempotency_key",
+            "request_hash",
+            "status",
+            "response",
+            "created_at",
+        ],
+        &rows,
+    )?;
     Ok(())
 }
 

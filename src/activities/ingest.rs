@@ -19,7 +19,7 @@ use super::request::Event;
 use super::store;
 use super::{caps, rules};
 use crate::config::ActivitySettings;
-use crate::db::schema::activities;
+use crate::db::prepared::{insert_rows, Value};
 use crate::db::{self, AnyConnection, Ids, Tx};
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
@@ -382,8 +382,7 @@ impl Decided {
     }
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = activities)]
+/// A new activity row, with its id, issue transfer and answer.
 pub struct NewActivity<'a> {
     id: i64,
     account_id: i64,
@@ -408,6 +407,63 @@ pub struct NewActivity<'a> {
     transfer_id: Option<i64>,
     response: &'a str,
     created_at: NaiveDateTime,
+}
+
+const ACTIVITY_COLUMNS: [&str; 23] = [
+    "id",
+    "account_id",
+    "user_id",
+    "client_event_id",
+    "request_hash",
+    "activity_type",
+    "region_code",
+    "occurred_at",
+    "ended_at",
+    "local_day",
+    "evidence",
+    "provider_id",
+    "data",
+    "status",
+    "reasons",
+    "methodology_id",
+    "reduction_g",
+    "granted_g",
+    "points",
+    "breakdown",
+    "transfer_id",
+    "response",
+    "created_at",
+];
+
+impl NewActivity<'_> {
+    /// The values in [`ACTIVITY_COLUMNS`] order.
+    fn values(&self) -> Vec<Value<'_>> {
+        vec![
+            Value::BigInt(self.id),
+            Value::BigInt(self.account_id),
+            Value::BigInt(self.user_id),
+            Value::Text(self.client_event_id),
+            Value::Text(self.request_hash),
+            Value::Text(self.activity_type),
+            Value::Text(self.region_code),
+            Value::Timestamp(self.occurred_at),
+            Value::NullableTimestamp(self.ended_at),
+            Value::Text(self.local_day),
+            Value::Text(self.evidence),
+            Value::NullableBigInt(self.provider_id),
+            Value::Text(self.data),
+            Value::Text(self.status),
+            Value::Text(&self.reasons),
+            Value::NullableBigInt(self.methodology_id),
+            Value::BigInt(self.reduction_g),
+            Value::BigInt(self.granted_g),
+            Value::BigInt(self.points),
+            Value::NullableText(self.breakdown),
+            Value::NullableBigInt(self.transfer_id),
+            Value::Text(self.response),
+            Value::Timestamp(self.created_at),
+        ]
+    }
 }
 
 /// Decides and writes one event inside the caller's transaction; see the module notes on failures.
@@ -454,16 +510,8 @@ pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> 
 /// Stores activities in one statement. A (account, client_event_id) stored meanwhile by another
 /// connection is reported as the insert race, which a retry turns into a replay.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> Result<(), Failure> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    // Diesel writes multi-row inserts for each backend, not for the two together.
-    let insert = diesel::insert_into(activities::table).values(rows);
-    let inserted = match conn {
-        AnyConnection::Postgresql(pg) => insert.execute(pg),
-        AnyConnection::Sqlite(sqlite) => insert.execute(sqlite),
-    };
-    match inserted {
+    let values: Vec<Vec<Value<'_>>> = rows.iter().map(NewActivity::values).collect();
+    match insert_rows(conn, "activities", &ACTIVITY_COLUMNS, &values) {
         Ok(_) => Ok(()),
         Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(Failure::abandon(
             ApiError::conflict(RACE, "the same event is being stored concurrently"),

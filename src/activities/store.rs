@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::db::prepared::{Prepared, Sql, Value};
+use crate::db::prepared::{matching, Prepared, Sql, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 
@@ -167,39 +167,21 @@ pub fn replays_of(
     conn: &mut AnyConnection,
     events: &[(i64, &str)],
 ) -> QueryResult<HashMap<(i64, String), (String, String)>> {
-    #[derive(QueryableByName)]
-    #[diesel(table_name = activities)]
-    struct Stored {
-        account_id: i64,
-        client_event_id: String,
-        request_hash: String,
-        response: String,
-    }
-    if events.is_empty() {
-        return Ok(HashMap::new());
-    }
-    // One exact match per pair, ORed: each is a lookup on the (account_id, client_event_id) index.
-    let matches: Vec<String> = (0..events.len())
-        .map(|i| {
-            format!(
-                "(account_id = ${} AND client_event_id = ${})",
-                2 * i + 1,
-                2 * i + 2
-            )
-        })
+    let keys: Vec<Vec<Value<'_>>> = events
+        .iter()
+        .map(|(account, id)| vec![Value::BigInt(*account), Value::Text(id)])
         .collect();
-    let sql = format!(
-        "SELECT account_id, client_event_id, request_hash, response FROM activities WHERE {}",
-        matches.join(" OR ")
-    );
-    let mut query = diesel::sql_query(sql).into_boxed::<<AnyConnection as diesel::Connection>::Backend>();
-    for (account, id) in events {
-        query = query.bind::<BigInt, _>(*account).bind::<Text, _>(*id);
+    let mut rows: Vec<(i64, String, String, String)> = Vec::new();
+    for query in matching::<(BigInt, Text, Text, Text)>(
+        "SELECT account_id, client_event_id, request_hash, response FROM activities",
+        &["account_id", "client_event_id"],
+        &keys,
+    ) {
+        rows.extend(query.load(conn)?);
     }
-    Ok(query
-        .load::<Stored>(conn)?
+    Ok(rows
         .into_iter()
-        .map(|r| ((r.account_id, r.client_event_id), (r.request_hash, r.response)))
+        .map(|(account, id, hash, response)| ((account, id), (hash, response)))
         .collect())
 }
 

@@ -35,7 +35,41 @@ pub enum Value<'a> {
     Bool(bool),
     Text(&'a str),
     NullableBigInt(Option<i64>),
+    NullableText(Option<&'a str>),
     Timestamp(NaiveDateTime),
+    NullableTimestamp(Option<NaiveDateTime>),
+}
+
+impl<'a> Value<'a> {
+    fn bind<'b>(&'b self, out: &mut AstPass<'_, 'b, Multi>) -> QueryResult<()> {
+        match self {
+            Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v),
+            Value::Integer(v) => out.push_bind_param::<Integer, _>(v),
+            Value::Bool(v) => out.push_bind_param::<Bool, _>(v),
+            Value::Text(v) => out.push_bind_param::<Text, _>(v),
+            Value::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v),
+            Value::NullableText(v) => out.push_bind_param::<Nullable<Text>, _>(v),
+            Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v),
+            Value::NullableTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v),
+        }
+    }
+}
+
+/// Writes `sql` with each `?` replaced by the next value's bind parameter.
+fn walk_with_values<'b>(
+    sql: &'b str,
+    values: &'b [Value<'_>],
+    mut out: AstPass<'_, 'b, Multi>,
+) -> QueryResult<()> {
+    let mut parts = sql.split('?');
+    if let Some(first) = parts.next() {
+        out.push_sql(first);
+    }
+    for (value, part) in values.iter().zip(parts) {
+        value.bind(&mut out)?;
+        out.push_sql(part);
+    }
+    Ok(())
 }
 
 /// One execution of the statement `S` with its parameters.
@@ -72,24 +106,93 @@ impl<S: Sql> Query for Prepared<'_, S> {
 impl<S: Sql> RunQueryDsl<AnyConnection> for Prepared<'_, S> {}
 
 impl<S: Sql> QueryFragment<Multi> for Prepared<'_, S> {
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
-        let mut parts = S::SQL.split('?');
-        if let Some(first) = parts.next() {
-            out.push_sql(first);
-        }
-        for (value, part) in self.values.iter().zip(parts) {
-            match value {
-                Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v)?,
-                Value::Integer(v) => out.push_bind_param::<Integer, _>(v)?,
-                Value::Bool(v) => out.push_bind_param::<Bool, _>(v)?,
-                Value::Text(v) => out.push_bind_param::<Text, _>(v)?,
-                Value::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v)?,
-                Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v)?,
-            }
-            out.push_sql(part);
-        }
-        Ok(())
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
+        walk_with_values(S::SQL, &self.values, out)
     }
+}
+
+/// A statement whose SQL is built at run time, with `?` parameters, returning rows of `ST`. Diesel keeps
+/// it prepared by its text (it has no static id, and unlike `sql_query` it does not opt out of the
+/// cache), so a caller that builds a few shapes repeatedly (a fixed number of rows per chunk) parses
+/// each shape once per connection.
+pub struct Dynamic<'a, ST> {
+    sql: String,
+    values: Vec<Value<'a>>,
+    returns: PhantomData<ST>,
+}
+
+impl<'a, ST> Dynamic<'a, ST> {
+    pub fn new(sql: String, values: Vec<Value<'a>>) -> Dynamic<'a, ST> {
+        debug_assert_eq!(values.len(), sql.matches('?').count(), "parameters of {sql}");
+        Dynamic {
+            sql,
+            values,
+            returns: PhantomData,
+        }
+    }
+}
+
+impl<ST: 'static> QueryId for Dynamic<'_, ST> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<ST: 'static> Query for Dynamic<'_, ST> {
+    type SqlType = ST;
+}
+
+impl<ST: 'static> RunQueryDsl<AnyConnection> for Dynamic<'_, ST> {}
+
+impl<ST: 'static> QueryFragment<Multi> for Dynamic<'_, ST> {
+    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
+        walk_with_values(&self.sql, &self.values, out)
+    }
+}
+
+/// Rows per multi-row statement: few enough shapes to keep prepared, many rows per statement.
+const ROWS_PER_STATEMENT: usize = 32;
+
+/// Inserts `rows` (values in `columns` order) with multi-row statements of at most 32 rows each, every
+/// shape kept prepared. (Diesel's own batch insert runs one statement per row on SQLite, and none at all
+/// on the two-backend connection.)
+pub fn insert_rows(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value<'_>>],
+) -> QueryResult<usize> {
+    let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
+    let mut inserted = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            columns.join(", "),
+            vec![tuple.as_str(); chunk.len()].join(", ")
+        );
+        let values: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
+        inserted += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
+    }
+    Ok(inserted)
+}
+
+/// Statements selecting the rows that match any of `keys` exactly (each key a list of values for
+/// `key_columns`): ORed equality terms, each an index lookup, at most 32 keys per statement. The caller
+/// loads each.
+pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v>>]) -> Vec<Dynamic<'v, ST>> {
+    let term = format!(
+        "({})",
+        key_columns
+            .iter()
+            .map(|c| format!("{c} = ?"))
+            .collect::<Vec<_>>()
+            .join(" AND ")
+    );
+    keys.chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
+            Dynamic::new(sql, chunk.iter().flatten().copied().collect())
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -120,5 +223,37 @@ mod tests {
         assert_eq!(add(&mut conn, 1, 5), 5);
         assert_eq!(add(&mut conn, 1, 7), 12);
         assert_eq!(add(&mut conn, 2, 1), 1);
+    }
+
+    #[test]
+    fn rows_go_in_and_are_found_in_chunks() {
+        let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        conn.batch_execute("CREATE TABLE k (a BIGINT, b TEXT, n BIGINT, PRIMARY KEY (a, b));")
+            .unwrap();
+        let names: Vec<String> = (0..70).map(|i| format!("k{i}")).collect();
+        let rows: Vec<Vec<Value<'_>>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                vec![
+                    Value::BigInt(i as i64 % 3),
+                    Value::Text(name),
+                    Value::BigInt(i as i64),
+                ]
+            })
+            .collect();
+        assert_eq!(insert_rows(&mut conn, "k", &["a", "b", "n"], &rows).unwrap(), 70);
+        // Every third key exists; the others name the wrong `a`.
+        let keys: Vec<Vec<Value<'_>>> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| vec![Value::BigInt(if i % 3 == 0 { 0 } else { 9 }), Value::Text(name)])
+            .collect();
+        let mut found: Vec<i64> = Vec::new();
+        for query in matching::<BigInt>("SELECT n FROM k", &["a", "b"], &keys) {
+            found.extend(query.load::<i64>(&mut conn).unwrap());
+        }
+        found.sort_unstable();
+        assert_eq!(found, (0..70).step_by(3).collect::<Vec<i64>>());
     }
 }

@@ -14,7 +14,8 @@ use diesel::prelude::*;
 
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{self, AccountRow, TransferRow};
-use crate::db::schema::{accounts, transfers, unsealed_transfers};
+use crate::db::prepared::{insert_rows, Value};
+use crate::db::schema::accounts;
 use crate::db::{self, AnyConnection, Ids};
 
 type Result<T> = std::result::Result<T, LedgerError>;
@@ -132,19 +133,18 @@ fn net_changes(
         .collect()
 }
 
-#[derive(Insertable)]
-#[diesel(table_name = transfers)]
-struct NewRow<'a> {
-    id: i64,
-    kind: &'a str,
-    debit_account_id: i64,
-    credit_account_id: i64,
-    amount: i64,
-    ref_type: Option<&'a str>,
-    ref_id: Option<&'a str>,
-    memo: Option<&'a str>,
-    created_at: chrono::NaiveDateTime,
-}
+/// The columns a single-phase transfer sets (the rest stay NULL).
+const TRANSFER_COLUMNS: [&str; 9] = [
+    "id",
+    "kind",
+    "debit_account_id",
+    "credit_account_id",
+    "amount",
+    "ref_type",
+    "ref_id",
+    "memo",
+    "created_at",
+];
 
 /// Makes the orders, in order, against the locked `accounts` (see [`lock_accounts`]), which are left
 /// holding the balances after the batch. Each order is answered on its own; the `Err` of the whole is a
@@ -190,37 +190,25 @@ pub fn post(
     if made.is_empty() {
         return Ok(answers);
     }
-    let rows: Vec<NewRow<'_>> = made
+    let rows: Vec<Vec<Value<'_>>> = made
         .iter()
-        .map(|t| NewRow {
-            id: t.id,
-            kind: &t.kind,
-            debit_account_id: t.debit_account_id,
-            credit_account_id: t.credit_account_id,
-            amount: t.amount,
-            ref_type: t.ref_type.as_deref(),
-            ref_id: t.ref_id.as_deref(),
-            memo: t.memo.as_deref(),
-            created_at: t.created_at,
+        .map(|t| {
+            vec![
+                Value::BigInt(t.id),
+                Value::Text(&t.kind),
+                Value::BigInt(t.debit_account_id),
+                Value::BigInt(t.credit_account_id),
+                Value::BigInt(t.amount),
+                Value::NullableText(t.ref_type.as_deref()),
+                Value::NullableText(t.ref_id.as_deref()),
+                Value::NullableText(t.memo.as_deref()),
+                Value::Timestamp(t.created_at),
+            ]
         })
         .collect();
-    let queued: Vec<_> = made
-        .iter()
-        .map(|t| unsealed_transfers::transfer_id.eq(t.id))
-        .collect();
-    // Diesel writes multi-row inserts for each backend, not for the two together.
-    let transfers = diesel::insert_into(transfers::table).values(&rows);
-    let sealing = diesel::insert_into(unsealed_transfers::table).values(&queued);
-    match conn {
-        AnyConnection::Postgresql(pg) => {
-            transfers.execute(pg)?;
-            sealing.execute(pg)?;
-        }
-        AnyConnection::Sqlite(sqlite) => {
-            transfers.execute(sqlite)?;
-            sealing.execute(sqlite)?;
-        }
-    }
+    insert_rows(conn, "transfers", &TRANSFER_COLUMNS, &rows)?;
+    let queued: Vec<Vec<Value<'_>>> = made.iter().map(|t| vec![Value::BigInt(t.id)]).collect();
+    insert_rows(conn, "unsealed_transfers", &["transfer_id"], &queued)?;
     apply_net_changes(conn, &net_changes(&before, accounts))?;
     Ok(answers)
 }
