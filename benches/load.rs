@@ -47,8 +47,7 @@ fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
             (s, Some(dir))
         }
         _ => {
-            let admin = std::env::var("TANHUI_BENCH_DATABASE_URL")
-                .unwrap_or("postgres://postgres@127.0.0.1:5432/test".into());
+            let admin = admin_url();
             let base = admin
                 .rsplit_once('/')
                 .map(|(b, _)| b.to_string())
@@ -73,6 +72,23 @@ fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
 }
 
 /// Starts the server on its own actix system thread; returns its base URL.
+fn admin_url() -> String {
+    std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// Drops the run's own PostgreSQL database (each run makes a new one).
+fn drop_database(url: &str) {
+    use diesel::{Connection, RunQueryDsl};
+    let Some((_, name)) = url.rsplit_once('/') else {
+        return;
+    };
+    if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
+        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .ok();
+    }
+}
+
 fn start(settings: Settings) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -366,6 +382,7 @@ fn main() {
         return;
     }
     let (settings, _dir) = settings(&backend);
+    let own_database = (backend != "sqlite").then(|| settings.database.url.clone());
     let base = start(settings.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -468,4 +485,7 @@ fn main() {
             other => eprintln!("unknown scenario {other}"),
         }
     });
+    if let Some(url) = own_database {
+        drop_database(&url);
+    }
 }
