@@ -1,10 +1,11 @@
 //! The events of one group commit, written together with a fixed number of statements, whatever their
-//! count, beside each event's own cap grants:
+//! count (a statement holds at most 32 rows):
 //!
 //! 1. one read of the stored answers of their `client_event_id`s (replays);
 //! 2. one read of every live activity their intervals can overlap;
 //! 3. per event, in account order: the verdict (against the stored neighbours and the group's earlier
-//!    events) and the daily and annual cap grants, each an atomic upsert as in the one-event path;
+//!    events) and the daily and annual cap grants, taken in memory from the counters read once (the
+//!    accounts are locked first, see `caps`) and written back in one upsert;
 //! 4. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
 //!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
 //!    with its transfer and answer.
@@ -13,8 +14,9 @@
 //! path, so it finds the stored one and replays it. A database failure abandons the whole group (the
 //! writer then retries one event per transaction).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
+use super::caps::Book;
 use super::ingest::{self, decide, insert_activities, needs_neighbours, Context, Decided, Failure, Outcome};
 use super::request::Event;
 use super::{rules, store};
@@ -22,6 +24,7 @@ use crate::db::{self, AnyConnection, Ids};
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
 use crate::ledger::service::{Cause, Kind};
+use crate::ledger::store::AccountRow;
 
 type Answer = Result<Outcome, ApiError>;
 
@@ -35,8 +38,13 @@ pub fn ingest_group(
         .iter()
         .map(|e| (e.poster.account_id, e.client_event_id.as_str()))
         .collect();
+    // Every account's row lock first (ascending, like every other writer), so that the cap counters
+    // read below stay as read until this transaction writes them (see `caps`).
+    let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
+    let mut accounts = batch::lock_accounts(conn, &owners).map_err(Failure::abandon)?;
     let stored = store::replays_of(conn, &keys).map_err(Failure::abandon)?;
     let mut neighbours = neighbours_of(conn, events)?;
+    let mut book = cap_book(conn, cx, events)?;
 
     // Decide each event in order; `None` marks a repeat of an earlier event of the group.
     let mut seen = HashSet::new();
@@ -55,14 +63,15 @@ pub fn ingest_group(
             .iter()
             .filter(|n| n.overlaps(event.poster.account_id, event.interval))
             .collect();
-        let verdict = decide(conn, cx, event, &overlapping)?;
+        let verdict = decide(conn, cx, event, &overlapping, &mut book)?;
         neighbours.push(verdict.as_neighbour(event));
         decided.push((i, verdict));
         answers.push(None);
     }
 
+    book.write(conn).map_err(Failure::abandon)?;
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len()).map_err(Failure::abandon)?;
-    let transfers = issue(conn, events, &decided, &ids)?;
+    let transfers = issue(conn, &mut accounts, events, &decided, &ids)?;
     let mut responses = Vec::with_capacity(decided.len());
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
         let result = verdict.result(id, events[*i]);
@@ -96,6 +105,38 @@ pub fn ingest_group(
         .collect()
 }
 
+/// The cap counters the group's events can draw on, read once.
+fn cap_book(conn: &mut AnyConnection, cx: &Context<'_>, events: &[&Event]) -> Result<Book, Failure> {
+    let crediting: Vec<&Event> = events
+        .iter()
+        .copied()
+        .filter(|e| e.quantified.is_some())
+        .collect();
+    let daily: Vec<(i64, &str, &str)> = crediting
+        .iter()
+        .map(|e| {
+            (
+                e.poster.account_id,
+                e.activity_type.as_str(),
+                e.local_day.as_str(),
+            )
+        })
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let annual: Vec<(i64, i32)> = if cx.settings.annual_points_cap == 0 {
+        Vec::new()
+    } else {
+        crediting
+            .iter()
+            .map(|e| (e.poster.account_id, rules::local_year(e.occurred_at)))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect()
+    };
+    Book::load(conn, &daily, &annual).map_err(Failure::abandon)
+}
+
 /// Every stored live activity the group's travel events can overlap, in one query.
 fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> Result<Vec<store::Neighbour>, Failure> {
     let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
@@ -114,6 +155,7 @@ fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> Result<Vec<stor
 /// Issues the points of the decided events that earned any; returns each one's transfer id.
 fn issue(
     conn: &mut AnyConnection,
+    accounts: &mut HashMap<i64, AccountRow>,
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
@@ -139,9 +181,14 @@ fn issue(
     if orders.is_empty() {
         return Ok(transfers);
     }
-    let touched: Vec<i64> = orders.iter().flat_map(|o| [o.debit, o.credit]).collect();
-    let mut accounts = batch::lock_accounts(conn, &touched).map_err(Failure::abandon)?;
-    let posted = batch::post(conn, &mut accounts, &orders).map_err(Failure::abandon)?;
+    // The wallets are locked already; the issuance accounts are derived and only read.
+    let sources: Vec<i64> = orders
+        .iter()
+        .map(|o| o.debit)
+        .filter(|id| !accounts.contains_key(id))
+        .collect();
+    accounts.extend(batch::lock_accounts(conn, &sources).map_err(Failure::abandon)?);
+    let posted = batch::post(conn, accounts, &orders).map_err(Failure::abandon)?;
     for (d, posted) in issuing.into_iter().zip(posted) {
         // Only a wallet that vanished could refuse an issue: nothing of the group may then stand.
         transfers[d] = Some(posted.map_err(Failure::abandon)?.transfer.id);

@@ -15,15 +15,17 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::caps::{Allowance, Counters};
 use super::request::Event;
+use super::rules;
 use super::store;
-use super::{caps, rules};
 use crate::config::ActivitySettings;
 use crate::db::prepared::{insert_rows, Value};
 use crate::db::{self, AnyConnection, Ids, Tx};
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
 use crate::error::ApiError;
+use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause, IssuanceAccounts};
 use crate::methodology::quantify::Quantified;
 use crate::methodology::views::MethodologyRef;
@@ -208,6 +210,7 @@ pub fn credit(
     settings: &ActivitySettings,
     grant: &Grant<'_>,
     q: &Quantified,
+    allowance: &mut impl Allowance,
 ) -> QueryResult<(&'static str, i64, i64, Vec<String>)> {
     let (account_id, activity_type, occurred_at, evidence) = (
         grant.account_id,
@@ -218,7 +221,12 @@ pub fn credit(
     let (already_granted, already_points) = grant.already;
     let want = (q.quantity.reduction_g - already_granted).max(0);
     let day = rules::local_day(occurred_at);
-    let granted = caps::grant_daily(conn, account_id, activity_type, &day, want, q.version.daily_cap_g)?;
+    let granted = allowance.daily(
+        conn,
+        (account_id, activity_type, &day),
+        want,
+        q.version.daily_cap_g,
+    )?;
     let mut reasons = Vec::new();
     if granted < want {
         reasons.push("cap_reached".to_string());
@@ -226,10 +234,9 @@ pub fn credit(
     let weight = q.version.weights.weight(evidence);
     let total_points = points_for(already_granted + granted, q.quantity.points_per_gram, weight);
     let want_points = (total_points - already_points).max(0);
-    let points = caps::grant_annual(
+    let points = allowance.annual(
         conn,
-        account_id,
-        rules::local_year(occurred_at),
+        (account_id, rules::local_year(occurred_at)),
         want_points,
         settings.annual_points_cap,
     )?;
@@ -266,6 +273,7 @@ pub fn decide(
     cx: &mut Context<'_>,
     event: &Event,
     overlapping: &[&store::Neighbour],
+    allowance: &mut impl Allowance,
 ) -> Result<Decided, Failure> {
     let Some(q) = &event.quantified else {
         return Ok(Decided::refused("rejected", vec!["late".to_string()]));
@@ -291,7 +299,7 @@ pub fn decide(
         already: (already_granted_g, already_points),
     };
     let (status, granted_g, points, mut reasons) =
-        credit(conn, cx.settings, &grant, q).map_err(Failure::abandon)?;
+        credit(conn, cx.settings, &grant, q, allowance).map_err(Failure::abandon)?;
     reasons.splice(0..0, base);
     Ok(Decided {
         status,
@@ -474,6 +482,8 @@ pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> 
     {
         return replay(stored, event).map_err(Failure::refused);
     }
+    // The account's row lock first: whoever writes an account's cap counters holds it (see `caps`).
+    batch::lock_accounts(conn, &[account_id]).map_err(Failure::abandon)?;
     let neighbours = if needs_neighbours(event) {
         store::overlapping(conn, account_id, event.interval, rules::longest()).map_err(Failure::abandon)?
     } else {
@@ -481,7 +491,7 @@ pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> 
     };
     let overlapping: Vec<&store::Neighbour> = neighbours.iter().collect();
     // Everything from here writes.
-    let decided = decide(conn, cx, event, &overlapping)?;
+    let decided = decide(conn, cx, event, &overlapping, &mut Counters)?;
     let id = db::reserve_ids(conn, Ids::Activities, 1)
         .map_err(Failure::abandon)?
         .first()

@@ -4,6 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
+use super::caps::Counters;
 use super::ingest::{credit, ActivityResult, Grant};
 use super::store::{self, ActivityRow};
 use crate::audit;
@@ -13,6 +14,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::{points_for, Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::ApiError;
+use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause};
 use crate::methodology::quantify::Quantified;
 use crate::methodology::store as methodology_store;
@@ -98,7 +100,9 @@ pub fn decide(
                     evidence: evidence_of(&before),
                     already: (0, 0),
                 };
-                let (status, granted, points, reasons) = credit(conn, settings, &grant, &q)?;
+                // The account's row lock first: whoever writes its cap counters holds it (see `caps`).
+                batch::lock_accounts(conn, &[before.account_id])?;
+                let (status, granted, points, reasons) = credit(conn, settings, &grant, &q, &mut Counters)?;
                 result.reasons.extend(reasons);
                 (status, granted, points)
             }

@@ -161,18 +161,29 @@ pub fn insert_rows(
     columns: &[&str],
     rows: &[Vec<Value<'_>>],
 ) -> QueryResult<usize> {
+    write_rows(conn, table, columns, rows, "")
+}
+
+/// [`insert_rows`] with a clause after the values (`ON CONFLICT … DO UPDATE …`).
+pub fn write_rows(
+    conn: &mut AnyConnection,
+    table: &str,
+    columns: &[&str],
+    rows: &[Vec<Value<'_>>],
+    then: &str,
+) -> QueryResult<usize> {
     let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
-    let mut inserted = 0;
+    let mut written = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}",
+            "INSERT INTO {table} ({}) VALUES {}{then}",
             columns.join(", "),
             vec![tuple.as_str(); chunk.len()].join(", ")
         );
         let values: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
-        inserted += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
+        written += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
     }
-    Ok(inserted)
+    Ok(written)
 }
 
 /// Statements selecting the rows that match any of `keys` exactly (each key a list of values for
