@@ -92,13 +92,7 @@ impl Manager {
     pub fn connect(&self) -> Result<AnyConnection, ConnectError> {
         match self.backend {
             Backend::Postgres => {
-                let mut conn = PgConnection::establish(&self.options.url)?;
-                // Statements stay prepared (parsed once), but are planned for their parameters on every
-                // execution. A generic plan is chosen after five executions by comparing estimates, and
-                // on a young table (a fresh deploy, a new region) that means sequential scans that stay
-                // cached while the table grows: a run of the load benchmark fell to less than half its
-                // rate whenever it happened.
-                conn.batch_execute("SET plan_cache_mode = force_custom_plan")?;
+                let conn = PgConnection::establish(&self.options.url)?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {

@@ -118,6 +118,8 @@ impl<S: Sql> QueryFragment<Multi> for Prepared<'_, S> {
 pub struct Dynamic<'a, ST> {
     sql: String,
     values: Vec<Value<'a>>,
+    /// Planned afresh on PostgreSQL on every execution (see [`matching`]).
+    replan_on_postgres: bool,
     returns: PhantomData<ST>,
 }
 
@@ -127,6 +129,7 @@ impl<'a, ST> Dynamic<'a, ST> {
         Dynamic {
             sql,
             values,
+            replan_on_postgres: false,
             returns: PhantomData,
         }
     }
@@ -144,7 +147,10 @@ impl<ST: 'static> Query for Dynamic<'_, ST> {
 impl<ST: 'static> RunQueryDsl<AnyConnection> for Dynamic<'_, ST> {}
 
 impl<ST: 'static> QueryFragment<Multi> for Dynamic<'_, ST> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
+        if self.replan_on_postgres && matches!(out.backend(), Multi::Postgresql(_)) {
+            out.unsafe_to_cache_prepared();
+        }
         walk_with_values(&self.sql, &self.values, out)
     }
 }
@@ -188,7 +194,10 @@ pub fn write_rows(
 
 /// Statements selecting the rows that match any of `keys` exactly (each key a list of values for
 /// `key_columns`): ORed equality terms, each an index lookup, at most 32 keys per statement. The caller
-/// loads each.
+/// loads each. SQLite keeps them prepared. PostgreSQL plans them for their values every time: a prepared
+/// statement switches to a generic plan after five executions when its estimate is no worse, and on a
+/// young table that is a sequential scan, kept while the table grows (the transfer benchmark ran at less
+/// than half its rate whenever that happened).
 pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v>>]) -> Vec<Dynamic<'v, ST>> {
     let term = format!(
         "({})",
@@ -201,7 +210,9 @@ pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v
     keys.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
             let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
-            Dynamic::new(sql, chunk.iter().flatten().copied().collect())
+            let mut statement = Dynamic::new(sql, chunk.iter().flatten().copied().collect());
+            statement.replan_on_postgres = true;
+            statement
         })
         .collect()
 }
