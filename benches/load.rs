@@ -8,7 +8,8 @@
 //! issuance is spread over 31 provinces / concentrated on one city), `activities` (single posts, then the
 //! p99 at half the peak rate), `batch` (500 events per request), `redeem-hot` / `redeem-spread`
 //! (redemptions of one offer with a large stock, one hot stock row / spread over 256 offers),
-//! `sqlite-ceiling` (the reference: one credit per durable transaction, no HTTP).
+//! `sqlite-ceiling` (the reference: one credit per durable transaction, no HTTP), `http-floor` (a GET of
+//! `/healthz`: what the load generator and the HTTP stack reach with no database work).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -424,6 +425,13 @@ fn main() {
                 )
                 .await;
                 stats.print(&format!("transfers/{backend}"), 1);
+            }
+            "http-floor" => {
+                // What the load generator and the HTTP stack alone reach on this machine: no database.
+                let (c, b) = (client.clone(), base.clone());
+                drive(&client, move |_, _| c.get(format!("{b}/healthz")), None)
+                    .await
+                    .print(&format!("http-floor/{backend}"), 1);
             }
             "issue-spread" | "issue-hot" => {
                 posts(&client, &base, users, "i", None, 0)

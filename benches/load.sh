@@ -23,6 +23,7 @@ echo "pgbench-transfer: $(pgref transfer.sql)/s" | tee -a "$OUT"
 echo "pgbench-credit: $(pgref credit.sql)/s" | tee -a "$OUT"
 echo "pgbench-credit-hot: $(pgref credit_hot.sql)/s" | tee -a "$OUT"
 run sqlite-ceiling | tee -a "$OUT"
+run http-floor sqlite | tee -a "$OUT"
 for backend in sqlite postgres; do
   for scenario in transfers issue-spread issue-hot activities; do
     run "$scenario" "$backend" | tee -a "$OUT"
@@ -43,5 +44,6 @@ echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$
 echo "activity posts on PostgreSQL / pgbench credit.sql:             $(ratio "$(rate activities/postgres)" "$(rate pgbench-credit)")  (target >= 2)"
 echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(rate activities/sqlite)" "$(rate sqlite-ceiling/1-per-tx)")  (target >= 2)"
 echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
+echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
 echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
 rm -f "$OUT"
