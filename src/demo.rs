@@ -8,8 +8,8 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
 use crate::accounts::{service as accounts, validate};
-use crate::activities::ingest;
 use crate::activities::request::{self, ActivityRequest, Poster};
+use crate::activities::{group, ingest};
 use crate::auth::api_keys::Credentials;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
@@ -246,7 +246,7 @@ fn earn(
             issuance: &mut IssuanceAccounts::default(),
             now: now(),
         };
-        let outcome = ingest::ingest_alone(conn, &mut cx, &event)?;
+        let outcome = group::ingest_alone(conn, &mut cx, &event)?;
         if let ingest::Outcome::Created(result) = outcome {
             earned += result.points;
         }

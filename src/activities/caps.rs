@@ -1,138 +1,22 @@
-//! Daily and annual caps, enforced by the database row itself.
+//! Daily and annual caps: grants decided in memory against counters read under the account's lock.
 //!
-//! A grant is one upsert: the first grant of a (account, type, day) inserts the counter, later ones update
-//! it. The grant is computed inside the SET list, where every expression sees the row as it was, and the
-//! row lock serializes concurrent grants on any number of instances: no request can be granted grams
-//! another one already took. The upserts are [`Prepared`] statements, so both backends keep them
-//! prepared.
-//!
-//! A group commit takes its grants from a [`Book`] instead: the group's counters read once, the grants
-//! decided in memory, and every changed counter written back in one statement. That is sound because
-//! every writer of an account's counters holds the account's row lock while it reads and writes them
-//! (the group locks all its accounts first; the one-event path and the review queue lock the one).
+//! A writer reads the counters it can draw on (`Book::load`), grants from them in order, and writes the
+//! changed ones back in one upsert (`Book::write`). That is sound because of one rule: whoever reads or
+//! writes an account's counters holds the account's row lock from the read to the commit. The ingest
+//! writer locks all the accounts of its group first; the review queue locks the account it credits. Two
+//! instances granting from one counter therefore queue on the account row, and the second reads what the
+//! first committed.
 
 use std::collections::HashMap;
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 
-use crate::db::prepared::{matching, write_rows, Prepared, Sql, Value};
+use crate::db::prepared::{matching, write_rows, Value};
 use crate::db::AnyConnection;
-
-// Both grants: `CASE WHEN cap − total ≥ want THEN want WHEN cap − total > 0 THEN cap − total ELSE 0 END`
-// over the row as it was, in SQL both backends share (CASE rather than LEAST/MIN). A new counter starts
-// from the same grant over a total of zero, computed here.
-
-struct DailyGrant;
-impl Sql for DailyGrant {
-    const SQL: &'static str =
-        "INSERT INTO daily_grants (account_id, activity_type, local_day, granted_g, last_grant_g) \
-        VALUES (?, ?, ?, ?, ?) ON CONFLICT (account_id, activity_type, local_day) DO UPDATE SET \
-        last_grant_g = CASE WHEN ? - daily_grants.granted_g >= ? THEN ? \
-            WHEN ? - daily_grants.granted_g > 0 THEN ? - daily_grants.granted_g ELSE 0 END, \
-        granted_g = daily_grants.granted_g + CASE WHEN ? - daily_grants.granted_g >= ? THEN ? \
-            WHEN ? - daily_grants.granted_g > 0 THEN ? - daily_grants.granted_g ELSE 0 END \
-        RETURNING last_grant_g";
-    type Returns = BigInt;
-}
-
-struct AnnualGrant;
-impl Sql for AnnualGrant {
-    const SQL: &'static str = "INSERT INTO annual_points (account_id, year, points, last_grant) \
-        VALUES (?, ?, ?, ?) ON CONFLICT (account_id, year) DO UPDATE SET \
-        last_grant = CASE WHEN ? - annual_points.points >= ? THEN ? \
-            WHEN ? - annual_points.points > 0 THEN ? - annual_points.points ELSE 0 END, \
-        points = annual_points.points + CASE WHEN ? - annual_points.points >= ? THEN ? \
-            WHEN ? - annual_points.points > 0 THEN ? - annual_points.points ELSE 0 END \
-        RETURNING last_grant";
-    type Returns = BigInt;
-}
-
-/// The parameters after a counter's key: its first grant twice, then the two CASEs' cap and want.
-fn amounts<'a>(want: i64, cap: i64) -> [Value<'a>; 12] {
-    let first = Value::BigInt(want.min(cap).max(0));
-    let (want, cap) = (Value::BigInt(want), Value::BigInt(cap));
-    [first, first, cap, want, want, cap, cap, cap, want, want, cap, cap]
-}
-
-/// Takes up to `want` grams from the (account, type, day) allowance of `cap` grams (`None`: no cap, the
-/// counter still records what was granted). Returns the grams granted.
-pub fn grant_daily(
-    conn: &mut AnyConnection,
-    account_id: i64,
-    activity_type: &str,
-    local_day: &str,
-    want: i64,
-    cap: Option<i64>,
-) -> QueryResult<i64> {
-    let mut values = vec![
-        Value::BigInt(account_id),
-        Value::Text(activity_type),
-        Value::Text(local_day),
-    ];
-    values.extend(amounts(want, cap.unwrap_or(UNCAPPED)));
-    Prepared::<DailyGrant>::new(values).get_result(conn)
-}
-
-/// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
-pub fn grant_annual(
-    conn: &mut AnyConnection,
-    account_id: i64,
-    year: i32,
-    want: i64,
-    cap: i64,
-) -> QueryResult<i64> {
-    if cap == 0 {
-        return Ok(want);
-    }
-    let mut values = vec![Value::BigInt(account_id), Value::Integer(year)];
-    values.extend(amounts(want, cap));
-    Prepared::<AnnualGrant>::new(values).get_result(conn)
-}
 
 /// No daily cap: the counter still records what was granted.
 const UNCAPPED: i64 = i64::MAX / 4;
-
-/// Where grants are taken from.
-pub trait Allowance {
-    /// Takes up to `want` grams from the (account, type, day) allowance of `cap` grams. Returns the grams
-    /// granted.
-    fn daily(
-        &mut self,
-        conn: &mut AnyConnection,
-        key: (i64, &str, &str),
-        want: i64,
-        cap: Option<i64>,
-    ) -> QueryResult<i64>;
-
-    /// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
-    fn annual(&mut self, conn: &mut AnyConnection, key: (i64, i32), want: i64, cap: i64) -> QueryResult<i64>;
-}
-
-/// The counters in the database, one atomic upsert per grant.
-pub struct Counters;
-
-impl Allowance for Counters {
-    fn daily(
-        &mut self,
-        conn: &mut AnyConnection,
-        (account_id, activity_type, local_day): (i64, &str, &str),
-        want: i64,
-        cap: Option<i64>,
-    ) -> QueryResult<i64> {
-        grant_daily(conn, account_id, activity_type, local_day, want, cap)
-    }
-
-    fn annual(
-        &mut self,
-        conn: &mut AnyConnection,
-        (account_id, year): (i64, i32),
-        want: i64,
-        cap: i64,
-    ) -> QueryResult<i64> {
-        grant_annual(conn, account_id, year, want, cap)
-    }
-}
 
 /// A counter's total and its last grant, and whether this group changed it.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -143,7 +27,15 @@ struct Counter {
 }
 
 impl Counter {
-    /// The same rule as the upserts: all of `want` if it fits, what is left otherwise.
+    fn stored(total: i64, last: i64) -> Counter {
+        Counter {
+            total,
+            last,
+            changed: false,
+        }
+    }
+
+    /// All of `want` if it fits under `cap`, what is left otherwise.
     fn take(&mut self, want: i64, cap: i64) -> i64 {
         let left = cap - self.total;
         let granted = if left >= want { want } else { left.max(0) };
@@ -154,7 +46,65 @@ impl Counter {
     }
 }
 
-/// A group's counters, read once and written back once.
+/// A counter table: its name, its key columns, and its (total, last grant) columns.
+struct Table {
+    name: &'static str,
+    key: &'static [&'static str],
+    counts: [&'static str; 2],
+}
+
+const DAILY: Table = Table {
+    name: "daily_grants",
+    key: &["account_id", "activity_type", "local_day"],
+    counts: ["granted_g", "last_grant_g"],
+};
+
+const ANNUAL: Table = Table {
+    name: "annual_points",
+    key: &["account_id", "year"],
+    counts: ["points", "last_grant"],
+};
+
+impl Table {
+    /// Selects the key columns, then total and last grant.
+    fn select(&self) -> String {
+        let [total, last] = self.counts;
+        format!(
+            "SELECT {}, {total}, {last} FROM {}",
+            self.key.join(", "),
+            self.name
+        )
+    }
+
+    /// Stores counters: each row is its key's values, then total and last grant.
+    fn write(&self, conn: &mut AnyConnection, rows: &[Vec<Value<'_>>]) -> QueryResult<usize> {
+        let [total, last] = self.counts;
+        let columns: Vec<&str> = self.key.iter().chain(&self.counts).copied().collect();
+        let upsert = format!(
+            " ON CONFLICT ({}) DO UPDATE SET {total} = excluded.{total}, {last} = excluded.{last}",
+            self.key.join(", ")
+        );
+        write_rows(conn, self.name, &columns, rows, &upsert)
+    }
+}
+
+/// The changed counters as rows for [`Table::write`], each key written by `key`.
+fn changed<'a, K>(
+    counters: &'a HashMap<K, Counter>,
+    key: impl Fn(&'a K) -> Vec<Value<'a>>,
+) -> Vec<Vec<Value<'a>>> {
+    counters
+        .iter()
+        .filter(|(_, c)| c.changed)
+        .map(|(k, c)| {
+            let mut row = key(k);
+            row.extend([Value::BigInt(c.total), Value::BigInt(c.last)]);
+            row
+        })
+        .collect()
+}
+
+/// Some accounts' counters, read once and written back once.
 #[derive(Debug, Default)]
 pub struct Book {
     daily: HashMap<(i64, String, String), Counter>,
@@ -181,40 +131,18 @@ impl Book {
             .iter()
             .map(|(a, t, d)| vec![Value::BigInt(*a), Value::Text(t), Value::Text(d)])
             .collect();
-        for query in matching::<(BigInt, Text, Text, BigInt, BigInt)>(
-            "SELECT account_id, activity_type, local_day, granted_g, last_grant_g FROM daily_grants",
-            &["account_id", "activity_type", "local_day"],
-            &keys,
-        ) {
-            for (a, t, d, total, last) in query.load::<(i64, String, String, i64, i64)>(conn)? {
-                book.daily.insert(
-                    (a, t, d),
-                    Counter {
-                        total,
-                        last,
-                        changed: false,
-                    },
-                );
+        for query in matching::<(BigInt, Text, Text, BigInt, BigInt)>(&DAILY.select(), DAILY.key, &keys) {
+            for (a, t, d, total, last) in query.load(conn)? {
+                book.daily.insert((a, t, d), Counter::stored(total, last));
             }
         }
         let keys: Vec<Vec<Value<'_>>> = annual
             .iter()
             .map(|(a, y)| vec![Value::BigInt(*a), Value::Integer(*y)])
             .collect();
-        for query in matching::<(BigInt, Integer, BigInt, BigInt)>(
-            "SELECT account_id, year, points, last_grant FROM annual_points",
-            &["account_id", "year"],
-            &keys,
-        ) {
-            for (a, y, total, last) in query.load::<(i64, i32, i64, i64)>(conn)? {
-                book.annual.insert(
-                    (a, y),
-                    Counter {
-                        total,
-                        last,
-                        changed: false,
-                    },
-                );
+        for query in matching::<(BigInt, Integer, BigInt, BigInt)>(&ANNUAL.select(), ANNUAL.key, &keys) {
+            for (a, y, total, last) in query.load(conn)? {
+                book.annual.insert((a, y), Counter::stored(total, last));
             }
         }
         Ok(book)
@@ -222,72 +150,25 @@ impl Book {
 
     /// Writes every changed counter back, in multi-row upserts.
     pub fn write(&self, conn: &mut AnyConnection) -> QueryResult<()> {
-        let daily: Vec<Vec<Value<'_>>> = self
-            .daily
-            .iter()
-            .filter(|(_, c)| c.changed)
-            .map(|((a, t, d), c)| {
-                vec![
-                    Value::BigInt(*a),
-                    Value::Text(t),
-                    Value::Text(d),
-                    Value::BigInt(c.total),
-                    Value::BigInt(c.last),
-                ]
-            })
-            .collect();
-        write_rows(
-            conn,
-            "daily_grants",
-            &[
-                "account_id",
-                "activity_type",
-                "local_day",
-                "granted_g",
-                "last_grant_g",
-            ],
-            &daily,
-            " ON CONFLICT (account_id, activity_type, local_day) DO UPDATE SET \
-             granted_g = excluded.granted_g, last_grant_g = excluded.last_grant_g",
-        )?;
-        let annual: Vec<Vec<Value<'_>>> = self
-            .annual
-            .iter()
-            .filter(|(_, c)| c.changed)
-            .map(|((a, y), c)| {
-                vec![
-                    Value::BigInt(*a),
-                    Value::Integer(*y),
-                    Value::BigInt(c.total),
-                    Value::BigInt(c.last),
-                ]
-            })
-            .collect();
-        write_rows(
-            conn,
-            "annual_points",
-            &["account_id", "year", "points", "last_grant"],
-            &annual,
-            " ON CONFLICT (account_id, year) DO UPDATE SET \
-             points = excluded.points, last_grant = excluded.last_grant",
-        )?;
+        let daily = changed(&self.daily, |(a, t, d)| {
+            vec![Value::BigInt(*a), Value::Text(t), Value::Text(d)]
+        });
+        DAILY.write(conn, &daily)?;
+        let annual = changed(&self.annual, |(a, y)| vec![Value::BigInt(*a), Value::Integer(*y)]);
+        ANNUAL.write(conn, &annual)?;
         Ok(())
     }
-}
 
-impl Allowance for Book {
-    fn daily(
-        &mut self,
-        _: &mut AnyConnection,
-        (account_id, activity_type, local_day): (i64, &str, &str),
-        want: i64,
-        cap: Option<i64>,
-    ) -> QueryResult<i64> {
+    /// Takes up to `want` grams from the (account, type, day) allowance of `cap` grams (`None`: no cap).
+    /// Returns the grams granted.
+    pub fn daily(&mut self, key: (i64, &str, &str), want: i64, cap: Option<i64>) -> QueryResult<i64> {
+        let (account_id, activity_type, local_day) = key;
         let key = (account_id, activity_type.to_string(), local_day.to_string());
         Ok(counter(self.daily.get_mut(&key))?.take(want, cap.unwrap_or(UNCAPPED)))
     }
 
-    fn annual(&mut self, _: &mut AnyConnection, key: (i64, i32), want: i64, cap: i64) -> QueryResult<i64> {
+    /// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
+    pub fn annual(&mut self, key: (i64, i32), want: i64, cap: i64) -> QueryResult<i64> {
         if cap == 0 {
             return Ok(want);
         }
@@ -318,13 +199,10 @@ mod tests {
 
     #[test]
     fn a_book_refuses_counters_it_did_not_read() {
-        let mut conn = AnyConnection::Sqlite(diesel::SqliteConnection::establish(":memory:").unwrap());
         let mut book = Book::default();
-        assert!(book
-            .daily(&mut conn, (1, "walking", "2026-11-29"), 10, Some(100))
-            .is_err());
-        assert!(book.annual(&mut conn, (1, 2026), 10, 100).is_err());
+        assert!(book.daily((1, "walking", "2026-11-29"), 10, Some(100)).is_err());
+        assert!(book.annual((1, 2026), 10, 100).is_err());
         // With the annual cap off nothing is counted, read or not.
-        assert_eq!(book.annual(&mut conn, (1, 2026), 10, 0).unwrap(), 10);
+        assert_eq!(book.annual((1, 2026), 10, 0).unwrap(), 10);
     }
 }

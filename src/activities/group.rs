@@ -10,21 +10,24 @@
 //!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
 //!    with its transfer and answer.
 //!
-//! An event whose `client_event_id` came earlier in the group is written after the rest by the one-event
-//! path, so it finds the stored one and replays it. A database failure abandons the whole group (the
-//! writer then retries one event per transaction).
+//! An event whose `client_event_id` came earlier in the group is written after the rest, alone, so it
+//! finds the stored one and replays it. A database failure fails the whole group (the writer then writes
+//! each event alone, `db::group_commit`). One event alone is a group of one: there is no second path.
 
 use std::collections::{HashMap, HashSet};
 
-use super::caps::Book;
-use super::ingest::{self, decide, insert_activities, needs_neighbours, Context, Decided, Failure, Outcome};
+use chrono::NaiveDateTime;
+
+use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, Outcome};
 use super::request::Event;
 use super::{rules, store};
+use crate::db::group_commit::write_alone;
 use crate::db::{self, AnyConnection, Ids};
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
 use crate::ledger::service::{Cause, Kind};
 use crate::ledger::store::AccountRow;
+use diesel::QueryResult;
 
 type Answer = Result<Outcome, ApiError>;
 
@@ -33,7 +36,7 @@ pub fn ingest_group(
     conn: &mut AnyConnection,
     cx: &mut Context<'_>,
     events: &[&Event],
-) -> Result<Vec<Answer>, Failure> {
+) -> Result<Vec<Answer>, ApiError> {
     let keys: Vec<(i64, &str)> = events
         .iter()
         .map(|e| (e.poster.account_id, e.client_event_id.as_str()))
@@ -41,10 +44,15 @@ pub fn ingest_group(
     // Every account's row lock first (ascending, like every other writer), so that the cap counters
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
-    let mut accounts = batch::lock_accounts(conn, &owners).map_err(Failure::abandon)?;
-    let stored = store::replays_of(conn, &keys).map_err(Failure::abandon)?;
+    let mut accounts = batch::lock_accounts(conn, &owners)?;
+    let stored = store::replays_of(conn, &keys)?;
     let mut neighbours = neighbours_of(conn, events)?;
-    let mut book = cap_book(conn, cx, events)?;
+    let claims: Vec<(i64, &str, NaiveDateTime)> = events
+        .iter()
+        .filter(|e| e.quantified.is_some())
+        .map(|e| (e.poster.account_id, e.activity_type.as_str(), e.occurred_at))
+        .collect();
+    let mut book = cap_book(conn, cx.settings, &claims)?;
 
     // Decide each event in order; `None` marks a repeat of an earlier event of the group.
     let mut seen = HashSet::new();
@@ -69,13 +77,13 @@ pub fn ingest_group(
         answers.push(None);
     }
 
-    book.write(conn).map_err(Failure::abandon)?;
-    let ids = db::reserve_ids(conn, Ids::Activities, decided.len()).map_err(Failure::abandon)?;
+    book.write(conn)?;
+    let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
     let transfers = issue(conn, &mut accounts, events, &decided, &ids)?;
     let mut responses = Vec::with_capacity(decided.len());
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
         let result = verdict.result(id, events[*i]);
-        let response = serde_json::to_string(&result).map_err(|e| Failure::abandon(ApiError::internal(e)))?;
+        let response = serde_json::to_string(&result).map_err(ApiError::internal)?;
         responses.push(response);
         answers[*i] = Some(Ok(Outcome::Created(result)));
     }
@@ -91,54 +99,20 @@ pub fn ingest_group(
     insert_activities(conn, &rows)?;
 
     // Repeats now find their first event stored, and replay it (or conflict with it).
-    answers
+    Ok(answers
         .into_iter()
         .zip(events)
-        .map(|(answer, event)| match answer {
-            Some(answer) => Ok(answer),
-            None => match ingest::ingest(conn, cx, event) {
-                Ok(outcome) => Ok(Ok(outcome)),
-                Err(failure) if !failure.abandon => Ok(Err(failure.error)),
-                Err(failure) => Err(failure),
-            },
-        })
-        .collect()
+        .map(|(answer, event)| answer.unwrap_or_else(|| ingest_alone(conn, cx, event)))
+        .collect())
 }
 
-/// The cap counters the group's events can draw on, read once.
-fn cap_book(conn: &mut AnyConnection, cx: &Context<'_>, events: &[&Event]) -> Result<Book, Failure> {
-    let crediting: Vec<&Event> = events
-        .iter()
-        .copied()
-        .filter(|e| e.quantified.is_some())
-        .collect();
-    let daily: Vec<(i64, &str, &str)> = crediting
-        .iter()
-        .map(|e| {
-            (
-                e.poster.account_id,
-                e.activity_type.as_str(),
-                e.local_day.as_str(),
-            )
-        })
-        .collect::<HashSet<_>>()
-        .into_iter()
-        .collect();
-    let annual: Vec<(i64, i32)> = if cx.settings.annual_points_cap == 0 {
-        Vec::new()
-    } else {
-        crediting
-            .iter()
-            .map(|e| (e.poster.account_id, rules::local_year(e.occurred_at)))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect()
-    };
-    Book::load(conn, &daily, &annual).map_err(Failure::abandon)
+/// Ingests one event in a transaction of its own (a savepoint inside a caller's).
+pub fn ingest_alone(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> Answer {
+    write_alone(conn, event, &mut |conn, events| ingest_group(conn, cx, events))
 }
 
 /// Every stored live activity the group's travel events can overlap, in one query.
-fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> Result<Vec<store::Neighbour>, Failure> {
+fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> QueryResult<Vec<store::Neighbour>> {
     let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
     let (Some(from), Some(to)) = (
         travel.iter().map(|e| e.interval.0).min(),
@@ -149,7 +123,7 @@ fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> Result<Vec<stor
     let mut accounts: Vec<i64> = travel.iter().map(|e| e.poster.account_id).collect();
     accounts.dedup();
     // No activity lasts longer than `longest`, so none that started earlier can reach `from`.
-    store::neighbours_between(conn, &accounts, (from - rules::longest(), to)).map_err(Failure::abandon)
+    store::neighbours_between(conn, &accounts, (from - rules::longest(), to))
 }
 
 /// Issues the points of the decided events that earned any; returns each one's transfer id.
@@ -159,7 +133,7 @@ fn issue(
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
-) -> Result<Vec<Option<i64>>, Failure> {
+) -> Result<Vec<Option<i64>>, ApiError> {
     let causes: Vec<Cause> = ids.iter().map(|id| Cause::of("activity", id)).collect();
     let issuing: Vec<usize> = (0..decided.len())
         .filter(|&d| decided[d].1.issuance_account.is_some())
@@ -187,11 +161,11 @@ fn issue(
         .map(|o| o.debit)
         .filter(|id| !accounts.contains_key(id))
         .collect();
-    accounts.extend(batch::lock_accounts(conn, &sources).map_err(Failure::abandon)?);
-    let posted = batch::post(conn, accounts, &orders).map_err(Failure::abandon)?;
+    accounts.extend(batch::lock_accounts(conn, &sources)?);
+    let posted = batch::post(conn, accounts, &orders)?;
     for (d, posted) in issuing.into_iter().zip(posted) {
         // Only a wallet that vanished could refuse an issue: nothing of the group may then stand.
-        transfers[d] = Some(posted.map_err(Failure::abandon)?.transfer.id);
+        transfers[d] = Some(posted?.transfer.id);
     }
     Ok(transfers)
 }

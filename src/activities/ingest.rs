@@ -1,32 +1,24 @@
-//! One event, start to finish, inside the caller's transaction: replay check, plausibility, quantification,
-//! caps, storage and issuance.
-//!
-//! An event first reads (replay, overlaps) and decides, then writes (caps, the activity, the issue). It
-//! takes no savepoint of its own: a refusal (a replay conflict, a quantification error) is decided before
-//! anything is written, so its neighbours in a group commit carry on. Any database error, and any failure
-//! once writing has started, sets [`Failure::abandon`]: the caller must roll the whole transaction back
-//! (PostgreSQL refuses every further statement after an error anyway), and the writer then retries one
-//! event per transaction.
+//! The rules of one event: replay, plausibility (speed, overlaps, the provider-vs-app rule), caps, and
+//! the row and answer it is stored with. `activities::group` applies them to a group of events inside one
+//! transaction; nothing here commits.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::caps::{Allowance, Counters};
+use super::caps::Book;
 use super::request::Event;
 use super::rules;
 use super::store;
 use crate::config::ActivitySettings;
 use crate::db::prepared::{insert_rows, Value};
-use crate::db::{self, AnyConnection, Ids, Tx};
+use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
 use crate::error::ApiError;
-use crate::ledger::batch;
-use crate::ledger::service::{self as ledger, Cause, IssuanceAccounts};
+use crate::ledger::service::IssuanceAccounts;
 use crate::methodology::quantify::Quantified;
 use crate::methodology::views::MethodologyRef;
 
@@ -54,71 +46,11 @@ pub enum Outcome {
     Replayed(String),
 }
 
-/// Why an event was not stored, and whether the transaction it ran in is still good for its neighbours.
-#[derive(Debug)]
-pub struct Failure {
-    pub error: ApiError,
-    /// The transaction may hold some of this event's writes or be in error: it must be rolled back.
-    pub abandon: bool,
-}
-
-impl Failure {
-    /// Refused before anything was written, without a database error.
-    fn refused(error: ApiError) -> Failure {
-        Failure {
-            error,
-            abandon: false,
-        }
-    }
-
-    pub fn abandon(error: impl Into<ApiError>) -> Failure {
-        Failure {
-            error: error.into(),
-            abandon: true,
-        }
-    }
-
-    /// Another connection stored the same (account, client_event_id) first: retrying finds and replays it.
-    pub fn is_insert_race(&self) -> bool {
-        self.error.code == RACE
-    }
-}
-
-/// A failed COMMIT or ROLLBACK of the event's own transaction.
-impl From<diesel::result::Error> for Failure {
-    fn from(e: diesel::result::Error) -> Failure {
-        Failure::abandon(e)
-    }
-}
-
-impl From<Failure> for ApiError {
-    fn from(f: Failure) -> ApiError {
-        f.error
-    }
-}
-
 /// What stays the same for every event of a batch.
 pub struct Context<'a> {
     pub settings: &'a ActivitySettings,
     pub issuance: &'a mut IssuanceAccounts,
     pub now: NaiveDateTime,
-}
-
-/// A concurrent insert of the same (account, client_event_id) on another connection won the race.
-const RACE: &str = "client_event_race";
-
-/// Ingests one event in a transaction of its own (nested: a savepoint). Losing an insert race to another
-/// instance is retried once, which then finds the stored event and replays it.
-pub fn ingest_alone(
-    conn: &mut AnyConnection,
-    cx: &mut Context<'_>,
-    event: &Event,
-) -> Result<Outcome, ApiError> {
-    let mut attempt = || db::transaction(conn, Tx::Write, |conn| ingest(conn, cx, event));
-    match attempt() {
-        Err(f) if f.is_insert_race() => attempt().map_err(ApiError::from),
-        other => other.map_err(ApiError::from),
-    }
 }
 
 pub fn replay((request_hash, response): (String, String), event: &Event) -> Result<Outcome, ApiError> {
@@ -204,13 +136,40 @@ pub struct Grant<'a> {
     pub already: (i64, i64),
 }
 
-/// Takes what the caps allow. Returns (status, granted_g, points, reasons); issuing is the caller's.
-pub fn credit(
+/// The cap counters that credits for these (account, activity type, occurred at) can draw on, read once.
+/// The caller holds the accounts' row locks (see `caps`).
+pub fn cap_book(
     conn: &mut AnyConnection,
+    settings: &ActivitySettings,
+    claims: &[(i64, &str, NaiveDateTime)],
+) -> QueryResult<Book> {
+    let days: Vec<(i64, &str, String)> = claims
+        .iter()
+        .map(|&(account, activity_type, at)| (account, activity_type, rules::local_day(at)))
+        .collect();
+    let mut daily: Vec<(i64, &str, &str)> = days.iter().map(|(a, t, d)| (*a, *t, d.as_str())).collect();
+    daily.sort_unstable();
+    daily.dedup();
+    let mut annual: Vec<(i64, i32)> = if settings.annual_points_cap == 0 {
+        Vec::new()
+    } else {
+        claims
+            .iter()
+            .map(|&(a, _, at)| (a, rules::local_year(at)))
+            .collect()
+    };
+    annual.sort_unstable();
+    annual.dedup();
+    Book::load(conn, &daily, &annual)
+}
+
+/// Takes what the caps allow from `book`. Returns (status, granted_g, points, reasons); issuing is the
+/// caller's.
+pub fn credit(
     settings: &ActivitySettings,
     grant: &Grant<'_>,
     q: &Quantified,
-    allowance: &mut impl Allowance,
+    book: &mut Book,
 ) -> QueryResult<(&'static str, i64, i64, Vec<String>)> {
     let (account_id, activity_type, occurred_at, evidence) = (
         grant.account_id,
@@ -221,12 +180,7 @@ pub fn credit(
     let (already_granted, already_points) = grant.already;
     let want = (q.quantity.reduction_g - already_granted).max(0);
     let day = rules::local_day(occurred_at);
-    let granted = allowance.daily(
-        conn,
-        (account_id, activity_type, &day),
-        want,
-        q.version.daily_cap_g,
-    )?;
+    let granted = book.daily((account_id, activity_type, &day), want, q.version.daily_cap_g)?;
     let mut reasons = Vec::new();
     if granted < want {
         reasons.push("cap_reached".to_string());
@@ -234,8 +188,7 @@ pub fn credit(
     let weight = q.version.weights.weight(evidence);
     let total_points = points_for(already_granted + granted, q.quantity.points_per_gram, weight);
     let want_points = (total_points - already_points).max(0);
-    let points = allowance.annual(
-        conn,
+    let points = book.annual(
         (account_id, rules::local_year(occurred_at)),
         want_points,
         settings.annual_points_cap,
@@ -266,15 +219,15 @@ pub fn needs_neighbours(event: &Event) -> bool {
     event.quantified.is_some() && rules::is_travel(&event.activity_type)
 }
 
-/// Judges the event against its overlapping neighbours and takes its grant from the caps (the only
-/// writes here); any failure is a database error, after which the transaction must be rolled back.
+/// Judges the event against its overlapping neighbours and takes its grant from the book. An error is a
+/// database error (or a counter the book lacks), after which the transaction must be rolled back.
 pub fn decide(
     conn: &mut AnyConnection,
     cx: &mut Context<'_>,
     event: &Event,
     overlapping: &[&store::Neighbour],
-    allowance: &mut impl Allowance,
-) -> Result<Decided, Failure> {
+    book: &mut Book,
+) -> Result<Decided, ApiError> {
     let Some(q) = &event.quantified else {
         return Ok(Decided::refused("rejected", vec!["late".to_string()]));
     };
@@ -287,10 +240,7 @@ pub fn decide(
             already_points,
         } => (reasons, already_granted_g, already_points),
     };
-    let issuance_account = cx
-        .issuance
-        .id(conn, &event.region_code)
-        .map_err(Failure::abandon)?;
+    let issuance_account = cx.issuance.id(conn, &event.region_code)?;
     let grant = Grant {
         account_id: event.poster.account_id,
         activity_type: &event.activity_type,
@@ -298,8 +248,7 @@ pub fn decide(
         evidence: event.evidence,
         already: (already_granted_g, already_points),
     };
-    let (status, granted_g, points, mut reasons) =
-        credit(conn, cx.settings, &grant, q, allowance).map_err(Failure::abandon)?;
+    let (status, granted_g, points, mut reasons) = credit(cx.settings, &grant, q, book)?;
     reasons.splice(0..0, base);
     Ok(Decided {
         status,
@@ -474,58 +423,8 @@ impl NewActivity<'_> {
     }
 }
 
-/// Decides and writes one event inside the caller's transaction; see the module notes on failures.
-pub fn ingest(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Event) -> Result<Outcome, Failure> {
-    let account_id = event.poster.account_id;
-    if let Some(stored) =
-        store::replay_of(conn, account_id, &event.client_event_id).map_err(Failure::abandon)?
-    {
-        return replay(stored, event).map_err(Failure::refused);
-    }
-    // The account's row lock first: whoever writes an account's cap counters holds it (see `caps`).
-    batch::lock_accounts(conn, &[account_id]).map_err(Failure::abandon)?;
-    let neighbours = if needs_neighbours(event) {
-        store::overlapping(conn, account_id, event.interval, rules::longest()).map_err(Failure::abandon)?
-    } else {
-        Vec::new()
-    };
-    let overlapping: Vec<&store::Neighbour> = neighbours.iter().collect();
-    // Everything from here writes.
-    let decided = decide(conn, cx, event, &overlapping, &mut Counters)?;
-    let id = db::reserve_ids(conn, Ids::Activities, 1)
-        .map_err(Failure::abandon)?
-        .first()
-        .copied()
-        .ok_or_else(|| Failure::abandon(ApiError::internal(anyhow::anyhow!("no activity id"))))?;
-    let transfer_id = match decided.issuance_account {
-        Some(source) => Some(
-            ledger::issue_from(
-                conn,
-                source,
-                account_id,
-                decided.points,
-                &Cause::of("activity", id),
-            )
-            .map_err(Failure::abandon)?
-            .id,
-        ),
-        None => None,
-    };
-    let result = decided.result(id, event);
-    let response = serde_json::to_string(&result).map_err(|e| Failure::abandon(ApiError::internal(e)))?;
-    insert_activities(conn, &[decided.row(event, id, transfer_id, &response, cx.now)])?;
-    Ok(Outcome::Created(result))
-}
-
-/// Stores activities in one statement. A (account, client_event_id) stored meanwhile by another
-/// connection is reported as the insert race, which a retry turns into a replay.
-pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> Result<(), Failure> {
+/// Stores activities in multi-row statements.
+pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
     let values: Vec<Vec<Value<'_>>> = rows.iter().map(NewActivity::values).collect();
-    match insert_rows(conn, "activities", &ACTIVITY_COLUMNS, &values) {
-        Ok(_) => Ok(()),
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => Err(Failure::abandon(
-            ApiError::conflict(RACE, "the same event is being stored concurrently"),
-        )),
-        Err(e) => Err(Failure::abandon(e)),
-    }
+    insert_rows(conn, "activities", &ACTIVITY_COLUMNS, &values)
 }

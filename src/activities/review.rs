@@ -4,8 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::caps::Counters;
-use super::ingest::{credit, ActivityResult, Grant};
+use super::ingest::{cap_book, credit, ActivityResult, Grant};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
@@ -100,9 +99,16 @@ pub fn decide(
                     evidence: evidence_of(&before),
                     already: (0, 0),
                 };
-                // The account's row lock first: whoever writes its cap counters holds it (see `caps`).
+                // The account's row lock first: whoever reads or writes its cap counters holds it.
                 batch::lock_accounts(conn, &[before.account_id])?;
-                let (status, granted, points, reasons) = credit(conn, settings, &grant, &q, &mut Counters)?;
+                let claim = (
+                    before.account_id,
+                    before.activity_type.as_str(),
+                    before.occurred_at,
+                );
+                let mut book = cap_book(conn, settings, &[claim])?;
+                let (status, granted, points, reasons) = credit(settings, &grant, &q, &mut book)?;
+                book.write(conn)?;
                 result.reasons.extend(reasons);
                 (status, granted, points)
             }
@@ -145,8 +151,12 @@ pub fn decide(
         result.status = status.to_string();
         result.granted_g = granted_g;
         result.points = points;
-        let response = serde_json::to_string(&result).map_err(ApiError::internal)?;
-        store::set_answer(conn, id, transfer_id, &response)?;
+        diesel::update(activities::table.find(id))
+            .set((
+                activities::transfer_id.eq(transfer_id),
+                activities::response.eq(serde_json::to_string(&result).map_err(ApiError::internal)?),
+            ))
+            .execute(conn)?;
         audit::record(
             conn,
             Some(admin),

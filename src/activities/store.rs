@@ -6,7 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text};
 
-use crate::db::prepared::{matching, Prepared, Sql, Value};
+use crate::db::prepared::{matching, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 
@@ -41,40 +41,6 @@ pub struct ActivityRow {
     pub created_at: NaiveDateTime,
 }
 
-/// What a replay needs of a stored event: its request digest and the answer it was given.
-pub fn replay_of(
-    conn: &mut AnyConnection,
-    account_id: i64,
-    client_event_id: &str,
-) -> QueryResult<Option<(String, String)>> {
-    activities::table
-        .filter(activities::account_id.eq(account_id))
-        .filter(activities::client_event_id.eq(client_event_id))
-        .select((activities::request_hash, activities::response))
-        .get_result(conn)
-        .optional()
-}
-
-/// Records the issue transfer and the answer of a stored activity.
-pub fn set_answer(
-    conn: &mut AnyConnection,
-    id: i64,
-    transfer_id: Option<i64>,
-    response: &str,
-) -> QueryResult<usize> {
-    struct SetAnswer;
-    impl Sql for SetAnswer {
-        const SQL: &'static str = "UPDATE activities SET transfer_id = ?, response = ? WHERE id = ?";
-        type Returns = diesel::sql_types::BigInt;
-    }
-    Prepared::<SetAnswer>::new([
-        Value::NullableBigInt(transfer_id),
-        Value::Text(response),
-        Value::BigInt(id),
-    ])
-    .execute(conn)
-}
-
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow>> {
     activities::table
         .find(id)
@@ -84,7 +50,8 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow
 }
 
 /// What the overlap rules need to know of another activity.
-#[derive(Debug, Clone, Queryable)]
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = activities)]
 pub struct Neighbour {
     pub account_id: i64,
     pub occurred_at: NaiveDateTime,
@@ -97,53 +64,13 @@ pub struct Neighbour {
 }
 
 impl Neighbour {
-    /// Whether this live activity of `account_id` overlaps [start, end) (what [`overlapping`] selects).
+    /// Whether this is a live activity of `account_id` that overlaps [start, end).
     pub fn overlaps(&self, account_id: i64, (start, end): (NaiveDateTime, NaiveDateTime)) -> bool {
         self.account_id == account_id
             && self.status != "rejected"
             && self.occurred_at < end
             && self.ended_at.is_some_and(|e| e > start)
     }
-}
-
-type NeighbourColumns = (
-    activities::account_id,
-    activities::occurred_at,
-    activities::ended_at,
-    activities::activity_type,
-    activities::provider_id,
-    activities::status,
-    activities::granted_g,
-    activities::points,
-);
-
-const NEIGHBOUR: NeighbourColumns = (
-    activities::account_id,
-    activities::occurred_at,
-    activities::ended_at,
-    activities::activity_type,
-    activities::provider_id,
-    activities::status,
-    activities::granted_g,
-    activities::points,
-);
-
-/// The account's live (not rejected) activities whose interval overlaps [start, end). No activity lasts
-/// longer than `longest`, so the index range starts at `start − longest` instead of the account's first.
-pub fn overlapping(
-    conn: &mut AnyConnection,
-    account_id: i64,
-    (start, end): (NaiveDateTime, NaiveDateTime),
-    longest: chrono::Duration,
-) -> QueryResult<Vec<Neighbour>> {
-    activities::table
-        .filter(activities::account_id.eq(account_id))
-        .filter(activities::occurred_at.gt(start - longest))
-        .filter(activities::occurred_at.lt(end))
-        .filter(activities::ended_at.gt(start))
-        .filter(activities::status.ne("rejected"))
-        .select(NEIGHBOUR)
-        .load(conn)
 }
 
 /// The live activities of any of `accounts` that started in [from, to): every neighbour a group of
@@ -158,7 +85,7 @@ pub fn neighbours_between(
         .filter(activities::occurred_at.gt(from))
         .filter(activities::occurred_at.lt(to))
         .filter(activities::status.ne("rejected"))
-        .select(NEIGHBOUR)
+        .select(Neighbour::as_select())
         .load(conn)
 }
 

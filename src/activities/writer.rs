@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use super::group::ingest_group;
-use super::ingest::{ingest_alone, Context, Outcome};
+use super::ingest::{Context, Outcome};
 use super::request::Event;
 use crate::config::ActivitySettings;
-use crate::db::group_commit::{Batching, Queue};
-use crate::db::{self, Db, Tx};
+use crate::db::group_commit::{self, Batching, Queue};
+use crate::db::Db;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
 use crate::ledger::store::now;
@@ -66,32 +66,12 @@ fn write_batch(
     issuance: &mut IssuanceAccounts,
     events: &[&Event],
 ) -> Answers {
-    let mut conn = match db.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            return events
-                .iter()
-                .map(|_| Err(ApiError::unavailable(e.detail.clone())))
-                .collect()
-        }
-    };
-    let mut cx = Context {
-        settings,
-        issuance,
-        now: now(),
-    };
-    let together = db::transaction(&mut conn, Tx::Write, |conn| ingest_group(conn, &mut cx, events));
-    match together {
-        Ok(results) => results,
-        Err(failure) => {
-            tracing::warn!(error = %failure.error, events = events.len(), "batch rolled back; retrying one event per transaction");
-            events
-                .iter()
-                .map(|event| {
-                    cx.now = now();
-                    ingest_alone(&mut conn, &mut cx, event)
-                })
-                .collect()
-        }
-    }
+    group_commit::write_batch(db, "ingest", events, |conn, events| {
+        let mut cx = Context {
+            settings,
+            issuance: &mut *issuance,
+            now: now(),
+        };
+        ingest_group(conn, &mut cx, events)
+    })
 }

@@ -3,8 +3,13 @@
 //! A request hands its work to a queue as one job (a single post is a job of one item, a batch request
 //! a job of many) and waits. A writer thread takes what arrived within a short window (up to `max` items,
 //! whole jobs only) and writes it all in one transaction; the answers are sent only after that
-//! transaction's COMMIT returned. The writer function decides how items are written and how a failure
-//! of one item is kept from its neighbours.
+//! transaction's COMMIT returned.
+//!
+//! A writer writes a batch with [`write_batch`]: one function writes any number of items inside a
+//! transaction and answers each. An item it refuses writes nothing, so its neighbours carry on; when the
+//! function fails as a whole (a database error), the transaction is rolled back and every item is written
+//! again by the same function in a transaction of its own, so the failure reaches only the items it
+//! belongs to.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
@@ -12,7 +17,51 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::{AnyConnection, Db, Tx};
 use crate::error::ApiError;
+
+/// An item's answer.
+pub type Answer<X> = Result<X, ApiError>;
+
+/// Writes `items` in one transaction with `write`; if that fails as a whole, each item alone (see the
+/// module notes). `what` names the items in the log.
+pub fn write_batch<T, X>(
+    db: &Db,
+    what: &str,
+    items: &[&T],
+    mut write: impl FnMut(&mut AnyConnection, &[&T]) -> Result<Vec<Answer<X>>, ApiError>,
+) -> Vec<Answer<X>> {
+    let mut conn = match db.get() {
+        Ok(conn) => conn,
+        Err(e) => {
+            return items
+                .iter()
+                .map(|_| Err(ApiError::unavailable(e.detail.clone())))
+                .collect()
+        }
+    };
+    match super::transaction(&mut conn, Tx::Write, |conn| write(conn, items)) {
+        Ok(answers) => answers,
+        Err(e) => {
+            tracing::warn!(error = %e, items = items.len(), "{what} batch rolled back; writing them one by one");
+            items
+                .iter()
+                .map(|&item| write_alone(&mut conn, item, &mut write))
+                .collect()
+        }
+    }
+}
+
+/// Writes one item with `write` in a transaction of its own (a savepoint inside a caller's).
+pub fn write_alone<T, X>(
+    conn: &mut AnyConnection,
+    item: &T,
+    write: &mut impl FnMut(&mut AnyConnection, &[&T]) -> Result<Vec<Answer<X>>, ApiError>,
+) -> Answer<X> {
+    super::transaction(conn, Tx::Write, |conn| write(conn, &[item]))?
+        .pop()
+        .unwrap_or_else(|| Err(ApiError::unavailable("the writer gave no answer")))
+}
 
 /// How a queue gathers its batches.
 #[derive(Debug, Clone, Copy)]

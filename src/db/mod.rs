@@ -230,20 +230,6 @@ fn in_transaction(conn: &mut AnyConnection) -> diesel::QueryResult<bool> {
     )
 }
 
-/// Runs `f` in the caller's transaction when there is one, without a savepoint (the caller rolls back
-/// on failure), and in a write transaction of its own otherwise, so its statements are atomic either way.
-pub fn within_transaction<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut AnyConnection) -> Result<T, E>,
-    E: From<diesel::result::Error>,
-{
-    if in_transaction(conn)? {
-        f(conn)
-    } else {
-        transaction(conn, Tx::Write, f)
-    }
-}
-
 /// Runs `f` inside a transaction of the given kind, committing on `Ok` and rolling back on `Err`.
 /// Nested calls become savepoints, so a service can be called inside its caller's transaction.
 pub fn transaction<T, E, F>(conn: &mut AnyConnection, kind: Tx, f: F) -> Result<T, E>

@@ -1,30 +1,21 @@
-//! Hand-written statements that stay prepared on both backends.
+//! Multi-row statements that stay prepared on both backends.
 //!
-//! Diesel prepares a statement once and reuses it only when the query's type says what SQL it makes. It
-//! never does that for `sql_query`, nor for any UPDATE or upsert built with its DSL (their SET lists may
-//! skip `None` fields), so on the hot paths those statements were parsed and planned again on every call.
-//! A [`Prepared`] statement's SQL is fixed by its marker type, so diesel caches it by that type; its
-//! parameters are bound with `push_bind_param`, which writes `$n` for PostgreSQL and `?` for SQLite. The
-//! SQL itself must be what both backends accept.
+//! Diesel's batch insert runs one statement per row on SQLite and does not compile for the two-backend
+//! connection, and `sql_query` is never kept prepared. A [`Dynamic`] statement is SQL text with `?`
+//! parameters, bound with `push_bind_param` (which writes `$n` for PostgreSQL and `?` for SQLite); diesel
+//! caches it by its text. Callers build a few shapes (at most 32 rows per statement), so each shape is
+//! parsed once per connection. The SQL itself must be what both backends accept.
 
 use std::marker::PhantomData;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, SingleValue, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 
 use super::AnyConnection;
 
 type Multi = <AnyConnection as Connection>::Backend;
-
-/// A statement's text.
-pub trait Sql: 'static {
-    /// The SQL, with `?` for each parameter (written as each backend wants it); no other `?` may appear.
-    const SQL: &'static str;
-    /// What one row of its `RETURNING` holds (any type for a statement that returns nothing).
-    type Returns: SingleValue;
-}
 
 /// A parameter value. A given position of a given statement always takes the same variant (its type is
 /// part of the prepared statement).
@@ -32,7 +23,6 @@ pub trait Sql: 'static {
 pub enum Value<'a> {
     BigInt(i64),
     Integer(i32),
-    Bool(bool),
     Text(&'a str),
     NullableBigInt(Option<i64>),
     NullableText(Option<&'a str>),
@@ -45,69 +35,12 @@ impl<'a> Value<'a> {
         match self {
             Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v),
             Value::Integer(v) => out.push_bind_param::<Integer, _>(v),
-            Value::Bool(v) => out.push_bind_param::<Bool, _>(v),
             Value::Text(v) => out.push_bind_param::<Text, _>(v),
             Value::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v),
             Value::NullableText(v) => out.push_bind_param::<Nullable<Text>, _>(v),
             Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v),
             Value::NullableTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v),
         }
-    }
-}
-
-/// Writes `sql` with each `?` replaced by the next value's bind parameter.
-fn walk_with_values<'b>(
-    sql: &'b str,
-    values: &'b [Value<'_>],
-    mut out: AstPass<'_, 'b, Multi>,
-) -> QueryResult<()> {
-    let mut parts = sql.split('?');
-    if let Some(first) = parts.next() {
-        out.push_sql(first);
-    }
-    for (value, part) in values.iter().zip(parts) {
-        value.bind(&mut out)?;
-        out.push_sql(part);
-    }
-    Ok(())
-}
-
-/// One execution of the statement `S` with its parameters.
-pub struct Prepared<'a, S: Sql> {
-    values: Vec<Value<'a>>,
-    statement: PhantomData<S>,
-}
-
-impl<'a, S: Sql> Prepared<'a, S> {
-    pub fn new(values: impl Into<Vec<Value<'a>>>) -> Prepared<'a, S> {
-        let values = values.into();
-        debug_assert_eq!(
-            values.len(),
-            S::SQL.matches('?').count(),
-            "parameters of {}",
-            S::SQL
-        );
-        Prepared {
-            values,
-            statement: PhantomData,
-        }
-    }
-}
-
-impl<S: Sql> QueryId for Prepared<'_, S> {
-    type QueryId = S;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl<S: Sql> Query for Prepared<'_, S> {
-    type SqlType = S::Returns;
-}
-
-impl<S: Sql> RunQueryDsl<AnyConnection> for Prepared<'_, S> {}
-
-impl<S: Sql> QueryFragment<Multi> for Prepared<'_, S> {
-    fn walk_ast<'b>(&'b self, out: AstPass<'_, 'b, Multi>) -> QueryResult<()> {
-        walk_with_values(S::SQL, &self.values, out)
     }
 }
 
@@ -151,7 +84,16 @@ impl<ST: 'static> QueryFragment<Multi> for Dynamic<'_, ST> {
         if self.replan_on_postgres && matches!(out.backend(), Multi::Postgresql(_)) {
             out.unsafe_to_cache_prepared();
         }
-        walk_with_values(&self.sql, &self.values, out)
+        // Each `?` becomes the next value's bind parameter.
+        let mut parts = self.sql.split('?');
+        if let Some(first) = parts.next() {
+            out.push_sql(first);
+        }
+        for (value, part) in self.values.iter().zip(parts) {
+            value.bind(&mut out)?;
+            out.push_sql(part);
+        }
+        Ok(())
     }
 }
 
@@ -224,12 +166,6 @@ mod tests {
 
     use super::*;
 
-    struct AddTo;
-    impl Sql for AddTo {
-        const SQL: &'static str = "UPDATE t SET n = n + ? WHERE id = ? RETURNING n";
-        type Returns = BigInt;
-    }
-
     #[test]
     fn binds_between_parts_and_reuses_the_statement() {
         let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
@@ -238,7 +174,8 @@ mod tests {
         )
         .unwrap();
         let add = |conn: &mut AnyConnection, id, n| {
-            Prepared::<AddTo>::new([Value::BigInt(n), Value::BigInt(id)])
+            let sql = "UPDATE t SET n = n + ? WHERE id = ? RETURNING n".to_string();
+            Dynamic::<BigInt>::new(sql, vec![Value::BigInt(n), Value::BigInt(id)])
                 .get_result::<i64>(conn)
                 .unwrap()
         };

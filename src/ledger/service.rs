@@ -10,7 +10,6 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::store::{self, AccountRow, TransferRow};
-use crate::db::prepared::{Prepared, Sql, Value};
 use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
@@ -313,56 +312,17 @@ pub fn issue(
     amount: i64,
     cause: &Cause,
 ) -> Result<TransferRow> {
-    in_tx(conn, |conn| {
-        let source = issuance_account(conn, region_code)?;
-        issue_from(conn, source.id, wallet, amount, cause)
-    })
-}
-
-/// Issues from a known issuance account, inside the caller's transaction without a savepoint of its own
-/// (or in its own transaction when called outside any): a failure leaves nothing written, since the
-/// wallet update is the only statement that can refuse and it comes first. The issuance account is
-/// derived, so only the wallet row is touched (and locked).
-pub fn issue_from(
-    conn: &mut AnyConnection,
-    issuance_account_id: i64,
-    wallet: i64,
-    amount: i64,
-    cause: &Cause,
-) -> Result<TransferRow> {
     if amount <= 0 {
         return Err(LedgerError::NonPositive);
     }
-    // Only a real (not derived) account other than the source can be credited.
-    struct CreditWallet;
-    impl Sql for CreditWallet {
-        const SQL: &'static str = "UPDATE accounts SET credits_posted = credits_posted + ? \
-            WHERE id = ? AND derived = ? AND id <> ?";
-        type Returns = diesel::sql_types::BigInt;
-    }
-    db::within_transaction(conn, |conn| {
-        let credited = Prepared::<CreditWallet>::new([
-            Value::BigInt(amount),
-            Value::BigInt(wallet),
-            Value::Bool(false),
-            Value::BigInt(issuance_account_id),
-        ])
-        .execute(conn)?;
-        if credited != 1 {
-            return Err(LedgerError::UnknownAccount(wallet));
+    // One savepoint, and the issuance account is read once (it is never locked: it is derived).
+    in_tx(conn, |conn| {
+        let source = issuance_account(conn, region_code)?;
+        let target = store::account(conn, wallet)?.ok_or(LedgerError::UnknownAccount(wallet))?;
+        if source.id == target.id {
+            return Err(LedgerError::SameAccount);
         }
-        insert(
-            conn,
-            NewTransfer {
-                kind: Kind::Issue,
-                debit: issuance_account_id,
-                credit: wallet,
-                amount,
-                pending_id: None,
-                timeout_at: None,
-                cause,
-            },
-        )
+        posted(conn, Kind::Issue, &source, &target, amount, cause)
     })
 }
 

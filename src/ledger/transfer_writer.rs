@@ -1,12 +1,15 @@
 //! Transfers between people, written by group commit (`db::group_commit`).
 //!
 //! A writer takes the transfers that arrived together and writes them in one transaction with a fixed
-//! number of statements, whatever their count: the stored answers of their idempotency keys (one read),
-//! their accounts (locked and read in one statement), the transfers themselves (`ledger::batch`), and
+//! number of statements, whatever their count: their accounts (locked and read in one statement), the
+//! stored answers of their idempotency keys (one read), the transfers themselves (`ledger::batch`), and
 //! the new keys with their answers (one insert). A refused transfer (short of points, unknown account)
-//! writes nothing, so it cannot fail its neighbours. When the shared transaction fails as a whole (an
-//! idempotency key stored meanwhile by another instance, a broken connection), it is rolled back and
-//! each transfer is retried in a transaction of its own, where the key is claimed first.
+//! writes nothing, so it cannot fail its neighbours. One transfer alone is a batch of one.
+//!
+//! Keys are stored only by whoever holds the sender's account lock, and the keys are read after the
+//! locks are taken, so a key another batch committed meanwhile is read, not inserted twice. Should a key
+//! still be stored by a transaction outside that rule, the batch's insert fails, the batch is rolled back,
+//! and each transfer is written again alone, where it reads that key's answer.
 
 use std::collections::HashSet;
 
@@ -15,12 +18,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::batch::{self, Order};
-use super::service::{self, Cause, Kind};
+use super::service::{Cause, Kind};
 use super::store;
-use crate::db::group_commit::{Batching, Queue};
-use crate::db::{self, AnyConnection, Db, Tx};
+use crate::db::group_commit::{write_alone, write_batch, Batching, Queue};
+use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
-use crate::idempotency::{self, Answered, Claim};
+use crate::idempotency::{self, Answered};
 
 /// A validated transfer request.
 #[derive(Debug)]
@@ -54,27 +57,8 @@ pub type TransferQueue = Queue<TransferJob, Answer>;
 pub fn start(db: Db, batching: Batching) -> TransferQueue {
     Queue::start("transfer-writer", batching, move || {
         let db = db.clone();
-        move |jobs: &[&TransferJob]| write(&db, jobs)
+        move |jobs: &[&TransferJob]| write_batch(&db, "transfer", jobs, write_together)
     })
-}
-
-fn write(db: &Db, jobs: &[&TransferJob]) -> Vec<Answer> {
-    let mut conn = match db.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            return jobs
-                .iter()
-                .map(|_| Err(ApiError::unavailable(e.detail.clone())))
-                .collect()
-        }
-    };
-    match db::transaction(&mut conn, Tx::Write, |conn| write_together(conn, jobs)) {
-        Ok(answers) => answers,
-        Err(e) => {
-            tracing::warn!(error = %e, transfers = jobs.len(), "transfer batch rolled back; retrying one by one");
-            jobs.iter().map(|job| transfer_alone(&mut conn, job)).collect()
-        }
-    }
 }
 
 fn created(transfer_id: i64, balance: i64) -> Result<String, ApiError> {
@@ -85,27 +69,9 @@ fn created(transfer_id: i64, balance: i64) -> Result<String, ApiError> {
     .map_err(ApiError::internal)
 }
 
-/// One transfer in a transaction of its own (a savepoint inside a caller's): claim the key, move the
-/// points, store the answer.
-pub fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer {
-    let scope = job.scope();
-    db::transaction(conn, Tx::Write, |conn| {
-        if let Claim::Replay { status, body } =
-            idempotency::claim(conn, &scope, &job.idempotency_key, &job.request_hash)?
-        {
-            return Ok((status, body));
-        }
-        if store::account(conn, job.to)?.is_none_or(|a| a.kind != "wallet") {
-            return Err(unknown_wallet());
-        }
-        let t = service::transfer(conn, Kind::Transfer, job.from, job.to, job.points, &job.cause)?;
-        let balance = store::account(conn, job.from)?
-            .map(|a| a.balance())
-            .unwrap_or_default();
-        let body = created(t.id, balance)?;
-        idempotency::complete(conn, &scope, &job.idempotency_key, StatusCode::CREATED, &body)?;
-        Ok((StatusCode::CREATED, body))
-    })
+/// One transfer in a transaction of its own (a savepoint inside a caller's).
+fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer {
+    write_alone(conn, job, &mut write_together)
 }
 
 fn unknown_wallet() -> ApiError {
