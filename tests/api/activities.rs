@@ -14,6 +14,7 @@ both_backends!(
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
     events_of_one_batch_are_judged_against_each_other,
+    approvals_and_posts_on_two_instances_share_the_daily_cap,
     identical_batches_on_two_instances_store_each_event_once,
 );
 
@@ -328,19 +329,75 @@ async fn batches_let_each_event_stand_alone(app: TestApp) {
     .assert_problem(422, "validation_failed");
 }
 
-/// The events of one batch are written together, yet each sees the ones before it: the daily cap they
-/// share and the trips they overlap.
-async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
-    let token = app.new_user_token().await;
-    // Noon in Asia/Shanghai two days ago: every walk falls on the same local day.
+/// `minutes` after noon in Asia/Shanghai `days` ago, RFC 3339: times on one local day whatever the hour.
+fn shanghai_noon_days_ago(days: i64, minutes: i64) -> String {
     let shanghai = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
-    let noon = (Utc::now().with_timezone(&shanghai) - Duration::days(2))
+    let noon = (Utc::now().with_timezone(&shanghai) - Duration::days(days))
         .date_naive()
         .and_hms_opt(12, 0, 0)
         .unwrap()
         .and_local_timezone(shanghai)
         .unwrap();
-    let at = |minutes: i64| (noon + Duration::minutes(minutes)).to_rfc3339();
+    (noon + Duration::minutes(minutes)).to_rfc3339()
+}
+
+/// Invariant: no account exceeds a daily cap. Approvals from the review queue on one instance race posts
+/// on another for the same account and day; both draw on the same counter.
+async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) {
+    let other = second_instance(&app).await;
+    let token = app.new_user_token().await;
+    let admin = other.admin_token().await;
+    let at = |minutes: i64| shanghai_noon_days_ago(1, minutes);
+    // Three 10 km walks of 10 minutes (60 km/h) are flagged; each is worth 286 g once approved.
+    let mut flagged = Vec::new();
+    for i in 0..3 {
+        let fast = json!({"client_event_id": format!("fast-{i}"), "activity_type": "walking",
+            "evidence": "trace", "occurred_at": at(20 * i), "ended_at": at(20 * i + 10),
+            "data": {"distance_m": 10_000}});
+        let r = post(&app, &token, &fast).await;
+        assert_eq!(r.assert_status(201)["status"], "flagged");
+        flagged.push(r.body["activity_id"].as_str().unwrap().to_string());
+    }
+    // Then, at once: the three approvals on the other instance and six 3 km walks (86 g each) here.
+    let paths: Vec<String> = flagged
+        .iter()
+        .map(|id| format!("/api/v1/admin/reviews/{id}"))
+        .collect();
+    let approve = json!({"decision": "approve", "note": "trace checked"});
+    let approvals = paths.iter().map(|path| other.post(path, &approve, Some(&admin)));
+    let walks: Vec<Value> = (0..6)
+        .map(|i| {
+            json!({"client_event_id": format!("slow-{i}"), "activity_type": "walking",
+                "evidence": "trace", "occurred_at": at(100 + 40 * i), "ended_at": at(130 + 40 * i),
+                "data": {"distance_m": 3000}})
+        })
+        .collect();
+    let posts = walks.iter().map(|w| post(&app, &token, w));
+    let (approved, posted) = futures_util::future::join(
+        futures_util::future::join_all(approvals),
+        futures_util::future::join_all(posts),
+    )
+    .await;
+    let granted: i64 = approved
+        .iter()
+        .map(|r| r.assert_status(200)["granted_g"].as_i64().unwrap())
+        .chain(
+            posted
+                .iter()
+                .map(|r| r.assert_status(201)["granted_g"].as_i64().unwrap()),
+        )
+        .sum();
+    assert_eq!(granted, 296, "walking is capped at 296 g a day");
+    // One point per gram at trace weight: the wallet holds exactly the cap.
+    assert_eq!(balance(&app, &token).await, 296);
+}
+
+/// The events of one batch are written together, yet each sees the ones before it: the daily cap they
+/// share and the trips they overlap.
+async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
+    let token = app.new_user_token().await;
+    // Every walk falls on the same local day.
+    let at = |minutes: i64| shanghai_noon_days_ago(2, minutes);
     // Five 3 km walks of 25 minutes (86 g each) against the 296 g daily cap, then a metro ride and a
     // bus ride during it.
     let mut events: Vec<Value> = (0..5)
