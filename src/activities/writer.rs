@@ -10,7 +10,7 @@ use super::group::ingest_group;
 use super::ingest::{Context, Outcome};
 use super::request::Event;
 use crate::config::ActivitySettings;
-use crate::db::group_commit::{self, Batching, Queue};
+use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
@@ -30,16 +30,16 @@ pub fn start(db: Db, settings: ActivitySettings) -> IngestQueue {
         writers: settings.writers,
     };
     Queue::start("ingest-writer", batching, move || {
-        let (db, settings) = (db.clone(), settings.clone());
+        let (mut conn, settings) = (WriterConnection::new(db.clone()), settings.clone());
         let mut issuance = IssuanceAccounts::default();
-        move |events: &[&Event]| write_in_account_order(&db, &settings, &mut issuance, events)
+        move |events: &[&Event]| write_in_account_order(&mut conn, &settings, &mut issuance, events)
     })
 }
 
 /// Every wallet and cap row is locked in ascending account order, so writers on several instances
 /// cannot deadlock each other: the events are written sorted by account and answered in their order.
 fn write_in_account_order(
-    db: &Db,
+    conn: &mut WriterConnection,
     settings: &ActivitySettings,
     issuance: &mut IssuanceAccounts,
     events: &[&Event],
@@ -50,7 +50,7 @@ fn write_in_account_order(
     let mut answers: Vec<Option<Answer>> = (0..events.len()).map(|_| None).collect();
     for (i, result) in order
         .into_iter()
-        .zip(write_batch(db, settings, issuance, &sorted))
+        .zip(write_batch(conn, settings, issuance, &sorted))
     {
         answers[i] = Some(result);
     }
@@ -61,12 +61,12 @@ fn write_in_account_order(
 }
 
 fn write_batch(
-    db: &Db,
+    conn: &mut WriterConnection,
     settings: &ActivitySettings,
     issuance: &mut IssuanceAccounts,
     events: &[&Event],
 ) -> Answers {
-    group_commit::write_batch(db, "ingest", events, |conn, events| {
+    group_commit::write_batch(conn, "ingest", events, |conn, events| {
         let mut cx = Context {
             settings,
             issuance: &mut *issuance,

@@ -1,8 +1,8 @@
 //! Group commit: concurrent requests share durable transactions.
 //!
 //! A request hands its work to a queue as one job (a single post is a job of one item, a batch request
-//! a job of many) and waits. A writer thread takes what arrived within a short window (up to `max` items,
-//! whole jobs only) and writes it all in one transaction; the answers are sent only after that
+//! a job of many) and waits. A writer thread takes whole jobs, up to `max` items (see [`next_batch`]), and
+//! writes them in one transaction on its own connection; the answers are sent only after that
 //! transaction's COMMIT returned.
 //!
 //! A writer writes a batch with [`write_batch`]: one function writes any number of items inside a
@@ -11,10 +11,11 @@
 //! again by the same function in a transaction of its own, so the failure reaches only the items it
 //! belongs to.
 
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use diesel::r2d2::R2D2Connection;
 use tokio::sync::oneshot;
 
 use super::{AnyConnection, Db, Tx};
@@ -23,15 +24,35 @@ use crate::error::ApiError;
 /// An item's answer.
 pub type Answer<X> = Result<X, ApiError>;
 
+/// A writer thread's own connection (see [`Db::dedicated`]), opened on first use and opened again after
+/// it broke.
+pub struct WriterConnection {
+    db: Db,
+    conn: Option<AnyConnection>,
+}
+
+impl WriterConnection {
+    pub fn new(db: Db) -> WriterConnection {
+        WriterConnection { db, conn: None }
+    }
+
+    fn get(&mut self) -> Result<&mut AnyConnection, ApiError> {
+        if self.conn.as_mut().is_none_or(|conn| conn.is_broken()) {
+            self.conn = Some(self.db.dedicated()?);
+        }
+        Ok(self.conn.as_mut().expect("connection opened above"))
+    }
+}
+
 /// Writes `items` in one transaction with `write`; if that fails as a whole, each item alone (see the
 /// module notes). `what` names the items in the log.
 pub fn write_batch<T, X>(
-    db: &Db,
+    writer: &mut WriterConnection,
     what: &str,
     items: &[&T],
     mut write: impl FnMut(&mut AnyConnection, &[&T]) -> Result<Vec<Answer<X>>, ApiError>,
 ) -> Vec<Answer<X>> {
-    let mut conn = match db.get() {
+    let conn = match writer.get() {
         Ok(conn) => conn,
         Err(e) => {
             return items
@@ -40,13 +61,13 @@ pub fn write_batch<T, X>(
                 .collect()
         }
     };
-    match super::transaction(&mut conn, Tx::Write, |conn| write(conn, items)) {
+    match super::transaction(conn, Tx::Write, |conn| write(conn, items)) {
         Ok(answers) => answers,
         Err(e) => {
             tracing::warn!(error = %e, items = items.len(), "{what} batch rolled back; writing them one by one");
             items
                 .iter()
-                .map(|&item| write_alone(&mut conn, item, &mut write))
+                .map(|&item| write_alone(conn, item, &mut write))
                 .collect()
         }
     }
@@ -151,27 +172,36 @@ impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
     }
 }
 
-/// Takes the next batch: blocks for the first job, then gathers more for at most `window`, until the
-/// batch holds `max` items.
+/// Takes the next batch. Work already queued (it arrived while the writer was busy with the previous
+/// batch) is taken at once, up to `max` items: waiting would leave the one writer idle while requests
+/// queue. Only a writer that was idle (it had to wait for the first job) gathers more for at most
+/// `window`, so that requests arriving close together share a commit.
 fn next_batch<T, A>(
     receiver: &Mutex<Receiver<Job<T, A>>>,
     window: Duration,
     max: usize,
 ) -> Option<Vec<Job<T, A>>> {
     let receiver = receiver.lock().unwrap_or_else(|p| p.into_inner());
-    let first = receiver.recv().ok()?;
+    let (first, was_idle) = match receiver.try_recv() {
+        Ok(job) => (job, false),
+        Err(TryRecvError::Empty) => (receiver.recv().ok()?, true),
+        Err(TryRecvError::Disconnected) => return None,
+    };
     let mut items = first.items.len();
     let mut batch = vec![first];
     let deadline = Instant::now() + window;
     while items < max {
-        let left = deadline.saturating_duration_since(Instant::now());
-        match receiver.recv_timeout(left) {
-            Ok(job) => {
-                items += job.items.len();
-                batch.push(job);
+        let next = match receiver.try_recv() {
+            Ok(job) => Some(job),
+            Err(TryRecvError::Empty) if was_idle => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                receiver.recv_timeout(left).ok()
             }
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => break,
-        }
+            Err(_) => None,
+        };
+        let Some(job) = next else { break };
+        items += job.items.len();
+        batch.push(job);
     }
     Some(batch)
 }
@@ -213,5 +243,39 @@ mod tests {
         assert_eq!(b.unwrap(), 40);
         assert_eq!(c.unwrap(), vec![50, 60]);
         assert!(queue.submit_all(Vec::new()).await.unwrap().is_empty());
+    }
+
+    fn job(items: Vec<u32>) -> Job<u32, u32> {
+        Job {
+            items,
+            reply: oneshot::channel().0,
+        }
+    }
+
+    #[test]
+    fn queued_work_is_taken_at_once_up_to_max() {
+        let (sender, receiver) = mpsc::sync_channel(8);
+        for items in [vec![1, 2], vec![3], vec![4, 5, 6], vec![7]] {
+            sender.send(job(items)).unwrap();
+        }
+        let receiver = Mutex::new(receiver);
+        // A writer coming back from a commit must not sit out the window while work is queued: with a
+        // window this long, waiting would show.
+        let window = Duration::from_secs(30);
+        let started = Instant::now();
+        let first = next_batch(&receiver, window, 4).unwrap();
+        let sizes: Vec<usize> = first.iter().map(|j| j.items.len()).collect();
+        assert_eq!(sizes, vec![2, 1, 3], "whole jobs until max is reached");
+        let second = next_batch(&receiver, window, 4).unwrap();
+        assert_eq!(second.len(), 1);
+        assert!(
+            started.elapsed() < window / 2,
+            "waited for the window with work queued"
+        );
+        drop(sender);
+        assert!(
+            next_batch(&receiver, window, 4).is_none(),
+            "stops when every sender is gone"
+        );
     }
 }

@@ -20,7 +20,7 @@ use utoipa::ToSchema;
 use super::batch::{self, Order};
 use super::service::{Cause, Kind};
 use super::store;
-use crate::db::group_commit::{write_alone, write_batch, Batching, Queue};
+use crate::db::group_commit::{write_alone, write_batch, Batching, Queue, WriterConnection};
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
 use crate::idempotency::{self, Answered};
@@ -56,8 +56,8 @@ pub type TransferQueue = Queue<TransferJob, Answer>;
 
 pub fn start(db: Db, batching: Batching) -> TransferQueue {
     Queue::start("transfer-writer", batching, move || {
-        let db = db.clone();
-        move |jobs: &[&TransferJob]| write_batch(&db, "transfer", jobs, write_together)
+        let mut conn = WriterConnection::new(db.clone());
+        move |jobs: &[&TransferJob]| write_batch(&mut conn, "transfer", jobs, write_together)
     })
 }
 
