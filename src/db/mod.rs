@@ -17,6 +17,8 @@ use diesel::r2d2::R2D2Connection;
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
 
 use crate::error::ApiError;
+use diesel::sql_types::{BigInt, Text};
+use prepared::{Dynamic, Value};
 pub use sqlite_url::sqlite_path;
 
 #[derive(diesel::MultiConnection)]
@@ -261,9 +263,10 @@ where
     let outermost = !in_transaction(conn)?;
     // SQLite has one writer; waiting for it in SQLite's busy handler means sleeping and polling, which
     // starves unlucky writers for seconds under load. Queue this process's writers on a mutex instead.
-    let _writer = match (&mut *conn, outermost, kind) {
-        (AnyConnection::Sqlite(c), true, Tx::Write) => Some(sqlite_writer_lock(c)?),
-        _ => None,
+    let sqlite_write = outermost && kind == Tx::Write && matches!(conn, AnyConnection::Sqlite(_));
+    let _writer = match sqlite_write {
+        true => Some(sqlite_writer_lock(conn)?),
+        false => None,
     };
     match (conn as &mut AnyConnection, outermost, kind) {
         (AnyConnection::Sqlite(c), true, Tx::Write) => {
@@ -287,23 +290,18 @@ where
     }
 }
 
-#[derive(diesel::QueryableByName)]
-struct DatabaseFile {
-    #[diesel(sql_type = diesel::sql_types::Text)]
-    file: String,
-}
-
 /// The write lock of the database file this connection has open, shared by every connection of the
 /// process to that file.
-fn sqlite_writer_lock(
-    conn: &mut SqliteConnection,
-) -> diesel::QueryResult<std::sync::MutexGuard<'static, ()>> {
+fn sqlite_writer_lock(conn: &mut AnyConnection) -> diesel::QueryResult<std::sync::MutexGuard<'static, ()>> {
     use std::collections::HashMap;
     use std::sync::{Mutex, OnceLock};
     static LOCKS: OnceLock<Mutex<HashMap<String, &'static Mutex<()>>>> = OnceLock::new();
-    let file = diesel::sql_query("SELECT file FROM pragma_database_list WHERE name = 'main'")
-        .get_result::<DatabaseFile>(conn)?
-        .file;
+    // Kept prepared (every write transaction asks).
+    let file: String = Dynamic::<Text>::new(
+        "SELECT file FROM pragma_database_list WHERE name = 'main'".into(),
+        Vec::new(),
+    )
+    .get_result(conn)?;
     let lock: &'static Mutex<()> = {
         let mut locks = LOCKS
             .get_or_init(Default::default)
@@ -317,12 +315,6 @@ fn sqlite_writer_lock(
             .or_insert_with(|| Box::leak(Box::new(Mutex::new(()))))
     };
     Ok(lock.lock().unwrap_or_else(|p| p.into_inner()))
-}
-
-#[derive(diesel::QueryableByName)]
-struct ReservedId {
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
-    id: i64,
 }
 
 /// Tables whose ids [`reserve_ids`] hands out.
@@ -351,22 +343,25 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
     }
     let count = i64::try_from(n).unwrap_or(i64::MAX);
     let table = of.table();
+    // Kept prepared: one text per table and backend.
     match conn {
-        AnyConnection::Postgresql(_) => Ok(diesel::sql_query(format!(
-            "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, $1) ORDER BY 1"
-        ))
-        .bind::<diesel::sql_types::BigInt, _>(count)
-        .load::<ReservedId>(conn)?
-        .into_iter()
-        .map(|r| r.id)
-        .collect()),
+        AnyConnection::Postgresql(_) => Dynamic::<BigInt>::new(
+            format!(
+                "SELECT nextval(pg_get_serial_sequence('{table}', 'id')) AS id FROM generate_series(1, ?) \
+                 ORDER BY 1"
+            ),
+            vec![Value::BigInt(count)],
+        )
+        .load(conn),
         AnyConnection::Sqlite(_) => {
-            let last = diesel::sql_query(format!(
-                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
-                 COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
-            ))
-            .get_result::<ReservedId>(conn)?
-            .id;
+            let last: i64 = Dynamic::<BigInt>::new(
+                format!(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
+                     COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
+                ),
+                Vec::new(),
+            )
+            .get_result(conn)?;
             Ok((last + 1..=last + count).collect())
         }
     }
