@@ -14,10 +14,10 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
 use diesel::r2d2::R2D2Connection;
+use diesel::sql_types::{BigInt, Text};
 use diesel::{PgConnection, RunQueryDsl, SqliteConnection};
 
 use crate::error::ApiError;
-use diesel::sql_types::{BigInt, Text};
 use prepared::{Dynamic, Value};
 pub use sqlite_url::sqlite_path;
 
@@ -264,9 +264,10 @@ where
     // SQLite has one writer; waiting for it in SQLite's busy handler means sleeping and polling, which
     // starves unlucky writers for seconds under load. Queue this process's writers on a mutex instead.
     let sqlite_write = outermost && kind == Tx::Write && matches!(conn, AnyConnection::Sqlite(_));
-    let _writer = match sqlite_write {
-        true => Some(sqlite_writer_lock(conn)?),
-        false => None,
+    let _writer = if sqlite_write {
+        Some(sqlite_writer_lock(conn)?)
+    } else {
+        None
     };
     match (conn as &mut AnyConnection, outermost, kind) {
         (AnyConnection::Sqlite(c), true, Tx::Write) => {
@@ -370,4 +371,37 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
 /// `SELECT 1`, for readiness checks.
 pub fn ping(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
     diesel::sql_query("SELECT 1").execute(conn).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_setting(conn: &mut AnyConnection, pragma: &str) -> i64 {
+        Dynamic::<BigInt>::new(format!("SELECT * FROM pragma_{pragma}()"), Vec::new())
+            .get_result(conn)
+            .expect(pragma)
+    }
+
+    /// A writer's own connection skips the pool, not the pool's settings: it must commit durably and
+    /// check foreign keys like every pooled one.
+    #[test]
+    fn a_dedicated_connection_keeps_durability_and_foreign_keys() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = ConnectOptions {
+            url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            busy_timeout_ms: 1000,
+        };
+        let db = Db::connect(options, 1, Duration::from_secs(5)).expect("db");
+        let mut conn = db.dedicated().expect("dedicated connection");
+        assert_eq!(sqlite_setting(&mut conn, "synchronous"), 2, "synchronous = FULL");
+        assert_eq!(sqlite_setting(&mut conn, "foreign_keys"), 1);
+        // The bundled SQLite already defaults to the two above; these two show the pool's settings ran.
+        assert_eq!(sqlite_setting(&mut conn, "busy_timeout"), 1000);
+        assert_eq!(sqlite_setting(&mut conn, "temp_store"), 2, "temp_store = MEMORY");
+        assert_eq!(
+            sqlite_setting(&mut conn, "cache_size"),
+            -i64::from(WRITER_CACHE_KIB)
+        );
+    }
 }
