@@ -52,24 +52,24 @@ pub fn write_batch<T, X>(
     items: &[&T],
     mut write: impl FnMut(&mut AnyConnection, &[&T]) -> Result<Vec<Answer<X>>, ApiError>,
 ) -> Vec<Answer<X>> {
-    let conn = match writer.get() {
-        Ok(conn) => conn,
-        Err(e) => {
-            return items
-                .iter()
-                .map(|_| Err(ApiError::unavailable(e.detail.clone())))
-                .collect()
-        }
+    let together = writer
+        .get()
+        .and_then(|conn| super::transaction(conn, Tx::Write, |conn| write(conn, items)));
+    let e = match together {
+        Ok(answers) => return answers,
+        Err(e) => e,
     };
-    match super::transaction(conn, Tx::Write, |conn| write(conn, items)) {
-        Ok(answers) => answers,
-        Err(e) => {
-            tracing::warn!(error = %e, items = items.len(), "{what} batch rolled back; writing them one by one");
-            items
-                .iter()
-                .map(|&item| write_alone(conn, item, &mut write))
-                .collect()
-        }
+    tracing::warn!(error = %e, items = items.len(), "{what} batch rolled back; writing them one by one");
+    // Asked again: a connection that broke meanwhile (the server closed it) is replaced first.
+    match writer.get() {
+        Ok(conn) => items
+            .iter()
+            .map(|&item| write_alone(conn, item, &mut write))
+            .collect(),
+        Err(e) => items
+            .iter()
+            .map(|_| Err(ApiError::unavailable(e.detail.clone())))
+            .collect(),
     }
 }
 

@@ -506,3 +506,52 @@ async fn identical_batches_on_two_instances_store_each_event_once(app: TestApp) 
     assert!(points > 0);
     assert_eq!(balance(&app, &token).await, points);
 }
+
+/// The server closes every connection (a restart, an idle timeout): the writers' own connections are
+/// replaced, and the post and transfer that found theirs closed are written, not failed.
+#[actix_web::test]
+async fn writers_survive_the_server_closing_their_connections() {
+    let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let (token, _) = app.new_member().await;
+    let (_, friend) = app.new_member().await;
+    let transfer = |key: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/transfers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", key)
+                .json(&json!({"to_account_id": friend, "points": 1})),
+        )
+    };
+    let walk_and_points = |id: &'static str, minutes_ago: i64| {
+        let body = walk(id, minutes_ago, 3000, "trace");
+        let (app, token) = (&app, &token);
+        async move {
+            let r = post(app, token, &body).await;
+            r.assert_status(201)["points"].as_i64().unwrap()
+        }
+    };
+    // Both writers have opened their connections.
+    let mut earned = walk_and_points("before", 120).await;
+    transfer("before").await.assert_status(201);
+
+    let closed = app
+        .with_conn(|conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(conn)
+            .expect("terminate")
+        })
+        .await;
+    assert!(closed >= 2, "the writers' connections were open: {closed}");
+
+    earned += walk_and_points("after", 60).await;
+    transfer("after").await.assert_status(201);
+    assert!(earned > 2);
+    assert_eq!(balance(&app, &token).await, earned - 2);
+}
