@@ -3,8 +3,9 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
+use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Text};
+use diesel::sql_types::{BigInt, Bool, Text};
 
 use crate::db::prepared::{matching, Value};
 use crate::db::schema::activities;
@@ -135,8 +136,10 @@ pub fn list_flagged(
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ActivityRow>> {
+    // Written as a literal, not a bound parameter: only a literal lets a prepared (generic) plan use the
+    // partial index of flagged rows on PostgreSQL and SQLite alike.
     let mut query = activities::table
-        .filter(activities::status.eq("flagged"))
+        .filter(sql::<Bool>("activities.status = 'flagged'"))
         .select(ActivityRow::as_select())
         .order(activities::id.desc())
         .limit(limit)
