@@ -50,6 +50,8 @@ impl<'a> Value<'a> {
 /// each shape once per connection.
 pub struct Dynamic<'a, ST> {
     sql: String,
+    /// Where each `?` is in `sql`, one per value.
+    marks: Vec<usize>,
     values: Vec<Value<'a>>,
     /// Planned afresh on PostgreSQL on every execution (see [`matching`]).
     replan_on_postgres: bool,
@@ -58,9 +60,11 @@ pub struct Dynamic<'a, ST> {
 
 impl<'a, ST> Dynamic<'a, ST> {
     pub fn new(sql: String, values: Vec<Value<'a>>) -> Dynamic<'a, ST> {
-        debug_assert_eq!(values.len(), sql.matches('?').count(), "parameters of {sql}");
+        let marks: Vec<usize> = sql.match_indices('?').map(|(at, _)| at).collect();
+        debug_assert_eq!(values.len(), marks.len(), "parameters of {sql}");
         Dynamic {
             sql,
+            marks,
             values,
             replan_on_postgres: false,
             returns: PhantomData,
@@ -84,15 +88,15 @@ impl<ST: 'static> QueryFragment<Multi> for Dynamic<'_, ST> {
         if self.replan_on_postgres && matches!(out.backend(), Multi::Postgresql(_)) {
             out.unsafe_to_cache_prepared();
         }
-        // Each `?` becomes the next value's bind parameter.
-        let mut parts = self.sql.split('?');
-        if let Some(first) = parts.next() {
-            out.push_sql(first);
-        }
-        for (value, part) in self.values.iter().zip(parts) {
+        // Each `?` becomes the next value's bind parameter. Diesel walks a statement several times per
+        // execution (its cache key, its binds), so the `?`s are found once, in `new`.
+        let mut start = 0;
+        for (value, &mark) in self.values.iter().zip(&self.marks) {
+            out.push_sql(&self.sql[start..mark]);
             value.bind(&mut out)?;
-            out.push_sql(part);
+            start = mark + 1;
         }
+        out.push_sql(&self.sql[start..]);
         Ok(())
     }
 }
