@@ -8,7 +8,19 @@ REF_DB="${PG%/*}/bench_ref"
 export TANHUI_BENCH_DATABASE_URL=$PG
 
 cargo bench --bench load --no-run -q 2>/dev/null
-run() { cargo bench -q --bench load -- "$@" 2>/dev/null | sed -n 's/^RESULT //p'; }
+# A scenario that fails prints why and the others still run; the script then exits non-zero. (`run` runs
+# in a pipeline's subshell, so the failure is marked in a file.)
+FAILED=$(mktemp -u)
+run() {
+  local err
+  err=$(mktemp)
+  if ! cargo bench -q --bench load -- "$@" 2>"$err" | sed -n 's/^RESULT //p'; then
+    echo "$* failed:" >&2
+    tail -5 "$err" >&2
+    touch "$FAILED"
+  fi
+  rm -f "$err"
+}
 rate() { sed -n "s|^$1: \([0-9]*\)/s.*|\1|p" "$OUT"; }
 pgref() {
   pgbench -n -c 32 -j 2 -T 10 -f "benches/reference/$1" "$REF_DB" 2>/dev/null \
@@ -47,3 +59,7 @@ echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(r
 echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
 echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
 rm -f "$OUT"
+if [ -e "$FAILED" ]; then
+  rm -f "$FAILED"
+  exit 1
+fi

@@ -1,14 +1,14 @@
 //! The events of one group commit, written together with a fixed number of statements, whatever their
 //! count (a statement holds at most 32 rows):
 //!
-//! 1. one read of the stored answers of their `client_event_id`s (replays);
+//! 1. one read of the stored activities of their `client_event_id`s (replays, answered from the row);
 //! 2. one read of every live activity their intervals can overlap;
 //! 3. per event, in account order: the verdict (against the stored neighbours and the group's earlier
 //!    events) and the daily and annual cap grants, taken in memory from the counters read once (the
 //!    accounts are locked first, see `caps`) and written back in one upsert;
 //! 4. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
 //!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
-//!    with its transfer and answer.
+//!    with its transfer.
 //!
 //! An event whose `client_event_id` came earlier in the group is written after the rest, alone, so it
 //! finds the stored one and replays it. A database failure fails the whole group (the writer then writes
@@ -80,21 +80,14 @@ pub fn ingest_group(
     book.write(conn)?;
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
     let transfers = issue(conn, &mut accounts, events, &decided, &ids)?;
-    let mut responses = Vec::with_capacity(decided.len());
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
-        let result = verdict.result(id, events[*i]);
-        let response = serde_json::to_string(&result).map_err(ApiError::internal)?;
-        responses.push(response);
-        answers[*i] = Some(Ok(Outcome::Created(result)));
+        answers[*i] = Some(Ok(Outcome::Created(verdict.result(id, events[*i]))));
     }
     let rows: Vec<_> = decided
         .iter()
         .zip(&ids)
         .zip(&transfers)
-        .zip(&responses)
-        .map(|((((i, verdict), &id), &transfer), response)| {
-            verdict.row(events[*i], id, transfer, response, cx.now)
-        })
+        .map(|(((i, verdict), &id), &transfer)| verdict.row(events[*i], id, transfer, cx.now))
         .collect();
     insert_activities(conn, &rows)?;
 

@@ -54,7 +54,7 @@ fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult
 pub fn respond(outcome: Outcome) -> HttpResponse {
     match outcome {
         Outcome::Created(result) => HttpResponse::Created().json(result),
-        Outcome::Replayed(body) => HttpResponse::Ok().content_type("application/json").body(body),
+        Outcome::Replayed(result) => HttpResponse::Ok().json(result),
     }
 }
 
@@ -99,9 +99,7 @@ pub struct BatchResponse {
 fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchItem {
     let stored = match outcome {
         Ok(Outcome::Created(result)) => Ok((result, false)),
-        Ok(Outcome::Replayed(body)) => serde_json::from_str::<ActivityResult>(&body)
-            .map(|r| (r, true))
-            .map_err(ApiError::internal),
+        Ok(Outcome::Replayed(result)) => Ok((result, true)),
         Err(e) => Err(e),
     };
     match stored {

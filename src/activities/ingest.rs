@@ -40,10 +40,46 @@ pub struct ActivityResult {
     pub breakdown: Vec<Step>,
 }
 
+/// The columns an answer is rebuilt from. The answer is not stored as such: every figure of it is in the
+/// activity's row already (and a review keeps them current), so storing it again would double the row, and
+/// the rows written per second are what bounds ingestion.
+#[derive(Debug, Clone)]
+pub struct StoredAnswer {
+    pub id: i64,
+    pub status: String,
+    pub reduction_g: i64,
+    pub granted_g: i64,
+    pub points: i64,
+    /// JSON array of strings, as stored.
+    pub reasons: String,
+    /// JSON array of steps, as stored.
+    pub breakdown: Option<String>,
+    pub methodology: Option<MethodologyRef>,
+}
+
+impl StoredAnswer {
+    pub fn into_result(self) -> Result<ActivityResult, ApiError> {
+        let parse = |e: serde_json::Error| ApiError::internal(anyhow::anyhow!("activity {}: {e}", self.id));
+        Ok(ActivityResult {
+            activity_id: self.id.to_string(),
+            reasons: serde_json::from_str(&self.reasons).map_err(parse)?,
+            breakdown: match &self.breakdown {
+                Some(steps) => serde_json::from_str(steps).map_err(parse)?,
+                None => Vec::new(),
+            },
+            status: self.status,
+            reduction_g: self.reduction_g,
+            granted_g: self.granted_g,
+            points: self.points,
+            methodology: self.methodology,
+        })
+    }
+}
+
 pub enum Outcome {
     Created(ActivityResult),
-    /// The same event posted again: its original answer.
-    Replayed(String),
+    /// The same event posted again: its answer, rebuilt from its row (see [`ActivityResult::stored`]).
+    Replayed(ActivityResult),
 }
 
 /// What stays the same for every event of a batch.
@@ -53,9 +89,9 @@ pub struct Context<'a> {
     pub now: NaiveDateTime,
 }
 
-pub fn replay((request_hash, response): (String, String), event: &Event) -> Result<Outcome, ApiError> {
+pub fn replay((request_hash, answer): (String, StoredAnswer), event: &Event) -> Result<Outcome, ApiError> {
     if request_hash == event.request_hash {
-        Ok(Outcome::Replayed(response))
+        Ok(Outcome::Replayed(answer.into_result()?))
     } else {
         Err(ApiError::conflict(
             "idempotency_conflict",
@@ -287,13 +323,12 @@ impl Decided {
         }
     }
 
-    /// The activity's row, with its id, issue transfer and answer.
+    /// The activity's row, with its id and issue transfer.
     pub fn row<'a>(
         &'a self,
         event: &'a Event,
         id: i64,
         transfer_id: Option<i64>,
-        response: &'a str,
         created_at: NaiveDateTime,
     ) -> NewActivity<'a> {
         let quantified = event.quantified.as_ref();
@@ -319,7 +354,6 @@ impl Decided {
             points: self.points,
             breakdown: Some(&event.breakdown_json),
             transfer_id,
-            response,
             created_at,
         }
     }
@@ -362,11 +396,10 @@ pub struct NewActivity<'a> {
     points: i64,
     breakdown: Option<&'a str>,
     transfer_id: Option<i64>,
-    response: &'a str,
     created_at: NaiveDateTime,
 }
 
-const ACTIVITY_COLUMNS: [&str; 23] = [
+const ACTIVITY_COLUMNS: [&str; 22] = [
     "id",
     "account_id",
     "user_id",
@@ -388,7 +421,6 @@ const ACTIVITY_COLUMNS: [&str; 23] = [
     "points",
     "breakdown",
     "transfer_id",
-    "response",
     "created_at",
 ];
 
@@ -417,7 +449,6 @@ impl NewActivity<'_> {
             Value::BigInt(self.points),
             Value::NullableText(self.breakdown),
             Value::NullableBigInt(self.transfer_id),
-            Value::Text(self.response),
             Value::Timestamp(self.created_at),
         ]
     }

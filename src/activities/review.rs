@@ -4,7 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::ingest::{cap_book, credit, ActivityResult, Grant};
+use super::ingest::{cap_book, credit, ActivityResult, Grant, StoredAnswer};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
@@ -81,8 +81,7 @@ pub fn decide(
                 format!("this activity is {}, not flagged", before.status),
             ));
         }
-        let mut result: ActivityResult =
-            serde_json::from_str(&before.response).map_err(ApiError::internal)?;
+        let mut result = answer_of(conn, &before)?;
         let (status, granted_g, points) = match decision {
             Decision::Reject => ("rejected", 0, 0),
             Decision::Approve => {
@@ -123,6 +122,7 @@ pub fn decide(
             activities::status.eq(status),
             activities::granted_g.eq(granted_g),
             activities::points.eq(points),
+            activities::reasons.eq(serde_json::to_string(&result.reasons).map_err(ApiError::internal)?),
             activities::review_note.eq(note),
             activities::reviewed_by.eq(admin),
             activities::reviewed_at.eq(Utc::now().naive_utc()),
@@ -152,10 +152,7 @@ pub fn decide(
         result.granted_g = granted_g;
         result.points = points;
         diesel::update(activities::table.find(id))
-            .set((
-                activities::transfer_id.eq(transfer_id),
-                activities::response.eq(serde_json::to_string(&result).map_err(ApiError::internal)?),
-            ))
+            .set(activities::transfer_id.eq(transfer_id))
             .execute(conn)?;
         audit::record(
             conn,
@@ -173,4 +170,19 @@ pub fn decide(
         )?;
         Ok(result)
     })
+}
+
+/// The answer the activity's client was given, as the row holds it now.
+fn answer_of(conn: &mut AnyConnection, row: &ActivityRow) -> Result<ActivityResult, ApiError> {
+    StoredAnswer {
+        id: row.id,
+        status: row.status.clone(),
+        reduction_g: row.reduction_g,
+        granted_g: row.granted_g,
+        points: row.points,
+        reasons: row.reasons.clone(),
+        breakdown: row.breakdown.clone(),
+        methodology: store::methodology_ref(conn, row.methodology_id)?,
+    }
+    .into_result()
 }

@@ -5,11 +5,13 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 
+use super::ingest::StoredAnswer;
 use crate::db::prepared::{matching, Value};
-use crate::db::schema::activities;
+use crate::db::schema::{activities, methodology_versions};
 use crate::db::AnyConnection;
+use crate::methodology::views::MethodologyRef;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = activities)]
@@ -35,7 +37,6 @@ pub struct ActivityRow {
     pub points: i64,
     pub breakdown: Option<String>,
     pub transfer_id: Option<i64>,
-    pub response: String,
     pub review_note: Option<String>,
     pub reviewed_by: Option<i64>,
     pub reviewed_at: Option<NaiveDateTime>,
@@ -90,27 +91,109 @@ pub fn neighbours_between(
         .load(conn)
 }
 
+type ReplayColumns = (
+    BigInt,
+    Text,
+    Text,
+    BigInt,
+    Text,
+    BigInt,
+    BigInt,
+    BigInt,
+    Text,
+    Nullable<Text>,
+    Nullable<BigInt>,
+    Nullable<Text>,
+    Nullable<Text>,
+    Nullable<Integer>,
+);
+type ReplayRow = (
+    i64,
+    String,
+    String,
+    i64,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+);
+
 /// The stored (request digest, answer) of any of these (account, client_event_id) pairs, in one query.
 pub fn replays_of(
     conn: &mut AnyConnection,
     events: &[(i64, &str)],
-) -> QueryResult<HashMap<(i64, String), (String, String)>> {
+) -> QueryResult<HashMap<(i64, String), (String, StoredAnswer)>> {
     let keys: Vec<Vec<Value<'_>>> = events
         .iter()
         .map(|(account, id)| vec![Value::BigInt(*account), Value::Text(id)])
         .collect();
-    let mut rows: Vec<(i64, String, String, String)> = Vec::new();
-    for query in matching::<(BigInt, Text, Text, Text)>(
-        "SELECT account_id, client_event_id, request_hash, response FROM activities",
-        &["account_id", "client_event_id"],
+    let mut rows: Vec<ReplayRow> = Vec::new();
+    for query in matching::<ReplayColumns>(
+        "SELECT a.account_id, a.client_event_id, a.request_hash, a.id, a.status, a.reduction_g, a.granted_g, \
+         a.points, a.reasons, a.breakdown, m.id, m.activity_type, m.region_code, m.version \
+         FROM activities a LEFT JOIN methodology_versions m ON m.id = a.methodology_id",
+        &["a.account_id", "a.client_event_id"],
         &keys,
     ) {
         rows.extend(query.load(conn)?);
     }
     Ok(rows
         .into_iter()
-        .map(|(account, id, hash, response)| ((account, id), (hash, response)))
+        .map(|row| {
+            let (account, event, hash, id, status, reduction_g, granted_g, points, reasons, breakdown) = (
+                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9,
+            );
+            let methodology = match (row.10, row.11, row.12, row.13) {
+                (Some(id), Some(activity_type), Some(region_code), Some(version)) => Some(MethodologyRef {
+                    id: id.to_string(),
+                    activity_type,
+                    region_code,
+                    version,
+                }),
+                _ => None,
+            };
+            let answer = StoredAnswer {
+                id,
+                status,
+                reduction_g,
+                granted_g,
+                points,
+                reasons,
+                breakdown,
+                methodology,
+            };
+            ((account, event), (hash, answer))
+        })
         .collect())
+}
+
+/// The methodology version an activity was quantified with, as its answer names it.
+pub fn methodology_ref(conn: &mut AnyConnection, id: Option<i64>) -> QueryResult<Option<MethodologyRef>> {
+    let Some(id) = id else { return Ok(None) };
+    let found: Option<(i64, String, String, i32)> = methodology_versions::table
+        .find(id)
+        .select((
+            methodology_versions::id,
+            methodology_versions::activity_type,
+            methodology_versions::region_code,
+            methodology_versions::version,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(
+        found.map(|(id, activity_type, region_code, version)| MethodologyRef {
+            id: id.to_string(),
+            activity_type,
+            region_code,
+            version,
+        }),
+    )
 }
 
 pub fn list_for_account(

@@ -211,7 +211,6 @@ diesel::table! {
         points -> BigInt,
         breakdown -> Nullable<Text>,
         transfer_id -> Nullable<BigInt>,
-        response -> Text,
         review_note -> Nullable<Text>,
         reviewed_by -> Nullable<BigInt>,
         reviewed_at -> Nullable<Timestamp>,

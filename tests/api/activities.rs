@@ -177,11 +177,15 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let list = app.get("/api/v1/activities", Some(&token)).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
 
-    let late = post(&app, &token, &walk("late", 60 * 24 * 8, 1000, "trace")).await;
+    let late_event = walk("late", 60 * 24 * 8, 1000, "trace");
+    let late = post(&app, &token, &late_event).await;
     let body = late.assert_status(201);
     assert_eq!(body["status"], "rejected");
     assert_eq!(body["reasons"], json!(["late"]));
     assert_eq!(body["points"], 0);
+    let body = body.clone();
+    let replayed = post(&app, &token, &late_event).await;
+    assert_eq!(replayed.assert_status(200), &body);
     assert_eq!(balance(&app, &token).await, 0);
     let admin = app.admin_token().await;
     post(&app, &admin, &walk("a", 30, 1000, "trace"))
@@ -242,6 +246,12 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     // 10 km × 28.6 = 286 g, under the 296 g cap, at full weight.
     assert_eq!(body["points"], 286);
     assert_eq!(balance(&app, &token).await, before + 286);
+    // The client retrying its post is answered with the activity as it now stands, breakdown and all.
+    let retried = post(&app, &token, &fast).await;
+    assert_eq!(retried.assert_status(200), &body);
+    assert_eq!(body["breakdown"], flagged["breakdown"]);
+    assert_eq!(body["methodology"], flagged["methodology"]);
+    assert_eq!(body["reasons"], json!(["speed"]));
     app.post(
         &path,
         &json!({"decision": "reject", "note": "again"}),
