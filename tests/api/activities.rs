@@ -360,6 +360,7 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
     let at = |minutes: i64| shanghai_noon_days_ago(1, minutes);
     // Three 10 km walks of 10 minutes (60 km/h) are flagged; each is worth 286 g once approved.
     let mut flagged = Vec::new();
+    let mut fast_walks = Vec::new();
     for i in 0..3 {
         let fast = json!({"client_event_id": format!("fast-{i}"), "activity_type": "walking",
             "evidence": "trace", "occurred_at": at(20 * i), "ended_at": at(20 * i + 10),
@@ -367,6 +368,7 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
         let r = post(&app, &token, &fast).await;
         assert_eq!(r.assert_status(201)["status"], "flagged");
         flagged.push(r.body["activity_id"].as_str().unwrap().to_string());
+        fast_walks.push(fast);
     }
     // Then, at once: the three approvals on the other instance and six 3 km walks (86 g each) here.
     let paths: Vec<String> = flagged
@@ -400,6 +402,10 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
     assert_eq!(granted, 296, "walking is capped at 296 g a day");
     // One point per gram at trace weight: the wallet holds exactly the cap.
     assert_eq!(balance(&app, &token).await, 296);
+    // A retried post answers what its approval answered, the reasons the cap added included.
+    for (walk, approval) in fast_walks.iter().zip(&approved) {
+        assert_eq!(post(&app, &token, walk).await.assert_status(200), &approval.body);
+    }
 }
 
 /// The events of one batch are written together, yet each sees the ones before it: the daily cap they

@@ -1,3 +1,7 @@
 -- An activity's answer is rebuilt from its row (status, figures, reasons, breakdown, methodology version)
--- instead of being stored a second time beside them: the column doubled the width of the hottest table.
+-- instead of being stored a second time beside it: the column doubled the width of the hottest table.
+-- Reviews used to add their reasons (`cap_reached`) to the stored answer only; they move to the row first
+-- (`json`, not `jsonb`, keeps the text as it was written).
+UPDATE activities SET reasons = (response::json -> 'reasons')::text
+WHERE reviewed_at IS NOT NULL AND response <> '';
 ALTER TABLE activities DROP COLUMN response;
