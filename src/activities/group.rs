@@ -45,7 +45,7 @@ pub fn ingest_group(
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let mut accounts = batch::lock_accounts(conn, &owners)?;
-    let stored = store::replays_of(conn, &keys)?;
+    let stored = store::stored_answers(conn, &keys)?;
     let mut neighbours = neighbours_of(conn, events)?;
     let claims: Vec<(i64, &str, NaiveDateTime)> = events
         .iter()

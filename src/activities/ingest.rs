@@ -78,7 +78,7 @@ impl StoredAnswer {
 
 pub enum Outcome {
     Created(ActivityResult),
-    /// The same event posted again: its answer, rebuilt from its row (see [`ActivityResult::stored`]).
+    /// The same event posted again: its answer, rebuilt from its row (see [`StoredAnswer`]).
     Replayed(ActivityResult),
 }
 

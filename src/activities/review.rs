@@ -4,7 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::ingest::{cap_book, credit, ActivityResult, Grant, StoredAnswer};
+use super::ingest::{cap_book, credit, ActivityResult, Grant};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
@@ -81,7 +81,14 @@ pub fn decide(
                 format!("this activity is {}, not flagged", before.status),
             ));
         }
-        let mut result = answer_of(conn, &before)?;
+        // The answer its client was given, as the row holds it now.
+        let mut result =
+            store::stored_answers(conn, &[(before.account_id, before.client_event_id.as_str())])?
+                .into_values()
+                .next()
+                .ok_or_else(|| ApiError::not_found("no such activity"))?
+                .1
+                .into_result()?;
         let (status, granted_g, points) = match decision {
             Decision::Reject => ("rejected", 0, 0),
             Decision::Approve => {
@@ -170,19 +177,4 @@ pub fn decide(
         )?;
         Ok(result)
     })
-}
-
-/// The answer the activity's client was given, as the row holds it now.
-fn answer_of(conn: &mut AnyConnection, row: &ActivityRow) -> Result<ActivityResult, ApiError> {
-    StoredAnswer {
-        id: row.id,
-        status: row.status.clone(),
-        reduction_g: row.reduction_g,
-        granted_g: row.granted_g,
-        points: row.points,
-        reasons: row.reasons.clone(),
-        breakdown: row.breakdown.clone(),
-        methodology: store::methodology_ref(conn, row.methodology_id)?,
-    }
-    .into_result()
 }

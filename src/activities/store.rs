@@ -9,7 +9,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
 
 use super::ingest::StoredAnswer;
 use crate::db::prepared::{matching, Value};
-use crate::db::schema::{activities, methodology_versions};
+use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::methodology::views::MethodologyRef;
 
@@ -91,7 +91,7 @@ pub fn neighbours_between(
         .load(conn)
 }
 
-type ReplayColumns = (
+type StoredColumns = (
     BigInt,
     Text,
     Text,
@@ -107,25 +107,28 @@ type ReplayColumns = (
     Nullable<Text>,
     Nullable<Integer>,
 );
-type ReplayRow = (
-    i64,
-    String,
-    String,
-    i64,
-    String,
-    i64,
-    i64,
-    i64,
-    String,
-    Option<String>,
-    Option<i64>,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-);
+
+/// An activity with what its answer is rebuilt from, the methodology version joined in.
+#[derive(Queryable)]
+struct StoredRow {
+    account_id: i64,
+    client_event_id: String,
+    request_hash: String,
+    id: i64,
+    status: String,
+    reduction_g: i64,
+    granted_g: i64,
+    points: i64,
+    reasons: String,
+    breakdown: Option<String>,
+    methodology_id: Option<i64>,
+    methodology_type: Option<String>,
+    methodology_region: Option<String>,
+    methodology_version: Option<i32>,
+}
 
 /// The stored (request digest, answer) of any of these (account, client_event_id) pairs, in one query.
-pub fn replays_of(
+pub fn stored_answers(
     conn: &mut AnyConnection,
     events: &[(i64, &str)],
 ) -> QueryResult<HashMap<(i64, String), (String, StoredAnswer)>> {
@@ -133,8 +136,8 @@ pub fn replays_of(
         .iter()
         .map(|(account, id)| vec![Value::BigInt(*account), Value::Text(id)])
         .collect();
-    let mut rows: Vec<ReplayRow> = Vec::new();
-    for query in matching::<ReplayColumns>(
+    let mut rows: Vec<StoredRow> = Vec::new();
+    for query in matching::<StoredColumns>(
         "SELECT a.account_id, a.client_event_id, a.request_hash, a.id, a.status, a.reduction_g, a.granted_g, \
          a.points, a.reasons, a.breakdown, m.id, m.activity_type, m.region_code, m.version \
          FROM activities a LEFT JOIN methodology_versions m ON m.id = a.methodology_id",
@@ -146,10 +149,12 @@ pub fn replays_of(
     Ok(rows
         .into_iter()
         .map(|row| {
-            let (account, event, hash, id, status, reduction_g, granted_g, points, reasons, breakdown) = (
-                row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7, row.8, row.9,
-            );
-            let methodology = match (row.10, row.11, row.12, row.13) {
+            let methodology = match (
+                row.methodology_id,
+                row.methodology_type,
+                row.methodology_region,
+                row.methodology_version,
+            ) {
                 (Some(id), Some(activity_type), Some(region_code), Some(version)) => Some(MethodologyRef {
                     id: id.to_string(),
                     activity_type,
@@ -159,41 +164,18 @@ pub fn replays_of(
                 _ => None,
             };
             let answer = StoredAnswer {
-                id,
-                status,
-                reduction_g,
-                granted_g,
-                points,
-                reasons,
-                breakdown,
+                id: row.id,
+                status: row.status,
+                reduction_g: row.reduction_g,
+                granted_g: row.granted_g,
+                points: row.points,
+                reasons: row.reasons,
+                breakdown: row.breakdown,
                 methodology,
             };
-            ((account, event), (hash, answer))
+            ((row.account_id, row.client_event_id), (row.request_hash, answer))
         })
         .collect())
-}
-
-/// The methodology version an activity was quantified with, as its answer names it.
-pub fn methodology_ref(conn: &mut AnyConnection, id: Option<i64>) -> QueryResult<Option<MethodologyRef>> {
-    let Some(id) = id else { return Ok(None) };
-    let found: Option<(i64, String, String, i32)> = methodology_versions::table
-        .find(id)
-        .select((
-            methodology_versions::id,
-            methodology_versions::activity_type,
-            methodology_versions::region_code,
-            methodology_versions::version,
-        ))
-        .first(conn)
-        .optional()?;
-    Ok(
-        found.map(|(id, activity_type, region_code, version)| MethodologyRef {
-            id: id.to_string(),
-            activity_type,
-            region_code,
-            version,
-        }),
-    )
 }
 
 pub fn list_for_account(
