@@ -34,27 +34,6 @@ pub enum Value<'a> {
     NullableTimestamp(Option<NaiveDateTime>),
 }
 
-impl<'a> Value<'a> {
-    fn bind<'b, DB>(&'b self, out: &mut AstPass<'_, 'b, DB>) -> QueryResult<()>
-    where
-        DB: Backend + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Text> + HasSqlType<Timestamp>,
-        i64: ToSql<BigInt, DB>,
-        i32: ToSql<Integer, DB>,
-        str: ToSql<Text, DB>,
-        NaiveDateTime: ToSql<Timestamp, DB>,
-    {
-        match self {
-            Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v),
-            Value::Integer(v) => out.push_bind_param::<Integer, _>(v),
-            Value::Text(v) => out.push_bind_param::<Text, _>(v),
-            Value::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v),
-            Value::NullableText(v) => out.push_bind_param::<Nullable<Text>, _>(v),
-            Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v),
-            Value::NullableTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v),
-        }
-    }
-}
-
 /// A statement whose SQL is built at run time, with `?` parameters, returning rows of `ST`. Diesel keeps
 /// it prepared by its text (it has no static id, and unlike `sql_query` it does not opt out of the
 /// cache), so a caller that builds a few shapes repeatedly (a fixed number of rows per chunk) parses
@@ -149,7 +128,15 @@ where
         let mut start = 0;
         for (value, &mark) in self.values.iter().zip(&self.marks) {
             out.push_sql(&self.sql[start..mark]);
-            value.bind(&mut out)?;
+            match value {
+                Value::BigInt(v) => out.push_bind_param::<BigInt, _>(v),
+                Value::Integer(v) => out.push_bind_param::<Integer, _>(v),
+                Value::Text(v) => out.push_bind_param::<Text, _>(v),
+                Value::NullableBigInt(v) => out.push_bind_param::<Nullable<BigInt>, _>(v),
+                Value::NullableText(v) => out.push_bind_param::<Nullable<Text>, _>(v),
+                Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v),
+                Value::NullableTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v),
+            }?;
             start = mark + 1;
         }
         out.push_sql(&self.sql[start..]);
