@@ -3,6 +3,7 @@
 //! The backend is chosen by the URL scheme (`sqlite://…` or `postgres://…`). Blocking diesel work runs on
 //! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
 
+mod checkpoint;
 pub mod group_commit;
 pub mod migrate;
 pub mod prepared;
@@ -10,6 +11,7 @@ pub mod schema;
 mod sqlite_plans;
 mod sqlite_url;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, Connection, SimpleConnection, TransactionManager};
@@ -103,10 +105,11 @@ impl Manager {
                 // Pragmas are per connection; foreign keys are off unless asked for. FULL sync because every
                 // write path here creates or moves value and must survive a power cut once acknowledged.
                 // Statement journals (every insert checked against a foreign key keeps one, to undo itself)
-                // live in memory: in a temporary file each cost a write system call per statement.
+                // live in memory: in a temporary file each cost a write system call per statement. WAL
+                // checkpoints are not a writer's work but a thread's of their own (`checkpoint`).
                 conn.batch_execute(&format!(
                     "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
-                     PRAGMA temp_store = MEMORY;",
+                     PRAGMA temp_store = MEMORY; PRAGMA wal_autocheckpoint = 0;",
                     self.options.busy_timeout_ms
                 ))?;
                 Ok(AnyConnection::Sqlite(conn))
@@ -143,6 +146,8 @@ pub struct Db {
     pool: Pool,
     backend: Backend,
     options: ConnectOptions,
+    /// SQLite's, stopped when the last clone of the pool is dropped.
+    _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
 }
 
 impl Db {
@@ -159,6 +164,12 @@ impl Db {
             .connect()
             .map_err(|e| anyhow::anyhow!("cannot connect to the database: {e}"))?;
         drop(probe);
+        let checkpointer = match backend {
+            Backend::Sqlite => Some(Arc::new(checkpoint::Checkpointer::start(Manager::new(
+                options.clone(),
+            )?)?)),
+            Backend::Postgres => None,
+        };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(1))
@@ -168,6 +179,7 @@ impl Db {
             pool,
             backend,
             options,
+            _checkpointer: checkpointer,
         })
     }
 

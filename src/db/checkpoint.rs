@@ -1,0 +1,150 @@
+//! SQLite WAL checkpoints, off the writers' path.
+//!
+//! By default SQLite checkpoints inside the commit that takes the WAL past 1,000 pages: that writer copies
+//! the pages into the database file and syncs it while every request of its group waits. Every connection
+//! here turns that off (`wal_autocheckpoint = 0`) and one thread per open database checkpoints instead, on
+//! another core: a PASSIVE checkpoint every [`EVERY`] copies what was committed without blocking anyone.
+//!
+//! A passive checkpoint never lets the WAL start over while writes keep coming (a writer restarts the
+//! file only when everything was copied before its transaction began), so once the WAL holds more than
+//! [`RESTART_FRAMES`] the thread takes the process's write lock and runs a RESTART checkpoint: it copies
+//! the little the passive ones left and waits for readers to leave the WAL, after which the next writer
+//! starts the file over. Writers queue on the lock for that moment instead of polling SQLite's.
+
+use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+use diesel::sql_types::Integer;
+use diesel::{QueryResult, QueryableByName, RunQueryDsl};
+
+use super::{sqlite_writer_lock, AnyConnection, Manager};
+
+/// How often committed pages are copied into the database file.
+const EVERY: Duration = Duration::from_millis(50);
+
+/// WAL frames (pages) past which the file is started over: 64 MiB at the default 4 KiB page size.
+const RESTART_FRAMES: i32 = 16_384;
+
+/// Stops its thread when dropped (the last handle of the database is gone).
+pub struct Checkpointer {
+    _stop: Sender<()>,
+}
+
+/// The row `PRAGMA wal_checkpoint` answers.
+#[derive(QueryableByName)]
+struct Checkpoint {
+    /// Frames in the WAL.
+    #[diesel(sql_type = Integer)]
+    log: i32,
+}
+
+impl Checkpointer {
+    pub fn start(manager: Manager) -> anyhow::Result<Checkpointer> {
+        let mut conn = manager.connect()?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpointer".into())
+            .spawn(move || {
+                let mut failing = false;
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
+                    match checkpoint(&mut conn, RESTART_FRAMES) {
+                        Ok(()) => failing = false,
+                        // Logged once per spell of failures: the writers report their own errors.
+                        Err(e) if !failing => {
+                            failing = true;
+                            tracing::warn!(error = %e, "WAL checkpoint failed");
+                        }
+                        Err(_) => {}
+                    }
+                }
+            })?;
+        Ok(Checkpointer { _stop: stop })
+    }
+}
+
+/// Copies what was committed; starts the WAL over once it holds more than `restart_frames`.
+fn checkpoint(conn: &mut AnyConnection, restart_frames: i32) -> QueryResult<()> {
+    if passive(conn)? > restart_frames {
+        let _writer = sqlite_writer_lock(conn)?;
+        diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result::<Checkpoint>(conn)?;
+    }
+    Ok(())
+}
+
+/// A passive checkpoint; returns the frames in the WAL.
+fn passive(conn: &mut AnyConnection) -> QueryResult<i32> {
+    let done: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(PASSIVE)").get_result(conn)?;
+    Ok(done.log)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::db::{transaction, ConnectOptions, Db, Tx};
+
+    fn options(dir: &tempfile::TempDir) -> ConnectOptions {
+        ConnectOptions {
+            url: format!("sqlite://{}", dir.path().join("t.db").display()),
+            busy_timeout_ms: 1000,
+        }
+    }
+
+    /// About 1 MiB in 64 rows of 16 KiB.
+    const WRITE_A_MEGABYTE: &str = "CREATE TABLE IF NOT EXISTS t (b BLOB); \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) \
+         INSERT INTO t SELECT randomblob(16384) FROM n;";
+
+    #[test]
+    fn commits_reach_the_database_file_without_a_writer_checkpointing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(options(&dir), 1, Duration::from_secs(5)).expect("db");
+        let mut conn = db.get().expect("connection");
+        conn.batch_execute(WRITE_A_MEGABYTE).expect("write");
+        let file = dir.path().join("t.db");
+        let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
+        let started = Instant::now();
+        while size() < 1 << 20 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the committed pages were not copied into the database file"
+            );
+            std::thread::sleep(EVERY);
+        }
+    }
+
+    /// While one writer commits without pause a passive checkpoint never lets the WAL start over: the
+    /// file would grow for as long as the writes go on.
+    #[test]
+    fn the_wal_stays_bounded_under_constant_writes() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(options(&dir), 1, Duration::from_secs(5)).expect("db");
+        drop(db);
+        let manager = Manager::new(options(&dir)).expect("manager");
+        let mut writer = manager.connect().expect("writer");
+        writer
+            .batch_execute("PRAGMA synchronous = OFF; CREATE TABLE t (b BLOB);")
+            .expect("table");
+        const COMMITS: usize = 3000;
+        let writing = std::thread::spawn(move || {
+            for _ in 0..COMMITS {
+                transaction(&mut writer, Tx::Write, |conn| {
+                    conn.batch_execute("INSERT INTO t VALUES (randomblob(4000))")
+                })
+                .expect("insert");
+            }
+        });
+        let mut checkpointer = manager.connect().expect("checkpointer");
+        while !writing.is_finished() {
+            checkpoint(&mut checkpointer, 256).expect("checkpoint");
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        writing.join().expect("writer");
+        // Each commit writes two pages or more: without a restart the WAL would pass 24 MiB.
+        let wal = std::fs::metadata(dir.path().join("t.db-wal")).expect("WAL").len();
+        assert!(wal < 4 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
+    }
+}
