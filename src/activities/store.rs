@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use chrono::NaiveDateTime;
 use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::ingest::StoredAnswer;
-use crate::db::prepared::{matching, Value};
+use crate::db::prepared::{in_list, matching, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::methodology::views::MethodologyRef;
@@ -52,8 +52,7 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow
 }
 
 /// What the overlap rules need to know of another activity.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = activities)]
+#[derive(Debug, Clone, Queryable)]
 pub struct Neighbour {
     pub account_id: i64,
     pub occurred_at: NaiveDateTime,
@@ -82,14 +81,29 @@ pub fn neighbours_between(
     accounts: &[i64],
     (from, to): (NaiveDateTime, NaiveDateTime),
 ) -> QueryResult<Vec<Neighbour>> {
-    activities::table
-        .filter(activities::account_id.eq_any(accounts))
-        .filter(activities::occurred_at.gt(from))
-        .filter(activities::occurred_at.lt(to))
-        .filter(activities::status.ne("rejected"))
-        .select(Neighbour::as_select())
-        .load(conn)
+    let mut found = Vec::new();
+    for query in in_list::<NeighbourColumns>(
+        "SELECT account_id, occurred_at, ended_at, activity_type, provider_id, status, granted_g, points \
+         FROM activities WHERE occurred_at > ? AND occurred_at < ? AND status <> 'rejected' \
+         AND account_id IN ({ids})",
+        &[Value::Timestamp(from), Value::Timestamp(to)],
+        accounts,
+    ) {
+        found.extend(query.load::<Neighbour>(conn)?);
+    }
+    Ok(found)
 }
+
+type NeighbourColumns = (
+    BigInt,
+    Timestamp,
+    Nullable<Timestamp>,
+    Text,
+    Nullable<BigInt>,
+    Text,
+    BigInt,
+    BigInt,
+);
 
 type StoredColumns = (
     BigInt,

@@ -145,7 +145,7 @@ where
 }
 
 /// Rows per multi-row statement: few enough shapes to keep prepared, many rows per statement.
-const ROWS_PER_STATEMENT: usize = 32;
+pub const ROWS_PER_STATEMENT: usize = 32;
 
 /// Inserts `rows` (values in `columns` order) with multi-row statements of at most 32 rows each, every
 /// shape kept prepared. (Diesel's own batch insert runs one statement per row on SQLite, and none at all
@@ -200,6 +200,25 @@ pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v
         .map(|chunk| {
             let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
             let mut statement = Dynamic::new(sql, chunk.iter().flatten().copied().collect());
+            statement.replan_on_postgres = true;
+            statement
+        })
+        .collect()
+}
+
+/// Statements `sql` whose `IN ({ids})` takes at most 32 of `ids` each, after the `params` every one of them
+/// starts with. Diesel's own `eq_any` writes one `?` per value on SQLite and so is never kept prepared;
+/// these are, one shape per list length. PostgreSQL plans them afresh every time (see [`matching`]).
+pub fn in_list<'v, ST>(sql: &str, params: &[Value<'v>], ids: &[i64]) -> Vec<Dynamic<'v, ST>> {
+    ids.chunks(ROWS_PER_STATEMENT)
+        .map(|chunk| {
+            let sql = sql.replace("{ids}", &vec!["?"; chunk.len()].join(", "));
+            let values = params
+                .iter()
+                .copied()
+                .chain(chunk.iter().map(|&id| Value::BigInt(id)))
+                .collect();
+            let mut statement = Dynamic::new(sql, values);
             statement.replan_on_postgres = true;
             statement
         })

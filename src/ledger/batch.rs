@@ -11,10 +11,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{self, AccountRow, TransferRow};
-use crate::db::prepared::{insert_rows, Value};
+use crate::db::prepared::{in_list, insert_rows, Dynamic, Value, ROWS_PER_STATEMENT};
 use crate::db::schema::accounts;
 use crate::db::{self, AnyConnection, Ids};
 
@@ -36,6 +37,19 @@ pub struct Posted {
     pub transfer: TransferRow,
     pub debit_balance: i64,
 }
+
+type AccountColumns = (
+    BigInt,
+    Text,
+    Text,
+    Nullable<Text>,
+    Bool,
+    Bool,
+    BigInt,
+    BigInt,
+    BigInt,
+    BigInt,
+);
 
 /// Locks and reads the accounts, in ascending id order. Derived accounts (regional issuance) are read
 /// but never locked: their rows never change, and every issue of a region would queue on it. On SQLite
@@ -71,7 +85,18 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
             }
             rows
         }
-        AnyConnection::Sqlite(sqlite) => query(ids).select(AccountRow::as_select()).load(sqlite)?,
+        AnyConnection::Sqlite(_) => {
+            let mut rows = Vec::with_capacity(ids.len());
+            for query in in_list::<AccountColumns>(
+                "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
+                 debits_pending, credits_pending FROM accounts WHERE id IN ({ids})",
+                &[],
+                &ids,
+            ) {
+                rows.extend(query.load::<AccountRow>(conn)?);
+            }
+            rows
+        }
     };
     Ok(rows.into_iter().map(|a| (a.id, a)).collect())
 }
@@ -213,23 +238,23 @@ pub fn post(
     Ok(answers)
 }
 
-/// Adds each account's net change in one statement (values are integers written into the SQL, so its
-/// text varies with the batch and is parsed once per batch, not once per account).
+/// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared.
 fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64)>) -> Result<()> {
-    if changes.is_empty() {
-        return Ok(());
-    }
-    let values: Vec<String> = changes
+    let rows: Vec<[i64; 3]> = changes
         .iter()
-        .map(|(id, (debits, credits))| format!("({id}, {debits}, {credits})"))
+        .map(|(&id, &(debits, credits))| [id, debits, credits])
         .collect();
-    let sql = format!(
-        "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
-         FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES {}) AS t) AS v \
-         WHERE accounts.id = v.id",
-        values.join(", ")
-    );
-    let updated = diesel::sql_query(sql).execute(conn)?;
+    let mut updated = 0;
+    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+        let sql = format!(
+            "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
+             FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES {}) AS t) AS v \
+             WHERE accounts.id = v.id",
+            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+        );
+        let values = chunk.iter().flatten().map(|&n| Value::BigInt(n)).collect();
+        updated += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
+    }
     if updated != changes.len() {
         return Err(LedgerError::Database(format!(
             "{updated} of {} accounts updated",
