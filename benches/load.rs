@@ -25,6 +25,8 @@ const USERS: usize = 256;
 /// which every post then reads.
 const POSTING_USERS: usize = 4096;
 const RUN: Duration = Duration::from_secs(10);
+/// Requests that failed in any scenario of this run: the process then exits non-zero.
+static FAILURES: AtomicUsize = AtomicUsize::new(0);
 
 const PROVINCES: [&str; 31] = [
     "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000",
@@ -169,6 +171,7 @@ impl Stats {
     }
 
     fn print(&self, label: &str, per_request: usize) {
+        FAILURES.fetch_add(self.failed, Ordering::Relaxed);
         let rate = (self.ok * per_request) as f64 / self.elapsed.as_secs_f64();
         println!(
             "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms",
@@ -395,8 +398,11 @@ fn main() {
         .build()
         .expect("runtime");
     runtime.block_on(async move {
+        // Idle connections are dropped before the server's 5 s keep-alive closes them: a request sent on a
+        // connection the server is closing fails, and the set-up leaves many idle for seconds.
         let client = reqwest::Client::builder()
             .pool_max_idle_per_host(CLIENTS)
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()
             .expect("client");
         let spread: Vec<&str> = PROVINCES.to_vec();
@@ -494,10 +500,18 @@ fn main() {
                 .await;
                 stats.print(&format!("{scenario}/{backend}"), 1);
             }
-            other => eprintln!("unknown scenario {other}"),
+            other => {
+                eprintln!("unknown scenario {other}");
+                FAILURES.fetch_add(1, Ordering::Relaxed);
+            }
         }
     });
     if let Some(url) = own_database {
         drop_database(&url);
+    }
+    let failures = FAILURES.load(Ordering::Relaxed);
+    if failures > 0 {
+        eprintln!("{failures} requests failed (see the first of them above)");
+        std::process::exit(1);
     }
 }
