@@ -347,5 +347,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     offer_regions,
     redemptions,
     transfers,
-    pending_holds
+    pending_holds,
+    unsealed_transfers
 );

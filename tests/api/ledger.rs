@@ -1,8 +1,10 @@
 //! Wallets, transfers between people, holds, sealing, proofs and verification.
 
 use actix_web::http::StatusCode;
+use diesel::prelude::*;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use tanhui::db::schema::unsealed_transfers;
 use tanhui::db::{self, Tx};
 use tanhui::idempotency;
 use tanhui::ledger::handlers::TransferRequest;
@@ -23,6 +25,7 @@ both_backends!(
     holds_post_void_and_expire_once,
     post_void_and_expiry_race_on_two_instances,
     sealed_blocks_and_proofs_verify_offline,
+    racing_sealers_keep_one_chain,
     verify_detects_tampering,
 );
 
@@ -447,6 +450,47 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
         report.mismatches.iter().all(|m| m.contains("signature")),
         "{:?}",
         report.mismatches
+    );
+}
+
+/// Sealers read and hash outside the write lock, so several meet on the same head: one writes its block,
+/// the others find the head moved and write nothing (no fork, no transfer in two blocks, no error).
+async fn racing_sealers_keep_one_chain(app: TestApp) {
+    let (_, account) = app.new_member().await;
+    for _ in 0..40 {
+        app.grant(&account, 1).await;
+    }
+    let (db, key) = (app.state.db.clone(), app.state.platform_key.clone());
+    let report = tokio::task::spawn_blocking(move || {
+        let sealers: Vec<_> = (0..4)
+            .map(|_| {
+                let (db, key) = (db.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let mut conn = db.get().unwrap();
+                    // Blocks of three, so that the sealers keep meeting on one head.
+                    while seal::seal_once(&mut conn, &key, 3).unwrap().is_some()
+                        || unsealed_transfers::table
+                            .count()
+                            .get_result::<i64>(&mut conn)
+                            .unwrap()
+                            > 0
+                    {}
+                })
+            })
+            .collect();
+        for sealer in sealers {
+            sealer.join().expect("a sealer failed");
+        }
+        let mut conn = db.get().unwrap();
+        verify::verify(&mut conn, &key.public_key_bytes(), |_, _| {}).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(report.ok(), "{:?}", report.mismatches);
+    assert!(
+        report.transfers >= 40,
+        "only {} transfers sealed",
+        report.transfers
     );
 }
 
