@@ -25,8 +25,8 @@ pub fn leaf(t: &TransferRow) -> merkle::Hash {
 
 /// Seals up to `max` unsealed transfers into the next block. Returns `None` when there was nothing to
 /// seal or another sealer sealed first. The block is read and hashed from a snapshot, holding no lock; only
-/// its writes take the write lock, which every ingest and transfer writer waits for (sealing inside it cost
-/// the SQLite batch writer a fifth of its time). One sealer writes at a time: a transaction-scoped advisory
+/// its writes take the write lock, which every ingest and transfer writer waits for (on SQLite, one lock
+/// for the whole database). One sealer writes at a time: a transaction-scoped advisory
 /// lock on PostgreSQL (it cannot leak into the pool), SQLite's single writer; and a block is written only
 /// on top of the head it was hashed against, so two sealers never fork the chain.
 pub fn seal_once(
@@ -53,7 +53,7 @@ pub fn seal_once(
             }
         }
         let head = store::latest_block(conn)?.map_or(0, |b| b.height);
-        if head != block.height - 1 {
+        if head != block.header.height - 1 {
             return Ok(None);
         }
         write_block(conn, &block)?;
@@ -64,7 +64,6 @@ pub fn seal_once(
 /// A block hashed and signed, not yet written.
 struct NewBlock {
     header: BlockRow,
-    height: i64,
     members: Vec<i64>,
 }
 
@@ -100,7 +99,6 @@ fn next_block(conn: &mut AnyConnection, key: &PlatformKey, max: i64) -> Result<O
             sealed_at,
             signature: hex::encode(key.sign(&hash)),
         },
-        height,
         members: rows.iter().map(|t| t.id).collect(),
     }))
 }
@@ -120,12 +118,13 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
         ))
         .execute(conn)?;
     // Multi-row VALUES of integers, formatted in: 500 rows per statement, where the prepared shapes of
-    // `insert_rows` hold 32 (63 statements for a block of 2,000 cost PostgreSQL 8 % of its transfer rate).
+    // `insert_rows` hold 32 (63 statements for a block of 2,000 measured slower on PostgreSQL, whose CPU
+    // the transfer writers share).
     let members: Vec<String> = block
         .members
         .iter()
         .enumerate()
-        .map(|(leaf, id)| format!("({id}, {}, {leaf})", block.height))
+        .map(|(leaf, id)| format!("({id}, {}, {leaf})", header.height))
         .collect();
     for chunk in members.chunks(500) {
         diesel::sql_query(format!(
@@ -138,14 +137,14 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
         "DELETE FROM unsealed_transfers WHERE transfer_id IN \
          (SELECT transfer_id FROM block_transfers WHERE block_height = ?)"
             .into(),
-        vec![Value::BigInt(block.height)],
+        vec![Value::BigInt(header.height)],
     )
     .execute(conn)?;
     // Only a sealer takes transfers off the queue, and this one holds the head it read them under.
     if dequeued != block.members.len() {
         return Err(ApiError::internal(anyhow::anyhow!(
             "block {}: {dequeued} of {} members were still queued",
-            block.height,
+            header.height,
             block.members.len()
         )));
     }
