@@ -128,7 +128,7 @@ mod tests {
         writer
             .batch_execute("PRAGMA synchronous = OFF; CREATE TABLE t (b BLOB);")
             .expect("table");
-        const COMMITS: usize = 3000;
+        const COMMITS: usize = 6000;
         let writing = std::thread::spawn(move || {
             for _ in 0..COMMITS {
                 transaction(&mut writer, Tx::Write, |conn| {
@@ -138,13 +138,20 @@ mod tests {
             }
         });
         let mut checkpointer = manager.connect().expect("checkpointer");
+        // Without syncs a checkpoint's time is the copying alone, not this machine's disk latency, during
+        // which the writer would go on filling the WAL.
+        checkpointer
+            .batch_execute("PRAGMA synchronous = OFF")
+            .expect("no syncs");
         while !writing.is_finished() {
             checkpoint(&mut checkpointer, 256).expect("checkpoint");
             std::thread::sleep(Duration::from_millis(2));
         }
         writing.join().expect("writer");
-        // Each commit writes two pages or more: without a restart the WAL would pass 24 MiB.
+        // Each commit writes two pages or more: without a restart the WAL passes 48 MiB (75 MB measured).
+        // With it the WAL measured 2.2-4.4 MB with both cores busy elsewhere; the bound leaves room for a
+        // checkpointer descheduled longer than that on a busier machine.
         let wal = std::fs::metadata(dir.path().join("t.db-wal")).expect("WAL").len();
-        assert!(wal < 4 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
+        assert!(wal < 12 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
     }
 }
