@@ -18,7 +18,9 @@ pub struct ActivityRequest {
     pub client_event_id: String,
     pub activity_type: String,
     /// RFC 3339 with offset.
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub occurred_at: DateTime<FixedOffset>,
+    #[serde(default, deserialize_with = "crate::http::timestamp::optional")]
     pub ended_at: Option<DateTime<FixedOffset>>,
     /// Defaults to the account's region.
     pub region_code: Option<String>,

@@ -19,7 +19,9 @@ pub struct DraftRequest {
     pub activity_type: String,
     pub region_code: String,
     /// RFC 3339 with offset.
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub effective_from: DateTime<FixedOffset>,
+    #[serde(default, deserialize_with = "crate::http::timestamp::optional")]
     pub effective_to: Option<DateTime<FixedOffset>>,
     #[schema(value_type = Object)]
     pub parameters: BTreeMap<String, Parameter>,

@@ -262,6 +262,7 @@ pub async fn retire(state: web::Data<AppState>, admin: Admin, id: web::Path<i64>
 pub struct QuantifyRequest {
     pub activity_type: String,
     pub region_code: String,
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub occurred_at: DateTime<FixedOffset>,
     #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,

@@ -16,7 +16,9 @@ use crate::error::ApiError;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SimulateRequest {
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub from: DateTime<FixedOffset>,
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub to: DateTime<FixedOffset>,
     /// Only activities in this region (or below it).
     pub region_code: Option<String>,

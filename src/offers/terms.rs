@@ -28,7 +28,9 @@ pub struct NewOffer {
     /// Held and captured redemptions one account may have of this offer.
     #[serde(default = "one")]
     pub per_user_limit: i64,
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub valid_from: DateTime<FixedOffset>,
+    #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub valid_to: DateTime<FixedOffset>,
     /// Where it may be redeemed: a user whose region lies within one of these.
     pub region_codes: Vec<String>,
@@ -48,7 +50,9 @@ pub struct OfferPatch {
     pub value_fen: Option<i64>,
     pub stock: Option<i64>,
     pub per_user_limit: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::timestamp::optional")]
     pub valid_from: Option<DateTime<FixedOffset>>,
+    #[serde(default, deserialize_with = "crate::http::timestamp::optional")]
     pub valid_to: Option<DateTime<FixedOffset>>,
     pub region_codes: Option<Vec<String>>,
     /// false withdraws the offer (held redemptions can still be captured).

@@ -162,9 +162,11 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
         .assert_problem(422, "validation_failed");
     let mut naive = walk("n", 30, 1000, "trace");
     naive["occurred_at"] = json!("2025-01-01T08:00:00");
-    post(&app, &token, &naive)
-        .await
-        .assert_problem(422, "validation_failed");
+    let r = post(&app, &token, &naive).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "occurred_at", "{}", r.text);
+    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("has no UTC offset"), "{}", r.text);
     let mut region = walk("r", 30, 1000, "trace");
     region["region_code"] = json!("000000");
     post(&app, &token, &region)
