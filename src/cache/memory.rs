@@ -92,13 +92,15 @@ mod tests {
 
     #[test]
     fn counters_expire_and_reset() {
+        // Long enough that a test thread descheduled on a busy machine still counts twice in time.
+        let ttl = Duration::from_millis(500);
         let cache = MemoryCache::default();
-        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 1);
-        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 2);
+        assert_eq!(cache.increment("k", ttl).count, 1);
+        assert_eq!(cache.increment("k", ttl).count, 2);
         assert_eq!(cache.counter("k").count, 2);
-        std::thread::sleep(Duration::from_millis(40));
+        std::thread::sleep(ttl + Duration::from_millis(50));
         assert_eq!(cache.counter("k").count, 0);
-        assert_eq!(cache.increment("k", Duration::from_millis(30)).count, 1);
+        assert_eq!(cache.increment("k", ttl).count, 1);
     }
 
     #[test]
