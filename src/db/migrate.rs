@@ -33,3 +33,131 @@ pub fn run(manager: &Manager) -> anyhow::Result<Vec<String>> {
 fn versions(list: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
     list.into_iter().map(|v| v.to_string()).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+    use diesel::migration::MigrationSource;
+    use diesel::sql_types::{BigInt, Text};
+    use diesel::sqlite::{Sqlite, SqliteConnection};
+    use diesel::QueryableByName;
+
+    use super::*;
+    use crate::db::ConnectOptions;
+
+    /// Rows of every table `000008_one_btree_keys` rebuilds, in a database made before it.
+    const ROWS: &str = "
+        INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, timeout_at, created_at)
+            VALUES (1, 'issue', (SELECT min(id) FROM accounts), (SELECT max(id) FROM accounts), 5, NULL,
+                    '2026-11-29 00:00:00'),
+                   (2, 'hold', (SELECT max(id) FROM accounts), (SELECT min(id) FROM accounts), 3,
+                    '2026-11-30 00:00:00', '2026-11-29 00:00:01');
+        INSERT INTO unsealed_transfers VALUES (2);
+        INSERT INTO ledger_blocks VALUES (1, 'prev', 'root', 'hash', 1, '2026-11-29 00:00:02', 'sig');
+        INSERT INTO block_transfers VALUES (1, 1, 0);
+        INSERT INTO pending_holds VALUES (2, '2026-11-30 00:00:00');
+        INSERT INTO daily_grants VALUES (5, 'walking', '2026-11-29', 86, 86), (5, 'cycling', '2026-11-29', 9, 9);
+        INSERT INTO annual_points VALUES (5, 2026, 95, 9);
+        INSERT INTO idempotency_keys VALUES ('transfer:5', 'k1', 'digest', 201, '{\"transfer_id\":\"1\"}',
+                                             '2026-11-29 00:00:00');
+        INSERT INTO request_nonces VALUES ('key', 'nonce', '2026-11-29 00:10:00');
+        INSERT INTO redemption_counts VALUES (1, 5, 1);";
+
+    /// Each table's rows, quoted, in key order.
+    const DUMP: &[&str] = &[
+        "SELECT quote(transfer_id) AS line FROM unsealed_transfers ORDER BY 1",
+        "SELECT quote(transfer_id) || quote(block_height) || quote(leaf_index) AS line \
+         FROM block_transfers ORDER BY 1",
+        "SELECT quote(hold_id) || quote(timeout_at) AS line FROM pending_holds ORDER BY 1",
+        "SELECT quote(account_id) || quote(activity_type) || quote(local_day) || quote(granted_g) \
+         || quote(last_grant_g) AS line FROM daily_grants ORDER BY 1",
+        "SELECT quote(account_id) || quote(year) || quote(points) || quote(last_grant) AS line \
+         FROM annual_points",
+        "SELECT quote(scope) || quote(idempotency_key) || quote(request_hash) || quote(status) \
+         || quote(response) || quote(created_at) AS line FROM idempotency_keys",
+        "SELECT quote(key_id) || quote(nonce) || quote(expires_at) AS line FROM request_nonces",
+        "SELECT quote(offer_id) || quote(account_id) || quote(active) AS line FROM redemption_counts",
+    ];
+
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = Text)]
+        line: String,
+    }
+
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+
+    fn dump(conn: &mut SqliteConnection) -> Vec<String> {
+        DUMP.iter()
+            .flat_map(|select| diesel::sql_query(*select).load::<Line>(conn).expect(select))
+            .map(|l| l.line)
+            .collect()
+    }
+
+    /// Indexes SQLite keeps beside a table (a key that is not the table's own B-tree needs one).
+    fn indexes(conn: &mut SqliteConnection, table: &str) -> i64 {
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}'"
+        ))
+        .get_result::<Count>(conn)
+        .expect("indexes")
+        .n
+    }
+
+    #[test]
+    fn rebuilding_sqlite_tables_around_their_keys_keeps_every_row() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manager = Manager::new(ConnectOptions {
+            url: format!("sqlite://{}", dir.path().join("m.db").display()),
+            busy_timeout_ms: 1000,
+        })
+        .expect("manager");
+        let AnyConnection::Sqlite(mut conn) = manager.connect().expect("connection") else {
+            panic!("a SQLite URL opens SQLite");
+        };
+        let migrations = MigrationSource::<Sqlite>::migrations(&SQLITE).expect("migrations");
+        let at = migrations
+            .iter()
+            .position(|m| m.name().to_string().ends_with("one_btree_keys"))
+            .expect("the migration");
+        diesel::migration::MigrationConnection::setup(&mut conn).expect("migrations table");
+        for earlier in &migrations[..at] {
+            conn.run_migration(earlier).expect("earlier migration");
+        }
+        conn.batch_execute(ROWS).expect("rows");
+        let before = dump(&mut conn);
+        assert_eq!(before.len(), 9, "{before:?}");
+        assert_eq!(indexes(&mut conn, "unsealed_transfers"), 1);
+        assert_eq!(indexes(&mut conn, "daily_grants"), 1);
+
+        conn.run_migration(&migrations[at]).expect("rebuild");
+        assert_eq!(dump(&mut conn), before);
+        for table in [
+            "unsealed_transfers",
+            "daily_grants",
+            "annual_points",
+            "idempotency_keys",
+        ] {
+            assert_eq!(
+                indexes(&mut conn, table),
+                0,
+                "{table} keeps an index beside its key"
+            );
+        }
+        assert_eq!(
+            indexes(&mut conn, "block_transfers"),
+            1,
+            "only (block_height, leaf_index)"
+        );
+        conn.batch_execute("PRAGMA foreign_key_check; PRAGMA integrity_check;")
+            .expect("checks");
+
+        conn.revert_migration(&migrations[at]).expect("revert");
+        assert_eq!(dump(&mut conn), before);
+        assert_eq!(indexes(&mut conn, "unsealed_transfers"), 1);
+    }
+}
