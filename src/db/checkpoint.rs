@@ -149,8 +149,8 @@ mod tests {
         }
         writing.join().expect("writer");
         // Each commit writes two pages or more: without a restart the WAL passes 48 MiB (75 MB measured).
-        // With it the WAL measured 2.2-4.4 MB with both cores busy elsewhere; the bound leaves room for a
-        // checkpointer descheduled longer than that on a busier machine.
+        // With it the WAL measured 2.5-4.5 MB in ten runs with both cores busy elsewhere; the bound leaves
+        // room for a checkpointer descheduled longer than that on a busier machine.
         let wal = std::fs::metadata(dir.path().join("t.db-wal")).expect("WAL").len();
         assert!(wal < 12 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
     }
