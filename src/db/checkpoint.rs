@@ -86,13 +86,6 @@ mod tests {
     use super::*;
     use crate::db::{transaction, ConnectOptions, Db, Tx};
 
-    fn options(dir: &tempfile::TempDir) -> ConnectOptions {
-        ConnectOptions {
-            url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            busy_timeout_ms: 1000,
-        }
-    }
-
     /// About 1 MiB in 64 rows of 16 KiB.
     const WRITE_A_MEGABYTE: &str = "CREATE TABLE IF NOT EXISTS t (b BLOB); \
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) \
@@ -101,10 +94,10 @@ mod tests {
     #[test]
     fn commits_reach_the_database_file_without_a_writer_checkpointing() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(options(&dir), 1, Duration::from_secs(5)).expect("db");
+        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
         let mut conn = db.get().expect("connection");
         conn.batch_execute(WRITE_A_MEGABYTE).expect("write");
-        let file = dir.path().join("t.db");
+        let file = dir.path().join("test.db");
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
         let started = Instant::now();
         while size() < 1 << 20 {
@@ -121,9 +114,9 @@ mod tests {
     #[test]
     fn the_wal_stays_bounded_under_constant_writes() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(options(&dir), 1, Duration::from_secs(5)).expect("db");
+        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
         drop(db);
-        let manager = Manager::new(options(&dir)).expect("manager");
+        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
         let mut writer = manager.connect().expect("writer");
         writer
             .batch_execute("PRAGMA synchronous = OFF; CREATE TABLE t (b BLOB);")
@@ -151,7 +144,9 @@ mod tests {
         // Each commit writes two pages or more: without a restart the WAL passes 48 MiB (75 MB measured).
         // With it the WAL measured 2.5-4.5 MB in ten runs with both cores busy elsewhere; the bound leaves
         // room for a checkpointer descheduled longer than that on a busier machine.
-        let wal = std::fs::metadata(dir.path().join("t.db-wal")).expect("WAL").len();
+        let wal = std::fs::metadata(dir.path().join("test.db-wal"))
+            .expect("WAL")
+            .len();
         assert!(wal < 12 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
     }
 }

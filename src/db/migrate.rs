@@ -111,11 +111,7 @@ mod tests {
     #[test]
     fn rebuilding_sqlite_tables_around_their_keys_keeps_every_row() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let manager = Manager::new(ConnectOptions {
-            url: format!("sqlite://{}", dir.path().join("m.db").display()),
-            busy_timeout_ms: 1000,
-        })
-        .expect("manager");
+        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
         let AnyConnection::Sqlite(mut conn) = manager.connect().expect("connection") else {
             panic!("a SQLite URL opens SQLite");
         };

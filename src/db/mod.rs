@@ -66,6 +66,17 @@ pub struct ConnectOptions {
     pub busy_timeout_ms: u64,
 }
 
+#[cfg(test)]
+impl ConnectOptions {
+    /// A SQLite database `test.db` in `dir`, for unit tests (busy timeout 1 s).
+    pub fn sqlite_in(dir: &tempfile::TempDir) -> ConnectOptions {
+        ConnectOptions {
+            url: format!("sqlite://{}", dir.path().join("test.db").display()),
+            busy_timeout_ms: 1000,
+        }
+    }
+}
+
 /// A connection manager that picks the backend from the URL and reports the real connection error
 /// (diesel's stock multi-connection manager reduces every failure to "invalid connection url").
 #[derive(Debug)]
@@ -400,11 +411,7 @@ mod tests {
     #[test]
     fn a_dedicated_connection_keeps_durability_and_foreign_keys() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let options = ConnectOptions {
-            url: format!("sqlite://{}", dir.path().join("t.db").display()),
-            busy_timeout_ms: 1000,
-        };
-        let db = Db::connect(options, 1, Duration::from_secs(5)).expect("db");
+        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
         let mut conn = db.dedicated().expect("dedicated connection");
         assert_eq!(sqlite_setting(&mut conn, "synchronous"), 2, "synchronous = FULL");
         assert_eq!(sqlite_setting(&mut conn, "foreign_keys"), 1);
