@@ -179,3 +179,66 @@ pub fn membership(conn: &mut AnyConnection, transfer_id: i64) -> QueryResult<Opt
         .first(conn)
         .optional()
 }
+
+#[cfg(test)]
+mod tests {
+    use diesel::connection::SimpleConnection;
+
+    use super::*;
+    use crate::db::{migrate, ConnectOptions, Manager};
+
+    /// Two transfers, both queued for sealing.
+    const QUEUED: &str = "
+        INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, created_at)
+            VALUES (1, 'issue', (SELECT min(id) FROM accounts), (SELECT max(id) FROM accounts), 5,
+                    '2026-11-29 00:00:00'),
+                   (2, 'issue', (SELECT min(id) FROM accounts), (SELECT max(id) FROM accounts), 7,
+                    '2026-11-29 00:00:01');
+        INSERT INTO unsealed_transfers VALUES (1), (2);";
+
+    fn count(conn: &mut AnyConnection, table: &str) -> i64 {
+        #[derive(QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
+            .get_result::<Count>(conn)
+            .expect("count")
+            .n
+    }
+
+    /// A block is written only while every one of its members is still queued. Only a bug could take one
+    /// off the queue between the snapshot and the write (the head check keeps racing sealers apart); if it
+    /// happens, nothing of the block stays, and the next round seals what is still queued.
+    #[test]
+    fn a_block_whose_member_left_the_queue_is_not_written() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+        migrate::run(&manager).expect("migrations");
+        let mut conn = manager.connect().expect("connection");
+        conn.batch_execute(QUEUED).expect("queued transfers");
+        let key = PlatformKey::from_hex(&"11".repeat(32)).expect("key");
+
+        let block = db::transaction(&mut conn, Tx::Snapshot, |conn| next_block(conn, &key, 10))
+            .expect("read")
+            .expect("a block of two");
+        assert_eq!(block.members, vec![1, 2]);
+        conn.batch_execute("DELETE FROM unsealed_transfers WHERE transfer_id = 2")
+            .expect("dequeue one");
+        let written = db::transaction(&mut conn, Tx::Write, |conn| write_block(conn, &block));
+        assert!(
+            written.is_err(),
+            "a block was written without its member in the queue"
+        );
+        assert_eq!(count(&mut conn, "ledger_blocks"), 0);
+        assert_eq!(count(&mut conn, "block_transfers"), 0);
+        assert_eq!(count(&mut conn, "unsealed_transfers"), 1);
+
+        let next = seal_once(&mut conn, &key, 10)
+            .expect("seal")
+            .expect("a block of one");
+        assert_eq!((next.height, next.transfer_count), (1, 1));
+        assert_eq!(count(&mut conn, "unsealed_transfers"), 0);
+    }
+}
