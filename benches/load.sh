@@ -23,7 +23,9 @@ run() {
 }
 rate() { sed -n "s|^$1: \([0-9]*\)/s.*|\1|p" "$OUT"; }
 pgref() {
-  pgbench -n -c 32 -j 2 -T 10 -f "benches/reference/$1" "$REF_DB" 2>/dev/null \
+  local script=$1
+  shift
+  pgbench -n -c 32 -j 2 -T 10 "$@" -f "benches/reference/$script" "$REF_DB" 2>/dev/null \
     | sed -n 's/^tps = \([0-9.]*\).*/\1/p' | cut -d. -f1
 }
 
@@ -34,6 +36,10 @@ psql -q "$REF_DB" -f benches/reference/setup.sql >/dev/null
 echo "pgbench-transfer: $(pgref transfer.sql)/s" | tee -a "$OUT"
 echo "pgbench-credit: $(pgref credit.sql)/s" | tee -a "$OUT"
 echo "pgbench-credit-hot: $(pgref credit_hot.sql)/s" | tee -a "$OUT"
+# What credit.sql's ceiling is made of: the same transactions without waiting for their commits to reach
+# the disk, and also without parsing and planning each statement.
+echo "pgbench-credit-nosync: $(PGOPTIONS='-c synchronous_commit=off' pgref credit.sql)/s" | tee -a "$OUT"
+echo "pgbench-credit-nosync-prepared: $(PGOPTIONS='-c synchronous_commit=off' pgref credit.sql -M prepared)/s" | tee -a "$OUT"
 run sqlite-ceiling | tee -a "$OUT"
 run http-floor sqlite | tee -a "$OUT"
 for backend in sqlite postgres; do
@@ -54,6 +60,8 @@ echo "issuance concentrated / spread, PostgreSQL:                    $(ratio "$(
 echo "issuance concentrated / spread, SQLite:                        $(ratio "$(rate issue-hot/sqlite)" "$(rate issue-spread/sqlite)")  (target >= 0.9)"
 echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$(rate pgbench-credit-hot)" "$(rate pgbench-credit)")"
 echo "activity posts on PostgreSQL / pgbench credit.sql:             $(ratio "$(rate activities/postgres)" "$(rate pgbench-credit)")  (target >= 2)"
+echo "pgbench credit.sql without durable commits / with them:        $(ratio "$(rate pgbench-credit-nosync)" "$(rate pgbench-credit)")  (what waiting for the disk costs it)"
+echo "  ... and also prepared / durable credit.sql:                    $(ratio "$(rate pgbench-credit-nosync-prepared)" "$(rate pgbench-credit)")"
 echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(rate activities/sqlite)" "$(rate sqlite-ceiling/1-per-tx)")  (target >= 2)"
 echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
 echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
