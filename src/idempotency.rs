@@ -10,7 +10,7 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 
-use crate::db::prepared::{insert_rows, matching, Value};
+use crate::db::prepared::{insert_rows, matching, Planning, Value};
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::idempotency_keys;
@@ -105,6 +105,7 @@ impl Stored {
 pub fn stored(
     conn: &mut AnyConnection,
     keys: &[(&str, &str)],
+    planning: Planning,
 ) -> Result<HashMap<(String, String), Stored>, ApiError> {
     if keys.is_empty() {
         return Ok(HashMap::new());
@@ -118,6 +119,7 @@ pub fn stored(
         "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys",
         &["scope", "idempotency_key"],
         &keys,
+        planning,
     ) {
         rows.extend(query.load(conn)?);
     }

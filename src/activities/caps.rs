@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Integer, Text};
 
-use crate::db::prepared::{matching, write_rows, Value};
+use crate::db::prepared::{matching, write_rows, Planning, Value};
 use crate::db::AnyConnection;
 
 /// No daily cap: the counter still records what was granted.
@@ -117,6 +117,7 @@ impl Book {
         conn: &mut AnyConnection,
         daily: &[(i64, &str, &str)],
         annual: &[(i64, i32)],
+        planning: Planning,
     ) -> QueryResult<Book> {
         // Every key asked for has a counter: a row not stored yet starts at zero (no one else can store
         // it meanwhile, under the account lock).
@@ -131,7 +132,9 @@ impl Book {
             .iter()
             .map(|(a, t, d)| vec![Value::BigInt(*a), Value::Text(t), Value::Text(d)])
             .collect();
-        for query in matching::<(BigInt, Text, Text, BigInt, BigInt)>(&DAILY.select(), DAILY.key, &keys) {
+        for query in
+            matching::<(BigInt, Text, Text, BigInt, BigInt)>(&DAILY.select(), DAILY.key, &keys, planning)
+        {
             for (a, t, d, total, last) in query.load(conn)? {
                 book.daily.insert((a, t, d), Counter::stored(total, last));
             }
@@ -140,7 +143,9 @@ impl Book {
             .iter()
             .map(|(a, y)| vec![Value::BigInt(*a), Value::Integer(*y)])
             .collect();
-        for query in matching::<(BigInt, Integer, BigInt, BigInt)>(&ANNUAL.select(), ANNUAL.key, &keys) {
+        for query in
+            matching::<(BigInt, Integer, BigInt, BigInt)>(&ANNUAL.select(), ANNUAL.key, &keys, planning)
+        {
             for (a, y, total, last) in query.load(conn)? {
                 book.annual.insert((a, y), Counter::stored(total, last));
             }

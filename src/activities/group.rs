@@ -22,6 +22,7 @@ use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours,
 use super::request::Event;
 use super::{rules, store};
 use crate::db::group_commit::write_alone;
+use crate::db::prepared::Planning;
 use crate::db::{self, AnyConnection, Ids};
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
@@ -45,14 +46,14 @@ pub fn ingest_group(
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let mut accounts = batch::lock_accounts(conn, &owners)?;
-    let stored = store::stored_answers(conn, &keys)?;
+    let stored = store::stored_answers(conn, &keys, Planning::Cached)?;
     let mut neighbours = neighbours_of(conn, events)?;
     let claims: Vec<(i64, &str, NaiveDateTime)> = events
         .iter()
         .filter(|e| e.quantified.is_some())
         .map(|e| (e.poster.account_id, e.activity_type.as_str(), e.occurred_at))
         .collect();
-    let mut book = cap_book(conn, cx.settings, &claims)?;
+    let mut book = cap_book(conn, cx.settings, &claims, Planning::Cached)?;
 
     // Decide each event in order; `None` marks a repeat of an earlier event of the group.
     let mut seen = HashSet::new();
@@ -116,7 +117,7 @@ fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> QueryResult<Vec
     let mut accounts: Vec<i64> = travel.iter().map(|e| e.poster.account_id).collect();
     accounts.dedup();
     // No activity lasts longer than `longest`, so none that started earlier can reach `from`.
-    store::neighbours_between(conn, &accounts, (from - rules::longest(), to))
+    store::neighbours_between(conn, &accounts, (from - rules::longest(), to), Planning::Cached)
 }
 
 /// Issues the points of the decided events that earned any; returns each one's transfer id.

@@ -13,7 +13,7 @@ use super::request::Event;
 use super::rules;
 use super::store;
 use crate::config::ActivitySettings;
-use crate::db::prepared::{insert_rows, Value};
+use crate::db::prepared::{insert_rows, Planning, Value};
 use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
@@ -178,6 +178,7 @@ pub fn cap_book(
     conn: &mut AnyConnection,
     settings: &ActivitySettings,
     claims: &[(i64, &str, NaiveDateTime)],
+    planning: Planning,
 ) -> QueryResult<Book> {
     let days: Vec<(i64, &str, String)> = claims
         .iter()
@@ -196,7 +197,7 @@ pub fn cap_book(
     };
     annual.sort_unstable();
     annual.dedup();
-    Book::load(conn, &daily, &annual)
+    Book::load(conn, &daily, &annual, planning)
 }
 
 /// Takes what the caps allow from `book`. Returns (status, granted_g, points, reasons); issuing is the

@@ -8,6 +8,7 @@ use super::ingest::{cap_book, credit, ActivityResult, Grant};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
+use crate::db::prepared::Planning;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::{points_for, Catalog, Evidence};
@@ -82,13 +83,16 @@ pub fn decide(
             ));
         }
         // The answer its client was given, as the row holds it now.
-        let mut result =
-            store::stored_answers(conn, &[(before.account_id, before.client_event_id.as_str())])?
-                .into_values()
-                .next()
-                .ok_or_else(|| ApiError::not_found("no such activity"))?
-                .1
-                .into_result()?;
+        let mut result = store::stored_answers(
+            conn,
+            &[(before.account_id, before.client_event_id.as_str())],
+            Planning::EachTime,
+        )?
+        .into_values()
+        .next()
+        .ok_or_else(|| ApiError::not_found("no such activity"))?
+        .1
+        .into_result()?;
         let (status, granted_g, points) = match decision {
             Decision::Reject => ("rejected", 0, 0),
             Decision::Approve => {
@@ -112,7 +116,7 @@ pub fn decide(
                     before.activity_type.as_str(),
                     before.occurred_at,
                 );
-                let mut book = cap_book(conn, settings, &[claim])?;
+                let mut book = cap_book(conn, settings, &[claim], Planning::EachTime)?;
                 let (status, granted, points, reasons) = credit(settings, &grant, &q, &mut book)?;
                 book.write(conn)?;
                 result.reasons.extend(reasons);

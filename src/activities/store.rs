@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::ingest::StoredAnswer;
-use crate::db::prepared::{in_list, matching, Value};
+use crate::db::prepared::{in_list, matching, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::methodology::views::MethodologyRef;
@@ -80,6 +80,7 @@ pub fn neighbours_between(
     conn: &mut AnyConnection,
     accounts: &[i64],
     (from, to): (NaiveDateTime, NaiveDateTime),
+    planning: Planning,
 ) -> QueryResult<Vec<Neighbour>> {
     let mut found = Vec::new();
     for query in in_list::<NeighbourColumns>(
@@ -88,6 +89,7 @@ pub fn neighbours_between(
          AND account_id IN ({ids})",
         &[Value::Timestamp(from), Value::Timestamp(to)],
         accounts,
+        planning,
     ) {
         found.extend(query.load::<Neighbour>(conn)?);
     }
@@ -145,6 +147,7 @@ struct StoredRow {
 pub fn stored_answers(
     conn: &mut AnyConnection,
     events: &[(i64, &str)],
+    planning: Planning,
 ) -> QueryResult<HashMap<(i64, String), (String, StoredAnswer)>> {
     let keys: Vec<Vec<Value<'_>>> = events
         .iter()
@@ -157,6 +160,7 @@ pub fn stored_answers(
          FROM activities a LEFT JOIN methodology_versions m ON m.id = a.methodology_id",
         &["a.account_id", "a.client_event_id"],
         &keys,
+        planning,
     ) {
         rows.extend(query.load(conn)?);
     }

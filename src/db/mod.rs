@@ -206,15 +206,22 @@ impl Db {
     /// A connection of its own, outside the pool, for a thread that writes all day (a group-commit
     /// writer): its prepared statements and, on SQLite, its page cache stay warm from one batch to the
     /// next, where a pooled connection would be a different one each time.
+    ///
+    /// On PostgreSQL it plans without sequential scans. Every statement a writer runs finds its rows
+    /// through a key, so this only changes plans where a scan looked cheaper because a table was small,
+    /// and it lets the writer keep its lookups prepared (`prepared::Planning::Cached`): a generic plan
+    /// chosen while a table was small would otherwise stay a scan of it as it grows. It must be set
+    /// before the first statement is prepared: a plan already cached does not change with the setting.
     pub fn dedicated(&self) -> Result<AnyConnection, ApiError> {
         let unavailable = |e: ConnectError| ApiError::unavailable(format!("database: {e}"));
         let mut conn = Manager::new(self.options.clone())
             .and_then(|manager| manager.connect())
             .map_err(unavailable)?;
-        if self.backend == Backend::Sqlite {
-            conn.batch_execute(&format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"))
-                .map_err(|e| unavailable(e.into()))?;
-        }
+        let session = match self.backend {
+            Backend::Sqlite => format!("PRAGMA cache_size = -{WRITER_CACHE_KIB}"),
+            Backend::Postgres => "SET enable_seqscan = off".to_string(),
+        };
+        conn.batch_execute(&session).map_err(|e| unavailable(e.into()))?;
         Ok(conn)
     }
 

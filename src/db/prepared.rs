@@ -43,7 +43,7 @@ pub struct Dynamic<'a, ST> {
     /// Where each `?` is in `sql`, one per value.
     marks: Vec<usize>,
     values: Vec<Value<'a>>,
-    /// Planned afresh on PostgreSQL on every execution (see [`matching`]).
+    /// Planned afresh on PostgreSQL on every execution (see [`Planning`]).
     replan_on_postgres: bool,
     returns: PhantomData<ST>,
 }
@@ -181,13 +181,29 @@ pub fn write_rows(
     Ok(written)
 }
 
+/// How PostgreSQL plans the lookups of [`matching`] and [`in_list`] (SQLite keeps every shape prepared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Planning {
+    /// Planned for their values on every execution. A prepared statement switches to a generic plan after
+    /// five executions when its estimate is no worse, and on a young table that is a sequential scan, kept
+    /// while the table grows (the transfer benchmark ran at less than half its rate whenever that
+    /// happened). For pooled connections.
+    EachTime,
+    /// Kept prepared, each shape planned a few times and then generically. Only for a writer's own
+    /// connection, which plans without sequential scans (`Db::dedicated`), so that no generic plan can be
+    /// one: planning a lookup of 20 keys afresh took 0.2 ms, three times per group commit.
+    Cached,
+}
+
 /// Statements selecting the rows that match any of `keys` exactly (each key a list of values for
 /// `key_columns`): ORed equality terms, each an index lookup, at most 32 keys per statement. The caller
-/// loads each. SQLite keeps them prepared. PostgreSQL plans them for their values every time: a prepared
-/// statement switches to a generic plan after five executions when its estimate is no worse, and on a
-/// young table that is a sequential scan, kept while the table grows (the transfer benchmark ran at less
-/// than half its rate whenever that happened).
-pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v>>]) -> Vec<Dynamic<'v, ST>> {
+/// loads each.
+pub fn matching<'v, ST>(
+    select: &str,
+    key_columns: &[&str],
+    keys: &[Vec<Value<'v>>],
+    planning: Planning,
+) -> Vec<Dynamic<'v, ST>> {
     let term = format!(
         "({})",
         key_columns
@@ -200,7 +216,7 @@ pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v
         .map(|chunk| {
             let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
             let mut statement = Dynamic::new(sql, chunk.iter().flatten().copied().collect());
-            statement.replan_on_postgres = true;
+            statement.replan_on_postgres = planning == Planning::EachTime;
             statement
         })
         .collect()
@@ -208,8 +224,13 @@ pub fn matching<'v, ST>(select: &str, key_columns: &[&str], keys: &[Vec<Value<'v
 
 /// Statements `sql` whose `IN ({ids})` takes at most 32 of `ids` each, after the `params` every one of them
 /// starts with. Diesel's own `eq_any` writes one `?` per value on SQLite and so is never kept prepared;
-/// these are, one shape per list length. PostgreSQL plans them afresh every time (see [`matching`]).
-pub fn in_list<'v, ST>(sql: &str, params: &[Value<'v>], ids: &[i64]) -> Vec<Dynamic<'v, ST>> {
+/// these are, one shape per list length.
+pub fn in_list<'v, ST>(
+    sql: &str,
+    params: &[Value<'v>],
+    ids: &[i64],
+    planning: Planning,
+) -> Vec<Dynamic<'v, ST>> {
     ids.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
             let sql = sql.replace("{ids}", &vec!["?"; chunk.len()].join(", "));
@@ -219,7 +240,7 @@ pub fn in_list<'v, ST>(sql: &str, params: &[Value<'v>], ids: &[i64]) -> Vec<Dyna
                 .chain(chunk.iter().map(|&id| Value::BigInt(id)))
                 .collect();
             let mut statement = Dynamic::new(sql, values);
-            statement.replan_on_postgres = true;
+            statement.replan_on_postgres = planning == Planning::EachTime;
             statement
         })
         .collect()
@@ -275,7 +296,7 @@ mod tests {
             .map(|(i, name)| vec![Value::BigInt(if i % 3 == 0 { 0 } else { 9 }), Value::Text(name)])
             .collect();
         let mut found: Vec<i64> = Vec::new();
-        for query in matching::<BigInt>("SELECT n FROM k", &["a", "b"], &keys) {
+        for query in matching::<BigInt>("SELECT n FROM k", &["a", "b"], &keys, Planning::Cached) {
             found.extend(query.load::<i64>(&mut conn).unwrap());
         }
         found.sort_unstable();

@@ -15,7 +15,7 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{self, AccountRow, TransferRow};
-use crate::db::prepared::{in_list, insert_rows, Dynamic, Value, ROWS_PER_STATEMENT};
+use crate::db::prepared::{in_list, insert_rows, Dynamic, Planning, Value, ROWS_PER_STATEMENT};
 use crate::db::schema::accounts;
 use crate::db::{self, AnyConnection, Ids};
 
@@ -92,6 +92,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
                  debits_pending, credits_pending FROM accounts WHERE id IN ({ids})",
                 &[],
                 &ids,
+                Planning::Cached,
             ) {
                 rows.extend(query.load::<AccountRow>(conn)?);
             }

@@ -21,6 +21,7 @@ use super::batch::{self, Order};
 use super::service::{Cause, Kind};
 use super::store;
 use crate::db::group_commit::{write_alone, write_batch, Batching, Queue, WriterConnection};
+use crate::db::prepared::Planning;
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
 use crate::idempotency::{self, Answered};
@@ -99,7 +100,7 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
     // held, every key stored by another batch has committed and is read below.
     let touched: Vec<i64> = jobs.iter().flat_map(|j| [j.from, j.to]).collect();
     let mut accounts = batch::lock_accounts(conn, &touched)?;
-    let stored = idempotency::stored(conn, &keys)?;
+    let stored = idempotency::stored(conn, &keys, Planning::Cached)?;
     let mut seen = HashSet::new();
     let sorted: Vec<Sorted> = keys
         .iter()

@@ -136,3 +136,52 @@ async fn request_ids_are_returned(app: TestApp) {
     let r = app.get("/api/v1/nope", None).await;
     assert!(r.headers.get("x-request-id").is_some());
 }
+
+/// A writer's own PostgreSQL connection keeps its key lookups prepared, so their generic plans must never
+/// scan: planned on a young table, a scan would be kept while the table grows. Pooled connections plan
+/// such lookups afresh instead, and the contrast shows what the writer's setting prevents.
+#[actix_web::test]
+async fn writer_connections_plan_key_lookups_through_an_index() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{QueryableByName, RunQueryDsl};
+    use tanhui::db::AnyConnection;
+
+    #[derive(QueryableByName)]
+    struct Line {
+        #[diesel(sql_type = diesel::sql_types::Text, column_name = "QUERY PLAN")]
+        text: String,
+    }
+    /// The generic plan of a two-key lookup on a table of this session analyzed while it held ten rows.
+    fn generic_plan(conn: &mut AnyConnection) -> String {
+        conn.batch_execute(
+            "CREATE TEMPORARY TABLE young (a BIGINT, b TEXT, n BIGINT, PRIMARY KEY (a, b));
+             INSERT INTO young SELECT g, 'k' || g, g FROM generate_series(1, 10) g;
+             ANALYZE young;
+             SET plan_cache_mode = force_generic_plan;
+             PREPARE lookup (BIGINT, TEXT, BIGINT, TEXT) AS
+                 SELECT n FROM young WHERE (a = $1 AND b = $2) OR (a = $3 AND b = $4);",
+        )
+        .unwrap();
+        let plan: Vec<Line> = diesel::sql_query("EXPLAIN (COSTS OFF) EXECUTE lookup (1, 'x', 2, 'y')")
+            .load(conn)
+            .unwrap();
+        conn.batch_execute("DEALLOCATE lookup; RESET plan_cache_mode; DROP TABLE young;")
+            .unwrap();
+        plan.into_iter().map(|l| l.text).collect::<Vec<_>>().join("\n")
+    }
+
+    let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let db = app.state.db.clone();
+    let (writer, pooled) = actix_web::web::block(move || {
+        let writer = generic_plan(&mut db.dedicated().unwrap());
+        let pooled = generic_plan(&mut db.get().unwrap());
+        (writer, pooled)
+    })
+    .await
+    .unwrap();
+    assert!(!writer.contains("Seq Scan"), "the writer's plan scans:\n{writer}");
+    assert!(writer.contains("young_pkey"), "{writer}");
+    assert!(pooled.contains("Seq Scan"), "{pooled}");
+}
