@@ -11,6 +11,7 @@ use crate::accounts::{service as accounts, validate};
 use crate::activities::request::{self, ActivityRequest, Poster};
 use crate::activities::{group, ingest};
 use crate::auth::api_keys::Credentials;
+use crate::db::prepared::Planning;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
@@ -245,6 +246,7 @@ fn earn(
             settings: &state.settings.activities,
             issuance: &mut IssuanceAccounts::default(),
             now: now(),
+            planning: Planning::EachTime,
         };
         let outcome = group::ingest_alone(conn, &mut cx, &event)?;
         if let ingest::Outcome::Created(result) = outcome {

@@ -46,14 +46,14 @@ pub fn ingest_group(
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let mut accounts = batch::lock_accounts(conn, &owners)?;
-    let stored = store::stored_answers(conn, &keys, Planning::Cached)?;
-    let mut neighbours = neighbours_of(conn, events)?;
+    let stored = store::stored_answers(conn, &keys, cx.planning)?;
+    let mut neighbours = neighbours_of(conn, events, cx.planning)?;
     let claims: Vec<(i64, &str, NaiveDateTime)> = events
         .iter()
         .filter(|e| e.quantified.is_some())
         .map(|e| (e.poster.account_id, e.activity_type.as_str(), e.occurred_at))
         .collect();
-    let mut book = cap_book(conn, cx.settings, &claims, Planning::Cached)?;
+    let mut book = cap_book(conn, cx.settings, &claims, cx.planning)?;
 
     // Decide each event in order; `None` marks a repeat of an earlier event of the group.
     let mut seen = HashSet::new();
@@ -106,7 +106,11 @@ pub fn ingest_alone(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Even
 }
 
 /// Every stored live activity the group's travel events can overlap, in one query.
-fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> QueryResult<Vec<store::Neighbour>> {
+fn neighbours_of(
+    conn: &mut AnyConnection,
+    events: &[&Event],
+    planning: Planning,
+) -> QueryResult<Vec<store::Neighbour>> {
     let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
     let (Some(from), Some(to)) = (
         travel.iter().map(|e| e.interval.0).min(),
@@ -117,7 +121,7 @@ fn neighbours_of(conn: &mut AnyConnection, events: &[&Event]) -> QueryResult<Vec
     let mut accounts: Vec<i64> = travel.iter().map(|e| e.poster.account_id).collect();
     accounts.dedup();
     // No activity lasts longer than `longest`, so none that started earlier can reach `from`.
-    store::neighbours_between(conn, &accounts, (from - rules::longest(), to), Planning::Cached)
+    store::neighbours_between(conn, &accounts, (from - rules::longest(), to), planning)
 }
 
 /// Issues the points of the decided events that earned any; returns each one's transfer id.

@@ -87,6 +87,8 @@ pub struct Context<'a> {
     pub settings: &'a ActivitySettings,
     pub issuance: &'a mut IssuanceAccounts,
     pub now: NaiveDateTime,
+    /// `Cached` only on a writer's own connection (see `prepared::Planning`).
+    pub planning: Planning,
 }
 
 pub fn replay((request_hash, answer): (String, StoredAnswer), event: &Event) -> Result<Outcome, ApiError> {

@@ -11,6 +11,7 @@ use super::ingest::{Context, Outcome};
 use super::request::Event;
 use crate::config::ActivitySettings;
 use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
+use crate::db::prepared::Planning;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
@@ -71,6 +72,7 @@ fn write_batch(
             settings,
             issuance: &mut *issuance,
             now: now(),
+            planning: Planning::Cached,
         };
         ingest_group(conn, &mut cx, events)
     })

@@ -92,7 +92,8 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
                  debits_pending, credits_pending FROM accounts WHERE id IN ({ids})",
                 &[],
                 &ids,
-                Planning::Cached,
+                // Read only on PostgreSQL: SQLite keeps every shape prepared.
+                Planning::EachTime,
             ) {
                 rows.extend(query.load::<AccountRow>(conn)?);
             }
