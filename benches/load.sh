@@ -61,7 +61,7 @@ echo "issuance concentrated / spread, SQLite:                        $(ratio "$(
 echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$(rate pgbench-credit-hot)" "$(rate pgbench-credit)")"
 echo "activity posts on PostgreSQL / pgbench credit.sql:             $(ratio "$(rate activities/postgres)" "$(rate pgbench-credit)")  (target >= 2)"
 echo "pgbench credit.sql without durable commits / with them:        $(ratio "$(rate pgbench-credit-nosync)" "$(rate pgbench-credit)")  (what waiting for the disk costs it)"
-echo "  ... and also prepared / durable credit.sql:                    $(ratio "$(rate pgbench-credit-nosync-prepared)" "$(rate pgbench-credit)")"
+echo "  ... and also prepared / durable credit.sql:                  $(ratio "$(rate pgbench-credit-nosync-prepared)" "$(rate pgbench-credit)")"
 echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(rate activities/sqlite)" "$(rate sqlite-ceiling/1-per-tx)")  (target >= 2)"
 echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
 echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
