@@ -26,7 +26,7 @@ use crate::db::prepared::Planning;
 use crate::db::{self, AnyConnection, Ids};
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
-use crate::ledger::service::{Cause, Kind};
+use crate::ledger::service::{Cause, IssuanceAccounts, Kind};
 use crate::ledger::store::AccountRow;
 use diesel::QueryResult;
 
@@ -80,7 +80,7 @@ pub fn ingest_group(
 
     book.write(conn)?;
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
-    let transfers = issue(conn, &mut accounts, events, &decided, &ids)?;
+    let transfers = issue(conn, &mut accounts, cx.issuance, events, &decided, &ids)?;
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
         answers[*i] = Some(Ok(Outcome::Created(verdict.result(id, events[*i]))));
     }
@@ -128,6 +128,7 @@ fn neighbours_of(
 fn issue(
     conn: &mut AnyConnection,
     accounts: &mut HashMap<i64, AccountRow>,
+    issuance: &IssuanceAccounts,
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
@@ -153,13 +154,23 @@ fn issue(
     if orders.is_empty() {
         return Ok(transfers);
     }
-    // The wallets are locked already; the issuance accounts are derived and only read.
-    let sources: Vec<i64> = orders
-        .iter()
-        .map(|o| o.debit)
-        .filter(|id| !accounts.contains_key(id))
-        .collect();
-    accounts.extend(batch::lock_accounts(conn, &sources)?);
+    // The wallets are locked already. The issuance accounts are derived, never locked, and their rows never
+    // change: they were read when the verdicts looked up their ids (any other source is read here).
+    let mut unread = Vec::new();
+    for source in orders.iter().map(|o| o.debit) {
+        if accounts.contains_key(&source) {
+            continue;
+        }
+        match issuance.row(source) {
+            Some(row) => {
+                accounts.insert(source, row.clone());
+            }
+            None => unread.push(source),
+        }
+    }
+    if !unread.is_empty() {
+        accounts.extend(batch::lock_accounts(conn, &unread)?);
+    }
     let posted = batch::post(conn, accounts, &orders)?;
     for (d, posted) in issuing.into_iter().zip(posted) {
         // Only a wallet that vanished could refuse an issue: nothing of the group may then stand.

@@ -326,18 +326,25 @@ pub fn issue(
     })
 }
 
-/// Issuance account ids by region, remembered: they are created with their regions and never change.
+/// Issuance accounts by region, remembered: they are created with their regions, and being derived their
+/// rows never change (no balance column is kept for them, and they are never locked).
 #[derive(Debug, Default)]
-pub struct IssuanceAccounts(std::collections::HashMap<String, i64>);
+pub struct IssuanceAccounts(std::collections::HashMap<String, AccountRow>);
 
 impl IssuanceAccounts {
     pub fn id(&mut self, conn: &mut AnyConnection, region_code: &str) -> Result<i64> {
-        if let Some(id) = self.0.get(region_code) {
-            return Ok(*id);
+        if let Some(account) = self.0.get(region_code) {
+            return Ok(account.id);
         }
-        let id = issuance_account(conn, region_code)?.id;
-        self.0.insert(region_code.to_string(), id);
+        let account = issuance_account(conn, region_code)?;
+        let id = account.id;
+        self.0.insert(region_code.to_string(), account);
         Ok(id)
+    }
+
+    /// The row of issuance account `id`, if it was looked up through [`IssuanceAccounts::id`].
+    pub fn row(&self, id: i64) -> Option<&AccountRow> {
+        self.0.values().find(|account| account.id == id)
     }
 }
 
