@@ -154,22 +154,12 @@ fn issue(
     if orders.is_empty() {
         return Ok(transfers);
     }
-    // The wallets are locked already. The issuance accounts are derived, never locked, and their rows never
-    // change: they were read when the verdicts looked up their ids (any other source is read here).
-    let mut unread = Vec::new();
+    // The wallets are locked already. The sources are issuance accounts: derived, never locked, and their
+    // rows never change, so the ones the verdicts read when they looked up their ids serve.
     for source in orders.iter().map(|o| o.debit) {
-        if accounts.contains_key(&source) {
-            continue;
+        if let Some(row) = issuance.row(source) {
+            accounts.entry(source).or_insert_with(|| row.clone());
         }
-        match issuance.row(source) {
-            Some(row) => {
-                accounts.insert(source, row.clone());
-            }
-            None => unread.push(source),
-        }
-    }
-    if !unread.is_empty() {
-        accounts.extend(batch::lock_accounts(conn, &unread)?);
     }
     let posted = batch::post(conn, accounts, &orders)?;
     for (d, posted) in issuing.into_iter().zip(posted) {
