@@ -43,8 +43,8 @@ pub struct Dynamic<'a, ST> {
     /// Where each `?` is in `sql`, one per value.
     marks: Vec<usize>,
     values: Vec<Value<'a>>,
-    /// Planned afresh on PostgreSQL on every execution (see [`Planning`]).
-    replan_on_postgres: bool,
+    /// How PostgreSQL plans it; kept prepared unless a caller says otherwise.
+    planning: Planning,
     returns: PhantomData<ST>,
 }
 
@@ -56,7 +56,7 @@ impl<'a, ST> Dynamic<'a, ST> {
             sql,
             marks,
             values,
-            replan_on_postgres: false,
+            planning: Planning::Cached,
             returns: PhantomData,
         }
     }
@@ -120,7 +120,7 @@ where
     NaiveDateTime: ToSql<Timestamp, DB>,
 {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, DB>) -> QueryResult<()> {
-        if self.replan_on_postgres && out.backend().is_postgres() {
+        if self.planning == Planning::EachTime && out.backend().is_postgres() {
             out.unsafe_to_cache_prepared();
         }
         // Each `?` becomes the next value's bind parameter. Diesel walks a statement several times per
@@ -216,7 +216,7 @@ pub fn matching<'v, ST>(
         .map(|chunk| {
             let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
             let mut statement = Dynamic::new(sql, chunk.iter().flatten().copied().collect());
-            statement.replan_on_postgres = planning == Planning::EachTime;
+            statement.planning = planning;
             statement
         })
         .collect()
@@ -240,7 +240,7 @@ pub fn in_list<'v, ST>(
                 .chain(chunk.iter().map(|&id| Value::BigInt(id)))
                 .collect();
             let mut statement = Dynamic::new(sql, values);
-            statement.replan_on_postgres = planning == Planning::EachTime;
+            statement.planning = planning;
             statement
         })
         .collect()
