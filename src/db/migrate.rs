@@ -38,7 +38,7 @@ fn versions(list: Vec<diesel::migration::MigrationVersion<'_>>) -> Vec<String> {
 mod tests {
     use diesel::connection::SimpleConnection;
     use diesel::migration::MigrationSource;
-    use diesel::sql_types::{BigInt, Text};
+    use diesel::sql_types::Text;
     use diesel::sqlite::{Sqlite, SqliteConnection};
     use diesel::QueryableByName;
 
@@ -85,12 +85,6 @@ mod tests {
         line: String,
     }
 
-    #[derive(QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
-    }
-
     fn dump(conn: &mut SqliteConnection) -> Vec<String> {
         DUMP.iter()
             .flat_map(|select| diesel::sql_query(*select).load::<Line>(conn).expect(select))
@@ -100,12 +94,10 @@ mod tests {
 
     /// Indexes SQLite keeps beside a table (a key that is not the table's own B-tree needs one).
     fn indexes(conn: &mut SqliteConnection, table: &str) -> i64 {
-        diesel::sql_query(format!(
-            "SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}'"
-        ))
-        .get_result::<Count>(conn)
-        .expect("indexes")
-        .n
+        crate::db::count(
+            conn,
+            &format!("SELECT count(*) AS n FROM sqlite_master WHERE type = 'index' AND tbl_name = '{table}'"),
+        )
     }
 
     #[test]

@@ -66,6 +66,23 @@ pub struct ConnectOptions {
     pub busy_timeout_ms: u64,
 }
 
+/// For unit tests: the `n` of `sql`, a `SELECT count(*) AS n …`, on either kind of connection.
+#[cfg(test)]
+pub fn count<C>(conn: &mut C, sql: &str) -> i64
+where
+    C: diesel::connection::Connection,
+    for<'a> diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'a, C, Counted>,
+{
+    diesel::sql_query(sql).get_result::<Counted>(conn).expect(sql).n
+}
+
+#[cfg(test)]
+#[derive(diesel::QueryableByName)]
+pub struct Counted {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
 #[cfg(test)]
 impl ConnectOptions {
     /// A SQLite database `test.db` in `dir`, for unit tests (busy timeout 1 s).

@@ -197,15 +197,7 @@ mod tests {
         INSERT INTO unsealed_transfers VALUES (1), (2);";
 
     fn count(conn: &mut AnyConnection, table: &str) -> i64 {
-        #[derive(QueryableByName)]
-        struct Count {
-            #[diesel(sql_type = BigInt)]
-            n: i64,
-        }
-        diesel::sql_query(format!("SELECT count(*) AS n FROM {table}"))
-            .get_result::<Count>(conn)
-            .expect("count")
-            .n
+        db::count(conn, &format!("SELECT count(*) AS n FROM {table}"))
     }
 
     /// A block is written only while every one of its members is still queued. Only a bug could take one
