@@ -1,6 +1,6 @@
 //! Activity ingestion: crediting, replays, caps, plausibility, review, batches.
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 
 use crate::both_backends;
@@ -18,8 +18,24 @@ both_backends!(
     identical_batches_on_two_instances_store_each_event_once,
 );
 
+/// `minutes_ago` before [`anchor`], as RFC 3339.
 fn at(minutes_ago: i64) -> String {
-    (Utc::now() - Duration::minutes(minutes_ago)).to_rfc3339()
+    (anchor() - Duration::minutes(minutes_ago)).to_rfc3339()
+}
+
+/// Now, unless the Asia/Shanghai day began less than six hours ago: then the last minute of the day before.
+/// Caps count per local day, and the events of one test (up to five hours apart) must share one; posted
+/// just after local midnight they used to fall on two days and get two caps.
+fn anchor() -> DateTime<Utc> {
+    use chrono::Timelike;
+    let now = Utc::now();
+    let shanghai = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let into_the_day = i64::from(now.with_timezone(&shanghai).num_seconds_from_midnight());
+    if into_the_day < 6 * 3600 {
+        now - Duration::seconds(into_the_day + 60)
+    } else {
+        now
+    }
 }
 
 fn walk(id: &str, minutes_ago: i64, distance_m: u64, evidence: &str) -> Value {
