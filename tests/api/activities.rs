@@ -16,6 +16,7 @@ both_backends!(
     events_of_one_batch_are_judged_against_each_other,
     approvals_and_posts_on_two_instances_share_the_daily_cap,
     identical_batches_on_two_instances_store_each_event_once,
+    one_group_issues_each_event_from_its_own_regions_account,
 );
 
 /// `minutes_ago` before [`anchor`], as RFC 3339.
@@ -588,4 +589,55 @@ async fn writers_survive_the_server_closing_their_connections() {
     transfer("after").await.assert_status(201);
     assert!(earned > 2);
     assert_eq!(balance(&app, &token).await, earned - 2);
+}
+
+/// Each credited event's points come from the issuance account of the region it was quantified for, even
+/// when one group commit issues for several regions (a writer keeps the issuance accounts it has read).
+async fn one_group_issues_each_event_from_its_own_regions_account(app: TestApp) {
+    let (token, account) = app.new_member().await;
+    let mut beijing = walk("g-bj", 50, 2000, "trace");
+    beijing["region_code"] = json!("110000");
+    let events =
+        json!({"events": [walk("g-sz", 40, 1000, "trace"), beijing, walk("g-sz2", 30, 1000, "trace")]});
+    let r = app.post("/api/v1/activities/batch", &events, Some(&token)).await;
+    let results = r.assert_status(200)["results"].as_array().unwrap().clone();
+    assert!(results.iter().all(|e| e["status"] == "credited"), "{}", r.text);
+
+    let account: i64 = account.parse().unwrap();
+    #[derive(diesel::QueryableByName, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    struct Source {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        client_event_id: String,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        code: String,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        amount: i64,
+    }
+    let mut sources: Vec<Source> = app
+        .with_conn(move |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(format!(
+                "SELECT a.client_event_id, s.code, t.amount FROM activities a \
+                 JOIN transfers t ON t.id = a.transfer_id JOIN accounts s ON s.id = t.debit_account_id \
+                 WHERE a.account_id = {account}"
+            ))
+            .load(conn)
+            .unwrap()
+        })
+        .await;
+    sources.sort();
+    let points = |id: &str| {
+        results.iter().find(|e| e["client_event_id"] == id).unwrap()["points"]
+            .as_i64()
+            .unwrap()
+    };
+    let expected: Vec<Source> = [("g-bj", "110000"), ("g-sz", "440300"), ("g-sz2", "440300")]
+        .into_iter()
+        .map(|(id, region)| Source {
+            client_event_id: id.to_string(),
+            code: format!("issuance:{region}"),
+            amount: points(id),
+        })
+        .collect();
+    assert_eq!(sources, expected);
 }
