@@ -266,7 +266,10 @@ pub struct ReviewRequest {
     pub note: String,
 }
 
-/// Approve (credit under that day's cap) or reject a flagged activity.
+/// Approve (credit under that day's cap) or reject a flagged activity. A trip reported by both the app and
+/// its operator is credited once: approving the operator's record tops up what the app's records of it
+/// were granted, and the app's record of a trip the operator also reported can only be rejected (409
+/// `duplicate_trip`); 409 `invalid_state` once it is decided.
 #[utoipa::path(post, path = "/api/v1/admin/reviews/{activity_id}", tag = "admin", request_body = ReviewRequest,
     security(("bearer" = [])),
     responses((status = 200, body = ActivityResult), (status = 404, body = Problem), (status = 409, body = Problem)))]

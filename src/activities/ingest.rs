@@ -124,21 +124,19 @@ fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neig
             flags.push("speed".to_string());
         }
     }
-    let mut supersedes: Option<&store::Neighbour> = None;
+    let mut app_records = Vec::new();
     if rules::is_travel(&event.activity_type) {
+        let this_is_operator = event.poster.provider_id.is_some();
         for &other in overlapping {
             if !rules::is_travel(&other.activity_type) {
                 continue;
             }
-            let other_is_provider = other.provider_id.is_some();
-            let this_is_provider = event.poster.provider_id.is_some();
-            let same_trip =
-                other.activity_type == event.activity_type && other_is_provider != this_is_provider;
-            match (same_trip, this_is_provider) {
+            match (same_trip(&event.activity_type, this_is_operator, other), this_is_operator) {
                 // The app reports a trip the operator already reported: the operator's record wins.
                 (true, false) => return Verdict::Rejected("duplicate"),
-                // The operator reports a trip the app already claimed: top up, never reverse.
-                (true, true) if other.status != "flagged" => supersedes = Some(other),
+                // The operator reports a trip the app already claimed (perhaps in several legs): top up,
+                // never reverse.
+                (true, true) if other.status != "flagged" => app_records.push(other),
                 _ => {
                     if !flags.iter().any(|f| f == "overlap") {
                         flags.push("overlap".to_string());
@@ -150,18 +148,58 @@ fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neig
     if !flags.is_empty() {
         return Verdict::Flagged(flags);
     }
-    match supersedes {
-        Some(app) => Verdict::Credit {
-            reasons: vec!["supersedes_app_record".into()],
-            already_granted_g: app.granted_g,
-            already_points: app.points,
-        },
-        None => Verdict::Credit {
-            reasons: Vec::new(),
-            already_granted_g: 0,
-            already_points: 0,
-        },
+    let (already_granted_g, already_points) = granted_to(&app_records);
+    Verdict::Credit {
+        reasons: superseding(&app_records),
+        already_granted_g,
+        already_points,
     }
+}
+
+/// Whether `other` is the other side's record of the same trip: the operator's and the app's records of
+/// one ride have the same type and overlap (the caller has checked the overlap).
+fn same_trip(activity_type: &str, this_is_operator: bool, other: &store::Neighbour) -> bool {
+    other.activity_type == activity_type && other.provider_id.is_some() != this_is_operator
+}
+
+/// What the app's records of a trip were granted, in (grams, points): an operator's record tops them up.
+fn granted_to(app_records: &[&store::Neighbour]) -> (i64, i64) {
+    app_records
+        .iter()
+        .fold((0, 0), |(g, p), r| (g + r.granted_g, p + r.points))
+}
+
+fn superseding(app_records: &[&store::Neighbour]) -> Vec<String> {
+    if !app_records.is_empty() {
+        vec!["supersedes_app_record".into()]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Approving a flagged travel record honours the other records of its trip as posting it would have:
+/// an app record yields to any live operator record of the trip (409 `duplicate_trip`), and an operator
+/// record only tops up what the trip's app records were granted. Returns the reasons to add and the
+/// (grams, points) already granted. `overlapping`: the account's other live activities overlapping it.
+pub fn approval_terms(
+    activity_type: &str,
+    from_operator: bool,
+    overlapping: &[store::Neighbour],
+) -> Result<(Vec<String>, (i64, i64)), ApiError> {
+    if !rules::is_travel(activity_type) {
+        return Ok((Vec::new(), (0, 0)));
+    }
+    let others: Vec<&store::Neighbour> = overlapping
+        .iter()
+        .filter(|other| same_trip(activity_type, from_operator, other))
+        .collect();
+    if !from_operator && !others.is_empty() {
+        return Err(ApiError::conflict(
+            "duplicate_trip",
+            "the operator's record of this trip stands: this app record can only be rejected",
+        ));
+    }
+    Ok((superseding(&others), granted_to(&others)))
 }
 
 /// Whose allowance a credit draws on, and what an earlier record of the same trip already received.

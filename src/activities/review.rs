@@ -4,7 +4,7 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::ingest::{cap_book, credit, ActivityResult, Grant};
+use super::ingest::{approval_terms, cap_book, credit, ActivityResult, Grant};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
@@ -102,15 +102,21 @@ pub fn decide(
                         "this activity has no methodology to credit under",
                     )
                 })?;
+                // The account's row lock first: whoever reads or writes its cap counters, or adds to
+                // its trips, holds it.
+                batch::lock_accounts(conn, &[before.account_id])?;
+                let (same_trip, already) = approval_terms(
+                    &before.activity_type,
+                    before.provider_id.is_some(),
+                    &store::overlapping(conn, &before)?,
+                )?;
                 let grant = Grant {
                     account_id: before.account_id,
                     activity_type: &before.activity_type,
                     occurred_at: before.occurred_at,
                     evidence: evidence_of(&before),
-                    already: (0, 0),
+                    already,
                 };
-                // The account's row lock first: whoever reads or writes its cap counters holds it.
-                batch::lock_accounts(conn, &[before.account_id])?;
                 let claim = (
                     before.account_id,
                     before.activity_type.as_str(),
@@ -119,6 +125,7 @@ pub fn decide(
                 let mut book = cap_book(conn, settings, &[claim], Planning::EachTime)?;
                 let (status, granted, points, reasons) = credit(settings, &grant, &q, &mut book)?;
                 book.write(conn)?;
+                result.reasons.extend(same_trip);
                 result.reasons.extend(reasons);
                 (status, granted, points)
             }

@@ -17,7 +17,7 @@ use crate::db::AnyConnection;
 use crate::error::ApiError;
 use crate::state::AppState;
 
-pub const MAX_SKEW_SECS: i64 = 300;
+pub const MAX_SKEW_SECS: u64 = 300;
 pub const NONCE_TTL: Duration = Duration::from_secs(600);
 
 /// The caller a valid signature proves.
@@ -72,7 +72,8 @@ pub async fn verify(
     let at: i64 = timestamp
         .parse()
         .map_err(|_| refused("stale_timestamp", "X-Timestamp must be unix seconds"))?;
-    if (Utc::now().timestamp() - at).abs() > MAX_SKEW_SECS {
+    // `abs_diff`: any i64 is a valid header value, and a difference near i64::MIN must not overflow.
+    if Utc::now().timestamp().abs_diff(at) > MAX_SKEW_SECS {
         return Err(refused(
             "stale_timestamp",
             "X-Timestamp is more than 300 s from the server's clock",

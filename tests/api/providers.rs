@@ -10,7 +10,8 @@ use crate::helpers::{Key, Resp, Signing, TestApp};
 both_backends!(
     signed_provider_activities_are_trusted,
     bad_signatures_are_refused_with_distinct_codes,
-    a_trip_is_credited_once_and_the_operator_wins
+    a_trip_is_credited_once_and_the_operator_wins,
+    reviews_honour_the_other_records_of_a_trip
 );
 
 async fn onboard(app: &TestApp) -> Key {
@@ -113,6 +114,14 @@ async fn bad_signatures_are_refused_with_distinct_codes(app: TestApp) {
     send_signed(&app, &future, PATH, &trip)
         .await
         .assert_problem(401, "stale_timestamp");
+    // The farthest a header can say: the skew check must not overflow.
+    let ancient = Signing {
+        timestamp: i64::MIN,
+        ..fresh(&provider)
+    };
+    send_signed(&app, &ancient, PATH, &trip)
+        .await
+        .assert_problem(401, "stale_timestamp");
 
     let unknown = Signing {
         key_id: "pv_0000000000000000",
@@ -190,4 +199,70 @@ async fn a_trip_is_credited_once_and_the_operator_wins(app: TestApp) {
     assert_eq!(dup.assert_status(201)["status"], "rejected");
     assert_eq!(dup.body["reasons"], json!(["duplicate"]));
     assert_eq!(app.get("/api/v1/wallet", Some(&token)).await.body["balance"], 934);
+}
+
+/// A metro trip of `km` kilometres from `from` to `to` minutes ago; with a `user_id`, the operator's.
+fn trip(user_id: Option<&str>, id: &str, (from, to): (i64, i64), km: i64) -> Value {
+    let mut body = metro_trip(user_id.unwrap_or_default(), id, from);
+    body["ended_at"] = json!((Utc::now() - Duration::minutes(to)).to_rfc3339());
+    body["data"] = json!({"distance_m": km * 1000});
+    if user_id.is_none() {
+        body.as_object_mut().unwrap().remove("user_id");
+    }
+    body
+}
+
+async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
+    let provider = onboard(&app).await;
+    let admin = app.admin_token().await;
+    let (phone, password, user_id, _) = app.register().await;
+    let token = app.login(&phone, &password).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = Some(user_id.as_str());
+    let balance = || async { app.get("/api/v1/wallet", Some(&token)).await.body["balance"].clone() };
+    let review = |id: &Value, decision: &str| {
+        let path = format!("/api/v1/admin/reviews/{}", id.as_str().unwrap());
+        let body = json!({"decision": decision, "note": "checked"});
+        let (app, admin) = (&app, &admin);
+        async move { app.post(&path, &body, Some(admin)).await }
+    };
+
+    // The app reported one ride as two legs of 4 km (187 g each, 93 points self-reported); the operator's
+    // record of the whole ride (8 km, 374 g) tops up both legs, not just one.
+    for (id, minutes) in [("leg-1", (300, 290)), ("leg-2", (290, 280))] {
+        let leg = app.post("/api/v1/activities", &trip(None, id, minutes, 4), Some(&token)).await;
+        assert_eq!(leg.assert_status(201)["points"], 93);
+    }
+    let whole = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-w", (300, 280), 8)).await;
+    assert_eq!(whole.assert_status(201)["points"], 374 - 2 * 93);
+    assert_eq!(balance().await, 374);
+
+    // The operator's record is flagged (10 km in 4 minutes); approving it still only tops the app's up.
+    let claimed = app.post("/api/v1/activities", &trip(None, "app-f", (200, 180), 10), Some(&token)).await;
+    assert_eq!(claimed.assert_status(201)["points"], 233);
+    let fast = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-f", (200, 196), 10)).await;
+    assert_eq!(fast.assert_status(201)["status"], "flagged");
+    let approved = review(&fast.body["activity_id"], "approve").await;
+    assert_eq!(approved.assert_status(200)["points"], 467 - 233);
+    assert_eq!(approved.body["reasons"], json!(["speed", "supersedes_app_record"]));
+    assert_eq!(balance().await, 374 + 467);
+
+    // The app's flagged record of a ride the operator also reported cannot be approved: the operator's
+    // record wins, approved or not, and is then credited in full.
+    let app_fast = app.post("/api/v1/activities", &trip(None, "app-d", (100, 96), 10), Some(&token)).await;
+    assert_eq!(app_fast.assert_status(201)["status"], "flagged");
+    let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
+    assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
+    review(&app_fast.body["activity_id"], "approve")
+        .await
+        .assert_problem(409, "duplicate_trip");
+    let op_approved = review(&op.body["activity_id"], "approve").await;
+    assert_eq!(op_approved.assert_status(200)["points"], 467);
+    review(&app_fast.body["activity_id"], "approve")
+        .await
+        .assert_problem(409, "duplicate_trip");
+    review(&app_fast.body["activity_id"], "reject").await.assert_status(200);
+    assert_eq!(balance().await, 374 + 467 + 467);
 }
