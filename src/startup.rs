@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::db::group_commit::Batching;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
-use crate::http::fallback;
+use crate::http::{fallback, nul};
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer;
 use crate::methodology::cache::CatalogCache;
@@ -149,6 +149,7 @@ impl Application {
                         .default_handler_client(fallback::to_problem)
                         .default_handler_server(fallback::to_problem),
                 )
+                .wrap(from_fn(nul::refuse_in_url))
                 .wrap(from_fn(telemetry::request_span))
         })
         .shutdown_timeout(server_settings.shutdown_timeout_secs)

@@ -1,7 +1,7 @@
 //! `/api/v1/activities*` and the admin review queue.
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -129,9 +129,12 @@ fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchIt
 pub async fn post_batch(
     state: web::Data<AppState>,
     member: Member,
-    body: ApiJson<BatchRequest>,
+    req: HttpRequest,
+    mut payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    let events = body.0.events;
+    // The envelope alone: each event is parsed, and refused, on its own below.
+    let body = json::read_body(&req, &mut payload).await?;
+    let events = json::parse_allowing_nul::<BatchRequest>(&body)?.events;
     if events.is_empty() || events.len() > BATCH_MAX {
         return Err(ApiError::field(
             "events",

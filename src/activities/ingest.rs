@@ -131,7 +131,10 @@ fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neig
             if !rules::is_travel(&other.activity_type) {
                 continue;
             }
-            match (same_trip(&event.activity_type, this_is_operator, other), this_is_operator) {
+            match (
+                same_trip(&event.activity_type, this_is_operator, other),
+                this_is_operator,
+            ) {
                 // The app reports a trip the operator already reported: the operator's record wins.
                 (true, false) => return Verdict::Rejected("duplicate"),
                 // The operator reports a trip the app already claimed (perhaps in several legs): top up,

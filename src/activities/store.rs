@@ -98,7 +98,9 @@ pub fn neighbours_between(
 
 /// The other live activities of `row`'s account that overlap it (what approving it must honour).
 pub fn overlapping(conn: &mut AnyConnection, row: &ActivityRow) -> QueryResult<Vec<Neighbour>> {
-    let end = row.ended_at.unwrap_or(row.occurred_at + chrono::Duration::seconds(1));
+    let end = row
+        .ended_at
+        .unwrap_or(row.occurred_at + chrono::Duration::seconds(1));
     let started = activities::table
         .filter(activities::account_id.eq(row.account_id))
         .filter(activities::id.ne(row.id))

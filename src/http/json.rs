@@ -8,6 +8,7 @@ use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
+use super::nul;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -58,8 +59,20 @@ where
     Ok(body)
 }
 
-/// Parses JSON, telling a broken document (400) from a well-formed one of the wrong shape (422, naming the field).
+/// Parses JSON, telling a broken document (400) from a well-formed one of the wrong shape (422, naming the
+/// field); a string holding U+0000 is refused too (422, see `nul`).
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_allowing_nul(bytes)?;
+    if nul::json_has_nul(bytes) {
+        let document = serde_json::from_slice(bytes).unwrap_or_default();
+        return Err(nul::refusal(&document));
+    }
+    Ok(value)
+}
+
+/// [`parse`] without the NUL check: only for an envelope whose items are each parsed with [`parse`], so
+/// that one item's NUL refuses that item alone.
+pub fn parse_allowing_nul<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();

@@ -1,7 +1,8 @@
 //! HTTP plumbing shared by every feature: JSON bodies, problem responses for framework errors, pagination,
-//! timestamps.
+//! timestamps, the refusal of NUL characters.
 
 pub mod fallback;
 pub mod json;
+pub mod nul;
 pub mod pagination;
 pub mod timestamp;

@@ -11,6 +11,7 @@ both_backends!(
     unknown_routes_and_methods_are_problems,
     malformed_bodies_are_client_errors,
     oversized_bodies_are_413,
+    nul_characters_are_refused_everywhere,
     request_ids_are_returned,
 );
 
@@ -184,4 +185,56 @@ async fn writer_connections_plan_key_lookups_through_an_index() {
     assert!(!writer.contains("Seq Scan"), "the writer's plan scans:\n{writer}");
     assert!(writer.contains("young_pkey"), "{writer}");
     assert!(pooled.contains("Seq Scan"), "{pooled}");
+}
+
+/// PostgreSQL cannot store U+0000; every backend refuses it with the same 4xx before anything is written.
+async fn nul_characters_are_refused_everywhere(app: TestApp) {
+    let r = app
+        .post(
+            "/api/v1/auth/login",
+            &json!({"phone": "\u{0}", "password": "x"}),
+            None,
+        )
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "phone");
+    app.get("/api/v1/regions/%00", None)
+        .await
+        .assert_problem(400, "invalid_path");
+    app.get("/api/v1/methodologies?activity_type=a%00", None)
+        .await
+        .assert_problem(400, "invalid_path");
+
+    let (phone, password, _, _) = app.register().await;
+    let token = app.login(&phone, &password).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let at = chrono::Utc::now().to_rfc3339();
+    let walk = |id: &str| {
+        json!({"client_event_id": id, "activity_type": "walking", "occurred_at": at,
+               "evidence": "trace", "data": {"distance_m": 500}})
+    };
+    let r = app
+        .post("/api/v1/activities", &walk("n\u{0}"), Some(&token))
+        .await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "client_event_id");
+    // In a batch the item with the NUL alone is refused; its neighbours are stored.
+    let batch = json!({"events": [walk("n-1"), walk("n-2\u{0}"), walk("n-3")]});
+    let r = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
+    let results = r.assert_status(200)["results"].as_array().unwrap().clone();
+    assert_eq!(results[1]["error"]["errors"][0]["field"], "client_event_id");
+    assert!(results[0]["activity_id"].is_string() && results[2]["activity_id"].is_string());
+    let listed = app.get("/api/v1/activities", Some(&token)).await;
+    assert_eq!(listed.assert_status(200)["items"].as_array().unwrap().len(), 2);
+    let transfer = app
+        .client
+        .post(app.url("/api/v1/transfers"))
+        .bearer_auth(&token)
+        .header("Idempotency-Key", "nul-memo")
+        .json(&json!({"to_account_id": "1", "points": 1, "memo": "\u{0}"}));
+    let r = app.send(transfer).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "memo");
 }

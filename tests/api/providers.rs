@@ -232,7 +232,9 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     // The app reported one ride as two legs of 4 km (187 g each, 93 points self-reported); the operator's
     // record of the whole ride (8 km, 374 g) tops up both legs, not just one.
     for (id, minutes) in [("leg-1", (300, 290)), ("leg-2", (290, 280))] {
-        let leg = app.post("/api/v1/activities", &trip(None, id, minutes, 4), Some(&token)).await;
+        let leg = app
+            .post("/api/v1/activities", &trip(None, id, minutes, 4), Some(&token))
+            .await;
         assert_eq!(leg.assert_status(201)["points"], 93);
     }
     let whole = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-w", (300, 280), 8)).await;
@@ -240,18 +242,33 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     assert_eq!(balance().await, 374);
 
     // The operator's record is flagged (10 km in 4 minutes); approving it still only tops the app's up.
-    let claimed = app.post("/api/v1/activities", &trip(None, "app-f", (200, 180), 10), Some(&token)).await;
+    let claimed = app
+        .post(
+            "/api/v1/activities",
+            &trip(None, "app-f", (200, 180), 10),
+            Some(&token),
+        )
+        .await;
     assert_eq!(claimed.assert_status(201)["points"], 233);
     let fast = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-f", (200, 196), 10)).await;
     assert_eq!(fast.assert_status(201)["status"], "flagged");
     let approved = review(&fast.body["activity_id"], "approve").await;
     assert_eq!(approved.assert_status(200)["points"], 467 - 233);
-    assert_eq!(approved.body["reasons"], json!(["speed", "supersedes_app_record"]));
+    assert_eq!(
+        approved.body["reasons"],
+        json!(["speed", "supersedes_app_record"])
+    );
     assert_eq!(balance().await, 374 + 467);
 
     // The app's flagged record of a ride the operator also reported cannot be approved: the operator's
     // record wins, approved or not, and is then credited in full.
-    let app_fast = app.post("/api/v1/activities", &trip(None, "app-d", (100, 96), 10), Some(&token)).await;
+    let app_fast = app
+        .post(
+            "/api/v1/activities",
+            &trip(None, "app-d", (100, 96), 10),
+            Some(&token),
+        )
+        .await;
     assert_eq!(app_fast.assert_status(201)["status"], "flagged");
     let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
     assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
@@ -263,6 +280,8 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     review(&app_fast.body["activity_id"], "approve")
         .await
         .assert_problem(409, "duplicate_trip");
-    review(&app_fast.body["activity_id"], "reject").await.assert_status(200);
+    review(&app_fast.body["activity_id"], "reject")
+        .await
+        .assert_status(200);
     assert_eq!(balance().await, 374 + 467 + 467);
 }
