@@ -3,21 +3,31 @@
 //! chrono's own refusal of `2026-11-29T08:00:00` (no offset) reads "premature end of input", which tells a
 //! client nothing; a local time without an offset is the usual mistake, so it gets its own message. The
 //! accepted forms are chrono's, unchanged.
+//!
+//! Times are kept in UTC to the microsecond, between the years 1 and 9999: PostgreSQL keeps microseconds
+//! (two times a tenth of a microsecond apart would compare as different here and be stored equal, failing
+//! a `CHECK (to > from)` there), and SQLite compares the stored text, in which chrono writes a five-digit
+//! year as `+10000-…`, sorting it before every other (`9999-12-31T23:00:00-01:00` is such a year in UTC).
+//! So a parsed time is truncated to the microsecond, and a UTC year outside 1–9999 is refused.
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime};
+use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, SubsecRound};
 use serde::{de, Deserialize, Deserializer};
 
 const EXAMPLE: &str = "2026-11-29T08:30:00+08:00";
 
 /// Parses a timestamp with its offset, or says why it is not one.
 pub fn parse(text: &str) -> Result<DateTime<FixedOffset>, String> {
-    text.parse::<DateTime<FixedOffset>>().map_err(|e| {
+    let t = text.parse::<DateTime<FixedOffset>>().map_err(|e| {
         if text.parse::<NaiveDateTime>().is_ok() {
             format!("has no UTC offset: add one, as in {EXAMPLE} or 2026-11-29T00:30:00Z")
         } else {
             format!("must be an RFC 3339 date-time with an offset, as in {EXAMPLE} ({e})")
         }
-    })
+    })?;
+    if !(1..=9999).contains(&t.naive_utc().year()) {
+        return Err("is out of range: a time must fall in the years 1 to 9999 in UTC".into());
+    }
+    Ok(t.trunc_subsecs(6))
 }
 
 /// `#[serde(deserialize_with = "timestamp::required")]`
@@ -50,6 +60,23 @@ mod tests {
     fn a_missing_offset_is_named() {
         let e = parse("2026-11-29T08:30:00").unwrap_err();
         assert!(e.starts_with("has no UTC offset"), "{e}");
+    }
+
+    #[test]
+    fn times_are_kept_to_the_microsecond_within_four_digit_utc_years() {
+        let t = parse("2026-12-01T00:00:00.0000002Z").unwrap();
+        assert_eq!(t, parse("2026-12-01T00:00:00Z").unwrap());
+        assert_eq!(
+            parse("2026-12-01T00:00:00.1234567Z")
+                .unwrap()
+                .timestamp_subsec_micros(),
+            123_456
+        );
+        for text in ["9999-12-31T23:00:00-01:00", "0001-01-01T00:30:00+01:00"] {
+            let e = parse(text).unwrap_err();
+            assert!(e.starts_with("is out of range"), "{text}: {e}");
+        }
+        assert!(parse("9999-12-31T23:59:59Z").is_ok());
     }
 
     #[test]

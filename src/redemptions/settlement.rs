@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Text, Timestamp};
 use serde::Serialize;
@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::db::schema::{offers, redemptions};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
+use crate::http::timestamp;
 use crate::ledger::service::Kind;
 use crate::ledger::store as ledger;
 use crate::partners::Partner;
@@ -50,9 +51,9 @@ pub struct Statement {
 /// not percent-encode it; that is taken back.
 pub fn parse_bound(field: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
     let text = value.trim().replacen(' ', "+", 1);
-    DateTime::<FixedOffset>::parse_from_rfc3339(&text)
+    timestamp::parse(&text)
         .map(|t| t.naive_utc())
-        .map_err(|_| ApiError::field(field, "must be an RFC 3339 time with an offset"))
+        .map_err(|message| ApiError::field(field, message))
 }
 
 #[derive(QueryableByName)]

@@ -645,6 +645,19 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
     let mut wrong_type = offer_terms(100, 5, 1);
     wrong_type["stock"] = json!("many");
     create(wrong_type).await.assert_problem(422, "validation_failed");
+    // A year past 9999 in UTC (SQLite would sort its text first), and an end a tenth of a microsecond
+    // after the start (PostgreSQL would store the two equal): refused like any other bad time.
+    let mut year_10000 = offer_terms(100, 5, 1);
+    year_10000["valid_to"] = json!("9999-12-31T23:00:00-01:00");
+    let r = create(year_10000).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "valid_to", "{}", r.text);
+    let mut instant = offer_terms(100, 5, 1);
+    instant["valid_from"] = json!("2027-01-01T00:00:00.0000001Z");
+    instant["valid_to"] = json!("2027-01-01T00:00:00.0000002Z");
+    let r = create(instant).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "valid_to", "{}", r.text);
     let own = app
         .signed(&partner.key, "GET", "/api/v1/partner/offers", None)
         .await;
