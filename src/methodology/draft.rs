@@ -62,7 +62,11 @@ pub fn formula_error(e: FormulaError) -> ApiError {
     error
 }
 
-pub fn validate(req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiError> {
+pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiError> {
+    // A value is stored as it was validated: kept with its spaces, the loader could not read it back.
+    for p in req.parameters.values_mut() {
+        p.value = p.value.trim().to_string();
+    }
     let mut errors = Vec::new();
     let schema = match catalog.activity_type(&req.activity_type) {
         Some(t) => Some(&t.schema),
@@ -87,7 +91,7 @@ pub fn validate(req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiE
         } else if schema.is_some_and(|s| s.field(name).is_some()) {
             errors.push(field(&path, "has the name of a data field"));
         }
-        match Decimal::from_str_exact(p.value.trim()) {
+        match Decimal::from_str_exact(&p.value) {
             Ok(v) => {
                 values.insert(name.clone(), v);
             }
