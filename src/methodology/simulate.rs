@@ -99,19 +99,21 @@ pub fn simulate(
                     ..RegionTotals::default()
                 });
                 t.activities += 1;
-                t.current_total_g += current.quantity.reduction_g;
-                t.draft_total_g += proposed.reduction_g;
-                t.delta_g = t.draft_total_g - t.current_total_g;
+                // Saturating: an admin-made type without bounds on its data can give any i64 grams.
+                t.current_total_g = t.current_total_g.saturating_add(current.quantity.reduction_g);
+                t.draft_total_g = t.draft_total_g.saturating_add(proposed.reduction_g);
+                t.delta_g = t.draft_total_g.saturating_sub(t.current_total_g);
             }
         }
         let by_region: Vec<RegionTotals> = totals.into_values().collect();
-        let current_total_g = by_region.iter().map(|r| r.current_total_g).sum();
-        let draft_total_g = by_region.iter().map(|r| r.draft_total_g).sum();
+        let total = |grams: fn(&RegionTotals) -> i64| by_region.iter().map(grams).fold(0i64, i64::saturating_add);
+        let current_total_g = total(|r| r.current_total_g);
+        let draft_total_g = total(|r| r.draft_total_g);
         Ok(Simulation {
             activities: by_region.iter().map(|r| r.activities).sum(),
             current_total_g,
             draft_total_g,
-            delta_g: draft_total_g - current_total_g,
+            delta_g: draft_total_g.saturating_sub(current_total_g),
             skipped,
             by_region,
         })
