@@ -2,11 +2,13 @@
 
 use std::time::Duration;
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db;
+use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -43,9 +45,10 @@ fn verdict(ok: bool) -> &'static str {
     }
 }
 
-/// The database (and Redis, when configured) answer.
+/// The database (and Redis, when configured) answer. When not, 503 problem+json (code `not_ready`) that
+/// also carries `database` and `redis` as above.
 #[utoipa::path(get, path = "/readyz", tag = "health",
-    responses((status = 200, body = Readiness), (status = 503, body = Readiness)))]
+    responses((status = 200, body = Readiness), (status = 503, body = Problem)))]
 pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let database = tokio::time::timeout(CHECK_TIMEOUT, state.db.run(|conn| Ok(db::ping(conn)?)))
         .await
@@ -58,15 +61,25 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         "not_configured"
     };
-    let ready = database && redis != "down";
-    let body = Readiness {
-        status: if ready { "ready" } else { "unavailable" },
-        database: verdict(database),
-        redis,
-    };
-    if ready {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
+    let database = verdict(database);
+    if database == "ok" && redis != "down" {
+        return HttpResponse::Ok().json(Readiness {
+            status: "ready",
+            database,
+            redis,
+        });
     }
+    // An error answer like every other, with what is down beside the problem's own members.
+    let problem = ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_ready",
+        format!("not ready: database {database}, redis {redis}"),
+    )
+    .problem();
+    let mut body = serde_json::to_value(problem).unwrap_or_default();
+    body["database"] = database.into();
+    body["redis"] = redis.into();
+    HttpResponse::ServiceUnavailable()
+        .content_type("application/problem+json")
+        .body(body.to_string())
 }

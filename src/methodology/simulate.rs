@@ -106,7 +106,8 @@ pub fn simulate(
             }
         }
         let by_region: Vec<RegionTotals> = totals.into_values().collect();
-        let total = |grams: fn(&RegionTotals) -> i64| by_region.iter().map(grams).fold(0i64, i64::saturating_add);
+        let total =
+            |grams: fn(&RegionTotals) -> i64| by_region.iter().map(grams).fold(0i64, i64::saturating_add);
         let current_total_g = total(|r| r.current_total_g);
         let draft_total_g = total(|r| r.draft_total_g);
         Ok(Simulation {

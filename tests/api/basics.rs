@@ -187,6 +187,73 @@ async fn writer_connections_plan_key_lookups_through_an_index() {
     assert!(pooled.contains("Seq Scan"), "{pooled}");
 }
 
+/// Redis reached through a proxy the test can cut: while it is cut `/readyz` answers 503 problem+json
+/// saying what is down, and 200 again once it is back.
+#[actix_web::test]
+async fn readiness_reports_a_lost_redis_as_a_problem() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let Ok(redis_url) = std::env::var("TANHUI_TEST_REDIS_URL") else {
+        return;
+    };
+    let target = redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("redis://{}", listener.local_addr().unwrap());
+    let cut = Arc::new(AtomicBool::new(false));
+    let pipes = Arc::new(Mutex::new(Vec::<tokio::task::JoinHandle<()>>::new()));
+    let (accepting, open) = (cut.clone(), pipes.clone());
+    tokio::spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            if accepting.load(Ordering::SeqCst) {
+                continue; // dropped: the connection closes at once
+            }
+            let target = target.clone();
+            open.lock().unwrap().push(tokio::spawn(async move {
+                if let Ok(mut server) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                }
+            }));
+        }
+    });
+    let Some(app) =
+        crate::helpers::spawn_with(crate::helpers::Backend::Postgres, |s| s.redis.url = Some(proxy)).await
+    else {
+        return;
+    };
+    let ready = |want: u16| {
+        let app = &app;
+        async move {
+            for _ in 0..50 {
+                let r = app.get("/readyz", None).await;
+                if r.status.as_u16() == want {
+                    return r;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("/readyz never answered {want}");
+        }
+    };
+    ready(200).await;
+    cut.store(true, Ordering::SeqCst);
+    for pipe in pipes.lock().unwrap().drain(..) {
+        pipe.abort();
+    }
+    let r = ready(503).await;
+    r.assert_problem(503, "not_ready");
+    assert_eq!(
+        (&r.body["database"], &r.body["redis"]),
+        (&json!("ok"), &json!("down"))
+    );
+    cut.store(false, Ordering::SeqCst);
+    assert_eq!(ready(200).await.body["redis"], "ok");
+}
+
 /// PostgreSQL cannot store U+0000; every backend refuses it with the same 4xx before anything is written.
 async fn nul_characters_are_refused_everywhere(app: TestApp) {
     let r = app
