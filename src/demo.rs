@@ -235,13 +235,7 @@ fn earn(
             home_region: person.region.into(),
             provider_id: None,
         };
-        let event = request::validate(
-            trip,
-            poster,
-            &catalog,
-            Utc::now(),
-            state.settings.activities.future_skew_secs,
-        )?;
+        let event = request::validate(trip, poster, &catalog, Utc::now(), &state.settings.activities)?;
         let mut cx = ingest::Context {
             settings: &state.settings.activities,
             issuance: &mut IssuanceAccounts::default(),

@@ -47,7 +47,7 @@ fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult
         poster,
         &state.catalog.get(),
         Utc::now(),
-        state.settings.activities.future_skew_secs,
+        &state.settings.activities,
     )
 }
 

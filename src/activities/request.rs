@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::rules;
+use crate::config::ActivitySettings;
 use crate::domain::catalog::{Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::{ApiError, FieldError};
@@ -75,7 +76,7 @@ pub fn validate(
     poster: Poster,
     catalog: &Catalog,
     now: DateTime<Utc>,
-    future_skew_secs: i64,
+    settings: &ActivitySettings,
 ) -> Result<Event, ApiError> {
     let hash = request_hash(&serde_json::to_value(&req).map_err(ApiError::internal)?);
     let mut errors = Vec::new();
@@ -102,7 +103,7 @@ pub fn validate(
         (evidence, None) => evidence.unwrap_or(Evidence::SelfReport),
     };
     let occurred_at = req.occurred_at.naive_utc();
-    if req.occurred_at.with_timezone(&Utc) > now + Duration::seconds(future_skew_secs) {
+    if req.occurred_at.with_timezone(&Utc) > now + Duration::seconds(settings.future_skew_secs) {
         errors.push(field("occurred_at", "is in the future"));
     }
     let ended_at = req.ended_at.map(|t| t.naive_utc());
@@ -122,16 +123,28 @@ pub fn validate(
             }
         },
     };
+    let max_speed_kmh = settings.max_speed_kmh.get(&req.activity_type).copied();
     let interval = checked
         .as_ref()
-        .map(|(_, values)| rules::interval(occurred_at, ended_at, values));
-    if interval.is_some_and(|(start, end)| end - start > rules::longest()) {
-        let at = if ended_at.is_some() {
-            "ended_at"
-        } else {
-            "data.duration_s"
-        };
-        errors.push(field(at, "an activity lasts at most 24 hours"));
+        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, max_speed_kmh));
+    if let (Some((start, end)), Some((_, values))) = (interval, &checked) {
+        if end - start > rules::longest() {
+            let at = match (ended_at, values.get("duration_s")) {
+                (Some(_), _) => "ended_at",
+                (None, Some(_)) => "data.duration_s",
+                (None, None) => "data.distance_m",
+            };
+            errors.push(field(
+                at,
+                "an activity lasts at most 24 hours, at the speeds plausible for its type",
+            ));
+        }
+        if !rules::duration_fits(values, occurred_at, ended_at) {
+            errors.push(field(
+                "data.duration_s",
+                "is longer than the time from occurred_at to ended_at",
+            ));
+        }
     }
     let (Some((claim_window_days, values)), Some(interval), true) = (checked, interval, errors.is_empty())
     else {

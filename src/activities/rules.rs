@@ -30,23 +30,51 @@ pub fn longest() -> Duration {
     Duration::hours(24)
 }
 
-/// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`;
-/// at least one second long, so an instant still collides with an interval containing it. An absurd
+/// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`,
+/// else, for a distance under a speed bound, to the least time that distance can have taken; at least one
+/// second long, so an instant still collides with an interval containing it. Without the least time, an
+/// untimed trip would occupy one second, and one account could claim a trip every second. An absurd
 /// duration saturates instead of overflowing (validation then refuses it as too long).
 pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     data: &DataValues,
+    max_speed_kmh: Option<u32>,
 ) -> (NaiveDateTime, NaiveDateTime) {
-    let from_duration = data.get("duration_s").map(|d| {
-        d.trunc()
+    let after = |seconds: Decimal| {
+        seconds
+            .ceil()
             .to_i64()
             .and_then(Duration::try_seconds)
             .and_then(|d| occurred_at.checked_add_signed(d))
             .unwrap_or(NaiveDateTime::MAX)
-    });
-    let end = ended_at.or(from_duration).unwrap_or(occurred_at);
+    };
+    let least_time = || {
+        let (distance_m, limit) = (data.get("distance_m")?, max_speed_kmh.filter(|&l| l > 0)?);
+        // s = m × 3.6 / (km/h)
+        Some(
+            distance_m
+                .checked_mul(Decimal::new(36, 1))
+                .unwrap_or(Decimal::MAX)
+                / Decimal::from(limit),
+        )
+    };
+    let end = ended_at
+        .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
+        .or_else(|| least_time().map(after))
+        .unwrap_or(occurred_at);
     (occurred_at, end.max(occurred_at + Duration::seconds(1)))
+}
+
+/// Whether a stated `duration_s` fits between `occurred_at` and `ended_at` (the time moving may be
+/// shorter than the trip, never longer).
+pub fn duration_fits(data: &DataValues, occurred_at: NaiveDateTime, ended_at: Option<NaiveDateTime>) -> bool {
+    match (data.get("duration_s"), ended_at) {
+        (Some(&duration), Some(end)) => {
+            duration * Decimal::ONE_THOUSAND <= Decimal::from((end - occurred_at).num_milliseconds())
+        }
+        _ => true,
+    }
 }
 
 /// Average speed in km/h when both a distance and a duration are known (exact decimal arithmetic).
@@ -101,11 +129,36 @@ mod tests {
         let walk = DataValues::from([("distance_m".into(), Decimal::from(3000))]);
         assert_eq!(speed_kmh(&walk, t(1, 0), Some(t(1, 10))), Some(Decimal::from(18)));
         assert_eq!(speed_kmh(&walk, t(1, 0), None), None);
-        assert_eq!(interval(t(1, 0), None, &data), (t(1, 0), t(1, 30)));
-        assert_eq!(interval(t(1, 0), None, &walk).1, t(1, 0) + Duration::seconds(1));
+        assert_eq!(interval(t(1, 0), None, &data, Some(8)), (t(1, 0), t(1, 30)));
+        assert_eq!(
+            interval(t(1, 0), None, &walk, None).1,
+            t(1, 0) + Duration::seconds(1)
+        );
+        // Untimed, 3 km at no more than 8 km/h took at least 22.5 minutes (rounded up to the second).
+        let least = t(1, 22) + Duration::seconds(30);
+        assert_eq!(interval(t(1, 0), None, &walk, Some(8)).1, least);
+        assert_eq!(
+            interval(t(1, 0), Some(t(1, 5)), &walk, Some(8)).1,
+            t(1, 5),
+            "a stated end wins"
+        );
         let absurd = DataValues::from([("duration_s".into(), Decimal::from(i64::MAX))]);
-        assert_eq!(interval(t(1, 0), None, &absurd).1, NaiveDateTime::MAX);
+        assert_eq!(interval(t(1, 0), None, &absurd, None).1, NaiveDateTime::MAX);
+        let far = DataValues::from([("distance_m".into(), Decimal::MAX)]);
+        assert_eq!(interval(t(1, 0), None, &far, Some(8)).1, NaiveDateTime::MAX);
         assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
+    }
+
+    #[test]
+    fn a_stated_duration_fits_the_stated_interval() {
+        let ten_minutes = DataValues::from([("duration_s".into(), Decimal::from(600))]);
+        assert!(duration_fits(&ten_minutes, t(1, 0), Some(t(1, 10))));
+        assert!(
+            duration_fits(&ten_minutes, t(1, 0), Some(t(1, 30))),
+            "moving less than the trip"
+        );
+        assert!(!duration_fits(&ten_minutes, t(1, 0), Some(t(1, 9))));
+        assert!(duration_fits(&ten_minutes, t(1, 0), None));
     }
 
     #[test]

@@ -11,6 +11,7 @@ both_backends!(
     fifty_identical_parallel_posts_credit_once,
     the_daily_cap_holds_under_concurrency_on_two_instances,
     bad_events_are_refused_and_late_ones_stored_as_rejected,
+    untimed_trips_occupy_the_least_time_they_can_have_taken,
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
     events_of_one_batch_are_judged_against_each_other,
@@ -82,7 +83,8 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
         .await
         .assert_problem(409, "idempotency_conflict");
 
-    let traced = post(&app, &token, &walk("w-2", 20, 1000, "trace")).await;
+    // Untimed, the 3 km walk took at least 22.5 minutes (at 8 km/h): this one is before it.
+    let traced = post(&app, &token, &walk("w-2", 40, 1000, "trace")).await;
     assert_eq!(
         traced.assert_status(201)["points"],
         29,
@@ -120,9 +122,9 @@ async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {
 async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
     let other = second_instance(&app).await;
     let token = app.new_user_token().await;
-    // Walking is capped at 296 g a day; each walk is 86 g.
+    // Walking is capped at 296 g a day; each walk is 86 g, and takes at least 22.5 minutes.
     let events: Vec<Value> = (0..12)
-        .map(|i| walk(&format!("cap-{i}"), 5 + i, 3000, "trace"))
+        .map(|i| walk(&format!("cap-{i}"), 5 + 23 * i, 3000, "trace"))
         .collect();
     let posts = events.iter().enumerate().map(|(i, e)| {
         let instance = if i % 2 == 0 { &app } else { &other };
@@ -149,6 +151,24 @@ async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
     assert_eq!(yesterday.assert_status(201)["granted_g"], 86);
 }
 
+/// A trip posted without its times occupies the least time its distance can have taken at its type's
+/// speed bound, so the overlap rule still applies: one account cannot claim an untimed ride every minute.
+async fn untimed_trips_occupy_the_least_time_they_can_have_taken(app: TestApp) {
+    let token = app.new_user_token().await;
+    let ride = |id: &str, minutes_ago: i64| {
+        json!({"client_event_id": id, "activity_type": "cycling.bikeshare", "occurred_at": at(minutes_ago),
+               "evidence": "trace", "data": {"distance_m": 20_000}})
+    };
+    // 20 km at no more than 30 km/h: at least 40 minutes.
+    let first = post(&app, &token, &ride("u-1", 120)).await;
+    assert_eq!(first.assert_status(201)["status"], "credited");
+    let again = post(&app, &token, &ride("u-2", 119)).await;
+    assert_eq!(again.assert_status(201)["status"], "flagged");
+    assert_eq!(again.body["reasons"], json!(["overlap"]));
+    let later = post(&app, &token, &ride("u-3", 70)).await;
+    assert_eq!(later.assert_status(201)["status"], "credited", "{}", later.text);
+}
+
 async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let token = app.new_user_token().await;
     let mut future = walk("f", 0, 1000, "trace");
@@ -166,6 +186,13 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let r = post(&app, &token, &endless).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "ended_at", "{}", r.text);
+    // Moving for longer than the trip lasted: the event contradicts itself.
+    let mut overlong = walk("d", 30, 1000, "trace");
+    overlong["ended_at"] = json!(at(20));
+    overlong["data"]["duration_s"] = json!(900);
+    let r = post(&app, &token, &overlong).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"][0]["field"], "data.duration_s", "{}", r.text);
     post(&app, &token, &walk("o", 30, 1000, "operator"))
         .await
         .assert_problem(422, "validation_failed");
@@ -595,7 +622,7 @@ async fn writers_survive_the_server_closing_their_connections() {
 /// when one group commit issues for several regions (a writer keeps the issuance accounts it has read).
 async fn one_group_issues_each_event_from_its_own_regions_account(app: TestApp) {
     let (token, account) = app.new_member().await;
-    let mut beijing = walk("g-bj", 50, 2000, "trace");
+    let mut beijing = walk("g-bj", 90, 2000, "trace");
     beijing["region_code"] = json!("110000");
     let events =
         json!({"events": [walk("g-sz", 40, 1000, "trace"), beijing, walk("g-sz2", 30, 1000, "trace")]});
