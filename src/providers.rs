@@ -83,7 +83,9 @@ pub fn register(
 }
 
 /// Post an activity a provider observed for one of our users. Signed; evidence is `operator`.
-/// The body is an activity (as for `POST /api/v1/activities`) plus `user_id`.
+/// The body is an activity (as for `POST /api/v1/activities`) plus `user_id`. The `client_event_id` is
+/// the provider's own: a replay is answered from the provider's record, whatever ids the user's app or
+/// other providers used.
 #[utoipa::path(post, path = "/api/v1/provider/activities", tag = "activities", request_body = ActivityRequest,
     params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 201, body = ActivityResult), (status = 401, body = Problem), (status = 422, body = Problem)))]

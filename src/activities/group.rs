@@ -38,10 +38,7 @@ pub fn ingest_group(
     cx: &mut Context<'_>,
     events: &[&Event],
 ) -> Result<Vec<Answer>, ApiError> {
-    let keys: Vec<(i64, &str)> = events
-        .iter()
-        .map(|e| (e.poster.account_id, e.client_event_id.as_str()))
-        .collect();
+    let keys: Vec<store::EventKey<'_>> = events.iter().map(|e| e.key()).collect();
     // Every account's row lock first (ascending, like every other writer), so that the cap counters
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
@@ -60,7 +57,7 @@ pub fn ingest_group(
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(events.len());
     let mut decided: Vec<(usize, Decided)> = Vec::new();
     for (i, (event, key)) in events.iter().zip(&keys).enumerate() {
-        if let Some(stored) = stored.get(&(key.0, key.1.to_string())) {
+        if let Some(stored) = stored.get(&(key.0, key.1, key.2.to_string())) {
             answers.push(Some(ingest::replay(stored.clone(), event)));
             continue;
         }

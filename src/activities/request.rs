@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::rules;
+use super::{rules, store};
 use crate::config::ActivitySettings;
 use crate::domain::catalog::{Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
@@ -62,6 +62,16 @@ pub struct Event {
     /// The request's `data` and the quantification's breakdown, as stored.
     pub data_json: String,
     pub breakdown_json: String,
+}
+
+impl Event {
+    pub fn key(&self) -> store::EventKey<'_> {
+        (
+            self.poster.account_id,
+            store::poster_of(self.poster.provider_id),
+            &self.client_event_id,
+        )
+    }
 }
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {

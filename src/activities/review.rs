@@ -85,7 +85,11 @@ pub fn decide(
         // The answer its client was given, as the row holds it now.
         let mut result = store::stored_answers(
             conn,
-            &[(before.account_id, before.client_event_id.as_str())],
+            &[(
+                before.account_id,
+                store::poster_of(before.provider_id),
+                before.client_event_id.as_str(),
+            )],
             Planning::EachTime,
         )?
         .into_values()

@@ -137,6 +137,7 @@ type NeighbourColumns = (
 
 type StoredColumns = (
     BigInt,
+    BigInt,
     Text,
     Text,
     BigInt,
@@ -156,6 +157,7 @@ type StoredColumns = (
 #[derive(Queryable)]
 struct StoredRow {
     account_id: i64,
+    poster: i64,
     client_event_id: String,
     request_hash: String,
     id: i64,
@@ -171,20 +173,36 @@ struct StoredRow {
     methodology_version: Option<i32>,
 }
 
-/// The stored (request digest, answer) of any of these (account, client_event_id) pairs, in one query.
+/// An event's idempotency key: (account, poster, `client_event_id`), the poster being the data provider
+/// that posted it, or 0 for the account's own app. Unique in the database (`activities_event`).
+pub type EventKey<'a> = (i64, i64, &'a str);
+
+/// Stored answers by the owned [`EventKey`]: (request digest, answer).
+pub type StoredAnswers = HashMap<(i64, i64, String), (String, StoredAnswer)>;
+
+/// The poster part of an [`EventKey`].
+pub fn poster_of(provider_id: Option<i64>) -> i64 {
+    provider_id.unwrap_or(0)
+}
+
+/// The stored (request digest, answer) of any of these events, in one query. It reads every poster's
+/// record of each (account, `client_event_id`), the prefix of `activities_event`, and keys them by the
+/// whole key: with the poster in the condition too, PostgreSQL factors the one value every term shares
+/// (0, the app) out of the `OR` and scans all of the app's records for it.
 pub fn stored_answers(
     conn: &mut AnyConnection,
-    events: &[(i64, &str)],
+    events: &[EventKey<'_>],
     planning: Planning,
-) -> QueryResult<HashMap<(i64, String), (String, StoredAnswer)>> {
+) -> QueryResult<StoredAnswers> {
     let keys: Vec<Vec<Value<'_>>> = events
         .iter()
-        .map(|(account, id)| vec![Value::BigInt(*account), Value::Text(id)])
+        .map(|&(account, _, id)| vec![Value::BigInt(account), Value::Text(id)])
         .collect();
     let mut rows: Vec<StoredRow> = Vec::new();
     for query in matching::<StoredColumns>(
-        "SELECT a.account_id, a.client_event_id, a.request_hash, a.id, a.status, a.reduction_g, a.granted_g, \
-         a.points, a.reasons, a.breakdown, m.id, m.activity_type, m.region_code, m.version \
+        "SELECT a.account_id, COALESCE(a.provider_id, 0), a.client_event_id, a.request_hash, a.id, a.status, \
+         a.reduction_g, a.granted_g, a.points, a.reasons, a.breakdown, \
+         m.id, m.activity_type, m.region_code, m.version \
          FROM activities a LEFT JOIN methodology_versions m ON m.id = a.methodology_id",
         &["a.account_id", "a.client_event_id"],
         &keys,
@@ -219,7 +237,10 @@ pub fn stored_answers(
                 breakdown: row.breakdown,
                 methodology,
             };
-            ((row.account_id, row.client_event_id), (row.request_hash, answer))
+            (
+                (row.account_id, row.poster, row.client_event_id),
+                (row.request_hash, answer),
+            )
         })
         .collect())
 }

@@ -100,22 +100,110 @@ mod tests {
         )
     }
 
+    /// Diesel keys migrations by the version their directory starts with and skips a second one with the
+    /// same version as applied: a new migration numbered like an existing one would never run.
     #[test]
-    fn rebuilding_sqlite_tables_around_their_keys_keeps_every_row() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+    fn every_migration_has_a_version_of_its_own() {
+        use diesel::pg::Pg;
+        let sqlite = MigrationSource::<Sqlite>::migrations(&SQLITE).expect("migrations");
+        let postgres = MigrationSource::<Pg>::migrations(&POSTGRES).expect("migrations");
+        for names in [
+            sqlite.iter().map(|m| m.name().to_string()).collect::<Vec<_>>(),
+            postgres.iter().map(|m| m.name().to_string()).collect(),
+        ] {
+            let mut versions: Vec<String> = names
+                .iter()
+                .map(|n| n.split('_').next().unwrap_or_default().to_string())
+                .collect();
+            versions.sort();
+            let count = versions.len();
+            versions.dedup();
+            assert_eq!(versions.len(), count, "{names:?}");
+        }
+    }
+
+    type Migrations = Vec<Box<dyn diesel::migration::Migration<Sqlite>>>;
+
+    /// A SQLite database with every migration before the one named `*{suffix}` applied; returns the
+    /// migrations and that one's position.
+    fn migrated_up_to(dir: &tempfile::TempDir, suffix: &str) -> (SqliteConnection, Migrations, usize) {
+        let manager = Manager::new(ConnectOptions::sqlite_in(dir)).expect("manager");
         let AnyConnection::Sqlite(mut conn) = manager.connect().expect("connection") else {
             panic!("a SQLite URL opens SQLite");
         };
         let migrations = MigrationSource::<Sqlite>::migrations(&SQLITE).expect("migrations");
         let at = migrations
             .iter()
-            .position(|m| m.name().to_string().ends_with("one_btree_keys"))
+            .position(|m| m.name().to_string().ends_with(suffix))
             .expect("the migration");
         diesel::migration::MigrationConnection::setup(&mut conn).expect("migrations table");
         for earlier in &migrations[..at] {
             conn.run_migration(earlier).expect("earlier migration");
         }
+        (conn, migrations, at)
+    }
+
+    #[test]
+    fn rebuilding_activities_keeps_every_row_and_scopes_event_ids_per_poster() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut conn, migrations, at) = migrated_up_to(&dir, "event_ids_per_poster");
+        // Rows only: the users and versions they name need not exist for this.
+        conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
+        let row = |id: i64, event: &str, provider: &str| {
+            format!(
+                "INSERT INTO activities (id, account_id, user_id, client_event_id, request_hash, activity_type, \
+                 region_code, occurred_at, ended_at, local_day, evidence, provider_id, data, status, reasons, \
+                 methodology_id, reduction_g, granted_g, points, breakdown, transfer_id, review_note, \
+                 reviewed_by, reviewed_at, created_at) VALUES ({id}, 5, 6, '{event}', 'h', 'walking', 'CN', \
+                 '2026-11-29 00:00:00', '2026-11-29 00:30:00', '2026-11-29', 'trace', {provider}, '{{}}', \
+                 'credited', '[]', 3, 86, 86, 86, '[]', 9, 'n', 4, '2026-11-29 01:00:00', '2026-11-29 00:31:00')"
+            )
+        };
+        conn.batch_execute(&format!("{}; {}", row(1, "e-1", "NULL"), row(2, "e-2", "7")))
+            .expect("rows");
+        let rows = |conn: &mut SqliteConnection| -> Vec<String> {
+            diesel::sql_query(
+                "SELECT quote(id) || quote(account_id) || quote(user_id) || quote(client_event_id) \
+                 || quote(request_hash) || quote(activity_type) || quote(region_code) || quote(occurred_at) \
+                 || quote(ended_at) || quote(local_day) || quote(evidence) || quote(provider_id) || quote(data) \
+                 || quote(status) || quote(reasons) || quote(methodology_id) || quote(reduction_g) \
+                 || quote(granted_g) || quote(points) || quote(breakdown) || quote(transfer_id) \
+                 || quote(review_note) || quote(reviewed_by) || quote(reviewed_at) || quote(created_at) \
+                 AS line FROM activities ORDER BY id",
+            )
+            .load::<Line>(conn)
+            .expect("rows")
+            .into_iter()
+            .map(|l| l.line)
+            .collect()
+        };
+        let before = rows(&mut conn);
+        assert!(
+            conn.batch_execute(&row(3, "e-1", "7")).is_err(),
+            "one id per account before"
+        );
+
+        conn.run_migration(&migrations[at]).expect("rebuild");
+        assert_eq!(rows(&mut conn), before);
+        conn.batch_execute(&row(3, "e-1", "7"))
+            .expect("the provider's own e-1");
+        conn.batch_execute(&row(4, "e-1", "8"))
+            .expect("another provider's e-1");
+        assert!(
+            conn.batch_execute(&row(5, "e-1", "NULL")).is_err(),
+            "the app's e-1 again"
+        );
+        assert!(
+            conn.batch_execute(&row(5, "e-2", "7")).is_err(),
+            "provider 7's e-2 again"
+        );
+        conn.batch_execute("PRAGMA integrity_check").expect("checks");
+    }
+
+    #[test]
+    fn rebuilding_sqlite_tables_around_their_keys_keeps_every_row() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut conn, migrations, at) = migrated_up_to(&dir, "one_btree_keys");
         conn.batch_execute(ROWS).expect("rows");
         let before = dump(&mut conn);
         assert_eq!(before.len(), 9, "{before:?}");

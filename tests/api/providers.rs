@@ -46,7 +46,8 @@ const PATH: &str = "/api/v1/provider/activities";
 async fn signed_provider_activities_are_trusted(app: TestApp) {
     let provider = onboard(&app).await;
     let (phone, password, user_id, _) = app.register().await;
-    let r = send_signed(&app, &fresh(&provider), PATH, &metro_trip(&user_id, "op-1", 60)).await;
+    let trip = metro_trip(&user_id, "op-1", 60);
+    let r = send_signed(&app, &fresh(&provider), PATH, &trip).await;
     let body = r.assert_status(201).clone();
     // Shenzhen metro: 10 km × 46.7 = 467 g, operator evidence at full weight.
     assert_eq!(body["status"], "credited");
@@ -58,11 +59,23 @@ async fn signed_provider_activities_are_trusted(app: TestApp) {
     let list = app.get("/api/v1/activities", Some(&token)).await;
     assert_eq!(list.body["items"][0]["evidence"], "operator");
     // A replay of the same signed event needs a fresh nonce, and then answers 200 with the original.
-    let again = send_signed(&app, &fresh(&provider), PATH, &metro_trip(&user_id, "op-1", 60)).await;
-    assert!(
-        again.status.as_u16() == 200 || again.code() == "idempotency_conflict",
-        "{}",
-        again.text
+    let again = send_signed(&app, &fresh(&provider), PATH, &trip).await;
+    assert_eq!(again.assert_status(200), &body);
+    // The id is the provider's own: the user's app may use it too, for another event, and so may
+    // another provider, each getting its own record.
+    let mut own = metro_trip(&user_id, "op-1", 200);
+    own.as_object_mut().unwrap().remove("user_id");
+    let mine = app.post("/api/v1/activities", &own, Some(&token)).await;
+    assert_eq!(mine.assert_status(201)["status"], "credited", "{}", mine.text);
+    let other = onboard(&app).await;
+    let theirs = send_signed(&app, &fresh(&other), PATH, &metro_trip(&user_id, "op-1", 300)).await;
+    assert_eq!(theirs.assert_status(201)["status"], "credited", "{}", theirs.text);
+    assert_eq!(
+        send_signed(&app, &fresh(&provider), PATH, &trip)
+            .await
+            .assert_status(200),
+        &body,
+        "each poster's record keeps its own answer"
     );
     let unknown = send_signed(&app, &fresh(&provider), PATH, &metro_trip("99999999", "op-2", 60)).await;
     unknown.assert_problem(422, "unknown_user");
