@@ -235,7 +235,15 @@ fn earn(
             home_region: person.region.into(),
             provider_id: None,
         };
-        let event = request::validate(trip, poster, &catalog, Utc::now(), &state.settings.activities)?;
+        let digest = request::digest(&trip)?;
+        let event = request::validate(
+            trip,
+            digest,
+            poster,
+            &catalog,
+            Utc::now(),
+            &state.settings.activities,
+        )?;
         let mut cx = ingest::Context {
             settings: &state.settings.activities,
             issuance: &mut IssuanceAccounts::default(),

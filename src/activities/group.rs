@@ -58,7 +58,7 @@ pub fn ingest_group(
     let mut decided: Vec<(usize, Decided)> = Vec::new();
     for (i, (event, key)) in events.iter().zip(&keys).enumerate() {
         if let Some(stored) = stored.get(&(key.0, key.1, key.2.to_string())) {
-            answers.push(Some(ingest::replay(stored.clone(), event)));
+            answers.push(Some(ingest::replay(stored.clone(), &event.request_hash)));
             continue;
         }
         if !seen.insert(*key) {

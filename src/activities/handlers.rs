@@ -8,6 +8,7 @@ use utoipa::ToSchema;
 
 use super::ingest::{ActivityResult, Outcome};
 use super::request::{self, ActivityRequest, Poster};
+use super::retry::{self, Refused};
 use super::review::{self, Decision};
 use super::store::{self, ActivityRow};
 use crate::auth::extract::{Admin, Member};
@@ -37,18 +38,32 @@ fn poster(member: &Member) -> ApiResult<Poster> {
 
 /// Validates, queues for the next group commit, and answers once stored.
 pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
-    let event = validate(state, req, poster)?;
-    state.ingest.submit(event).await?
+    match validate(state, req, poster) {
+        Ok(event) => state.ingest.submit(event).await?,
+        Err(refused) => retry::answer(state, vec![refused])
+            .await?
+            .pop()
+            .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event"))),
+    }
 }
 
-fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<request::Event> {
+fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<request::Event, Refused> {
+    let digest = request::digest(&req)?;
+    let retry_of = (
+        poster.account_id,
+        poster.provider_id,
+        req.client_event_id.clone(),
+        digest.clone(),
+    );
     request::validate(
         req,
+        digest,
         poster,
         &state.catalog.get(),
         Utc::now(),
         &state.settings.activities,
     )
+    .map_err(|error| Refused::new(error, retry_of))
 }
 
 pub fn respond(outcome: Outcome) -> HttpResponse {
@@ -145,7 +160,8 @@ pub async fn post_batch(
     // Every event is parsed and checked on its own; the valid ones go to the writer as one job, and
     // its answers come back in the same order.
     let mut ids = Vec::with_capacity(events.len());
-    let mut refusals = Vec::with_capacity(events.len());
+    let mut was_refused = Vec::with_capacity(events.len());
+    let mut refusals = Vec::new();
     let mut valid = Vec::with_capacity(events.len());
     for raw in events {
         ids.push(
@@ -154,26 +170,29 @@ pub async fn post_batch(
                 .map(str::to_string),
         );
         let checked = json::parse::<ActivityRequest>(raw.to_string().as_bytes())
+            .map_err(Refused::from)
             .and_then(|req| validate(&state, req, poster.clone()));
         match checked {
             Ok(event) => {
                 valid.push(event);
-                refusals.push(None);
+                was_refused.push(false);
             }
-            Err(e) => refusals.push(Some(e)),
+            Err(refused) => {
+                refusals.push(refused);
+                was_refused.push(true);
+            }
         }
     }
     let mut stored = state.ingest.submit_all(valid).await?.into_iter();
+    let mut refused = retry::answer(&state, refusals).await?.into_iter();
     let results = ids
         .into_iter()
-        .zip(refusals)
-        .map(|(id, refusal)| {
-            let outcome = match refusal {
-                Some(e) => Err(e),
-                None => stored
-                    .next()
-                    .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event"))),
-            };
+        .zip(was_refused)
+        .map(|(id, was_refused)| {
+            let answers = if was_refused { &mut refused } else { &mut stored };
+            let outcome = answers
+                .next()
+                .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event")));
             item(id, outcome)
         })
         .collect();

@@ -91,8 +91,9 @@ pub struct Context<'a> {
     pub planning: Planning,
 }
 
-pub fn replay((request_hash, answer): (String, StoredAnswer), event: &Event) -> Result<Outcome, ApiError> {
-    if request_hash == event.request_hash {
+/// The answer to a retry whose request has `digest`: the stored one, or a conflict when the body differs.
+pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> Result<Outcome, ApiError> {
+    if request_hash == digest {
         Ok(Outcome::Replayed(answer.into_result()?))
     } else {
         Err(ApiError::conflict(

@@ -6,6 +6,7 @@ pub mod group;
 pub mod handlers;
 pub mod ingest;
 pub mod request;
+pub mod retry;
 pub mod review;
 pub mod rules;
 pub mod store;

@@ -81,14 +81,22 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// The digest a retry is recognised by: of the request as the client sent it.
+pub fn digest(req: &ActivityRequest) -> Result<String, ApiError> {
+    Ok(request_hash(
+        &serde_json::to_value(req).map_err(ApiError::internal)?,
+    ))
+}
+
+/// Checks and quantifies the request whose [`digest`] is `hash`.
 pub fn validate(
     req: ActivityRequest,
+    hash: String,
     poster: Poster,
     catalog: &Catalog,
     now: DateTime<Utc>,
     settings: &ActivitySettings,
 ) -> Result<Event, ApiError> {
-    let hash = request_hash(&serde_json::to_value(&req).map_err(ApiError::internal)?);
     let mut errors = Vec::new();
     let chars = req.client_event_id.chars().count();
     if !(1..=128).contains(&chars) {

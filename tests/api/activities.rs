@@ -12,6 +12,7 @@ both_backends!(
     the_daily_cap_holds_under_concurrency_on_two_instances,
     bad_events_are_refused_and_late_ones_stored_as_rejected,
     untimed_trips_occupy_the_least_time_they_can_have_taken,
+    a_retry_is_answered_as_stored_after_its_version_is_retired,
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
     events_of_one_batch_are_judged_against_each_other,
@@ -167,6 +168,57 @@ async fn untimed_trips_occupy_the_least_time_they_can_have_taken(app: TestApp) {
     assert_eq!(again.body["reasons"], json!(["overlap"]));
     let later = post(&app, &token, &ride("u-3", 70)).await;
     assert_eq!(later.assert_status(201)["status"], "credited", "{}", later.text);
+}
+
+/// The client lost its answer; meanwhile the only version its event could be quantified with was
+/// retired. Its retry is answered as stored (200), as every replay is, not refused as a new event would be.
+async fn a_retry_is_answered_as_stored_after_its_version_is_retired(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let kind = json!({"code": "transit.ferry", "name": "轮渡", "unit": "ride",
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 20}}}});
+    app.post("/api/v1/admin/activity-types", &kind, Some(&maker))
+        .await
+        .assert_status(201);
+    let version = json!({"activity_type": "transit.ferry", "region_code": "CN",
+        "effective_from": "2020-01-01T00:00:00+08:00", "formula": "count * k", "daily_cap_g": 1000,
+        "parameters": {"k": {"value": "120", "unit": "g/ride", "source": "test"}}, "citation": "test fixture"});
+    let r = app
+        .post("/api/v1/admin/methodologies", &version, Some(&maker))
+        .await;
+    let id = r.assert_status(201)["id"].as_str().unwrap().to_string();
+    let lifecycle = |step: &str| format!("/api/v1/admin/methodologies/{id}/{step}");
+    app.post(&lifecycle("activate"), &json!({}), Some(&checker))
+        .await
+        .assert_status(200);
+
+    let token = app.new_user_token().await;
+    let ride = |id: &str, count: u32| {
+        json!({"client_event_id": id, "activity_type": "transit.ferry", "occurred_at": at(30),
+               "ended_at": at(10), "evidence": "trace", "data": {"count": count}})
+    };
+    let first = ride("ferry-1", 2);
+    let created = post(&app, &token, &first).await;
+    assert_eq!(created.assert_status(201)["reduction_g"], 240);
+    app.post(&lifecycle("retire"), &json!({}), Some(&checker))
+        .await
+        .assert_status(200);
+
+    let retried = post(&app, &token, &first).await;
+    assert_eq!(retried.assert_status(200), &created.body);
+    let batch = json!({"events": [first, ride("ferry-2", 1)]});
+    let r = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
+    let results = r.assert_status(200)["results"].as_array().unwrap().clone();
+    assert_eq!(
+        results[0]["activity_id"], created.body["activity_id"],
+        "{}",
+        r.text
+    );
+    assert_eq!(results[0]["replayed"], true);
+    assert_eq!(results[1]["error"]["code"], "no_methodology", "{}", r.text);
+    // The same id with another body is still a conflict, not a refusal of the new body.
+    post(&app, &token, &ride("ferry-1", 3))
+        .await
+        .assert_problem(409, "idempotency_conflict");
 }
 
 async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
