@@ -51,10 +51,15 @@ async fn unknown_routes_and_methods_are_problems(app: TestApp) {
         .await
         .assert_problem(404, "not_found");
     app.get("/nope", None).await.assert_problem(404, "not_found");
-    // GET on a POST-only route.
-    let r = app.get("/api/v1/auth/login", None).await;
-    assert!(r.status.is_client_error(), "{}", r.text);
-    assert_eq!(r.content_type(), "application/problem+json");
+    // GET on a POST-only route, DELETE on a route with parameters.
+    app.get("/api/v1/auth/login", None)
+        .await
+        .assert_problem(405, "method_not_allowed");
+    let delete = app.client.delete(app.url("/api/v1/redemptions/7"));
+    app.send(delete).await.assert_problem(405, "method_not_allowed");
+    app.get("/api/v1/auth/nope", None)
+        .await
+        .assert_problem(404, "not_found");
 }
 
 async fn malformed_bodies_are_client_errors(app: TestApp) {
