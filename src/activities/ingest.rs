@@ -504,3 +504,67 @@ pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> 
     let values: Vec<Vec<Value<'_>>> = rows.iter().map(NewActivity::values).collect();
     insert_rows(conn, "activities", &ACTIVITY_COLUMNS, &values)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{NaiveDate, NaiveDateTime};
+
+    use super::*;
+
+    fn at(minute: u32) -> NaiveDateTime {
+        NaiveDate::from_ymd_opt(2026, 11, 29)
+            .unwrap()
+            .and_hms_opt(8, minute, 0)
+            .unwrap()
+    }
+
+    fn record(
+        activity_type: &str,
+        provider_id: Option<i64>,
+        status: &str,
+        granted: (i64, i64),
+    ) -> store::Neighbour {
+        store::Neighbour {
+            account_id: 1,
+            occurred_at: at(0),
+            ended_at: Some(at(20)),
+            activity_type: activity_type.into(),
+            provider_id,
+            status: status.into(),
+            granted_g: granted.0,
+            points: granted.1,
+        }
+    }
+
+    #[test]
+    fn an_approved_operator_record_tops_up_every_app_leg() {
+        let legs = [
+            record("transit.metro", None, "credited", (187, 93)),
+            record("transit.metro", None, "credited", (187, 93)),
+            record("transit.bus", None, "credited", (80, 40)),
+            record("transit.metro", Some(7), "credited", (467, 467)),
+        ];
+        let (reasons, already) = approval_terms("transit.metro", true, &legs).unwrap();
+        assert_eq!(
+            already,
+            (374, 186),
+            "both metro legs of the app, not the bus, not the operator"
+        );
+        assert_eq!(reasons, ["supersedes_app_record"]);
+        let (reasons, already) = approval_terms("transit.metro", true, &legs[2..3]).unwrap();
+        assert_eq!((reasons.len(), already), (0, (0, 0)));
+    }
+
+    #[test]
+    fn an_app_record_yields_to_any_operator_record_of_its_trip() {
+        let flagged_operator = [record("transit.metro", Some(7), "flagged", (0, 0))];
+        let refused = approval_terms("transit.metro", false, &flagged_operator).unwrap_err();
+        assert_eq!(refused.code, "duplicate_trip");
+        let other_type = [record("transit.bus", Some(7), "credited", (80, 80))];
+        assert!(approval_terms("transit.metro", false, &other_type).is_ok());
+        assert!(
+            approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
+            "not travel"
+        );
+    }
+}
