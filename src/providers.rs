@@ -1,6 +1,7 @@
 //! Trusted data providers (transit operators, bike-share, waste stations): onboarded by administrators,
 //! they post signed activities they observed for a user.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Utc;
 use diesel::prelude::*;
@@ -15,11 +16,33 @@ use crate::auth::extract::Admin;
 use crate::auth::signature;
 use crate::db::schema::providers;
 use crate::db::{self, AnyConnection, Tx};
+use crate::domain::catalog::Catalog;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::onboarding::Onboarding;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
+
+/// A provider reports what it observed in the regions it was onboarded for (none named: everywhere);
+/// an event of another region is refused (403 `region_not_served`). An unknown region is left to the
+/// event's validation, which names the field.
+fn check_served(catalog: &Catalog, served: &str, region: &str) -> ApiResult<()> {
+    let served: Vec<String> = serde_json::from_str(served).unwrap_or_default();
+    if served.is_empty()
+        || catalog.region(region).is_none()
+        || served.iter().any(|r| catalog.is_within(region, r))
+    {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::FORBIDDEN,
+        "region_not_served",
+        format!(
+            "this provider reports for {}, not for region {region}",
+            served.join(", ")
+        ),
+    ))
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/admin/providers", web::post().to(create_provider))
@@ -85,10 +108,13 @@ pub fn register(
 /// Post an activity a provider observed for one of our users. Signed; evidence is `operator`.
 /// The body is an activity (as for `POST /api/v1/activities`) plus `user_id`. The `client_event_id` is
 /// the provider's own: a replay is answered from the provider's record, whatever ids the user's app or
-/// other providers used.
+/// other providers used. A provider onboarded for some regions reports events in those only (403
+/// `region_not_served`).
 #[utoipa::path(post, path = "/api/v1/provider/activities", tag = "activities", request_body = ActivityRequest,
     params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
-    responses((status = 201, body = ActivityResult), (status = 401, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = ActivityResult), (status = 200, body = ActivityResult, description = "replay"),
+        (status = 401, body = Problem), (status = 403, body = Problem, description = "region_not_served"),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn provider_activity(
     req: HttpRequest,
     mut payload: web::Payload,
@@ -107,12 +133,23 @@ pub async fn provider_activity(
         })
         .ok_or_else(|| ApiError::field("user_id", "is required: the id of the user who made the trip"))?;
     let request: ActivityRequest = json::parse(value.to_string().as_bytes())?;
-    let user = state
+    let provider_id = caller.owner_id;
+    let (user, served) = state
         .db
-        .run(move |conn| Ok(users::find_by_id(conn, user_id)?))
-        .await?
+        .run(move |conn| {
+            let user = users::find_by_id(conn, user_id)?;
+            let served: String = providers::table
+                .find(provider_id)
+                .select(providers::region_codes)
+                .first(conn)?;
+            Ok((user, served))
+        })
+        .await?;
+    let user = user
         .filter(|u| !u.is_admin)
         .ok_or_else(|| ApiError::unprocessable("unknown_user", "no such user"))?;
+    let region = request.region_code.as_deref().unwrap_or(&user.region_code);
+    check_served(&state.catalog.get(), &served, region)?;
     let poster = Poster {
         user_id: user.id,
         account_id: user.account_id,

@@ -79,6 +79,12 @@ async fn signed_provider_activities_are_trusted(app: TestApp) {
     );
     let unknown = send_signed(&app, &fresh(&provider), PATH, &metro_trip("99999999", "op-2", 60)).await;
     unknown.assert_problem(422, "unknown_user");
+    // Onboarded for Shenzhen, the provider reports nothing in Beijing.
+    let mut beijing = metro_trip(&user_id, "op-3", 400);
+    beijing["region_code"] = json!("110000");
+    send_signed(&app, &fresh(&provider), PATH, &beijing)
+        .await
+        .assert_problem(403, "region_not_served");
     let user = app.new_user_token().await;
     app.post(
         "/api/v1/admin/providers",
