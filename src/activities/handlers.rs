@@ -40,10 +40,7 @@ fn poster(member: &Member) -> ApiResult<Poster> {
 pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
     match validate(state, req, poster) {
         Ok(event) => state.ingest.submit(event).await?,
-        Err(refused) => retry::answer(state, vec![refused])
-            .await?
-            .pop()
-            .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event"))),
+        Err(refused) => retry::answer_one(state, refused).await,
     }
 }
 
@@ -184,7 +181,7 @@ pub async fn post_batch(
         }
     }
     let mut stored = state.ingest.submit_all(valid).await?.into_iter();
-    let mut refused = retry::answer(&state, refusals).await?.into_iter();
+    let mut refused = retry::answer(&state, refusals).await.into_iter();
     let results = ids
         .into_iter()
         .zip(was_refused)

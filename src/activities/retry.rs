@@ -3,8 +3,6 @@
 //! client retries it, as every replay is, and not with today's refusal: a client that lost the answer
 //! must be able to learn what became of its event.
 
-use actix_web::http::StatusCode;
-
 use super::ingest::{self, Outcome};
 use super::store;
 use crate::db::prepared::Planning;
@@ -44,9 +42,7 @@ impl Refused {
     }
 
     fn looked_up(&self) -> Option<&(i64, i64, String)> {
-        // Only validation refuses what the rules once let in; other refusals stand.
-        let (key, _) = self.retry_of.as_deref()?;
-        (self.error.status == StatusCode::UNPROCESSABLE_ENTITY).then_some(key)
+        self.retry_of.as_deref().map(|(key, _)| key)
     }
 }
 
@@ -62,20 +58,33 @@ impl From<ApiError> for Refused {
 
 /// Each refused event's answer, in order: its stored answer where one is stored under its key (a replay,
 /// or a conflict when the body differs), else its refusal. The database is asked once, and only when a
-/// validation refused something.
-pub async fn answer(state: &AppState, refused: Vec<Refused>) -> ApiResult<Vec<ApiResult<Outcome>>> {
+/// rule refused a readable event. A failed lookup leaves the refusals as they are: it must not turn a
+/// client's mistake into a 5xx, nor fail a batch whose other events are already stored.
+pub async fn answer(state: &AppState, refused: Vec<Refused>) -> Vec<ApiResult<Outcome>> {
     let keys: Vec<(i64, i64, String)> = refused.iter().filter_map(Refused::looked_up).cloned().collect();
     let stored = if keys.is_empty() {
         store::StoredAnswers::new()
     } else {
-        state
+        let lookup = state
             .db
             .run(move |conn| {
                 let keys: Vec<store::EventKey<'_>> =
                     keys.iter().map(|(a, p, id)| (*a, *p, id.as_str())).collect();
                 Ok(store::stored_answers(conn, &keys, Planning::EachTime)?)
             })
-            .await?
+            .await;
+        lookup.unwrap_or_else(|e| {
+            tracing::warn!(error = %e.detail, "stored events of refused ones not looked up");
+            store::StoredAnswers::new()
+        })
     };
-    Ok(refused.into_iter().map(|r| r.answer(&stored)).collect())
+    refused.into_iter().map(|r| r.answer(&stored)).collect()
+}
+
+/// [`answer`] for one event.
+pub async fn answer_one(state: &AppState, refused: Refused) -> ApiResult<Outcome> {
+    answer(state, vec![refused])
+        .await
+        .pop()
+        .unwrap_or_else(|| Err(ApiError::unavailable("no answer for this event")))
 }

@@ -83,20 +83,17 @@ pub fn decide(
             ));
         }
         // The answer its client was given, as the row holds it now.
-        let mut result = store::stored_answers(
-            conn,
-            &[(
-                before.account_id,
-                store::poster_of(before.provider_id),
-                before.client_event_id.as_str(),
-            )],
-            Planning::EachTime,
-        )?
-        .into_values()
-        .next()
-        .ok_or_else(|| ApiError::not_found("no such activity"))?
-        .1
-        .into_result()?;
+        // Exactly this record's: the app and a provider may have used the same client_event_id.
+        let key = (
+            before.account_id,
+            store::poster_of(before.provider_id),
+            before.client_event_id.clone(),
+        );
+        let mut result = store::stored_answers(conn, &[(key.0, key.1, &key.2)], Planning::EachTime)?
+            .remove(&key)
+            .ok_or_else(|| ApiError::not_found("no such activity"))?
+            .1
+            .into_result()?;
         let (status, granted_g, points) = match decision {
             Decision::Reject => ("rejected", 0, 0),
             Decision::Approve => {

@@ -70,9 +70,10 @@ pub fn interval(
 /// shorter than the trip, never longer).
 pub fn duration_fits(data: &DataValues, occurred_at: NaiveDateTime, ended_at: Option<NaiveDateTime>) -> bool {
     match (data.get("duration_s"), ended_at) {
-        (Some(&duration), Some(end)) => {
-            duration * Decimal::ONE_THOUSAND <= Decimal::from((end - occurred_at).num_milliseconds())
-        }
+        // Checked: a type without a maximum on `duration_s` admits any decimal; beyond range it cannot fit.
+        (Some(&duration), Some(end)) => duration
+            .checked_mul(Decimal::ONE_THOUSAND)
+            .is_some_and(|ms| ms <= Decimal::from((end - occurred_at).num_milliseconds())),
         _ => true,
     }
 }
@@ -159,6 +160,8 @@ mod tests {
         );
         assert!(!duration_fits(&ten_minutes, t(1, 0), Some(t(1, 9))));
         assert!(duration_fits(&ten_minutes, t(1, 0), None));
+        let endless = DataValues::from([("duration_s".into(), Decimal::MAX)]);
+        assert!(!duration_fits(&endless, t(1, 0), Some(t(1, 9))));
     }
 
     #[test]

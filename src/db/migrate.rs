@@ -147,16 +147,26 @@ mod tests {
     fn rebuilding_activities_keeps_every_row_and_scopes_event_ids_per_poster() {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut conn, migrations, at) = migrated_up_to(&dir, "event_ids_per_poster");
-        // Rows only: the users and versions they name need not exist for this.
-        conn.batch_execute("PRAGMA foreign_keys = OFF").expect("pragma");
+        // What the rows name: a wallet, its user, an issue transfer (the versions are seeded).
+        conn.batch_execute(
+            "INSERT INTO accounts (id, kind, code, region_code, floored, created_at)
+                 VALUES (5000, 'wallet', 'wallet:test', 'CN', TRUE, '2026-11-29 00:00:00');
+             INSERT INTO users (id, phone, password_hash, display_name, account_type, region_code, account_id,
+                                created_at)
+                 VALUES (6, '13800138000', 'x', 't', 'individual', 'CN', 5000, '2026-11-29 00:00:00');
+             INSERT INTO transfers (id, kind, debit_account_id, credit_account_id, amount, created_at)
+                 VALUES (9, 'issue', (SELECT min(id) FROM accounts WHERE kind = 'issuance'), 5000, 86,
+                         '2026-11-29 00:31:00');",
+        )
+        .expect("referenced rows");
         let row = |id: i64, event: &str, provider: &str| {
             format!(
                 "INSERT INTO activities (id, account_id, user_id, client_event_id, request_hash, activity_type, \
                  region_code, occurred_at, ended_at, local_day, evidence, provider_id, data, status, reasons, \
                  methodology_id, reduction_g, granted_g, points, breakdown, transfer_id, review_note, \
-                 reviewed_by, reviewed_at, created_at) VALUES ({id}, 5, 6, '{event}', 'h', 'walking', 'CN', \
+                 reviewed_by, reviewed_at, created_at) VALUES ({id}, 5000, 6, '{event}', 'h', 'walking', 'CN', \
                  '2026-11-29 00:00:00', '2026-11-29 00:30:00', '2026-11-29', 'trace', {provider}, '{{}}', \
-                 'credited', '[]', 3, 86, 86, 86, '[]', 9, 'n', 4, '2026-11-29 01:00:00', '2026-11-29 00:31:00')"
+                 'credited', '[]', 3, 86, 86, 86, '[]', 9, 'n', 6, '2026-11-29 01:00:00', '2026-11-29 00:31:00')"
             )
         };
         conn.batch_execute(&format!("{}; {}", row(1, "e-1", "NULL"), row(2, "e-2", "7")))
@@ -197,7 +207,18 @@ mod tests {
             conn.batch_execute(&row(5, "e-2", "7")).is_err(),
             "provider 7's e-2 again"
         );
-        conn.batch_execute("PRAGMA integrity_check").expect("checks");
+        assert_sound(&mut conn);
+    }
+
+    /// SQLite reports what these checks find as rows, not errors.
+    fn assert_sound(conn: &mut SqliteConnection) {
+        let broken = crate::db::count(conn, "SELECT count(*) AS n FROM pragma_foreign_key_check");
+        assert_eq!(broken, 0, "rows naming rows that do not exist");
+        let integrity: Vec<Line> =
+            diesel::sql_query("SELECT integrity_check AS line FROM pragma_integrity_check")
+                .load(conn)
+                .expect("integrity check");
+        assert_eq!(integrity.into_iter().map(|l| l.line).collect::<Vec<_>>(), ["ok"]);
     }
 
     #[test]
@@ -229,8 +250,7 @@ mod tests {
             1,
             "only (block_height, leaf_index)"
         );
-        conn.batch_execute("PRAGMA foreign_key_check; PRAGMA integrity_check;")
-            .expect("checks");
+        assert_sound(&mut conn);
 
         conn.revert_migration(&migrations[at]).expect("revert");
         assert_eq!(dump(&mut conn), before);

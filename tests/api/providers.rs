@@ -269,10 +269,18 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
         )
         .await;
     assert_eq!(claimed.assert_status(201)["points"], 233);
-    let fast = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-f", (200, 196), 10)).await;
+    // It carries the app's id (ids are each poster's own): the review answers with the operator's record.
+    let fast = send_signed(
+        &app,
+        &fresh(&provider),
+        PATH,
+        &trip(user, "app-f", (200, 196), 10),
+    )
+    .await;
     assert_eq!(fast.assert_status(201)["status"], "flagged");
     let approved = review(&fast.body["activity_id"], "approve").await;
     assert_eq!(approved.assert_status(200)["points"], 467 - 233);
+    assert_eq!(approved.body["activity_id"], fast.body["activity_id"]);
     assert_eq!(
         approved.body["reasons"],
         json!(["speed", "supersedes_app_record"])
