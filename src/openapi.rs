@@ -65,7 +65,7 @@ impl Modify for BearerAuth {
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/openapi.json", web::get().to(openapi_json));
+    cfg.service(web::resource("/openapi.json").route(web::get().to(openapi_json)));
 }
 
 async fn openapi_json() -> HttpResponse {

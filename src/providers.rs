@@ -46,8 +46,8 @@ fn check_served(catalog: &Catalog, served: &str, region: &str) -> ApiResult<()> 
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/providers", web::post().to(create_provider))
-        .route("/provider/activities", web::post().to(provider_activity));
+    cfg.service(web::resource("/admin/providers").route(web::post().to(create_provider)))
+        .service(web::resource("/provider/activities").route(web::post().to(provider_activity)));
 }
 
 pub const PROVIDER_KINDS: [&str; 5] = ["transit", "bikeshare", "waste", "energy", "other"];

@@ -119,20 +119,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(redemptions::routes)
                 .configure(openapi::routes),
         )
-        .default_service(web::to(no_route));
-}
-
-/// What no route took: an unknown path (404), or a known one asked with a method none of its routes take
-/// (405; each route is its own resource, so actix's own 405 is never reached).
-async fn no_route(req: actix_web::HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    if req.resource_map().has_resource(req.path()) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            format!("{} is not allowed on {}", req.method(), req.path()),
-        ));
-    }
-    Err(ApiError::not_found("no such route"))
+        .default_service(web::to(|| async {
+            Err::<actix_web::HttpResponse, _>(ApiError::not_found("no such route"))
+        }));
 }
 
 pub struct Application {

@@ -16,11 +16,11 @@ use crate::http::json::{self, ApiJson};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/auth/register", web::post().to(register))
-        .route("/auth/login", web::post().to(login))
-        .route("/auth/refresh", web::post().to(refresh))
-        .route("/auth/logout", web::post().to(logout))
-        .route("/me", web::get().to(me));
+    cfg.service(web::resource("/auth/register").route(web::post().to(register)))
+        .service(web::resource("/auth/login").route(web::post().to(login)))
+        .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
+        .service(web::resource("/auth/logout").route(web::post().to(logout)))
+        .service(web::resource("/me").route(web::get().to(me)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -20,11 +20,14 @@ use crate::state::AppState;
 pub const BATCH_MAX: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/activities", web::post().to(post_activity))
-        .route("/activities", web::get().to(list_activities))
-        .route("/activities/batch", web::post().to(post_batch))
-        .route("/admin/reviews", web::get().to(list_reviews))
-        .route("/admin/reviews/{activity_id}", web::post().to(review_activity));
+    cfg.service(
+        web::resource("/activities")
+            .route(web::post().to(post_activity))
+            .route(web::get().to(list_activities)),
+    )
+    .service(web::resource("/activities/batch").route(web::post().to(post_batch)))
+    .service(web::resource("/admin/reviews").route(web::get().to(list_reviews)))
+    .service(web::resource("/admin/reviews/{activity_id}").route(web::post().to(review_activity)));
 }
 
 fn poster(member: &Member) -> ApiResult<Poster> {

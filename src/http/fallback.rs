@@ -40,8 +40,13 @@ pub fn to_problem<B: MessageBody + 'static>(
         _ => status.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let problem = ApiError::new(status, code_for(status), detail);
+    // A 405 names the methods the resource takes (RFC 9110 §15.5.6); actix's own answer carries them.
+    let allow = res.headers().get(header::ALLOW).cloned();
     let (req, _) = res.into_parts();
-    let response: HttpResponse<BoxBody> = actix_web::ResponseError::error_response(&problem);
+    let mut response: HttpResponse<BoxBody> = actix_web::ResponseError::error_response(&problem);
+    if let Some(allow) = allow {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, response).map_into_right_body(),
     ))

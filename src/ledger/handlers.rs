@@ -19,12 +19,12 @@ use crate::idempotency;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/wallet", web::get().to(wallet))
-        .route("/wallet/transfers", web::get().to(wallet_transfers))
-        .route("/transfers", web::post().to(create_transfer))
-        .route("/public/ledger/key", web::get().to(public_key))
-        .route("/public/ledger/blocks/{height}", web::get().to(get_block))
-        .route("/public/ledger/proof/{transfer_id}", web::get().to(get_proof));
+    cfg.service(web::resource("/wallet").route(web::get().to(wallet)))
+        .service(web::resource("/wallet/transfers").route(web::get().to(wallet_transfers)))
+        .service(web::resource("/transfers").route(web::post().to(create_transfer)))
+        .service(web::resource("/public/ledger/key").route(web::get().to(public_key)))
+        .service(web::resource("/public/ledger/blocks/{height}").route(web::get().to(get_block)))
+        .service(web::resource("/public/ledger/proof/{transfer_id}").route(web::get().to(get_proof)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -22,18 +22,18 @@ use crate::http::pagination::{PageQuery, Paginated};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/regions", web::get().to(list_regions))
-        .route("/regions/{code}", web::get().to(get_region))
-        .route("/activity-types", web::get().to(list_activity_types))
-        .route("/methodologies", web::get().to(list_methodologies))
-        .route("/methodologies/{id}", web::get().to(get_methodology))
-        .route("/quantify", web::post().to(quantify_dry_run))
-        .route("/admin/activity-types", web::post().to(create_activity_type))
-        .route("/admin/methodologies", web::post().to(create_draft))
-        .route("/admin/methodologies/{id}/activate", web::post().to(activate))
-        .route("/admin/methodologies/{id}/retire", web::post().to(retire))
-        .route("/admin/methodologies/{id}/simulate", web::post().to(simulate))
-        .route("/admin/audit", web::get().to(list_audit));
+    cfg.service(web::resource("/regions").route(web::get().to(list_regions)))
+        .service(web::resource("/regions/{code}").route(web::get().to(get_region)))
+        .service(web::resource("/activity-types").route(web::get().to(list_activity_types)))
+        .service(web::resource("/methodologies").route(web::get().to(list_methodologies)))
+        .service(web::resource("/methodologies/{id}").route(web::get().to(get_methodology)))
+        .service(web::resource("/quantify").route(web::post().to(quantify_dry_run)))
+        .service(web::resource("/admin/activity-types").route(web::post().to(create_activity_type)))
+        .service(web::resource("/admin/methodologies").route(web::post().to(create_draft)))
+        .service(web::resource("/admin/methodologies/{id}/activate").route(web::post().to(activate)))
+        .service(web::resource("/admin/methodologies/{id}/retire").route(web::post().to(retire)))
+        .service(web::resource("/admin/methodologies/{id}/simulate").route(web::post().to(simulate)))
+        .service(web::resource("/admin/audit").route(web::get().to(list_audit)));
 }
 
 #[derive(Serialize, ToSchema)]

@@ -17,11 +17,14 @@ use crate::partners::{self, Partner, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/offers", web::get().to(list_offers))
-        .route("/offers/{id}", web::get().to(get_offer))
-        .route("/partner/offers", web::post().to(create_offer))
-        .route("/partner/offers", web::get().to(partner_offers))
-        .route("/partner/offers/{id}", web::patch().to(update_offer));
+    cfg.service(web::resource("/offers").route(web::get().to(list_offers)))
+        .service(web::resource("/offers/{id}").route(web::get().to(get_offer)))
+        .service(
+            web::resource("/partner/offers")
+                .route(web::post().to(create_offer))
+                .route(web::get().to(partner_offers)),
+        )
+        .service(web::resource("/partner/offers/{id}").route(web::patch().to(update_offer)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

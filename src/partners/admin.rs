@@ -19,14 +19,17 @@ use crate::onboarding::Onboarding;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/admin/partners", web::post().to(create_partner))
-        .route("/admin/partners", web::get().to(list_partners))
-        .route("/admin/{owners}/{id}/keys", web::get().to(list_keys))
-        .route("/admin/{owners}/{id}/keys", web::post().to(add_key))
-        .route(
-            "/admin/{owners}/{id}/keys/{key_id}/revoke",
-            web::post().to(revoke_key),
-        );
+    cfg.service(
+        web::resource("/admin/partners")
+            .route(web::post().to(create_partner))
+            .route(web::get().to(list_partners)),
+    )
+    .service(
+        web::resource("/admin/{owners}/{id}/keys")
+            .route(web::get().to(list_keys))
+            .route(web::post().to(add_key)),
+    )
+    .service(web::resource("/admin/{owners}/{id}/keys/{key_id}/revoke").route(web::post().to(revoke_key)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -21,23 +21,23 @@ use crate::partners::SignedPartner;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/redemptions", web::post().to(create_redemption))
-        .route("/redemptions", web::get().to(list_redemptions))
-        .route("/redemptions/{id}", web::get().to(get_redemption))
-        .route("/redemptions/{id}/void", web::post().to(void_own))
-        .route(
-            "/partner/redemptions/{id}/capture",
-            web::post().to(partner_capture),
-        )
-        .route("/partner/redemptions", web::get().to(partner_redemptions))
-        .route("/partner/redemptions/{id}/void", web::post().to(partner_void))
-        .route("/partner/vouchers/redeem", web::post().to(redeem_voucher))
-        .route("/partner/settlements", web::get().to(settlements));
+    cfg.service(
+        web::resource("/redemptions")
+            .route(web::post().to(create_redemption))
+            .route(web::get().to(list_redemptions)),
+    )
+    .service(web::resource("/redemptions/{id}").route(web::get().to(get_redemption)))
+    .service(web::resource("/redemptions/{id}/void").route(web::post().to(void_own)))
+    .service(web::resource("/partner/redemptions/{id}/capture").route(web::post().to(partner_capture)))
+    .service(web::resource("/partner/redemptions").route(web::get().to(partner_redemptions)))
+    .service(web::resource("/partner/redemptions/{id}/void").route(web::post().to(partner_void)))
+    .service(web::resource("/partner/vouchers/redeem").route(web::post().to(redeem_voucher)))
+    .service(web::resource("/partner/settlements").route(web::get().to(settlements)));
 }
 
 /// Served at the root, beside the API: `/.well-known/jwks.json`.
 pub fn well_known(cfg: &mut web::ServiceConfig) {
-    cfg.route("/.well-known/jwks.json", web::get().to(jwks));
+    cfg.service(web::resource("/.well-known/jwks.json").route(web::get().to(jwks)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -51,12 +51,20 @@ async fn unknown_routes_and_methods_are_problems(app: TestApp) {
         .await
         .assert_problem(404, "not_found");
     app.get("/nope", None).await.assert_problem(404, "not_found");
-    // GET on a POST-only route, DELETE on a route with parameters.
-    app.get("/api/v1/auth/login", None)
-        .await
-        .assert_problem(405, "method_not_allowed");
-    let delete = app.client.delete(app.url("/api/v1/redemptions/7"));
-    app.send(delete).await.assert_problem(405, "method_not_allowed");
+    // GET on a POST-only route, DELETE on a route with parameters, PUT where GET and POST are served:
+    // 405 naming the methods that are.
+    let allowed = |r: &crate::helpers::Resp| {
+        r.assert_problem(405, "method_not_allowed");
+        r.headers.get("allow").map(|v| v.to_str().unwrap().to_string())
+    };
+    let r = app.get("/api/v1/auth/login", None).await;
+    assert_eq!(allowed(&r).as_deref(), Some("POST"));
+    let r = app
+        .send(app.client.delete(app.url("/api/v1/redemptions/7")))
+        .await;
+    assert_eq!(allowed(&r).as_deref(), Some("GET"));
+    let r = app.send(app.client.put(app.url("/api/v1/activities"))).await;
+    assert_eq!(allowed(&r).as_deref(), Some("POST, GET"));
     app.get("/api/v1/auth/nope", None)
         .await
         .assert_problem(404, "not_found");
