@@ -184,7 +184,8 @@ fn superseding(app_records: &[&store::Neighbour]) -> Vec<String> {
 /// Approving a flagged travel record honours the other records of its trip as posting it would have:
 /// an app record yields to any live operator record of the trip (409 `duplicate_trip`), and an operator
 /// record only tops up what the trip's app records were granted. Returns the reasons to add and the
-/// (grams, points) already granted. `overlapping`: the account's other live activities overlapping it.
+/// (grams, points) already granted. `overlapping`: the account's live activities overlapping it (the
+/// record itself may be among them: it is no other side's record of its trip).
 pub fn approval_terms(
     activity_type: &str,
     from_operator: bool,

@@ -96,31 +96,23 @@ pub fn neighbours_between(
     Ok(found)
 }
 
-/// The other live activities of `row`'s account that overlap it (what approving it must honour).
+/// The live activities of `row`'s account that overlap it, `row` among them (what approving it must
+/// honour: only the other side's records of a trip count, so its own is never one).
 pub fn overlapping(conn: &mut AnyConnection, row: &ActivityRow) -> QueryResult<Vec<Neighbour>> {
-    let end = row
-        .ended_at
-        .unwrap_or(row.occurred_at + chrono::Duration::seconds(1));
-    let started = activities::table
-        .filter(activities::account_id.eq(row.account_id))
-        .filter(activities::id.ne(row.id))
-        .filter(activities::status.ne("rejected"))
-        .filter(activities::occurred_at.gt(row.occurred_at - super::rules::longest()))
-        .filter(activities::occurred_at.lt(end))
-        .select((
-            activities::account_id,
-            activities::occurred_at,
-            activities::ended_at,
-            activities::activity_type,
-            activities::provider_id,
-            activities::status,
-            activities::granted_g,
-            activities::points,
-        ))
-        .load::<Neighbour>(conn)?;
+    let interval = (
+        row.occurred_at,
+        row.ended_at
+            .unwrap_or(row.occurred_at + chrono::Duration::seconds(1)),
+    );
+    let started = neighbours_between(
+        conn,
+        &[row.account_id],
+        (interval.0 - super::rules::longest(), interval.1),
+        Planning::EachTime,
+    )?;
     Ok(started
         .into_iter()
-        .filter(|n| n.overlaps(row.account_id, (row.occurred_at, end)))
+        .filter(|n| n.overlaps(row.account_id, interval))
         .collect())
 }
 
