@@ -9,8 +9,8 @@ use diesel::prelude::*;
 use crate::accounts::store as users;
 use crate::activities::handlers::{ingest_one, respond};
 use crate::activities::ingest::ActivityResult;
-use crate::activities::request::{self, ActivityRequest, Poster};
-use crate::activities::retry::{self, Refused};
+use crate::activities::request::{ActivityRequest, Poster};
+use crate::activities::retry::{self, Refused, RetryOf};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, Owner};
 use crate::auth::extract::Admin;
@@ -149,24 +149,17 @@ pub async fn provider_activity(
     let user = user
         .filter(|u| !u.is_admin)
         .ok_or_else(|| ApiError::unprocessable("unknown_user", "no such user"))?;
-    let region = request.region_code.as_deref().unwrap_or(&user.region_code);
-    if let Err(refusal) = check_served(&state.catalog.get(), &served, region) {
-        // An event stored before the provider's regions were narrowed is still answered on retry.
-        let retry_of = (
-            user.account_id,
-            Some(provider_id),
-            request.client_event_id.clone(),
-            request::digest(&request)?,
-        );
-        return Ok(respond(
-            retry::answer_one(&state, Refused::new(refusal, retry_of)).await?,
-        ));
-    }
     let poster = Poster {
         user_id: user.id,
         account_id: user.account_id,
         home_region: user.region_code,
-        provider_id: Some(caller.owner_id),
+        provider_id: Some(provider_id),
     };
+    let region = request.region_code.as_deref().unwrap_or(&poster.home_region);
+    if let Err(refusal) = check_served(&state.catalog.get(), &served, region) {
+        // An event stored before the provider's regions were narrowed is still answered on retry.
+        let refused = Refused::new(refusal, RetryOf::of(&request, &poster)?);
+        return Ok(respond(retry::answer_one(&state, refused).await?));
+    }
     Ok(respond(ingest_one(&state, request, poster).await?))
 }

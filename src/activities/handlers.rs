@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::ingest::{ActivityResult, Outcome};
 use super::request::{self, ActivityRequest, Poster};
-use super::retry::{self, Refused};
+use super::retry::{self, Refused, RetryOf};
 use super::review::{self, Decision};
 use super::store::{self, ActivityRow};
 use crate::auth::extract::{Admin, Member};
@@ -48,16 +48,10 @@ pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) 
 }
 
 fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<request::Event, Refused> {
-    let digest = request::digest(&req)?;
-    let retry_of = (
-        poster.account_id,
-        poster.provider_id,
-        req.client_event_id.clone(),
-        digest.clone(),
-    );
+    let retry_of = RetryOf::of(&req, &poster)?;
     request::validate(
         req,
-        digest,
+        retry_of.digest().to_string(),
         poster,
         &state.catalog.get(),
         Utc::now(),

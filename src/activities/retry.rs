@@ -4,45 +4,64 @@
 //! must be able to learn what became of its event.
 
 use super::ingest::{self, Outcome};
+use super::request::{self, ActivityRequest, Poster};
 use super::store;
 use crate::db::prepared::Planning;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
-type RetryOf = ((i64, i64, String), String);
+/// What recognises a request as a retry of a stored event: its key and its digest.
+pub struct RetryOf {
+    key: (i64, i64, String),
+    digest: String,
+}
+
+impl RetryOf {
+    pub fn of(req: &ActivityRequest, poster: &Poster) -> ApiResult<RetryOf> {
+        Ok(RetryOf {
+            key: (
+                poster.account_id,
+                store::poster_of(poster.provider_id),
+                req.client_event_id.clone(),
+            ),
+            digest: request::digest(req)?,
+        })
+    }
+
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+}
 
 /// An event refused before it reached the writer, with what would recognise it as a retry.
 pub struct Refused {
     error: ApiError,
-    /// (account, poster, `client_event_id`) and the request's digest, once the request was read (boxed:
-    /// the refusal travels in every `Result` of the batch loop).
+    /// Once the request was read (boxed: the refusal travels in every `Result` of the batch loop).
     retry_of: Option<Box<RetryOf>>,
 }
 
 impl Refused {
-    /// `retry_of`: the poster's account and provider, the `client_event_id` and the request's digest.
-    pub fn new(error: ApiError, retry_of: (i64, Option<i64>, String, String)) -> Refused {
-        let (account_id, provider_id, client_event_id, digest) = retry_of;
-        let key = (account_id, store::poster_of(provider_id), client_event_id);
+    pub fn new(error: ApiError, retry_of: RetryOf) -> Refused {
         Refused {
             error,
-            retry_of: Some(Box::new((key, digest))),
+            retry_of: Some(Box::new(retry_of)),
         }
     }
 
     /// The event's answer, once stored events were looked up.
     fn answer(self, stored: &store::StoredAnswers) -> ApiResult<Outcome> {
-        match self.retry_of.map(|retry| *retry) {
-            Some((key, digest)) => match stored.get(&key) {
-                Some(found) => ingest::replay(found.clone(), &digest),
-                None => Err(self.error),
-            },
+        match self
+            .retry_of
+            .as_deref()
+            .and_then(|r| Some((stored.get(&r.key)?, &r.digest)))
+        {
+            Some((found, digest)) => ingest::replay(found.clone(), digest),
             None => Err(self.error),
         }
     }
 
     fn looked_up(&self) -> Option<&(i64, i64, String)> {
-        self.retry_of.as_deref().map(|(key, _)| key)
+        self.retry_of.as_deref().map(|r| &r.key)
     }
 }
 
