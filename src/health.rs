@@ -61,8 +61,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     } else {
         "not_configured"
     };
+    let ready = database && redis != "down";
     let database = verdict(database);
-    if database == "ok" && redis != "down" {
+    if ready {
         return HttpResponse::Ok().json(Readiness {
             status: "ready",
             database,
