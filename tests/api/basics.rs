@@ -285,11 +285,7 @@ async fn nul_characters_are_refused_everywhere(app: TestApp) {
         .await
         .assert_problem(400, "invalid_path");
 
-    let (phone, password, _, _) = app.register().await;
-    let token = app.login(&phone, &password).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = app.new_user_token().await;
     let at = chrono::Utc::now().to_rfc3339();
     let walk = |id: &str| {
         json!({"client_event_id": id, "activity_type": "walking", "occurred_at": at,

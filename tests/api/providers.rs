@@ -5,13 +5,14 @@ use serde_json::{json, Value};
 use tanhui::auth::signature::{canonical, sign};
 
 use crate::both_backends;
-use crate::helpers::{Key, Resp, Signing, TestApp};
+use crate::helpers::{second_instance, Key, Resp, Signing, TestApp};
 
 both_backends!(
     signed_provider_activities_are_trusted,
     bad_signatures_are_refused_with_distinct_codes,
     a_trip_is_credited_once_and_the_operator_wins,
-    reviews_honour_the_other_records_of_a_trip
+    reviews_honour_the_other_records_of_a_trip,
+    identical_provider_posts_on_two_instances_credit_once
 );
 
 async fn onboard(app: &TestApp) -> Key {
@@ -24,6 +25,11 @@ async fn onboard(app: &TestApp) -> Key {
         )
         .await;
     Key::from_credentials(r.assert_status(201))
+}
+
+/// The user's own app posting `body`.
+async fn from_app(app: &TestApp, token: &str, body: &Value) -> Resp {
+    app.post("/api/v1/activities", body, Some(token)).await
 }
 
 async fn send_signed(app: &TestApp, s: &Signing<'_>, path: &str, body: &Value) -> Resp {
@@ -65,7 +71,7 @@ async fn signed_provider_activities_are_trusted(app: TestApp) {
     // another provider, each getting its own record.
     let mut own = metro_trip(&user_id, "op-1", 200);
     own.as_object_mut().unwrap().remove("user_id");
-    let mine = app.post("/api/v1/activities", &own, Some(&token)).await;
+    let mine = from_app(&app, &token, &own).await;
     assert_eq!(mine.assert_status(201)["status"], "credited", "{}", mine.text);
     let other = onboard(&app).await;
     let theirs = send_signed(&app, &fresh(&other), PATH, &metro_trip(&user_id, "op-1", 300)).await;
@@ -186,7 +192,7 @@ async fn a_trip_is_credited_once_and_the_operator_wins(app: TestApp) {
         .to_string();
     let mut app_trip = metro_trip(&user_id, "app-1", 120);
     app_trip.as_object_mut().unwrap().remove("user_id");
-    let claimed = app.post("/api/v1/activities", &app_trip, Some(&token)).await;
+    let claimed = from_app(&app, &token, &app_trip).await;
     assert_eq!(
         claimed.assert_status(201)["points"],
         233,
@@ -214,7 +220,7 @@ async fn a_trip_is_credited_once_and_the_operator_wins(app: TestApp) {
     let mut app_late = op_first.clone();
     app_late.as_object_mut().unwrap().remove("user_id");
     app_late["client_event_id"] = json!("app-2");
-    let dup = app.post("/api/v1/activities", &app_late, Some(&token)).await;
+    let dup = from_app(&app, &token, &app_late).await;
     assert_eq!(dup.assert_status(201)["status"], "rejected");
     assert_eq!(dup.body["reasons"], json!(["duplicate"]));
     assert_eq!(app.get("/api/v1/wallet", Some(&token)).await.body["balance"], 934);
@@ -251,9 +257,7 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     // The app reported one ride as two legs of 4 km (187 g each, 93 points self-reported); the operator's
     // record of the whole ride (8 km, 374 g) tops up both legs, not just one.
     for (id, minutes) in [("leg-1", (300, 290)), ("leg-2", (290, 280))] {
-        let leg = app
-            .post("/api/v1/activities", &trip(None, id, minutes, 4), Some(&token))
-            .await;
+        let leg = from_app(&app, &token, &trip(None, id, minutes, 4)).await;
         assert_eq!(leg.assert_status(201)["points"], 93);
     }
     let whole = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-w", (300, 280), 8)).await;
@@ -261,13 +265,7 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     assert_eq!(balance().await, 374);
 
     // The operator's record is flagged (10 km in 4 minutes); approving it still only tops the app's up.
-    let claimed = app
-        .post(
-            "/api/v1/activities",
-            &trip(None, "app-f", (200, 180), 10),
-            Some(&token),
-        )
-        .await;
+    let claimed = from_app(&app, &token, &trip(None, "app-f", (200, 180), 10)).await;
     assert_eq!(claimed.assert_status(201)["points"], 233);
     // It carries the app's id (ids are each poster's own): the review answers with the operator's record.
     let fast = send_signed(
@@ -289,13 +287,7 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
 
     // The app's flagged record of a ride the operator also reported cannot be approved: the operator's
     // record wins, approved or not, and is then credited in full.
-    let app_fast = app
-        .post(
-            "/api/v1/activities",
-            &trip(None, "app-d", (100, 96), 10),
-            Some(&token),
-        )
-        .await;
+    let app_fast = from_app(&app, &token, &trip(None, "app-d", (100, 96), 10)).await;
     assert_eq!(app_fast.assert_status(201)["status"], "flagged");
     let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
     assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
@@ -311,4 +303,31 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
         .await
         .assert_status(200);
     assert_eq!(balance().await, 374 + 467 + 467);
+}
+
+/// The same signed event sent twenty times at once, half to each of two instances: one record, one credit,
+/// the others replays of it.
+async fn identical_provider_posts_on_two_instances_credit_once(app: TestApp) {
+    let other = second_instance(&app).await;
+    let provider = onboard(&app).await;
+    let (phone, password, user_id, _) = app.register().await;
+    let ride = metro_trip(&user_id, "op-twice", 60);
+    let signings: Vec<Signing<'_>> = (0..20).map(|_| fresh(&provider)).collect();
+    let posts = signings.iter().enumerate().map(|(i, signing)| {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        send_signed(instance, signing, PATH, &ride)
+    });
+    let results = futures_util::future::join_all(posts).await;
+    let statuses: Vec<u16> = results.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|&&s| s == 200).count(), 19, "{statuses:?}");
+    assert!(results
+        .iter()
+        .all(|r| r.body["activity_id"] == results[0].body["activity_id"]));
+    let token = app.login(&phone, &password).await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let wallet = app.get("/api/v1/wallet", Some(&token)).await;
+    assert_eq!(wallet.body["balance"], 467);
 }
