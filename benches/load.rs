@@ -18,6 +18,10 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tanhui::config::Settings;
 
+#[path = "load/wire.rs"]
+mod wire;
+use wire::Request;
+
 const CLIENTS: usize = 64;
 const USERS: usize = 256;
 /// Users of the scenarios that post activities. A person takes a few trips a day: with only 256 users,
@@ -183,18 +187,20 @@ impl Stats {
     }
 }
 
-/// Runs `CLIENTS` workers for `RUN`; worker `w` makes request number `n` with `make(w, n)`.
-/// With `interval`, each worker paces itself (open loop at a fixed rate).
-async fn drive<F>(client: &reqwest::Client, make: F, interval: Option<Duration>) -> Stats
+/// Runs `CLIENTS` workers for `RUN`, each on a keep-alive connection of its own; worker `w` makes
+/// request number `n` with `make(w, n)`. With `interval`, each worker paces itself (open loop at a
+/// fixed rate).
+async fn drive<F>(base: &str, make: F, interval: Option<Duration>) -> Stats
 where
-    F: Fn(usize, usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(usize, usize) -> Request + Send + Sync + 'static,
 {
+    let host = base.trim_start_matches("http://").to_string();
     let make = Arc::new(make);
     let failed = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut handles = Vec::new();
     for w in 0..CLIENTS {
-        let (make, failed, _client) = (make.clone(), failed.clone(), client.clone());
+        let (make, failed, mut conn) = (make.clone(), failed.clone(), wire::Connection::new(&host));
         handles.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut n = 0;
@@ -205,15 +211,13 @@ where
                     tokio::time::sleep_until(next.into()).await;
                     next += i;
                 }
+                let request = make(w, n);
                 let t = Instant::now();
-                match make(w, n).send().await {
-                    Ok(r) if r.status().is_success() => {
-                        let _ = r.bytes().await;
-                        latencies.push(t.elapsed());
-                    }
+                match conn.send(&request).await {
+                    Ok(r) if (200..300).contains(&r.status) => latencies.push(t.elapsed()),
                     Ok(r) => {
                         if failed.fetch_add(1, Ordering::Relaxed) < 3 {
-                            eprintln!("failed: {} {}", r.status(), r.text().await.unwrap_or_default());
+                            eprintln!("failed: {} {}", r.status, String::from_utf8_lossy(&r.body));
                         }
                     }
                     Err(e) => {
@@ -312,25 +316,21 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
 }
 
 async fn posts(
-    client: &reqwest::Client,
     base: &str,
     users: Arc<Vec<User>>,
     tag: &'static str,
     interval: Option<Duration>,
     offset_s: i64,
 ) -> Stats {
-    let (client2, base) = (client.clone(), base.to_string());
     drive(
-        client,
+        base,
         move |w, n| {
             let user = &users[(w + n * CLIENTS) % users.len()];
-            client2
-                .post(format!("{base}/api/v1/activities"))
-                .bearer_auth(&user.token)
-                .json(&metro(
-                    format!("{tag}-{w}-{n}"),
-                    (n * 7 + w) as i64 % 500_000 + 1 + offset_s,
-                ))
+            let trip = metro(
+                format!("{tag}-{w}-{n}"),
+                (n * 7 + w) as i64 % 500_000 + 1 + offset_s,
+            );
+            Request::post("/api/v1/activities", &user.token, trip.to_string())
         },
         interval,
     )
@@ -419,17 +419,16 @@ fn main() {
         match scenario.as_str() {
             "transfers" => {
                 grant_all(&base, &settings, &users).await;
-                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                let u = users.clone();
                 // Uncontended: each worker pays from its own wallets to its partner's.
                 let stats = drive(
-                    &client,
+                    &base,
                     move |w, n| {
                         let from = &u[(w + n * CLIENTS) % u.len()];
                         let to = &u[(w + n * CLIENTS + 1) % u.len()];
-                        c.post(format!("{b}/api/v1/transfers"))
-                            .bearer_auth(&from.token)
-                            .header("Idempotency-Key", format!("t-{w}-{n}"))
-                            .json(&json!({"to_account_id": to.account, "points": 1}))
+                        let body = json!({"to_account_id": to.account, "points": 1}).to_string();
+                        Request::post("/api/v1/transfers", &from.token, body)
+                            .header("idempotency-key", format!("t-{w}-{n}"))
                     },
                     None,
                 )
@@ -438,38 +437,36 @@ fn main() {
             }
             "http-floor" => {
                 // What the load generator and the HTTP stack alone reach on this machine: no database.
-                let (c, b) = (client.clone(), base.clone());
-                drive(&client, move |_, _| c.get(format!("{b}/healthz")), None)
+                drive(&base, move |_, _| Request::get("/healthz"), None)
                     .await
                     .print(&format!("http-floor/{backend}"), 1);
             }
             "issue-spread" | "issue-hot" => {
-                posts(&client, &base, users, "i", None, 0)
+                posts(&base, users, "i", None, 0)
                     .await
                     .print(&format!("{scenario}/{backend}"), 1);
             }
             "activities" => {
-                let peak = posts(&client, &base, users.clone(), "a", None, 0).await;
+                let peak = posts(&base, users.clone(), "a", None, 0).await;
                 peak.print(&format!("activities/{backend}"), 1);
                 let rate = peak.ok as f64 / peak.elapsed.as_secs_f64() / 2.0;
                 let interval = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1.0));
                 // Offset so that no trip lands on one of the peak's (they would overlap and be flagged).
-                posts(&client, &base, users, "h", Some(interval), 200)
+                posts(&base, users, "h", Some(interval), 200)
                     .await
                     .print(&format!("activities-at-half-peak/{backend}"), 1);
             }
             "batch" => {
-                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                let u = users.clone();
                 let stats = drive(
-                    &client,
+                    &base,
                     move |w, n| {
                         let user = &u[(w + n * CLIENTS) % u.len()];
                         let events: Vec<Value> = (0..500)
                             .map(|i| metro(format!("b-{w}-{n}-{i}"), (n * 500 + i) as i64 * 3 + 1))
                             .collect();
-                        c.post(format!("{b}/api/v1/activities/batch"))
-                            .bearer_auth(&user.token)
-                            .json(&json!({"events": events}))
+                        let body = json!({"events": events}).to_string();
+                        Request::post("/api/v1/activities/batch", &user.token, body)
                     },
                     None,
                 )
@@ -484,16 +481,15 @@ fn main() {
                     OFFERS_SPREAD
                 };
                 let offer_ids = Arc::new(offers(&settings, count).await);
-                let (c, b, u) = (client.clone(), base.clone(), users.clone());
+                let u = users.clone();
                 let stats = drive(
-                    &client,
+                    &base,
                     move |w, n| {
                         let user = &u[(w + n * CLIENTS) % u.len()];
                         let offer = &offer_ids[(w + n * CLIENTS) % offer_ids.len()];
-                        c.post(format!("{b}/api/v1/redemptions"))
-                            .bearer_auth(&user.token)
-                            .header("Idempotency-Key", format!("r-{w}-{n}"))
-                            .json(&json!({"offer_id": offer}))
+                        let body = json!({"offer_id": offer}).to_string();
+                        Request::post("/api/v1/redemptions", &user.token, body)
+                            .header("idempotency-key", format!("r-{w}-{n}"))
                     },
                     None,
                 )
