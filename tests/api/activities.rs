@@ -19,6 +19,7 @@ both_backends!(
     approvals_and_posts_on_two_instances_share_the_daily_cap,
     identical_batches_on_two_instances_store_each_event_once,
     one_group_issues_each_event_from_its_own_regions_account,
+    event_ids_of_any_characters_are_found_again,
 );
 
 /// `minutes_ago` before [`anchor`], as RFC 3339.
@@ -719,4 +720,33 @@ async fn one_group_issues_each_event_from_its_own_regions_account(app: TestApp) 
         })
         .collect();
     assert_eq!(sources, expected);
+}
+
+/// A group's stored events are looked up by their ids in one statement: ids with quotes, backslashes,
+/// commas, braces, spaces, the word NULL or other scripts each find exactly their own event again, from a
+/// batch's retry and from a single post.
+async fn event_ids_of_any_characters_are_found_again(app: TestApp) {
+    let token = app.new_user_token().await;
+    let ids = ["a\"b", "c\\d", "e,f", "{g}", "NULL", " h ", "\"", "", "日本"];
+    let events: Vec<Value> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| walk(id, 5 + 5 * i as i64, 100, "trace"))
+        .collect();
+    let batch = json!({"events": events});
+    let first = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
+    let first = first.assert_status(200)["results"].as_array().unwrap().clone();
+    // The empty id is refused; every other is stored once.
+    assert_eq!(first[7]["error"]["code"], "validation_failed");
+    let stored: Vec<&Value> = first.iter().filter(|r| r["status"] == "credited").collect();
+    assert_eq!(stored.len(), ids.len() - 1, "{first:?}");
+    let again = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
+    let again = again.assert_status(200)["results"].as_array().unwrap().clone();
+    for (i, (one, other)) in first.iter().zip(&again).enumerate() {
+        assert_eq!(one["activity_id"], other["activity_id"], "id {:?}", ids[i]);
+        assert_eq!(other["replayed"], i != 7, "id {:?}", ids[i]);
+    }
+    let single = post(&app, &token, &events[4]).await;
+    assert_eq!(single.assert_status(200)["activity_id"], first[4]["activity_id"]);
+    assert_eq!(balance(&app, &token).await, 8 * 3);
 }
