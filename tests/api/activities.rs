@@ -47,10 +47,6 @@ fn walk(id: &str, minutes_ago: i64, distance_m: u64, evidence: &str) -> Value {
            "evidence": evidence, "data": {"distance_m": distance_m}})
 }
 
-async fn post(app: &TestApp, token: &str, body: &Value) -> crate::helpers::Resp {
-    app.post("/api/v1/activities", body, Some(token)).await
-}
-
 async fn balance(app: &TestApp, token: &str) -> i64 {
     app.get("/api/v1/wallet", Some(token)).await.body["balance"]
         .as_i64()
@@ -60,7 +56,7 @@ async fn balance(app: &TestApp, token: &str) -> i64 {
 async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
     let token = app.new_user_token().await;
     let event = walk("w-1", 30, 3000, "self_report");
-    let r = post(&app, &token, &event).await;
+    let r = app.post_activity(&token, &event).await;
     let body = r.assert_status(201).clone();
     // 3 km × 28.6 g/km = 85.8 → 86 g; self-reported evidence earns half: 43 points.
     assert_eq!(body["status"], "credited");
@@ -76,17 +72,17 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
         .any(|s| s["expr"] == "walk_g_per_km"));
     assert_eq!(balance(&app, &token).await, 43);
 
-    let again = post(&app, &token, &event).await;
+    let again = app.post_activity(&token, &event).await;
     assert_eq!(again.assert_status(200), &body);
     assert_eq!(balance(&app, &token).await, 43);
     let mut changed = event.clone();
     changed["data"]["distance_m"] = json!(3001);
-    post(&app, &token, &changed)
+    app.post_activity(&token, &changed)
         .await
         .assert_problem(409, "idempotency_conflict");
 
     // Untimed, the 3 km walk took at least 22.5 minutes (at 8 km/h): this one is before it.
-    let traced = post(&app, &token, &walk("w-2", 40, 1000, "trace")).await;
+    let traced = app.post_activity(&token, &walk("w-2", 40, 1000, "trace")).await;
     assert_eq!(
         traced.assert_status(201)["points"],
         29,
@@ -106,7 +102,7 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
 async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {
     let token = app.new_user_token().await;
     let event = walk("same", 10, 3000, "trace");
-    let results = futures_util::future::join_all((0..50).map(|_| post(&app, &token, &event))).await;
+    let results = futures_util::future::join_all((0..50).map(|_| app.post_activity(&token, &event))).await;
     let created = results.iter().filter(|r| r.status.as_u16() == 201).count();
     let replayed = results.iter().filter(|r| r.status.as_u16() == 200).count();
     assert_eq!(
@@ -130,7 +126,7 @@ async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
         .collect();
     let posts = events.iter().enumerate().map(|(i, e)| {
         let instance = if i % 2 == 0 { &app } else { &other };
-        post(instance, &token, e)
+        instance.post_activity(&token, e)
     });
     let results = futures_util::future::join_all(posts).await;
     let granted: i64 = results
@@ -149,7 +145,9 @@ async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
     );
     assert_eq!(balance(&app, &token).await, 296);
     // Another day has its own allowance.
-    let yesterday = post(&app, &token, &walk("cap-y", 60 * 24 + 30, 3000, "trace")).await;
+    let yesterday = app
+        .post_activity(&token, &walk("cap-y", 60 * 24 + 30, 3000, "trace"))
+        .await;
     assert_eq!(yesterday.assert_status(201)["granted_g"], 86);
 }
 
@@ -162,12 +160,12 @@ async fn untimed_trips_occupy_the_least_time_they_can_have_taken(app: TestApp) {
                "evidence": "trace", "data": {"distance_m": 20_000}})
     };
     // 20 km at no more than 30 km/h: at least 40 minutes.
-    let first = post(&app, &token, &ride("u-1", 120)).await;
+    let first = app.post_activity(&token, &ride("u-1", 120)).await;
     assert_eq!(first.assert_status(201)["status"], "credited");
-    let again = post(&app, &token, &ride("u-2", 119)).await;
+    let again = app.post_activity(&token, &ride("u-2", 119)).await;
     assert_eq!(again.assert_status(201)["status"], "flagged");
     assert_eq!(again.body["reasons"], json!(["overlap"]));
-    let later = post(&app, &token, &ride("u-3", 70)).await;
+    let later = app.post_activity(&token, &ride("u-3", 70)).await;
     assert_eq!(later.assert_status(201)["status"], "credited", "{}", later.text);
 }
 
@@ -198,13 +196,13 @@ async fn a_retry_is_answered_as_stored_after_its_version_is_retired(app: TestApp
                "ended_at": at(10), "evidence": "trace", "data": {"count": count}})
     };
     let first = ride("ferry-1", 2);
-    let created = post(&app, &token, &first).await;
+    let created = app.post_activity(&token, &first).await;
     assert_eq!(created.assert_status(201)["reduction_g"], 240);
     app.post(&lifecycle("retire"), &json!({}), Some(&checker))
         .await
         .assert_status(200);
 
-    let retried = post(&app, &token, &first).await;
+    let retried = app.post_activity(&token, &first).await;
     assert_eq!(retried.assert_status(200), &created.body);
     let batch = json!({"events": [first, ride("ferry-2", 1)]});
     let r = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
@@ -217,7 +215,7 @@ async fn a_retry_is_answered_as_stored_after_its_version_is_retired(app: TestApp
     assert_eq!(results[0]["replayed"], true);
     assert_eq!(results[1]["error"]["code"], "no_methodology", "{}", r.text);
     // The same id with another body is still a conflict, not a refusal of the new body.
-    post(&app, &token, &ride("ferry-1", 3))
+    app.post_activity(&token, &ride("ferry-1", 3))
         .await
         .assert_problem(409, "idempotency_conflict");
 }
@@ -226,50 +224,50 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let token = app.new_user_token().await;
     let mut future = walk("f", 0, 1000, "trace");
     future["occurred_at"] = json!((Utc::now() + Duration::minutes(10)).to_rfc3339());
-    post(&app, &token, &future)
+    app.post_activity(&token, &future)
         .await
         .assert_problem(422, "validation_failed");
     let mut backwards = walk("b", 30, 1000, "trace");
     backwards["ended_at"] = json!(at(40));
-    post(&app, &token, &backwards)
+    app.post_activity(&token, &backwards)
         .await
         .assert_problem(422, "validation_failed");
     let mut endless = walk("e", 60 * 30, 1000, "trace");
     endless["ended_at"] = json!(at(60 * 5));
-    let r = post(&app, &token, &endless).await;
+    let r = app.post_activity(&token, &endless).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "ended_at", "{}", r.text);
     // Moving for longer than the trip lasted: the event contradicts itself.
     let mut overlong = walk("d", 30, 1000, "trace");
     overlong["ended_at"] = json!(at(20));
     overlong["data"]["duration_s"] = json!(900);
-    let r = post(&app, &token, &overlong).await;
+    let r = app.post_activity(&token, &overlong).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "data.duration_s", "{}", r.text);
-    post(&app, &token, &walk("o", 30, 1000, "operator"))
+    app.post_activity(&token, &walk("o", 30, 1000, "operator"))
         .await
         .assert_problem(422, "validation_failed");
-    post(&app, &token, &walk("x", 30, 1_000_000_000, "trace"))
+    app.post_activity(&token, &walk("x", 30, 1_000_000_000, "trace"))
         .await
         .assert_problem(422, "validation_failed");
     let mut unknown = walk("u", 30, 1000, "trace");
     unknown["activity_type"] = json!("teleport");
-    post(&app, &token, &unknown)
+    app.post_activity(&token, &unknown)
         .await
         .assert_problem(422, "validation_failed");
     let mut naive = walk("n", 30, 1000, "trace");
     naive["occurred_at"] = json!("2025-01-01T08:00:00");
-    let r = post(&app, &token, &naive).await;
+    let r = app.post_activity(&token, &naive).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "occurred_at", "{}", r.text);
     let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("has no UTC offset"), "{}", r.text);
     let mut region = walk("r", 30, 1000, "trace");
     region["region_code"] = json!("000000");
-    post(&app, &token, &region)
+    app.post_activity(&token, &region)
         .await
         .assert_problem(422, "validation_failed");
-    post(&app, &token, &walk(&"z".repeat(129), 30, 1000, "trace"))
+    app.post_activity(&token, &walk(&"z".repeat(129), 30, 1000, "trace"))
         .await
         .assert_problem(422, "validation_failed");
     // Nothing of the above was stored.
@@ -277,17 +275,17 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
 
     let late_event = walk("late", 60 * 24 * 8, 1000, "trace");
-    let late = post(&app, &token, &late_event).await;
+    let late = app.post_activity(&token, &late_event).await;
     let body = late.assert_status(201);
     assert_eq!(body["status"], "rejected");
     assert_eq!(body["reasons"], json!(["late"]));
     assert_eq!(body["points"], 0);
     let body = body.clone();
-    let replayed = post(&app, &token, &late_event).await;
+    let replayed = app.post_activity(&token, &late_event).await;
     assert_eq!(replayed.assert_status(200), &body);
     assert_eq!(balance(&app, &token).await, 0);
     let admin = app.admin_token().await;
-    post(&app, &admin, &walk("a", 30, 1000, "trace"))
+    app.post_activity(&admin, &walk("a", 30, 1000, "trace"))
         .await
         .assert_problem(403, "forbidden");
 }
@@ -298,7 +296,7 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     // 10 km walked in 10 minutes is 60 km/h.
     let mut fast = walk("fast", 60, 10_000, "trace");
     fast["data"]["duration_s"] = json!(600);
-    let r = post(&app, &token, &fast).await;
+    let r = app.post_activity(&token, &fast).await;
     let flagged = r.assert_status(201).clone();
     assert_eq!(flagged["status"], "flagged");
     assert_eq!(flagged["reasons"], json!(["speed"]));
@@ -307,12 +305,12 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     let metro = json!({"client_event_id": "m", "activity_type": "transit.metro", "occurred_at": at(300),
         "ended_at": at(270), "evidence": "trace", "data": {"distance_m": 8000}});
     assert_eq!(
-        post(&app, &token, &metro).await.assert_status(201)["status"],
+        app.post_activity(&token, &metro).await.assert_status(201)["status"],
         "credited"
     );
     let bus = json!({"client_event_id": "b", "activity_type": "transit.bus", "occurred_at": at(290),
         "ended_at": at(280), "evidence": "trace", "data": {"count": 1, "distance_m": 3000}});
-    let overlap = post(&app, &token, &bus).await;
+    let overlap = app.post_activity(&token, &bus).await;
     assert_eq!(overlap.assert_status(201)["status"], "flagged");
     assert_eq!(overlap.body["reasons"], json!(["overlap"]));
     let before = balance(&app, &token).await;
@@ -346,7 +344,7 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     assert_eq!(body["points"], 286);
     assert_eq!(balance(&app, &token).await, before + 286);
     // The client retrying its post is answered with the activity as it now stands, breakdown and all.
-    let retried = post(&app, &token, &fast).await;
+    let retried = app.post_activity(&token, &fast).await;
     assert_eq!(retried.assert_status(200), &body);
     assert_eq!(body["breakdown"], flagged["breakdown"]);
     assert_eq!(body["methodology"], flagged["methodology"]);
@@ -464,7 +462,7 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
         let fast = json!({"client_event_id": format!("fast-{i}"), "activity_type": "walking",
             "evidence": "trace", "occurred_at": at(20 * i), "ended_at": at(20 * i + 10),
             "data": {"distance_m": 10_000}});
-        let r = post(&app, &token, &fast).await;
+        let r = app.post_activity(&token, &fast).await;
         assert_eq!(r.assert_status(201)["status"], "flagged");
         flagged.push(r.body["activity_id"].as_str().unwrap().to_string());
         fast_walks.push(fast);
@@ -483,7 +481,7 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
                 "data": {"distance_m": 3000}})
         })
         .collect();
-    let posts = walks.iter().map(|w| post(&app, &token, w));
+    let posts = walks.iter().map(|w| app.post_activity(&token, w));
     let (approved, posted) = futures_util::future::join(
         futures_util::future::join_all(approvals),
         futures_util::future::join_all(posts),
@@ -503,7 +501,10 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
     assert_eq!(balance(&app, &token).await, 296);
     // A retried post answers what its approval answered, the reasons the cap added included.
     for (walk, approval) in fast_walks.iter().zip(&approved) {
-        assert_eq!(post(&app, &token, walk).await.assert_status(200), &approval.body);
+        assert_eq!(
+            app.post_activity(&token, walk).await.assert_status(200),
+            &approval.body
+        );
     }
 }
 
@@ -565,18 +566,18 @@ async fn annual_cap_and_photo_weight(backend: crate::helpers::Backend) {
     };
     let token = app.new_user_token().await;
     // A photo earns 0.7 of the reduction: 1 km walked = 29 g → 20 points.
-    let r = post(&app, &token, &walk("p-1", 90, 1000, "photo")).await;
+    let r = app.post_activity(&token, &walk("p-1", 90, 1000, "photo")).await;
     assert_eq!(r.assert_status(201)["points"], 20);
     let metro = |id: &str, minutes: i64| {
         json!({"client_event_id": id, "activity_type": "transit.metro",
         "occurred_at": at(minutes), "evidence": "trace", "data": {"distance_m": 3000}})
     };
     // 3 km of metro in Shenzhen = 140 g → 140 points, but only 80 are left this year.
-    let r = post(&app, &token, &metro("m-1", 60)).await;
+    let r = app.post_activity(&token, &metro("m-1", 60)).await;
     let body = r.assert_status(201).clone();
     assert_eq!(body["points"], 80);
     assert_eq!(body["reasons"], json!(["annual_cap_reached"]));
-    let r = post(&app, &token, &metro("m-2", 30)).await;
+    let r = app.post_activity(&token, &metro("m-2", 30)).await;
     assert_eq!(r.assert_status(201)["points"], 0);
     assert_eq!(balance(&app, &token).await, 100);
 }
@@ -644,7 +645,7 @@ async fn writers_survive_the_server_closing_their_connections() {
         let body = walk(id, minutes_ago, 3000, "trace");
         let (app, token) = (&app, &token);
         async move {
-            let r = post(app, token, &body).await;
+            let r = app.post_activity(token, &body).await;
             r.assert_status(201)["points"].as_i64().unwrap()
         }
     };
@@ -738,15 +739,15 @@ async fn event_ids_of_any_characters_are_found_again(app: TestApp) {
     let first = first.assert_status(200)["results"].as_array().unwrap().clone();
     // The empty id is refused; every other is stored once.
     assert_eq!(first[7]["error"]["code"], "validation_failed");
-    let stored: Vec<&Value> = first.iter().filter(|r| r["status"] == "credited").collect();
-    assert_eq!(stored.len(), ids.len() - 1, "{first:?}");
+    let stored = first.iter().filter(|r| r["status"] == "credited").count();
+    assert_eq!(stored, ids.len() - 1, "{first:?}");
     let again = app.post("/api/v1/activities/batch", &batch, Some(&token)).await;
     let again = again.assert_status(200)["results"].as_array().unwrap().clone();
     for (i, (one, other)) in first.iter().zip(&again).enumerate() {
         assert_eq!(one["activity_id"], other["activity_id"], "id {:?}", ids[i]);
         assert_eq!(other["replayed"], i != 7, "id {:?}", ids[i]);
     }
-    let single = post(&app, &token, &events[4]).await;
+    let single = app.post_activity(&token, &events[4]).await;
     assert_eq!(single.assert_status(200)["activity_id"], first[4]["activity_id"]);
     assert_eq!(balance(&app, &token).await, 8 * 3);
 }

@@ -111,6 +111,11 @@ impl TestApp {
         self.send(request).await
     }
 
+    /// An activity posted by the user's own app.
+    pub async fn post_activity(&self, token: &str, body: &Value) -> Resp {
+        self.post("/api/v1/activities", body, Some(token)).await
+    }
+
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
         let request = self
             .client
@@ -173,8 +178,7 @@ impl TestApp {
         })
         .await
         .unwrap();
-        let r = self.login(&phone, "admin passphrase").await;
-        r.assert_status(200)["access_token"].as_str().unwrap().to_string()
+        self.token_of(&phone, "admin passphrase").await
     }
 
     /// Issues points to a wallet straight through the ledger service (as an earned activity would).
@@ -207,17 +211,18 @@ impl TestApp {
     /// Registers and signs in a new individual; returns (access token, account id).
     pub async fn new_member(&self) -> (String, String) {
         let (phone, password, _, account_id) = self.register().await;
-        let r = self.login(&phone, &password).await;
-        (
-            r.assert_status(200)["access_token"].as_str().unwrap().to_string(),
-            account_id,
-        )
+        (self.token_of(&phone, &password).await, account_id)
     }
 
     /// Registers and signs in a new individual; returns its access token.
     pub async fn new_user_token(&self) -> String {
         let (phone, password, _, _) = self.register().await;
-        let r = self.login(&phone, &password).await;
+        self.token_of(&phone, &password).await
+    }
+
+    /// Signs in; returns the access token.
+    pub async fn token_of(&self, phone: &str, password: &str) -> String {
+        let r = self.login(phone, password).await;
         r.assert_status(200)["access_token"].as_str().unwrap().to_string()
     }
 }

@@ -1,6 +1,7 @@
 //! Data providers: onboarding, signed requests, and trips reported by both the app and the operator.
 
 use chrono::{Duration, Utc};
+use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use tanhui::auth::signature::{canonical, sign};
 
@@ -12,7 +13,8 @@ both_backends!(
     bad_signatures_are_refused_with_distinct_codes,
     a_trip_is_credited_once_and_the_operator_wins,
     reviews_honour_the_other_records_of_a_trip,
-    identical_provider_posts_on_two_instances_credit_once
+    identical_provider_posts_on_two_instances_credit_once,
+    a_retry_is_answered_after_the_providers_regions_were_narrowed
 );
 
 async fn onboard(app: &TestApp) -> Key {
@@ -25,11 +27,6 @@ async fn onboard(app: &TestApp) -> Key {
         )
         .await;
     Key::from_credentials(r.assert_status(201))
-}
-
-/// The user's own app posting `body`.
-async fn from_app(app: &TestApp, token: &str, body: &Value) -> Resp {
-    app.post("/api/v1/activities", body, Some(token)).await
 }
 
 async fn send_signed(app: &TestApp, s: &Signing<'_>, path: &str, body: &Value) -> Resp {
@@ -71,7 +68,7 @@ async fn signed_provider_activities_are_trusted(app: TestApp) {
     // another provider, each getting its own record.
     let mut own = metro_trip(&user_id, "op-1", 200);
     own.as_object_mut().unwrap().remove("user_id");
-    let mine = from_app(&app, &token, &own).await;
+    let mine = app.post_activity(&token, &own).await;
     assert_eq!(mine.assert_status(201)["status"], "credited", "{}", mine.text);
     let other = onboard(&app).await;
     let theirs = send_signed(&app, &fresh(&other), PATH, &metro_trip(&user_id, "op-1", 300)).await;
@@ -192,7 +189,7 @@ async fn a_trip_is_credited_once_and_the_operator_wins(app: TestApp) {
         .to_string();
     let mut app_trip = metro_trip(&user_id, "app-1", 120);
     app_trip.as_object_mut().unwrap().remove("user_id");
-    let claimed = from_app(&app, &token, &app_trip).await;
+    let claimed = app.post_activity(&token, &app_trip).await;
     assert_eq!(
         claimed.assert_status(201)["points"],
         233,
@@ -220,7 +217,7 @@ async fn a_trip_is_credited_once_and_the_operator_wins(app: TestApp) {
     let mut app_late = op_first.clone();
     app_late.as_object_mut().unwrap().remove("user_id");
     app_late["client_event_id"] = json!("app-2");
-    let dup = from_app(&app, &token, &app_late).await;
+    let dup = app.post_activity(&token, &app_late).await;
     assert_eq!(dup.assert_status(201)["status"], "rejected");
     assert_eq!(dup.body["reasons"], json!(["duplicate"]));
     assert_eq!(app.get("/api/v1/wallet", Some(&token)).await.body["balance"], 934);
@@ -257,7 +254,7 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     // The app reported one ride as two legs of 4 km (187 g each, 93 points self-reported); the operator's
     // record of the whole ride (8 km, 374 g) tops up both legs, not just one.
     for (id, minutes) in [("leg-1", (300, 290)), ("leg-2", (290, 280))] {
-        let leg = from_app(&app, &token, &trip(None, id, minutes, 4)).await;
+        let leg = app.post_activity(&token, &trip(None, id, minutes, 4)).await;
         assert_eq!(leg.assert_status(201)["points"], 93);
     }
     let whole = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-w", (300, 280), 8)).await;
@@ -265,7 +262,9 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     assert_eq!(balance().await, 374);
 
     // The operator's record is flagged (10 km in 4 minutes); approving it still only tops the app's up.
-    let claimed = from_app(&app, &token, &trip(None, "app-f", (200, 180), 10)).await;
+    let claimed = app
+        .post_activity(&token, &trip(None, "app-f", (200, 180), 10))
+        .await;
     assert_eq!(claimed.assert_status(201)["points"], 233);
     // It carries the app's id (ids are each poster's own): the review answers with the operator's record.
     let fast = send_signed(
@@ -287,7 +286,9 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
 
     // The app's flagged record of a ride the operator also reported cannot be approved: the operator's
     // record wins, approved or not, and is then credited in full.
-    let app_fast = from_app(&app, &token, &trip(None, "app-d", (100, 96), 10)).await;
+    let app_fast = app
+        .post_activity(&token, &trip(None, "app-d", (100, 96), 10))
+        .await;
     assert_eq!(app_fast.assert_status(201)["status"], "flagged");
     let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
     assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
@@ -324,10 +325,38 @@ async fn identical_provider_posts_on_two_instances_credit_once(app: TestApp) {
     assert!(results
         .iter()
         .all(|r| r.body["activity_id"] == results[0].body["activity_id"]));
-    let token = app.login(&phone, &password).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = app.token_of(&phone, &password).await;
     let wallet = app.get("/api/v1/wallet", Some(&token)).await;
     assert_eq!(wallet.body["balance"], 467);
+}
+
+/// The provider lost its answer; meanwhile its regions were narrowed to another city. Its retry is
+/// answered as stored (200), as every replay is; only a new event there is refused.
+async fn a_retry_is_answered_after_the_providers_regions_were_narrowed(app: TestApp) {
+    let provider = onboard(&app).await;
+    let (_, _, user_id, _) = app.register().await;
+    let trip = metro_trip(&user_id, "op-n", 60);
+    let created = send_signed(&app, &fresh(&provider), PATH, &trip).await;
+    created.assert_status(201);
+    let key_id = provider.key_id.clone();
+    app.with_conn(move |conn| {
+        diesel::sql_query(format!(
+            "UPDATE providers SET region_codes = '[\"110000\"]' \
+             WHERE id = (SELECT owner_id FROM api_keys WHERE key_id = '{key_id}')"
+        ))
+        .execute(conn)
+    })
+    .await
+    .expect("narrowed");
+
+    let retried = send_signed(&app, &fresh(&provider), PATH, &trip).await;
+    assert_eq!(retried.assert_status(200), &created.body);
+    let mut changed = trip.clone();
+    changed["data"]["distance_m"] = json!(9000);
+    send_signed(&app, &fresh(&provider), PATH, &changed)
+        .await
+        .assert_problem(409, "idempotency_conflict");
+    send_signed(&app, &fresh(&provider), PATH, &metro_trip(&user_id, "op-n2", 30))
+        .await
+        .assert_problem(403, "region_not_served");
 }
