@@ -13,7 +13,6 @@ both_backends!(
     oversized_bodies_are_413,
     nul_characters_are_refused_everywhere,
     request_ids_are_returned,
-    reserved_ids_are_new_distinct_and_in_order,
 );
 
 async fn health_and_readiness(app: TestApp) {
@@ -292,9 +291,7 @@ async fn nul_characters_are_refused_everywhere(app: TestApp) {
         json!({"client_event_id": id, "activity_type": "walking", "occurred_at": at,
                "evidence": "trace", "data": {"distance_m": 500}})
     };
-    let r = app
-        .post("/api/v1/activities", &walk("n\u{0}"), Some(&token))
-        .await;
+    let r = app.post_activity(&token, &walk("n\u{0}")).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "client_event_id");
     // In a batch the item with the NUL alone is refused; its neighbours are stored.
@@ -314,32 +311,4 @@ async fn nul_characters_are_refused_everywhere(app: TestApp) {
     let r = app.send(transfer).await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "memo");
-}
-
-/// Ids are reserved at most 32 per statement on PostgreSQL: a reservation of more spans statements and
-/// must still be one ascending run of new ids.
-async fn reserved_ids_are_new_distinct_and_in_order(app: TestApp) {
-    use diesel::dsl::max;
-    use diesel::{QueryDsl, RunQueryDsl};
-    use tanhui::db::schema::{activities, transfers};
-    use tanhui::db::{reserve_ids, Ids};
-    let (first, second, used) = app
-        .with_conn(|conn| {
-            let used: Option<i64> = transfers::table.select(max(transfers::id)).first(conn).unwrap();
-            let first = reserve_ids(conn, Ids::Transfers, 70).unwrap();
-            let second = reserve_ids(conn, Ids::Activities, 33).unwrap();
-            let none: Option<i64> = activities::table.select(max(activities::id)).first(conn).unwrap();
-            assert_eq!(none, None, "a new app has no activities");
-            (first, second, used.unwrap_or(0))
-        })
-        .await;
-    for (ids, n, above) in [(&first, 70, used), (&second, 33, 0)] {
-        assert_eq!(ids.len(), n);
-        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
-        assert!(ids[0] > above, "{ids:?} after {above}");
-    }
-    assert!(app
-        .with_conn(|conn| reserve_ids(conn, Ids::Transfers, 0).unwrap())
-        .await
-        .is_empty());
 }

@@ -27,6 +27,7 @@ both_backends!(
     sealed_blocks_and_proofs_verify_offline,
     racing_sealers_keep_one_chain,
     verify_detects_tampering,
+    reserved_ids_are_new_distinct_and_in_order,
 );
 
 async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
@@ -697,4 +698,31 @@ async fn verify_detects_tampering(app: TestApp) {
         "{:?}",
         report.mismatches
     );
+}
+
+/// Ids are reserved at most 32 per statement on PostgreSQL: a reservation of more spans statements and
+/// must still be one ascending run of new ids.
+async fn reserved_ids_are_new_distinct_and_in_order(app: TestApp) {
+    use diesel::dsl::max;
+    use tanhui::db::schema::{activities, transfers};
+    use tanhui::db::{reserve_ids, Ids};
+    let (first, second, used) = app
+        .with_conn(|conn| {
+            let used: Option<i64> = transfers::table.select(max(transfers::id)).first(conn).unwrap();
+            let first = reserve_ids(conn, Ids::Transfers, 70).unwrap();
+            let second = reserve_ids(conn, Ids::Activities, 33).unwrap();
+            let none: Option<i64> = activities::table.select(max(activities::id)).first(conn).unwrap();
+            assert_eq!(none, None, "a new app has no activities");
+            (first, second, used.unwrap_or(0))
+        })
+        .await;
+    for (ids, n, above) in [(&first, 70, used), (&second, 33, 0)] {
+        assert_eq!(ids.len(), n);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids[0] > above, "{ids:?} after {above}");
+    }
+    assert!(app
+        .with_conn(|conn| reserve_ids(conn, Ids::Transfers, 0).unwrap())
+        .await
+        .is_empty());
 }

@@ -624,7 +624,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
         ("s2", "420100", 200),
         ("s3", "440300", 100),
     ] {
-        app.post("/api/v1/activities", &ride(id, region, minutes), Some(&user))
+        app.post_activity(&user, &ride(id, region, minutes))
             .await
             .assert_status(201);
     }
