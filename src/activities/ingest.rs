@@ -268,7 +268,10 @@ pub fn credit(
         reasons.push("cap_reached".to_string());
     }
     let weight = q.version.weights.weight(evidence);
-    let total_points = points_for(already_granted + granted, q.quantity.points_per_gram, weight);
+    // The trip is worth what this record says: grams an earlier record of it claimed beyond that are never
+    // taken back, but they earn nothing more at this record's weight either.
+    let trip_g = (already_granted + granted).min(q.quantity.reduction_g);
+    let total_points = points_for(trip_g, q.quantity.points_per_gram, weight);
     let want_points = (total_points - already_points).max(0);
     let points = book.annual(
         (account_id, rules::local_year(occurred_at)),

@@ -13,6 +13,7 @@ both_backends!(
     bad_signatures_are_refused_with_distinct_codes,
     a_trip_is_credited_once_and_the_operator_wins,
     reviews_honour_the_other_records_of_a_trip,
+    an_operator_figure_under_the_apps_claim_adds_nothing,
     identical_provider_posts_on_two_instances_credit_once,
     a_retry_is_answered_after_the_providers_regions_were_narrowed
 );
@@ -304,6 +305,66 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
         .await
         .assert_status(200);
     assert_eq!(balance().await, 374 + 467 + 467);
+}
+
+async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
+    let provider = onboard(&app).await;
+    let admin = app.admin_token().await;
+    let (phone, password, user_id, _) = app.register().await;
+    let token = app.token_of(&phone, &password).await;
+    let user = Some(user_id.as_str());
+    let balance = || async { app.get("/api/v1/wallet", Some(&token)).await.body["balance"].clone() };
+
+    // The app claims 8 km (374 g, 187 points self-reported); the operator's record of the ride says 4 km
+    // (187 g, 187 points at full weight): the ride was worth no more than the app was already given, and
+    // what it was given stays.
+    let claimed = app
+        .post_activity(&token, &trip(None, "app-long", (300, 280), 8))
+        .await;
+    assert_eq!(claimed.assert_status(201)["points"], 187);
+    let op = send_signed(
+        &app,
+        &fresh(&provider),
+        PATH,
+        &trip(user, "op-short", (300, 280), 4),
+    )
+    .await;
+    let body = op.assert_status(201).clone();
+    assert_eq!(body["status"], "credited");
+    assert_eq!(
+        (body["granted_g"].clone(), body["points"].clone()),
+        (json!(0), json!(0))
+    );
+    assert_eq!(body["reasons"], json!(["supersedes_app_record"]));
+    assert_eq!(balance().await, 187);
+
+    // The same through a review: the operator's record is flagged (4 km in one minute), and approving it
+    // adds nothing either.
+    let claimed = app
+        .post_activity(&token, &trip(None, "app-long-2", (200, 180), 8))
+        .await;
+    assert_eq!(claimed.assert_status(201)["points"], 187);
+    let fast = send_signed(
+        &app,
+        &fresh(&provider),
+        PATH,
+        &trip(user, "op-fast", (200, 199), 4),
+    )
+    .await;
+    assert_eq!(fast.assert_status(201)["status"], "flagged");
+    let path = format!(
+        "/api/v1/admin/reviews/{}",
+        fast.body["activity_id"].as_str().unwrap()
+    );
+    let approved = app
+        .post(
+            &path,
+            &json!({"decision": "approve", "note": "checked"}),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(approved.assert_status(200)["points"], 0);
+    assert_eq!(balance().await, 374);
 }
 
 /// The same signed event sent twenty times at once, half to each of two instances: one record, one credit,
