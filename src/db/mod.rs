@@ -124,7 +124,10 @@ impl Manager {
     pub fn connect(&self) -> Result<AnyConnection, ConnectError> {
         match self.backend {
             Backend::Postgres => {
-                let conn = PgConnection::establish(&self.options.url)?;
+                let mut conn = PgConnection::establish(&self.options.url)?;
+                // Every write path here creates or moves value, and an answer promises it survives a
+                // crash: a server, database or role default of `off` (or `PGOPTIONS`) must not weaken that.
+                conn.batch_execute("SET synchronous_commit = on")?;
                 Ok(AnyConnection::Postgresql(conn))
             }
             Backend::Sqlite => {

@@ -200,6 +200,64 @@ async fn writer_connections_plan_key_lookups_through_an_index() {
     assert!(pooled.contains("Seq Scan"), "{pooled}");
 }
 
+/// Commits wait for the disk on every connection the service opens, even where the database's own default
+/// says they need not: answers promise that what they acknowledge survives a crash.
+#[actix_web::test]
+async fn postgres_commits_are_durable_whatever_the_database_default() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
+
+    #[derive(QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        synchronous_commit: String,
+    }
+    fn setting<C>(conn: &mut C) -> String
+    where
+        C: Connection<Backend = diesel::pg::Pg> + diesel::connection::LoadConnection,
+    {
+        diesel::sql_query("SHOW synchronous_commit")
+            .get_result::<Setting>(conn)
+            .unwrap()
+            .synchronous_commit
+    }
+
+    let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let url = app.settings.database.url.clone();
+    let db = app.state.db.clone();
+    let (plain, writer, pooled) = actix_web::web::block(move || {
+        let mut plain = PgConnection::establish(&url).unwrap();
+        plain
+            .batch_execute(
+                "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET synchronous_commit = off', \
+                 current_database()); END $$",
+            )
+            .unwrap();
+        // A new session takes the database's default; the service's own take theirs.
+        let plain = setting(&mut PgConnection::establish(&url).unwrap());
+        let writer = match db.dedicated().unwrap() {
+            tanhui::db::AnyConnection::Postgresql(mut conn) => setting(&mut conn),
+            _ => unreachable!("a PostgreSQL app"),
+        };
+        // The pool's connections were opened before the change: a new one, made as the pool makes them.
+        let options = tanhui::db::ConnectOptions {
+            url,
+            busy_timeout_ms: 1000,
+        };
+        let pooled = match tanhui::db::Manager::new(options).unwrap().connect().unwrap() {
+            tanhui::db::AnyConnection::Postgresql(mut conn) => setting(&mut conn),
+            _ => unreachable!("a PostgreSQL app"),
+        };
+        (plain, writer, pooled)
+    })
+    .await
+    .unwrap();
+    assert_eq!(plain, "off", "the database's default was not changed");
+    assert_eq!((writer.as_str(), pooled.as_str()), ("on", "on"));
+}
+
 /// Redis reached through a proxy the test can cut: while it is cut `/readyz` answers 503 problem+json
 /// saying what is down, and 200 again once it is back.
 #[actix_web::test]
