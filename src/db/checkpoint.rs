@@ -10,9 +10,16 @@
 //! [`RESTART_FRAMES`] the thread takes the process's write lock and runs a RESTART checkpoint: it copies
 //! the little the passive ones left and waits for readers to leave the WAL, after which the next writer
 //! starts the file over. Writers queue on the lock for that moment instead of polling SQLite's.
+//!
+//! A reader that stays in the WAL (a `verify` over the whole ledger, a long report) would hold that moment
+//! for as long as SQLite's busy timeout while every writer waits, and again at every attempt. So a RESTART
+//! waits for readers only [`RESTART_WAIT_MS`], and one that they kept from finishing is tried again later
+//! and later ([`Pacing`]); the WAL grows meanwhile, as it must while a reader needs its frames.
 
 use std::sync::mpsc::{self, RecvTimeoutError, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use diesel::connection::SimpleConnection;
 
 use diesel::sql_types::Integer;
 use diesel::{QueryResult, QueryableByName, RunQueryDsl};
@@ -25,6 +32,14 @@ const EVERY: Duration = Duration::from_millis(50);
 /// WAL frames (pages) past which the file is started over: 64 MiB at the default 4 KiB page size.
 const RESTART_FRAMES: i32 = 16_384;
 
+/// How long a RESTART waits for readers to leave the WAL, with the writers held: about one group commit.
+const RESTART_WAIT_MS: u32 = 20;
+
+/// After a RESTART that readers kept from finishing, the next waits this long, doubling up to
+/// [`RESTART_RETRY_MAX`]: writers then lose at most [`RESTART_WAIT_MS`] per retry to a reader that stays.
+const RESTART_RETRY_FIRST: Duration = Duration::from_millis(200);
+const RESTART_RETRY_MAX: Duration = Duration::from_secs(5);
+
 /// Stops its thread when dropped (the last handle of the database is gone).
 pub struct Checkpointer {
     _stop: Sender<()>,
@@ -33,22 +48,71 @@ pub struct Checkpointer {
 /// The row `PRAGMA wal_checkpoint` answers.
 #[derive(QueryableByName)]
 struct Checkpoint {
+    /// 1 when a RESTART could not finish (readers stayed in the WAL).
+    #[diesel(sql_type = Integer)]
+    busy: i32,
     /// Frames in the WAL.
     #[diesel(sql_type = Integer)]
     log: i32,
 }
 
+/// What one round of checkpointing did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Committed pages copied; the WAL was not (or not yet) to be started over.
+    Copied,
+    /// The WAL will start over with the next write.
+    Restarted,
+    /// Readers stayed in the WAL past [`RESTART_WAIT_MS`]: the RESTART gave up.
+    ReadersStayed,
+}
+
+/// When a RESTART may be tried again.
+struct Pacing {
+    next: Instant,
+    delay: Duration,
+}
+
+impl Pacing {
+    fn new(now: Instant) -> Pacing {
+        Pacing {
+            next: now,
+            delay: RESTART_RETRY_FIRST,
+        }
+    }
+
+    fn may_restart(&self, now: Instant) -> bool {
+        now >= self.next
+    }
+
+    fn record(&mut self, outcome: Outcome, now: Instant) {
+        match outcome {
+            Outcome::Copied => {}
+            Outcome::Restarted => *self = Pacing::new(now),
+            Outcome::ReadersStayed => {
+                self.next = now + self.delay;
+                self.delay = (self.delay * 2).min(RESTART_RETRY_MAX);
+            }
+        }
+    }
+}
+
 impl Checkpointer {
     pub fn start(manager: Manager) -> anyhow::Result<Checkpointer> {
-        let mut conn = manager.connect()?;
+        let mut conn = connect(&manager)?;
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("sqlite-checkpointer".into())
             .spawn(move || {
                 let mut failing = false;
+                let mut pacing = Pacing::new(Instant::now());
                 while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(EVERY) {
-                    match checkpoint(&mut conn, RESTART_FRAMES) {
-                        Ok(()) => failing = false,
+                    let may_restart = pacing.may_restart(Instant::now());
+                    match checkpoint(&mut conn, RESTART_FRAMES, may_restart) {
+                        Ok(outcome) => {
+                            failing = false;
+                            pacing.record(outcome, Instant::now());
+                        }
                         // Logged once per spell of failures: the writers report their own errors.
                         Err(e) if !failing => {
                             failing = true;
@@ -62,13 +126,26 @@ impl Checkpointer {
     }
 }
 
-/// Copies what was committed; starts the WAL over once it holds more than `restart_frames`.
-fn checkpoint(conn: &mut AnyConnection, restart_frames: i32) -> QueryResult<()> {
-    if passive(conn)? > restart_frames {
-        let _writer = sqlite_writer_lock(conn)?;
-        diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result::<Checkpoint>(conn)?;
+/// The checkpointer's connection: its busy timeout is how long a RESTART waits for readers.
+fn connect(manager: &Manager) -> anyhow::Result<AnyConnection> {
+    let mut conn = manager.connect()?;
+    conn.batch_execute(&format!("PRAGMA busy_timeout = {RESTART_WAIT_MS}"))?;
+    Ok(conn)
+}
+
+/// Copies what was committed; once the WAL holds more than `restart_frames`, and `may_restart`, starts it
+/// over.
+fn checkpoint(conn: &mut AnyConnection, restart_frames: i32, may_restart: bool) -> QueryResult<Outcome> {
+    if passive(conn)? <= restart_frames || !may_restart {
+        return Ok(Outcome::Copied);
     }
-    Ok(())
+    let _writer = sqlite_writer_lock(conn)?;
+    let done: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(RESTART)").get_result(conn)?;
+    Ok(if done.busy == 0 {
+        Outcome::Restarted
+    } else {
+        Outcome::ReadersStayed
+    })
 }
 
 /// A passive checkpoint; returns the frames in the WAL.
@@ -79,10 +156,6 @@ fn passive(conn: &mut AnyConnection) -> QueryResult<i32> {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Instant;
-
-    use diesel::connection::SimpleConnection;
-
     use super::*;
     use crate::db::{transaction, ConnectOptions, Db, Tx};
 
@@ -137,7 +210,7 @@ mod tests {
             .batch_execute("PRAGMA synchronous = OFF")
             .expect("no syncs");
         while !writing.is_finished() {
-            checkpoint(&mut checkpointer, 256).expect("checkpoint");
+            checkpoint(&mut checkpointer, 256, true).expect("checkpoint");
             std::thread::sleep(Duration::from_millis(2));
         }
         writing.join().expect("writer");
@@ -148,5 +221,54 @@ mod tests {
             .expect("WAL")
             .len();
         assert!(wal < 12 << 20, "{COMMITS} commits left a WAL of {wal} bytes");
+    }
+
+    /// A reader that stays in the WAL does not hold the writers for SQLite's busy timeout: the RESTART
+    /// gives up while the reader is still there (it leaves after a second; with the pool's timeout the
+    /// RESTART would have waited for it and finished), and succeeds once it has left.
+    #[test]
+    fn a_restart_gives_up_on_a_reader_that_stays() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
+        drop(db);
+        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+        let mut writer = manager.connect().expect("writer");
+        writer.batch_execute(WRITE_A_MEGABYTE).expect("write");
+        let mut reader = manager.connect().expect("reader");
+        reader
+            .batch_execute("BEGIN; SELECT count(*) FROM t;")
+            .expect("read");
+        writer.batch_execute(WRITE_A_MEGABYTE).expect("write more");
+        let leaving = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(1));
+            reader.batch_execute("COMMIT").expect("end the read");
+        });
+        let mut checkpointer = connect(&manager).expect("checkpointer");
+        let outcome = checkpoint(&mut checkpointer, 16, true).expect("checkpoint");
+        assert_eq!(outcome, Outcome::ReadersStayed);
+        leaving.join().expect("reader");
+        let outcome = checkpoint(&mut checkpointer, 16, true).expect("checkpoint");
+        assert_eq!(outcome, Outcome::Restarted);
+    }
+
+    #[test]
+    fn restarts_kept_from_finishing_are_tried_later_and_later() {
+        let start = Instant::now();
+        let mut pacing = Pacing::new(start);
+        assert!(pacing.may_restart(start));
+        let mut now = start;
+        for expected in [200, 400, 800, 1600, 3200, 5000, 5000] {
+            pacing.record(Outcome::ReadersStayed, now);
+            let wait = Duration::from_millis(expected);
+            assert!(!pacing.may_restart(now + wait - Duration::from_millis(1)));
+            assert!(pacing.may_restart(now + wait));
+            now += wait;
+        }
+        pacing.record(Outcome::Copied, now);
+        assert!(pacing.may_restart(now));
+        pacing.record(Outcome::Restarted, now);
+        pacing.record(Outcome::ReadersStayed, now);
+        assert!(pacing.may_restart(now + RESTART_RETRY_FIRST));
+        assert!(!pacing.may_restart(now + RESTART_RETRY_FIRST / 2));
     }
 }
