@@ -102,7 +102,7 @@ pub async fn login(
         req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()),
         &state.settings.server.trusted_proxies,
     );
-    state.login_throttle.check(&phone, ip).await?;
+    state.login_throttle.attempt(&phone, ip).await?;
 
     let lookup = phone.clone();
     let user = state
@@ -118,11 +118,11 @@ pub async fn login(
     })
     .await
     .map_err(ApiError::internal)?;
+    // A failed attempt keeps the slots `attempt` took.
     let Some(user) = ok else {
-        state.login_throttle.record_failure(&phone, ip).await?;
         return Err(invalid_credentials());
     };
-    state.login_throttle.record_success(&phone).await?;
+    state.login_throttle.succeeded(&phone, ip).await?;
     let session_state = state.clone();
     let pair = state
         .db

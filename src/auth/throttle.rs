@@ -50,29 +50,40 @@ impl LoginThrottle {
         }
     }
 
-    /// 429 with the time until the fullest counter resets, when the phone or the address is over its limit.
-    pub async fn check(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+    /// Takes one attempt from the phone's and the address's allowances before the password is checked,
+    /// so that guesses sent together cannot all pass a check made before any of them failed. 429, with
+    /// the time until that allowance renews, when either is spent; a refused attempt gives back what it
+    /// took, since it checks no password. A failed attempt keeps its slots; [`Self::succeeded`] returns them.
+    pub async fn attempt(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        let window = Duration::from_secs(self.settings.login_window_secs);
+        let mut taken: Vec<String> = Vec::new();
         for (key, which) in Self::keys(phone, ip) {
-            let counter = self.cache.counter(&key).await.map_err(unavailable)?;
-            if counter.count >= self.limit(which) {
+            let counter = self.cache.increment(&key, window).await.map_err(unavailable)?;
+            if counter.count > self.limit(which) {
+                taken.push(key);
+                for key in &taken {
+                    self.cache.refund(key).await.map_err(unavailable)?;
+                }
                 return Err(ApiError::rate_limited(counter.resets_in.as_secs() + 1));
             }
+            taken.push(key);
         }
         Ok(())
     }
 
-    pub async fn record_failure(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
-        let window = Duration::from_secs(self.settings.login_window_secs);
-        for (key, _) in Self::keys(phone, ip) {
-            self.cache.increment(&key, window).await.map_err(unavailable)?;
-        }
-        Ok(())
-    }
-
-    pub async fn record_success(&self, phone: &str) -> Result<(), ApiError> {
+    /// A sign-in succeeded: the phone's failures are forgotten and the address gets its slot back, so
+    /// that many people signing in from one address (an office) do not lock it.
+    pub async fn succeeded(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         self.cache
             .delete(&Self::phone_key(phone))
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if let Some(ip) = ip {
+            self.cache
+                .refund(&Self::address_key(ip))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 }

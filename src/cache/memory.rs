@@ -52,16 +52,11 @@ impl MemoryCache {
         })
     }
 
-    pub fn counter(&self, key: &str) -> Counter {
-        self.with_entries(|entries, now| match entries.get(key) {
-            Some(e) if e.expires > now => Counter {
-                count: e.count,
-                resets_in: e.expires - now,
-            },
-            _ => Counter {
-                count: 0,
-                resets_in: Duration::ZERO,
-            },
+    pub fn refund(&self, key: &str) {
+        self.with_entries(|entries, now| {
+            if let Some(e) = entries.get_mut(key).filter(|e| e.expires > now) {
+                e.count = e.count.saturating_sub(1);
+            }
         })
     }
 
@@ -97,10 +92,24 @@ mod tests {
         let cache = MemoryCache::default();
         assert_eq!(cache.increment("k", ttl).count, 1);
         assert_eq!(cache.increment("k", ttl).count, 2);
-        assert_eq!(cache.counter("k").count, 2);
         std::thread::sleep(ttl + Duration::from_millis(50));
-        assert_eq!(cache.counter("k").count, 0);
         assert_eq!(cache.increment("k", ttl).count, 1);
+    }
+
+    #[test]
+    fn refunds_take_back_from_live_counters_only() {
+        let ttl = Duration::from_secs(60);
+        let cache = MemoryCache::default();
+        cache.increment("k", ttl);
+        cache.increment("k", ttl);
+        cache.refund("k");
+        assert_eq!(cache.increment("k", ttl).count, 2);
+        for _ in 0..3 {
+            cache.refund("k");
+        }
+        assert_eq!(cache.increment("k", ttl).count, 1, "never below zero");
+        cache.refund("absent");
+        assert_eq!(cache.increment("absent", ttl).count, 1);
     }
 
     #[test]

@@ -49,10 +49,14 @@ impl Cache {
         }
     }
 
-    pub async fn counter(&self, key: &str) -> Result<Counter, CacheError> {
+    /// Takes one back from a live counter (never below zero; an expired or absent one stays absent).
+    pub async fn refund(&self, key: &str) -> Result<(), CacheError> {
         match self {
-            Cache::Memory(m) => Ok(m.counter(key)),
-            Cache::Redis(r) => r.counter(key).await,
+            Cache::Memory(m) => {
+                m.refund(key);
+                Ok(())
+            }
+            Cache::Redis(r) => r.refund(key).await,
         }
     }
 

@@ -24,6 +24,14 @@ if count == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return {count, redis.call('PTTL', KEYS[1])}
 ";
 
+/// DECR on a key that expired would create it without an expiry, at -1: only a live, positive counter is
+/// decremented (DECR keeps its expiry).
+const REFUND: &str = r"
+local count = tonumber(redis.call('GET', KEYS[1]) or '0')
+if count > 0 then redis.call('DECR', KEYS[1]) end
+return 0
+";
+
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisCache> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
@@ -59,19 +67,13 @@ impl RedisCache {
         })
     }
 
-    pub async fn counter(&self, key: &str) -> Result<Counter, CacheError> {
+    pub async fn refund(&self, key: &str) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
-        let key = self.key(key);
-        let (count, pttl): (Option<u64>, i64) = redis::pipe()
-            .get(&key)
-            .pttl(&key)
-            .query_async(&mut conn)
+        redis::Script::new(REFUND)
+            .key(self.key(key))
+            .invoke_async::<()>(&mut conn)
             .await
-            .map_err(err)?;
-        Ok(Counter {
-            count: count.unwrap_or(0),
-            resets_in: Duration::from_millis(pttl.max(0) as u64),
-        })
+            .map_err(err)
     }
 
     pub async fn delete(&self, key: &str) -> Result<(), CacheError> {

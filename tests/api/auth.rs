@@ -18,6 +18,7 @@ both_backends!(
     refresh_rotates_and_reuse_revokes_the_family,
     logout_ends_the_session,
     failed_logins_are_throttled_per_phone,
+    concurrent_guesses_get_no_more_than_the_limit,
 );
 
 fn registration(phone: &str) -> Value {
@@ -304,10 +305,38 @@ async fn failed_logins_are_throttled_per_phone(app: TestApp) {
     app.login(&other, &other_password).await.assert_status(200);
 }
 
+/// Guesses sent all at once are counted before their passwords are checked: no more of them are checked
+/// than the limit allows, however many arrive together.
+async fn concurrent_guesses_get_no_more_than_the_limit(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let limit = app.settings.throttle.login_failures_per_phone as usize;
+    let guesses = (0..4 * limit).map(|_| app.login(&phone, "wrong password!"));
+    let answers = futures_util::future::join_all(guesses).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 401).count(),
+        limit,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|&&s| s == 429).count(),
+        3 * limit,
+        "{statuses:?}"
+    );
+    app.login(&phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+}
+
 async fn throttled_per_address(backend: Backend) {
     let Some(app) = spawn_with(backend, |s| s.throttle.login_failures_per_address = 3).await else {
         return;
     };
+    // Sign-ins that succeed use up none of the address's allowance (an office behind one address).
+    let (phone, password, _, _) = app.register().await;
+    for _ in 0..5 {
+        app.login(&phone, &password).await.assert_status(200);
+    }
     for _ in 0..3 {
         app.login(&random_phone(), "wrong password!")
             .await
