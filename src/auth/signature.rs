@@ -18,7 +18,11 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub const MAX_SKEW_SECS: u64 = 300;
-pub const NONCE_TTL: Duration = Duration::from_secs(600);
+/// A timestamp is checked in whole seconds, so a request is accepted for up to `2 × MAX_SKEW_SECS + 1` s
+/// of real time (from `MAX_SKEW_SECS` before its timestamp to just under `MAX_SKEW_SECS + 1` after). Its
+/// nonce is remembered from its first use for longer than that, so no copy can be replayed at the edge.
+pub const NONCE_TTL: Duration = Duration::from_secs(2 * MAX_SKEW_SECS + 5);
+const _: () = assert!(NONCE_TTL.as_secs() > 2 * MAX_SKEW_SECS + 1);
 
 /// The caller a valid signature proves.
 #[derive(Debug, Clone)]
