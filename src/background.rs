@@ -21,7 +21,11 @@ where
             ticker.tick().await;
             let task_state = state.clone();
             if let Err(e) = state.db.run(move |conn| step(conn, &task_state)).await {
-                tracing::warn!(task = name, error = %e, "background step failed; will retry");
+                tracing::warn!(
+                    task = name,
+                    error = e.log_message(),
+                    "background step failed; will retry"
+                );
             }
         }
     });

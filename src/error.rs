@@ -120,6 +120,14 @@ impl ApiError {
         }
     }
 
+    /// What to log: the cause of a 500 (never sent to the client), else what the client is told.
+    pub fn log_message(&self) -> String {
+        match &self.source {
+            Some(source) => format!("{source:#}"),
+            None => self.to_string(),
+        }
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             type_: format!("https://tanhui.example/problems/{}", self.code.replace('_', "-")),
@@ -144,8 +152,8 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let Some(source) = &self.source {
-            tracing::error!(error = format!("{source:#}"), "request failed");
+        if self.source.is_some() {
+            tracing::error!(error = self.log_message(), "request failed");
         }
         let mut response = HttpResponse::build(self.status);
         response.insert_header((header::CONTENT_TYPE, "application/problem+json"));

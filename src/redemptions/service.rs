@@ -245,12 +245,19 @@ pub fn resolve(
 
 /// Expires up to `limit` redemptions whose hold has run out, each in its own transaction; one that a
 /// capture, a void or another instance's sweeper ended first is skipped. Returns how many it expired.
+///
+/// One whose hold cannot be resolved (an inconsistency, which `verify` reports) is logged and skipped:
+/// being the oldest, it would otherwise come first in every sweep and stop every later hold from
+/// expiring. Any other failure (the database gone) ends the sweep, to be tried again.
 pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<usize, ApiError> {
     let mut expired = 0;
     for id in store::due(conn, now, limit)? {
         match resolve(conn, id, Outcome::Expired, Actor::Sweeper, now) {
             Ok(_) => expired += 1,
             Err(e) if e.code == "invalid_state" => {}
+            Err(e) if e.status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR => {
+                tracing::error!(redemption_id = id, error = %e.log_message(), "redemption not expired; skipped");
+            }
             Err(e) => return Err(e),
         }
     }

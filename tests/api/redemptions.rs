@@ -16,6 +16,7 @@ both_backends!(
     per_user_limits_count_held_and_captured,
     capture_void_and_expiry_have_one_winner,
     uncaptured_holds_expire_and_give_stock_back,
+    a_redemption_that_cannot_expire_holds_up_no_other,
     partners_touch_only_their_own,
     bad_offers_and_requests_move_nothing,
     keys_rotate_and_revoke,
@@ -526,6 +527,57 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
     // The points and the unit are free again.
     redeem_new(&app, &token, &offer_id).await.assert_status(201);
     ledger_verifies(&app).await;
+}
+
+async fn a_redemption_that_cannot_expire_holds_up_no_other(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(100, 2, 2)).await;
+    let (token, _) = member_with(&app, 200).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let held = redeem_new(&app, &token, &offer_id).await;
+        ids.push(
+            held.assert_status(201)["redemption_id"]
+                .as_str()
+                .unwrap()
+                .parse::<i64>()
+                .unwrap(),
+        );
+    }
+    let (broken, sound) = (ids[0], ids[1]);
+    // The older one's hold is no longer pending in the ledger (as if edited by hand): it cannot expire,
+    // and it is first in line.
+    expire_at(&app, broken, Duration::seconds(-2)).await;
+    app.with_conn(move |conn| {
+        use diesel::prelude::*;
+        use tanhui::db::schema::{pending_holds, redemptions};
+        let hold: i64 = redemptions::table
+            .find(broken)
+            .select(redemptions::hold_id.assume_not_null())
+            .get_result(conn)
+            .unwrap();
+        diesel::delete(pending_holds::table.find(hold))
+            .execute(conn)
+            .unwrap();
+    })
+    .await;
+    expire_at(&app, sound, Duration::seconds(-1)).await;
+    let status = |id: i64| {
+        let (app, token) = (&app, &token);
+        async move {
+            let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(token)).await;
+            r.body["status"].as_str().unwrap().to_string()
+        }
+    };
+    // The background sweeper expires the later one all the same.
+    for _ in 0..50 {
+        if status(sound).await == "expired" {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status(sound).await, "expired");
+    assert_eq!(status(broken).await, "held");
 }
 
 async fn partners_touch_only_their_own(app: TestApp) {
