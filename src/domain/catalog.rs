@@ -194,13 +194,23 @@ pub struct Quantity {
     pub breakdown: Vec<Step>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Catalog {
     regions: HashMap<String, RegionInfo>,
     grid_factors: HashMap<String, BTreeMap<i32, Decimal>>,
     types: HashMap<String, ActivityTypeInfo>,
     /// Active versions per (activity type, region), latest `effective_from` first.
     versions: HashMap<(String, String), Vec<Arc<Version>>>,
+}
+
+/// The order in which a region's versions are tried: the latest `effective_from` first, then the highest
+/// version number.
+fn latest_first(list: &mut [Arc<Version>]) {
+    list.sort_by(|a, b| {
+        b.effective_from
+            .cmp(&a.effective_from)
+            .then(b.version.cmp(&a.version))
+    });
 }
 
 impl Catalog {
@@ -226,12 +236,22 @@ impl Catalog {
                 .push(Arc::new(v));
         }
         for list in catalog.versions.values_mut() {
-            list.sort_by(|a, b| {
-                b.effective_from
-                    .cmp(&a.effective_from)
-                    .then(b.version.cmp(&a.version))
-            });
+            latest_first(list);
         }
+        catalog
+    }
+
+    /// This catalog with `version` active too (in place of itself, if it was already): what the catalog
+    /// would be once it is activated.
+    pub fn with_active(&self, version: Version) -> Catalog {
+        let mut catalog = self.clone();
+        let list = catalog
+            .versions
+            .entry((version.activity_type.clone(), version.region_code.clone()))
+            .or_default();
+        list.retain(|v| v.id != version.id);
+        list.push(Arc::new(version));
+        latest_first(list);
         catalog
     }
 
@@ -488,6 +508,51 @@ mod tests {
         assert!(c
             .version_in_force("transit.metro", "420100", local(2022, 1, 1))
             .is_err());
+    }
+
+    #[test]
+    fn a_version_made_active_takes_what_it_would_take() {
+        let c = catalog(vec![
+            version(1, "CN", local(2023, 1, 1), None, "distance_m * k", "1"),
+            version(2, "420100", local(2024, 1, 1), None, "distance_m * k", "2"),
+        ]);
+        let t = local(2024, 6, 1);
+        // A later national version takes what no city's own version takes.
+        let national = c.with_active(version(3, "CN", local(2024, 3, 1), None, "distance_m * k", "3"));
+        assert_eq!(
+            national
+                .version_in_force("transit.metro", "440300", t)
+                .unwrap()
+                .id,
+            3
+        );
+        assert_eq!(
+            national
+                .version_in_force("transit.metro", "420100", t)
+                .unwrap()
+                .id,
+            2
+        );
+        // A city version that starts before the one in force takes only the time before it.
+        let older = c.with_active(version(4, "420100", local(2023, 6, 1), None, "count * k", "4"));
+        assert_eq!(
+            older.version_in_force("transit.metro", "420100", t).unwrap().id,
+            2
+        );
+        assert_eq!(
+            older
+                .version_in_force("transit.metro", "420100", local(2023, 7, 1))
+                .unwrap()
+                .id,
+            4
+        );
+        // An active version given again replaces itself; the catalog it came from is unchanged.
+        let again = c.with_active(version(2, "420100", local(2024, 1, 1), None, "count * k", "5"));
+        assert_eq!(
+            again.versions[&("transit.metro".into(), "420100".into())].len(),
+            1
+        );
+        assert_eq!(c.version_in_force("transit.metro", "440300", t).unwrap().id, 1);
     }
 
     #[test]

@@ -35,7 +35,8 @@ pub struct RegionTotals {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Simulation {
-    /// Activities re-quantified under both versions.
+    /// Activities the draft would quantify once active (no nearer region's version, nor a later one of
+    /// its own region, takes them), re-quantified under both.
     pub activities: i64,
     /// Under the versions they were credited under (recomputed; equal to what was stored).
     pub current_total_g: i64,
@@ -71,12 +72,20 @@ pub fn simulate(
         let to = draft
             .effective_to
             .map_or(req.to.naive_utc(), |end| end.min(req.to.naive_utc()));
+        // Only the activities the draft would quantify once active: not those a version of a nearer
+        // region, or a later one of its own region, would still take.
+        let activated = catalog.with_active(draft.clone());
+        let draft_takes = |region: &str, at| {
+            activated
+                .version_in_force(&draft.activity_type, region, at)
+                .is_ok_and(|v| v.id == draft.id)
+        };
         let mut totals: BTreeMap<String, RegionTotals> = BTreeMap::new();
         let mut skipped = 0;
         if from < to {
             for activity in activities::in_window(conn, &draft.activity_type, from, to)? {
                 let region = &activity.region_code;
-                let in_scope = catalog.is_within(region, &draft.region_code)
+                let in_scope = draft_takes(region, activity.occurred_at)
                     && req
                         .region_code
                         .as_ref()

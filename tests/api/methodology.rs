@@ -619,20 +619,29 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
         json!({"client_event_id": id, "activity_type": "transit.metro", "region_code": region, "evidence": "trace",
             "occurred_at": (now - chrono::Duration::minutes(minutes)).to_rfc3339(), "data": {"count": 1, "distance_m": 10000}})
     };
+    let mut beijing_g = 0;
     for (id, region, minutes) in [
         ("s1", "420100", 300),
         ("s2", "420100", 200),
         ("s3", "440300", 100),
+        ("s4", "110000", 150),
     ] {
-        app.post_activity(&user, &ride(id, region, minutes))
-            .await
-            .assert_status(201);
+        let r = app.post_activity(&user, &ride(id, region, minutes)).await;
+        if region == "110000" {
+            beijing_g = r.assert_status(201)["reduction_g"].as_i64().unwrap();
+        }
+        r.assert_status(201);
     }
     let window = json!({"from": (now - chrono::Duration::days(1)).to_rfc3339(), "to": (now + chrono::Duration::minutes(1)).to_rfc3339()});
+    // Drafts in force from yesterday: later than every seeded version, so each takes its region's rides.
+    let since_yesterday = |mut body: Value| {
+        body["activity_type"] = json!("transit.metro");
+        body["effective_from"] = json!((now - chrono::Duration::days(1)).to_rfc3339());
+        body
+    };
 
     // A Wuhan draft paying 200 g a ride instead of 170.
-    let mut wuhan = bus_draft("420100", "count * k", "200");
-    wuhan["activity_type"] = json!("transit.metro");
+    let wuhan = since_yesterday(bus_draft("420100", "count * k", "200"));
     let id = draft(&app, &maker, &wuhan).await;
     let r = app
         .post(
@@ -651,9 +660,9 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
         json!([{"region_code": "420100", "activities": 2, "current_total_g": 340, "draft_total_g": 400, "delta_g": 60}])
     );
 
-    // A national draft covers both cities; the split shows each.
-    let mut national = bus_draft("CN", "distance_m / 1000 * k", "50");
-    national["activity_type"] = json!("transit.metro");
+    // A national draft takes only what no city's own version takes: Beijing's ride, not Wuhan's or
+    // Shenzhen's, whose own versions would still quantify theirs.
+    let national = since_yesterday(bus_draft("CN", "distance_m / 1000 * k", "50"));
     let id = draft(&app, &maker, &national).await;
     let sim = app
         .post(
@@ -662,10 +671,11 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
             Some(&maker),
         )
         .await;
-    let by_region = sim.body["by_region"].as_array().unwrap();
-    assert_eq!(by_region.len(), 2);
-    assert_eq!(sim.body["current_total_g"], 340 + 467);
-    assert_eq!(sim.body["draft_total_g"], 1500);
+    assert_eq!(
+        sim.assert_status(200)["by_region"],
+        json!([{"region_code": "110000", "activities": 1, "current_total_g": beijing_g, "draft_total_g": 500,
+                "delta_g": 500 - beijing_g}])
+    );
     let mut only_shenzhen = window.clone();
     only_shenzhen["region_code"] = json!("440300");
     let sim = app
@@ -675,7 +685,21 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
             Some(&maker),
         )
         .await;
-    assert_eq!(sim.body["activities"], 1);
+    assert_eq!(sim.body["activities"], 0);
+
+    // A draft of Wuhan's own that starts before its version in force takes none of its rides: the later
+    // version would still be in force.
+    let mut older = bus_draft("420100", "count * k", "200");
+    older["activity_type"] = json!("transit.metro");
+    let older = draft(&app, &maker, &older).await;
+    let sim = app
+        .post(
+            &format!("/api/v1/admin/methodologies/{older}/simulate"),
+            &window,
+            Some(&maker),
+        )
+        .await;
+    assert_eq!(sim.assert_status(200)["activities"], 0);
 
     // Nothing changed: the stored results stand and the draft is still a draft.
     let listed = app.get("/api/v1/activities", Some(&user)).await;
@@ -685,7 +709,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
         .iter()
         .map(|a| a["reduction_g"].as_i64().unwrap())
         .sum();
-    assert_eq!(stored, 340 + 467);
+    assert_eq!(stored, 340 + 467 + beijing_g);
     assert_eq!(
         app.get(&format!("/api/v1/methodologies/{id}"), None).await.body["status"],
         "draft"
