@@ -14,6 +14,7 @@ both_backends!(
     a_trip_is_credited_once_and_the_operator_wins,
     reviews_honour_the_other_records_of_a_trip,
     an_operator_figure_under_the_apps_claim_adds_nothing,
+    keys_added_at_once_stay_within_the_limit,
     identical_provider_posts_on_two_instances_credit_once,
     a_retry_is_answered_after_the_providers_regions_were_narrowed
 );
@@ -365,6 +366,45 @@ async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
         .await;
     assert_eq!(approved.assert_status(200)["points"], 0);
     assert_eq!(balance().await, 374);
+}
+
+/// Admins adding keys to one provider at the same moment, on two instances: no more than two are ever
+/// active (the provider holds one from its onboarding).
+async fn keys_added_at_once_stay_within_the_limit(app: TestApp) {
+    let other = second_instance(&app).await;
+    let admin = app.admin_token().await;
+    let created = app
+        .post(
+            "/api/v1/admin/providers",
+            &json!({"name": "哈啰单车", "kind": "bikeshare", "region_codes": ["440300"]}),
+            Some(&admin),
+        )
+        .await;
+    let id = created.assert_status(201)["partner_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/admin/providers/{id}/keys");
+    let empty = json!({});
+    let adds = (0..8).map(|i| {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        instance.post(&path, &empty, Some(&admin))
+    });
+    let answers = futures_util::future::join_all(adds).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status.as_u16()).collect();
+    assert_eq!(statuses.iter().filter(|&&s| s == 201).count(), 1, "{statuses:?}");
+    assert!(answers
+        .iter()
+        .filter(|r| r.status.as_u16() != 201)
+        .all(|r| r.code() == "too_many_keys"));
+    let keys = app.get(&path, Some(&admin)).await;
+    let active = keys.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["revoked_at"].is_null())
+        .count();
+    assert_eq!(active, 2);
 }
 
 /// The same signed event sent twenty times at once, half to each of two instances: one record, one credit,
