@@ -12,8 +12,10 @@ pub const MAX_LIMIT: i64 = 200;
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 pub struct PageQuery {
     /// 1..200, default 50.
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub limit: Option<i64>,
     /// From the previous page's `next_cursor`.
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub cursor: Option<String>,
 }
 

@@ -144,9 +144,12 @@ pub fn find_version(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Ver
 
 #[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
 pub struct VersionFilter {
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub activity_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub region_code: Option<String>,
     /// draft, active or retired
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub status: Option<String>,
 }
 

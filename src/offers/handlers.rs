@@ -213,10 +213,14 @@ pub async fn partner_offers(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct OfferQuery {
     /// transit, scenic or green_credit
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub kind: Option<String>,
     /// Offers a user of this region can redeem (offered there or in a region containing it).
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub region_code: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub cursor: Option<String>,
 }
 

@@ -264,8 +264,11 @@ pub async fn partner_void(
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct PartnerRedemptionQuery {
     /// held, captured, voided or expired
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub status: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub limit: Option<i64>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub cursor: Option<String>,
 }
 

@@ -560,6 +560,16 @@ async fn methodologies_are_listed_and_filtered(app: TestApp) {
         .iter()
         .all(|v| v["citation"].as_str().unwrap().contains("Wuhan")));
     assert_eq!(items[1]["effective_to"], "2024-07-31T16:00:00Z");
+    // Parameters with no value filter nothing.
+    let everything = app.get("/api/v1/methodologies?limit=200", None).await;
+    let template = app
+        .get(
+            "/api/v1/methodologies?activity_type=&region_code=&status=&limit=200",
+            None,
+        )
+        .await;
+    assert_eq!(template.assert_status(200)["items"], everything.body["items"]);
+    assert!(!everything.body["items"].as_array().unwrap().is_empty());
     let r = app.get("/api/v1/methodologies?limit=2", None).await;
     assert_eq!(r.assert_status(200)["items"].as_array().unwrap().len(), 2);
     let cursor = r.body["next_cursor"].as_str().unwrap().to_string();

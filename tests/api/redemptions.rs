@@ -232,6 +232,12 @@ async fn offers_are_listed_by_kind_and_region(app: TestApp) {
     let all = app.get("/api/v1/offers", None).await;
     all.assert_status(200);
     assert_eq!(ids(&all), [everywhere.clone(), shenzhen.clone()]);
+    // A filter template sent as it stands (parameters with no value) is no filter.
+    let template = app
+        .get("/api/v1/offers?kind=&region_code=&limit=&cursor=", None)
+        .await;
+    template.assert_status(200);
+    assert_eq!(ids(&template), ids(&all));
     assert!(!ids(&all).contains(&later), "not valid yet");
     let sz = app.get("/api/v1/offers?region_code=440300", None).await;
     assert_eq!(ids(&sz), [everywhere.clone(), shenzhen.clone()]);
