@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sends one signed partner or provider request (API.md "Auth") with curl and openssl.
+# Sends one signed partner or provider request (README, "Partner calls") with curl and openssl.
 #   KEY_ID=pt_… SECRET=… scripts/signed-curl.sh METHOD PATH_WITH_QUERY [JSON_BODY]
 # TANHUI_URL defaults to http://127.0.0.1:8080. Extra curl arguments can follow the body.
 set -euo pipefail

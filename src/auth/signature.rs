@@ -1,4 +1,4 @@
-//! Signed requests from partners and data providers (API.md "Auth"):
+//! Signed requests from partners and data providers (README, "Partner calls"):
 //! `X-Signature = hex(HMAC-SHA256(secret, METHOD\nPATH_WITH_QUERY\nTIMESTAMP\nNONCE\nhex(SHA256(body))))`,
 //! with `X-Timestamp` within ±300 s and `X-Nonce` unique per key for 10 minutes.
 

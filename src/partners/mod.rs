@@ -54,7 +54,7 @@ pub struct SignedPartner {
 }
 
 impl SignedPartner {
-    /// Reads the body, checks the signature (API.md "Auth") and loads the partner behind the key.
+    /// Reads the body, checks the signature (README, "Partner calls") and loads the partner behind the key.
     pub async fn authenticate(
         req: &HttpRequest,
         payload: &mut web::Payload,

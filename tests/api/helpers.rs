@@ -253,7 +253,7 @@ impl Key {
     }
 }
 
-/// What one signed request is signed with (API.md "Auth").
+/// What one signed request is signed with (README, "Partner calls").
 pub struct Signing<'a> {
     pub key_id: &'a str,
     pub secret: &'a str,
