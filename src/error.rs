@@ -128,6 +128,11 @@ impl ApiError {
         }
     }
 
+    /// The problem document as sent: what a stored refusal replays.
+    pub fn problem_json(&self) -> String {
+        serde_json::to_string(&self.problem()).unwrap_or_default()
+    }
+
     pub fn problem(&self) -> Problem {
         Problem {
             type_: format!("https://tanhui.example/problems/{}", self.code.replace('_', "-")),
@@ -160,7 +165,7 @@ impl ResponseError for ApiError {
         if let Some(secs) = self.retry_after_secs {
             response.insert_header((header::RETRY_AFTER, secs.to_string()));
         }
-        response.body(serde_json::to_string(&self.problem()).unwrap_or_default())
+        response.body(self.problem_json())
     }
 }
 

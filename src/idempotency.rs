@@ -1,9 +1,11 @@
 //! Idempotency keys for requests that create or move value: stored with a digest of the request and the
 //! answer, in the same transaction as the effect, so a replay gets the original answer and a crash
-//! leaves neither.
+//! leaves neither. A refusal (a 4xx decided against the data: short of points, out of stock) is an
+//! answer too and is stored the same way, so a retry is refused again even once the points have come;
+//! a failure (5xx) stores nothing and the retry runs afresh.
 
 use actix_web::http::StatusCode;
-use actix_web::HttpRequest;
+use actix_web::{HttpRequest, HttpResponse};
 use std::collections::HashMap;
 
 use chrono::{NaiveDateTime, Utc};
@@ -197,9 +199,32 @@ pub fn complete(
     Ok(())
 }
 
+/// The answer to store under a key: the step's body with `status`, or its refusal (a 4xx) as a problem
+/// document. A failure (5xx) is no answer: it stays the error, and nothing is stored.
+pub fn answer_of(
+    outcome: Result<String, ApiError>,
+    status: StatusCode,
+) -> Result<(StatusCode, String), ApiError> {
+    match outcome {
+        Ok(body) => Ok((status, body)),
+        Err(refused) if refused.status.is_client_error() => Ok((refused.status, refused.problem_json())),
+        Err(failure) => Err(failure),
+    }
+}
+
+/// The HTTP response of an answer, stored or new: refusals are problem documents.
+pub fn respond((status, body): (StatusCode, String)) -> HttpResponse {
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    HttpResponse::build(status).content_type(content_type).body(body)
+}
+
 /// Runs a value-moving step in one write transaction, under an optional `Idempotency-Key`: with a key,
-/// a replay answers what the first call answered and a different request under the key is a 409;
-/// without one, the step simply runs. `step` returns the body of a `status` answer.
+/// a replay answers what the first call answered (its refusal included) and a different request under
+/// the key is a 409; without one, the step simply runs. `step` returns the body of a `status` answer.
 pub fn run<F>(
     conn: &mut AnyConnection,
     scope: &str,
@@ -212,16 +237,16 @@ where
     F: FnOnce(&mut AnyConnection) -> Result<String, ApiError>,
 {
     crate::db::transaction(conn, crate::db::Tx::Write, |conn| {
-        if let Some(key) = key {
-            if let Claim::Replay { status, body } = claim(conn, scope, key, hash)? {
-                return Ok((status, body));
-            }
+        let Some(key) = key else {
+            return step(conn).map(|body| (status, body));
+        };
+        if let Claim::Replay { status, body } = claim(conn, scope, key, hash)? {
+            return Ok((status, body));
         }
-        let body = step(conn)?;
-        if let Some(key) = key {
-            complete(conn, scope, key, status, &body)?;
-        }
-        Ok((status, body))
+        // The step in a savepoint: a refusal undoes the step alone, and the claim keeps it as the answer.
+        let answer = answer_of(crate::db::transaction(conn, crate::db::Tx::Write, step), status)?;
+        complete(conn, scope, key, answer.0, &answer.1)?;
+        Ok(answer)
     })
 }
 

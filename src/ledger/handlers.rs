@@ -189,10 +189,7 @@ pub async fn create_transfer(
         idempotency_key: key,
         request_hash: hash,
     };
-    let (status, body) = state.transfers.submit(job).await??;
-    Ok(HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body))
+    Ok(idempotency::respond(state.transfers.submit(job).await??))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -4,7 +4,8 @@
 //! number of statements, whatever their count: their accounts (locked and read in one statement), the
 //! stored answers of their idempotency keys (one read), the transfers themselves (`ledger::batch`), and
 //! the new keys with their answers (one insert). A refused transfer (short of points, unknown account)
-//! writes nothing, so it cannot fail its neighbours. One transfer alone is a batch of one.
+//! moves nothing, so it cannot fail its neighbours; its refusal is its key's answer, stored like any other
+//! (`idempotency`). One transfer alone is a batch of one.
 //!
 //! Keys are stored only by whoever holds the sender's account lock, and the keys are read after the
 //! locks are taken, so a key another batch committed meanwhile is read, not inserted twice. Should a key
@@ -139,39 +140,46 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
     let mut posted = batch::post(conn, &mut accounts, &orders)?.into_iter();
 
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(jobs.len());
-    let mut bodies: Vec<(usize, String)> = Vec::new();
+    // The new keys' answers, made or refused, to store.
+    let mut decided: Vec<(usize, StatusCode, String)> = Vec::new();
     let mut wallet_checks = to_wallet.into_iter();
     for (i, sort) in sorted.into_iter().enumerate() {
-        answers.push(match sort {
-            Sorted::Answered(answer) => Some(answer),
-            Sorted::Repeat => None,
-            Sorted::New if !wallet_checks.next().unwrap_or(false) => Some(Err(unknown_wallet())),
+        let outcome = match sort {
+            Sorted::Answered(answer) => {
+                answers.push(Some(answer));
+                continue;
+            }
+            Sorted::Repeat => {
+                answers.push(None);
+                continue;
+            }
+            Sorted::New if !wallet_checks.next().unwrap_or(false) => Err(unknown_wallet()),
             Sorted::New => match posted.next() {
-                Some(Ok(p)) => {
-                    let body = created(p.transfer.id, p.debit_balance)?;
-                    bodies.push((i, body.clone()));
-                    Some(Ok((StatusCode::CREATED, body)))
-                }
-                Some(Err(refused)) => Some(Err(refused.into())),
-                None => Some(Err(ApiError::unavailable("no answer for this transfer"))),
+                Some(Ok(p)) => created(p.transfer.id, p.debit_balance),
+                Some(Err(refused)) => Err(refused.into()),
+                None => Err(ApiError::unavailable("no answer for this transfer")),
             },
-        });
+        };
+        let answer = idempotency::answer_of(outcome, StatusCode::CREATED);
+        if let Ok((status, body)) = &answer {
+            decided.push((i, *status, body.clone()));
+        }
+        answers.push(Some(answer));
     }
     let now = store::now();
-    let answered: Vec<Answered<'_>> = bodies
+    let answered: Vec<Answered<'_>> = decided
         .iter()
-        .map(|(i, body)| Answered {
+        .map(|(i, status, body)| Answered {
             scope: &scopes[*i],
             idempotency_key: &jobs[*i].idempotency_key,
             request_hash: &jobs[*i].request_hash,
-            status: i32::from(StatusCode::CREATED.as_u16()),
+            status: i32::from(status.as_u16()),
             response: body,
             created_at: now,
         })
         .collect();
     idempotency::store_all(conn, &answered)?;
-    // Repeats of a key used earlier in the batch now find its stored answer (or, if it was refused,
-    // try again), each in a savepoint.
+    // Repeats of a key used earlier in the batch now find its stored answer, each in a savepoint.
     Ok(answers
         .into_iter()
         .zip(jobs)

@@ -80,12 +80,6 @@ fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(ApiError::internal)
 }
 
-fn answer((status, body): (StatusCode, String)) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/json")
-        .body(body)
-}
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedemptionRequest {
@@ -130,7 +124,7 @@ pub async fn create_redemption(
             })
         })
         .await?;
-    Ok(answer(answered))
+    Ok(idempotency::respond(answered))
 }
 
 /// The caller's redemptions, newest first.
@@ -195,7 +189,7 @@ async fn end(
             })
         })
         .await?;
-    Ok(answer(answered))
+    Ok(idempotency::respond(answered))
 }
 
 /// Void one of the caller's held redemptions: the points come back and the stock is restored.

@@ -183,9 +183,19 @@ async fn transfer_errors_are_clear(app: TestApp) {
     )
     .await
     .assert_problem(422, "unknown_account");
-    // Nothing moved, and a refused key can be used again once the request is right.
+    // Nothing moved. A refusal is its key's answer: retried once the points are there, the same request
+    // is refused again, as first answered, and moves nothing; another request under the key is a
+    // conflict; a new key for the right request goes through.
     assert_eq!(wallet(&app, &alice).await["balance"], 100);
+    app.grant(&alice_account, 1).await;
+    let retry = send(&app, &alice, "a", &to_bob(json!(101))).await;
+    retry.assert_problem(409, "insufficient_funds");
+    assert_eq!(retry.content_type(), "application/problem+json");
+    assert_eq!(wallet(&app, &alice).await["balance"], 101);
     send(&app, &alice, "a", &to_bob(json!(100)))
+        .await
+        .assert_problem(409, "idempotency_conflict");
+    send(&app, &alice, "a2", &to_bob(json!(101)))
         .await
         .assert_status(201);
 }

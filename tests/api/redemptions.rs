@@ -17,6 +17,7 @@ both_backends!(
     capture_void_and_expiry_have_one_winner,
     uncaptured_holds_expire_and_give_stock_back,
     a_redemption_that_cannot_expire_holds_up_no_other,
+    a_refused_redemption_is_refused_again_when_retried,
     partners_touch_only_their_own,
     bad_offers_and_requests_move_nothing,
     keys_rotate_and_revoke,
@@ -584,6 +585,27 @@ async fn a_redemption_that_cannot_expire_holds_up_no_other(app: TestApp) {
     }
     assert_eq!(status(sound).await, "expired");
     assert_eq!(status(broken).await, "held");
+}
+
+/// A refusal is the answer stored under the request's key: retried after the points have come, the same
+/// request is refused again and takes nothing; a new key is a new redemption.
+async fn a_refused_redemption_is_refused_again_when_retried(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(100, 5, 5)).await;
+    let (token, account) = member_with(&app, 60).await;
+    redeem(&app, &token, &offer_id, "first")
+        .await
+        .assert_problem(409, "insufficient_funds");
+    app.grant(&account, 100).await;
+    let retry = redeem(&app, &token, &offer_id, "first").await;
+    retry.assert_problem(409, "insufficient_funds");
+    assert_eq!(retry.content_type(), "application/problem+json");
+    let w = wallet(&app, &token).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(160), Some(0)));
+    assert_eq!(offer(&app, &offer_id).await["stock"], 5);
+    redeem(&app, &token, &offer_id, "second").await.assert_status(201);
+    assert_eq!(offer(&app, &offer_id).await["stock"], 4);
+    ledger_verifies(&app).await;
 }
 
 async fn partners_touch_only_their_own(app: TestApp) {
