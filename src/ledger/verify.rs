@@ -147,20 +147,46 @@ fn derive(
     }
 }
 
+/// The flags (floored, derived) an account of a kind must carry: a wallet never goes below zero and
+/// keeps its balances in its row; issuance and settlement accounts are sums of their transfers, unfloored.
+/// The service decides by these flags, so a flag edited in the database would let a wallet overdraw
+/// or hide a balance: they are checked, not trusted.
+fn expected_flags(kind: &str) -> Option<(bool, bool)> {
+    match kind {
+        "wallet" => Some((true, false)),
+        "issuance" | "settlement" => Some((false, true)),
+        _ => None,
+    }
+}
+
 fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatches: &mut Vec<String>) {
     let (mut posted, mut pending) = (0i128, 0i128);
     for row in rows {
-        let from_transfers = derived.get(&row.id).copied().unwrap_or_default();
-        let stored = if row.derived {
-            from_transfers
-        } else {
-            Balances {
-                debits_posted: row.debits_posted,
-                credits_posted: row.credits_posted,
-                debits_pending: row.debits_pending,
-                credits_pending: row.credits_pending,
-            }
+        match expected_flags(&row.kind) {
+            Some(flags) if flags != (row.floored, row.derived) => mismatches.push(format!(
+                "account {} ({}): a {} must be floored={}, derived={}, but is floored={}, derived={}",
+                row.id, row.code, row.kind, flags.0, flags.1, row.floored, row.derived
+            )),
+            Some(_) => {}
+            None => mismatches.push(format!(
+                "account {} ({}): unknown kind {}",
+                row.id, row.code, row.kind
+            )),
+        }
+        let columns = Balances {
+            debits_posted: row.debits_posted,
+            credits_posted: row.credits_posted,
+            debits_pending: row.debits_pending,
+            credits_pending: row.credits_pending,
         };
+        if row.derived && columns != Balances::default() {
+            mismatches.push(format!(
+                "account {} ({}) is derived but its row holds balances {:?}",
+                row.id, row.code, columns
+            ));
+        }
+        let from_transfers = derived.get(&row.id).copied().unwrap_or_default();
+        let stored = if row.derived { from_transfers } else { columns };
         if stored != from_transfers {
             mismatches.push(format!(
                 "account {} ({}): stored {:?} but its transfers give {:?}",

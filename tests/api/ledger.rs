@@ -396,19 +396,22 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     assert_eq!(wallet(&app, &alice).await["available"], 200);
 
     // A hold past its timeout is expired by the sweeper, and only once; one not yet due is left alone.
+    // The sweep runs an hour ahead of the clock, so the app's own background sweeper (on the real clock)
+    // cannot take the hold first.
     let c = cause.clone();
     let (due, not_due) = app
         .with_conn(move |conn| {
-            let due = service::hold(conn, a, s, 70, later(-1), &c).unwrap();
-            let not_due = service::hold(conn, a, s, 30, later(3600), &c).unwrap();
+            let due = service::hold(conn, a, s, 70, later(1800), &c).unwrap();
+            let not_due = service::hold(conn, a, s, 30, later(3 * 3600), &c).unwrap();
             (due.id, not_due.id)
         })
         .await;
     let (expired, again, early) = app
         .with_conn(move |conn| {
-            let expired = service::expire_due(conn, store::now(), 100, &[]).unwrap();
-            let again = service::expire_due(conn, store::now(), 100, &[]).unwrap();
-            (expired, again, service::expire(conn, not_due, store::now()))
+            let in_an_hour = later(3600);
+            let expired = service::expire_due(conn, in_an_hour, 100, &[]).unwrap();
+            let again = service::expire_due(conn, in_an_hour, 100, &[]).unwrap();
+            (expired, again, service::expire(conn, not_due, in_an_hour))
         })
         .await;
     assert!(expired.iter().any(|t| t.pending_id == Some(due)));
@@ -428,10 +431,12 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
     let (_, shop_account) = app.new_member().await;
     app.grant(&alice_account, 10_000).await;
     let (a, s): (i64, i64) = (alice_account.parse().unwrap(), shop_account.parse().unwrap());
+    // Holds due in an hour, expired by a racer an hour ahead of the clock: the app's own background
+    // sweeper, on the real clock, is no racer.
     for round in 0..10 {
         let hold = app
             .with_conn(move |conn| {
-                service::hold(conn, a, s, 10, later(-1), &Cause::of("race", round))
+                service::hold(conn, a, s, 10, later(3600), &Cause::of("race", round))
                     .unwrap()
                     .id
             })
@@ -441,7 +446,7 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
             let racers = [
                 scope.spawn(|| service::post(&mut db1.get().unwrap(), hold, &Cause::default()).is_ok()),
                 scope.spawn(|| service::void(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
-                scope.spawn(|| service::expire(&mut db1.get().unwrap(), hold, store::now()).is_ok()),
+                scope.spawn(|| service::expire(&mut db1.get().unwrap(), hold, later(7200)).is_ok()),
                 scope.spawn(|| service::post(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
             ];
             racers.into_iter().map(|r| r.join().unwrap()).collect()
@@ -616,7 +621,18 @@ async fn run_verify(app: &TestApp) -> verify::Report {
         .await
 }
 
-async fn exec(app: &TestApp, sql: &'static str) {
+/// Runs `verify` and expects a mismatch saying `fragment`.
+async fn assert_reported(app: &TestApp, fragment: &str) {
+    let report = run_verify(app).await;
+    assert!(
+        report.mismatches.iter().any(|m| m.contains(fragment)),
+        "{:?}",
+        report.mismatches
+    );
+}
+
+async fn exec(app: &TestApp, sql: &str) {
+    let sql = sql.to_string();
     app.with_conn(move |conn| {
         use diesel::RunQueryDsl;
         diesel::sql_query(sql).execute(conn).unwrap()
@@ -665,6 +681,20 @@ async fn verify_detects_tampering(app: TestApp) {
         report.mismatches
     );
     exec(&app, "UPDATE transfers SET amount = amount - 1 WHERE id = (SELECT MAX(id) FROM transfers WHERE kind = 'transfer')").await;
+    assert!(run_verify(&app).await.ok());
+
+    // The flags the service decides by: a wallet's floor lifted (it could then overdraw), and an issuance
+    // account given a balance in its row (which a derived account's readers would add).
+    let floor = |on: bool| format!("UPDATE accounts SET floored = {on} WHERE id = {alice_account}");
+    exec(&app, &floor(false)).await;
+    assert_reported(&app, "must be floored=true").await;
+    exec(&app, &floor(true)).await;
+    let issuance_row = |credits: i64| {
+        format!("UPDATE accounts SET credits_posted = {credits} WHERE id = (SELECT MIN(id) FROM accounts WHERE kind = 'issuance')")
+    };
+    exec(&app, &issuance_row(1000)).await;
+    assert_reported(&app, "is derived but its row holds").await;
+    exec(&app, &issuance_row(0)).await;
     assert!(run_verify(&app).await.ok());
 
     // An edited block header.
