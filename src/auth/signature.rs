@@ -183,4 +183,22 @@ mod tests {
         assert_eq!(sign("k", "m").len(), 64);
         assert_ne!(sign("k", "m"), sign("k", "n"));
     }
+
+    /// The scheme as the README writes it, computed independently with openssl:
+    /// `printf 'POST\n/api/v1/partner/offers?x=1\n1700000000\nnonce-1\n%s' "$(printf '%s' '{"a":1}' |
+    /// openssl dgst -sha256 -hex | cut -d' ' -f2)" | openssl dgst -sha256 -hmac secret-key -hex`.
+    #[test]
+    fn signatures_match_an_independent_computation() {
+        let c = canonical(
+            "POST",
+            "/api/v1/partner/offers?x=1",
+            "1700000000",
+            "nonce-1",
+            br#"{"a":1}"#,
+        );
+        assert_eq!(
+            sign("secret-key", &c),
+            "87c207ff0e1f9a63520c2808d87380c33c6b36de8cefd8c75bcb07a6bc7eb1be"
+        );
+    }
 }

@@ -323,7 +323,10 @@ mod tests {
             (1 << 63, (1 << 63) + 1),
         ] {
             for len in [0, 1, 63, 64, 65, 200] {
-                let _ = verify_inclusion(&h, index, size, &long_proof[..len], &h);
+                assert!(
+                    !verify_inclusion(&h, index, size, &long_proof[..len], &h),
+                    "index {index}, size {size}, proof of {len}"
+                );
             }
         }
         // A single-leaf tree's root is the leaf itself; any non-empty proof

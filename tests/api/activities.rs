@@ -29,8 +29,14 @@ fn at(minutes_ago: i64) -> String {
 
 /// Now, unless the Asia/Shanghai day began less than six hours ago: then the last minute of the day before.
 /// Caps count per local day, and the events of one test (up to five hours apart) must share one; posted
-/// just after local midnight they used to fall on two days and get two caps.
+/// just after local midnight they used to fall on two days and get two caps. Taken once per run, so a
+/// test running across 06:00 local time does not see it move.
 fn anchor() -> DateTime<Utc> {
+    static ANCHOR: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
+    *ANCHOR.get_or_init(first_anchor)
+}
+
+fn first_anchor() -> DateTime<Utc> {
     use chrono::Timelike;
     let now = Utc::now();
     let shanghai = FixedOffset::east_opt(8 * 3600).expect("UTC+8");

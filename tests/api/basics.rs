@@ -265,7 +265,7 @@ async fn readiness_reports_a_lost_redis_as_a_problem() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
 
-    let Ok(redis_url) = std::env::var("TANHUI_TEST_REDIS_URL") else {
+    let Some((_, redis_url)) = crate::helpers::postgres_env() else {
         return;
     };
     let target = redis_url

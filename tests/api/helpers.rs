@@ -333,7 +333,7 @@ pub fn base_settings(backend: Backend) -> Option<(Settings, DatabaseGuard)> {
 
 /// The PostgreSQL and Redis URLs for the second backend. Under CI=true a missing one is a failure,
 /// never a silent skip.
-fn postgres_env() -> Option<(String, String)> {
+pub fn postgres_env() -> Option<(String, String)> {
     let pg = std::env::var("TANHUI_TEST_DATABASE_URL")
         .ok()
         .filter(|v| !v.is_empty());
@@ -342,7 +342,7 @@ fn postgres_env() -> Option<(String, String)> {
         .filter(|v| !v.is_empty());
     match (pg, redis) {
         (Some(pg), Some(redis)) => Some((with_database(&pg, database_name(&pg)), redis)),
-        _ if std::env::var("CI").is_ok_and(|v| v == "true") => {
+        _ if std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1") => {
             panic!("CI=true but TANHUI_TEST_DATABASE_URL or TANHUI_TEST_REDIS_URL is not set")
         }
         _ => {
