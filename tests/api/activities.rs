@@ -3,8 +3,8 @@
 use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde_json::{json, Value};
 
-use crate::both_backends;
 use crate::helpers::{second_instance, TestApp};
+use crate::{both_backends, both_backends_with};
 
 both_backends!(
     a_walk_is_credited_and_replays_are_idempotent,
@@ -565,11 +565,9 @@ async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
     assert_eq!(balance(&app, &token).await, points);
 }
 
-async fn annual_cap_and_photo_weight(backend: crate::helpers::Backend) {
-    let Some(app) = crate::helpers::spawn_with(backend, |s| s.activities.annual_points_cap = 100).await
-    else {
-        return;
-    };
+both_backends_with!(annual_cap_and_photo_weight => |s| s.activities.annual_points_cap = 100);
+
+async fn annual_cap_and_photo_weight(app: TestApp) {
     let token = app.new_user_token().await;
     // A photo earns 0.7 of the reduction: 1 km walked = 29 g → 20 points.
     let r = app.post_activity(&token, &walk("p-1", 90, 1000, "photo")).await;
@@ -588,14 +586,32 @@ async fn annual_cap_and_photo_weight(backend: crate::helpers::Backend) {
     assert_eq!(balance(&app, &token).await, 100);
 }
 
-#[actix_web::test]
-async fn annual_cap_and_photo_weight_sqlite() {
-    annual_cap_and_photo_weight(crate::helpers::Backend::Sqlite).await
-}
+both_backends_with!(annual_cap_under_concurrency => |s| s.activities.annual_points_cap = 500);
 
-#[actix_web::test]
-async fn annual_cap_and_photo_weight_postgres() {
-    annual_cap_and_photo_weight(crate::helpers::Backend::Postgres).await
+/// The annual points cap taken by posts spread over two instances at once: never more than the cap.
+async fn annual_cap_under_concurrency(app: TestApp) {
+    let other = second_instance(&app).await;
+    let token = app.new_user_token().await;
+    // 3 km of metro in Shenzhen = 140 points each, ten minutes apart (no overlaps): three whole, one
+    // partial (80), then nothing.
+    let trips: Vec<Value> = (0..12)
+        .map(|i| {
+            json!({"client_event_id": format!("y-{i}"), "activity_type": "transit.metro",
+                   "occurred_at": at(5 + 10 * i), "evidence": "trace", "data": {"distance_m": 3000}})
+        })
+        .collect();
+    let posts = trips.iter().enumerate().map(|(i, t)| {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        instance.post_activity(&token, t)
+    });
+    let results = futures_util::future::join_all(posts).await;
+    let points: Vec<i64> = results
+        .iter()
+        .map(|r| r.assert_status(201)["points"].as_i64().unwrap())
+        .collect();
+    assert_eq!(points.iter().sum::<i64>(), 500, "{points:?}");
+    assert_eq!(points.iter().filter(|&&p| p == 80).count(), 1, "{points:?}");
+    assert_eq!(balance(&app, &token).await, 500);
 }
 
 /// Both instances' writers store the same events at once: on PostgreSQL one of them loses the insert

@@ -4,8 +4,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use serde_json::{json, Value};
 
-use crate::both_backends;
-use crate::helpers::{random_phone, spawn_with, Backend, TestApp, TEST_JWT_SECRET};
+use crate::helpers::{random_phone, Backend, TestApp, TEST_JWT_SECRET};
+use crate::{both_backends, both_backends_with};
 
 both_backends!(
     register_login_me,
@@ -328,10 +328,34 @@ async fn concurrent_guesses_get_no_more_than_the_limit(app: TestApp) {
         .assert_problem(429, "rate_limited");
 }
 
-async fn throttled_per_address(backend: Backend) {
-    let Some(app) = spawn_with(backend, |s| s.throttle.login_failures_per_address = 3).await else {
+/// With Redis, every instance counts one phone's failures together: guesses spread over two instances
+/// get no more checks than the limit.
+#[actix_web::test]
+async fn failed_logins_count_across_instances_with_redis() {
+    let Some(app) = crate::helpers::spawn(Backend::Postgres).await else {
         return;
     };
+    let other = crate::helpers::second_instance(&app).await;
+    let (phone, password, _, _) = app.register().await;
+    let limit = app.settings.throttle.login_failures_per_phone;
+    for i in 0..limit {
+        let instance = if i % 2 == 0 { &app } else { &other };
+        instance
+            .login(&phone, "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    for instance in [&app, &other] {
+        instance
+            .login(&phone, &password)
+            .await
+            .assert_problem(429, "rate_limited");
+    }
+}
+
+both_backends_with!(failed_logins_are_throttled_per_address => |s| s.throttle.login_failures_per_address = 3);
+
+async fn failed_logins_are_throttled_per_address(app: TestApp) {
     // Sign-ins that succeed use up none of the address's allowance (an office behind one address).
     let (phone, password, _, _) = app.register().await;
     for _ in 0..5 {
@@ -346,14 +370,4 @@ async fn throttled_per_address(backend: Backend) {
     app.login(&phone, &password)
         .await
         .assert_problem(429, "rate_limited");
-}
-
-#[actix_web::test]
-async fn failed_logins_are_throttled_per_address_sqlite() {
-    throttled_per_address(Backend::Sqlite).await
-}
-
-#[actix_web::test]
-async fn failed_logins_are_throttled_per_address_postgres() {
-    throttled_per_address(Backend::Postgres).await
 }

@@ -520,6 +520,30 @@ fn init_test_log() {
     }
 }
 
+/// [`both_backends!`] for a test that needs settings of its own: `both_backends_with!(name => |s| …);`.
+#[macro_export]
+macro_rules! both_backends_with {
+    ($name:ident => $configure:expr) => {
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                let backend = $crate::helpers::Backend::Sqlite;
+                if let Some(app) = $crate::helpers::spawn_with(backend, $configure).await {
+                    super::$name(app).await
+                }
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                let backend = $crate::helpers::Backend::Postgres;
+                if let Some(app) = $crate::helpers::spawn_with(backend, $configure).await {
+                    super::$name(app).await
+                }
+            }
+        }
+    };
+}
+
 /// Runs a test body once on SQLite and once on PostgreSQL + Redis (when configured).
 #[macro_export]
 macro_rules! both_backends {

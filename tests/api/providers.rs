@@ -15,6 +15,7 @@ both_backends!(
     reviews_honour_the_other_records_of_a_trip,
     an_operator_figure_under_the_apps_claim_adds_nothing,
     keys_added_at_once_stay_within_the_limit,
+    a_nonce_used_on_one_instance_is_refused_on_another,
     identical_provider_posts_on_two_instances_credit_once,
     a_retry_is_answered_after_the_providers_regions_were_narrowed
 );
@@ -406,6 +407,21 @@ async fn keys_added_at_once_stay_within_the_limit(app: TestApp) {
         .filter(|k| k["revoked_at"].is_null())
         .count();
     assert_eq!(active, 2);
+}
+
+/// Nonces are shared by every instance (Redis when configured, else the database): a signed request
+/// replayed to another instance behind the same load balancer is refused there.
+async fn a_nonce_used_on_one_instance_is_refused_on_another(app: TestApp) {
+    let other = second_instance(&app).await;
+    let provider = onboard(&app).await;
+    let (_, _, user_id, _) = app.register().await;
+    let signing = fresh(&provider);
+    send_signed(&app, &signing, PATH, &metro_trip(&user_id, "once", 30))
+        .await
+        .assert_status(201);
+    send_signed(&other, &signing, PATH, &metro_trip(&user_id, "once", 30))
+        .await
+        .assert_problem(401, "nonce_replayed");
 }
 
 /// The same signed event sent twenty times at once, half to each of two instances: one record, one credit,
