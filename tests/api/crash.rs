@@ -101,18 +101,23 @@ async fn crash_mid_batch(backend: Backend) {
                 .json(&body)
                 .send()
                 .await;
-            let acknowledged = match answer {
-                Ok(r) if r.status().as_u16() == 201 => r.json::<Value>().await.ok(),
-                _ => None,
+            // Some(body) when acknowledged, None when the connection broke (the kill), else skipped.
+            let outcome = match answer {
+                Ok(r) if r.status().as_u16() == 201 => r.json::<Value>().await.ok().map(Some),
+                Ok(_) => None,
+                Err(_) => Some(None),
             };
-            let _ = tx.send((i, acknowledged));
+            if let Some(outcome) = outcome {
+                let _ = tx.send((i, outcome));
+            }
         });
     }
     drop(tx);
-    let mut acknowledged = Vec::new();
+    let (mut acknowledged, mut cut_off) = (Vec::new(), 0);
     while let Some((i, answer)) = rx.recv().await {
-        if let Some(body) = answer {
-            acknowledged.push((i, body));
+        match answer {
+            Some(body) => acknowledged.push((i, body)),
+            None => cut_off += 1,
         }
         if acknowledged.len() == 30 {
             server.kill().expect("SIGKILL");
@@ -124,6 +129,8 @@ async fn crash_mid_batch(backend: Backend) {
         "only {} acknowledged before the kill",
         acknowledged.len()
     );
+    // The kill came with traffic still going: requests lost their connection to it.
+    assert!(cut_off > 0, "no request was cut off by the kill");
 
     let mut server = serve(&settings, port);
     wait_ready(&client, &base).await;
