@@ -155,7 +155,8 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
             }
             Sorted::New if !wallet_checks.next().unwrap_or(false) => Err(unknown_wallet()),
             Sorted::New => match posted.next() {
-                Some(Ok(p)) => created(p.transfer.id, p.debit_balance),
+                // A transfer made but not answerable must not stand unanswered: the group is undone.
+                Some(Ok(p)) => Ok(created(p.transfer.id, p.debit_balance)?),
                 Some(Err(refused)) => Err(refused.into()),
                 None => Err(ApiError::unavailable("no answer for this transfer")),
             },

@@ -21,6 +21,7 @@ both_backends!(
     sixteen_concurrent_transfers_only_two_fit,
     opposite_transfer_storms_do_not_deadlock,
     one_key_racing_on_two_instances_moves_points_once,
+    a_refused_key_racing_on_two_instances_stays_refused,
     a_key_claimed_by_another_transaction_is_answered_from_it,
     holds_post_void_and_expire_once,
     post_void_and_expiry_race_on_two_instances,
@@ -246,6 +247,31 @@ async fn opposite_transfer_storms_do_not_deadlock(app: TestApp) {
     }
     assert_eq!(wallet(&app, &alice).await["balance"], 1000 - 180 + 120);
     assert_eq!(wallet(&app, &bob).await["balance"], 1000 + 180 - 120);
+}
+
+/// A refusal is its key's answer however the retries arrive: together in one group commit, on two
+/// instances, or after the points have come; none of them moves a point.
+async fn a_refused_key_racing_on_two_instances_stays_refused(app: TestApp) {
+    let other = second_instance(&app).await;
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 5).await;
+    let short = json!({"to_account_id": bob_account, "points": 7});
+    let storm = |n: usize| {
+        let requests: Vec<_> = (0..n)
+            .map(|i| send(if i % 2 == 0 { &app } else { &other }, &alice, "short", &short))
+            .collect();
+        futures_util::future::join_all(requests)
+    };
+    for r in storm(16).await {
+        r.assert_problem(409, "insufficient_funds");
+    }
+    app.grant(&alice_account, 100).await;
+    for r in storm(8).await {
+        r.assert_problem(409, "insufficient_funds");
+    }
+    assert_eq!(wallet(&app, &alice).await["balance"], 105);
+    assert_eq!(wallet(&app, &bob).await["balance"], 0);
 }
 
 /// Requests under one key race each other inside one instance's batches and across two instances (where
