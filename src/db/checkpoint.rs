@@ -159,6 +159,15 @@ mod tests {
     use super::*;
     use crate::db::{transaction, ConnectOptions, Db, Tx};
 
+    /// A migrated database in a directory of its own, and connections to it made as the service makes them.
+    fn migrated() -> (tempfile::TempDir, Manager) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
+        drop(db);
+        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+        (dir, manager)
+    }
+
     /// About 1 MiB in 64 rows of 16 KiB.
     const WRITE_A_MEGABYTE: &str = "CREATE TABLE IF NOT EXISTS t (b BLOB); \
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 64) \
@@ -186,10 +195,7 @@ mod tests {
     /// file would grow for as long as the writes go on.
     #[test]
     fn the_wal_stays_bounded_under_constant_writes() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
-        drop(db);
-        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+        let (dir, manager) = migrated();
         let mut writer = manager.connect().expect("writer");
         writer
             .batch_execute("PRAGMA synchronous = OFF; CREATE TABLE t (b BLOB);")
@@ -228,10 +234,7 @@ mod tests {
     /// told, or by itself after 10 s: a RESTART that waited for it would then finish, and fail the test.)
     #[test]
     fn a_restart_gives_up_on_a_reader_that_stays() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(ConnectOptions::sqlite_in(&dir), 1, Duration::from_secs(5)).expect("db");
-        drop(db);
-        let manager = Manager::new(ConnectOptions::sqlite_in(&dir)).expect("manager");
+        let (_dir, manager) = migrated();
         let mut writer = manager.connect().expect("writer");
         writer.batch_execute(WRITE_A_MEGABYTE).expect("write");
         let mut reader = manager.connect().expect("reader");

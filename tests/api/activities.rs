@@ -53,12 +53,6 @@ fn walk(id: &str, minutes_ago: i64, distance_m: u64, evidence: &str) -> Value {
            "evidence": evidence, "data": {"distance_m": distance_m}})
 }
 
-async fn balance(app: &TestApp, token: &str) -> i64 {
-    app.get("/api/v1/wallet", Some(token)).await.body["balance"]
-        .as_i64()
-        .unwrap()
-}
-
 async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
     let token = app.new_user_token().await;
     let event = walk("w-1", 30, 3000, "self_report");
@@ -76,11 +70,11 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
         .unwrap()
         .iter()
         .any(|s| s["expr"] == "walk_g_per_km"));
-    assert_eq!(balance(&app, &token).await, 43);
+    assert_eq!(app.balance(&token).await, 43);
 
     let again = app.post_activity(&token, &event).await;
     assert_eq!(again.assert_status(200), &body);
-    assert_eq!(balance(&app, &token).await, 43);
+    assert_eq!(app.balance(&token).await, 43);
     let mut changed = event.clone();
     changed["data"]["distance_m"] = json!(3001);
     app.post_activity(&token, &changed)
@@ -120,7 +114,7 @@ async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {
     assert!(results
         .iter()
         .all(|r| r.body["activity_id"] == results[0].body["activity_id"]));
-    assert_eq!(balance(&app, &token).await, 86);
+    assert_eq!(app.balance(&token).await, 86);
 }
 
 async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
@@ -149,7 +143,7 @@ async fn the_daily_cap_holds_under_concurrency_on_two_instances(app: TestApp) {
         partial[0].body["reduction_g"], 86,
         "the reduction stays what the methodology gives"
     );
-    assert_eq!(balance(&app, &token).await, 296);
+    assert_eq!(app.balance(&token).await, 296);
     // Another day has its own allowance.
     let yesterday = app
         .post_activity(&token, &walk("cap-y", 60 * 24 + 30, 3000, "trace"))
@@ -289,7 +283,7 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let body = body.clone();
     let replayed = app.post_activity(&token, &late_event).await;
     assert_eq!(replayed.assert_status(200), &body);
-    assert_eq!(balance(&app, &token).await, 0);
+    assert_eq!(app.balance(&token).await, 0);
     let admin = app.admin_token().await;
     app.post_activity(&admin, &walk("a", 30, 1000, "trace"))
         .await
@@ -319,7 +313,7 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     let overlap = app.post_activity(&token, &bus).await;
     assert_eq!(overlap.assert_status(201)["status"], "flagged");
     assert_eq!(overlap.body["reasons"], json!(["overlap"]));
-    let before = balance(&app, &token).await;
+    let before = app.balance(&token).await;
 
     let queue = app.get("/api/v1/admin/reviews", Some(&admin)).await;
     let ids: Vec<&str> = queue.assert_status(200)["items"]
@@ -333,57 +327,35 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
         .await
         .assert_problem(403, "forbidden");
 
-    let path = format!(
-        "/api/v1/admin/reviews/{}",
-        flagged["activity_id"].as_str().unwrap()
-    );
+    let flagged_id = &flagged["activity_id"];
     let approved = app
-        .post(
-            &path,
-            &json!({"decision": "approve", "note": "GPS trace checked: a cycle lane"}),
-            Some(&admin),
-        )
+        .review(&admin, flagged_id, "approve", "GPS trace checked: a cycle lane")
         .await;
     let body = approved.assert_status(200).clone();
     assert_eq!(body["status"], "credited");
     // 10 km × 28.6 = 286 g, under the 296 g cap, at full weight.
     assert_eq!(body["points"], 286);
-    assert_eq!(balance(&app, &token).await, before + 286);
+    assert_eq!(app.balance(&token).await, before + 286);
     // The client retrying its post is answered with the activity as it now stands, breakdown and all.
     let retried = app.post_activity(&token, &fast).await;
     assert_eq!(retried.assert_status(200), &body);
     assert_eq!(body["breakdown"], flagged["breakdown"]);
     assert_eq!(body["methodology"], flagged["methodology"]);
     assert_eq!(body["reasons"], json!(["speed"]));
-    app.post(
-        &path,
-        &json!({"decision": "reject", "note": "again"}),
-        Some(&admin),
-    )
-    .await
-    .assert_problem(409, "invalid_state");
-    let bus_path = format!(
-        "/api/v1/admin/reviews/{}",
-        overlap.body["activity_id"].as_str().unwrap()
-    );
+    app.review(&admin, flagged_id, "reject", "again")
+        .await
+        .assert_problem(409, "invalid_state");
+    let bus_id = &overlap.body["activity_id"];
     let rejected = app
-        .post(
-            &bus_path,
-            &json!({"decision": "reject", "note": "overlaps a metro ride"}),
-            Some(&admin),
-        )
+        .review(&admin, bus_id, "reject", "overlaps a metro ride")
         .await;
     assert_eq!(rejected.assert_status(200)["status"], "rejected");
-    app.post(&bus_path, &json!({"decision": "maybe", "note": ""}), Some(&admin))
+    app.review(&admin, bus_id, "maybe", "")
         .await
         .assert_problem(422, "validation_failed");
-    app.post(
-        "/api/v1/admin/reviews/99999999",
-        &json!({"decision": "reject", "note": ""}),
-        Some(&admin),
-    )
-    .await
-    .assert_problem(404, "not_found");
+    app.review(&admin, &json!("99999999"), "reject", "")
+        .await
+        .assert_problem(404, "not_found");
     let audit = app.get("/api/v1/admin/audit?limit=2", Some(&admin)).await;
     let actions: Vec<&str> = audit.body["items"]
         .as_array()
@@ -392,7 +364,7 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
         .map(|i| i["action"].as_str().unwrap())
         .collect();
     assert_eq!(actions, ["review.reject", "review.approve"]);
-    assert_eq!(balance(&app, &token).await, before + 286);
+    assert_eq!(app.balance(&token).await, before + 286);
 }
 
 async fn batches_let_each_event_stand_alone(app: TestApp) {
@@ -418,7 +390,7 @@ async fn batches_let_each_event_stand_alone(app: TestApp) {
     assert_eq!(results[1]["client_event_id"], "b-2");
     assert_eq!(results[2]["status"], "credited");
     assert_eq!(results[4]["status"], "error");
-    assert_eq!(balance(&app, &token).await, 29 + 57);
+    assert_eq!(app.balance(&token).await, 29 + 57);
 
     let too_many: Vec<Value> = (0..501)
         .map(|i| walk(&format!("m-{i}"), 10, 100, "trace"))
@@ -504,7 +476,7 @@ async fn approvals_and_posts_on_two_instances_share_the_daily_cap(app: TestApp) 
         .sum();
     assert_eq!(granted, 296, "walking is capped at 296 g a day");
     // One point per gram at trace weight: the wallet holds exactly the cap.
-    assert_eq!(balance(&app, &token).await, 296);
+    assert_eq!(app.balance(&token).await, 296);
     // A retried post answers what its approval answered, the reasons the cap added included.
     for (walk, approval) in fast_walks.iter().zip(&approved) {
         assert_eq!(
@@ -562,7 +534,7 @@ async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
     assert_eq!(summary[5].0, "credited");
     assert_eq!(summary[6], ("flagged", 0));
     let points: i64 = results.iter().map(|r| r["points"].as_i64().unwrap()).sum();
-    assert_eq!(balance(&app, &token).await, points);
+    assert_eq!(app.balance(&token).await, points);
 }
 
 both_backends_with!(annual_cap_and_photo_weight => |s| s.activities.annual_points_cap = 100);
@@ -583,7 +555,7 @@ async fn annual_cap_and_photo_weight(app: TestApp) {
     assert_eq!(body["reasons"], json!(["annual_cap_reached"]));
     let r = app.post_activity(&token, &metro("m-2", 30)).await;
     assert_eq!(r.assert_status(201)["points"], 0);
-    assert_eq!(balance(&app, &token).await, 100);
+    assert_eq!(app.balance(&token).await, 100);
 }
 
 both_backends_with!(annual_cap_under_concurrency => |s| s.activities.annual_points_cap = 500);
@@ -611,7 +583,7 @@ async fn annual_cap_under_concurrency(app: TestApp) {
         .collect();
     assert_eq!(points.iter().sum::<i64>(), 500, "{points:?}");
     assert_eq!(points.iter().filter(|&&p| p == 80).count(), 1, "{points:?}");
-    assert_eq!(balance(&app, &token).await, 500);
+    assert_eq!(app.balance(&token).await, 500);
 }
 
 /// Both instances' writers store the same events at once: on PostgreSQL one of them loses the insert
@@ -642,7 +614,7 @@ async fn identical_batches_on_two_instances_store_each_event_once(app: TestApp) 
         points += items[0]["points"].as_i64().unwrap();
     }
     assert!(points > 0);
-    assert_eq!(balance(&app, &token).await, points);
+    assert_eq!(app.balance(&token).await, points);
 }
 
 /// The server closes every connection (a restart, an idle timeout): the writers' own connections are
@@ -691,7 +663,7 @@ async fn writers_survive_the_server_closing_their_connections() {
     earned += walk_and_points("after", 60).await;
     transfer("after").await.assert_status(201);
     assert!(earned > 2);
-    assert_eq!(balance(&app, &token).await, earned - 2);
+    assert_eq!(app.balance(&token).await, earned - 2);
 }
 
 /// Each credited event's points come from the issuance account of the region it was quantified for, even
@@ -771,5 +743,5 @@ async fn event_ids_of_any_characters_are_found_again(app: TestApp) {
     }
     let single = app.post_activity(&token, &events[4]).await;
     assert_eq!(single.assert_status(200)["activity_id"], first[4]["activity_id"]);
-    assert_eq!(balance(&app, &token).await, 8 * 3);
+    assert_eq!(app.balance(&token).await, 8 * 3);
 }

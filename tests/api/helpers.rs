@@ -225,6 +225,20 @@ impl TestApp {
         let r = self.login(phone, password).await;
         r.assert_status(200)["access_token"].as_str().unwrap().to_string()
     }
+
+    /// The wallet balance of the account behind `token`.
+    pub async fn balance(&self, token: &str) -> i64 {
+        self.get("/api/v1/wallet", Some(token)).await.body["balance"]
+            .as_i64()
+            .unwrap()
+    }
+
+    /// An admin's decision (`approve`, `reject`, …) on the flagged activity `activity_id`.
+    pub async fn review(&self, admin: &str, activity_id: &Value, decision: &str, note: &str) -> Resp {
+        let path = format!("/api/v1/admin/reviews/{}", activity_id.as_str().unwrap());
+        let body = serde_json::json!({"decision": decision, "note": note});
+        self.post(&path, &body, Some(admin)).await
+    }
 }
 
 /// A signing key of a partner or a data provider.

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::both_backends;
-use crate::helpers::{second_instance, TestApp};
+use crate::helpers::{second_instance, Resp, TestApp};
 
 both_backends!(
     regions_are_seeded_with_their_hierarchy,
@@ -623,6 +623,12 @@ async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
 
 both_backends!(simulation_compares_a_draft_with_what_was_credited);
 
+/// Simulates methodology version `id` over `window` (`{from, to, region_code?}`), as `token`.
+async fn simulate(app: &TestApp, token: &str, id: &str, window: &Value) -> Resp {
+    let path = format!("/api/v1/admin/methodologies/{id}/simulate");
+    app.post(&path, window, Some(token)).await
+}
+
 async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     let (maker, user) = (app.admin_token().await, app.new_user_token().await);
     let now = chrono::Utc::now();
@@ -638,10 +644,10 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
         ("s4", "110000", 150),
     ] {
         let r = app.post_activity(&user, &ride(id, region, minutes)).await;
+        let reduction_g = r.assert_status(201)["reduction_g"].as_i64().unwrap();
         if region == "110000" {
-            beijing_g = r.assert_status(201)["reduction_g"].as_i64().unwrap();
+            beijing_g = reduction_g;
         }
-        r.assert_status(201);
     }
     let window = json!({"from": (now - chrono::Duration::days(1)).to_rfc3339(), "to": (now + chrono::Duration::minutes(1)).to_rfc3339()});
     // Drafts in force from yesterday: later than every seeded version, so each takes its region's rides.
@@ -654,13 +660,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     // A Wuhan draft paying 200 g a ride instead of 170.
     let wuhan = since_yesterday(bus_draft("420100", "count * k", "200"));
     let id = draft(&app, &maker, &wuhan).await;
-    let r = app
-        .post(
-            &format!("/api/v1/admin/methodologies/{id}/simulate"),
-            &window,
-            Some(&maker),
-        )
-        .await;
+    let r = simulate(&app, &maker, &id, &window).await;
     let sim = r.assert_status(200).clone();
     assert_eq!(sim["activities"], 2);
     assert_eq!(sim["current_total_g"], 340);
@@ -675,13 +675,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     // Shenzhen's, whose own versions would still quantify theirs.
     let national = since_yesterday(bus_draft("CN", "distance_m / 1000 * k", "50"));
     let id = draft(&app, &maker, &national).await;
-    let sim = app
-        .post(
-            &format!("/api/v1/admin/methodologies/{id}/simulate"),
-            &window,
-            Some(&maker),
-        )
-        .await;
+    let sim = simulate(&app, &maker, &id, &window).await;
     assert_eq!(
         sim.assert_status(200)["by_region"],
         json!([{"region_code": "110000", "activities": 1, "current_total_g": beijing_g, "draft_total_g": 500,
@@ -689,13 +683,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     );
     let mut only_shenzhen = window.clone();
     only_shenzhen["region_code"] = json!("440300");
-    let sim = app
-        .post(
-            &format!("/api/v1/admin/methodologies/{id}/simulate"),
-            &only_shenzhen,
-            Some(&maker),
-        )
-        .await;
+    let sim = simulate(&app, &maker, &id, &only_shenzhen).await;
     assert_eq!(sim.body["activities"], 0);
 
     // A draft of Wuhan's own that starts before its version in force takes none of its rides: the later
@@ -703,13 +691,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     let mut older = bus_draft("420100", "count * k", "200");
     older["activity_type"] = json!("transit.metro");
     let older = draft(&app, &maker, &older).await;
-    let sim = app
-        .post(
-            &format!("/api/v1/admin/methodologies/{older}/simulate"),
-            &window,
-            Some(&maker),
-        )
-        .await;
+    let sim = simulate(&app, &maker, &older, &window).await;
     assert_eq!(sim.assert_status(200)["activities"], 0);
 
     // Nothing changed: the stored results stand and the draft is still a draft.
@@ -727,25 +709,13 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     );
 
     let backwards = json!({"from": now.to_rfc3339(), "to": (now - chrono::Duration::days(1)).to_rfc3339()});
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/simulate"),
-        &backwards,
-        Some(&maker),
-    )
-    .await
-    .assert_problem(422, "validation_failed");
-    app.post(
-        "/api/v1/admin/methodologies/9999999/simulate",
-        &window,
-        Some(&maker),
-    )
-    .await
-    .assert_problem(404, "not_found");
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/simulate"),
-        &window,
-        Some(&user),
-    )
-    .await
-    .assert_problem(403, "forbidden");
+    simulate(&app, &maker, &id, &backwards)
+        .await
+        .assert_problem(422, "validation_failed");
+    simulate(&app, &maker, "9999999", &window)
+        .await
+        .assert_problem(404, "not_found");
+    simulate(&app, &user, &id, &window)
+        .await
+        .assert_problem(403, "forbidden");
 }

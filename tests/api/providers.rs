@@ -242,18 +242,9 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     let provider = onboard(&app).await;
     let admin = app.admin_token().await;
     let (phone, password, user_id, _) = app.register().await;
-    let token = app.login(&phone, &password).await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = app.token_of(&phone, &password).await;
     let user = Some(user_id.as_str());
-    let balance = || async { app.get("/api/v1/wallet", Some(&token)).await.body["balance"].clone() };
-    let review = |id: &Value, decision: &str| {
-        let path = format!("/api/v1/admin/reviews/{}", id.as_str().unwrap());
-        let body = json!({"decision": decision, "note": "checked"});
-        let (app, admin) = (&app, &admin);
-        async move { app.post(&path, &body, Some(admin)).await }
-    };
+    let balance = || app.balance(&token);
 
     // The app reported one ride as two legs of 4 km (187 g each, 93 points self-reported); the operator's
     // record of the whole ride (8 km, 374 g) tops up both legs, not just one.
@@ -279,7 +270,9 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     )
     .await;
     assert_eq!(fast.assert_status(201)["status"], "flagged");
-    let approved = review(&fast.body["activity_id"], "approve").await;
+    let approved = app
+        .review(&admin, &fast.body["activity_id"], "approve", "checked")
+        .await;
     assert_eq!(approved.assert_status(200)["points"], 467 - 233);
     assert_eq!(approved.body["activity_id"], fast.body["activity_id"]);
     assert_eq!(
@@ -296,15 +289,17 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     assert_eq!(app_fast.assert_status(201)["status"], "flagged");
     let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
     assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
-    review(&app_fast.body["activity_id"], "approve")
+    app.review(&admin, &app_fast.body["activity_id"], "approve", "checked")
         .await
         .assert_problem(409, "duplicate_trip");
-    let op_approved = review(&op.body["activity_id"], "approve").await;
+    let op_approved = app
+        .review(&admin, &op.body["activity_id"], "approve", "checked")
+        .await;
     assert_eq!(op_approved.assert_status(200)["points"], 467);
-    review(&app_fast.body["activity_id"], "approve")
+    app.review(&admin, &app_fast.body["activity_id"], "approve", "checked")
         .await
         .assert_problem(409, "duplicate_trip");
-    review(&app_fast.body["activity_id"], "reject")
+    app.review(&admin, &app_fast.body["activity_id"], "reject", "checked")
         .await
         .assert_status(200);
     assert_eq!(balance().await, 374 + 467 + 467);
@@ -316,7 +311,6 @@ async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
     let (phone, password, user_id, _) = app.register().await;
     let token = app.token_of(&phone, &password).await;
     let user = Some(user_id.as_str());
-    let balance = || async { app.get("/api/v1/wallet", Some(&token)).await.body["balance"].clone() };
 
     // The app claims 8 km (374 g, 187 points self-reported); the operator's record of the ride says 4 km
     // (187 g, 187 points at full weight): the ride was worth no more than the app was already given, and
@@ -339,7 +333,7 @@ async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
         (json!(0), json!(0))
     );
     assert_eq!(body["reasons"], json!(["supersedes_app_record"]));
-    assert_eq!(balance().await, 187);
+    assert_eq!(app.balance(&token).await, 187);
 
     // The same through a review: the operator's record is flagged (4 km in one minute), and approving it
     // adds nothing either.
@@ -355,19 +349,11 @@ async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
     )
     .await;
     assert_eq!(fast.assert_status(201)["status"], "flagged");
-    let path = format!(
-        "/api/v1/admin/reviews/{}",
-        fast.body["activity_id"].as_str().unwrap()
-    );
     let approved = app
-        .post(
-            &path,
-            &json!({"decision": "approve", "note": "checked"}),
-            Some(&admin),
-        )
+        .review(&admin, &fast.body["activity_id"], "approve", "checked")
         .await;
     assert_eq!(approved.assert_status(200)["points"], 0);
-    assert_eq!(balance().await, 374);
+    assert_eq!(app.balance(&token).await, 374);
 }
 
 /// Admins adding keys to one provider at the same moment, on two instances: no more than two are ever
