@@ -282,14 +282,16 @@ pub async fn get_proof(state: web::Data<AppState>, transfer_id: web::Path<i64>) 
         .db
         .run(move |conn| {
             db::transaction(conn, Tx::Snapshot, |conn| {
-                let (height, index) = seal::membership(conn, transfer_id)?.ok_or_else(|| {
+                let height = seal::block_of(conn, transfer_id)?.ok_or_else(|| {
                     ApiError::not_found("that transfer does not exist or is not sealed yet (blocks are sealed every few seconds)")
                 })?;
                 let block = store::block(conn, height)?.ok_or_else(|| ApiError::not_found("block missing"))?;
                 let members = seal::block_members(conn, height)?;
+                // The leaf's position among the members in index order: what the root was computed over.
+                let index = members.iter().position(|m| m.transfer_id == transfer_id).unwrap_or_default();
                 let rows: Vec<TransferRow> = members
                     .into_iter()
-                    .map(|(id, t)| t.ok_or_else(|| ApiError::internal(anyhow::anyhow!("block {height} lost transfer {id}; run tanhui verify"))))
+                    .map(|m| m.row.ok_or_else(|| ApiError::internal(anyhow::anyhow!("block {height} lost transfer {}; run tanhui verify", m.transfer_id))))
                     .collect::<Result<_, _>>()?;
                 let leaves: Vec<merkle::Hash> = rows.iter().map(leaf).collect();
                 let path = merkle::inclusion_proof(&leaves, index as usize)
@@ -300,7 +302,7 @@ pub async fn get_proof(state: web::Data<AppState>, transfer_id: web::Path<i64>) 
                 Ok(InclusionProof {
                     transfer_id: transfer_id.to_string(),
                     block_height: height,
-                    leaf_index: index,
+                    leaf_index: index as i64,
                     tree_size: leaves.len() as i64,
                     leaf_data: String::from_utf8_lossy(&row.canonical()).into_owned(),
                     leaf_hash: hex::encode(leaf(row)),

@@ -151,31 +151,47 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
     Ok(())
 }
 
-/// The members of a block in leaf order, with the transfer rows still present (a deleted one is `None`).
-pub fn block_members(conn: &mut AnyConnection, height: i64) -> QueryResult<Vec<(i64, Option<TransferRow>)>> {
-    let ids: Vec<i64> = block_transfers::table
+/// One member of a block: the transfer's id, the leaf index recorded for it, and its row (`None` if the
+/// transfer was deleted).
+pub struct Member {
+    pub transfer_id: i64,
+    pub leaf_index: i64,
+    pub row: Option<TransferRow>,
+}
+
+/// The members of a block in leaf order.
+pub fn block_members(conn: &mut AnyConnection, height: i64) -> QueryResult<Vec<Member>> {
+    let recorded: Vec<(i64, i64)> = block_transfers::table
         .filter(block_transfers::block_height.eq(height))
         .order(block_transfers::leaf_index)
-        .select(block_transfers::transfer_id)
+        .select((block_transfers::transfer_id, block_transfers::leaf_index))
         .load(conn)?;
     let mut found = std::collections::HashMap::new();
-    for chunk in ids.chunks(1000) {
+    for chunk in recorded.chunks(1000) {
+        let ids: Vec<i64> = chunk.iter().map(|&(id, _)| id).collect();
         for row in transfers::table
-            .filter(transfers::id.eq_any(chunk))
+            .filter(transfers::id.eq_any(ids))
             .select(TransferRow::as_select())
             .load(conn)?
         {
             found.insert(row.id, row);
         }
     }
-    Ok(ids.into_iter().map(|id| (id, found.remove(&id))).collect())
+    Ok(recorded
+        .into_iter()
+        .map(|(transfer_id, leaf_index)| Member {
+            transfer_id,
+            leaf_index,
+            row: found.remove(&transfer_id),
+        })
+        .collect())
 }
 
-/// Which block holds a transfer, and at which leaf.
-pub fn membership(conn: &mut AnyConnection, transfer_id: i64) -> QueryResult<Option<(i64, i64)>> {
+/// Which block holds a transfer.
+pub fn block_of(conn: &mut AnyConnection, transfer_id: i64) -> QueryResult<Option<i64>> {
     block_transfers::table
         .find(transfer_id)
-        .select((block_transfers::block_height, block_transfers::leaf_index))
+        .select(block_transfers::block_height)
         .first(conn)
         .optional()
 }

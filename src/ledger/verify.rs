@@ -256,9 +256,18 @@ fn check_blocks(
         }
         let members = block_members(conn, h)?;
         let mut leaves = Vec::with_capacity(members.len());
-        for (id, row) in &members {
-            unsealed.remove(id);
-            match row {
+        for (position, member) in members.iter().enumerate() {
+            let id = member.transfer_id;
+            unsealed.remove(&id);
+            // The root is computed over the members in index order, so renumbered indexes that keep the
+            // order would pass it; but proofs address leaves by index, and would then point past the tree.
+            if member.leaf_index != position as i64 {
+                mismatches.push(format!(
+                    "block {h}: transfer {id} is recorded at leaf {}, but is leaf {position}",
+                    member.leaf_index
+                ));
+            }
+            match &member.row {
                 Some(t) => leaves.push(leaf(t)),
                 None => mismatches.push(format!("block {h}: transfer {id} is missing")),
             }
