@@ -68,3 +68,21 @@ role_extractor!(
     Admin,
     [Role::Admin]
 );
+
+/// Whoever signed the request in, if anyone did: for public routes that show a signed-in caller more. A
+/// token that is present but invalid is refused, not taken as anonymous, so a client learns it expired.
+#[derive(Debug, Clone)]
+pub struct OptionalCaller(pub Option<Claims>);
+
+impl FromRequest for OptionalCaller {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        if req.headers().contains_key(header::AUTHORIZATION) {
+            ready(bearer_claims(req).map(|claims| OptionalCaller(Some(claims))))
+        } else {
+            ready(Ok(OptionalCaller(None)))
+        }
+    }
+}

@@ -10,7 +10,9 @@ use super::seal::{self, leaf};
 use super::service::{Cause, Kind};
 use super::store::{self, BlockRow, TransferRow};
 use super::transfer_writer::{TransferCreated, TransferJob};
-use crate::auth::extract::Member;
+use crate::auth::extract::{Member, OptionalCaller};
+use crate::auth::tokens::Claims;
+use crate::auth::Role;
 use crate::db::{self, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
@@ -263,8 +265,11 @@ pub struct InclusionProof {
     pub block_height: i64,
     pub leaf_index: i64,
     pub tree_size: i64,
-    /// The canonical bytes of the transfer (a JSON array) that the leaf hashes.
-    pub leaf_data: String,
+    /// The canonical bytes of the transfer (a JSON array) that the leaf hashes. Only a party to the
+    /// transfer (the owner of its debit or credit account) or an administrator, signed in, is shown them:
+    /// they hold the accounts, the amount and the memo. Anyone else gets `null` and can check the leaf's
+    /// inclusion, not what it says.
+    pub leaf_data: Option<String>,
     /// SHA-256(0x00 ‖ leaf_data), hex.
     pub leaf_hash: String,
     /// Sibling hashes from the leaf up (RFC 6962 audit path), hex.
@@ -273,10 +278,15 @@ pub struct InclusionProof {
     pub block: BlockView,
 }
 
-/// Proof that a transfer is in a sealed block; verifiable offline with the public key.
+/// Proof that a transfer is in a sealed block; verifiable offline with the public key. The transfer's own
+/// data comes with it only for a signed-in party to it or an administrator.
 #[utoipa::path(get, path = "/api/v1/public/ledger/proof/{transfer_id}", tag = "ledger",
-    responses((status = 200, body = InclusionProof), (status = 404, body = Problem)))]
-pub async fn get_proof(state: web::Data<AppState>, transfer_id: web::Path<i64>) -> ApiResult<HttpResponse> {
+    responses((status = 200, body = InclusionProof), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn get_proof(
+    state: web::Data<AppState>,
+    caller: OptionalCaller,
+    transfer_id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     let transfer_id = transfer_id.into_inner();
     let proof = state
         .db
@@ -304,7 +314,8 @@ pub async fn get_proof(state: web::Data<AppState>, transfer_id: web::Path<i64>) 
                     block_height: height,
                     leaf_index: index as i64,
                     tree_size: leaves.len() as i64,
-                    leaf_data: String::from_utf8_lossy(&row.canonical()).into_owned(),
+                    leaf_data: may_read(caller.0.as_ref(), row)
+                        .then(|| String::from_utf8_lossy(&row.canonical()).into_owned()),
                     leaf_hash: hex::encode(leaf(row)),
                     audit_path: path.iter().map(hex::encode).collect(),
                     merkle_root: block.merkle_root.clone(),
@@ -314,4 +325,14 @@ pub async fn get_proof(state: web::Data<AppState>, transfer_id: web::Path<i64>) 
         })
         .await?;
     Ok(HttpResponse::Ok().json(proof))
+}
+
+/// Whether `caller` may read a transfer's data: an administrator, or the owner of either of its accounts.
+fn may_read(caller: Option<&Claims>, transfer: &TransferRow) -> bool {
+    caller.is_some_and(|claims| {
+        claims.has_role(Role::Admin)
+            || claims
+                .account_id()
+                .is_ok_and(|own| own == transfer.debit_account_id || own == transfer.credit_account_id)
+    })
 }

@@ -543,7 +543,8 @@ fn seal_now(app: &TestApp) -> impl std::future::Future<Output = ()> + '_ {
 
 async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {
     let (alice, alice_account) = app.new_member().await;
-    let (_, bob_account) = app.new_member().await;
+    let bob = app.new_member().await;
+    let bob_account = bob.1.clone();
     app.grant(&alice_account, 100).await;
     let r = send(
         &app,
@@ -583,11 +584,29 @@ async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {
         .try_into()
         .unwrap();
 
-    let proof = app
-        .get(&format!("/api/v1/public/ledger/proof/{transfer_id}"), None)
-        .await
-        .assert_status(200)
-        .clone();
+    // Anyone may check the leaf's inclusion; only a party to the transfer or an administrator reads it.
+    let proof_for = |token: Option<String>| {
+        let path = format!("/api/v1/public/ledger/proof/{transfer_id}");
+        let app = &app;
+        async move { app.get(&path, token.as_deref()).await.assert_status(200).clone() }
+    };
+    let (stranger, _) = app.new_member().await;
+    for reader in [None, Some(stranger)] {
+        let proof = proof_for(reader).await;
+        assert!(proof["leaf_data"].is_null(), "{proof}");
+        assert!(proof["leaf_hash"].is_string(), "{proof}");
+    }
+    let (bob, _) = bob;
+    let admin = app.admin_token().await;
+    let readers = [proof_for(Some(bob)).await, proof_for(Some(admin)).await];
+    assert!(readers.iter().all(|p| p["leaf_data"].is_string()), "{readers:?}");
+    app.get(
+        &format!("/api/v1/public/ledger/proof/{transfer_id}"),
+        Some("not-a-token"),
+    )
+    .await
+    .assert_problem(401, "unauthorized");
+    let proof = proof_for(Some(alice.clone())).await;
     let leaf_data = proof["leaf_data"].as_str().unwrap();
     assert!(leaf_data.contains(&transfer_id));
     let leaf = merkle::leaf_hash(leaf_data.as_bytes());
