@@ -109,6 +109,14 @@ impl ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
     }
 
+    /// A 503 whose cause is logged, not sent: a driver's message names hosts, addresses and roles.
+    pub fn unavailable_because(detail: &str, cause: impl std::fmt::Display) -> ApiError {
+        ApiError {
+            source: Some(anyhow::anyhow!("{detail}: {cause}")),
+            ..ApiError::unavailable(detail)
+        }
+    }
+
     pub fn internal(source: impl Into<anyhow::Error>) -> ApiError {
         ApiError {
             source: Some(source.into()),
@@ -120,7 +128,7 @@ impl ApiError {
         }
     }
 
-    /// What to log: the cause of a 500 (never sent to the client), else what the client is told.
+    /// What to log: the cause of a 500 or 503 (never sent to the client), else what the client is told.
     pub fn log_message(&self) -> String {
         match &self.source {
             Some(source) => format!("{source:#}"),
@@ -187,6 +195,22 @@ impl From<diesel::result::Error> for ApiError {
 
 impl From<r2d2::Error> for ApiError {
     fn from(e: r2d2::Error) -> ApiError {
-        ApiError::unavailable(format!("database unavailable: {e}"))
+        ApiError::unavailable_because("database unavailable", e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unavailable_cause_is_logged_not_sent() {
+        let cause = "connection to server at \"db.internal\" (10.0.3.4) failed";
+        let e = ApiError::unavailable_because("database unavailable", cause);
+        let sent = e.problem_json();
+        assert!(!sent.contains("10.0.3.4"), "{sent}");
+        assert!(sent.contains("database unavailable"), "{sent}");
+        assert_eq!(e.status_code(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(e.log_message().contains("10.0.3.4"));
     }
 }

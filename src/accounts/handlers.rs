@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use super::service::{self, RefreshOutcome, TokenPair};
 use super::store;
 use super::validate::{self, RegisterRequest};
-use crate::auth::client_ip::client_ip;
+use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
 use crate::auth::Role;
 use crate::domain::phone;
@@ -99,7 +99,7 @@ pub async fn login(
     let LoginRequest { phone, password } = body.0;
     let ip = client_ip(
         req.peer_addr().map(|a| a.ip()),
-        req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()),
+        forwarded_for(req.headers()).as_deref(),
         &state.settings.server.trusted_proxies,
     );
     state.login_throttle.attempt(&phone, ip).await?;

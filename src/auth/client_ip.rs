@@ -2,6 +2,19 @@
 
 use std::net::IpAddr;
 
+use actix_web::http::header::HeaderMap;
+
+/// Every `X-Forwarded-For` line of a request as one chain, in order: a proxy may add a line of its own
+/// rather than append to the client's, and reading only the first line would then believe the client's.
+/// A line that is not text stays in the chain as an unparsable hop, where the walk stops.
+pub fn forwarded_for(headers: &HeaderMap) -> Option<String> {
+    let lines: Vec<&str> = headers
+        .get_all("x-forwarded-for")
+        .map(|v| v.to_str().unwrap_or("?"))
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(","))
+}
+
 /// The rightmost address in the chain that is not one of our trusted proxies: entries to its left were
 /// written by the client and may be forged.
 pub fn client_ip(peer: Option<IpAddr>, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> Option<IpAddr> {
@@ -29,6 +42,25 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_proxy_line_after_the_clients_is_read() {
+        let mut headers = HeaderMap::new();
+        for line in ["6.6.6.6", "5.5.5.5"] {
+            headers.append(
+                actix_web::http::header::HeaderName::from_static("x-forwarded-for"),
+                actix_web::http::header::HeaderValue::from_static(line),
+            );
+        }
+        let chain = forwarded_for(&headers);
+        assert_eq!(chain.as_deref(), Some("6.6.6.6,5.5.5.5"));
+        let trusted = [ip("10.0.0.1")];
+        assert_eq!(
+            client_ip(Some(ip("10.0.0.1")), chain.as_deref(), &trusted),
+            Some(ip("5.5.5.5"))
+        );
+        assert_eq!(forwarded_for(&HeaderMap::new()), None);
     }
 
     #[test]

@@ -141,7 +141,7 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<b
             .cache
             .insert_once(&format!("nonce:{key_id}:{nonce}"), NONCE_TTL)
             .await
-            .map_err(|e| ApiError::unavailable(e.to_string()));
+            .map_err(|e| ApiError::unavailable_because("the nonce cache is unavailable", e));
     }
     let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
     state

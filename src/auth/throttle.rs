@@ -16,7 +16,7 @@ pub struct LoginThrottle {
 }
 
 fn unavailable(e: CacheError) -> ApiError {
-    ApiError::unavailable(e.to_string())
+    ApiError::unavailable_because("the login throttle's cache is unavailable", e)
 }
 
 impl LoginThrottle {

@@ -233,7 +233,7 @@ impl Db {
     /// chosen while a table was small would otherwise stay a scan of it as it grows. It must be set
     /// before the first statement is prepared: a plan already cached does not change with the setting.
     pub fn dedicated(&self) -> Result<AnyConnection, ApiError> {
-        let unavailable = |e: ConnectError| ApiError::unavailable(format!("database: {e}"));
+        let unavailable = |e: ConnectError| ApiError::unavailable_because("database unavailable", e);
         let mut conn = Manager::new(self.options.clone())
             .and_then(|manager| manager.connect())
             .map_err(unavailable)?;
@@ -248,7 +248,7 @@ impl Db {
     pub fn get(&self) -> Result<PooledConn, ApiError> {
         self.pool
             .get()
-            .map_err(|e| ApiError::unavailable(format!("database pool: {e}")))
+            .map_err(|e| ApiError::unavailable_because("database unavailable", e))
     }
 
     /// Runs blocking database work on the blocking thread pool.
