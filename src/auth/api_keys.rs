@@ -139,23 +139,23 @@ pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResul
         .map(|rows| rows.into_iter().map(key_info).collect())
 }
 
-/// Revokes one of an owner's keys; revoking a revoked key is a no-op. `None` when the owner has no
-/// such key.
+/// Revokes one of an owner's keys, with whether this call revoked it (revoking a revoked key changes
+/// nothing). `None` when the owner has no such key.
 pub fn revoke(
     conn: &mut AnyConnection,
     owner: Owner,
     owner_id: i64,
     key_id: &str,
-) -> QueryResult<Option<KeyInfo>> {
+) -> QueryResult<Option<(KeyInfo, bool)>> {
     let mine = api_keys::table
         .filter(api_keys::key_id.eq(key_id))
         .filter(api_keys::owner_type.eq(owner.as_str()))
         .filter(api_keys::owner_id.eq(owner_id));
-    diesel::update(mine.filter(api_keys::revoked_at.is_null()))
+    let revoked = diesel::update(mine.filter(api_keys::revoked_at.is_null()))
         .set(api_keys::revoked_at.eq(Utc::now().naive_utc()))
         .execute(conn)?;
     mine.select(KEY_COLUMNS)
         .first::<KeyRow>(conn)
         .optional()
-        .map(|row| row.map(key_info))
+        .map(|row| row.map(|row| (key_info(row), revoked == 1)))
 }

@@ -245,7 +245,8 @@ pub async fn add_key(
     Ok(HttpResponse::Created().json(credentials))
 }
 
-/// Revoke a key: requests signed with it are refused from now on (`key_revoked`).
+/// Revoke a key: requests signed with it are refused from now on (`key_revoked`). Revoking a revoked key
+/// answers it as it is.
 #[utoipa::path(post, path = "/api/v1/admin/{owners}/{id}/keys/{key_id}/revoke", tag = "admin", security(("bearer" = [])),
     params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path), ("key_id" = String, Path)),
     responses((status = 200, body = KeyInfo), (status = 404, body = Problem)))]
@@ -261,17 +262,21 @@ pub async fn revoke_key(
         .run(move |conn| {
             db::transaction(conn, Tx::Write, |conn| {
                 let owner = owner_of(conn, &owners, id)?;
-                let key = api_keys::revoke(conn, owner, id, &key_id)?
+                let (key, revoked) = api_keys::revoke(conn, owner, id, &key_id)?
                     .ok_or_else(|| ApiError::not_found("no such key"))?;
-                audit::record(
-                    conn,
-                    Some(admin_id),
-                    "key.revoke",
-                    owner.as_str(),
-                    &id.to_string(),
-                    None,
-                    Some(serde_json::json!({"key_id": key.key_id})),
-                )?;
+                // Revoking it again changes nothing, so it is not a change to audit: the record of who
+                // revoked the key, and when, stays the first one.
+                if revoked {
+                    audit::record(
+                        conn,
+                        Some(admin_id),
+                        "key.revoke",
+                        owner.as_str(),
+                        &id.to_string(),
+                        Some(serde_json::json!({"key_id": key.key_id, "revoked_at": null})),
+                        Some(serde_json::json!({"key_id": key.key_id, "revoked_at": key.revoked_at})),
+                    )?;
+                }
                 Ok(key)
             })
         })

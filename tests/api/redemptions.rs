@@ -855,7 +855,12 @@ async fn keys_rotate_and_revoke(app: TestApp) {
         .assert_problem(409, "too_many_keys");
     let revoke = format!("{keys_path}/{}/revoke", partner.key.key_id);
     let revoked = app.post(&revoke, &json!({}), Some(&admin)).await;
-    assert!(revoked.assert_status(200)["revoked_at"].is_string());
+    let revoked_at = revoked.assert_status(200)["revoked_at"].clone();
+    assert!(revoked_at.is_string());
+    // Again, by another administrator: the key is answered as it is, and the audit keeps the first revocation.
+    let other_admin = app.admin_token().await;
+    let again = app.post(&revoke, &json!({}), Some(&other_admin)).await;
+    assert_eq!(again.assert_status(200)["revoked_at"], revoked_at);
     app.signed(&partner.key, "GET", "/api/v1/partner/offers", None)
         .await
         .assert_problem(401, "key_revoked");
@@ -897,6 +902,15 @@ async fn keys_rotate_and_revoke(app: TestApp) {
             && actions.contains(&"key.create")
             && actions.contains(&"partner.create")
     );
+    let revocations: Vec<&serde_json::Value> = audit.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "key.revoke")
+        .collect();
+    assert_eq!(revocations.len(), 1, "{revocations:?}");
+    assert_eq!(revocations[0]["after"]["revoked_at"], revoked_at);
+    assert_eq!(revocations[0]["before"]["revoked_at"], json!(null));
 }
 
 async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
