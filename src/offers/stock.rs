@@ -37,16 +37,35 @@ pub fn set(conn: &mut AnyConnection, offer_id: i64, total: i64) -> QueryResult<(
 /// Takes one unit from a bucket that has one, starting at a random bucket so concurrent takers spread
 /// out. Each attempt is a conditional UPDATE (stock > 0) that waits for a concurrent taker of the same
 /// bucket and then sees its result, so `None` (sold out) only after every bucket was found empty.
+///
+/// A restock ([`set`]) replaces the buckets: an attempt that waited on a bucket the restock deleted finds
+/// nothing, though the new buckets hold stock. So when every bucket read was found empty, the buckets are
+/// read once more (on PostgreSQL each statement sees what committed before it) before answering sold out.
 pub fn take(conn: &mut AnyConnection, offer_id: i64) -> QueryResult<Option<i64>> {
-    let candidates: Vec<i64> = offer_stock::table
+    for _ in 0..2 {
+        let candidates = with_stock(conn, offer_id)?;
+        if candidates.is_empty() {
+            return Ok(None);
+        }
+        if let Some(bucket) = take_from(conn, offer_id, &candidates)? {
+            return Ok(Some(bucket));
+        }
+    }
+    Ok(None)
+}
+
+/// The buckets of an offer that had stock when read.
+fn with_stock(conn: &mut AnyConnection, offer_id: i64) -> QueryResult<Vec<i64>> {
+    offer_stock::table
         .filter(offer_stock::offer_id.eq(offer_id))
         .filter(offer_stock::stock.gt(0))
         .select(offer_stock::bucket)
         .order(offer_stock::bucket)
-        .load(conn)?;
-    if candidates.is_empty() {
-        return Ok(None);
-    }
+        .load(conn)
+}
+
+/// One unit from the first of `candidates` (from a random start) that still has one.
+fn take_from(conn: &mut AnyConnection, offer_id: i64, candidates: &[i64]) -> QueryResult<Option<i64>> {
     let start = rand::random::<u32>() as usize % candidates.len();
     for i in 0..candidates.len() {
         let bucket = candidates[(start + i) % candidates.len()];

@@ -13,6 +13,7 @@ both_backends!(
     offers_are_listed_by_kind_and_region,
     vouchers_verify_offline_with_the_jwks,
     stock_is_taken_atomically,
+    a_restock_racing_a_redemption_does_not_sell_out,
     per_user_limits_count_held_and_captured,
     capture_void_and_expiry_have_one_winner,
     uncaptured_holds_expire_and_give_stock_back,
@@ -374,6 +375,39 @@ async fn stock_is_taken_atomically(app: TestApp) {
     let voided = app.signed(&partner.key, "POST", &path, None).await;
     assert_eq!(voided.assert_status(200)["status"], "voided");
     assert_eq!(offer(&app, &offer_id).await["stock"], 1);
+    ledger_verifies(&app).await;
+}
+
+/// A restock replaces the offer's buckets. A redemption that read the old ones and waits on a row the
+/// restock deletes must find the new stock, not answer (and store under its key) `out_of_stock`.
+async fn a_restock_racing_a_redemption_does_not_sell_out(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(100, 1, 1)).await;
+    let (token, _) = member_with(&app, 100).await;
+    let offer_row: i64 = offer_id.parse().unwrap();
+    let (restocked_tx, restocked_rx) = tokio::sync::oneshot::channel();
+    let (commit_tx, commit_rx) = std::sync::mpsc::channel::<()>();
+    let db = app.state.db.clone();
+    let restock = std::thread::spawn(move || {
+        let mut conn = db.get().unwrap();
+        tanhui::db::transaction(&mut conn, tanhui::db::Tx::Write, |conn| {
+            tanhui::offers::stock::set(conn, offer_row, 100)?;
+            restocked_tx.send(()).unwrap();
+            commit_rx.recv().unwrap();
+            diesel::QueryResult::Ok(())
+        })
+        .unwrap();
+    });
+    restocked_rx.await.unwrap();
+    // The redemption waits for the restock's lock (a bucket row on PostgreSQL, the database on SQLite);
+    // the restock commits while it waits.
+    let (redeemed, ()) = tokio::join!(redeem_new(&app, &token, &offer_id), async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        commit_tx.send(()).unwrap();
+    });
+    restock.join().unwrap();
+    assert_eq!(redeemed.assert_status(201)["status"], "held");
+    assert_eq!(offer(&app, &offer_id).await["stock"], 99);
     ledger_verifies(&app).await;
 }
 
