@@ -1,5 +1,6 @@
-//! `tanhui verify`: re-derives every balance from the transfers and every block from its members, in one
-//! consistent snapshot, and lists each mismatch.
+//! `tanhui verify`: re-derives every balance from the transfers and every block from its members, checks
+//! which accounts each kind of transfer may move points between, and reconciles activities and
+//! redemptions with their transfers, in one consistent snapshot, and lists each mismatch.
 
 use std::collections::{HashMap, HashSet};
 
@@ -55,6 +56,7 @@ pub fn verify(
         let mut holds: HashMap<i64, TransferRow> = HashMap::new();
         let mut resolved: HashSet<i64> = HashSet::new();
         let mut seen: HashSet<i64> = HashSet::new();
+        let kinds: HashMap<i64, &str> = rows.iter().map(|a| (a.id, a.kind.as_str())).collect();
         let mut after = 0i64;
         loop {
             let page: Vec<TransferRow> = transfers::table
@@ -67,6 +69,7 @@ pub fn verify(
             after = last.id;
             for t in &page {
                 seen.insert(t.id);
+                check_kinds(t, &kinds, &mut report.mismatches);
                 derive(t, &mut derived, &mut holds, &mut resolved, &mut report.mismatches);
             }
             report.transfers += page.len();
@@ -78,6 +81,9 @@ pub fn verify(
         report
             .mismatches
             .extend(crate::redemptions::reconcile::check(conn, &derived)?);
+        report
+            .mismatches
+            .extend(crate::activities::reconcile::check(conn)?);
         check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
         report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
         let unsealed: Vec<i64> = unsealed_transfers::table
@@ -144,6 +150,25 @@ fn derive(
             change(d, &|b| b.debits_posted += a);
             change(c, &|b| b.credits_posted += a);
         }
+    }
+}
+
+/// Points enter circulation only by `issue`, from an issuance account to a wallet, and people move them
+/// only between wallets: a transfer of another kind out of an issuance account would create points the
+/// balances cannot show (an issuance account's balance is just the sum of its transfers).
+fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, &str>, mismatches: &mut Vec<String>) {
+    let kind_of = |id: i64| kinds.get(&id).copied().unwrap_or("missing");
+    let (debit, credit) = (kind_of(t.debit_account_id), kind_of(t.credit_account_id));
+    let allowed = match t.kind.as_str() {
+        "issue" => debit == "issuance" && credit == "wallet",
+        "transfer" => debit == "wallet" && credit == "wallet",
+        _ => debit != "issuance",
+    };
+    if !allowed {
+        mismatches.push(format!(
+            "transfer {} ({}) moves points from a {debit} account to a {credit} account",
+            t.id, t.kind
+        ));
     }
 }
 

@@ -8,6 +8,7 @@ use crate::{both_backends, both_backends_with};
 
 both_backends!(
     a_walk_is_credited_and_replays_are_idempotent,
+    verify_reconciles_activities_with_their_issues,
     fifty_identical_parallel_posts_credit_once,
     the_daily_cap_holds_under_concurrency_on_two_instances,
     bad_events_are_refused_and_late_ones_stored_as_rejected,
@@ -97,6 +98,68 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
     let transfers = app.get("/api/v1/wallet/transfers", Some(&token)).await;
     assert_eq!(transfers.body["items"][1]["ref_type"], "activity");
     assert_eq!(transfers.body["items"][1]["ref_id"], body["activity_id"]);
+}
+
+/// Points are created only by an activity's own issue transfer: `verify` reconciles the two, and checks
+/// which accounts each kind of transfer may move points between (balances alone cannot show an extra
+/// issue: the issuance account is unfloored and its balance is the sum of its transfers).
+async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
+    let (token, account) = app.new_member().await;
+    let account: i64 = account.parse().unwrap();
+    let body = app
+        .post_activity(&token, &walk("v-1", 30, 3000, "trace"))
+        .await
+        .assert_status(201)
+        .clone();
+    let id: i64 = body["activity_id"].as_str().unwrap().parse().unwrap();
+    let ok = app.verify().await;
+    assert!(ok.ok(), "{:?}", ok.mismatches);
+    let reported = |fragment: &'static str| {
+        let app = &app;
+        async move {
+            let report = app.verify().await;
+            assert!(
+                report.mismatches.iter().any(|m| m.contains(fragment)),
+                "{fragment}: {:?}",
+                report.mismatches
+            );
+        }
+    };
+    let exec = |sql: String| {
+        app.with_conn(move |conn| {
+            use diesel::connection::SimpleConnection;
+            conn.batch_execute(&sql).unwrap()
+        })
+    };
+
+    // The row claims more points than were issued.
+    exec(format!(
+        "UPDATE activities SET points = points * 10 WHERE id = {id}"
+    ))
+    .await;
+    reported("does not agree with its issue transfer").await;
+    exec(format!(
+        "UPDATE activities SET points = points / 10 WHERE id = {id}"
+    ))
+    .await;
+    assert!(app.verify().await.ok());
+
+    // The issue relabelled as a plain transfer out of the issuance account.
+    let relabel = |kind: &str| {
+        format!("UPDATE transfers SET kind = '{kind}' WHERE ref_type = 'activity' AND ref_id = '{id}'")
+    };
+    exec(relabel("transfer")).await;
+    reported("from a issuance account to a wallet account").await;
+    exec(relabel("issue")).await;
+    assert!(app.verify().await.ok());
+
+    // A second issue for the same activity: the balances still add up, the reconciliation does not.
+    app.with_conn(move |conn| {
+        let cause = tanhui::ledger::service::Cause::of("activity", id);
+        tanhui::ledger::service::issue(conn, "440300", account, 43, &cause).unwrap()
+    })
+    .await;
+    reported("is not the transfer of the activity it names").await;
 }
 
 async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {

@@ -197,6 +197,13 @@ impl TestApp {
         .await
     }
 
+    /// `tanhui verify` over the app's database.
+    pub async fn verify(&self) -> tanhui::ledger::verify::Report {
+        let key = self.state.platform_key.public_key_bytes();
+        self.with_conn(move |conn| tanhui::ledger::verify::verify(conn, &key, |_, _| {}).unwrap())
+            .await
+    }
+
     /// Runs blocking database work on one of the app's connections.
     pub async fn with_conn<T: Send + 'static>(
         &self,

@@ -660,15 +660,9 @@ async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {
         .assert_problem(400, "invalid_path");
 }
 
-async fn run_verify(app: &TestApp) -> verify::Report {
-    let key = app.state.platform_key.public_key_bytes();
-    app.with_conn(move |conn| verify::verify(conn, &key, |_, _| {}).unwrap())
-        .await
-}
-
 /// Runs `verify` and expects a mismatch saying `fragment`.
 async fn assert_reported(app: &TestApp, fragment: &str) {
-    let report = run_verify(app).await;
+    let report = app.verify().await;
     assert!(
         report.mismatches.iter().any(|m| m.contains(fragment)),
         "{:?}",
@@ -708,13 +702,13 @@ async fn verify_detects_tampering(app: TestApp) {
     .await
     .assert_status(201);
     seal_now(&app).await;
-    let clean = run_verify(&app).await;
+    let clean = app.verify().await;
     assert!(clean.ok(), "{:?}", clean.mismatches);
     assert!(clean.transfers >= 5 && clean.blocks >= 1);
 
     // An edited amount: the account no longer equals its transfers, and the block's root breaks.
     exec(&app, "UPDATE transfers SET amount = amount + 1 WHERE id = (SELECT MAX(id) FROM transfers WHERE kind = 'transfer')").await;
-    let report = run_verify(&app).await;
+    let report = app.verify().await;
     assert!(
         report.mismatches.iter().any(|m| m.contains("stored")),
         "{:?}",
@@ -726,7 +720,7 @@ async fn verify_detects_tampering(app: TestApp) {
         report.mismatches
     );
     exec(&app, "UPDATE transfers SET amount = amount - 1 WHERE id = (SELECT MAX(id) FROM transfers WHERE kind = 'transfer')").await;
-    assert!(run_verify(&app).await.ok());
+    assert!(app.verify().await.ok());
 
     // The flags the service decides by: a wallet's floor lifted (it could then overdraw), and an issuance
     // account given a balance in its row (which a derived account's readers would add).
@@ -740,7 +734,7 @@ async fn verify_detects_tampering(app: TestApp) {
     exec(&app, &issuance_row(1000)).await;
     assert_reported(&app, "is derived but its row holds").await;
     exec(&app, &issuance_row(0)).await;
-    assert!(run_verify(&app).await.ok());
+    assert!(app.verify().await.ok());
 
     // Renumbered leaves that keep their order: the root still matches, but a proof would point past the tree.
     let renumber = |by: i64| {
@@ -749,7 +743,7 @@ async fn verify_detects_tampering(app: TestApp) {
     exec(&app, &renumber(100)).await;
     assert_reported(&app, "is recorded at leaf").await;
     exec(&app, &renumber(-100)).await;
-    assert!(run_verify(&app).await.ok());
+    assert!(app.verify().await.ok());
 
     // An edited block header.
     exec(
@@ -757,7 +751,7 @@ async fn verify_detects_tampering(app: TestApp) {
         "UPDATE ledger_blocks SET transfer_count = transfer_count + 1 WHERE height = 1",
     )
     .await;
-    let report = run_verify(&app).await;
+    let report = app.verify().await;
     assert!(
         report.mismatches.iter().any(|m| m.contains("block 1: hash")),
         "{:?}",
@@ -769,11 +763,7 @@ async fn verify_detects_tampering(app: TestApp) {
     )
     .await;
     exec(&app, "UPDATE ledger_blocks SET signature = '00' WHERE height = 1").await;
-    assert!(run_verify(&app)
-        .await
-        .mismatches
-        .iter()
-        .any(|m| m.contains("signature")));
+    assert_reported(&app, "signature").await;
 
     // A deleted transfer.
     exec(
@@ -781,7 +771,7 @@ async fn verify_detects_tampering(app: TestApp) {
         "DELETE FROM transfers WHERE id = (SELECT MIN(id) FROM transfers WHERE kind = 'transfer')",
     )
     .await;
-    let report = run_verify(&app).await;
+    let report = app.verify().await;
     assert!(
         report.mismatches.iter().any(|m| m.contains("is missing")),
         "{:?}",

@@ -125,15 +125,8 @@ async fn expire_at(app: &TestApp, id: i64, from_now: Duration) {
     .await
 }
 
-async fn ledger_mismatches(app: &TestApp) -> Vec<String> {
-    let key = app.state.platform_key.public_key_bytes();
-    app.with_conn(move |conn| tanhui::ledger::verify::verify(conn, &key, |_, _| {}).unwrap())
-        .await
-        .mismatches
-}
-
 async fn ledger_verifies(app: &TestApp) {
-    let mismatches = ledger_mismatches(app).await;
+    let mismatches = app.verify().await.mismatches;
     assert!(mismatches.is_empty(), "{mismatches:?}");
 }
 
@@ -1081,7 +1074,7 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
             .unwrap();
     })
     .await;
-    let mismatches = ledger_mismatches(&app).await;
+    let mismatches = app.verify().await.mismatches;
     assert!(
         mismatches
             .iter()
