@@ -250,6 +250,11 @@ where
     })
 }
 
+/// The body of an answer, as [`run`]'s step returns it.
+pub fn body_of<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(ApiError::internal)
+}
+
 /// The `Idempotency-Key` header where it is optional: absent is fine, malformed is not.
 pub fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     if req.headers().contains_key(HEADER) {

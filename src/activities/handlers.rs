@@ -15,6 +15,7 @@ use crate::auth::extract::{Admin, Member};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::idempotency;
 use crate::state::AppState;
 
 pub const BATCH_MAX: usize = 500;
@@ -287,9 +288,10 @@ pub struct ReviewRequest {
 /// were granted, and the app's record of a trip the operator also reported can only be rejected (409
 /// `duplicate_trip`); 409 `invalid_state` once it is decided.
 #[utoipa::path(post, path = "/api/v1/admin/reviews/{activity_id}", tag = "admin", request_body = ReviewRequest,
-    security(("bearer" = [])),
+    security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header)),
     responses((status = 200, body = ActivityResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn review_activity(
+    req: HttpRequest,
     state: web::Data<AppState>,
     admin: Admin,
     id: web::Path<i64>,
@@ -301,21 +303,23 @@ pub async fn review_activity(
     if note.chars().count() > 500 {
         return Err(ApiError::field("note", "at most 500 characters"));
     }
+    // An approval issues points: under an Idempotency-Key, a retry is answered what the first call was
+    // (not `invalid_state` because the first one decided it).
+    let key = idempotency::optional_key(&req)?;
+    let hash =
+        idempotency::request_hash(&serde_json::json!({"review": id, "decision": decision, "note": note}));
+    let scope = format!("admin:{admin_id}");
     let task_state = state.clone();
-    let result = state
+    let answered = state
         .db
         .run(move |conn| {
-            let catalog = task_state.catalog.get();
-            review::decide(
-                conn,
-                &catalog,
-                &task_state.settings.activities,
-                admin_id,
-                id,
-                decision,
-                &note,
-            )
+            idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
+                let catalog = task_state.catalog.get();
+                let settings = &task_state.settings.activities;
+                let result = review::decide(conn, &catalog, settings, admin_id, id, decision, &note)?;
+                idempotency::body_of(&result)
+            })
         })
         .await?;
-    Ok(HttpResponse::build(StatusCode::OK).json(result))
+    Ok(idempotency::respond(answered))
 }

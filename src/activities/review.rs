@@ -19,7 +19,7 @@ use crate::ledger::service::{self as ledger, Cause};
 use crate::methodology::quantify::Quantified;
 use crate::methodology::store as methodology_store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Decision {
     Approve,

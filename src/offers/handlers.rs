@@ -1,5 +1,6 @@
 //! Offer endpoints: partners publish and change their offers (signed); anyone lists the open ones.
 
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json;
 use crate::http::pagination::{Page, PageQuery, Paginated};
+use crate::idempotency;
 use crate::ledger::store::now;
 use crate::partners::{self, Partner, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
@@ -128,7 +130,7 @@ fn check(terms: &Terms, partner: &Partner, state: &AppState) -> Result<(), ApiEr
 
 /// Publish an offer (signed partner call).
 #[utoipa::path(post, path = "/api/v1/partner/offers", tag = "partners", request_body = NewOffer,
-    params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
+    params(("Idempotency-Key" = Option<String>, Header), ("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 201, body = OfferView), (status = 401, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_offer(
     req: HttpRequest,
@@ -136,19 +138,26 @@ pub async fn create_offer(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let SignedPartner { partner, body } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
-    let terms = Terms::from(json::parse::<NewOffer>(&body)?);
+    let offer: NewOffer = json::parse(&body)?;
+    // A retry under the same Idempotency-Key is answered the offer the first call published, not a
+    // second offer with a stock of its own.
+    let key = idempotency::optional_key(&req)?;
+    let hash = idempotency::request_hash(&serde_json::json!({"publish": offer}));
+    let terms = Terms::from(offer);
     check(&terms, &partner, &state)?;
-    let offer = state
+    let scope = format!("partner:{}", partner.id);
+    let answered = state
         .db
         .run(move |conn| {
-            db::transaction(conn, Tx::Write, |conn| {
+            idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::CREATED, |conn| {
                 let id = store::insert(conn, partner.id, &terms, now())?;
-                load_view(conn, id)
+                let view = load_view(conn, id)?
+                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
+                idempotency::body_of(&view)
             })
         })
-        .await?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
-    Ok(HttpResponse::Created().json(offer))
+        .await?;
+    Ok(idempotency::respond(answered))
 }
 
 /// Change an offer (signed partner call; only the partner's own). `stock` sets the units left.

@@ -76,10 +76,6 @@ fn view(key: &PlatformKey, r: RedemptionRow) -> RedemptionView {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(ApiError::internal)
-}
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RedemptionRequest {
@@ -120,7 +116,7 @@ pub async fn create_redemption(
             idempotency::run(conn, &scope, Some(&key), &hash, StatusCode::CREATED, |conn| {
                 let catalog = task_state.catalog.get();
                 let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now())?;
-                to_json(&view(&task_state.platform_key, row))
+                idempotency::body_of(&view(&task_state.platform_key, row))
             })
         })
         .await?;
@@ -185,7 +181,7 @@ async fn end(
         .run(move |conn| {
             idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
                 let row = service::resolve(conn, id, outcome, actor, now())?;
-                to_json(&view(&task_state.platform_key, row))
+                idempotency::body_of(&view(&task_state.platform_key, row))
             })
         })
         .await?;

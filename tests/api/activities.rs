@@ -391,13 +391,28 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
         .assert_problem(403, "forbidden");
 
     let flagged_id = &flagged["activity_id"];
-    let approved = app
-        .review(&admin, flagged_id, "approve", "GPS trace checked: a cycle lane")
-        .await;
+    let review_under_key = |note: &str| {
+        let path = format!("/api/v1/admin/reviews/{}", flagged_id.as_str().unwrap());
+        let request = app
+            .client
+            .post(app.url(&path))
+            .bearer_auth(&admin)
+            .header("Idempotency-Key", "review-1")
+            .json(&json!({"decision": "approve", "note": note}));
+        app.send(request)
+    };
+    let approved = review_under_key("GPS trace checked: a cycle lane").await;
     let body = approved.assert_status(200).clone();
     assert_eq!(body["status"], "credited");
     // 10 km × 28.6 = 286 g, under the 296 g cap, at full weight.
     assert_eq!(body["points"], 286);
+    assert_eq!(app.balance(&token).await, before + 286);
+    // The administrator's retry under its key is answered the approval, not `invalid_state`.
+    let again = review_under_key("GPS trace checked: a cycle lane").await;
+    assert_eq!(again.assert_status(200), &body);
+    review_under_key("another note")
+        .await
+        .assert_problem(409, "idempotency_conflict");
     assert_eq!(app.balance(&token).await, before + 286);
     // The client retrying its post is answered with the activity as it now stands, breakdown and all.
     let retried = app.post_activity(&token, &fast).await;

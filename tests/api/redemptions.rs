@@ -20,6 +20,7 @@ both_backends!(
     a_redemption_that_cannot_expire_holds_up_no_other,
     a_refused_redemption_is_refused_again_when_retried,
     partners_touch_only_their_own,
+    offers_published_under_a_key_are_published_once,
     bad_offers_and_requests_move_nothing,
     keys_rotate_and_revoke,
     settlement_totals_after_a_mixed_sequence
@@ -718,6 +719,37 @@ async fn partners_touch_only_their_own(app: TestApp) {
         (w["held"].as_i64(), offer(&app, &offer_id).await["stock"].as_i64()),
         (Some(100), Some(9))
     );
+}
+
+/// A partner's retry of a publication under its Idempotency-Key is answered the offer it published, not
+/// a second offer with a stock of its own.
+async fn offers_published_under_a_key_are_published_once(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let terms = offer_terms(100, 5, 1);
+    let publish_under = |key: &'static str, terms: Value| {
+        let app = &app;
+        let signing = partner.key.fresh();
+        async move {
+            let headers = [("Idempotency-Key", key)];
+            app.send_signed(&signing, "POST", "/api/v1/partner/offers", Some(&terms), &headers)
+                .await
+        }
+    };
+    let first = publish_under("offer-1", terms.clone()).await;
+    let published = first.assert_status(201).clone();
+    let again = publish_under("offer-1", terms.clone()).await;
+    assert_eq!(again.assert_status(201), &published);
+    let mut other = terms.clone();
+    other["stock"] = json!(6);
+    publish_under("offer-1", other)
+        .await
+        .assert_problem(409, "idempotency_conflict");
+    let mine = app
+        .signed(&partner.key, "GET", "/api/v1/partner/offers", None)
+        .await;
+    assert_eq!(mine.assert_status(200)["items"].as_array().unwrap().len(), 1);
+    let second = publish_under("offer-2", terms).await;
+    assert_ne!(second.assert_status(201)["id"], published["id"]);
 }
 
 async fn bad_offers_and_requests_move_nothing(app: TestApp) {
