@@ -103,11 +103,12 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
                 None
             }
         },
+        // A form's empty field is no credit code: the same as leaving it out.
+        (AccountType::Individual, None) | (AccountType::Individual, Some("")) => None,
         (AccountType::Individual, Some(_)) => {
             fail("credit_code", "only business accounts carry a credit code".into());
             None
         }
-        (AccountType::Individual, None) => None,
     };
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));

@@ -102,6 +102,12 @@ async fn registration_errors_name_their_fields(app: TestApp) {
             r.text
         );
     }
+    // A form's empty credit code is no credit code.
+    let mut body = registration(&random_phone());
+    body["credit_code"] = json!(" ");
+    app.post("/api/v1/auth/register", &body, None)
+        .await
+        .assert_status(201);
     // 10 and 128 characters are fine, counted in characters, not bytes.
     let mut body = registration(&random_phone());
     body["password"] = json!("碳".repeat(10));
