@@ -10,7 +10,7 @@ use crate::error::{ApiError, FieldError};
 #[serde(deny_unknown_fields)]
 pub struct Onboarding {
     pub name: String,
-    /// Providers: transit, bikeshare, waste, energy or other. Partners: transit, scenic or green_credit.
+    /// Partners: transit, scenic or green_credit. Providers: those, or bikeshare, waste, energy or other.
     pub kind: String,
     /// The regions it serves (GB/T 2260 codes).
     #[serde(default)]

@@ -50,7 +50,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/provider/activities").route(web::post().to(provider_activity)));
 }
 
-pub const PROVIDER_KINDS: [&str; 5] = ["transit", "bikeshare", "waste", "energy", "other"];
+/// The partners' kinds (the contract's onboarding body is the same for both) and the kinds of data
+/// providers that are not partners: bike-share operators, waste stations, energy meters.
+pub const PROVIDER_KINDS: [&str; 7] = [
+    "transit",
+    "scenic",
+    "green_credit",
+    "bikeshare",
+    "waste",
+    "energy",
+    "other",
+];
 
 /// Onboard a data provider; its key id and secret are in the answer, and only there.
 #[utoipa::path(post, path = "/api/v1/admin/providers", tag = "admin", request_body = Onboarding, security(("bearer" = [])),

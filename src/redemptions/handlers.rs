@@ -88,7 +88,7 @@ pub struct RedemptionRequest {
     params(("Idempotency-Key" = String, Header, description = "Unique per intended redemption")),
     security(("bearer" = [])),
     responses((status = 201, body = RedemptionView), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "insufficient_funds, out_of_stock, limit_reached, offer_inactive")))]
+        (status = 409, body = Problem, description = "insufficient_funds, out_of_stock, limit_reached, offer_inactive, region_not_served")))]
 pub async fn create_redemption(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -47,8 +47,9 @@ pub fn redeem(
         .remove(&offer.id)
         .unwrap_or_default();
     if !regions.iter().any(|r| catalog.is_within(&who.region_code, r)) {
-        return Err(ApiError::new(
-            actix_web::http::StatusCode::FORBIDDEN,
+        // 409 with the contract's other refusals of an offer (`offer_inactive`, `out_of_stock`…): the
+        // caller may redeem, this offer just does not serve its region.
+        return Err(ApiError::conflict(
             "region_not_served",
             format!("this offer is not available in region {}", who.region_code),
         ));

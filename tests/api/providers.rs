@@ -107,6 +107,12 @@ async fn signed_provider_activities_are_trusted(app: TestApp) {
     )
     .await
     .assert_problem(422, "validation_failed");
+    // The contract's onboarding body is the partners': their kinds are providers' kinds too.
+    for kind in ["scenic", "green_credit", "waste"] {
+        let body = json!({"name": format!("{kind} provider"), "kind": kind, "region_codes": ["440300"]});
+        let created = app.post("/api/v1/admin/providers", &body, Some(&admin)).await;
+        assert!(created.assert_status(201)["secret"].is_string());
+    }
 }
 
 async fn bad_signatures_are_refused_with_distinct_codes(app: TestApp) {

@@ -838,7 +838,7 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
         .to_string();
     redeem_new(&app, &beijing, &offer_id)
         .await
-        .assert_problem(403, "region_not_served");
+        .assert_problem(409, "region_not_served");
     let (rich, _) = member_with(&app, 5000).await;
     redeem_new(&app, &rich, "424242")
         .await
