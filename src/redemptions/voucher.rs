@@ -24,8 +24,17 @@ pub struct VoucherClaims {
     /// What the benefit is worth in fen, when the offer says.
     pub value_fen: Option<i64>,
     pub iat: i64,
-    /// When the hold expires; the voucher is worthless after it.
+    /// A margin before the hold expires (see [`acceptance_margin_secs`]); the voucher is worthless after it.
     pub exp: i64,
+}
+
+/// How long before its hold expires a voucher stops verifying: five minutes, or a tenth of a shorter
+/// hold. A gate checks a voucher offline, often with a JWT library's default leeway (a minute), and
+/// captures it afterwards; a voucher valid to the hold's last second could be accepted at a gate and
+/// then find its hold expired and the points gone back.
+pub fn acceptance_margin_secs(r: &RedemptionRow) -> i64 {
+    let hold_secs = (r.expires_at - r.created_at).num_seconds().max(0);
+    (hold_secs / 10).min(300)
 }
 
 pub fn audience(partner_id: i64) -> String {
@@ -44,7 +53,7 @@ pub fn issue(key: &PlatformKey, r: &RedemptionRow) -> String {
         points: r.points,
         value_fen: r.value_fen,
         iat: r.created_at.and_utc().timestamp(),
-        exp: r.expires_at.and_utc().timestamp(),
+        exp: r.expires_at.and_utc().timestamp() - acceptance_margin_secs(r),
     };
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.key_id());
@@ -121,6 +130,22 @@ mod tests {
         assert_eq!(
             verify(&key.public_key_base64url(), &token, 5),
             Err(VoucherError::OtherPartner)
+        );
+    }
+
+    #[test]
+    fn a_voucher_stops_verifying_before_its_hold_expires() {
+        let key = PlatformKey::from_hex(&"42".repeat(32)).unwrap();
+        for (hold, margin) in [(Duration::hours(24), 300), (Duration::minutes(10), 60)] {
+            let r = redemption(hold);
+            let claims = verify(&key.public_key_base64url(), &issue(&key, &r), 2).unwrap();
+            assert_eq!(claims.exp, r.expires_at.and_utc().timestamp() - margin);
+        }
+        // A short hold keeps a tenth of itself.
+        let r = redemption(Duration::seconds(20));
+        assert_eq!(
+            verify(&key.public_key_base64url(), &issue(&key, &r), 2).map(|c| c.exp),
+            Ok(r.expires_at.and_utc().timestamp() - 2)
         );
     }
 
