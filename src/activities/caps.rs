@@ -44,6 +44,13 @@ impl Counter {
         self.changed = true;
         granted
     }
+
+    /// Undoes the last `take` of `granted`.
+    fn give_back(&mut self, granted: i64) {
+        self.total -= granted;
+        self.last -= granted;
+        self.changed = true;
+    }
 }
 
 /// A counter table: its name, its key columns, and its (total, last grant) columns.
@@ -172,6 +179,14 @@ impl Book {
         Ok(counter(self.daily.get_mut(&key))?.take(want, cap.unwrap_or(UNCAPPED)))
     }
 
+    /// Returns `grams` just taken from the day's allowance (a credit that came to nothing).
+    pub fn give_back_daily(&mut self, key: (i64, &str, &str), grams: i64) -> QueryResult<()> {
+        let (account_id, activity_type, local_day) = key;
+        let key = (account_id, activity_type.to_string(), local_day.to_string());
+        counter(self.daily.get_mut(&key))?.give_back(grams);
+        Ok(())
+    }
+
     /// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
     pub fn annual(&mut self, key: (i64, i32), want: i64, cap: i64) -> QueryResult<i64> {
         if cap == 0 {
@@ -200,6 +215,10 @@ mod tests {
         assert_eq!((c.take(86, 296), c.total, c.last), (10, 296, 10));
         assert_eq!((c.take(86, 296), c.total, c.last), (0, 296, 0));
         assert!(c.changed);
+        let mut c = Counter::default();
+        c.take(86, 296);
+        c.give_back(86);
+        assert_eq!((c.total, c.last, c.take(296, 296)), (0, 0, 296));
     }
 
     #[test]

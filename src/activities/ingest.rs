@@ -139,8 +139,13 @@ fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neig
                 // The app reports a trip the operator already reported: the operator's record wins.
                 (true, false) => return Verdict::Rejected("duplicate"),
                 // The operator reports a trip the app already claimed (perhaps in several legs): top up,
-                // never reverse.
-                (true, true) if other.status != "flagged" => app_records.push(other),
+                // never reverse. An app record held for review was granted nothing, so there is nothing to
+                // top up; it cannot be approved any more (`approval_terms`), and the trusted record stands.
+                (true, true) => {
+                    if other.status != "flagged" {
+                        app_records.push(other);
+                    }
+                }
                 _ => {
                     if !flags.iter().any(|f| f == "overlap") {
                         flags.push("overlap".to_string());
@@ -262,7 +267,8 @@ pub fn credit(
     let (already_granted, already_points) = grant.already;
     let want = (q.quantity.reduction_g - already_granted).max(0);
     let day = rules::local_day(occurred_at);
-    let granted = book.daily((account_id, activity_type, &day), want, q.version.daily_cap_g)?;
+    let daily_key = (account_id, activity_type, day.as_str());
+    let granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
     let mut reasons = Vec::new();
     if granted < want {
         reasons.push("cap_reached".to_string());
@@ -278,10 +284,18 @@ pub fn credit(
         want_points,
         settings.annual_points_cap,
     )?;
+    let mut granted = granted;
     if points < want_points {
         reasons.push("annual_cap_reached".to_string());
+        // Grams that earn no points at all are not credited: they go back to the day's allowance.
+        if points == 0 {
+            book.give_back_daily(daily_key, granted)?;
+            granted = 0;
+        }
     }
-    let status = if want > 0 && granted == 0 {
+    // Capped: the caps left this record nothing it wanted. An operator's record may still earn points
+    // with no new grams (it re-weighs grams its trip's app records were granted): that is a credit.
+    let status = if (want > 0 || want_points > 0) && granted == 0 && points == 0 {
         "capped"
     } else {
         "credited"

@@ -30,11 +30,16 @@ pub fn longest() -> Duration {
     Duration::hours(24)
 }
 
+/// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
+/// alighting.
+pub const LEAST_SECONDS_PER_RIDE: i64 = 120;
+
 /// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`,
-/// else, for a distance under a speed bound, to the least time that distance can have taken; at least one
-/// second long, so an instant still collides with an interval containing it. Without the least time, an
-/// untimed trip would occupy one second, and one account could claim a trip every second. An absurd
-/// duration saturates instead of overflowing (validation then refuses it as too long).
+/// else to the least time the trip can have taken (its distance under the type's speed bound, and
+/// [`LEAST_SECONDS_PER_RIDE`] for each ride it counts); at least one second long, so an instant still
+/// collides with an interval containing it. Without the least time, an untimed trip would occupy one
+/// second, and one account could claim a trip every second. An absurd duration saturates instead of
+/// overflowing (validation then refuses it as too long).
 pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
@@ -49,7 +54,7 @@ pub fn interval(
             .and_then(|d| occurred_at.checked_add_signed(d))
             .unwrap_or(NaiveDateTime::MAX)
     };
-    let least_time = || {
+    let at_speed = || {
         let (distance_m, limit) = (data.get("distance_m")?, max_speed_kmh.filter(|&l| l > 0)?);
         // s = m × 3.6 / (km/h)
         Some(
@@ -58,6 +63,18 @@ pub fn interval(
                 .unwrap_or(Decimal::MAX)
                 / Decimal::from(limit),
         )
+    };
+    let rides = || {
+        let count = data.get("count")?;
+        Some(
+            count
+                .checked_mul(Decimal::from(LEAST_SECONDS_PER_RIDE))
+                .unwrap_or(Decimal::MAX),
+        )
+    };
+    let least_time = || match (at_speed(), rides()) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
     };
     let end = ended_at
         .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
@@ -78,7 +95,10 @@ pub fn duration_fits(data: &DataValues, occurred_at: NaiveDateTime, ended_at: Op
     }
 }
 
-/// Average speed in km/h when both a distance and a duration are known (exact decimal arithmetic).
+/// Average speed in km/h when both a distance and a duration are known (exact decimal arithmetic). The
+/// time between `occurred_at` and `ended_at` counts to the microsecond: in whole seconds, half a second
+/// would be none, and a trip with no time at all would have no speed to check. A distance covered in no
+/// time is the fastest there is.
 pub fn speed_kmh(
     data: &DataValues,
     occurred_at: NaiveDateTime,
@@ -87,10 +107,14 @@ pub fn speed_kmh(
     let distance_m = *data.get("distance_m")?;
     let seconds = match data.get("duration_s") {
         Some(d) => *d,
-        None => Decimal::from((ended_at? - occurred_at).num_seconds()),
+        None => Decimal::new((ended_at? - occurred_at).num_microseconds()?, 6),
     };
     if seconds <= Decimal::ZERO {
-        return None;
+        return Some(if distance_m > Decimal::ZERO {
+            Decimal::MAX
+        } else {
+            Decimal::ZERO
+        });
     }
     // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
     distance_m.checked_mul(Decimal::new(36, 1))?.checked_div(seconds)
@@ -130,6 +154,23 @@ mod tests {
         let walk = DataValues::from([("distance_m".into(), Decimal::from(3000))]);
         assert_eq!(speed_kmh(&walk, t(1, 0), Some(t(1, 10))), Some(Decimal::from(18)));
         assert_eq!(speed_kmh(&walk, t(1, 0), None), None);
+        // Half a second for 3 km: 21,600 km/h, not "no time, no speed".
+        let half_second = t(1, 0) + Duration::milliseconds(500);
+        assert_eq!(
+            speed_kmh(&walk, t(1, 0), Some(half_second)),
+            Some(Decimal::from(21_600))
+        );
+        let instant = DataValues::from([
+            ("distance_m".into(), Decimal::from(3000)),
+            ("duration_s".into(), Decimal::ZERO),
+        ]);
+        assert_eq!(speed_kmh(&instant, t(1, 0), None), Some(Decimal::MAX));
+        // Counted rides take their least time each, and a distance its own at the bound: the longer wins.
+        let rides = DataValues::from([("count".into(), Decimal::from(3))]);
+        assert_eq!(interval(t(1, 0), None, &rides, Some(80)).1, t(1, 6));
+        let mut both = rides.clone();
+        both.insert("distance_m".into(), Decimal::from(20_000));
+        assert_eq!(interval(t(1, 0), None, &both, Some(80)).1, t(1, 15));
         assert_eq!(interval(t(1, 0), None, &data, Some(8)), (t(1, 0), t(1, 30)));
         assert_eq!(
             interval(t(1, 0), None, &walk, None).1,

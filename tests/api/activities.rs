@@ -1,14 +1,15 @@
 //! Activity ingestion: crediting, replays, caps, plausibility, review, batches.
 
-use chrono::{DateTime, Duration, FixedOffset, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 
-use crate::helpers::{second_instance, TestApp};
+use crate::helpers::{anchor, second_instance, TestApp};
 use crate::{both_backends, both_backends_with};
 
 both_backends!(
     a_walk_is_credited_and_replays_are_idempotent,
     verify_reconciles_activities_with_their_issues,
+    instant_and_counted_trips_cannot_repeat_every_second,
     fifty_identical_parallel_posts_credit_once,
     the_daily_cap_holds_under_concurrency_on_two_instances,
     bad_events_are_refused_and_late_ones_stored_as_rejected,
@@ -26,27 +27,6 @@ both_backends!(
 /// `minutes_ago` before [`anchor`], as RFC 3339.
 fn at(minutes_ago: i64) -> String {
     (anchor() - Duration::minutes(minutes_ago)).to_rfc3339()
-}
-
-/// Now, unless the Asia/Shanghai day began less than six hours ago: then the last minute of the day before.
-/// Caps count per local day, and the events of one test (up to five hours apart) must share one; posted
-/// just after local midnight they used to fall on two days and get two caps. Taken once per run, so a
-/// test running across 06:00 local time does not see it move.
-fn anchor() -> DateTime<Utc> {
-    static ANCHOR: std::sync::OnceLock<DateTime<Utc>> = std::sync::OnceLock::new();
-    *ANCHOR.get_or_init(first_anchor)
-}
-
-fn first_anchor() -> DateTime<Utc> {
-    use chrono::Timelike;
-    let now = Utc::now();
-    let shanghai = FixedOffset::east_opt(8 * 3600).expect("UTC+8");
-    let into_the_day = i64::from(now.with_timezone(&shanghai).num_seconds_from_midnight());
-    if into_the_day < 6 * 3600 {
-        now - Duration::seconds(into_the_day + 60)
-    } else {
-        now
-    }
 }
 
 fn walk(id: &str, minutes_ago: i64, distance_m: u64, evidence: &str) -> Value {
@@ -160,6 +140,49 @@ async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
     })
     .await;
     reported("is not the transfer of the activity it names").await;
+}
+
+/// A trip's speed is its distance over its time to the microsecond: half a second is not "no time".
+/// Counted rides occupy their least time, so one account cannot claim a ride every second.
+async fn instant_and_counted_trips_cannot_repeat_every_second(app: TestApp) {
+    let token = app.new_user_token().await;
+    let start = anchor() - Duration::minutes(100);
+    let bike = |id: &str, from: DateTime<Utc>| {
+        json!({"client_event_id": id, "activity_type": "cycling.bikeshare",
+               "occurred_at": from.to_rfc3339(),
+               "ended_at": (from + Duration::milliseconds(500)).to_rfc3339(),
+               "evidence": "trace", "data": {"distance_m": 200_000}})
+    };
+    for i in 0..3 {
+        let r = app
+            .post_activity(&token, &bike(&format!("b-{i}"), start + Duration::seconds(i)))
+            .await;
+        assert_eq!(r.assert_status(201)["status"], "flagged", "{}", r.text);
+        assert!(r.body["reasons"].as_array().unwrap().contains(&json!("speed")));
+    }
+    let bus = |id: &str, from: DateTime<Utc>| {
+        // Beijing has no bus methodology of its own: the nation's counts rides.
+        json!({"client_event_id": id, "activity_type": "transit.bus", "region_code": "110000",
+               "occurred_at": from.to_rfc3339(), "evidence": "trace", "data": {"count": 2}})
+    };
+    let later = start + Duration::minutes(30);
+    let first = app.post_activity(&token, &bus("r-1", later)).await;
+    assert_eq!(first.assert_status(201)["status"], "credited");
+    let again = app
+        .post_activity(&token, &bus("r-2", later + Duration::seconds(1)))
+        .await;
+    assert_eq!(again.assert_status(201)["status"], "flagged");
+    assert_eq!(again.body["reasons"], json!(["overlap"]));
+    // Two rides take at least four minutes; after those of r-2 (held for review, still live) the next
+    // ride is plausible again.
+    let after = app
+        .post_activity(&token, &bus("r-3", later + Duration::seconds(241)))
+        .await;
+    assert_eq!(after.assert_status(201)["status"], "credited");
+    assert_eq!(
+        app.balance(&token).await,
+        first.body["points"].as_i64().unwrap() + after.body["points"].as_i64().unwrap()
+    );
 }
 
 async fn fifty_identical_parallel_posts_credit_once(app: TestApp) {
@@ -618,7 +641,7 @@ async fn events_of_one_batch_are_judged_against_each_other(app: TestApp) {
 both_backends_with!(annual_cap_and_photo_weight => |s| s.activities.annual_points_cap = 100);
 
 async fn annual_cap_and_photo_weight(app: TestApp) {
-    let token = app.new_user_token().await;
+    let (token, account) = app.new_member().await;
     // A photo earns 0.7 of the reduction: 1 km walked = 29 g → 20 points.
     let r = app.post_activity(&token, &walk("p-1", 90, 1000, "photo")).await;
     assert_eq!(r.assert_status(201)["points"], 20);
@@ -631,9 +654,33 @@ async fn annual_cap_and_photo_weight(app: TestApp) {
     let body = r.assert_status(201).clone();
     assert_eq!(body["points"], 80);
     assert_eq!(body["reasons"], json!(["annual_cap_reached"]));
+    // Nothing left this year: capped like a spent day, and its grams are not counted against the day.
     let r = app.post_activity(&token, &metro("m-2", 30)).await;
-    assert_eq!(r.assert_status(201)["points"], 0);
+    let body = r.assert_status(201).clone();
+    assert_eq!(
+        (&body["status"], &body["points"], &body["reasons"]),
+        (&json!("capped"), &json!(0), &json!(["annual_cap_reached"]))
+    );
     assert_eq!(app.balance(&token).await, 100);
+    let account: i64 = account.parse().unwrap();
+    let counted: i64 = app
+        .with_conn(move |conn| {
+            use diesel::prelude::*;
+            use diesel::sql_types::BigInt;
+            #[derive(QueryableByName)]
+            struct Counted {
+                #[diesel(sql_type = BigInt)]
+                granted_g: i64,
+            }
+            diesel::sql_query(format!(
+                "SELECT granted_g FROM daily_grants WHERE account_id = {account} AND activity_type = 'transit.metro'"
+            ))
+            .get_result::<Counted>(conn)
+            .unwrap()
+            .granted_g
+        })
+        .await;
+    assert_eq!(counted, 140, "only m-1's grams count against the day");
 }
 
 both_backends_with!(annual_cap_under_concurrency => |s| s.activities.annual_points_cap = 500);

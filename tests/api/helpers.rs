@@ -318,6 +318,27 @@ impl TestApp {
     }
 }
 
+/// Now, unless the Asia/Shanghai day began less than six hours ago: then the last minute of the day before.
+/// Caps count per local day, and the events of one test (up to five hours apart) must share one; posted
+/// just after local midnight they used to fall on two days and get two caps. Taken once per run, so a
+/// test running across 06:00 local time does not see it move.
+pub fn anchor() -> chrono::DateTime<chrono::Utc> {
+    static ANCHOR: OnceLock<chrono::DateTime<chrono::Utc>> = OnceLock::new();
+    *ANCHOR.get_or_init(first_anchor)
+}
+
+fn first_anchor() -> chrono::DateTime<chrono::Utc> {
+    use chrono::Timelike;
+    let now = chrono::Utc::now();
+    let shanghai = chrono::FixedOffset::east_opt(8 * 3600).expect("UTC+8");
+    let into_the_day = i64::from(now.with_timezone(&shanghai).num_seconds_from_midnight());
+    if into_the_day < 6 * 3600 {
+        now - chrono::Duration::seconds(into_the_day + 60)
+    } else {
+        now
+    }
+}
+
 pub fn random_phone() -> String {
     format!("13{:09}", rand::random::<u32>() % 1_000_000_000)
 }

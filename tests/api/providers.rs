@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use tanhui::auth::signature::{canonical, sign};
 
 use crate::both_backends;
-use crate::helpers::{second_instance, Key, Resp, Signing, TestApp};
+use crate::helpers::{anchor, second_instance, Key, Resp, Signing, TestApp};
 
 both_backends!(
     signed_provider_activities_are_trusted,
@@ -17,7 +17,9 @@ both_backends!(
     keys_added_at_once_stay_within_the_limit,
     a_nonce_used_on_one_instance_is_refused_on_another,
     identical_provider_posts_on_two_instances_credit_once,
-    a_retry_is_answered_after_the_providers_regions_were_narrowed
+    a_retry_is_answered_after_the_providers_regions_were_narrowed,
+    an_operator_record_stands_over_a_flagged_app_record,
+    an_operator_top_up_after_the_cap_is_a_credit
 );
 
 async fn onboard(app: &TestApp) -> Key {
@@ -287,21 +289,17 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
     );
     assert_eq!(balance().await, 374 + 467);
 
-    // The app's flagged record of a ride the operator also reported cannot be approved: the operator's
-    // record wins, approved or not, and is then credited in full.
+    // The app's flagged record of a ride the operator also reported does not hold the operator's back (it
+    // was granted nothing), and it cannot be approved: the operator's record wins, credited in full.
     let app_fast = app
         .post_activity(&token, &trip(None, "app-d", (100, 96), 10))
         .await;
     assert_eq!(app_fast.assert_status(201)["status"], "flagged");
     let op = send_signed(&app, &fresh(&provider), PATH, &trip(user, "op-d", (100, 80), 10)).await;
-    assert_eq!(op.assert_status(201)["reasons"], json!(["overlap"]));
-    app.review(&admin, &app_fast.body["activity_id"], "approve", "checked")
-        .await
-        .assert_problem(409, "duplicate_trip");
-    let op_approved = app
-        .review(&admin, &op.body["activity_id"], "approve", "checked")
-        .await;
-    assert_eq!(op_approved.assert_status(200)["points"], 467);
+    assert_eq!(
+        (&op.assert_status(201)["status"], &op.body["points"]),
+        (&json!("credited"), &json!(467))
+    );
     app.review(&admin, &app_fast.body["activity_id"], "approve", "checked")
         .await
         .assert_problem(409, "duplicate_trip");
@@ -309,6 +307,77 @@ async fn reviews_honour_the_other_records_of_a_trip(app: TestApp) {
         .await
         .assert_status(200);
     assert_eq!(balance().await, 374 + 467 + 467);
+}
+
+/// The operator's record of a trip stands over the app's record of it that waits for review: that one was
+/// granted nothing, so the operator's is credited in full (not flagged `overlap`), and the app's can then
+/// only be rejected.
+async fn an_operator_record_stands_over_a_flagged_app_record(app: TestApp) {
+    let provider = onboard(&app).await;
+    let admin = app.admin_token().await;
+    let (phone, password, user_id, _) = app.register().await;
+    let token = app.token_of(&phone, &password).await;
+    // 300 km in ten minutes: held for review.
+    let fast = app
+        .post_activity(&token, &trip(None, "app-fast", (300, 290), 300))
+        .await;
+    assert_eq!(fast.assert_status(201)["status"], "flagged");
+    let op = send_signed(
+        &app,
+        &fresh(&provider),
+        PATH,
+        &trip(Some(&user_id), "op", (300, 290), 8),
+    )
+    .await;
+    let body = op.assert_status(201).clone();
+    assert_eq!(
+        (&body["status"], &body["points"]),
+        (&json!("credited"), &json!(374)),
+        "8 km, 374 g at the operator's full weight"
+    );
+    assert_eq!(app.balance(&token).await, 374);
+    app.review(&admin, &fast.body["activity_id"], "approve", "")
+        .await
+        .assert_problem(409, "duplicate_trip");
+}
+
+/// An operator's record re-weighs the grams its trip's app record was granted even when the day has no
+/// grams left: it earns points, so it is `credited` (with `cap_reached`), never `capped` with points.
+async fn an_operator_top_up_after_the_cap_is_a_credit(app: TestApp) {
+    let provider = onboard(&app).await;
+    let (phone, password, user_id, _) = app.register().await;
+    let token = app.token_of(&phone, &password).await;
+    let walk = |user: Option<&str>, id: &str, minutes_ago: i64, metres: i64| {
+        let mut body = json!({"client_event_id": id, "activity_type": "walking",
+            "occurred_at": (anchor() - Duration::minutes(minutes_ago)).to_rfc3339(),
+            "data": {"distance_m": metres}});
+        if let Some(user) = user {
+            body["user_id"] = json!(user);
+        }
+        body
+    };
+    // 1 km self-reported: 29 g, 14 points. 10 km more takes the rest of the day's 296 g.
+    let first = app.post_activity(&token, &walk(None, "w-1", 30, 1000)).await;
+    assert_eq!(first.assert_status(201)["points"], 14);
+    let long = app.post_activity(&token, &walk(None, "w-2", 200, 10_000)).await;
+    assert_eq!(long.assert_status(201)["reasons"], json!(["cap_reached"]));
+    let before = app.balance(&token).await;
+    // The operator's record of the first walk (2 km): no grams left, but the 29 g already granted earn
+    // full weight now.
+    let op = send_signed(
+        &app,
+        &fresh(&provider),
+        PATH,
+        &walk(Some(&user_id), "op-w-1", 30, 2000),
+    )
+    .await;
+    let body = op.assert_status(201).clone();
+    assert_eq!(
+        (&body["status"], &body["granted_g"], &body["points"]),
+        (&json!("credited"), &json!(0), &json!(29 - 14))
+    );
+    assert_eq!(body["reasons"], json!(["supersedes_app_record", "cap_reached"]));
+    assert_eq!(app.balance(&token).await, before + 15);
 }
 
 async fn an_operator_figure_under_the_apps_claim_adds_nothing(app: TestApp) {
