@@ -1,8 +1,10 @@
 //! Kill the server with SIGKILL while activity batches are in flight: nothing acknowledged is lost and
 //! nothing unacknowledged is half-written.
 
+use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -24,7 +26,9 @@ fn serve(settings: &tanhui::config::Settings, port: u16) -> Child {
         .env("TANHUI__DATABASE__URL", &settings.database.url)
         .env("TANHUI__AUTH__ARGON2_MEMORY_KIB", "1024")
         .env("TANHUI__AUTH__ARGON2_ITERATIONS", "1")
-        .env("TANHUI__ACTIVITIES__BATCH_WINDOW_MS", "40")
+        // A long window: an idle writer gathers events for it, so requests wait in an open group long
+        // enough for the kill to find them there.
+        .env("TANHUI__ACTIVITIES__BATCH_WINDOW_MS", "400")
         .env("TANHUI__LOG__LEVEL", "warn")
         .arg("serve")
         .stdout(Stdio::null())
@@ -51,10 +55,21 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
     panic!("server did not become ready");
 }
 
+/// Metro rides a minute apart: each occupies the 30 s its kilometre takes at the speed bound, so none
+/// overlaps another and every one is credited.
 fn event(i: usize) -> Value {
     json!({"client_event_id": format!("crash-{i}"), "activity_type": "transit.metro", "evidence": "trace",
         "occurred_at": (chrono::Utc::now() - chrono::Duration::minutes(i as i64 + 1)).to_rfc3339(),
-        "data": {"distance_m": 1000 + i, "count": 1}})
+        "data": {"distance_m": 1000 + i}})
+}
+
+/// What became of one request.
+enum Outcome {
+    Acknowledged(Value),
+    /// The connection broke: the kill.
+    CutOff,
+    /// Any other answer: a live server must acknowledge every event.
+    Refused(u16, String),
 }
 
 async fn crash_mid_batch(backend: Backend) {
@@ -91,46 +106,75 @@ async fn crash_mid_batch(backend: Backend) {
     // Fire events continuously; kill the server once some are acknowledged and more are in flight.
     let events: Vec<Value> = (0..200).map(event).collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    // The requests sent and not yet answered, with when they were sent: the kill waits until some have
+    // waited long enough that they sit in an open group (a commit takes far less), not between one
+    // group's answers and the next group's first event.
+    let in_flight = Arc::new(Mutex::new(HashMap::new()));
     for (i, body) in events.iter().cloned().enumerate() {
         let (client, base, token, tx) = (client.clone(), base.clone(), token.clone(), tx.clone());
+        let in_flight = in_flight.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(i as u64 * 3)).await;
+            let sent_at = Instant::now();
+            in_flight.lock().unwrap().insert(i, sent_at);
             let answer = client
                 .post(format!("{base}/api/v1/activities"))
                 .bearer_auth(&token)
                 .json(&body)
                 .send()
                 .await;
-            // Some(body) when acknowledged, None when the connection broke (the kill), else skipped.
             let outcome = match answer {
-                Ok(r) if r.status().as_u16() == 201 => r.json::<Value>().await.ok().map(Some),
-                Ok(_) => None,
-                Err(_) => Some(None),
+                Ok(r) if r.status().as_u16() == 201 => match r.json::<Value>().await {
+                    Ok(body) => Outcome::Acknowledged(body),
+                    Err(_) => Outcome::CutOff,
+                },
+                Ok(r) => Outcome::Refused(r.status().as_u16(), r.text().await.unwrap_or_default()),
+                Err(_) => Outcome::CutOff,
             };
-            if let Some(outcome) = outcome {
-                let _ = tx.send((i, outcome));
-            }
+            in_flight.lock().unwrap().remove(&i);
+            let _ = tx.send((i, sent_at, outcome));
         });
     }
     drop(tx);
-    let (mut acknowledged, mut cut_off) = (Vec::new(), 0);
-    while let Some((i, answer)) = rx.recv().await {
-        match answer {
-            Some(body) => acknowledged.push((i, body)),
-            None => cut_off += 1,
+    let (mut acknowledged, mut cut_off, mut killed_at) = (Vec::new(), 0, None);
+    let all_answered = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let next = tokio::time::timeout(Duration::from_millis(2), rx.recv()).await;
+            let waiting = (in_flight.lock().unwrap().values())
+                .filter(|sent_at| sent_at.elapsed() > Duration::from_millis(50))
+                .count();
+            if acknowledged.len() >= 30 && killed_at.is_none() && waiting >= 3 {
+                server.kill().expect("SIGKILL");
+                killed_at = Some(Instant::now());
+            }
+            let Ok(received) = next else { continue };
+            let Some((i, sent_at, outcome)) = received else {
+                break;
+            };
+            match outcome {
+                Outcome::Acknowledged(body) => acknowledged.push((i, body)),
+                // Only a request sent before the kill was cut off by it: later ones found no server.
+                Outcome::CutOff if killed_at.is_some_and(|at| sent_at < at) => cut_off += 1,
+                Outcome::CutOff => {}
+                Outcome::Refused(status, text) => panic!("event {i} answered {status}: {text}"),
+            }
         }
-        if acknowledged.len() == 30 {
-            server.kill().expect("SIGKILL");
-        }
-    }
+    })
+    .await;
+    // However it went, the server is stopped before waiting for it.
+    let _ = server.kill();
     server.wait().unwrap();
     assert!(
-        acknowledged.len() >= 30,
+        all_answered.is_ok(),
+        "requests still unanswered after two minutes"
+    );
+    assert!(
+        killed_at.is_some(),
         "only {} acknowledged before the kill",
         acknowledged.len()
     );
-    // The kill came with traffic still going: requests lost their connection to it.
-    assert!(cut_off > 0, "no request was cut off by the kill");
+    // The kill came with traffic still going: requests in flight lost their connection to it.
+    assert!(cut_off > 0, "no request in flight was cut off by the kill");
 
     let mut server = serve(&settings, port);
     wait_ready(&client, &base).await;
@@ -169,12 +213,11 @@ async fn crash_mid_batch(backend: Backend) {
         .json()
         .await
         .unwrap();
-    let stored_points: i64 = activities["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["points"].as_i64().unwrap())
-        .sum();
+    assert!(activities["next_cursor"].is_null(), "one page holds them all");
+    let stored = activities["items"].as_array().unwrap();
+    assert!(stored.len() >= acknowledged.len());
+    let stored_points: i64 = stored.iter().map(|a| a["points"].as_i64().unwrap()).sum();
+    assert!(stored_points > 0, "the rides were credited");
     assert_eq!(wallet["balance"].as_i64().unwrap(), stored_points);
     server.kill().unwrap();
     server.wait().unwrap();
