@@ -245,6 +245,68 @@ mod tests {
         assert!(queue.submit_all(Vec::new()).await.unwrap().is_empty());
     }
 
+    /// A group that fails as a whole is written again one item at a time: the item that failed it gets
+    /// its error, its neighbours their answers, and nothing of the failed attempt stays.
+    #[test]
+    fn one_failing_item_fails_only_itself() {
+        use diesel::connection::SimpleConnection;
+        use diesel::prelude::*;
+        use diesel::sql_types::BigInt;
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(
+            super::super::ConnectOptions::sqlite_in(&dir),
+            1,
+            Duration::from_secs(5),
+        )
+        .expect("db");
+        db.get()
+            .unwrap()
+            .batch_execute("CREATE TABLE written (n BIGINT NOT NULL)")
+            .unwrap();
+        let mut writer = WriterConnection::new(db.clone());
+        let items = [1_i64, 2, 13, 4];
+        let item_refs: Vec<&i64> = items.iter().collect();
+        let mut calls = Vec::new();
+        let answers = write_batch(&mut writer, "test", &item_refs, |conn, items| {
+            calls.push(items.len());
+            let mut answers = Vec::new();
+            for &&n in items {
+                diesel::sql_query("INSERT INTO written (n) VALUES ($1)")
+                    .bind::<BigInt, _>(n)
+                    .execute(conn)?;
+                if n == 13 {
+                    // As a database error would: the whole call fails, whatever it wrote before.
+                    return Err(ApiError::unavailable("thirteen"));
+                }
+                answers.push(Ok(n * 10));
+            }
+            Ok(answers)
+        });
+        assert_eq!(calls, vec![4, 1, 1, 1, 1], "the group, then each item alone");
+        let answers: Vec<Result<i64, String>> = answers
+            .into_iter()
+            .map(|a| a.map_err(|e| e.detail.clone()))
+            .collect();
+        assert_eq!(answers, vec![Ok(10), Ok(20), Err("thirteen".to_string()), Ok(40)]);
+        #[derive(QueryableByName)]
+        struct Written {
+            #[diesel(sql_type = BigInt)]
+            n: i64,
+        }
+        let stored: Vec<i64> = diesel::sql_query("SELECT n FROM written ORDER BY n")
+            .load::<Written>(&mut db.get().unwrap())
+            .unwrap()
+            .into_iter()
+            .map(|w| w.n)
+            .collect();
+        assert_eq!(
+            stored,
+            vec![1, 2, 4],
+            "each once; nothing of 13 or of the failed group"
+        );
+    }
+
     fn job(items: Vec<u32>) -> Job<u32, u32> {
         Job {
             items,

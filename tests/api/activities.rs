@@ -10,6 +10,7 @@ both_backends!(
     a_walk_is_credited_and_replays_are_idempotent,
     verify_reconciles_activities_with_their_issues,
     instant_and_counted_trips_cannot_repeat_every_second,
+    a_types_claim_window_and_a_versions_weights_apply,
     fifty_identical_parallel_posts_credit_once,
     the_daily_cap_holds_under_concurrency_on_two_instances,
     bad_events_are_refused_and_late_ones_stored_as_rejected,
@@ -78,6 +79,24 @@ async fn a_walk_is_credited_and_replays_are_idempotent(app: TestApp) {
     let transfers = app.get("/api/v1/wallet/transfers", Some(&token)).await;
     assert_eq!(transfers.body["items"][1]["ref_type"], "activity");
     assert_eq!(transfers.body["items"][1]["ref_id"], body["activity_id"]);
+
+    // One at a time, newest first, through the cursor; a cursor not of this API is refused.
+    let first = app.get("/api/v1/activities?limit=1", Some(&token)).await;
+    assert_eq!(first.assert_status(200)["items"][0]["client_event_id"], "w-2");
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_string();
+    let second = app
+        .get(
+            &format!("/api/v1/activities?limit=1&cursor={cursor}"),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(second.assert_status(200)["items"][0]["client_event_id"], "w-1");
+    assert!(second.body["next_cursor"].is_null(), "{}", second.text);
+    let bad = app
+        .get("/api/v1/activities?cursor=not-a-cursor", Some(&token))
+        .await;
+    bad.assert_problem(422, "validation_failed");
+    assert_eq!(bad.body["errors"][0]["field"], "cursor");
 }
 
 /// Points are created only by an activity's own issue transfer: `verify` reconciles the two, and checks
@@ -140,6 +159,60 @@ async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
     })
     .await;
     reported("is not the transfer of the activity it names").await;
+}
+
+/// An activity type's own claim window, and a version's own evidence weights, are the ones applied.
+async fn a_types_claim_window_and_a_versions_weights_apply(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let ferry = json!({"code": "transit.ferry", "name": "轮渡", "unit": "ride", "claim_window_days": 2,
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1, "maximum": 20}},
+                        "required": ["count"]}});
+    app.post("/api/v1/admin/activity-types", &ferry, Some(&maker))
+        .await
+        .assert_status(201);
+    let version = json!({"activity_type": "transit.ferry", "region_code": "CN",
+        "effective_from": "2020-01-01T00:00:00+08:00",
+        "parameters": {"k": {"value": "100", "unit": "g/ride", "source": "test"}},
+        "formula": "count * k", "daily_cap_g": 1000, "citation": "test fixture",
+        "evidence_weights": {"operator": "1.0", "trace": "0.9", "photo": "0.6", "self_report": "0.25"}});
+    let drafted = app
+        .post("/api/v1/admin/methodologies", &version, Some(&maker))
+        .await;
+    let id = drafted.assert_status(201)["id"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+
+    let token = app.new_user_token().await;
+    let ride = |id: &str, minutes_ago: i64, evidence: &str| {
+        json!({"client_event_id": id, "activity_type": "transit.ferry", "occurred_at": at(minutes_ago),
+               "evidence": evidence, "data": {"count": 1}})
+    };
+    // 100 g a ride, at this version's weights: a quarter self-reported, 0.6 with a photo, 0.9 traced.
+    for (id, minutes_ago, evidence, points) in [
+        ("f-1", 60, "self_report", 25),
+        ("f-2", 50, "photo", 60),
+        ("f-3", 40, "trace", 90),
+    ] {
+        let r = app.post_activity(&token, &ride(id, minutes_ago, evidence)).await;
+        let body = r.assert_status(201);
+        assert_eq!(
+            (&body["reduction_g"], &body["points"]),
+            (&json!(100), &json!(points)),
+            "{id}"
+        );
+    }
+    // Three days ago is past this type's two-day window (the default is seven).
+    let late = app
+        .post_activity(&token, &ride("f-late", 3 * 24 * 60, "trace"))
+        .await;
+    assert_eq!(late.assert_status(201)["status"], "rejected");
+    assert_eq!(late.body["reasons"], json!(["late"]));
+    assert_eq!(app.balance(&token).await, 25 + 60 + 90);
 }
 
 /// A trip's speed is its distance over its time to the microsecond: half a second is not "no time".
@@ -308,54 +381,87 @@ async fn a_retry_is_answered_as_stored_after_its_version_is_retired(app: TestApp
 
 async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     let token = app.new_user_token().await;
-    let mut future = walk("f", 0, 1000, "trace");
-    future["occurred_at"] = json!((Utc::now() + Duration::minutes(10)).to_rfc3339());
-    app.post_activity(&token, &future)
+    let with = |id: &str, change: &dyn Fn(&mut Value)| {
+        let mut event = walk(id, 30, 1000, "trace");
+        change(&mut event);
+        event
+    };
+    let in_ten_minutes = (Utc::now() + Duration::minutes(10)).to_rfc3339();
+    // Each refused with 422 naming the field at fault.
+    let refused: Vec<(Value, &str)> = vec![
+        (
+            with("f", &|e| e["occurred_at"] = json!(in_ten_minutes)),
+            "occurred_at",
+        ),
+        (with("b", &|e| e["ended_at"] = json!(at(40))), "ended_at"),
+        (
+            with("i", &|e| e["ended_at"] = e["occurred_at"].clone()),
+            "ended_at",
+        ),
+        (
+            with("e", &|e| {
+                e["occurred_at"] = json!(at(60 * 30));
+                e["ended_at"] = json!(at(60 * 5));
+            }),
+            "ended_at",
+        ),
+        // Moving for longer than the trip lasted: the event contradicts itself.
+        (
+            with("d", &|e| {
+                e["ended_at"] = json!(at(20));
+                e["data"]["duration_s"] = json!(900);
+            }),
+            "data.duration_s",
+        ),
+        (walk("o", 30, 1000, "operator"), "evidence"),
+        (walk("x", 30, 1_000_000_000, "trace"), "data.distance_m"),
+        (
+            with("neg", &|e| e["data"]["distance_m"] = json!(-5)),
+            "data.distance_m",
+        ),
+        (
+            with("str", &|e| e["data"]["distance_m"] = json!("3000")),
+            "data.distance_m",
+        ),
+        (
+            with("extra", &|e| e["data"]["altitude_m"] = json!(5)),
+            "data.altitude_m",
+        ),
+        (
+            with("u", &|e| e["activity_type"] = json!("teleport")),
+            "activity_type",
+        ),
+        (
+            with("n", &|e| e["occurred_at"] = json!("2025-01-01T08:00:00")),
+            "occurred_at",
+        ),
+        (
+            with("num", &|e| e["occurred_at"] = json!(1_700_000_000)),
+            "occurred_at",
+        ),
+        (with("r", &|e| e["region_code"] = json!("000000")), "region_code"),
+        (walk(&"z".repeat(129), 30, 1000, "trace"), "client_event_id"),
+    ];
+    for (event, field) in &refused {
+        let r = app.post_activity(&token, event).await;
+        r.assert_problem(422, "validation_failed");
+        let fields: Vec<&str> = r.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(fields.contains(field), "{field}: {}", r.text);
+    }
+    let naive = app.post_activity(&token, &refused[11].0).await;
+    let message = naive.body["errors"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("has no UTC offset"), "{}", naive.text);
+    let limit = app.settings.server.body_limit_bytes;
+    let huge = format!(
+        r#"{{"client_event_id": "h", "data": {{"note": "{}"}}}}"#,
+        "x".repeat(limit)
+    );
+    app.post_raw("/api/v1/activities", huge.into_bytes(), Some(&token))
         .await
-        .assert_problem(422, "validation_failed");
-    let mut backwards = walk("b", 30, 1000, "trace");
-    backwards["ended_at"] = json!(at(40));
-    app.post_activity(&token, &backwards)
-        .await
-        .assert_problem(422, "validation_failed");
-    let mut endless = walk("e", 60 * 30, 1000, "trace");
-    endless["ended_at"] = json!(at(60 * 5));
-    let r = app.post_activity(&token, &endless).await;
-    r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "ended_at", "{}", r.text);
-    // Moving for longer than the trip lasted: the event contradicts itself.
-    let mut overlong = walk("d", 30, 1000, "trace");
-    overlong["ended_at"] = json!(at(20));
-    overlong["data"]["duration_s"] = json!(900);
-    let r = app.post_activity(&token, &overlong).await;
-    r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "data.duration_s", "{}", r.text);
-    app.post_activity(&token, &walk("o", 30, 1000, "operator"))
-        .await
-        .assert_problem(422, "validation_failed");
-    app.post_activity(&token, &walk("x", 30, 1_000_000_000, "trace"))
-        .await
-        .assert_problem(422, "validation_failed");
-    let mut unknown = walk("u", 30, 1000, "trace");
-    unknown["activity_type"] = json!("teleport");
-    app.post_activity(&token, &unknown)
-        .await
-        .assert_problem(422, "validation_failed");
-    let mut naive = walk("n", 30, 1000, "trace");
-    naive["occurred_at"] = json!("2025-01-01T08:00:00");
-    let r = app.post_activity(&token, &naive).await;
-    r.assert_problem(422, "validation_failed");
-    assert_eq!(r.body["errors"][0]["field"], "occurred_at", "{}", r.text);
-    let message = r.body["errors"][0]["message"].as_str().unwrap_or_default();
-    assert!(message.starts_with("has no UTC offset"), "{}", r.text);
-    let mut region = walk("r", 30, 1000, "trace");
-    region["region_code"] = json!("000000");
-    app.post_activity(&token, &region)
-        .await
-        .assert_problem(422, "validation_failed");
-    app.post_activity(&token, &walk(&"z".repeat(129), 30, 1000, "trace"))
-        .await
-        .assert_problem(422, "validation_failed");
+        .assert_problem(413, "payload_too_large");
     // Nothing of the above was stored.
     let list = app.get("/api/v1/activities", Some(&token)).await;
     assert_eq!(list.body["items"].as_array().unwrap().len(), 0);
@@ -374,6 +480,10 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     app.post_activity(&admin, &walk("a", 30, 1000, "trace"))
         .await
         .assert_problem(403, "forbidden");
+    // Within the five minutes of clock skew a client may have, an event just ahead of the server stands.
+    let mut ahead = walk("ahead", 0, 1000, "trace");
+    ahead["occurred_at"] = json!((Utc::now() + Duration::minutes(2)).to_rfc3339());
+    app.post_activity(&token, &ahead).await.assert_status(201);
 }
 
 async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
@@ -390,10 +500,8 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
 
     let metro = json!({"client_event_id": "m", "activity_type": "transit.metro", "occurred_at": at(300),
         "ended_at": at(270), "evidence": "trace", "data": {"distance_m": 8000}});
-    assert_eq!(
-        app.post_activity(&token, &metro).await.assert_status(201)["status"],
-        "credited"
-    );
+    let credited = app.post_activity(&token, &metro).await;
+    assert_eq!(credited.assert_status(201)["status"], "credited");
     let bus = json!({"client_event_id": "b", "activity_type": "transit.bus", "occurred_at": at(290),
         "ended_at": at(280), "evidence": "trace", "data": {"count": 1, "distance_m": 3000}});
     let overlap = app.post_activity(&token, &bus).await;
@@ -401,14 +509,18 @@ async fn implausible_events_are_flagged_and_reviewed(app: TestApp) {
     assert_eq!(overlap.body["reasons"], json!(["overlap"]));
     let before = app.balance(&token).await;
 
+    // The queue lists the flagged ones with their reasons, and only those.
     let queue = app.get("/api/v1/admin/reviews", Some(&admin)).await;
-    let ids: Vec<&str> = queue.assert_status(200)["items"]
+    let listed: std::collections::HashMap<&str, &Value> = queue.assert_status(200)["items"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|i| i["activity_id"].as_str().unwrap())
+        .map(|i| (i["activity_id"].as_str().unwrap(), &i["reasons"]))
         .collect();
-    assert!(ids.contains(&flagged["activity_id"].as_str().unwrap()));
+    let reasons_of = |r: &Value| listed.get(r["activity_id"].as_str().unwrap()).copied();
+    assert_eq!(reasons_of(&flagged), Some(&json!(["speed"])));
+    assert_eq!(reasons_of(&overlap.body), Some(&json!(["overlap"])));
+    assert_eq!(reasons_of(&credited.body), None);
     app.get("/api/v1/admin/reviews", Some(&token))
         .await
         .assert_problem(403, "forbidden");

@@ -72,13 +72,13 @@ async fn unknown_routes_and_methods_are_problems(app: TestApp) {
 
 async fn malformed_bodies_are_client_errors(app: TestApp) {
     let path = "/api/v1/auth/register";
-    app.post_raw(path, b"{not json".to_vec())
+    app.post_raw(path, b"{not json".to_vec(), None)
         .await
         .assert_problem(400, "malformed_json");
-    app.post_raw(path, vec![0xff, 0xfe, b'{'])
+    app.post_raw(path, vec![0xff, 0xfe, b'{'], None)
         .await
         .assert_problem(400, "malformed_json");
-    app.post_raw(path, Vec::new())
+    app.post_raw(path, Vec::new(), None)
         .await
         .assert_problem(400, "malformed_json");
     let valid = json!({"phone": "13800138000", "password": "0123456789", "display_name": "x",
@@ -103,7 +103,7 @@ async fn malformed_bodies_are_client_errors(app: TestApp) {
         .assert_problem(422, "validation_failed");
 
     let huge = br#"{"phone": 1e999999, "password": "x"}"#.to_vec();
-    let r = app.post_raw(path, huge).await;
+    let r = app.post_raw(path, huge, None).await;
     assert!(r.status.is_client_error(), "{}", r.text);
     assert_eq!(r.content_type(), "application/problem+json");
 
@@ -118,7 +118,9 @@ async fn malformed_bodies_are_client_errors(app: TestApp) {
 async fn oversized_bodies_are_413(app: TestApp) {
     let limit = app.settings.server.body_limit_bytes;
     let big = format!(r#"{{"phone": "{}"}}"#, "1".repeat(limit + 10));
-    let r = app.post_raw("/api/v1/auth/register", big.into_bytes()).await;
+    let r = app
+        .post_raw("/api/v1/auth/register", big.into_bytes(), None)
+        .await;
     r.assert_problem(413, "payload_too_large");
     // Chunked, without a Content-Length to refuse up front.
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =

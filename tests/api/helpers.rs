@@ -116,12 +116,15 @@ impl TestApp {
         self.post("/api/v1/activities", body, Some(token)).await
     }
 
-    pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> Resp {
-        let request = self
+    pub async fn post_raw(&self, path: &str, body: Vec<u8>, token: Option<&str>) -> Resp {
+        let mut request = self
             .client
             .post(self.url(path))
             .header("content-type", "application/json")
             .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
         self.send(request).await
     }
 
