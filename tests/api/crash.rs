@@ -18,7 +18,8 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn serve(settings: &tanhui::config::Settings, port: u16) -> Child {
+/// Starts the service; an idle ingest writer gathers events for `window_ms` before it commits.
+fn serve(settings: &tanhui::config::Settings, port: u16, window_ms: u64) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanhui"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -26,9 +27,7 @@ fn serve(settings: &tanhui::config::Settings, port: u16) -> Child {
         .env("TANHUI__DATABASE__URL", &settings.database.url)
         .env("TANHUI__AUTH__ARGON2_MEMORY_KIB", "1024")
         .env("TANHUI__AUTH__ARGON2_ITERATIONS", "1")
-        // A long window: an idle writer gathers events for it, so requests wait in an open group long
-        // enough for the kill to find them there.
-        .env("TANHUI__ACTIVITIES__BATCH_WINDOW_MS", "400")
+        .env("TANHUI__ACTIVITIES__BATCH_WINDOW_MS", window_ms.to_string())
         .env("TANHUI__LOG__LEVEL", "warn")
         .arg("serve")
         .stdout(Stdio::null())
@@ -79,7 +78,8 @@ async fn crash_mid_batch(backend: Backend) {
     let client = reqwest::Client::new();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let mut server = serve(&settings, port);
+    // A long window, so that requests wait in an open group long enough for the kill to find them there.
+    let mut server = serve(&settings, port, 400);
     wait_ready(&client, &base).await;
 
     let phone = random_phone();
@@ -176,7 +176,8 @@ async fn crash_mid_batch(backend: Backend) {
     // The kill came with traffic still going: requests in flight lost their connection to it.
     assert!(cut_off > 0, "no request in flight was cut off by the kill");
 
-    let mut server = serve(&settings, port);
+    // The usual window: the retries below come one at a time.
+    let mut server = serve(&settings, port, 2);
     wait_ready(&client, &base).await;
     // Every acknowledged event is there, exactly as answered (a retry replays it).
     for (i, body) in &acknowledged {
