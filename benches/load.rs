@@ -266,6 +266,31 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
     let _ = base;
 }
 
+/// What became of the posted events, as `credited=N flagged=M …`: a rate means little without it (a
+/// flagged event is stored and issues nothing).
+fn statuses(settings: &Settings) -> String {
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = Text)]
+        status: String,
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let counts: Vec<Count> = diesel::sql_query(
+        "SELECT status, CAST(COUNT(*) AS BIGINT) AS n FROM activities GROUP BY status ORDER BY status",
+    )
+    .load(&mut db.get().expect("connection"))
+    .expect("statuses");
+    counts
+        .iter()
+        .map(|c| format!("{}={}", c.status, c.n))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 const OFFERS_SPREAD: usize = 256;
 
 /// A transit partner with `count` offers of one point each and stock enough for the whole run;
@@ -455,6 +480,7 @@ fn main() {
                 posts(&base, users, "h", Some(interval), 200)
                     .await
                     .print(&format!("activities-at-half-peak/{backend}"), 1);
+                println!("RESULT activities-statuses/{backend}: {}", statuses(&settings));
             }
             "batch" => {
                 let u = users.clone();
@@ -462,8 +488,13 @@ fn main() {
                     &base,
                     move |w, n| {
                         let user = &u[(w + n * CLIENTS) % u.len()];
+                        // Each request is a new user's (a worker's user comes round again only after
+                        // 64 requests), and its rides are 150 s apart: longer than a 3.2 km ride takes
+                        // (96 s at the metro's 120 km/h, two minutes for its one counted ride), so each is
+                        // credited and issues its points. Closer together, every ride after the first
+                        // overlapped the one before and was only stored, flagged.
                         let events: Vec<Value> = (0..500)
-                            .map(|i| metro(format!("b-{w}-{n}-{i}"), (n * 500 + i) as i64 * 3 + 1))
+                            .map(|i| metro(format!("b-{w}-{n}-{i}"), i as i64 * 150 + 1))
                             .collect();
                         let body = json!({"events": events}).to_string();
                         Request::post("/api/v1/activities/batch", &user.token, body)
@@ -472,6 +503,7 @@ fn main() {
                 )
                 .await;
                 stats.print(&format!("batch-events/{backend}"), 500);
+                println!("RESULT batch-statuses/{backend}: {}", statuses(&settings));
             }
             "redeem-hot" | "redeem-spread" => {
                 grant_all(&base, &settings, &users).await;
