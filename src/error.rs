@@ -67,6 +67,11 @@ impl ApiError {
         }
     }
 
+    /// The same error under another stable `code`.
+    pub fn with_code(self, code: &'static str) -> ApiError {
+        ApiError { code, ..self }
+    }
+
     pub fn field(field: &str, message: impl Into<String>) -> ApiError {
         ApiError::validation(vec![FieldError {
             field: field.to_string(),

@@ -33,6 +33,25 @@ pub struct DataSchema {
 /// Validated data: each present field's exact value.
 pub type DataValues = BTreeMap<String, Decimal>;
 
+/// The message of a required data field that is absent.
+const REQUIRED: &str = "is required";
+
+/// The refusal of an event's fields: 422 `missing_field` when all that is wrong is data fields the type
+/// requires and the event lacks (the contract's code for data the formula needs), else
+/// `validation_failed`; either way every field is named.
+pub fn refusal(errors: Vec<FieldError>) -> crate::error::ApiError {
+    let only_missing = !errors.is_empty()
+        && errors
+            .iter()
+            .all(|e| e.field.starts_with("data.") && e.message == REQUIRED);
+    let refused = crate::error::ApiError::validation(errors);
+    if only_missing {
+        refused.with_code("missing_field")
+    } else {
+        refused
+    }
+}
+
 fn field_error(field: String, message: impl Into<String>) -> FieldError {
     FieldError {
         field,
@@ -156,7 +175,7 @@ impl DataSchema {
         }
         for name in &self.required {
             if !data.contains_key(name) {
-                errors.push(field_error(format!("data.{name}"), "is required"));
+                errors.push(field_error(format!("data.{name}"), REQUIRED));
             }
         }
         if errors.is_empty() {

@@ -59,7 +59,10 @@ pub fn quantify(
     if catalog.region(region).is_none() {
         return Err(quantify_error(QuantifyError::UnknownRegion(region.to_string())));
     }
-    let values = kind.schema.validate(data).map_err(ApiError::validation)?;
+    let values = kind
+        .schema
+        .validate(data)
+        .map_err(crate::domain::data_schema::refusal)?;
     quantify_values(
         catalog,
         activity_type,

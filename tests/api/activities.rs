@@ -451,6 +451,17 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
             .unwrap_or_default();
         assert!(fields.contains(field), "{field}: {}", r.text);
     }
+    // Only required data absent: `missing_field`, the field named; with anything else wrong as well,
+    // `validation_failed` names them all.
+    let bare = with("m", &|e| e["data"] = json!({}));
+    let r = app.post_activity(&token, &bare).await;
+    r.assert_problem(422, "missing_field");
+    assert_eq!(r.body["errors"][0]["field"], "data.distance_m");
+    let mut bare_and_backwards = bare.clone();
+    bare_and_backwards["ended_at"] = json!(at(40));
+    let r = app.post_activity(&token, &bare_and_backwards).await;
+    r.assert_problem(422, "validation_failed");
+    assert_eq!(r.body["errors"].as_array().map(Vec::len), Some(2), "{}", r.text);
     let naive = app.post_activity(&token, &refused[11].0).await;
     let message = naive.body["errors"][0]["message"].as_str().unwrap_or_default();
     assert!(message.starts_with("has no UTC offset"), "{}", naive.text);

@@ -258,6 +258,11 @@ async fn quantify_errors_are_clear(app: TestApp) {
     .await;
     r.assert_problem(422, "validation_failed");
     assert_eq!(r.body["errors"][0]["field"], "data.distance_m");
+    // A field the type requires and the formula needs, absent: the contract's `missing_field`.
+    let walk = json!({"activity_type": "walking", "region_code": "440300", "occurred_at": at, "data": {}});
+    let r = quantify(&app, &token, walk).await;
+    r.assert_problem(422, "missing_field");
+    assert_eq!(r.body["errors"][0]["field"], "data.distance_m");
     let r = quantify(&app, &token, metro("440300", at, json!({"distance_m": -5}))).await;
     r.assert_problem(422, "validation_failed");
     let r = quantify(&app, &token, metro("440300", at, json!({"distance_m": "far"}))).await;
