@@ -268,7 +268,7 @@ pub fn credit(
     let want = (q.quantity.reduction_g - already_granted).max(0);
     let day = rules::local_day(occurred_at);
     let daily_key = (account_id, activity_type, day.as_str());
-    let granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
+    let mut granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
     let mut reasons = Vec::new();
     if granted < want {
         reasons.push("cap_reached".to_string());
@@ -284,7 +284,6 @@ pub fn credit(
         want_points,
         settings.annual_points_cap,
     )?;
-    let mut granted = granted;
     if points < want_points {
         reasons.push("annual_cap_reached".to_string());
         // Grams that earn no points at all are not credited: they go back to the day's allowance.

@@ -8,27 +8,20 @@ use diesel::sql_types::{BigInt, Nullable};
 
 use crate::db::AnyConnection;
 
+/// A row that does not agree, and the row on the other side it was matched with, if any.
 #[derive(QueryableByName)]
-struct Unmatched {
+struct Mismatch {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
-    transfer_id: Option<i64>,
-}
-
-#[derive(QueryableByName)]
-struct Unnamed {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = Nullable<BigInt>)]
-    named_by: Option<i64>,
+    other: Option<i64>,
 }
 
 /// Mismatches between activities and their issue transfers. Only the mismatching rows are read.
 pub fn check(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     let mut mismatches = Vec::new();
-    let activities: Vec<Unmatched> = diesel::sql_query(
-        "SELECT a.id AS id, a.transfer_id AS transfer_id FROM activities a \
+    let activities: Vec<Mismatch> = diesel::sql_query(
+        "SELECT a.id AS id, a.transfer_id AS other FROM activities a \
          LEFT JOIN transfers t ON t.id = a.transfer_id \
          WHERE (a.points > 0 OR a.transfer_id IS NOT NULL) AND NOT (t.id IS NOT NULL \
          AND t.kind = 'issue' AND t.amount = a.points AND t.credit_account_id = a.account_id \
@@ -38,13 +31,13 @@ pub fn check(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     for a in activities {
         mismatches.push(format!(
             "activity {} does not agree with its issue transfer {:?} (kind, amount, account or cause)",
-            a.id, a.transfer_id
+            a.id, a.other
         ));
     }
     // Joined by the activity's transfer id, not by the transfer's cause: the cause is text, and the
     // activities have no index on it.
-    let issues: Vec<Unnamed> = diesel::sql_query(
-        "SELECT t.id AS id, a.id AS named_by FROM transfers t \
+    let issues: Vec<Mismatch> = diesel::sql_query(
+        "SELECT t.id AS id, a.id AS other FROM transfers t \
          LEFT JOIN activities a ON a.transfer_id = t.id \
          WHERE t.kind = 'issue' AND t.ref_type = 'activity' \
          AND (a.id IS NULL OR CAST(a.id AS TEXT) <> t.ref_id) ORDER BY t.id",
@@ -53,7 +46,7 @@ pub fn check(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     for t in issues {
         mismatches.push(format!(
             "issue transfer {} is not the transfer of the activity it names (named by activity {:?})",
-            t.id, t.named_by
+            t.id, t.other
         ));
     }
     Ok(mismatches)

@@ -32,7 +32,7 @@ pub struct VoucherClaims {
 /// hold. A gate checks a voucher offline, often with a JWT library's default leeway (a minute), and
 /// captures it afterwards; a voucher valid to the hold's last second could be accepted at a gate and
 /// then find its hold expired and the points gone back.
-pub fn acceptance_margin_secs(r: &RedemptionRow) -> i64 {
+fn acceptance_margin_secs(r: &RedemptionRow) -> i64 {
     let hold_secs = (r.expires_at - r.created_at).num_seconds().max(0);
     (hold_secs / 10).min(300)
 }

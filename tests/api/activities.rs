@@ -175,17 +175,7 @@ async fn a_types_claim_window_and_a_versions_weights_apply(app: TestApp) {
         "parameters": {"k": {"value": "100", "unit": "g/ride", "source": "test"}},
         "formula": "count * k", "daily_cap_g": 1000, "citation": "test fixture",
         "evidence_weights": {"operator": "1.0", "trace": "0.9", "photo": "0.6", "self_report": "0.25"}});
-    let drafted = app
-        .post("/api/v1/admin/methodologies", &version, Some(&maker))
-        .await;
-    let id = drafted.assert_status(201)["id"].as_str().unwrap().to_string();
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/activate"),
-        &json!({}),
-        Some(&checker),
-    )
-    .await
-    .assert_status(200);
+    app.in_force(&maker, &checker, &version).await;
 
     let token = app.new_user_token().await;
     let ride = |id: &str, minutes_ago: i64, evidence: &str| {

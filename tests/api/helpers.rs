@@ -200,6 +200,25 @@ impl TestApp {
         .await
     }
 
+    /// Drafts a methodology version as `maker`; returns its id.
+    pub async fn draft(&self, maker: &str, body: &Value) -> String {
+        let r = self.post("/api/v1/admin/methodologies", body, Some(maker)).await;
+        let created = r.assert_status(201);
+        assert_eq!(created["status"], "draft");
+        created["id"].as_str().unwrap().to_string()
+    }
+
+    /// Drafts a methodology version as `maker` and has `checker` (another administrator) put it in
+    /// force; returns its id.
+    pub async fn in_force(&self, maker: &str, checker: &str, body: &Value) -> String {
+        let id = self.draft(maker, body).await;
+        let activate = format!("/api/v1/admin/methodologies/{id}/activate");
+        self.post(&activate, &serde_json::json!({}), Some(checker))
+            .await
+            .assert_status(200);
+        id
+    }
+
     /// `tanhui verify` over the app's database.
     pub async fn verify(&self) -> tanhui::ledger::verify::Report {
         let key = self.state.platform_key.public_key_bytes();

@@ -302,13 +302,6 @@ fn bus_draft(region: &str, formula: &str, k: &str) -> Value {
     })
 }
 
-async fn draft(app: &TestApp, admin: &str, body: &Value) -> String {
-    let r = app.post("/api/v1/admin/methodologies", body, Some(admin)).await;
-    let created = r.assert_status(201);
-    assert_eq!(created["status"], "draft");
-    created["id"].as_str().unwrap().to_string()
-}
-
 async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
     let (maker, checker) = (app.admin_token().await, app.admin_token().await);
     let user = app.new_user_token().await;
@@ -330,7 +323,9 @@ async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
     .await
     .assert_problem(403, "forbidden");
     // The value's spaces are dropped when it is saved: with them, the version in force lacked `k`.
-    let id = draft(&app, &maker, &bus_draft("110000", "count * k", " 100 ")).await;
+    let id = app
+        .draft(&maker, &bus_draft("110000", "count * k", " 100 "))
+        .await;
     assert_eq!(
         quantify(&app, &user, bus(1)).await.body["reduction_g"],
         80,
@@ -498,14 +493,8 @@ async fn bad_drafts_are_refused_and_nothing_is_stored(app: TestApp) {
 async fn results_round_half_to_even(app: TestApp) {
     let (maker, checker) = (app.admin_token().await, app.admin_token().await);
     let user = app.new_user_token().await;
-    let id = draft(&app, &maker, &bus_draft("370200", "count * k", "0.5")).await;
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/activate"),
-        &json!({}),
-        Some(&checker),
-    )
-    .await
-    .assert_status(200);
+    app.in_force(&maker, &checker, &bus_draft("370200", "count * k", "0.5"))
+        .await;
     for (count, grams) in [(1, 0), (3, 2), (5, 2), (7, 4), (9, 4)] {
         let r = quantify(
             &app,
@@ -517,14 +506,8 @@ async fn results_round_half_to_even(app: TestApp) {
         assert_eq!(r.assert_status(200)["reduction_g"], grams, "{count} × 0.5");
     }
     // A negative result counts as zero.
-    let id = draft(&app, &maker, &bus_draft("371000", "count * k - 1000", "1")).await;
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/activate"),
-        &json!({}),
-        Some(&checker),
-    )
-    .await
-    .assert_status(200);
+    app.in_force(&maker, &checker, &bus_draft("371000", "count * k - 1000", "1"))
+        .await;
     let r = quantify(
         &app,
         &user,
@@ -534,14 +517,8 @@ async fn results_round_half_to_even(app: TestApp) {
     .await;
     assert_eq!(r.assert_status(200)["reduction_g"], 0);
     // Division by zero at evaluation time is a clean 422.
-    let id = draft(&app, &maker, &bus_draft("330800", "count / (k - k)", "1")).await;
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/activate"),
-        &json!({}),
-        Some(&checker),
-    )
-    .await
-    .assert_status(200);
+    app.in_force(&maker, &checker, &bus_draft("330800", "count / (k - k)", "1"))
+        .await;
     let r = quantify(
         &app,
         &user,
@@ -603,14 +580,8 @@ async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
     let bus = json!({"activity_type": "transit.bus", "region_code": "510500",
         "occurred_at": "2025-03-01T08:00:00+08:00", "data": {"count": 1}});
     assert_eq!(quantify(&other, &user, bus.clone()).await.body["reduction_g"], 80);
-    let id = draft(&app, &maker, &bus_draft("510500", "count * k", "123")).await;
-    app.post(
-        &format!("/api/v1/admin/methodologies/{id}/activate"),
-        &json!({}),
-        Some(&checker),
-    )
-    .await
-    .assert_status(200);
+    app.in_force(&maker, &checker, &bus_draft("510500", "count * k", "123"))
+        .await;
     let activated = Instant::now();
     loop {
         let r = quantify(&other, &user, bus.clone()).await;
@@ -664,7 +635,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
 
     // A Wuhan draft paying 200 g a ride instead of 170.
     let wuhan = since_yesterday(bus_draft("420100", "count * k", "200"));
-    let id = draft(&app, &maker, &wuhan).await;
+    let id = app.draft(&maker, &wuhan).await;
     let r = simulate(&app, &maker, &id, &window).await;
     let sim = r.assert_status(200).clone();
     assert_eq!(sim["activities"], 2);
@@ -679,7 +650,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     // A national draft takes only what no city's own version takes: Beijing's ride, not Wuhan's or
     // Shenzhen's, whose own versions would still quantify theirs.
     let national = since_yesterday(bus_draft("CN", "distance_m / 1000 * k", "50"));
-    let id = draft(&app, &maker, &national).await;
+    let id = app.draft(&maker, &national).await;
     let sim = simulate(&app, &maker, &id, &window).await;
     assert_eq!(
         sim.assert_status(200)["by_region"],
@@ -695,7 +666,7 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     // version would still be in force.
     let mut older = bus_draft("420100", "count * k", "200");
     older["activity_type"] = json!("transit.metro");
-    let older = draft(&app, &maker, &older).await;
+    let older = app.draft(&maker, &older).await;
     let sim = simulate(&app, &maker, &older, &window).await;
     assert_eq!(sim.assert_status(200)["activities"], 0);
 
