@@ -220,6 +220,10 @@ impl Settings {
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");
         }
+        let most_skew = crate::activities::rules::MOST_FUTURE_SKEW_SECS;
+        if !(0..=most_skew).contains(&self.activities.future_skew_secs) {
+            return fail("activities.future_skew_secs", "must be between 0 and 86400 s");
+        }
         if self.activities.annual_points_cap < 0 {
             return fail("activities.annual_points_cap", "must not be negative");
         }
@@ -256,5 +260,16 @@ mod tests {
         let mut s = Settings::defaults();
         s.database.url = "mysql://x".into();
         assert!(s.validate().unwrap_err().contains("database.url"));
+    }
+
+    #[test]
+    fn clock_skew_is_bounded_by_what_the_simulation_searches() {
+        let mut s = Settings::defaults();
+        s.activities.future_skew_secs = crate::activities::rules::MOST_FUTURE_SKEW_SECS;
+        s.validate().unwrap();
+        for skew in [-1, crate::activities::rules::MOST_FUTURE_SKEW_SECS + 1] {
+            s.activities.future_skew_secs = skew;
+            assert!(s.validate().unwrap_err().contains("activities.future_skew_secs"));
+        }
     }
 }

@@ -30,6 +30,11 @@ pub fn longest() -> Duration {
     Duration::hours(24)
 }
 
+/// The most clock skew the configuration may allow an `occurred_at` (`activities.future_skew_secs`): so no
+/// activity is stored more than this long before it occurred, which the simulation's search by time of
+/// arrival relies on (`store::in_window`).
+pub const MOST_FUTURE_SKEW_SECS: i64 = 86_400;
+
 /// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
 /// alighting.
 pub const LEAST_SECONDS_PER_RIDE: i64 = 120;

@@ -274,15 +274,22 @@ pub fn list_flagged(
     query.load(conn)
 }
 
-/// Activities of a type in [from, to), optionally limited to some regions.
+/// Quantified activities of a type that occurred in [from, to).
+///
+/// Read through the index of the type's activities by arrival (`created_at`), which every insert appends
+/// to: no activity is stored before it occurred, beyond the clock skew allowed, so those of the window
+/// arrived after `from - MOST_FUTURE_SKEW_SECS`. (Late posts arrive any time after, so only the lower
+/// bound is known: a window far in the past reads every later arrival of the type.)
 pub fn in_window(
     conn: &mut AnyConnection,
     activity_type: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<ActivityRow>> {
+    let arrived_from = from - chrono::Duration::seconds(super::rules::MOST_FUTURE_SKEW_SECS);
     activities::table
         .filter(activities::activity_type.eq(activity_type))
+        .filter(activities::created_at.ge(arrived_from))
         .filter(activities::occurred_at.ge(from))
         .filter(activities::occurred_at.lt(to))
         .filter(activities::methodology_id.is_not_null())

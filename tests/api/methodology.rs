@@ -598,6 +598,7 @@ async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
 }
 
 both_backends!(simulation_compares_a_draft_with_what_was_credited);
+both_backends!(simulation_finds_activities_by_when_they_occurred_not_when_they_arrived);
 
 /// Simulates methodology version `id` over `window` (`{from, to, region_code?}`), as `token`.
 async fn simulate(app: &TestApp, token: &str, id: &str, window: &Value) -> Resp {
@@ -694,4 +695,40 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     simulate(&app, &user, &id, &window)
         .await
         .assert_problem(403, "forbidden");
+}
+
+/// Activities are read by when they arrived (the index every insert appends to), but a late post belongs
+/// to the window it occurred in, and so does one stamped a little in the future (clock skew).
+async fn simulation_finds_activities_by_when_they_occurred_not_when_they_arrived(app: TestApp) {
+    let (maker, user) = (app.admin_token().await, app.new_user_token().await);
+    let now = chrono::Utc::now();
+    let ago = |minutes: i64| (now - chrono::Duration::minutes(minutes)).to_rfc3339();
+    for (id, occurred_at) in [("late", ago(6 * 24 * 60)), ("ahead", ago(-4))] {
+        let ride = json!({"client_event_id": id, "activity_type": "transit.metro", "region_code": "420100",
+            "occurred_at": occurred_at, "data": {"count": 1, "distance_m": 10000}});
+        app.post_activity(&user, &ride).await.assert_status(201);
+    }
+    let mut draft = bus_draft("420100", "count * k", "200");
+    draft["activity_type"] = json!("transit.metro");
+    draft["effective_from"] = json!(ago(8 * 24 * 60));
+    let id = app.draft(&maker, &draft).await;
+    let counted = |from: i64, to: i64| {
+        let window = json!({"from": ago(from), "to": ago(to)});
+        let (app, maker, id) = (&app, &maker, &id);
+        async move {
+            let sim = simulate(app, maker, id, &window).await;
+            sim.assert_status(200)["activities"].as_i64().unwrap()
+        }
+    };
+    assert_eq!(
+        counted(7 * 24 * 60, 5 * 24 * 60).await,
+        1,
+        "the late post, in the window it occurred in"
+    );
+    assert_eq!(
+        counted(-1, -10).await,
+        1,
+        "the post stamped ahead of the server's clock"
+    );
+    assert_eq!(counted(5 * 24 * 60, 0).await, 0, "nothing occurred in between");
 }
