@@ -222,7 +222,8 @@ impl Settings {
         }
         let most_skew = crate::activities::rules::MOST_FUTURE_SKEW_SECS;
         if !(0..=most_skew).contains(&self.activities.future_skew_secs) {
-            return fail("activities.future_skew_secs", "must be between 0 and 86400 s");
+            let why = format!("must be between 0 and {most_skew} s");
+            return fail("activities.future_skew_secs", &why);
         }
         if self.activities.annual_points_cap < 0 {
             return fail("activities.annual_points_cap", "must not be negative");
