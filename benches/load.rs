@@ -297,7 +297,7 @@ const OFFERS_SPREAD: usize = 256;
 /// returns the offer ids.
 async fn offers(settings: &Settings, count: usize) -> Vec<String> {
     use tanhui::offers::terms::Terms;
-    let state = tanhui::startup::build_state(settings.clone())
+    let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
         .await
         .expect("state");
     let mut conn = state.db.get().expect("connection");

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::accounts::{service, validate};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::ledger::{self, signing::PlatformKey};
 use crate::startup::{self, Application};
@@ -83,7 +84,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify => verify(settings),
         Command::Demo => {
             let base_url = format!("http://{}:{}", settings.server.host, settings.server.port);
-            let state = runtime()?.block_on(startup::build_state(settings))?;
+            let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             match crate::demo::load(&state) {
                 Ok(world) => {
                     println!("{}", crate::demo::guide(&world, &base_url));
@@ -114,7 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 credit_code: None,
             })
             .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
-            let state = runtime()?.block_on(startup::build_state(settings))?;
+            let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
             let created = service::register(&mut conn, &reg, &hash, true)

@@ -15,6 +15,7 @@ use crate::db::prepared::Planning;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
 use crate::ledger::store::now;
 use crate::offers::store as offers;
@@ -109,7 +110,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
     let existing: i64 = users::table.count().get_result(&mut conn)?;
     if existing > 0 {
         return Err(ApiError::conflict(
-            "not_empty",
+            ErrorCode::NotEmpty,
             format!("the database already has {existing} users; the demo loads only into an empty database"),
         ));
     }

@@ -6,6 +6,65 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 
+crate::text_enum! {
+    /// Every `code` a problem document can carry: the list clients program against.
+    pub enum ErrorCode {
+        BadBody = "bad_body",
+        BadNonce = "bad_nonce",
+        BadRequest = "bad_request",
+        BadSignature = "bad_signature",
+        Conflict = "conflict",
+        DuplicateTrip = "duplicate_trip",
+        EvaluationFailed = "evaluation_failed",
+        Forbidden = "forbidden",
+        IdempotencyConflict = "idempotency_conflict",
+        IdempotencyKeyRequired = "idempotency_key_required",
+        InsufficientFunds = "insufficient_funds",
+        InternalError = "internal_error",
+        InvalidCredentials = "invalid_credentials",
+        InvalidFormula = "invalid_formula",
+        InvalidIdempotencyKey = "invalid_idempotency_key",
+        InvalidPath = "invalid_path",
+        InvalidQuery = "invalid_query",
+        InvalidState = "invalid_state",
+        InvalidVoucher = "invalid_voucher",
+        KeyRevoked = "key_revoked",
+        LimitReached = "limit_reached",
+        MalformedJson = "malformed_json",
+        MethodNotAllowed = "method_not_allowed",
+        MissingField = "missing_field",
+        NoGridFactor = "no_grid_factor",
+        NoMethodology = "no_methodology",
+        NonceReplayed = "nonce_replayed",
+        NotEmpty = "not_empty",
+        NotFound = "not_found",
+        NotReady = "not_ready",
+        OfferInactive = "offer_inactive",
+        OutOfStock = "out_of_stock",
+        PayloadTooLarge = "payload_too_large",
+        RateLimited = "rate_limited",
+        RefreshTokenReused = "refresh_token_reused",
+        RegionNotServed = "region_not_served",
+        RequestTimeout = "request_timeout",
+        Retry = "retry",
+        SelfTransfer = "self_transfer",
+        SignatureMissing = "signature_missing",
+        StaleTimestamp = "stale_timestamp",
+        TokenExpired = "token_expired",
+        TooManyKeys = "too_many_keys",
+        Unauthorized = "unauthorized",
+        Unavailable = "unavailable",
+        UnknownAccount = "unknown_account",
+        UnknownActivityType = "unknown_activity_type",
+        UnknownKey = "unknown_key",
+        UnknownRegion = "unknown_region",
+        UnknownUser = "unknown_user",
+        UnsupportedMediaType = "unsupported_media_type",
+        ValidationFailed = "validation_failed",
+        VoucherExpired = "voucher_expired",
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct FieldError {
     pub field: String,
@@ -15,7 +74,7 @@ pub struct FieldError {
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub detail: String,
     pub errors: Vec<FieldError>,
     pub retry_after_secs: Option<u64>,
@@ -31,7 +90,7 @@ pub struct Problem {
     pub title: String,
     pub status: u16,
     pub detail: String,
-    pub code: String,
+    pub code: ErrorCode,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
 }
@@ -39,7 +98,7 @@ pub struct Problem {
 pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn new(status: StatusCode, code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -50,7 +109,7 @@ impl ApiError {
         }
     }
 
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, detail)
     }
 
@@ -63,12 +122,16 @@ impl ApiError {
             .join("; ");
         ApiError {
             errors,
-            ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail)
+            ..ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::ValidationFailed,
+                detail,
+            )
         }
     }
 
     /// The same error under another stable `code`.
-    pub fn with_code(self, code: &'static str) -> ApiError {
+    pub fn with_code(self, code: ErrorCode) -> ApiError {
         ApiError { code, ..self }
     }
 
@@ -79,23 +142,23 @@ impl ApiError {
         }])
     }
 
-    pub fn unprocessable(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn unprocessable(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, detail)
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+        ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, detail)
     }
 
     pub fn forbidden(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail)
+        ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, detail)
     }
 
     pub fn not_found(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::NOT_FOUND, "not_found", detail)
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, detail)
     }
 
-    pub fn conflict(code: &'static str, detail: impl Into<String>) -> ApiError {
+    pub fn conflict(code: ErrorCode, detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::CONFLICT, code, detail)
     }
 
@@ -104,14 +167,14 @@ impl ApiError {
             retry_after_secs: Some(retry_after_secs.max(1)),
             ..ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
+                ErrorCode::RateLimited,
                 "too many attempts; try again later",
             )
         }
     }
 
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", detail)
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, detail)
     }
 
     /// A 503 whose cause is logged, not sent: a driver's message names hosts, addresses and roles.
@@ -127,7 +190,7 @@ impl ApiError {
             source: Some(source.into()),
             ..ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                ErrorCode::InternalError,
                 "an unexpected error occurred",
             )
         }
@@ -148,11 +211,14 @@ impl ApiError {
 
     pub fn problem(&self) -> Problem {
         Problem {
-            type_: format!("https://tanhui.example/problems/{}", self.code.replace('_', "-")),
+            type_: format!(
+                "https://tanhui.example/problems/{}",
+                self.code.as_str().replace('_', "-")
+            ),
             title: self.status.canonical_reason().unwrap_or("Error").to_string(),
             status: self.status.as_u16(),
             detail: self.detail.clone(),
-            code: self.code.to_string(),
+            code: self.code,
             errors: self.errors.clone(),
         }
     }
@@ -190,7 +256,7 @@ impl From<diesel::result::Error> for ApiError {
             // A serialization failure or deadlock is the database asking the client to retry.
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "retry",
+                ErrorCode::Retry,
                 format!("concurrent update, retry: {}", info.message()),
             ),
             other => ApiError::internal(other),

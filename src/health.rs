@@ -8,6 +8,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::db;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, Problem};
 use crate::state::AppState;
 
@@ -73,7 +74,7 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     // An error answer like every other, with what is down beside the problem's own members.
     let problem = ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "not_ready",
+        ErrorCode::NotReady,
         format!("not ready: database {database}, redis {redis}"),
     )
     .problem();

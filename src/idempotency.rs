@@ -13,6 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 
 use crate::db::prepared::{insert_rows, matching, Planning, Value};
+use crate::error::ErrorCode;
 use sha2::{Digest, Sha256};
 
 use crate::db::schema::idempotency_keys;
@@ -25,7 +26,7 @@ pub const HEADER: &str = "idempotency-key";
 pub fn required_key(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(HEADER).ok_or_else(|| {
         ApiError::bad_request(
-            "idempotency_key_required",
+            ErrorCode::IdempotencyKeyRequired,
             "this request needs an Idempotency-Key header",
         )
     })?;
@@ -35,7 +36,7 @@ pub fn required_key(req: &HttpRequest) -> Result<String, ApiError> {
         .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
-                "invalid_idempotency_key",
+                ErrorCode::InvalidIdempotencyKey,
                 "Idempotency-Key must be 1-255 visible ASCII characters",
             )
         })?;
@@ -91,7 +92,7 @@ impl Stored {
     pub fn replay(&self, hash: &str) -> Result<(StatusCode, String), ApiError> {
         if self.request_hash != hash {
             return Err(ApiError::conflict(
-                "idempotency_conflict",
+                ErrorCode::IdempotencyConflict,
                 "this Idempotency-Key was used with a different request",
             ));
         }

@@ -18,6 +18,7 @@ use crate::auth::signature;
 use crate::db::schema::providers;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::onboarding::Onboarding;
@@ -37,7 +38,7 @@ fn check_served(catalog: &Catalog, served: &str, region: &str) -> ApiResult<()> 
     }
     Err(ApiError::new(
         StatusCode::FORBIDDEN,
-        "region_not_served",
+        ErrorCode::RegionNotServed,
         format!(
             "this provider reports for {}, not for region {region}",
             served.join(", ")
@@ -158,7 +159,7 @@ pub async fn provider_activity(
         .await?;
     let user = user
         .filter(|u| !u.is_admin)
-        .ok_or_else(|| ApiError::unprocessable("unknown_user", "no such user"))?;
+        .ok_or_else(|| ApiError::unprocessable(ErrorCode::UnknownUser, "no such user"))?;
     let poster = Poster {
         user_id: user.id,
         account_id: user.account_id,

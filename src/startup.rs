@@ -14,6 +14,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::group_commit::Batching;
 use crate::db::{ConnectOptions, Db};
@@ -47,7 +48,7 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
 }
 
 /// Everything the handlers need, for the server and for CLI commands alike.
-pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
+pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let db = open_database(&settings)?;
     let cache = Cache::connect(settings.redis_url(), &settings.redis.key_prefix).await?;
     let jwt_secret = match &settings.auth.jwt_secret {
@@ -87,6 +88,7 @@ pub async fn build_state(settings: Settings) -> anyhow::Result<AppState> {
         },
     );
     Ok(AppState {
+        clock,
         secrets,
         ingest,
         transfers,
@@ -133,8 +135,13 @@ pub struct Application {
 impl Application {
     /// Binds the listener (port 0 picks a free port, which tests use) after migrations ran.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        Application::build_with_clock(settings, Clock::system()).await
+    }
+
+    /// As [`Application::build`], reading the time from `clock` (tests move it forward).
+    pub async fn build_with_clock(settings: Settings, clock: Clock) -> anyhow::Result<Application> {
         let address = format!("{}:{}", settings.server.host, settings.server.port);
-        let state = web::Data::new(build_state(settings).await?);
+        let state = web::Data::new(build_state(settings, clock).await?);
         let listener =
             TcpListener::bind(&address).map_err(|e| anyhow::anyhow!("cannot listen on {address}: {e}"))?;
         let port = listener.local_addr()?.port();

@@ -7,6 +7,7 @@ use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::Db;
 use crate::ledger::signing::PlatformKey;
@@ -15,6 +16,8 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 
 pub struct AppState {
+    /// The time every request and background task reads.
+    pub clock: Clock,
     pub settings: Arc<Settings>,
     pub db: Db,
     pub cache: Cache,

@@ -11,6 +11,7 @@ use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
 use crate::auth::Role;
 use crate::domain::phone;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::state::AppState;
@@ -83,7 +84,7 @@ impl From<TokenPair> for TokenResponse {
 fn invalid_credentials() -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::UNAUTHORIZED,
-        "invalid_credentials",
+        ErrorCode::InvalidCredentials,
         "phone or password is wrong",
     )
 }
@@ -151,7 +152,7 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
         RefreshOutcome::Invalid => Err(ApiError::unauthorized("refresh token is invalid or expired")),
         RefreshOutcome::Reused => Err(ApiError::new(
             actix_web::http::StatusCode::UNAUTHORIZED,
-            "refresh_token_reused",
+            ErrorCode::RefreshTokenReused,
             "refresh token was already used; all sessions of this sign-in are revoked",
         )),
     }

@@ -8,6 +8,7 @@ use super::validate::ValidRegistration;
 use crate::audit;
 use crate::auth::{refresh, Role};
 use crate::db::{self, AnyConnection, Tx};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
 
@@ -39,7 +40,7 @@ pub fn register(
         };
         let (user_id, account_id) = store::insert_user(conn, &new, now()).map_err(|e| match e {
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::conflict("conflict", "this phone is already registered")
+                ApiError::conflict(ErrorCode::Conflict, "this phone is already registered")
             }
             other => other.into(),
         })?;

@@ -18,6 +18,7 @@ use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
 use crate::methodology::quantify::Quantified;
 use crate::methodology::views::MethodologyRef;
@@ -97,7 +98,7 @@ pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> R
         Ok(Outcome::Replayed(answer.into_result()?))
     } else {
         Err(ApiError::conflict(
-            "idempotency_conflict",
+            ErrorCode::IdempotencyConflict,
             "this client_event_id was already used for a different event",
         ))
     }
@@ -205,7 +206,7 @@ pub fn approval_terms(
         .collect();
     if !from_operator && !others.is_empty() {
         return Err(ApiError::conflict(
-            "duplicate_trip",
+            ErrorCode::DuplicateTrip,
             "the operator's record of this trip stands: this app record can only be rejected",
         ));
     }
@@ -576,7 +577,7 @@ mod tests {
     fn an_app_record_yields_to_any_operator_record_of_its_trip() {
         let flagged_operator = [record("transit.metro", Some(7), "flagged", (0, 0))];
         let refused = approval_terms("transit.metro", false, &flagged_operator).unwrap_err();
-        assert_eq!(refused.code, "duplicate_trip");
+        assert_eq!(refused.code, ErrorCode::DuplicateTrip);
         let other_type = [record("transit.bus", Some(7), "credited", (80, 80))];
         assert!(approval_terms("transit.metro", false, &other_type).is_ok());
         assert!(

@@ -14,6 +14,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::{points_for, Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause};
 use crate::methodology::quantify::Quantified;
@@ -78,7 +79,7 @@ pub fn decide(
         let before = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("no such activity"))?;
         if before.status != "flagged" {
             return Err(ApiError::conflict(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 format!("this activity is {}, not flagged", before.status),
             ));
         }
@@ -99,7 +100,7 @@ pub fn decide(
             Decision::Approve => {
                 let q = requantify(conn, catalog, &before)?.ok_or_else(|| {
                     ApiError::conflict(
-                        "invalid_state",
+                        ErrorCode::InvalidState,
                         "this activity has no methodology to credit under",
                     )
                 })?;
@@ -149,7 +150,7 @@ pub fn decide(
         .execute(conn)?;
         if changed != 1 {
             return Err(ApiError::conflict(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 "this activity was decided meanwhile",
             ));
         }

@@ -12,6 +12,7 @@ use utoipa::ToSchema;
 use crate::db::schema::api_keys;
 use crate::db::AnyConnection;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::secrets::SecretBox;
 
 /// Active keys an owner may hold at once: the current one and its successor during a rotation.
@@ -107,7 +108,7 @@ pub fn issue(
         .get_result(conn)?;
     if active >= MAX_ACTIVE_KEYS {
         return Err(ApiError::conflict(
-            "too_many_keys",
+            ErrorCode::TooManyKeys,
             format!("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first"),
         ));
     }

@@ -15,6 +15,7 @@ use super::api_keys::Owner;
 use crate::db::schema::{api_keys, request_nonces};
 use crate::db::AnyConnection;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::state::AppState;
 
 pub const MAX_SKEW_SECS: u64 = 300;
@@ -32,7 +33,7 @@ pub struct SignedCaller {
     pub owner_id: i64,
 }
 
-fn refused(code: &'static str, detail: &str) -> ApiError {
+fn refused(code: ErrorCode, detail: &str) -> ApiError {
     ApiError::new(StatusCode::UNAUTHORIZED, code, detail)
 }
 
@@ -41,7 +42,12 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Result<&'a str, ApiError> {
         .get(name)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
-        .ok_or_else(|| refused("signature_missing", &format!("the {name} header is required")))
+        .ok_or_else(|| {
+            refused(
+                ErrorCode::SignatureMissing,
+                &format!("the {name} header is required"),
+            )
+        })
 }
 
 /// The string that is signed.
@@ -71,15 +77,15 @@ pub async fn verify(
     let nonce = header(req, "x-nonce")?.to_string();
     let signature = header(req, "x-signature")?.to_string();
     if nonce.len() > 128 {
-        return Err(refused("bad_nonce", "X-Nonce is at most 128 characters"));
+        return Err(refused(ErrorCode::BadNonce, "X-Nonce is at most 128 characters"));
     }
     let at: i64 = timestamp
         .parse()
-        .map_err(|_| refused("stale_timestamp", "X-Timestamp must be unix seconds"))?;
+        .map_err(|_| refused(ErrorCode::StaleTimestamp, "X-Timestamp must be unix seconds"))?;
     // `abs_diff`: any i64 is a valid header value, and a difference near i64::MIN must not overflow.
     if Utc::now().timestamp().abs_diff(at) > MAX_SKEW_SECS {
         return Err(refused(
-            "stale_timestamp",
+            ErrorCode::StaleTimestamp,
             "X-Timestamp is more than 300 s from the server's clock",
         ));
     }
@@ -102,10 +108,10 @@ pub async fn verify(
         })
         .await?;
     let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner.as_str()) else {
-        return Err(refused("unknown_key", "no such key"));
+        return Err(refused(ErrorCode::UnknownKey, "no such key"));
     };
     if revoked.is_some() {
-        return Err(refused("key_revoked", "this key has been revoked"));
+        return Err(refused(ErrorCode::KeyRevoked, "this key has been revoked"));
     }
     let secret = secrets.open(&sealed).ok_or_else(|| {
         ApiError::internal(anyhow::anyhow!("stored secret of key {key_id} does not decrypt"))
@@ -121,10 +127,10 @@ pub async fn verify(
     let matches: bool =
         subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()).into();
     if !matches {
-        return Err(refused("bad_signature", "the signature does not match"));
+        return Err(refused(ErrorCode::BadSignature, "the signature does not match"));
     }
     if !remember_nonce(state, &key_id, &nonce).await? {
-        return Err(refused("nonce_replayed", "this nonce was already used"));
+        return Err(refused(ErrorCode::NonceReplayed, "this nonce was already used"));
     }
     Ok(SignedCaller {
         key_id,

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Role;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 const ISSUER: &str = "tanhui";
 
@@ -95,7 +96,7 @@ impl TokenIssuer {
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::new(
                     actix_web::http::StatusCode::UNAUTHORIZED,
-                    "token_expired",
+                    ErrorCode::TokenExpired,
                     "access token expired",
                 ),
                 _ => ApiError::unauthorized("invalid access token"),
@@ -115,6 +116,6 @@ mod tests {
         assert_eq!(claims.user_id().unwrap(), 1);
         assert_eq!(claims.account_id().unwrap(), 2);
         let other = TokenIssuer::new(&[8u8; 32], 60);
-        assert_eq!(other.verify(&token).unwrap_err().code, "unauthorized");
+        assert_eq!(other.verify(&token).unwrap_err().code, ErrorCode::Unauthorized);
     }
 }

@@ -8,6 +8,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
+use crate::error::ErrorCode;
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ pub fn refusal(errors: Vec<FieldError>) -> crate::error::ApiError {
             .all(|e| e.field.starts_with("data.") && e.message == REQUIRED);
     let refused = crate::error::ApiError::validation(errors);
     if only_missing {
-        refused.with_code("missing_field")
+        refused.with_code(ErrorCode::MissingField)
     } else {
         refused
     }

@@ -9,6 +9,7 @@ use futures_util::StreamExt;
 use serde::de::DeserializeOwned;
 
 use super::nul;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, FieldError};
 use crate::state::AppState;
 
@@ -25,7 +26,7 @@ impl<T> std::ops::Deref for ApiJson<T> {
 pub fn too_large(limit: usize) -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         format!("request body exceeds {limit} bytes"),
     )
 }
@@ -49,8 +50,8 @@ where
     }
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|e| ApiError::bad_request("bad_body", format!("could not read body: {e}")))?;
+        let chunk = chunk
+            .map_err(|e| ApiError::bad_request(ErrorCode::BadBody, format!("could not read body: {e}")))?;
         if body.len() + chunk.len() > limit {
             return Err(too_large(limit));
         }
@@ -84,14 +85,14 @@ pub fn parse_allowing_nul<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
                 message: strip_position(&inner.to_string()),
             }]),
             Category::Syntax | Category::Eof | Category::Io => ApiError::bad_request(
-                "malformed_json",
+                ErrorCode::MalformedJson,
                 format!("request body is not valid JSON: {inner}"),
             ),
         }
     })?;
     de.end().map_err(|e| {
         ApiError::bad_request(
-            "malformed_json",
+            ErrorCode::MalformedJson,
             format!("trailing data after the JSON body: {e}"),
         )
     })?;
@@ -117,7 +118,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for ApiJson<T> {
             let body = read_body(&req, &mut payload).await?;
             if body.is_empty() {
                 return Err(ApiError::bad_request(
-                    "malformed_json",
+                    ErrorCode::MalformedJson,
                     "request body is empty; expected JSON",
                 ));
             }

@@ -11,6 +11,7 @@ use actix_web::middleware::Next;
 use serde_json::Value;
 
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 const MESSAGE: &str = "may not contain the NUL character (U+0000)";
 
@@ -69,7 +70,7 @@ pub async fn refuse_in_url(
         .windows(3)
         .any(|w| w.eq_ignore_ascii_case(b"%00"))
     {
-        return Err(ApiError::bad_request("invalid_path", format!("the URL {MESSAGE}")).into());
+        return Err(ApiError::bad_request(ErrorCode::InvalidPath, format!("the URL {MESSAGE}")).into());
     }
     next.call(req).await
 }

@@ -14,6 +14,7 @@ use crate::auth::extract::{Member, OptionalCaller};
 use crate::auth::tokens::Claims;
 use crate::auth::Role;
 use crate::db::{self, Tx};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
@@ -169,7 +170,7 @@ pub async fn create_transfer(
         .map_err(|_| ApiError::field("to_account_id", "is not an account id"))?;
     if to == from {
         return Err(ApiError::unprocessable(
-            "self_transfer",
+            ErrorCode::SelfTransfer,
             "an account cannot pay itself",
         ));
     }

@@ -13,6 +13,7 @@ use super::store::{self, AccountRow, TransferRow};
 use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -68,11 +69,13 @@ impl From<diesel::result::Error> for LedgerError {
 impl From<LedgerError> for ApiError {
     fn from(e: LedgerError) -> ApiError {
         match e {
-            LedgerError::InsufficientFunds => ApiError::conflict("insufficient_funds", e.to_string()),
-            LedgerError::UnknownAccount(_) => ApiError::unprocessable("unknown_account", e.to_string()),
-            LedgerError::SameAccount => ApiError::unprocessable("self_transfer", e.to_string()),
+            LedgerError::InsufficientFunds => ApiError::conflict(ErrorCode::InsufficientFunds, e.to_string()),
+            LedgerError::UnknownAccount(_) => {
+                ApiError::unprocessable(ErrorCode::UnknownAccount, e.to_string())
+            }
+            LedgerError::SameAccount => ApiError::unprocessable(ErrorCode::SelfTransfer, e.to_string()),
             LedgerError::NonPositive => ApiError::field("points", e.to_string()),
-            LedgerError::NotPending => ApiError::conflict("invalid_state", e.to_string()),
+            LedgerError::NotPending => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
             LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
             LedgerError::Database(message) => ApiError::internal(anyhow::anyhow!(message)),
         }

@@ -25,6 +25,7 @@ use crate::db::group_commit::{write_alone, write_batch, Batching, Queue, WriterC
 use crate::db::prepared::Planning;
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::idempotency::{self, Answered};
 
 /// A validated transfer request.
@@ -77,7 +78,7 @@ fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer {
 }
 
 fn unknown_wallet() -> ApiError {
-    ApiError::unprocessable("unknown_account", "no such wallet")
+    ApiError::unprocessable(ErrorCode::UnknownAccount, "no such wallet")
 }
 
 /// What became of a job before any points moved.

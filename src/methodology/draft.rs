@@ -11,6 +11,7 @@ use super::store::{Parameter, Parameters};
 use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
 use crate::domain::data_schema::is_identifier;
 use crate::domain::formula::{Formula, FormulaError};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, FieldError};
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -57,7 +58,7 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
 
 /// A formula problem as a 422 `invalid_formula` that says where and which.
 pub fn formula_error(e: FormulaError) -> ApiError {
-    let mut error = ApiError::unprocessable("invalid_formula", e.to_string());
+    let mut error = ApiError::unprocessable(ErrorCode::InvalidFormula, e.to_string());
     error.errors = vec![field("formula", e.to_string())];
     error
 }

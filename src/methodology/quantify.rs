@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use crate::domain::catalog::{points_for, Catalog, Evidence, QuantifyError, Quantity, Version};
 use crate::domain::data_schema::DataValues;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 
 use super::views::MethodologyRef;
 
@@ -33,12 +34,12 @@ impl Quantified {
 
 pub fn quantify_error(e: QuantifyError) -> ApiError {
     let code = match &e {
-        QuantifyError::UnknownActivityType(_) => "unknown_activity_type",
-        QuantifyError::UnknownRegion(_) => "unknown_region",
-        QuantifyError::NoMethodology { .. } => "no_methodology",
-        QuantifyError::MissingField(_) => "missing_field",
-        QuantifyError::NoGridFactor(_) => "no_grid_factor",
-        QuantifyError::Evaluation(_) => "evaluation_failed",
+        QuantifyError::UnknownActivityType(_) => ErrorCode::UnknownActivityType,
+        QuantifyError::UnknownRegion(_) => ErrorCode::UnknownRegion,
+        QuantifyError::NoMethodology { .. } => ErrorCode::NoMethodology,
+        QuantifyError::MissingField(_) => ErrorCode::MissingField,
+        QuantifyError::NoGridFactor(_) => ErrorCode::NoGridFactor,
+        QuantifyError::Evaluation(_) => ErrorCode::EvaluationFailed,
     };
     ApiError::unprocessable(code, e.to_string())
 }

@@ -10,6 +10,7 @@ use super::store::{self, VersionRow};
 use crate::audit;
 use crate::db::schema::{activity_types, methodology_versions};
 use crate::db::{self, AnyConnection, Tx};
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult};
 
 fn unique_violation_as(e: DieselError, conflict: ApiError) -> ApiError {
@@ -46,7 +47,10 @@ pub fn create_draft(conn: &mut AnyConnection, admin: i64, draft: &ValidDraft) ->
             .map_err(|e| {
                 unique_violation_as(
                     e,
-                    ApiError::conflict("conflict", "another draft took this version number; retry"),
+                    ApiError::conflict(
+                        ErrorCode::Conflict,
+                        "another draft took this version number; retry",
+                    ),
                 )
             })?;
         let row = store::find_version(conn, id)?
@@ -75,7 +79,7 @@ pub fn activate(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Vers
             .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
         if before.status != "draft" {
             return Err(ApiError::conflict(
-                "invalid_state",
+                ErrorCode::InvalidState,
                 format!("only a draft can be activated; this version is {}", before.status),
             ));
         }
@@ -131,7 +135,7 @@ fn record_transition(
     refusal: &str,
 ) -> ApiResult<VersionRow> {
     if !moved {
-        return Err(ApiError::conflict("invalid_state", refusal.to_string()));
+        return Err(ApiError::conflict(ErrorCode::InvalidState, refusal.to_string()));
     }
     store::bump_epoch(conn)?;
     let after = store::find_version(conn, before.id)?
@@ -176,7 +180,7 @@ pub fn create_activity_type(
             .map_err(|e| {
                 unique_violation_as(
                     e,
-                    ApiError::conflict("conflict", "an activity type with this code exists"),
+                    ApiError::conflict(ErrorCode::Conflict, "an activity type with this code exists"),
                 )
             })?;
         store::bump_epoch(conn)?;

@@ -11,6 +11,7 @@ use super::settlement::{self, Statement};
 use super::store::{self, RedemptionRow};
 use super::voucher::{self, VoucherError};
 use crate::auth::extract::Member;
+use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
@@ -332,14 +333,16 @@ pub async fn redeem_voucher(
         partner.id,
     )
     .map_err(|e| match e {
-        VoucherError::Invalid => ApiError::unprocessable("invalid_voucher", "this is not a valid voucher"),
-        VoucherError::Expired => ApiError::conflict("voucher_expired", "this voucher has expired"),
+        VoucherError::Invalid => {
+            ApiError::unprocessable(ErrorCode::InvalidVoucher, "this is not a valid voucher")
+        }
+        VoucherError::Expired => ApiError::conflict(ErrorCode::VoucherExpired, "this voucher has expired"),
         VoucherError::OtherPartner => ApiError::not_found("no such redemption"),
     })?;
     let id: i64 = claims
         .sub
         .parse()
-        .map_err(|_| ApiError::unprocessable("invalid_voucher", "this is not a valid voucher"))?;
+        .map_err(|_| ApiError::unprocessable(ErrorCode::InvalidVoucher, "this is not a valid voucher"))?;
     let key = idempotency::optional_key(&req)?;
     let scope = format!("partner:{}", partner.id);
     end(

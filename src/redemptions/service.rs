@@ -14,6 +14,7 @@ use crate::db::schema::redemptions;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
+use crate::error::ErrorCode;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::offers::stock;
 use crate::offers::store as offers;
@@ -39,7 +40,7 @@ pub fn redeem(
     let offer = offers::find(conn, offer_id)?.ok_or_else(|| ApiError::not_found("no such offer"))?;
     if !offer.open_at(now) {
         return Err(ApiError::conflict(
-            "offer_inactive",
+            ErrorCode::OfferInactive,
             "this offer is withdrawn or outside its validity window",
         ));
     }
@@ -50,13 +51,13 @@ pub fn redeem(
         // 409 with the contract's other refusals of an offer (`offer_inactive`, `out_of_stock`…): the
         // caller may redeem, this offer just does not serve its region.
         return Err(ApiError::conflict(
-            "region_not_served",
+            ErrorCode::RegionNotServed,
             format!("this offer is not available in region {}", who.region_code),
         ));
     }
     if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {
         return Err(ApiError::conflict(
-            "limit_reached",
+            ErrorCode::LimitReached,
             format!(
                 "at most {} held or captured redemptions of this offer per account",
                 offer.per_user_limit
@@ -88,7 +89,7 @@ pub fn redeem(
         &Cause::of(REF_TYPE, row.id),
     )?;
     let bucket = stock::take(conn, offer.id)?
-        .ok_or_else(|| ApiError::conflict("out_of_stock", "this offer is out of stock"))?;
+        .ok_or_else(|| ApiError::conflict(ErrorCode::OutOfStock, "this offer is out of stock"))?;
     store::set_hold(conn, row.id, hold.id, bucket)?;
     row.hold_id = Some(hold.id);
     row.stock_bucket = Some(bucket);
@@ -187,13 +188,16 @@ fn refusal(
     };
     Ok(if row.status != "held" {
         ApiError::conflict(
-            "invalid_state",
+            ErrorCode::InvalidState,
             format!("this redemption is already {}", row.status),
         )
     } else if row.expires_at <= now {
-        ApiError::conflict("invalid_state", "this redemption has expired")
+        ApiError::conflict(ErrorCode::InvalidState, "this redemption has expired")
     } else {
-        ApiError::conflict("invalid_state", "this redemption is not due to expire yet")
+        ApiError::conflict(
+            ErrorCode::InvalidState,
+            "this redemption is not due to expire yet",
+        )
     })
 }
 
@@ -255,7 +259,7 @@ pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> R
     for id in store::due(conn, now, limit)? {
         match resolve(conn, id, Outcome::Expired, Actor::Sweeper, now) {
             Ok(_) => expired += 1,
-            Err(e) if e.code == "invalid_state" => {}
+            Err(e) if e.code == ErrorCode::InvalidState => {}
             Err(e) if e.status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR => {
                 tracing::error!(redemption_id = id, error = %e.log_message(), "redemption not expired; skipped");
             }

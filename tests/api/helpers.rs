@@ -6,6 +6,7 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use serde_json::Value;
+use tanhui::clock::{Clock, ClockControl};
 use tanhui::config::Settings;
 use tanhui::startup::Application;
 
@@ -23,6 +24,8 @@ pub struct TestApp {
     /// For tests that write through the stores directly.
     pub state: actix_web::web::Data<tanhui::state::AppState>,
     pub settings: Settings,
+    /// Moves this instance's clock forward (time keeps flowing from there).
+    pub clock: ClockControl,
     _database: DatabaseGuard,
 }
 
@@ -550,17 +553,17 @@ pub async fn spawn(backend: Backend) -> Option<TestApp> {
 pub async fn spawn_with(backend: Backend, adjust: impl FnOnce(&mut Settings)) -> Option<TestApp> {
     let (mut settings, guard) = base_settings(backend)?;
     adjust(&mut settings);
-    Some(start(settings, guard).await)
+    Some(start(settings, guard, Clock::shiftable().1).await)
 }
 
 /// A second instance on the same database and Redis as `app` (as behind a load balancer).
 pub async fn second_instance(app: &TestApp) -> TestApp {
-    start(app.settings.clone(), DatabaseGuard::None).await
+    start(app.settings.clone(), DatabaseGuard::None, app.clock.clone()).await
 }
 
-async fn start(settings: Settings, guard: DatabaseGuard) -> TestApp {
+async fn start(settings: Settings, guard: DatabaseGuard, clock: ClockControl) -> TestApp {
     init_test_log();
-    let app = Application::build(settings.clone())
+    let app = Application::build_with_clock(settings.clone(), clock.clock())
         .await
         .expect("application starts");
     let port = app.port();
@@ -571,6 +574,7 @@ async fn start(settings: Settings, guard: DatabaseGuard) -> TestApp {
         client: reqwest::Client::new(),
         state,
         settings,
+        clock,
         _database: guard,
     }
 }
