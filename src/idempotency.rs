@@ -12,7 +12,8 @@ use chrono::{NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 
-use crate::db::prepared::{insert_rows, matching, Planning, Value};
+use crate::db::columns::columns;
+use crate::db::prepared::{insert_rows, matching, Planning};
 use crate::error::ErrorCode;
 use sha2::{Digest, Sha256};
 
@@ -104,6 +105,14 @@ impl Stored {
     }
 }
 
+columns! {
+    /// A (scope, key) pair, as [`stored`] looks it up.
+    idempotency_keys for (&str, &str), |(scope, key)| {
+        scope: *scope,
+        idempotency_key: *key,
+    }
+}
+
 /// The stored answers of any of these (scope, key) pairs, in one query.
 pub fn stored(
     conn: &mut AnyConnection,
@@ -113,15 +122,11 @@ pub fn stored(
     if keys.is_empty() {
         return Ok(HashMap::new());
     }
-    let keys: Vec<Vec<Value<'_>>> = keys
-        .iter()
-        .map(|(scope, key)| vec![Value::Text(scope), Value::Text(key)])
-        .collect();
     let mut rows: Vec<(String, String, String, i32, String)> = Vec::new();
-    for query in matching::<(Text, Text, Text, Integer, Text)>(
+    for query in matching::<(Text, Text, Text, Integer, Text), _, _>(
+        idempotency_keys::table,
         "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys",
-        &["scope", "idempotency_key"],
-        &keys,
+        keys,
         planning,
     ) {
         rows.extend(query.load(conn)?);
@@ -150,36 +155,22 @@ pub struct Answered<'a> {
     pub created_at: NaiveDateTime,
 }
 
+columns! {
+    idempotency_keys for Answered<'_>, |row| {
+        scope: row.scope,
+        idempotency_key: row.idempotency_key,
+        request_hash: row.request_hash,
+        status: row.status,
+        response: row.response,
+        created_at: row.created_at,
+    }
+}
+
 /// Stores new keys with their answers in multi-row statements. A key stored meanwhile by another
 /// transaction makes it fail (a unique violation), and the caller must roll back and take the one-by-one
 /// path.
 pub fn store_all(conn: &mut AnyConnection, answered: &[Answered<'_>]) -> Result<(), ApiError> {
-    let rows: Vec<Vec<Value<'_>>> = answered
-        .iter()
-        .map(|a| {
-            vec![
-                Value::Text(a.scope),
-                Value::Text(a.idempotency_key),
-                Value::Text(a.request_hash),
-                Value::Integer(a.status),
-                Value::Text(a.response),
-                Value::Timestamp(a.created_at),
-            ]
-        })
-        .collect();
-    insert_rows(
-        conn,
-        "idempotency_keys",
-        &[
-            "scope",
-            "idempotency_key",
-            "request_hash",
-            "status",
-            "response",
-            "created_at",
-        ],
-        &rows,
-    )?;
+    insert_rows(conn, idempotency_keys::table, answered)?;
     Ok(())
 }
 

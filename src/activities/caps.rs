@@ -10,9 +10,10 @@
 use std::collections::HashMap;
 
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Text};
 
-use crate::db::prepared::{matching, write_rows, Planning, Value};
+use crate::db::columns::{columns, Columns};
+use crate::db::prepared::{matching, upsert_rows, Dynamic, Planning};
+use crate::db::schema::{annual_points, daily_grants};
 use crate::db::AnyConnection;
 
 /// No daily cap: the counter still records what was granted.
@@ -53,62 +54,65 @@ impl Counter {
     }
 }
 
-/// A counter table: its name, its key columns, and its (total, last grant) columns.
-struct Table {
-    name: &'static str,
-    key: &'static [&'static str],
-    counts: [&'static str; 2],
-}
+/// A daily counter's key: (account, activity type, local day).
+type DailyKey = (i64, String, String);
+/// An annual counter's key: (account, year).
+type AnnualKey = (i64, i32);
 
-const DAILY: Table = Table {
-    name: "daily_grants",
-    key: &["account_id", "activity_type", "local_day"],
-    counts: ["granted_g", "last_grant_g"],
-};
-
-const ANNUAL: Table = Table {
-    name: "annual_points",
-    key: &["account_id", "year"],
-    counts: ["points", "last_grant"],
-};
-
-impl Table {
-    /// Selects the key columns, then total and last grant.
-    fn select(&self) -> String {
-        let [total, last] = self.counts;
-        format!(
-            "SELECT {}, {total}, {last} FROM {}",
-            self.key.join(", "),
-            self.name
-        )
-    }
-
-    /// Stores counters: each row is its key's values, then total and last grant.
-    fn write(&self, conn: &mut AnyConnection, rows: &[Vec<Value<'_>>]) -> QueryResult<usize> {
-        let [total, last] = self.counts;
-        let columns: Vec<&str> = self.key.iter().chain(&self.counts).copied().collect();
-        let upsert = format!(
-            " ON CONFLICT ({}) DO UPDATE SET {total} = excluded.{total}, {last} = excluded.{last}",
-            self.key.join(", ")
-        );
-        write_rows(conn, self.name, &columns, rows, &upsert)
+columns! {
+    /// A daily counter's key, as [`Book::load`] is asked for it.
+    daily_grants for (i64, &str, &str), |(account_id, activity_type, local_day)| {
+        account_id: *account_id,
+        activity_type: *activity_type,
+        local_day: *local_day,
     }
 }
 
-/// The changed counters as rows for [`Table::write`], each key written by `key`.
-fn changed<'a, K>(
-    counters: &'a HashMap<K, Counter>,
-    key: impl Fn(&'a K) -> Vec<Value<'a>>,
-) -> Vec<Vec<Value<'a>>> {
-    counters
-        .iter()
-        .filter(|(_, c)| c.changed)
-        .map(|(k, c)| {
-            let mut row = key(k);
-            row.extend([Value::BigInt(c.total), Value::BigInt(c.last)]);
-            row
-        })
-        .collect()
+/// A daily counter as written back: its key, then its total and its last grant.
+type DailyRow<'a> = (&'a DailyKey, &'a Counter);
+/// An annual counter as written back.
+type AnnualRow<'a> = (&'a AnnualKey, &'a Counter);
+
+columns! {
+    daily_grants for DailyRow<'_>, |((account_id, activity_type, local_day), counter)| {
+        account_id: *account_id,
+        activity_type: activity_type,
+        local_day: local_day,
+        granted_g: counter.total,
+        last_grant_g: counter.last,
+    }
+}
+
+columns! {
+    /// An annual counter's key.
+    annual_points for AnnualKey, |(account_id, year)| {
+        account_id: *account_id,
+        year: *year,
+    }
+}
+
+columns! {
+    annual_points for AnnualRow<'_>, |((account_id, year), counter)| {
+        account_id: *account_id,
+        year: *year,
+        points: counter.total,
+        last_grant: counter.last,
+    }
+}
+
+/// The statements reading the counters (rows `R` of table `T`) of `keys`.
+fn lookups<'k, T, K, R>(table: T, keys: &'k [K], planning: Planning) -> Vec<Dynamic<'k, R::SqlType>>
+where
+    K: Columns<T>,
+    R: Columns<T>,
+{
+    let select = format!("SELECT {} FROM {}", R::NAMES.join(", "), R::TABLE);
+    matching(table, &select, keys, planning)
+}
+
+/// The changed counters, as rows to write back.
+fn changed<K>(counters: &HashMap<K, Counter>) -> Vec<(&K, &Counter)> {
+    counters.iter().filter(|(_, c)| c.changed).collect()
 }
 
 /// Some accounts' counters, read once and written back once.
@@ -135,24 +139,12 @@ impl Book {
                 .collect(),
             annual: annual.iter().map(|k| (*k, Counter::default())).collect(),
         };
-        let keys: Vec<Vec<Value<'_>>> = daily
-            .iter()
-            .map(|(a, t, d)| vec![Value::BigInt(*a), Value::Text(t), Value::Text(d)])
-            .collect();
-        for query in
-            matching::<(BigInt, Text, Text, BigInt, BigInt)>(&DAILY.select(), DAILY.key, &keys, planning)
-        {
+        for query in lookups::<_, _, DailyRow>(daily_grants::table, daily, planning) {
             for (a, t, d, total, last) in query.load(conn)? {
                 book.daily.insert((a, t, d), Counter::stored(total, last));
             }
         }
-        let keys: Vec<Vec<Value<'_>>> = annual
-            .iter()
-            .map(|(a, y)| vec![Value::BigInt(*a), Value::Integer(*y)])
-            .collect();
-        for query in
-            matching::<(BigInt, Integer, BigInt, BigInt)>(&ANNUAL.select(), ANNUAL.key, &keys, planning)
-        {
+        for query in lookups::<_, _, AnnualRow>(annual_points::table, annual, planning) {
             for (a, y, total, last) in query.load(conn)? {
                 book.annual.insert((a, y), Counter::stored(total, last));
             }
@@ -162,12 +154,8 @@ impl Book {
 
     /// Writes every changed counter back, in multi-row upserts.
     pub fn write(&self, conn: &mut AnyConnection) -> QueryResult<()> {
-        let daily = changed(&self.daily, |(a, t, d)| {
-            vec![Value::BigInt(*a), Value::Text(t), Value::Text(d)]
-        });
-        DAILY.write(conn, &daily)?;
-        let annual = changed(&self.annual, |(a, y)| vec![Value::BigInt(*a), Value::Integer(*y)]);
-        ANNUAL.write(conn, &annual)?;
+        upsert_rows::<(i64, &str, &str), _, _>(conn, daily_grants::table, &changed(&self.daily))?;
+        upsert_rows::<AnnualKey, _, _>(conn, annual_points::table, &changed(&self.annual))?;
         Ok(())
     }
 

@@ -13,7 +13,9 @@ use super::request::Event;
 use super::rules;
 use super::store;
 use crate::config::ActivitySettings;
-use crate::db::prepared::{insert_rows, Planning, Value};
+use crate::db::columns::columns;
+use crate::db::prepared::{insert_rows, Planning};
+use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
 use crate::domain::formula::Step;
@@ -462,65 +464,37 @@ pub struct NewActivity<'a> {
     created_at: NaiveDateTime,
 }
 
-const ACTIVITY_COLUMNS: [&str; 22] = [
-    "id",
-    "account_id",
-    "user_id",
-    "client_event_id",
-    "request_hash",
-    "activity_type",
-    "region_code",
-    "occurred_at",
-    "ended_at",
-    "local_day",
-    "evidence",
-    "provider_id",
-    "data",
-    "status",
-    "reasons",
-    "methodology_id",
-    "reduction_g",
-    "granted_g",
-    "points",
-    "breakdown",
-    "transfer_id",
-    "created_at",
-];
-
-impl NewActivity<'_> {
-    /// The values in [`ACTIVITY_COLUMNS`] order.
-    fn values(&self) -> Vec<Value<'_>> {
-        vec![
-            Value::BigInt(self.id),
-            Value::BigInt(self.account_id),
-            Value::BigInt(self.user_id),
-            Value::Text(self.client_event_id),
-            Value::Text(self.request_hash),
-            Value::Text(self.activity_type),
-            Value::Text(self.region_code),
-            Value::Timestamp(self.occurred_at),
-            Value::NullableTimestamp(self.ended_at),
-            Value::Text(self.local_day),
-            Value::Text(self.evidence),
-            Value::NullableBigInt(self.provider_id),
-            Value::Text(self.data),
-            Value::Text(self.status),
-            Value::Text(&self.reasons),
-            Value::NullableBigInt(self.methodology_id),
-            Value::BigInt(self.reduction_g),
-            Value::BigInt(self.granted_g),
-            Value::BigInt(self.points),
-            Value::NullableText(self.breakdown),
-            Value::NullableBigInt(self.transfer_id),
-            Value::Timestamp(self.created_at),
-        ]
+columns! {
+    /// Every column of an activity but its review's.
+    activities for NewActivity<'_>, |row| {
+        id: row.id,
+        account_id: row.account_id,
+        user_id: row.user_id,
+        client_event_id: row.client_event_id,
+        request_hash: row.request_hash,
+        activity_type: row.activity_type,
+        region_code: row.region_code,
+        occurred_at: row.occurred_at,
+        ended_at: row.ended_at,
+        local_day: row.local_day,
+        evidence: row.evidence,
+        provider_id: row.provider_id,
+        data: row.data,
+        status: row.status,
+        reasons: &row.reasons,
+        methodology_id: row.methodology_id,
+        reduction_g: row.reduction_g,
+        granted_g: row.granted_g,
+        points: row.points,
+        breakdown: row.breakdown,
+        transfer_id: row.transfer_id,
+        created_at: row.created_at,
     }
 }
 
 /// Stores activities in multi-row statements.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
-    let values: Vec<Vec<Value<'_>>> = rows.iter().map(NewActivity::values).collect();
-    insert_rows(conn, "activities", &ACTIVITY_COLUMNS, &values)
+    insert_rows(conn, activities::table, rows)
 }
 
 #[cfg(test)]

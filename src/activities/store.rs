@@ -8,7 +8,8 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::ingest::StoredAnswer;
-use crate::db::prepared::{in_list, matching, Planning, Value};
+use crate::db::columns::columns;
+use crate::db::prepared::{in_list, matching_aliased, Dynamic, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::methodology::views::MethodologyRef;
@@ -83,14 +84,15 @@ pub fn neighbours_between(
     planning: Planning,
 ) -> QueryResult<Vec<Neighbour>> {
     let mut found = Vec::new();
-    for query in in_list::<NeighbourColumns>(
+    let head = Dynamic::new(
         "SELECT account_id, occurred_at, ended_at, activity_type, provider_id, status, granted_g, points \
-         FROM activities WHERE occurred_at > ? AND occurred_at < ? AND status <> 'rejected' \
-         AND account_id IN ({ids})",
-        &[Value::Timestamp(from), Value::Timestamp(to)],
-        accounts,
-        planning,
-    ) {
+         FROM activities WHERE occurred_at > ",
+    )
+    .bind(Value::Timestamp(from))
+    .sql(" AND occurred_at < ")
+    .bind(Value::Timestamp(to))
+    .sql(" AND status <> 'rejected' AND account_id IN ");
+    for query in in_list::<NeighbourColumns>(head, accounts, planning) {
         found.extend(query.load::<Neighbour>(conn)?);
     }
     Ok(found)
@@ -169,6 +171,14 @@ struct StoredRow {
 /// that posted it, or 0 for the account's own app. Unique in the database (`activities_event`).
 pub type EventKey<'a> = (i64, i64, &'a str);
 
+columns! {
+    /// An event's key as [`stored_answers`] looks it up: without its poster (see there).
+    activities for EventKey<'_>, |(account_id, _poster, client_event_id)| {
+        account_id: *account_id,
+        client_event_id: *client_event_id,
+    }
+}
+
 /// Stored answers by the owned [`EventKey`]: (request digest, answer).
 pub type StoredAnswers = HashMap<(i64, i64, String), (String, StoredAnswer)>;
 
@@ -186,18 +196,15 @@ pub fn stored_answers(
     events: &[EventKey<'_>],
     planning: Planning,
 ) -> QueryResult<StoredAnswers> {
-    let keys: Vec<Vec<Value<'_>>> = events
-        .iter()
-        .map(|&(account, _, id)| vec![Value::BigInt(account), Value::Text(id)])
-        .collect();
     let mut rows: Vec<StoredRow> = Vec::new();
-    for query in matching::<StoredColumns>(
+    for query in matching_aliased::<StoredColumns, _, _>(
+        "a",
+        activities::table,
         "SELECT a.account_id, COALESCE(a.provider_id, 0), a.client_event_id, a.request_hash, a.id, a.status, \
          a.reduction_g, a.granted_g, a.points, a.reasons, a.breakdown, \
          m.id, m.activity_type, m.region_code, m.version \
          FROM activities a LEFT JOIN methodology_versions m ON m.id = a.methodology_id",
-        &["a.account_id", "a.client_event_id"],
-        &keys,
+        events,
         planning,
     ) {
         rows.extend(query.load(conn)?);

@@ -4,6 +4,7 @@
 //! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
 
 mod checkpoint;
+pub mod columns;
 pub mod group_commit;
 pub mod migrate;
 pub mod prepared;
@@ -348,11 +349,8 @@ fn sqlite_writer_lock(conn: &mut AnyConnection) -> diesel::QueryResult<std::sync
     use std::sync::{Mutex, OnceLock};
     static LOCKS: OnceLock<Mutex<HashMap<String, &'static Mutex<()>>>> = OnceLock::new();
     // Kept prepared (every write transaction asks).
-    let file: String = Dynamic::<Text>::new(
-        "SELECT file FROM pragma_database_list WHERE name = 'main'".into(),
-        Vec::new(),
-    )
-    .get_result(conn)?;
+    let file: String =
+        Dynamic::<Text>::new("SELECT file FROM pragma_database_list WHERE name = 'main'").get_result(conn)?;
     let lock: &'static Mutex<()> = {
         let mut locks = LOCKS
             .get_or_init(Default::default)
@@ -405,13 +403,10 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
                 let count = left.min(ROWS_PER_STATEMENT);
                 // The sequence is looked up once per statement (a materialized CTE): inlined,
                 // `pg_get_serial_sequence` searched the catalog for every id, 6 µs each.
-                let taken: Vec<i64> = Dynamic::<BigInt>::new(
-                    format!(
-                        "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) \
-                         SELECT nextval(s.seq) AS id FROM s, generate_series(1, {count}) ORDER BY 1"
-                    ),
-                    Vec::new(),
-                )
+                let taken: Vec<i64> = Dynamic::<BigInt>::new(format!(
+                    "WITH s AS MATERIALIZED (SELECT pg_get_serial_sequence('{table}', 'id')::regclass AS seq) \
+                     SELECT nextval(s.seq) AS id FROM s, generate_series(1, {count}) ORDER BY 1"
+                ))
                 .load(conn)?;
                 ids.extend(taken);
                 left -= count;
@@ -419,13 +414,10 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
             Ok(ids)
         }
         AnyConnection::Sqlite(_) => {
-            let last: i64 = Dynamic::<BigInt>::new(
-                format!(
-                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
-                     COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
-                ),
-                Vec::new(),
-            )
+            let last: i64 = Dynamic::<BigInt>::new(format!(
+                "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = '{table}'), 0), \
+                 COALESCE((SELECT MAX(id) FROM {table}), 0)) AS id"
+            ))
             .get_result(conn)?;
             let count = i64::try_from(n).unwrap_or(i64::MAX);
             Ok((last + 1..=last + count).collect())
@@ -443,7 +435,7 @@ mod tests {
     use super::*;
 
     fn sqlite_setting(conn: &mut AnyConnection, pragma: &str) -> i64 {
-        Dynamic::<BigInt>::new(format!("SELECT * FROM pragma_{pragma}()"), Vec::new())
+        Dynamic::<BigInt>::new(format!("SELECT * FROM pragma_{pragma}()"))
             .get_result(conn)
             .expect(pragma)
     }

@@ -1,10 +1,13 @@
 //! Multi-row statements that stay prepared on both backends.
 //!
 //! Diesel's batch insert runs one statement per row on SQLite and does not compile for the two-backend
-//! connection, and `sql_query` is never kept prepared. A [`Dynamic`] statement is SQL text with `?`
-//! parameters, bound with `push_bind_param` (which writes `$n` for PostgreSQL and `?` for SQLite); diesel
-//! caches it by its text. Callers build a few shapes (at most 32 rows per statement), so each shape is
-//! parsed once per connection. The SQL itself must be what both backends accept.
+//! connection, and `sql_query` is never kept prepared. A [`Dynamic`] statement is built at run time from
+//! SQL text and bind parameters pushed in order: each parameter is placed where it was pushed (diesel writes
+//! `$n` for PostgreSQL and `?` for SQLite), never found by reading the text, so a `?` inside a literal is
+//! only text. Diesel caches the statement by its text. Callers build a few shapes (at most
+//! [`ROWS_PER_STATEMENT`] rows per statement), so each shape is parsed once per connection. The SQL itself
+//! must be what both backends accept. Inserts and keyed lookups take their column names and values from
+//! one declaration per row type ([`Columns`], made by [`columns!`](crate::db::columns::columns)).
 
 use std::cell::OnceCell;
 use std::marker::PhantomData;
@@ -18,6 +21,7 @@ use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
+use super::columns::Columns;
 use super::AnyConnection;
 
 type Multi = <AnyConnection as Connection>::Backend;
@@ -35,47 +39,108 @@ pub enum Value<'a> {
     NullableTimestamp(Option<NaiveDateTime>),
 }
 
-/// A statement whose SQL is built at run time, with `?` parameters, returning rows of `ST`. Diesel keeps
-/// it prepared by its text (it has no static id, and unlike `sql_query` it does not opt out of the
-/// cache), so a caller that builds a few shapes repeatedly (a fixed number of rows per chunk) parses
-/// each shape once per connection.
+/// A statement built at run time from text and parameters (see the module notes), returning rows of
+/// `ST`. Diesel keeps it prepared by its text (it has no static id, and unlike `sql_query` it does not
+/// opt out of the cache), so a caller that builds a few shapes repeatedly (a fixed number of rows per
+/// chunk) parses each shape once per connection.
 pub struct Dynamic<'a, ST> {
+    /// The SQL text, without the parameters.
     sql: String,
-    /// Where each `?` is in `sql`, one per value.
-    marks: Vec<usize>,
-    values: Vec<Value<'a>>,
+    /// Each parameter's value with where it goes in `sql` (the text's length when it was pushed), in order.
+    binds: Vec<(usize, Value<'a>)>,
     /// How PostgreSQL plans it; kept prepared unless a caller says otherwise.
     planning: Planning,
-    /// The timestamps among `values` as SQLite text, made on the first walk (diesel walks a statement
-    /// more than once per execution) and only on SQLite.
+    /// The timestamps among the parameters as SQLite text, made on the first walk (diesel walks a
+    /// statement more than once per execution) and only on SQLite.
     sqlite_times: OnceCell<Vec<String>>,
     returns: PhantomData<ST>,
 }
 
 impl<'a, ST> Dynamic<'a, ST> {
-    pub fn new(sql: String, values: Vec<Value<'a>>) -> Dynamic<'a, ST> {
-        let marks: Vec<usize> = sql.match_indices('?').map(|(at, _)| at).collect();
-        debug_assert_eq!(values.len(), marks.len(), "parameters of {sql}");
+    /// A statement that starts with the text `sql`.
+    pub fn new(sql: impl Into<String>) -> Dynamic<'a, ST> {
         Dynamic {
-            sql,
-            marks,
-            values,
+            sql: sql.into(),
+            binds: Vec::new(),
             planning: Planning::Cached,
             sqlite_times: OnceCell::new(),
             returns: PhantomData,
         }
     }
 
+    /// Appends text (only text: a `?` in it is no parameter).
+    pub fn sql(mut self, sql: &str) -> Dynamic<'a, ST> {
+        self.push_sql(sql);
+        self
+    }
+
+    /// Appends a parameter bound to `value`.
+    pub fn bind(mut self, value: Value<'a>) -> Dynamic<'a, ST> {
+        self.push_bind(value);
+        self
+    }
+
+    pub fn push_sql(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+    }
+
+    pub fn push_bind(&mut self, value: Value<'a>) {
+        self.binds.push((self.sql.len(), value));
+    }
+
+    /// Appends `(v, v, …)`, a parameter for each of `values`.
+    pub fn push_tuple(&mut self, values: impl IntoIterator<Item = Value<'a>>) {
+        self.push_sql("(");
+        for (i, value) in values.into_iter().enumerate() {
+            if i > 0 {
+                self.push_sql(", ");
+            }
+            self.push_bind(value);
+        }
+        self.push_sql(")");
+    }
+
+    /// Appends `(v, …), (v, …), …`, a tuple for each of `rows` (the rows of a `VALUES` list).
+    pub fn push_tuples<I>(&mut self, rows: impl IntoIterator<Item = I>)
+    where
+        I: IntoIterator<Item = Value<'a>>,
+    {
+        for (i, row) in rows.into_iter().enumerate() {
+            if i > 0 {
+                self.push_sql(", ");
+            }
+            self.push_tuple(row);
+        }
+    }
+
+    fn planned(mut self, planning: Planning) -> Dynamic<'a, ST> {
+        self.planning = planning;
+        self
+    }
+
     fn sqlite_times(&self) -> &[String] {
         self.sqlite_times.get_or_init(|| {
-            self.values
+            self.binds
                 .iter()
-                .filter_map(|value| match value {
+                .filter_map(|(_, value)| match value {
                     Value::Timestamp(t) | Value::NullableTimestamp(Some(t)) => Some(sqlite_timestamp(*t)),
                     _ => None,
                 })
                 .collect()
         })
+    }
+}
+
+/// A copy to append to (the SQLite texts of its timestamps are made again, for what it will hold).
+impl<ST> Clone for Dynamic<'_, ST> {
+    fn clone(&self) -> Self {
+        Dynamic {
+            sql: self.sql.clone(),
+            binds: self.binds.clone(),
+            planning: self.planning,
+            sqlite_times: OnceCell::new(),
+            returns: PhantomData,
+        }
     }
 }
 
@@ -178,15 +243,13 @@ where
         if self.planning == Planning::EachTime && out.backend().is_postgres() {
             out.unsafe_to_cache_prepared();
         }
-        // Each `?` becomes the next value's bind parameter. Diesel walks a statement several times per
-        // execution (its cache key, its binds), so the `?`s are found once, in `new`.
         // On SQLite a timestamp is text: bound as the text made once for this statement.
         const NO_TIME: Option<&str> = None;
         let on_sqlite = !out.backend().is_postgres();
         let mut sqlite_times = if on_sqlite { self.sqlite_times() } else { &[] }.iter();
         let mut start = 0;
-        for (value, &mark) in self.values.iter().zip(&self.marks) {
-            out.push_sql(&self.sql[start..mark]);
+        for (at, value) in &self.binds {
+            out.push_sql(&self.sql[start..*at]);
             match value {
                 Value::Timestamp(_) | Value::NullableTimestamp(Some(_)) if on_sqlite => {
                     let text = sqlite_times.next().expect("one text per timestamp");
@@ -203,48 +266,67 @@ where
                 Value::Timestamp(v) => out.push_bind_param::<Timestamp, _>(v),
                 Value::NullableTimestamp(v) => out.push_bind_param::<Nullable<Timestamp>, _>(v),
             }?;
-            start = mark + 1;
+            start = *at;
         }
         out.push_sql(&self.sql[start..]);
         Ok(())
     }
 }
 
-/// Rows per multi-row statement: few enough shapes to keep prepared, many rows per statement.
+/// Rows (or keys, or ids) per multi-row statement: few enough shapes to keep prepared (one per count up
+/// to this), many rows per statement.
 pub const ROWS_PER_STATEMENT: usize = 32;
 
-/// Inserts `rows` (values in `columns` order) with multi-row statements of at most 32 rows each, every
-/// shape kept prepared. (Diesel's own batch insert runs one statement per row on SQLite, and none at all
-/// on the two-backend connection.)
-pub fn insert_rows(
-    conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    rows: &[Vec<Value<'_>>],
-) -> QueryResult<usize> {
-    write_rows(conn, table, columns, rows, "")
+/// Inserts `rows` into `table` (their declared [`Columns`]) with multi-row statements of at most
+/// [`ROWS_PER_STATEMENT`] rows each, every shape kept prepared. (Diesel's own batch insert runs one
+/// statement per row on SQLite, and none at all on the two-backend connection.)
+pub fn insert_rows<T, R: Columns<T>>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize> {
+    execute_all(conn, inserts(rows, ""))
 }
 
-/// [`insert_rows`] with a clause after the values (`ON CONFLICT … DO UPDATE …`).
-pub fn write_rows(
+/// [`insert_rows`], where a row whose key (the columns declared by `K`) is stored already sets that
+/// row's other declared columns instead (`ON CONFLICT (key) DO UPDATE SET c = excluded.c, …`).
+pub fn upsert_rows<K, T, R>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize>
+where
+    K: Columns<T>,
+    R: Columns<T>,
+{
+    execute_all(conn, inserts(rows, &on_conflict_update::<K, T, R>()))
+}
+
+fn execute_all<'r>(
     conn: &mut AnyConnection,
-    table: &str,
-    columns: &[&str],
-    rows: &[Vec<Value<'_>>],
-    then: &str,
+    statements: impl Iterator<Item = Dynamic<'r, BigInt>>,
 ) -> QueryResult<usize> {
-    let tuple = format!("({})", vec!["?"; columns.len()].join(", "));
     let mut written = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
-            "INSERT INTO {table} ({}) VALUES {}{then}",
-            columns.join(", "),
-            vec![tuple.as_str(); chunk.len()].join(", ")
-        );
-        let values: Vec<Value<'_>> = chunk.iter().flatten().copied().collect();
-        written += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
+    for statement in statements {
+        written += statement.execute(conn)?;
     }
     Ok(written)
+}
+
+/// The statements inserting `rows`, each followed by `then`.
+fn inserts<'r, T, R: Columns<T>>(rows: &'r [R], then: &'r str) -> impl Iterator<Item = Dynamic<'r, BigInt>> {
+    let head = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::NAMES.join(", "));
+    rows.chunks(ROWS_PER_STATEMENT).map(move |chunk| {
+        let mut statement = Dynamic::new(head.as_str());
+        statement.push_tuples(chunk.iter().map(Columns::values));
+        statement.sql(then)
+    })
+}
+
+/// ` ON CONFLICT (k, …) DO UPDATE SET c = excluded.c, …`: `R`'s columns other than `K`'s are set.
+fn on_conflict_update<K: Columns<T>, T, R: Columns<T>>() -> String {
+    let set: Vec<String> = R::NAMES
+        .iter()
+        .filter(|column| !K::NAMES.contains(column))
+        .map(|column| format!("{column} = excluded.{column}"))
+        .collect();
+    format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        K::NAMES.join(", "),
+        set.join(", ")
+    )
 }
 
 /// How PostgreSQL plans the lookups of [`matching`] and [`in_list`] (SQLite keeps every shape prepared).
@@ -261,53 +343,62 @@ pub enum Planning {
     Cached,
 }
 
-/// Statements selecting the rows that match any of `keys` exactly (each key a list of values for
-/// `key_columns`): ORed equality terms, each an index lookup, at most 32 keys per statement. The caller
-/// loads each.
-pub fn matching<'v, ST>(
+/// Statements `select` (a query of `table`) restricted to the rows that match any of `keys` exactly, on
+/// the key's declared [`Columns`]: ORed equality terms, each an index lookup, at most
+/// [`ROWS_PER_STATEMENT`] keys per statement. The caller loads each.
+pub fn matching<'v, ST, T, K: Columns<T>>(
+    table: T,
     select: &str,
-    key_columns: &[&str],
-    keys: &[Vec<Value<'v>>],
+    keys: &'v [K],
     planning: Planning,
 ) -> Vec<Dynamic<'v, ST>> {
-    let term = format!(
-        "({})",
-        key_columns
-            .iter()
-            .map(|c| format!("{c} = ?"))
-            .collect::<Vec<_>>()
-            .join(" AND ")
-    );
+    matching_aliased("", table, select, keys, planning)
+}
+
+/// [`matching`] where `select` names the keyed table `alias` (`FROM activities a`): the key's columns are
+/// written `alias.column`.
+pub fn matching_aliased<'v, ST, T, K: Columns<T>>(
+    alias: &str,
+    _table: T,
+    select: &str,
+    keys: &'v [K],
+    planning: Planning,
+) -> Vec<Dynamic<'v, ST>> {
+    let qualifier = if alias.is_empty() {
+        String::new()
+    } else {
+        format!("{alias}.")
+    };
     keys.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
-            let sql = format!("{select} WHERE {}", vec![term.as_str(); chunk.len()].join(" OR "));
-            let mut statement = Dynamic::new(sql, chunk.iter().flatten().copied().collect());
-            statement.planning = planning;
-            statement
+            let mut statement = Dynamic::new(format!("{select} WHERE "));
+            for (i, key) in chunk.iter().enumerate() {
+                statement.push_sql(if i == 0 { "(" } else { " OR (" });
+                for (j, (column, value)) in K::NAMES.iter().zip(key.values()).enumerate() {
+                    if j > 0 {
+                        statement.push_sql(" AND ");
+                    }
+                    statement.push_sql(&qualifier);
+                    statement.push_sql(column);
+                    statement.push_sql(" = ");
+                    statement.push_bind(value);
+                }
+                statement.push_sql(")");
+            }
+            statement.planned(planning)
         })
         .collect()
 }
 
-/// Statements `sql` whose `IN ({ids})` takes at most 32 of `ids` each, after the `params` every one of them
-/// starts with. Diesel's own `eq_any` writes one `?` per value on SQLite and so is never kept prepared;
+/// Statements `head (id, id, …)`, each list holding at most [`ROWS_PER_STATEMENT`] of `ids` (`head` ends
+/// with `… IN `). Diesel's own `eq_any` writes one `?` per value on SQLite and so is never kept prepared;
 /// these are, one shape per list length.
-pub fn in_list<'v, ST>(
-    sql: &str,
-    params: &[Value<'v>],
-    ids: &[i64],
-    planning: Planning,
-) -> Vec<Dynamic<'v, ST>> {
+pub fn in_list<'v, ST>(head: Dynamic<'v, ST>, ids: &[i64], planning: Planning) -> Vec<Dynamic<'v, ST>> {
     ids.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
-            let sql = sql.replace("{ids}", &vec!["?"; chunk.len()].join(", "));
-            let values = params
-                .iter()
-                .copied()
-                .chain(chunk.iter().map(|&id| Value::BigInt(id)))
-                .collect();
-            let mut statement = Dynamic::new(sql, values);
-            statement.planning = planning;
-            statement
+            let mut statement = head.clone();
+            statement.push_tuple(chunk.iter().map(|&id| Value::BigInt(id)));
+            statement.planned(planning)
         })
         .collect()
 }
@@ -318,23 +409,62 @@ mod tests {
     use diesel::SqliteConnection;
 
     use super::*;
+    use crate::db::columns::columns;
+    use crate::db::schema::{daily_grants, transfers};
+
+    fn sqlite() -> AnyConnection {
+        AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap())
+    }
+
+    fn sql_of(statement: &Dynamic<'_, BigInt>) -> String {
+        diesel::debug_query::<Sqlite, _>(statement)
+            .to_string()
+            .split(" -- binds:")
+            .next()
+            .unwrap()
+            .to_string()
+    }
 
     #[test]
     fn binds_between_parts_and_reuses_the_statement() {
-        let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
+        let mut conn = sqlite();
         conn.batch_execute(
             "CREATE TABLE t (id BIGINT PRIMARY KEY, n BIGINT NOT NULL); INSERT INTO t VALUES (1, 0), (2, 0);",
         )
         .unwrap();
         let add = |conn: &mut AnyConnection, id, n| {
-            let sql = "UPDATE t SET n = n + ? WHERE id = ? RETURNING n".to_string();
-            Dynamic::<BigInt>::new(sql, vec![Value::BigInt(n), Value::BigInt(id)])
+            Dynamic::<BigInt>::new("UPDATE t SET n = n + ")
+                .bind(Value::BigInt(n))
+                .sql(" WHERE id = ")
+                .bind(Value::BigInt(id))
+                .sql(" RETURNING n")
                 .get_result::<i64>(conn)
                 .unwrap()
         };
         assert_eq!(add(&mut conn, 1, 5), 5);
         assert_eq!(add(&mut conn, 1, 7), 12);
         assert_eq!(add(&mut conn, 2, 1), 1);
+    }
+
+    /// A `?` in a literal is text: the parameters stay where they were pushed.
+    fn question_marks_in_literals(conn: &mut AnyConnection) {
+        let statement = Dynamic::<(Text, Text, BigInt)>::new("SELECT 'why?' AS a, ")
+            .bind(Value::Text("because"))
+            .sql(" AS b, CAST(")
+            .bind(Value::BigInt(42))
+            .sql(" AS BIGINT) + length('??') AS c");
+        let row: (String, String, i64) = statement.get_result(conn).unwrap();
+        assert_eq!(row, ("why?".into(), "because".into(), 44));
+    }
+
+    #[test]
+    fn a_question_mark_in_a_literal_does_not_shift_the_parameters() {
+        question_marks_in_literals(&mut sqlite());
+        // PostgreSQL where the test setup has one (it numbers its parameters, `$1`, `$2`).
+        if let Ok(url) = std::env::var("TANHUI_TEST_DATABASE_URL") {
+            let conn = PgConnection::establish(&url).expect("the test PostgreSQL");
+            question_marks_in_literals(&mut AnyConnection::Postgresql(conn));
+        }
     }
 
     mod timestamps {
@@ -360,36 +490,40 @@ mod tests {
         }
     }
 
+    struct Times {
+        at: NaiveDateTime,
+        until: Option<NaiveDateTime>,
+    }
+
+    columns! {
+        transfers for Times, |row| {
+            created_at: row.at,
+            timeout_at: row.until,
+        }
+    }
+
     #[test]
     fn timestamps_bind_as_sqlite_text_and_read_back() {
-        let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
-        conn.batch_execute("CREATE TABLE t (at TIMESTAMP NOT NULL, until TIMESTAMP);")
+        let mut conn = sqlite();
+        conn.batch_execute("CREATE TABLE transfers (created_at TIMESTAMP NOT NULL, timeout_at TIMESTAMP);")
             .unwrap();
         let at = chrono::DateTime::from_timestamp(1_796_184_424, 485_038_000)
             .unwrap()
             .naive_utc();
-        let values = [
-            Value::Timestamp(at),
-            Value::NullableTimestamp(None),
-            Value::Timestamp(at),
-            Value::NullableTimestamp(Some(at)),
-        ];
-        insert_rows(
-            &mut conn,
-            "t",
-            &["at", "until"],
-            &[values[..2].to_vec(), values[2..].to_vec()],
+        let rows = [Times { at, until: None }, Times { at, until: Some(at) }];
+        insert_rows(&mut conn, transfers::table, &rows).unwrap();
+        let read: Vec<(NaiveDateTime, Option<NaiveDateTime>)> = diesel::sql_query(
+            "SELECT created_at AS at, timeout_at AS until FROM transfers ORDER BY until IS NULL DESC",
         )
-        .unwrap();
-        let read: Vec<(NaiveDateTime, Option<NaiveDateTime>)> =
-            diesel::sql_query("SELECT at, until FROM t ORDER BY until IS NULL DESC")
-                .load::<Stamps>(&mut conn)
-                .unwrap()
-                .into_iter()
-                .map(|r| (r.at, r.until))
-                .collect();
+        .load::<Stamps>(&mut conn)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.at, r.until))
+        .collect();
         assert_eq!(read, vec![(at, None), (at, Some(at))]);
-        let text: Vec<Texts> = diesel::sql_query("SELECT at FROM t").load(&mut conn).unwrap();
+        let text: Vec<Texts> = diesel::sql_query("SELECT created_at AS at FROM transfers")
+            .load(&mut conn)
+            .unwrap();
         assert_eq!(text[0].at, "2026-12-02 04:07:04.485038");
     }
 
@@ -407,35 +541,117 @@ mod tests {
         at: String,
     }
 
+    /// A row of a counter table in three of its columns, and its key.
+    struct Grant<'a> {
+        account: i64,
+        kind: &'a str,
+        granted: i64,
+    }
+
+    columns! {
+        daily_grants for Grant<'_>, |row| {
+            account_id: row.account,
+            activity_type: row.kind,
+            granted_g: row.granted,
+        }
+    }
+
+    columns! {
+        daily_grants for (i64, &str), |(account, kind)| {
+            account_id: *account,
+            activity_type: *kind,
+        }
+    }
+
+    const GRANTS_TABLE: &str = "CREATE TABLE daily_grants (account_id BIGINT, activity_type TEXT, \
+                                granted_g BIGINT, PRIMARY KEY (account_id, activity_type));";
+
     #[test]
-    fn rows_go_in_and_are_found_in_chunks() {
-        let mut conn = AnyConnection::Sqlite(SqliteConnection::establish(":memory:").unwrap());
-        conn.batch_execute("CREATE TABLE k (a BIGINT, b TEXT, n BIGINT, PRIMARY KEY (a, b));")
-            .unwrap();
-        let names: Vec<String> = (0..70).map(|i| format!("k{i}")).collect();
-        let rows: Vec<Vec<Value<'_>>> = names
-            .iter()
-            .enumerate()
-            .map(|(i, name)| {
-                vec![
-                    Value::BigInt(i as i64 % 3),
-                    Value::Text(name),
-                    Value::BigInt(i as i64),
-                ]
+    fn statements_keep_their_shapes() {
+        let rows: Vec<Grant<'_>> = (0..33)
+            .map(|i| Grant {
+                account: i,
+                kind: "walking",
+                granted: 1,
             })
             .collect();
-        assert_eq!(insert_rows(&mut conn, "k", &["a", "b", "n"], &rows).unwrap(), 70);
-        // Every third key exists; the others name the wrong `a`.
-        let keys: Vec<Vec<Value<'_>>> = names
+        let statements: Vec<String> = inserts(&rows, "").map(|s| sql_of(&s)).collect();
+        let tuple = "(?, ?, ?)";
+        assert_eq!(
+            statements,
+            vec![
+                format!(
+                    "INSERT INTO daily_grants (account_id, activity_type, granted_g) VALUES {}",
+                    vec![tuple; 32].join(", ")
+                ),
+                format!("INSERT INTO daily_grants (account_id, activity_type, granted_g) VALUES {tuple}"),
+            ]
+        );
+        assert_eq!(
+            on_conflict_update::<(i64, &str), daily_grants::table, Grant<'_>>(),
+            " ON CONFLICT (account_id, activity_type) DO UPDATE SET granted_g = excluded.granted_g"
+        );
+        let keys = [(1, "walking"), (2, "cycling")];
+        let lookups =
+            matching::<BigInt, _, _>(daily_grants::table, "SELECT n FROM k", &keys, Planning::Cached);
+        assert_eq!(
+            sql_of(&lookups[0]),
+            "SELECT n FROM k WHERE (account_id = ? AND activity_type = ?) OR (account_id = ? AND activity_type = ?)"
+        );
+        let head = Dynamic::new("SELECT id FROM t WHERE at > ")
+            .bind(Value::BigInt(0))
+            .sql(" AND id IN ");
+        let lists = in_list(head, &(0..40).collect::<Vec<i64>>(), Planning::EachTime);
+        assert_eq!(
+            lists.iter().map(sql_of).collect::<Vec<_>>(),
+            [32, 8].map(|n| format!(
+                "SELECT id FROM t WHERE at > ? AND id IN ({})",
+                vec!["?"; n].join(", ")
+            ))
+        );
+    }
+
+    #[test]
+    fn rows_go_in_are_updated_and_are_found_in_chunks() {
+        let mut conn = sqlite();
+        conn.batch_execute(GRANTS_TABLE).unwrap();
+        let names: Vec<String> = (0..70).map(|i| format!("k{i}")).collect();
+        let mut rows: Vec<Grant<'_>> = names
             .iter()
             .enumerate()
-            .map(|(i, name)| vec![Value::BigInt(if i % 3 == 0 { 0 } else { 9 }), Value::Text(name)])
+            .map(|(i, name)| Grant {
+                account: i as i64 % 3,
+                kind: name,
+                granted: i as i64,
+            })
+            .collect();
+        assert_eq!(insert_rows(&mut conn, daily_grants::table, &rows).unwrap(), 70);
+        for row in &mut rows[..35] {
+            row.granted += 100;
+        }
+        upsert_rows::<(i64, &str), _, _>(&mut conn, daily_grants::table, &rows[..35]).unwrap();
+        // Every third key exists; the others name the wrong account.
+        let keys: Vec<(i64, &str)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (if i % 3 == 0 { 0 } else { 9 }, name.as_str()))
             .collect();
         let mut found: Vec<i64> = Vec::new();
-        for query in matching::<BigInt>("SELECT n FROM k", &["a", "b"], &keys, Planning::Cached) {
+        for query in matching::<BigInt, _, _>(
+            daily_grants::table,
+            "SELECT granted_g FROM daily_grants",
+            &keys,
+            Planning::Cached,
+        ) {
             found.extend(query.load::<i64>(&mut conn).unwrap());
         }
         found.sort_unstable();
-        assert_eq!(found, (0..70).step_by(3).collect::<Vec<i64>>());
+        let expected: Vec<i64> = (0..70)
+            .step_by(3)
+            .map(|i| if i < 35 { i + 100 } else { i })
+            .collect();
+        let mut expected_sorted = expected.clone();
+        expected_sorted.sort_unstable();
+        assert_eq!(found, expected_sorted);
     }
 }

@@ -229,6 +229,15 @@ diesel::table! {
 }
 
 diesel::table! {
+    annual_points (account_id, year) {
+        account_id -> BigInt,
+        year -> Integer,
+        points -> BigInt,
+        last_grant -> BigInt,
+    }
+}
+
+diesel::table! {
     providers (id) {
         id -> BigInt,
         name -> Text,

@@ -15,8 +15,9 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{self, AccountRow, TransferRow};
+use crate::db::columns::columns;
 use crate::db::prepared::{in_list, insert_rows, Dynamic, Planning, Value, ROWS_PER_STATEMENT};
-use crate::db::schema::accounts;
+use crate::db::schema::{accounts, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Ids};
 
 type Result<T> = std::result::Result<T, LedgerError>;
@@ -88,9 +89,10 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
         AnyConnection::Sqlite(_) => {
             let mut rows = Vec::with_capacity(ids.len());
             for query in in_list::<AccountColumns>(
-                "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
-                 debits_pending, credits_pending FROM accounts WHERE id IN ({ids})",
-                &[],
+                Dynamic::new(
+                    "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
+                     debits_pending, credits_pending FROM accounts WHERE id IN ",
+                ),
                 &ids,
                 // Read only on PostgreSQL: SQLite keeps every shape prepared.
                 Planning::EachTime,
@@ -160,18 +162,27 @@ fn net_changes(
         .collect()
 }
 
-/// The columns a single-phase transfer sets (the rest stay NULL).
-const TRANSFER_COLUMNS: [&str; 9] = [
-    "id",
-    "kind",
-    "debit_account_id",
-    "credit_account_id",
-    "amount",
-    "ref_type",
-    "ref_id",
-    "memo",
-    "created_at",
-];
+columns! {
+    /// The columns a single-phase transfer sets (the rest stay NULL).
+    transfers for TransferRow, |row| {
+        id: row.id,
+        kind: &row.kind,
+        debit_account_id: row.debit_account_id,
+        credit_account_id: row.credit_account_id,
+        amount: row.amount,
+        ref_type: row.ref_type.as_deref(),
+        ref_id: row.ref_id.as_deref(),
+        memo: row.memo.as_deref(),
+        created_at: row.created_at,
+    }
+}
+
+columns! {
+    /// A transfer's place in the sealing queue.
+    unsealed_transfers for TransferRow, |row| {
+        transfer_id: row.id,
+    }
+}
 
 /// Makes the orders, in order, against the locked `accounts` (see [`lock_accounts`]), which are left
 /// holding the balances after the batch. Each order is answered on its own; the `Err` of the whole is a
@@ -217,25 +228,8 @@ pub fn post(
     if made.is_empty() {
         return Ok(answers);
     }
-    let rows: Vec<Vec<Value<'_>>> = made
-        .iter()
-        .map(|t| {
-            vec![
-                Value::BigInt(t.id),
-                Value::Text(&t.kind),
-                Value::BigInt(t.debit_account_id),
-                Value::BigInt(t.credit_account_id),
-                Value::BigInt(t.amount),
-                Value::NullableText(t.ref_type.as_deref()),
-                Value::NullableText(t.ref_id.as_deref()),
-                Value::NullableText(t.memo.as_deref()),
-                Value::Timestamp(t.created_at),
-            ]
-        })
-        .collect();
-    insert_rows(conn, "transfers", &TRANSFER_COLUMNS, &rows)?;
-    let queued: Vec<Vec<Value<'_>>> = made.iter().map(|t| vec![Value::BigInt(t.id)]).collect();
-    insert_rows(conn, "unsealed_transfers", &["transfer_id"], &queued)?;
+    insert_rows(conn, transfers::table, &made)?;
+    insert_rows(conn, unsealed_transfers::table, &made)?;
     apply_net_changes(conn, &net_changes(&before, accounts))?;
     Ok(answers)
 }
@@ -248,14 +242,14 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
         .collect();
     let mut updated = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let sql = format!(
+        let mut statement = Dynamic::<BigInt>::new(
             "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
-             FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES {}) AS t) AS v \
-             WHERE accounts.id = v.id",
-            vec!["(?, ?, ?)"; chunk.len()].join(", ")
+             FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES ",
         );
-        let values = chunk.iter().flatten().map(|&n| Value::BigInt(n)).collect();
-        updated += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
+        statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
+        updated += statement
+            .sql(") AS t) AS v WHERE accounts.id = v.id")
+            .execute(conn)?;
     }
     if updated != changes.len() {
         return Err(LedgerError::Database(format!(

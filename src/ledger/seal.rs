@@ -135,10 +135,10 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
     }
     let dequeued = Dynamic::<BigInt>::new(
         "DELETE FROM unsealed_transfers WHERE transfer_id IN \
-         (SELECT transfer_id FROM block_transfers WHERE block_height = ?)"
-            .into(),
-        vec![Value::BigInt(header.height)],
+         (SELECT transfer_id FROM block_transfers WHERE block_height = ",
     )
+    .bind(Value::BigInt(header.height))
+    .sql(")")
     .execute(conn)?;
     // Only a sealer takes transfers off the queue, and this one holds the head it read them under.
     if dequeued != block.members.len() {
