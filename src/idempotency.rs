@@ -8,10 +8,11 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use std::collections::HashMap;
 
-use chrono::{NaiveDateTime, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Text, Timestamp};
 
+use crate::clock::Clock;
 use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, matching, Planning};
 use crate::error::ErrorCode;
@@ -23,7 +24,11 @@ use crate::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
 
-/// The `Idempotency-Key` header: 1 to 255 visible ASCII characters.
+/// The longest `Idempotency-Key`, in characters: room for a UUID or a client's own composite key, and the
+/// whole of it stays a short primary-key column.
+pub const MAX_KEY_LEN: usize = 255;
+
+/// The `Idempotency-Key` header: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
 pub fn required_key(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req.headers().get(HEADER).ok_or_else(|| {
         ApiError::bad_request(
@@ -34,17 +39,19 @@ pub fn required_key(req: &HttpRequest) -> Result<String, ApiError> {
     let key = value
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255 && k.bytes().all(|b| b.is_ascii_graphic()))
+        .filter(|k| !k.is_empty() && k.len() <= MAX_KEY_LEN && k.bytes().all(|b| b.is_ascii_graphic()))
         .ok_or_else(|| {
             ApiError::bad_request(
                 ErrorCode::InvalidIdempotencyKey,
-                "Idempotency-Key must be 1-255 visible ASCII characters",
+                format!("Idempotency-Key must be 1-{MAX_KEY_LEN} visible ASCII characters"),
             )
         })?;
     Ok(key.to_string())
 }
 
-/// A digest of what the request asks for (its parsed body, so formatting does not matter).
+/// A digest of what the request asks for (its parsed body, so formatting does not matter). Digests are
+/// stored, so `what` must be made of the request's own texts (its JSON, fixed names), never of `Debug`
+/// output: a variant renamed would change the digest, and every retry of a stored request would conflict.
 pub fn request_hash(what: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(what.to_string().as_bytes()))
 }
@@ -56,9 +63,15 @@ pub enum Claim {
     Replay { status: StatusCode, body: String },
 }
 
-/// Claims `key` for `scope` inside the caller's transaction. Concurrent claims of one key queue on the
-/// primary key; the later one sees the first one's stored answer once it commits.
-pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Result<Claim, ApiError> {
+/// Claims `key` for `scope` inside the caller's transaction, at `clock`'s time. Concurrent claims of one
+/// key queue on the primary key; the later one sees the first one's stored answer once it commits.
+pub fn claim(
+    conn: &mut AnyConnection,
+    clock: &Clock,
+    scope: &str,
+    key: &str,
+    hash: &str,
+) -> Result<Claim, ApiError> {
     let inserted = diesel::sql_query(
         "INSERT INTO idempotency_keys (scope, idempotency_key, request_hash, status, response, created_at) \
          VALUES ($1, $2, $3, 0, '', $4) ON CONFLICT (scope, idempotency_key) DO NOTHING",
@@ -66,7 +79,7 @@ pub fn claim(conn: &mut AnyConnection, scope: &str, key: &str, hash: &str) -> Re
     .bind::<Text, _>(scope)
     .bind::<Text, _>(key)
     .bind::<Text, _>(hash)
-    .bind::<Timestamp, _>(Utc::now().naive_utc())
+    .bind::<Timestamp, _>(clock.now_naive())
     .execute(conn)?;
     if inserted == 1 {
         return Ok(Claim::New);
@@ -219,6 +232,7 @@ pub fn respond((status, body): (StatusCode, String)) -> HttpResponse {
 /// the key is a 409; without one, the step simply runs. `step` returns the body of a `status` answer.
 pub fn run<F>(
     conn: &mut AnyConnection,
+    clock: &Clock,
     scope: &str,
     key: Option<&str>,
     hash: &str,
@@ -232,7 +246,7 @@ where
         let Some(key) = key else {
             return step(conn).map(|body| (status, body));
         };
-        if let Claim::Replay { status, body } = claim(conn, scope, key, hash)? {
+        if let Claim::Replay { status, body } = claim(conn, clock, scope, key, hash)? {
             return Ok((status, body));
         }
         // The step in a savepoint: a refusal undoes the step alone, and the claim keeps it as the answer.
@@ -253,5 +267,27 @@ pub fn optional_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
         required_key(req).map(Some)
     } else {
         Ok(None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Stored digests must stay what they were: a retry of a request stored before a change must not be
+    /// taken for a different request.
+    #[test]
+    fn a_request_digest_is_fixed_and_ignores_key_order() {
+        let transfer = json!({"to_account_id": "2", "points": 5, "memo": null});
+        assert_eq!(
+            request_hash(&transfer),
+            "a9b646db7c9bc42a1983f8e908c25227fdefef817e4a350f0dc86dabeaf5d60d"
+        );
+        assert_eq!(
+            request_hash(&json!({"memo": null, "points": 5, "to_account_id": "2"})),
+            request_hash(&transfer)
+        );
     }
 }

@@ -310,15 +310,24 @@ pub async fn review_activity(
         idempotency::request_hash(&serde_json::json!({"review": id, "decision": decision, "note": note}));
     let scope = format!("admin:{admin_id}");
     let task_state = state.clone();
+    let clock = state.clock.clone();
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
-                let catalog = task_state.catalog.get();
-                let settings = &task_state.settings.activities;
-                let result = review::decide(conn, &catalog, settings, admin_id, id, decision, &note)?;
-                idempotency::body_of(&result)
-            })
+            idempotency::run(
+                conn,
+                &clock,
+                &scope,
+                key.as_deref(),
+                &hash,
+                StatusCode::OK,
+                |conn| {
+                    let catalog = task_state.catalog.get();
+                    let settings = &task_state.settings.activities;
+                    let result = review::decide(conn, &catalog, settings, admin_id, id, decision, &note)?;
+                    idempotency::body_of(&result)
+                },
+            )
         })
         .await?;
     Ok(idempotency::respond(answered))

@@ -95,6 +95,10 @@ pub struct Batching {
     pub writers: usize,
 }
 
+/// Jobs a queue holds, per item a batch may hold, before a request waits for room (the backpressure):
+/// several batches' worth, so a writer finishing one finds the next already queued.
+const QUEUED_JOBS_PER_BATCH_ITEM: usize = 8;
+
 struct Job<T, A> {
     items: Vec<T>,
     reply: oneshot::Sender<Vec<A>>,
@@ -121,7 +125,8 @@ impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
         M: Fn() -> W + Send + Sync + 'static,
         W: FnMut(&[&T]) -> Vec<A>,
     {
-        let (sender, receiver) = mpsc::sync_channel::<Job<T, A>>(batching.max.max(1) * 8);
+        let (sender, receiver) =
+            mpsc::sync_channel::<Job<T, A>>(batching.max.max(1) * QUEUED_JOBS_PER_BATCH_ITEM);
         let receiver = Arc::new(Mutex::new(receiver));
         let writer = Arc::new(writer);
         for i in 0..batching.writers.max(1) {

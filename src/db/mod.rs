@@ -268,6 +268,11 @@ impl Db {
     }
 }
 
+/// How long setting the journal mode waits for another process holding the file (an instance starting
+/// beside a running one): long enough to outlast a writer's transaction, short enough to fail start-up
+/// visibly.
+const PREPARE_BUSY_TIMEOUT_MS: u32 = 5000;
+
 /// SQLite's journal mode is a property of the file: set WAL once, before the pool opens parallel
 /// connections (which otherwise race to change it and get "database is locked").
 fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
@@ -280,7 +285,9 @@ fn prepare_sqlite_file(url: &str) -> anyhow::Result<()> {
     }
     let mut conn = SqliteConnection::establish(&path)
         .map_err(|e| anyhow::anyhow!("cannot open SQLite database {path}: {e}"))?;
-    conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
+    conn.batch_execute(&format!(
+        "PRAGMA busy_timeout = {PREPARE_BUSY_TIMEOUT_MS}; PRAGMA journal_mode = WAL;"
+    ))?;
     Ok(())
 }
 
@@ -392,7 +399,7 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
     }
     let table = of.table();
     match conn {
-        // At most 32 ids per statement, the count written into its text: a statement without parameters
+        // At most `ROWS_PER_STATEMENT` ids per statement, the count written into its text: a statement without parameters
         // keeps one plan per connection. With the count a parameter, PostgreSQL planned it afresh on every
         // execution (its generic plan assumes a thousand rows, so the plan cache never chose it): two
         // plannings per group commit, 12,602 of the 17,700 plannings of an ingestion benchmark's run.

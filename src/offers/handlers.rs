@@ -146,15 +146,24 @@ pub async fn create_offer(
     let terms = Terms::from(offer);
     check(&terms, &partner, &state)?;
     let scope = format!("partner:{}", partner.id);
+    let clock = state.clock.clone();
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::CREATED, |conn| {
-                let id = store::insert(conn, partner.id, &terms, now())?;
-                let view = load_view(conn, id)?
-                    .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
-                idempotency::body_of(&view)
-            })
+            idempotency::run(
+                conn,
+                &clock,
+                &scope,
+                key.as_deref(),
+                &hash,
+                StatusCode::CREATED,
+                |conn| {
+                    let id = store::insert(conn, partner.id, &terms, now())?;
+                    let view = load_view(conn, id)?
+                        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
+                    idempotency::body_of(&view)
+                },
+            )
         })
         .await?;
     Ok(idempotency::respond(answered))

@@ -111,14 +111,23 @@ pub async fn create_redemption(
     let ttl = Duration::seconds(state.settings.redemptions.hold_ttl_secs as i64);
     let scope = format!("redemption:{}", who.account_id);
     let task_state = state.clone();
+    let clock = state.clock.clone();
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(conn, &scope, Some(&key), &hash, StatusCode::CREATED, |conn| {
-                let catalog = task_state.catalog.get();
-                let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now())?;
-                idempotency::body_of(&view(&task_state.platform_key, row))
-            })
+            idempotency::run(
+                conn,
+                &clock,
+                &scope,
+                Some(&key),
+                &hash,
+                StatusCode::CREATED,
+                |conn| {
+                    let catalog = task_state.catalog.get();
+                    let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now())?;
+                    idempotency::body_of(&view(&task_state.platform_key, row))
+                },
+            )
         })
         .await?;
     Ok(idempotency::respond(answered))
@@ -164,6 +173,17 @@ pub async fn get_redemption(
     Ok(HttpResponse::Ok().json(view(&state.platform_key, row)))
 }
 
+/// The request digest of ending redemption `id` with `outcome`. Stored digests name the outcomes as
+/// written here (once their `Debug` names), fixed whatever the variants are called.
+fn end_digest(id: i64, outcome: Outcome) -> String {
+    let outcome = match outcome {
+        Outcome::Captured => "Captured",
+        Outcome::Voided => "Voided",
+        Outcome::Expired => "Expired",
+    };
+    idempotency::request_hash(&serde_json::json!({"redemption_id": id, "outcome": outcome}))
+}
+
 /// Ends a held redemption for `actor`, under an optional idempotency key.
 async fn end(
     state: &web::Data<AppState>,
@@ -173,17 +193,24 @@ async fn end(
     outcome: Outcome,
     actor: Actor,
 ) -> ApiResult<HttpResponse> {
-    let hash = idempotency::request_hash(
-        &serde_json::json!({"redemption_id": id, "outcome": format!("{outcome:?}")}),
-    );
+    let hash = end_digest(id, outcome);
     let task_state = state.clone();
+    let clock = state.clock.clone();
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
-                let row = service::resolve(conn, id, outcome, actor, now())?;
-                idempotency::body_of(&view(&task_state.platform_key, row))
-            })
+            idempotency::run(
+                conn,
+                &clock,
+                &scope,
+                key.as_deref(),
+                &hash,
+                StatusCode::OK,
+                |conn| {
+                    let row = service::resolve(conn, id, outcome, actor, now())?;
+                    idempotency::body_of(&view(&task_state.platform_key, row))
+                },
+            )
         })
         .await?;
     Ok(idempotency::respond(answered))
@@ -416,4 +443,18 @@ pub async fn jwks(state: web::Data<AppState>) -> HttpResponse {
         .json(Jwks {
             keys: vec![state.platform_key.jwk()],
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An end retried after an upgrade must be recognised by the digest stored before it.
+    #[test]
+    fn an_end_digest_is_fixed() {
+        assert_eq!(
+            end_digest(7, Outcome::Captured),
+            "86112f639409ebb8d7aff008fa79595e724ca604d43295999d36640e9944aff2"
+        );
+    }
 }

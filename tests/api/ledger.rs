@@ -338,9 +338,10 @@ async fn a_key_claimed_by_another_transaction_is_answered_from_it(app: TestApp) 
     let scope = format!("transfer:{alice_account}");
     let answer = r#"{"transfer_id":"elsewhere","balance":95}"#;
     let (claimed, is_claimed) = tokio::sync::oneshot::channel();
+    let clock = app.clock.clock();
     let holder = app.with_conn(move |conn| {
         db::transaction(conn, Tx::Write, |conn| {
-            idempotency::claim(conn, &scope, "contested", &hash)?;
+            idempotency::claim(conn, &clock, &scope, "contested", &hash)?;
             idempotency::complete(conn, &scope, "contested", StatusCode::CREATED, answer)?;
             claimed.send(()).unwrap();
             std::thread::sleep(std::time::Duration::from_millis(400));
