@@ -310,6 +310,7 @@ fn inserts<'r, T, R: Columns<T>>(rows: &'r [R], then: &'r str) -> impl Iterator<
     let head = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::NAMES.join(", "));
     rows.chunks(ROWS_PER_STATEMENT).map(move |chunk| {
         let mut statement = Dynamic::new(head.as_str());
+        statement.binds.reserve_exact(chunk.len() * R::NAMES.len());
         statement.push_tuples(chunk.iter().map(Columns::values));
         statement.sql(then)
     })
