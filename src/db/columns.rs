@@ -157,6 +157,38 @@ mod tests {
         }
     }
 
+    /// `schema.rs` as the declarations see it is what the migrations made: every column of every table a
+    /// row is declared against can be selected from a migrated database.
+    #[test]
+    fn the_declared_tables_are_in_the_migrated_database_as_schema_rs_has_them() {
+        use crate::db::schema::{activities, annual_points, daily_grants, transfers, unsealed_transfers};
+        use crate::db::{ConnectOptions, Db};
+        use diesel::{QueryDsl, RunQueryDsl};
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let options = ConnectOptions::sqlite_in(&dir);
+        let db = Db::connect(options, 1, std::time::Duration::from_secs(5)).expect("db");
+        db.migrate().expect("migrations");
+        let mut conn = db.get().expect("connection");
+        macro_rules! selectable {
+            ($($table:ident),+) => {$(
+                $table::table
+                    .select($table::all_columns)
+                    .limit(0)
+                    .execute(&mut *conn)
+                    .expect(stringify!($table));
+            )+};
+        }
+        selectable!(
+            activities,
+            annual_points,
+            daily_grants,
+            idempotency_keys,
+            transfers,
+            unsealed_transfers
+        );
+    }
+
     /// The column names diesel writes for `columns` of a table, as SQLite's quoted identifiers.
     fn diesel_names(columns: impl QueryFragment<Sqlite>) -> String {
         let mut builder = diesel::sqlite::SqliteQueryBuilder::new();
