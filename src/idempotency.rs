@@ -24,8 +24,8 @@ use crate::error::ApiError;
 
 pub const HEADER: &str = "idempotency-key";
 
-/// The longest `Idempotency-Key`, in characters: room for a UUID or a client's own composite key, and the
-/// whole of it stays a short primary-key column.
+/// The longest `Idempotency-Key` accepted, in (ASCII) characters: ample for a UUID or a client's own
+/// composite key, while every stored key stays a short part of the table's primary key.
 pub const MAX_KEY_LEN: usize = 255;
 
 /// The `Idempotency-Key` header: 1 to [`MAX_KEY_LEN`] visible ASCII characters.
