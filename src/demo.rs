@@ -8,7 +8,8 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
 use crate::accounts::{service as accounts, validate};
-use crate::activities::request::{self, ActivityRequest, Poster};
+use crate::activities::model::{Outcome, Poster};
+use crate::activities::request::{self, ActivityRequest};
 use crate::activities::{group, ingest};
 use crate::auth::api_keys::Credentials;
 use crate::db::prepared::Planning;
@@ -252,7 +253,7 @@ fn earn(
             planning: Planning::EachTime,
         };
         let outcome = group::ingest_alone(conn, &mut cx, &event)?;
-        if let ingest::Outcome::Created(result) = outcome {
+        if let Outcome::Created(result) = outcome {
             earned += result.points;
         }
     }

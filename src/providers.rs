@@ -8,8 +8,8 @@ use diesel::prelude::*;
 
 use crate::accounts::store as users;
 use crate::activities::handlers::{ingest_one, respond};
-use crate::activities::ingest::ActivityResult;
-use crate::activities::request::{ActivityRequest, Poster};
+use crate::activities::model::{ActivityResult, Poster};
+use crate::activities::request::ActivityRequest;
 use crate::activities::retry::{self, Refused, RetryOf};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, Owner};

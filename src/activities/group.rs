@@ -18,8 +18,8 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
-use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, Outcome};
-use super::request::Event;
+use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided};
+use super::model::{Answer, Event, EventKey, Neighbour, Outcome};
 use super::{rules, store};
 use crate::db::group_commit::write_alone;
 use crate::db::prepared::Planning;
@@ -30,15 +30,13 @@ use crate::ledger::service::{Cause, IssuanceAccounts, Kind};
 use crate::ledger::store::AccountRow;
 use diesel::QueryResult;
 
-type Answer = Result<Outcome, ApiError>;
-
 /// Ingests `events` (sorted by account) inside the caller's transaction; one answer per event, in order.
 pub fn ingest_group(
     conn: &mut AnyConnection,
     cx: &mut Context<'_>,
     events: &[&Event],
 ) -> Result<Vec<Answer>, ApiError> {
-    let keys: Vec<store::EventKey<'_>> = events.iter().map(|e| e.key()).collect();
+    let keys: Vec<EventKey<'_>> = events.iter().map(|e| e.key()).collect();
     // Every account's row lock first (ascending, like every other writer), so that the cap counters
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
@@ -65,7 +63,7 @@ pub fn ingest_group(
             answers.push(None);
             continue;
         }
-        let overlapping: Vec<&store::Neighbour> = neighbours
+        let overlapping: Vec<&Neighbour> = neighbours
             .iter()
             .filter(|n| n.overlaps(event.poster.account_id, event.interval))
             .collect();
@@ -107,7 +105,7 @@ fn neighbours_of(
     conn: &mut AnyConnection,
     events: &[&Event],
     planning: Planning,
-) -> QueryResult<Vec<store::Neighbour>> {
+) -> QueryResult<Vec<Neighbour>> {
     let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
     let (Some(from), Some(to)) = (
         travel.iter().map(|e| e.interval.0).min(),

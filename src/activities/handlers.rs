@@ -6,12 +6,13 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ingest::{ActivityResult, Outcome};
-use super::request::{self, ActivityRequest, Poster};
+use super::model::{ActivityResult, Event, Outcome, Poster, Reason, Status};
+use super::request::{self, ActivityRequest};
 use super::retry::{self, Refused, RetryOf};
 use super::review::{self, Decision};
 use super::store::{self, ActivityRow};
 use crate::auth::extract::{Admin, Member};
+use crate::domain::catalog::Evidence;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
@@ -48,7 +49,7 @@ pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) 
     }
 }
 
-fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<request::Event, Refused> {
+fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<Event, Refused> {
     let retry_of = RetryOf::of(&req, &poster)?;
     request::validate(
         req,
@@ -89,11 +90,32 @@ pub struct BatchRequest {
     pub events: Vec<serde_json::Value>,
 }
 
+crate::text_enum! {
+    /// A batch item's status: its activity's, or `error` when the event was refused.
+    pub enum BatchStatus {
+        Credited = "credited",
+        Capped = "capped",
+        Flagged = "flagged",
+        Rejected = "rejected",
+        Error = "error",
+    }
+}
+
+impl From<Status> for BatchStatus {
+    fn from(status: Status) -> BatchStatus {
+        match status {
+            Status::Credited => BatchStatus::Credited,
+            Status::Capped => BatchStatus::Capped,
+            Status::Flagged => BatchStatus::Flagged,
+            Status::Rejected => BatchStatus::Rejected,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchItem {
     pub client_event_id: Option<String>,
-    /// The activity's status, or `error`.
-    pub status: String,
+    pub status: BatchStatus,
     pub activity_id: Option<String>,
     pub points: Option<i64>,
     /// true when this event had been stored before (a retry).
@@ -115,7 +137,7 @@ fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchIt
     match stored {
         Ok((result, replayed)) => BatchItem {
             client_event_id,
-            status: result.status,
+            status: result.status.into(),
             activity_id: Some(result.activity_id),
             points: Some(result.points),
             replayed,
@@ -123,7 +145,7 @@ fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchIt
         },
         Err(e) => BatchItem {
             client_event_id,
-            status: "error".into(),
+            status: BatchStatus::Error,
             activity_id: None,
             points: None,
             replayed: false,
@@ -201,9 +223,9 @@ pub struct ActivityView {
     pub activity_type: String,
     pub region_code: String,
     pub occurred_at: DateTime<Utc>,
-    pub evidence: String,
-    pub status: String,
-    pub reasons: Vec<String>,
+    pub evidence: Evidence,
+    pub status: Status,
+    pub reasons: Vec<Reason>,
     pub reduction_g: i64,
     pub granted_g: i64,
     pub points: i64,

@@ -1,16 +1,16 @@
 //! The activity a client posts, and its checks before anything is stored.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{rules, store};
+use super::model::{Event, Poster};
+use super::rules;
 use crate::config::ActivitySettings;
 use crate::domain::catalog::{Catalog, Evidence};
-use crate::domain::data_schema::DataValues;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::request_hash;
-use crate::methodology::quantify::{quantify_values, Quantified};
+use crate::methodology::quantify::quantify_values;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -29,49 +29,6 @@ pub struct ActivityRequest {
     pub evidence: Option<Evidence>,
     #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,
-}
-
-/// Who posts: the account credited, and whether a trusted provider vouches for it.
-#[derive(Debug, Clone)]
-pub struct Poster {
-    pub user_id: i64,
-    pub account_id: i64,
-    pub home_region: String,
-    pub provider_id: Option<i64>,
-}
-
-/// An event that passed every check that needs no database, quantified: everything the writer needs
-/// that does not depend on what is stored is worked out here, on the request's thread.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub poster: Poster,
-    pub client_event_id: String,
-    pub request_hash: String,
-    pub activity_type: String,
-    pub region_code: String,
-    pub occurred_at: NaiveDateTime,
-    pub ended_at: Option<NaiveDateTime>,
-    pub evidence: Evidence,
-    pub values: DataValues,
-    /// [start, end) of the activity.
-    pub interval: (NaiveDateTime, NaiveDateTime),
-    /// Asia/Shanghai date of `occurred_at`: the daily cap's day.
-    pub local_day: String,
-    /// The quantification under the version in force; `None` when the event came after its claim window.
-    pub quantified: Option<Quantified>,
-    /// The request's `data` and the quantification's breakdown, as stored.
-    pub data_json: String,
-    pub breakdown_json: String,
-}
-
-impl Event {
-    pub fn key(&self) -> store::EventKey<'_> {
-        (
-            self.poster.account_id,
-            store::poster_of(self.poster.provider_id),
-            &self.client_event_id,
-        )
-    }
 }
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {

@@ -4,14 +4,16 @@
 use chrono::Utc;
 use diesel::prelude::*;
 
-use super::ingest::{approval_terms, cap_book, credit, ActivityResult, Grant};
+use super::ingest::{cap_book, credit, Credit, Grant};
+use super::model::{self, ActivityResult, Status};
+use super::rules::{approval_terms, ApprovalTerms};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
 use crate::db::prepared::Planning;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
-use crate::domain::catalog::{points_for, Catalog, Evidence};
+use crate::domain::catalog::{points_for, Catalog};
 use crate::domain::data_schema::DataValues;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -20,15 +22,12 @@ use crate::ledger::service::{self as ledger, Cause};
 use crate::methodology::quantify::Quantified;
 use crate::methodology::store as methodology_store;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Reject,
-}
-
-fn evidence_of(row: &ActivityRow) -> Evidence {
-    serde_json::from_value(serde_json::Value::String(row.evidence.clone())).unwrap_or(Evidence::SelfReport)
+crate::text_enum! {
+    /// An administrator's decision on a flagged activity.
+    pub enum Decision {
+        Approve = "approve",
+        Reject = "reject",
+    }
 }
 
 /// Re-quantifies a stored activity with the version it recorded (results are reproducible).
@@ -56,7 +55,7 @@ pub fn requantify(
     let points = points_for(
         quantity.reduction_g,
         quantity.points_per_gram,
-        version.weights.weight(evidence_of(row)),
+        version.weights.weight(row.evidence),
     );
     Ok(Some(Quantified {
         version: std::sync::Arc::new(version),
@@ -77,7 +76,7 @@ pub fn decide(
 ) -> Result<ActivityResult, ApiError> {
     db::transaction(conn, Tx::Write, |conn| {
         let before = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("no such activity"))?;
-        if before.status != "flagged" {
+        if before.status != Status::Flagged {
             return Err(ApiError::conflict(
                 ErrorCode::InvalidState,
                 format!("this activity is {}, not flagged", before.status),
@@ -87,7 +86,7 @@ pub fn decide(
         // Exactly this record's: the app and a provider may have used the same client_event_id.
         let key = (
             before.account_id,
-            store::poster_of(before.provider_id),
+            model::poster_of(before.provider_id),
             before.client_event_id.clone(),
         );
         let mut result = store::stored_answers(conn, &[(key.0, key.1, &key.2)], Planning::EachTime)?
@@ -96,7 +95,7 @@ pub fn decide(
             .1
             .into_result()?;
         let (status, granted_g, points) = match decision {
-            Decision::Reject => ("rejected", 0, 0),
+            Decision::Reject => (Status::Rejected, 0, 0),
             Decision::Approve => {
                 let q = requantify(conn, catalog, &before)?.ok_or_else(|| {
                     ApiError::conflict(
@@ -107,16 +106,20 @@ pub fn decide(
                 // The account's row lock first: whoever reads or writes its cap counters, or adds to
                 // its trips, holds it.
                 batch::lock_accounts(conn, &[before.account_id])?;
-                let (same_trip, already) = approval_terms(
+                let ApprovalTerms {
+                    reasons: same_trip,
+                    already,
+                } = approval_terms(
                     &before.activity_type,
                     before.provider_id.is_some(),
                     &store::overlapping(conn, &before)?,
-                )?;
+                )
+                .map_err(|refusal| ApiError::conflict(ErrorCode::DuplicateTrip, refusal.to_string()))?;
                 let grant = Grant {
                     account_id: before.account_id,
                     activity_type: &before.activity_type,
                     occurred_at: before.occurred_at,
-                    evidence: evidence_of(&before),
+                    evidence: before.evidence,
                     already,
                 };
                 let claim = (
@@ -125,7 +128,12 @@ pub fn decide(
                     before.occurred_at,
                 );
                 let mut book = cap_book(conn, settings, &[claim], Planning::EachTime)?;
-                let (status, granted, points, reasons) = credit(settings, &grant, &q, &mut book)?;
+                let Credit {
+                    status,
+                    granted_g: granted,
+                    points,
+                    reasons,
+                } = credit(settings, &grant, &q, &mut book)?;
                 book.write(conn)?;
                 result.reasons.extend(same_trip);
                 result.reasons.extend(reasons);
@@ -136,7 +144,7 @@ pub fn decide(
         let changed = diesel::update(
             activities::table
                 .find(id)
-                .filter(activities::status.eq("flagged")),
+                .filter(activities::status.eq(Status::Flagged)),
         )
         .set((
             activities::status.eq(status),
@@ -168,7 +176,7 @@ pub fn decide(
         } else {
             None
         };
-        result.status = status.to_string();
+        result.status = status;
         result.granted_g = granted_g;
         result.points = points;
         diesel::update(activities::table.find(id))

@@ -7,10 +7,11 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-use super::ingest::StoredAnswer;
+use super::model::{EventKey, Neighbour, Status, StoredAnswer};
 use crate::db::prepared::{in_list, matching, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
+use crate::domain::catalog::Evidence;
 use crate::methodology::views::MethodologyRef;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -26,10 +27,10 @@ pub struct ActivityRow {
     pub occurred_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
     pub local_day: String,
-    pub evidence: String,
+    pub evidence: Evidence,
     pub provider_id: Option<i64>,
     pub data: String,
-    pub status: String,
+    pub status: Status,
     pub reasons: String,
     pub methodology_id: Option<i64>,
     pub reduction_g: i64,
@@ -49,29 +50,6 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow
         .select(ActivityRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// What the overlap rules need to know of another activity.
-#[derive(Debug, Clone, Queryable)]
-pub struct Neighbour {
-    pub account_id: i64,
-    pub occurred_at: NaiveDateTime,
-    pub ended_at: Option<NaiveDateTime>,
-    pub activity_type: String,
-    pub provider_id: Option<i64>,
-    pub status: String,
-    pub granted_g: i64,
-    pub points: i64,
-}
-
-impl Neighbour {
-    /// Whether this is a live activity of `account_id` that overlaps [start, end).
-    pub fn overlaps(&self, account_id: i64, (start, end): (NaiveDateTime, NaiveDateTime)) -> bool {
-        self.account_id == account_id
-            && self.status != "rejected"
-            && self.occurred_at < end
-            && self.ended_at.is_some_and(|e| e > start)
-    }
 }
 
 /// The live activities of any of `accounts` that started in [from, to): every neighbour a group of
@@ -153,7 +131,7 @@ struct StoredRow {
     client_event_id: String,
     request_hash: String,
     id: i64,
-    status: String,
+    status: Status,
     reduction_g: i64,
     granted_g: i64,
     points: i64,
@@ -165,17 +143,8 @@ struct StoredRow {
     methodology_version: Option<i32>,
 }
 
-/// An event's idempotency key: (account, poster, `client_event_id`), the poster being the data provider
-/// that posted it, or 0 for the account's own app. Unique in the database (`activities_event`).
-pub type EventKey<'a> = (i64, i64, &'a str);
-
 /// Stored answers by the owned [`EventKey`]: (request digest, answer).
 pub type StoredAnswers = HashMap<(i64, i64, String), (String, StoredAnswer)>;
-
-/// The poster part of an [`EventKey`].
-pub fn poster_of(provider_id: Option<i64>) -> i64 {
-    provider_id.unwrap_or(0)
-}
 
 /// The stored (request digest, answer) of any of these events, in one query. It reads every poster's
 /// record of each (account, `client_event_id`), the prefix of `activities_event`, and keys them by the
@@ -286,7 +255,7 @@ pub fn in_window(
     from: NaiveDateTime,
     to: NaiveDateTime,
 ) -> QueryResult<Vec<ActivityRow>> {
-    let arrived_from = from - chrono::Duration::seconds(super::rules::MOST_FUTURE_SKEW_SECS);
+    let arrived_from = from - chrono::Duration::seconds(crate::config::MOST_FUTURE_SKEW_SECS);
     activities::table
         .filter(activities::activity_type.eq(activity_type))
         .filter(activities::created_at.ge(arrived_from))

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::group::ingest_group;
-use super::ingest::{Context, Outcome};
-use super::request::Event;
+use super::ingest::Context;
+use super::model::{Answer, Event};
 use crate::config::ActivitySettings;
 use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
@@ -17,7 +17,6 @@ use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
 use crate::ledger::store::now;
 
-type Answer = Result<Outcome, ApiError>;
 type Answers = Vec<Answer>;
 
 /// The queue of events waiting for the next group commit.
