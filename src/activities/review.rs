@@ -7,20 +7,18 @@ use diesel::prelude::*;
 use super::ingest::{cap_book, credit, Credit, Grant};
 use super::model::{self, ActivityResult, Status};
 use super::rules::{approval_terms, ApprovalTerms};
-use super::store::{self, ActivityRow};
+use super::store;
 use crate::audit;
 use crate::config::ActivitySettings;
 use crate::db::prepared::Planning;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
-use crate::domain::catalog::{points_for, Catalog};
-use crate::domain::data_schema::DataValues;
+use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause};
-use crate::methodology::quantify::Quantified;
-use crate::methodology::store as methodology_store;
+use crate::methodology::requantify::requantify;
 
 crate::text_enum! {
     /// An administrator's decision on a flagged activity.
@@ -28,41 +26,6 @@ crate::text_enum! {
         Approve = "approve",
         Reject = "reject",
     }
-}
-
-/// Re-quantifies a stored activity with the version it recorded (results are reproducible).
-pub fn requantify(
-    conn: &mut AnyConnection,
-    catalog: &Catalog,
-    row: &ActivityRow,
-) -> Result<Option<Quantified>, ApiError> {
-    let Some(version_id) = row.methodology_id else {
-        return Ok(None);
-    };
-    let version = methodology_store::find_version(conn, version_id)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("activity {} names a missing version", row.id)))?
-        .to_version()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let data: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&row.data).unwrap_or_default();
-    let values: DataValues = data
-        .iter()
-        .filter_map(|(k, v)| crate::domain::data_schema::exact_decimal(v).map(|d| (k.clone(), d)))
-        .collect();
-    let quantity = catalog
-        .quantify(&version, &row.region_code, row.occurred_at, &values, true)
-        .map_err(crate::methodology::quantify::quantify_error)?;
-    let points = points_for(
-        quantity.reduction_g,
-        quantity.points_per_gram,
-        version.weights.weight(row.evidence),
-    );
-    Ok(Some(Quantified {
-        version: std::sync::Arc::new(version),
-        quantity,
-        data: values,
-        points,
-    }))
 }
 
 pub fn decide(
@@ -97,7 +60,7 @@ pub fn decide(
         let (status, granted_g, points) = match decision {
             Decision::Reject => (Status::Rejected, 0, 0),
             Decision::Approve => {
-                let q = requantify(conn, catalog, &before)?.ok_or_else(|| {
+                let q = requantify(conn, catalog, &before.recorded())?.ok_or_else(|| {
                     ApiError::conflict(
                         ErrorCode::InvalidState,
                         "this activity has no methodology to credit under",

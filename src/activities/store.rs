@@ -12,6 +12,7 @@ use crate::db::prepared::{in_list, matching, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::domain::catalog::Evidence;
+use crate::methodology::requantify::Recorded;
 use crate::methodology::views::MethodologyRef;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -42,6 +43,20 @@ pub struct ActivityRow {
     pub reviewed_by: Option<i64>,
     pub reviewed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+}
+
+impl ActivityRow {
+    /// What re-quantifying the activity needs of it.
+    pub fn recorded(&self) -> Recorded {
+        Recorded {
+            id: self.id,
+            methodology_id: self.methodology_id,
+            region_code: self.region_code.clone(),
+            occurred_at: self.occurred_at,
+            evidence: self.evidence,
+            data: self.data.clone(),
+        }
+    }
 }
 
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow>> {
@@ -241,28 +256,4 @@ pub fn list_flagged(
         query = query.filter(activities::id.lt(before));
     }
     query.load(conn)
-}
-
-/// Quantified activities of a type that occurred in [from, to).
-///
-/// Read through the index of the type's activities by arrival (`created_at`), which every insert appends
-/// to: no activity is stored before it occurred, beyond the clock skew allowed, so those of the window
-/// arrived after `from - MOST_FUTURE_SKEW_SECS`. (Late posts arrive any time after, so only the lower
-/// bound is known: a window far in the past reads every later arrival of the type.)
-pub fn in_window(
-    conn: &mut AnyConnection,
-    activity_type: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<ActivityRow>> {
-    let arrived_from = from - chrono::Duration::seconds(crate::config::MOST_FUTURE_SKEW_SECS);
-    activities::table
-        .filter(activities::activity_type.eq(activity_type))
-        .filter(activities::created_at.ge(arrived_from))
-        .filter(activities::occurred_at.ge(from))
-        .filter(activities::occurred_at.lt(to))
-        .filter(activities::methodology_id.is_not_null())
-        .select(ActivityRow::as_select())
-        .order(activities::id)
-        .load(conn)
 }
