@@ -179,7 +179,13 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         region_codes: vec!["CN".into()],
     };
     bikes.validate(&providers::PROVIDER_KINDS, false, &catalog)?;
-    let provider = providers::register(&mut conn, &state.secrets, admin_id, &bikes)?;
+    let provider = providers::register(
+        &mut conn,
+        &state.secrets,
+        admin_id,
+        &bikes,
+        state.clock.now_naive(),
+    )?;
     Ok(World {
         partners: partners_made,
         provider,

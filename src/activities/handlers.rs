@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::model::{ActivityResult, Event, Outcome, Poster, Reason, Status};
 use super::request::{self, ActivityRequest};
 use super::retry::{self, Refused, RetryOf};
-use super::review::{self, Decision};
+use super::review::{self, Decision, Review};
 use super::store::{self, ActivityRow};
 use crate::auth::extract::{Admin, Member};
 use crate::domain::catalog::Evidence;
@@ -41,22 +41,33 @@ fn poster(member: &Member) -> ApiResult<Poster> {
     })
 }
 
-/// Validates, queues for the next group commit, and answers once stored.
-pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
-    match validate(state, req, poster) {
+/// Validates against the time `now` (the request's), queues for the next group commit, and answers once
+/// stored.
+pub async fn ingest_one(
+    state: &AppState,
+    req: ActivityRequest,
+    poster: Poster,
+    now: DateTime<Utc>,
+) -> ApiResult<Outcome> {
+    match validate(state, req, poster, now) {
         Ok(event) => state.ingest.submit(event).await?,
         Err(refused) => retry::answer_one(state, refused).await,
     }
 }
 
-fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<Event, Refused> {
+fn validate(
+    state: &AppState,
+    req: ActivityRequest,
+    poster: Poster,
+    now: DateTime<Utc>,
+) -> Result<Event, Refused> {
     let retry_of = RetryOf::of(&req, &poster)?;
     request::validate(
         req,
         retry_of.digest().to_string(),
         poster,
         &state.catalog.get(),
-        Utc::now(),
+        now,
         &state.settings.activities,
     )
     .map_err(|error| Refused::new(error, retry_of))
@@ -80,7 +91,8 @@ pub async fn post_activity(
     body: ApiJson<ActivityRequest>,
 ) -> ApiResult<HttpResponse> {
     let poster = poster(&member)?;
-    Ok(respond(ingest_one(&state, body.0, poster).await?))
+    let now = state.clock.now();
+    Ok(respond(ingest_one(&state, body.0, poster, now).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -174,6 +186,7 @@ pub async fn post_batch(
         ));
     }
     let poster = poster(&member)?;
+    let now = state.clock.now();
     // Every event is parsed and checked on its own; the valid ones go to the writer as one job, and
     // its answers come back in the same order.
     let mut ids = Vec::with_capacity(events.len());
@@ -188,7 +201,7 @@ pub async fn post_batch(
         );
         let checked = json::parse::<ActivityRequest>(raw.to_string().as_bytes())
             .map_err(Refused::from)
-            .and_then(|req| validate(&state, req, poster.clone()));
+            .and_then(|req| validate(&state, req, poster.clone(), now));
         match checked {
             Ok(event) => {
                 valid.push(event);
@@ -332,13 +345,21 @@ pub async fn review_activity(
         idempotency::request_hash(&serde_json::json!({"review": id, "decision": decision, "note": note}));
     let scope = format!("admin:{admin_id}");
     let task_state = state.clone();
+    let now = state.clock.now_naive();
     let answered = state
         .db
         .run(move |conn| {
             idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
                 let catalog = task_state.catalog.get();
                 let settings = &task_state.settings.activities;
-                let result = review::decide(conn, &catalog, settings, admin_id, id, decision, &note)?;
+                let review = Review {
+                    admin: admin_id,
+                    activity_id: id,
+                    decision,
+                    note: &note,
+                    at: now,
+                };
+                let result = review::decide(conn, &catalog, settings, &review)?;
                 idempotency::body_of(&result)
             })
         })

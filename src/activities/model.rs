@@ -77,9 +77,23 @@ pub struct StoredAnswer {
     pub methodology: Option<MethodologyRef>,
 }
 
+/// A stored answer whose reasons or breakdown no longer parse.
+#[derive(Debug, thiserror::Error)]
+#[error("activity {id}: {source}")]
+pub struct BrokenAnswer {
+    pub id: i64,
+    pub source: serde_json::Error,
+}
+
+impl From<BrokenAnswer> for ApiError {
+    fn from(e: BrokenAnswer) -> ApiError {
+        ApiError::internal(anyhow::anyhow!(e.to_string()))
+    }
+}
+
 impl StoredAnswer {
-    pub fn into_result(self) -> Result<ActivityResult, ApiError> {
-        let parse = |e: serde_json::Error| ApiError::internal(anyhow::anyhow!("activity {}: {e}", self.id));
+    pub fn into_result(self) -> Result<ActivityResult, BrokenAnswer> {
+        let parse = |source: serde_json::Error| BrokenAnswer { id: self.id, source };
         Ok(ActivityResult {
             activity_id: self.id.to_string(),
             reasons: serde_json::from_str(&self.reasons).map_err(parse)?,
