@@ -19,7 +19,12 @@ use crate::http::pagination::{PageQuery, Paginated};
 use crate::idempotency;
 use crate::state::AppState;
 
+/// The most events one batch request holds. A batch is one job for the ingest writer, which takes whole
+/// jobs up to `activities.batch_max` events (2,000 by default): four full batches share a commit.
 pub const BATCH_MAX: usize = 500;
+
+/// The longest note an administrator may leave on a review, in characters.
+pub const REVIEW_NOTE_MAX_CHARS: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -335,8 +340,11 @@ pub async fn review_activity(
     let admin_id = admin.0.user_id()?;
     let id = id.into_inner();
     let ReviewRequest { decision, note } = body.0;
-    if note.chars().count() > 500 {
-        return Err(ApiError::field("note", "at most 500 characters"));
+    if note.chars().count() > REVIEW_NOTE_MAX_CHARS {
+        return Err(ApiError::field(
+            "note",
+            format!("at most {REVIEW_NOTE_MAX_CHARS} characters"),
+        ));
     }
     // An approval issues points: under an Idempotency-Key, a retry is answered what the first call was
     // (not `invalid_state` because the first one decided it).

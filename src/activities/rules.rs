@@ -32,6 +32,14 @@ pub fn longest() -> Duration {
     Duration::hours(24)
 }
 
+/// km/h per m/s: speeds are worked out as m × 3.6 / s, multiplying first so exact results stay exact.
+const KMH_PER_METRE_PER_SECOND: Decimal = Decimal::from_parts(36, 0, 0, false, 1);
+
+/// The shortest interval an activity occupies: an instant still collides with an interval containing it.
+pub fn shortest() -> Duration {
+    Duration::seconds(1)
+}
+
 /// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
 /// alighting.
 pub const LEAST_SECONDS_PER_RIDE: i64 = 120;
@@ -61,7 +69,7 @@ pub fn interval(
         // s = m × 3.6 / (km/h)
         Some(
             distance_m
-                .checked_mul(Decimal::new(36, 1))
+                .checked_mul(KMH_PER_METRE_PER_SECOND)
                 .unwrap_or(Decimal::MAX)
                 / Decimal::from(limit),
         )
@@ -82,7 +90,7 @@ pub fn interval(
         .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
         .or_else(|| least_time().map(after))
         .unwrap_or(occurred_at);
-    (occurred_at, end.max(occurred_at + Duration::seconds(1)))
+    (occurred_at, end.max(occurred_at + shortest()))
 }
 
 /// Whether a stated `duration_s` fits between `occurred_at` and `ended_at` (the time moving may be
@@ -119,7 +127,9 @@ pub fn speed_kmh(
         });
     }
     // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
-    distance_m.checked_mul(Decimal::new(36, 1))?.checked_div(seconds)
+    distance_m
+        .checked_mul(KMH_PER_METRE_PER_SECOND)?
+        .checked_div(seconds)
 }
 
 /// Whether an event is older than its type's claim window.

@@ -94,8 +94,7 @@ pub fn neighbours_between(
 pub fn overlapping(conn: &mut AnyConnection, row: &ActivityRow) -> QueryResult<Vec<Neighbour>> {
     let interval = (
         row.occurred_at,
-        row.ended_at
-            .unwrap_or(row.occurred_at + chrono::Duration::seconds(1)),
+        row.ended_at.unwrap_or(row.occurred_at + super::rules::shortest()),
     );
     let started = neighbours_between(
         conn,
