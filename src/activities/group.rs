@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 
 use super::caps::Book;
-use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided};
+use super::ingest::{
+    self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, WriteError,
+};
 use super::model::{Answer, Event, EventKey, Neighbour, Outcome};
 use super::{rules, store};
 use crate::db::group_commit::write_alone;
@@ -90,13 +92,15 @@ fn decide_in_order(
     events: &[&Event],
     keys: &[EventKey<'_>],
     read: &mut Read,
-) -> Result<Decisions, ApiError> {
+) -> Result<Decisions, WriteError> {
     let mut seen = HashSet::new();
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(events.len());
     let mut decided: Vec<(usize, Decided)> = Vec::new();
     for (i, (event, key)) in events.iter().zip(keys).enumerate() {
         if let Some(stored) = read.stored.get(&(key.0, key.1, key.2.to_string())) {
-            answers.push(Some(ingest::replay(stored.clone(), &event.request_hash)));
+            answers.push(Some(
+                ingest::replay(stored.clone(), &event.request_hash).map_err(ApiError::from),
+            ));
             continue;
         }
         answers.push(None);
@@ -123,7 +127,7 @@ fn write_decided(
     accounts: &mut HashMap<i64, AccountRow>,
     decided: &[(usize, Decided)],
     answers: &mut [Option<Answer>],
-) -> Result<(), ApiError> {
+) -> Result<(), WriteError> {
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
     let transfers = issue(conn, accounts, cx.issuance, events, decided, &ids)?;
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
@@ -171,7 +175,7 @@ fn issue(
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
-) -> Result<Vec<Option<i64>>, ApiError> {
+) -> Result<Vec<Option<i64>>, WriteError> {
     let causes: Vec<Cause> = ids.iter().map(|id| Cause::of("activity", id)).collect();
     let issuing: Vec<usize> = (0..decided.len())
         .filter(|&d| decided[d].1.issuance_account.is_some())

@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::caps::Book;
-use super::model::{ActivityResult, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
+use super::model::{ActivityResult, BrokenAnswer, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
 use super::rules::{self, Verdict};
 use crate::config::ActivitySettings;
 use crate::db::prepared::{insert_rows, Planning, Value};
@@ -15,7 +15,7 @@ use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
-use crate::ledger::service::IssuanceAccounts;
+use crate::ledger::service::{IssuanceAccounts, LedgerError};
 use crate::methodology::quantify::Quantified;
 
 /// What stays the same for every event of a batch.
@@ -27,15 +27,50 @@ pub struct Context<'a> {
     pub planning: Planning,
 }
 
+/// Why a stored event cannot answer a retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The retry's body differs from the stored event's.
+    #[error("this client_event_id was already used for a different event")]
+    Conflict,
+    #[error(transparent)]
+    Broken(#[from] BrokenAnswer),
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> ApiError {
+        match e {
+            ReplayError::Conflict => ApiError::conflict(ErrorCode::IdempotencyConflict, e.to_string()),
+            ReplayError::Broken(e) => e.into(),
+        }
+    }
+}
+
+/// What fails a group's write: the whole transaction is then rolled back.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// Looking up a region's issuance account, or issuing.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> ApiError {
+        match e {
+            WriteError::Query(e) => e.into(),
+            WriteError::Ledger(e) => e.into(),
+        }
+    }
+}
+
 /// The answer to a retry whose request has `digest`: the stored one, or a conflict when the body differs.
-pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> Result<Outcome, ApiError> {
+pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> Result<Outcome, ReplayError> {
     if request_hash == digest {
         Ok(Outcome::Replayed(answer.into_result()?))
     } else {
-        Err(ApiError::conflict(
-            ErrorCode::IdempotencyConflict,
-            "this client_event_id was already used for a different event",
-        ))
+        Err(ReplayError::Conflict)
     }
 }
 
@@ -166,7 +201,7 @@ pub fn decide(
     event: &Event,
     overlapping: &[&Neighbour],
     book: &mut Book,
-) -> Result<Decided, ApiError> {
+) -> Result<Decided, WriteError> {
     let Some(q) = &event.quantified else {
         return Ok(Decided::refused(Status::Rejected, vec![Reason::Late]));
     };

@@ -56,7 +56,7 @@ impl Refused {
             .as_deref()
             .and_then(|r| Some((stored.get(&r.key)?, &r.digest)))
         {
-            Some((found, digest)) => ingest::replay(found.clone(), digest),
+            Some((found, digest)) => Ok(ingest::replay(found.clone(), digest)?),
             None => Err(self.error),
         }
     }
