@@ -104,6 +104,11 @@ pub struct RedemptionSettings {
     pub hold_ttl_secs: u64,
 }
 
+/// The most clock skew the configuration may allow an `occurred_at` (`activities.future_skew_secs`): so no
+/// activity is stored more than this long before it occurred, which the simulation's search by time of
+/// arrival relies on.
+pub const MOST_FUTURE_SKEW_SECS: i64 = 86_400;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ActivitySettings {
@@ -220,7 +225,7 @@ impl Settings {
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");
         }
-        let most_skew = crate::activities::rules::MOST_FUTURE_SKEW_SECS;
+        let most_skew = MOST_FUTURE_SKEW_SECS;
         if !(0..=most_skew).contains(&self.activities.future_skew_secs) {
             let why = format!("must be between 0 and {most_skew} s");
             return fail("activities.future_skew_secs", &why);
@@ -266,9 +271,9 @@ mod tests {
     #[test]
     fn clock_skew_is_bounded_by_what_the_simulation_searches() {
         let mut s = Settings::defaults();
-        s.activities.future_skew_secs = crate::activities::rules::MOST_FUTURE_SKEW_SECS;
+        s.activities.future_skew_secs = MOST_FUTURE_SKEW_SECS;
         s.validate().unwrap();
-        for skew in [-1, crate::activities::rules::MOST_FUTURE_SKEW_SECS + 1] {
+        for skew in [-1, MOST_FUTURE_SKEW_SECS + 1] {
             s.activities.future_skew_secs = skew;
             assert!(s.validate().unwrap_err().contains("activities.future_skew_secs"));
         }

@@ -8,7 +8,8 @@ use chrono::{Duration, Utc};
 use diesel::prelude::*;
 
 use crate::accounts::{service as accounts, validate};
-use crate::activities::request::{self, ActivityRequest, Poster};
+use crate::activities::model::{Outcome, Poster};
+use crate::activities::request::{self, ActivityRequest};
 use crate::activities::{group, ingest};
 use crate::auth::api_keys::Credentials;
 use crate::db::prepared::Planning;
@@ -178,7 +179,13 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         region_codes: vec!["CN".into()],
     };
     bikes.validate(&providers::PROVIDER_KINDS, false, &catalog)?;
-    let provider = providers::register(&mut conn, &state.secrets, admin_id, &bikes)?;
+    let provider = providers::register(
+        &mut conn,
+        &state.secrets,
+        admin_id,
+        &bikes,
+        state.clock.now_naive(),
+    )?;
     Ok(World {
         partners: partners_made,
         provider,
@@ -252,7 +259,7 @@ fn earn(
             planning: Planning::EachTime,
         };
         let outcome = group::ingest_alone(conn, &mut cx, &event)?;
-        if let ingest::Outcome::Created(result) = outcome {
+        if let Outcome::Created(result) = outcome {
             earned += result.points;
         }
     }

@@ -3,13 +3,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::accounts::store as users;
 use crate::activities::handlers::{ingest_one, respond};
-use crate::activities::ingest::ActivityResult;
-use crate::activities::request::{ActivityRequest, Poster};
+use crate::activities::model::{ActivityResult, Poster};
+use crate::activities::request::ActivityRequest;
 use crate::activities::retry::{self, Refused, RetryOf};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, Owner};
@@ -75,19 +75,21 @@ pub async fn create_provider(
     onboarding.validate(&PROVIDER_KINDS, false, &state.catalog.get())?;
     let admin_id = admin.0.user_id()?;
     let task_state = state.clone();
+    let now = state.clock.now_naive();
     let credentials = state
         .db
-        .run(move |conn| register(conn, &task_state.secrets, admin_id, &onboarding))
+        .run(move |conn| register(conn, &task_state.secrets, admin_id, &onboarding, now))
         .await?;
     Ok(HttpResponse::Created().json(credentials))
 }
 
-/// Onboards a validated provider in one transaction, audited, and issues its first key.
+/// Onboards a validated provider at `now` in one transaction, audited, and issues its first key.
 pub fn register(
     conn: &mut AnyConnection,
     secrets: &SecretBox,
     admin_id: i64,
     onboarding: &Onboarding,
+    now: NaiveDateTime,
 ) -> Result<Credentials, ApiError> {
     db::transaction(conn, Tx::Write, |conn| {
         let name = onboarding.name.trim();
@@ -97,7 +99,7 @@ pub fn register(
                 providers::kind.eq(&onboarding.kind),
                 providers::region_codes
                     .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
-                providers::created_at.eq(Utc::now().naive_utc()),
+                providers::created_at.eq(now),
             ))
             .returning(providers::id)
             .get_result(conn)?;
@@ -133,6 +135,7 @@ pub async fn provider_activity(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let body = json::read_body(&req, &mut payload).await?;
+    let now = state.clock.now();
     let caller = signature::verify(&req, &body, &state, Owner::Provider).await?;
     let mut value: serde_json::Value = json::parse(&body)?;
     let user_id = value
@@ -172,5 +175,5 @@ pub async fn provider_activity(
         let refused = Refused::new(refusal, RetryOf::of(&request, &poster)?);
         return Ok(respond(retry::answer_one(&state, refused).await?));
     }
-    Ok(respond(ingest_one(&state, request, poster).await?))
+    Ok(respond(ingest_one(&state, request, poster, now).await?))
 }

@@ -78,7 +78,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
-    let ingest = writer::start(db.clone(), settings.activities.clone());
+    let ingest = writer::start(db.clone(), settings.activities.clone(), clock.clone());
     let transfers = transfer_writer::start(
         db.clone(),
         Batching {

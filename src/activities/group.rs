@@ -18,8 +18,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDateTime;
 
-use super::ingest::{self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, Outcome};
-use super::request::Event;
+use super::caps::Book;
+use super::ingest::{
+    self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, WriteError,
+};
+use super::model::{Answer, Event, EventKey, Neighbour, Outcome};
 use super::{rules, store};
 use crate::db::group_commit::write_alone;
 use crate::db::prepared::Planning;
@@ -30,54 +33,103 @@ use crate::ledger::service::{Cause, IssuanceAccounts, Kind};
 use crate::ledger::store::AccountRow;
 use diesel::QueryResult;
 
-type Answer = Result<Outcome, ApiError>;
-
 /// Ingests `events` (sorted by account) inside the caller's transaction; one answer per event, in order.
 pub fn ingest_group(
     conn: &mut AnyConnection,
     cx: &mut Context<'_>,
     events: &[&Event],
 ) -> Result<Vec<Answer>, ApiError> {
-    let keys: Vec<store::EventKey<'_>> = events.iter().map(|e| e.key()).collect();
+    let keys: Vec<EventKey<'_>> = events.iter().map(|e| e.key()).collect();
     // Every account's row lock first (ascending, like every other writer), so that the cap counters
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let mut accounts = batch::lock_accounts(conn, &owners)?;
-    let stored = store::stored_answers(conn, &keys, cx.planning)?;
-    let mut neighbours = neighbours_of(conn, events, cx.planning)?;
+    let mut read = Read {
+        stored: store::stored_answers(conn, &keys, cx.planning)?,
+        neighbours: neighbours_of(conn, events, cx.planning)?,
+        book: book_of(conn, cx, events)?,
+    };
+    let (mut answers, decided) = decide_in_order(conn, cx, events, &keys, &mut read)?;
+    read.book.write(conn)?;
+    write_decided(conn, cx, events, &mut accounts, &decided, &mut answers)?;
+    // Repeats now find their first event stored, and replay it (or conflict with it).
+    Ok(answers
+        .into_iter()
+        .zip(events)
+        .map(|(answer, event)| answer.unwrap_or_else(|| ingest_alone(conn, cx, event)))
+        .collect())
+}
+
+/// What a group reads once, before deciding its events.
+struct Read {
+    /// The stored answers of the group's event keys (replays).
+    stored: store::StoredAnswers,
+    /// The live activities the group's events can overlap; each decided event is added for the next.
+    neighbours: Vec<Neighbour>,
+    /// The cap counters the group's credits can draw on.
+    book: Book,
+}
+
+/// The cap counters of the group's quantified events.
+fn book_of(conn: &mut AnyConnection, cx: &Context<'_>, events: &[&Event]) -> QueryResult<Book> {
     let claims: Vec<(i64, &str, NaiveDateTime)> = events
         .iter()
         .filter(|e| e.quantified.is_some())
         .map(|e| (e.poster.account_id, e.activity_type.as_str(), e.occurred_at))
         .collect();
-    let mut book = cap_book(conn, cx.settings, &claims, cx.planning)?;
+    cap_book(conn, cx.settings, &claims, cx.planning)
+}
 
-    // Decide each event in order; `None` marks a repeat of an earlier event of the group.
+/// The answers a group knows after deciding (`None`: to be filled in), and its decided events by index.
+type Decisions = (Vec<Option<Answer>>, Vec<(usize, Decided)>);
+
+/// Decides each event in order, each seeing the ones before it. Returns the answers known so far (a
+/// replay's; `None` for an event decided here, or a repeat of an earlier event of the group) and the
+/// decided events with their index.
+fn decide_in_order(
+    conn: &mut AnyConnection,
+    cx: &mut Context<'_>,
+    events: &[&Event],
+    keys: &[EventKey<'_>],
+    read: &mut Read,
+) -> Result<Decisions, WriteError> {
     let mut seen = HashSet::new();
     let mut answers: Vec<Option<Answer>> = Vec::with_capacity(events.len());
     let mut decided: Vec<(usize, Decided)> = Vec::new();
-    for (i, (event, key)) in events.iter().zip(&keys).enumerate() {
-        if let Some(stored) = stored.get(&(key.0, key.1, key.2.to_string())) {
-            answers.push(Some(ingest::replay(stored.clone(), &event.request_hash)));
+    for (i, (event, key)) in events.iter().zip(keys).enumerate() {
+        if let Some(stored) = read.stored.get(&(key.0, key.1, key.2.to_string())) {
+            answers.push(Some(
+                ingest::replay(stored.clone(), &event.request_hash).map_err(ApiError::from),
+            ));
             continue;
         }
+        answers.push(None);
         if !seen.insert(*key) {
-            answers.push(None);
             continue;
         }
-        let overlapping: Vec<&store::Neighbour> = neighbours
+        let overlapping: Vec<&Neighbour> = read
+            .neighbours
             .iter()
             .filter(|n| n.overlaps(event.poster.account_id, event.interval))
             .collect();
-        let verdict = decide(conn, cx, event, &overlapping, &mut book)?;
-        neighbours.push(verdict.as_neighbour(event));
+        let verdict = decide(conn, cx, event, &overlapping, &mut read.book)?;
+        read.neighbours.push(verdict.as_neighbour(event));
         decided.push((i, verdict));
-        answers.push(None);
     }
+    Ok((answers, decided))
+}
 
-    book.write(conn)?;
+/// Gives the decided events ids, issues their points and inserts their rows; fills in their answers.
+fn write_decided(
+    conn: &mut AnyConnection,
+    cx: &mut Context<'_>,
+    events: &[&Event],
+    accounts: &mut HashMap<i64, AccountRow>,
+    decided: &[(usize, Decided)],
+    answers: &mut [Option<Answer>],
+) -> Result<(), WriteError> {
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
-    let transfers = issue(conn, &mut accounts, cx.issuance, events, &decided, &ids)?;
+    let transfers = issue(conn, accounts, cx.issuance, events, decided, &ids)?;
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
         answers[*i] = Some(Ok(Outcome::Created(verdict.result(id, events[*i]))));
     }
@@ -88,13 +140,7 @@ pub fn ingest_group(
         .map(|(((i, verdict), &id), &transfer)| verdict.row(events[*i], id, transfer, cx.now))
         .collect();
     insert_activities(conn, &rows)?;
-
-    // Repeats now find their first event stored, and replay it (or conflict with it).
-    Ok(answers
-        .into_iter()
-        .zip(events)
-        .map(|(answer, event)| answer.unwrap_or_else(|| ingest_alone(conn, cx, event)))
-        .collect())
+    Ok(())
 }
 
 /// Ingests one event in a transaction of its own (a savepoint inside a caller's).
@@ -107,7 +153,7 @@ fn neighbours_of(
     conn: &mut AnyConnection,
     events: &[&Event],
     planning: Planning,
-) -> QueryResult<Vec<store::Neighbour>> {
+) -> QueryResult<Vec<Neighbour>> {
     let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
     let (Some(from), Some(to)) = (
         travel.iter().map(|e| e.interval.0).min(),
@@ -129,7 +175,7 @@ fn issue(
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
-) -> Result<Vec<Option<i64>>, ApiError> {
+) -> Result<Vec<Option<i64>>, WriteError> {
     let causes: Vec<Cause> = ids.iter().map(|id| Cause::of("activity", id)).collect();
     let issuing: Vec<usize> = (0..decided.len())
         .filter(|&d| decided[d].1.issuance_account.is_some())

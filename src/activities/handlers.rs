@@ -6,19 +6,25 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ingest::{ActivityResult, Outcome};
-use super::request::{self, ActivityRequest, Poster};
+use super::model::{ActivityResult, Event, Outcome, Poster, Reason, Status};
+use super::request::{self, ActivityRequest};
 use super::retry::{self, Refused, RetryOf};
-use super::review::{self, Decision};
+use super::review::{self, Decision, Review};
 use super::store::{self, ActivityRow};
 use crate::auth::extract::{Admin, Member};
+use crate::domain::catalog::Evidence;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::idempotency;
 use crate::state::AppState;
 
+/// The most events one batch request holds. A batch is one job for the ingest writer, which takes whole
+/// jobs up to `activities.batch_max` events (2,000 by default): four full batches share a commit.
 pub const BATCH_MAX: usize = 500;
+
+/// The longest note an administrator may leave on a review, in characters.
+pub const REVIEW_NOTE_MAX_CHARS: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -40,22 +46,33 @@ fn poster(member: &Member) -> ApiResult<Poster> {
     })
 }
 
-/// Validates, queues for the next group commit, and answers once stored.
-pub async fn ingest_one(state: &AppState, req: ActivityRequest, poster: Poster) -> ApiResult<Outcome> {
-    match validate(state, req, poster) {
+/// Validates against the time `now` (the request's), queues for the next group commit, and answers once
+/// stored.
+pub async fn ingest_one(
+    state: &AppState,
+    req: ActivityRequest,
+    poster: Poster,
+    now: DateTime<Utc>,
+) -> ApiResult<Outcome> {
+    match validate(state, req, poster, now) {
         Ok(event) => state.ingest.submit(event).await?,
         Err(refused) => retry::answer_one(state, refused).await,
     }
 }
 
-fn validate(state: &AppState, req: ActivityRequest, poster: Poster) -> Result<request::Event, Refused> {
+fn validate(
+    state: &AppState,
+    req: ActivityRequest,
+    poster: Poster,
+    now: DateTime<Utc>,
+) -> Result<Event, Refused> {
     let retry_of = RetryOf::of(&req, &poster)?;
     request::validate(
         req,
         retry_of.digest().to_string(),
         poster,
         &state.catalog.get(),
-        Utc::now(),
+        now,
         &state.settings.activities,
     )
     .map_err(|error| Refused::new(error, retry_of))
@@ -79,7 +96,8 @@ pub async fn post_activity(
     body: ApiJson<ActivityRequest>,
 ) -> ApiResult<HttpResponse> {
     let poster = poster(&member)?;
-    Ok(respond(ingest_one(&state, body.0, poster).await?))
+    let now = state.clock.now();
+    Ok(respond(ingest_one(&state, body.0, poster, now).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -89,11 +107,32 @@ pub struct BatchRequest {
     pub events: Vec<serde_json::Value>,
 }
 
+crate::text_enum! {
+    /// A batch item's status: its activity's, or `error` when the event was refused.
+    pub enum BatchStatus {
+        Credited = "credited",
+        Capped = "capped",
+        Flagged = "flagged",
+        Rejected = "rejected",
+        Error = "error",
+    }
+}
+
+impl From<Status> for BatchStatus {
+    fn from(status: Status) -> BatchStatus {
+        match status {
+            Status::Credited => BatchStatus::Credited,
+            Status::Capped => BatchStatus::Capped,
+            Status::Flagged => BatchStatus::Flagged,
+            Status::Rejected => BatchStatus::Rejected,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct BatchItem {
     pub client_event_id: Option<String>,
-    /// The activity's status, or `error`.
-    pub status: String,
+    pub status: BatchStatus,
     pub activity_id: Option<String>,
     pub points: Option<i64>,
     /// true when this event had been stored before (a retry).
@@ -115,7 +154,7 @@ fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchIt
     match stored {
         Ok((result, replayed)) => BatchItem {
             client_event_id,
-            status: result.status,
+            status: result.status.into(),
             activity_id: Some(result.activity_id),
             points: Some(result.points),
             replayed,
@@ -123,7 +162,7 @@ fn item(client_event_id: Option<String>, outcome: ApiResult<Outcome>) -> BatchIt
         },
         Err(e) => BatchItem {
             client_event_id,
-            status: "error".into(),
+            status: BatchStatus::Error,
             activity_id: None,
             points: None,
             replayed: false,
@@ -152,6 +191,7 @@ pub async fn post_batch(
         ));
     }
     let poster = poster(&member)?;
+    let now = state.clock.now();
     // Every event is parsed and checked on its own; the valid ones go to the writer as one job, and
     // its answers come back in the same order.
     let mut ids = Vec::with_capacity(events.len());
@@ -166,7 +206,7 @@ pub async fn post_batch(
         );
         let checked = json::parse::<ActivityRequest>(raw.to_string().as_bytes())
             .map_err(Refused::from)
-            .and_then(|req| validate(&state, req, poster.clone()));
+            .and_then(|req| validate(&state, req, poster.clone(), now));
         match checked {
             Ok(event) => {
                 valid.push(event);
@@ -201,9 +241,9 @@ pub struct ActivityView {
     pub activity_type: String,
     pub region_code: String,
     pub occurred_at: DateTime<Utc>,
-    pub evidence: String,
-    pub status: String,
-    pub reasons: Vec<String>,
+    pub evidence: Evidence,
+    pub status: Status,
+    pub reasons: Vec<Reason>,
     pub reduction_g: i64,
     pub granted_g: i64,
     pub points: i64,
@@ -300,8 +340,11 @@ pub async fn review_activity(
     let admin_id = admin.0.user_id()?;
     let id = id.into_inner();
     let ReviewRequest { decision, note } = body.0;
-    if note.chars().count() > 500 {
-        return Err(ApiError::field("note", "at most 500 characters"));
+    if note.chars().count() > REVIEW_NOTE_MAX_CHARS {
+        return Err(ApiError::field(
+            "note",
+            format!("at most {REVIEW_NOTE_MAX_CHARS} characters"),
+        ));
     }
     // An approval issues points: under an Idempotency-Key, a retry is answered what the first call was
     // (not `invalid_state` because the first one decided it).
@@ -311,23 +354,23 @@ pub async fn review_activity(
     let scope = format!("admin:{admin_id}");
     let task_state = state.clone();
     let clock = state.clock.clone();
+    let now = clock.now_naive();
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                key.as_deref(),
-                &hash,
-                StatusCode::OK,
-                |conn| {
-                    let catalog = task_state.catalog.get();
-                    let settings = &task_state.settings.activities;
-                    let result = review::decide(conn, &catalog, settings, admin_id, id, decision, &note)?;
-                    idempotency::body_of(&result)
-                },
-            )
+            idempotency::run(conn, &clock, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
+                let catalog = task_state.catalog.get();
+                let settings = &task_state.settings.activities;
+                let review = Review {
+                    admin: admin_id,
+                    activity_id: id,
+                    decision,
+                    note: &note,
+                    at: now,
+                };
+                let result = review::decide(conn, &catalog, settings, &review)?;
+                idempotency::body_of(&result)
+            })
         })
         .await?;
     Ok(idempotency::respond(answered))

@@ -1,89 +1,24 @@
-//! The rules of one event: replay, plausibility (speed, overlaps, the provider-vs-app rule), caps, and
-//! the row and answer it is stored with. `activities::group` applies them to a group of events inside one
-//! transaction; nothing here commits.
+//! The rules of one event applied to what is stored: replay, the verdict of `rules` against the stored
+//! neighbours, cap grants from the counters read under the account's lock, and the row and answer it is
+//! stored with. `activities::group` applies them to a group of events inside one transaction; nothing here
+//! commits.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::caps::Book;
-use super::request::Event;
-use super::rules;
-use super::store;
+use super::model::{ActivityResult, BrokenAnswer, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
+use super::rules::{self, Verdict};
 use crate::config::ActivitySettings;
 use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Evidence};
-use crate::domain::formula::Step;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
-use crate::ledger::service::IssuanceAccounts;
+use crate::ledger::service::{IssuanceAccounts, LedgerError};
 use crate::methodology::quantify::Quantified;
-use crate::methodology::views::MethodologyRef;
-
-/// What the client is told (and what a replay returns).
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
-pub struct ActivityResult {
-    pub activity_id: String,
-    /// credited, capped, flagged or rejected
-    pub status: String,
-    /// What the methodology gives, in grams CO2e.
-    pub reduction_g: i64,
-    /// What the daily cap let through.
-    pub granted_g: i64,
-    pub points: i64,
-    pub methodology: Option<MethodologyRef>,
-    /// cap_reached, late, speed, overlap, duplicate, supersedes_app_record, annual_cap_reached
-    pub reasons: Vec<String>,
-    #[schema(value_type = Vec<Object>)]
-    pub breakdown: Vec<Step>,
-}
-
-/// The columns an answer is rebuilt from. The answer is not stored as such: every figure of it is in the
-/// activity's row already (and a review keeps them current), so storing it again would double the row, and
-/// the rows written per second are what bounds ingestion.
-#[derive(Debug, Clone)]
-pub struct StoredAnswer {
-    pub id: i64,
-    pub status: String,
-    pub reduction_g: i64,
-    pub granted_g: i64,
-    pub points: i64,
-    /// JSON array of strings, as stored.
-    pub reasons: String,
-    /// JSON array of steps, as stored.
-    pub breakdown: Option<String>,
-    pub methodology: Option<MethodologyRef>,
-}
-
-impl StoredAnswer {
-    pub fn into_result(self) -> Result<ActivityResult, ApiError> {
-        let parse = |e: serde_json::Error| ApiError::internal(anyhow::anyhow!("activity {}: {e}", self.id));
-        Ok(ActivityResult {
-            activity_id: self.id.to_string(),
-            reasons: serde_json::from_str(&self.reasons).map_err(parse)?,
-            breakdown: match &self.breakdown {
-                Some(steps) => serde_json::from_str(steps).map_err(parse)?,
-                None => Vec::new(),
-            },
-            status: self.status,
-            reduction_g: self.reduction_g,
-            granted_g: self.granted_g,
-            points: self.points,
-            methodology: self.methodology,
-        })
-    }
-}
-
-pub enum Outcome {
-    Created(ActivityResult),
-    /// The same event posted again: its answer, rebuilt from its row (see [`StoredAnswer`]).
-    Replayed(ActivityResult),
-}
 
 /// What stays the same for every event of a batch.
 pub struct Context<'a> {
@@ -94,125 +29,51 @@ pub struct Context<'a> {
     pub planning: Planning,
 }
 
+/// Why a stored event cannot answer a retry.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    /// The retry's body differs from the stored event's.
+    #[error("this client_event_id was already used for a different event")]
+    Conflict,
+    #[error(transparent)]
+    Broken(#[from] BrokenAnswer),
+}
+
+impl From<ReplayError> for ApiError {
+    fn from(e: ReplayError) -> ApiError {
+        match e {
+            ReplayError::Conflict => ApiError::conflict(ErrorCode::IdempotencyConflict, e.to_string()),
+            ReplayError::Broken(e) => e.into(),
+        }
+    }
+}
+
+/// What fails a group's write: the whole transaction is then rolled back.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// Looking up a region's issuance account, or issuing.
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+}
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> ApiError {
+        match e {
+            WriteError::Query(e) => e.into(),
+            WriteError::Ledger(e) => e.into(),
+        }
+    }
+}
+
 /// The answer to a retry whose request has `digest`: the stored one, or a conflict when the body differs.
-pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> Result<Outcome, ApiError> {
+pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> Result<Outcome, ReplayError> {
     if request_hash == digest {
         Ok(Outcome::Replayed(answer.into_result()?))
     } else {
-        Err(ApiError::conflict(
-            ErrorCode::IdempotencyConflict,
-            "this client_event_id was already used for a different event",
-        ))
+        Err(ReplayError::Conflict)
     }
-}
-
-/// How the event is to be settled, before any grant is taken.
-enum Verdict {
-    Rejected(&'static str),
-    Flagged(Vec<String>),
-    Credit {
-        reasons: Vec<String>,
-        already_granted_g: i64,
-        already_points: i64,
-    },
-}
-
-/// Judges an event against the other activities of its account that overlap it.
-fn judge(settings: &ActivitySettings, event: &Event, overlapping: &[&store::Neighbour]) -> Verdict {
-    let mut flags = Vec::new();
-    if let (Some(speed), Some(limit)) = (
-        rules::speed_kmh(&event.values, event.occurred_at, event.ended_at),
-        settings.max_speed_kmh.get(&event.activity_type),
-    ) {
-        if speed > Decimal::from(*limit) {
-            flags.push("speed".to_string());
-        }
-    }
-    let mut app_records = Vec::new();
-    if rules::is_travel(&event.activity_type) {
-        let this_is_operator = event.poster.provider_id.is_some();
-        for &other in overlapping {
-            if !rules::is_travel(&other.activity_type) {
-                continue;
-            }
-            match (
-                same_trip(&event.activity_type, this_is_operator, other),
-                this_is_operator,
-            ) {
-                // The app reports a trip the operator already reported: the operator's record wins.
-                (true, false) => return Verdict::Rejected("duplicate"),
-                // The operator reports a trip the app already claimed (perhaps in several legs): top up,
-                // never reverse. An app record held for review was granted nothing, so there is nothing to
-                // top up; it cannot be approved any more (`approval_terms`), and the trusted record stands.
-                (true, true) => {
-                    if other.status != "flagged" {
-                        app_records.push(other);
-                    }
-                }
-                _ => {
-                    if !flags.iter().any(|f| f == "overlap") {
-                        flags.push("overlap".to_string());
-                    }
-                }
-            }
-        }
-    }
-    if !flags.is_empty() {
-        return Verdict::Flagged(flags);
-    }
-    let (already_granted_g, already_points) = granted_to(&app_records);
-    Verdict::Credit {
-        reasons: superseding(&app_records),
-        already_granted_g,
-        already_points,
-    }
-}
-
-/// Whether `other` is the other side's record of the same trip: the operator's and the app's records of
-/// one ride have the same type and overlap (the caller has checked the overlap).
-fn same_trip(activity_type: &str, this_is_operator: bool, other: &store::Neighbour) -> bool {
-    other.activity_type == activity_type && other.provider_id.is_some() != this_is_operator
-}
-
-/// What the app's records of a trip were granted, in (grams, points): an operator's record tops them up.
-fn granted_to(app_records: &[&store::Neighbour]) -> (i64, i64) {
-    app_records
-        .iter()
-        .fold((0, 0), |(g, p), r| (g + r.granted_g, p + r.points))
-}
-
-fn superseding(app_records: &[&store::Neighbour]) -> Vec<String> {
-    if !app_records.is_empty() {
-        vec!["supersedes_app_record".into()]
-    } else {
-        Vec::new()
-    }
-}
-
-/// Approving a flagged travel record honours the other records of its trip as posting it would have:
-/// an app record yields to any live operator record of the trip (409 `duplicate_trip`), and an operator
-/// record only tops up what the trip's app records were granted. Returns the reasons to add and the
-/// (grams, points) already granted. `overlapping`: the account's live activities overlapping it (the
-/// record itself may be among them: it is no other side's record of its trip).
-pub fn approval_terms(
-    activity_type: &str,
-    from_operator: bool,
-    overlapping: &[store::Neighbour],
-) -> Result<(Vec<String>, (i64, i64)), ApiError> {
-    if !rules::is_travel(activity_type) {
-        return Ok((Vec::new(), (0, 0)));
-    }
-    let others: Vec<&store::Neighbour> = overlapping
-        .iter()
-        .filter(|other| same_trip(activity_type, from_operator, other))
-        .collect();
-    if !from_operator && !others.is_empty() {
-        return Err(ApiError::conflict(
-            ErrorCode::DuplicateTrip,
-            "the operator's record of this trip stands: this app record can only be rejected",
-        ));
-    }
-    Ok((superseding(&others), granted_to(&others)))
 }
 
 /// Whose allowance a credit draws on, and what an earlier record of the same trip already received.
@@ -253,14 +114,23 @@ pub fn cap_book(
     Book::load(conn, &daily, &annual, planning)
 }
 
-/// Takes what the caps allow from `book`. Returns (status, granted_g, points, reasons); issuing is the
-/// caller's.
+/// What the caps let a credit have; issuing is the caller's.
+#[derive(Debug)]
+pub struct Credit {
+    /// `Credited`, or `Capped` when the caps left it nothing it wanted.
+    pub status: Status,
+    pub granted_g: i64,
+    pub points: i64,
+    pub reasons: Vec<Reason>,
+}
+
+/// Takes what the caps allow from `book`.
 pub fn credit(
     settings: &ActivitySettings,
     grant: &Grant<'_>,
     q: &Quantified,
     book: &mut Book,
-) -> QueryResult<(&'static str, i64, i64, Vec<String>)> {
+) -> QueryResult<Credit> {
     let (account_id, activity_type, occurred_at, evidence) = (
         grant.account_id,
         grant.activity_type,
@@ -274,7 +144,7 @@ pub fn credit(
     let mut granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
     let mut reasons = Vec::new();
     if granted < want {
-        reasons.push("cap_reached".to_string());
+        reasons.push(Reason::CapReached);
     }
     let weight = q.version.weights.weight(evidence);
     // The trip is worth what this record says: grams an earlier record of it claimed beyond that are never
@@ -288,7 +158,7 @@ pub fn credit(
         settings.annual_points_cap,
     )?;
     if points < want_points {
-        reasons.push("annual_cap_reached".to_string());
+        reasons.push(Reason::AnnualCapReached);
         // Grams that earn no points at all are not credited: they go back to the day's allowance.
         if points == 0 {
             book.give_back_daily(daily_key, granted)?;
@@ -298,19 +168,24 @@ pub fn credit(
     // Capped: the caps left this record nothing it wanted. An operator's record may still earn points
     // with no new grams (it re-weighs grams its trip's app records were granted): that is a credit.
     let status = if (want > 0 || want_points > 0) && granted == 0 && points == 0 {
-        "capped"
+        Status::Capped
     } else {
-        "credited"
+        Status::Credited
     };
-    Ok((status, granted, points, reasons))
+    Ok(Credit {
+        status,
+        granted_g: granted,
+        points,
+        reasons,
+    })
 }
 
 /// What an event becomes, before it has an id.
 pub struct Decided {
-    pub status: &'static str,
+    pub status: Status,
     pub granted_g: i64,
     pub points: i64,
-    pub reasons: Vec<String>,
+    pub reasons: Vec<Reason>,
     /// The region's issuance account, when points are to be issued.
     pub issuance_account: Option<i64>,
 }
@@ -326,20 +201,17 @@ pub fn decide(
     conn: &mut AnyConnection,
     cx: &mut Context<'_>,
     event: &Event,
-    overlapping: &[&store::Neighbour],
+    overlapping: &[&Neighbour],
     book: &mut Book,
-) -> Result<Decided, ApiError> {
+) -> Result<Decided, WriteError> {
     let Some(q) = &event.quantified else {
-        return Ok(Decided::refused("rejected", vec!["late".to_string()]));
+        return Ok(Decided::refused(Status::Rejected, vec![Reason::Late]));
     };
-    let (base, already_granted_g, already_points) = match judge(cx.settings, event, overlapping) {
-        Verdict::Rejected(why) => return Ok(Decided::refused("rejected", vec![why.to_string()])),
-        Verdict::Flagged(flags) => return Ok(Decided::refused("flagged", flags)),
-        Verdict::Credit {
-            reasons,
-            already_granted_g,
-            already_points,
-        } => (reasons, already_granted_g, already_points),
+    let max_speed_kmh = cx.settings.max_speed_kmh.get(&event.activity_type).copied();
+    let (base, already) = match rules::judge(event, max_speed_kmh, overlapping) {
+        Verdict::Rejected(why) => return Ok(Decided::refused(Status::Rejected, vec![why])),
+        Verdict::Flagged(flags) => return Ok(Decided::refused(Status::Flagged, flags)),
+        Verdict::Credit { reasons, already } => (reasons, already),
     };
     let issuance_account = cx.issuance.id(conn, &event.region_code)?;
     let grant = Grant {
@@ -347,9 +219,14 @@ pub fn decide(
         activity_type: &event.activity_type,
         occurred_at: event.occurred_at,
         evidence: event.evidence,
-        already: (already_granted_g, already_points),
+        already,
     };
-    let (status, granted_g, points, mut reasons) = credit(cx.settings, &grant, q, book)?;
+    let Credit {
+        status,
+        granted_g,
+        points,
+        mut reasons,
+    } = credit(cx.settings, &grant, q, book)?;
     reasons.splice(0..0, base);
     Ok(Decided {
         status,
@@ -361,7 +238,7 @@ pub fn decide(
 }
 
 impl Decided {
-    fn refused(status: &'static str, reasons: Vec<String>) -> Decided {
+    fn refused(status: Status, reasons: Vec<Reason>) -> Decided {
         Decided {
             status,
             granted_g: 0,
@@ -376,7 +253,7 @@ impl Decided {
         let quantified = event.quantified.as_ref();
         ActivityResult {
             activity_id: id.to_string(),
-            status: self.status.to_string(),
+            status: self.status,
             reduction_g: quantified.map_or(0, |q| q.quantity.reduction_g),
             granted_g: self.granted_g,
             points: self.points,
@@ -411,7 +288,7 @@ impl Decided {
             evidence: event.evidence.as_str(),
             provider_id: event.poster.provider_id,
             data: &event.data_json,
-            status: self.status,
+            status: self.status.as_str(),
             reasons: serde_json::to_string(&self.reasons).unwrap_or_default(),
             methodology_id: quantified.map(|q| q.version.id),
             reduction_g: quantified.map_or(0, |q| q.quantity.reduction_g),
@@ -424,14 +301,14 @@ impl Decided {
     }
 
     /// What a later event of the same group sees of this one.
-    pub fn as_neighbour(&self, event: &Event) -> store::Neighbour {
-        store::Neighbour {
+    pub fn as_neighbour(&self, event: &Event) -> Neighbour {
+        Neighbour {
             account_id: event.poster.account_id,
             occurred_at: event.interval.0,
             ended_at: Some(event.interval.1),
             activity_type: event.activity_type.clone(),
             provider_id: event.poster.provider_id,
-            status: self.status.to_string(),
+            status: self.status,
             granted_g: self.granted_g,
             points: self.points,
         }
@@ -495,68 +372,4 @@ columns! {
 /// Stores activities in multi-row statements.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
     insert_rows(conn, activities::table, rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::{NaiveDate, NaiveDateTime};
-
-    use super::*;
-
-    fn at(minute: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, 29)
-            .unwrap()
-            .and_hms_opt(8, minute, 0)
-            .unwrap()
-    }
-
-    fn record(
-        activity_type: &str,
-        provider_id: Option<i64>,
-        status: &str,
-        granted: (i64, i64),
-    ) -> store::Neighbour {
-        store::Neighbour {
-            account_id: 1,
-            occurred_at: at(0),
-            ended_at: Some(at(20)),
-            activity_type: activity_type.into(),
-            provider_id,
-            status: status.into(),
-            granted_g: granted.0,
-            points: granted.1,
-        }
-    }
-
-    #[test]
-    fn an_approved_operator_record_tops_up_every_app_leg() {
-        let legs = [
-            record("transit.metro", None, "credited", (187, 93)),
-            record("transit.metro", None, "credited", (187, 93)),
-            record("transit.bus", None, "credited", (80, 40)),
-            record("transit.metro", Some(7), "credited", (467, 467)),
-        ];
-        let (reasons, already) = approval_terms("transit.metro", true, &legs).unwrap();
-        assert_eq!(
-            already,
-            (374, 186),
-            "both metro legs of the app, not the bus, not the operator"
-        );
-        assert_eq!(reasons, ["supersedes_app_record"]);
-        let (reasons, already) = approval_terms("transit.metro", true, &legs[2..3]).unwrap();
-        assert_eq!((reasons.len(), already), (0, (0, 0)));
-    }
-
-    #[test]
-    fn an_app_record_yields_to_any_operator_record_of_its_trip() {
-        let flagged_operator = [record("transit.metro", Some(7), "flagged", (0, 0))];
-        let refused = approval_terms("transit.metro", false, &flagged_operator).unwrap_err();
-        assert_eq!(refused.code, ErrorCode::DuplicateTrip);
-        let other_type = [record("transit.bus", Some(7), "credited", (80, 80))];
-        assert!(approval_terms("transit.metro", false, &other_type).is_ok());
-        assert!(
-            approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
-            "not travel"
-        );
-    }
 }

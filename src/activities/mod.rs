@@ -5,6 +5,7 @@ pub mod caps;
 pub mod group;
 pub mod handlers;
 pub mod ingest;
+pub mod model;
 pub mod reconcile;
 pub mod request;
 pub mod retry;

@@ -4,13 +4,14 @@ use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::{rules, store};
+use super::model::{Event, Poster};
+use super::rules;
 use crate::config::ActivitySettings;
 use crate::domain::catalog::{Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 use crate::error::{ApiError, FieldError};
 use crate::idempotency::request_hash;
-use crate::methodology::quantify::{quantify_values, Quantified};
+use crate::methodology::quantify::quantify_values;
 
 #[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -31,49 +32,6 @@ pub struct ActivityRequest {
     pub data: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Who posts: the account credited, and whether a trusted provider vouches for it.
-#[derive(Debug, Clone)]
-pub struct Poster {
-    pub user_id: i64,
-    pub account_id: i64,
-    pub home_region: String,
-    pub provider_id: Option<i64>,
-}
-
-/// An event that passed every check that needs no database, quantified: everything the writer needs
-/// that does not depend on what is stored is worked out here, on the request's thread.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub poster: Poster,
-    pub client_event_id: String,
-    pub request_hash: String,
-    pub activity_type: String,
-    pub region_code: String,
-    pub occurred_at: NaiveDateTime,
-    pub ended_at: Option<NaiveDateTime>,
-    pub evidence: Evidence,
-    pub values: DataValues,
-    /// [start, end) of the activity.
-    pub interval: (NaiveDateTime, NaiveDateTime),
-    /// Asia/Shanghai date of `occurred_at`: the daily cap's day.
-    pub local_day: String,
-    /// The quantification under the version in force; `None` when the event came after its claim window.
-    pub quantified: Option<Quantified>,
-    /// The request's `data` and the quantification's breakdown, as stored.
-    pub data_json: String,
-    pub breakdown_json: String,
-}
-
-impl Event {
-    pub fn key(&self) -> store::EventKey<'_> {
-        (
-            self.poster.account_id,
-            store::poster_of(self.poster.provider_id),
-            &self.client_event_id,
-        )
-    }
-}
-
 fn field(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),
@@ -88,6 +46,21 @@ pub fn digest(req: &ActivityRequest) -> Result<String, ApiError> {
     ))
 }
 
+/// The longest `client_event_id`, in characters: room for a UUID with a prefix, small enough to index.
+pub const CLIENT_EVENT_ID_MAX_CHARS: usize = 128;
+
+/// What the checks that need no quantification make of a request, with the field errors they found.
+struct Checked {
+    region: String,
+    evidence: Evidence,
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    /// The type's claim window and the typed data, when the type and its data are valid.
+    typed: Option<(i64, DataValues)>,
+    interval: Option<(NaiveDateTime, NaiveDateTime)>,
+    errors: Vec<FieldError>,
+}
+
 /// Checks and quantifies the request whose [`digest`] is `hash`.
 pub fn validate(
     req: ActivityRequest,
@@ -97,77 +70,13 @@ pub fn validate(
     now: DateTime<Utc>,
     settings: &ActivitySettings,
 ) -> Result<Event, ApiError> {
-    let mut errors = Vec::new();
-    let chars = req.client_event_id.chars().count();
-    if !(1..=128).contains(&chars) {
-        errors.push(field("client_event_id", "must be 1 to 128 characters"));
-    }
-    let region = req
-        .region_code
-        .clone()
-        .unwrap_or_else(|| poster.home_region.clone());
-    if catalog.region(&region).is_none() {
-        errors.push(field("region_code", "unknown region"));
-    }
-    let evidence = match (req.evidence, poster.provider_id) {
-        (_, Some(_)) => Evidence::Operator,
-        (Some(Evidence::Operator), None) => {
-            errors.push(field(
-                "evidence",
-                "operator evidence comes only from signed provider calls",
-            ));
-            Evidence::Operator
-        }
-        (evidence, None) => evidence.unwrap_or(Evidence::SelfReport),
-    };
-    let occurred_at = req.occurred_at.naive_utc();
-    if req.occurred_at.with_timezone(&Utc) > now + Duration::seconds(settings.future_skew_secs) {
-        errors.push(field("occurred_at", "is in the future"));
-    }
-    let ended_at = req.ended_at.map(|t| t.naive_utc());
-    if ended_at.is_some_and(|end| end <= occurred_at) {
-        errors.push(field("ended_at", "must be after occurred_at"));
-    }
-    let checked = match catalog.activity_type(&req.activity_type) {
-        None => {
-            errors.push(field("activity_type", "unknown activity type"));
-            None
-        }
-        Some(kind) => match kind.schema.validate(&req.data) {
-            Ok(values) => Some((kind.claim_window_days, values)),
-            Err(data_errors) => {
-                errors.extend(data_errors);
-                None
-            }
-        },
-    };
-    let max_speed_kmh = settings.max_speed_kmh.get(&req.activity_type).copied();
-    let interval = checked
-        .as_ref()
-        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, max_speed_kmh));
-    if let (Some((start, end)), Some((_, values))) = (interval, &checked) {
-        if end - start > rules::longest() {
-            let at = match (ended_at, values.get("duration_s")) {
-                (Some(_), _) => "ended_at",
-                (None, Some(_)) => "data.duration_s",
-                (None, None) => "data.distance_m",
-            };
-            errors.push(field(
-                at,
-                "an activity lasts at most 24 hours, at the speeds plausible for its type",
-            ));
-        }
-        if !rules::duration_fits(values, occurred_at, ended_at) {
-            errors.push(field(
-                "data.duration_s",
-                "is longer than the time from occurred_at to ended_at",
-            ));
-        }
-    }
-    let (Some((claim_window_days, values)), Some(interval), true) = (checked, interval, errors.is_empty())
+    let checked = check(&req, &poster, catalog, now, settings);
+    let (Some((claim_window_days, values)), Some(interval), true) =
+        (checked.typed, checked.interval, checked.errors.is_empty())
     else {
-        return Err(crate::domain::data_schema::refusal(errors));
+        return Err(crate::domain::data_schema::refusal(checked.errors));
     };
+    let (region, evidence, occurred_at) = (checked.region, checked.evidence, checked.occurred_at);
     let quantified = if rules::is_late(occurred_at, now.naive_utc(), claim_window_days) {
         None
     } else {
@@ -196,9 +105,163 @@ pub fn validate(
         activity_type: req.activity_type,
         region_code: region,
         occurred_at,
-        ended_at,
+        ended_at: checked.ended_at,
         evidence,
         values,
         quantified,
     })
+}
+
+/// Every check that needs no quantification, each rule a step; all their errors are collected.
+fn check(
+    req: &ActivityRequest,
+    poster: &Poster,
+    catalog: &Catalog,
+    now: DateTime<Utc>,
+    settings: &ActivitySettings,
+) -> Checked {
+    let mut errors = Vec::new();
+    check_client_event_id(&req.client_event_id, &mut errors);
+    let region = known_region(req, poster, catalog, &mut errors);
+    let evidence = evidence_allowed(req.evidence, poster, &mut errors);
+    check_not_in_future(req.occurred_at, now, settings.future_skew_secs, &mut errors);
+    let occurred_at = req.occurred_at.naive_utc();
+    let ended_at = req.ended_at.map(|t| t.naive_utc());
+    check_ends_after_start(occurred_at, ended_at, &mut errors);
+    let typed = typed_data(catalog, req, &mut errors);
+    let max_speed_kmh = settings.max_speed_kmh.get(&req.activity_type).copied();
+    let interval = typed
+        .as_ref()
+        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, max_speed_kmh));
+    if let (Some(interval), Some((_, values))) = (interval, &typed) {
+        check_lasts_at_most_a_day(interval, ended_at, values, &mut errors);
+        check_duration_fits(values, occurred_at, ended_at, &mut errors);
+    }
+    Checked {
+        region,
+        evidence,
+        occurred_at,
+        ended_at,
+        typed,
+        interval,
+        errors,
+    }
+}
+
+fn check_client_event_id(client_event_id: &str, errors: &mut Vec<FieldError>) {
+    let chars = client_event_id.chars().count();
+    if !(1..=CLIENT_EVENT_ID_MAX_CHARS).contains(&chars) {
+        errors.push(field(
+            "client_event_id",
+            format!("must be 1 to {CLIENT_EVENT_ID_MAX_CHARS} characters"),
+        ));
+    }
+}
+
+/// The event's region (default: the poster's), which the catalog must know.
+fn known_region(
+    req: &ActivityRequest,
+    poster: &Poster,
+    catalog: &Catalog,
+    errors: &mut Vec<FieldError>,
+) -> String {
+    let region = req
+        .region_code
+        .clone()
+        .unwrap_or_else(|| poster.home_region.clone());
+    if catalog.region(&region).is_none() {
+        errors.push(field("region_code", "unknown region"));
+    }
+    region
+}
+
+/// A provider's call is operator evidence, whatever it says; the app may not claim operator evidence.
+fn evidence_allowed(stated: Option<Evidence>, poster: &Poster, errors: &mut Vec<FieldError>) -> Evidence {
+    match (stated, poster.provider_id) {
+        (_, Some(_)) => Evidence::Operator,
+        (Some(Evidence::Operator), None) => {
+            errors.push(field(
+                "evidence",
+                "operator evidence comes only from signed provider calls",
+            ));
+            Evidence::Operator
+        }
+        (evidence, None) => evidence.unwrap_or(Evidence::SelfReport),
+    }
+}
+
+fn check_not_in_future(
+    occurred_at: DateTime<FixedOffset>,
+    now: DateTime<Utc>,
+    future_skew_secs: i64,
+    errors: &mut Vec<FieldError>,
+) {
+    if occurred_at.with_timezone(&Utc) > now + Duration::seconds(future_skew_secs) {
+        errors.push(field("occurred_at", "is in the future"));
+    }
+}
+
+fn check_ends_after_start(
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    errors: &mut Vec<FieldError>,
+) {
+    if ended_at.is_some_and(|end| end <= occurred_at) {
+        errors.push(field("ended_at", "must be after occurred_at"));
+    }
+}
+
+/// The type's claim window and the request's data typed by the type's schema.
+fn typed_data(
+    catalog: &Catalog,
+    req: &ActivityRequest,
+    errors: &mut Vec<FieldError>,
+) -> Option<(i64, DataValues)> {
+    let Some(kind) = catalog.activity_type(&req.activity_type) else {
+        errors.push(field("activity_type", "unknown activity type"));
+        return None;
+    };
+    match kind.schema.validate(&req.data) {
+        Ok(values) => Some((kind.claim_window_days, values)),
+        Err(data_errors) => {
+            errors.extend(data_errors);
+            None
+        }
+    }
+}
+
+/// No activity lasts longer than [`rules::longest`], at the speeds plausible for its type; the error
+/// names the field that made it that long.
+fn check_lasts_at_most_a_day(
+    (start, end): (NaiveDateTime, NaiveDateTime),
+    ended_at: Option<NaiveDateTime>,
+    values: &DataValues,
+    errors: &mut Vec<FieldError>,
+) {
+    if end - start <= rules::longest() {
+        return;
+    }
+    let at = match (ended_at, values.get("duration_s")) {
+        (Some(_), _) => "ended_at",
+        (None, Some(_)) => "data.duration_s",
+        (None, None) => "data.distance_m",
+    };
+    errors.push(field(
+        at,
+        "an activity lasts at most 24 hours, at the speeds plausible for its type",
+    ));
+}
+
+fn check_duration_fits(
+    values: &DataValues,
+    occurred_at: NaiveDateTime,
+    ended_at: Option<NaiveDateTime>,
+    errors: &mut Vec<FieldError>,
+) {
+    if !rules::duration_fits(values, occurred_at, ended_at) {
+        errors.push(field(
+            "data.duration_s",
+            "is longer than the time from occurred_at to ended_at",
+        ));
+    }
 }

@@ -3,8 +3,9 @@
 //! client retries it, as every replay is, and not with today's refusal: a client that lost the answer
 //! must be able to learn what became of its event.
 
-use super::ingest::{self, Outcome};
-use super::request::{self, ActivityRequest, Poster};
+use super::ingest;
+use super::model::{self, EventKey, Outcome, Poster};
+use super::request::{self, ActivityRequest};
 use super::store;
 use crate::db::prepared::Planning;
 use crate::error::{ApiError, ApiResult};
@@ -21,7 +22,7 @@ impl RetryOf {
         Ok(RetryOf {
             key: (
                 poster.account_id,
-                store::poster_of(poster.provider_id),
+                model::poster_of(poster.provider_id),
                 req.client_event_id.clone(),
             ),
             digest: request::digest(req)?,
@@ -55,7 +56,7 @@ impl Refused {
             .as_deref()
             .and_then(|r| Some((stored.get(&r.key)?, &r.digest)))
         {
-            Some((found, digest)) => ingest::replay(found.clone(), digest),
+            Some((found, digest)) => Ok(ingest::replay(found.clone(), digest)?),
             None => Err(self.error),
         }
     }
@@ -87,8 +88,7 @@ pub async fn answer(state: &AppState, refused: Vec<Refused>) -> Vec<ApiResult<Ou
         let lookup = state
             .db
             .run(move |conn| {
-                let keys: Vec<store::EventKey<'_>> =
-                    keys.iter().map(|(a, p, id)| (*a, *p, id.as_str())).collect();
+                let keys: Vec<EventKey<'_>> = keys.iter().map(|(a, p, id)| (*a, *p, id.as_str())).collect();
                 Ok(store::stored_answers(conn, &keys, Planning::EachTime)?)
             })
             .await;

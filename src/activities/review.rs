@@ -1,193 +1,255 @@
 //! The review queue: flagged activities wait for an administrator to approve (credit under the cap of
 //! that day) or reject them. Each decision is audited.
 
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::ingest::{approval_terms, cap_book, credit, ActivityResult, Grant};
+use super::ingest::{cap_book, credit, Credit, Grant};
+use super::model::{self, ActivityResult, BrokenAnswer, Status};
+use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
 use crate::db::prepared::Planning;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
-use crate::domain::catalog::{points_for, Catalog, Evidence};
-use crate::domain::data_schema::DataValues;
-use crate::error::ApiError;
-use crate::error::ErrorCode;
+use crate::domain::catalog::Catalog;
+use crate::error::{ApiError, ErrorCode};
 use crate::ledger::batch;
-use crate::ledger::service::{self as ledger, Cause};
-use crate::methodology::quantify::Quantified;
-use crate::methodology::store as methodology_store;
+use crate::ledger::service::{self as ledger, Cause, LedgerError};
+use crate::methodology::requantify::{requantify, RequantifyError};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Decision {
-    Approve,
-    Reject,
+crate::text_enum! {
+    /// An administrator's decision on a flagged activity.
+    pub enum Decision {
+        Approve = "approve",
+        Reject = "reject",
+    }
 }
 
-fn evidence_of(row: &ActivityRow) -> Evidence {
-    serde_json::from_value(serde_json::Value::String(row.evidence.clone())).unwrap_or(Evidence::SelfReport)
+/// One administrator's decision on one activity, at one time.
+pub struct Review<'a> {
+    pub admin: i64,
+    pub activity_id: i64,
+    pub decision: Decision,
+    pub note: &'a str,
+    pub at: NaiveDateTime,
 }
 
-/// Re-quantifies a stored activity with the version it recorded (results are reproducible).
-pub fn requantify(
-    conn: &mut AnyConnection,
-    catalog: &Catalog,
-    row: &ActivityRow,
-) -> Result<Option<Quantified>, ApiError> {
-    let Some(version_id) = row.methodology_id else {
-        return Ok(None);
-    };
-    let version = methodology_store::find_version(conn, version_id)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("activity {} names a missing version", row.id)))?
-        .to_version()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e)))?;
-    let data: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&row.data).unwrap_or_default();
-    let values: DataValues = data
-        .iter()
-        .filter_map(|(k, v)| crate::domain::data_schema::exact_decimal(v).map(|d| (k.clone(), d)))
-        .collect();
-    let quantity = catalog
-        .quantify(&version, &row.region_code, row.occurred_at, &values, true)
-        .map_err(crate::methodology::quantify::quantify_error)?;
-    let points = points_for(
-        quantity.reduction_g,
-        quantity.points_per_gram,
-        version.weights.weight(evidence_of(row)),
-    );
-    Ok(Some(Quantified {
-        version: std::sync::Arc::new(version),
-        quantity,
-        data: values,
-        points,
-    }))
+/// Why a decision was refused, or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    #[error("no such activity")]
+    NotFound,
+    #[error("this activity is {0}, not flagged")]
+    NotFlagged(Status),
+    #[error("this activity has no methodology to credit under")]
+    NoMethodology,
+    #[error(transparent)]
+    OperatorRecordStands(#[from] OperatorRecordStands),
+    /// Another administrator decided it between our read and our update.
+    #[error("this activity was decided meanwhile")]
+    DecidedMeanwhile,
+    #[error(transparent)]
+    BrokenAnswer(#[from] BrokenAnswer),
+    #[error(transparent)]
+    Requantify(#[from] RequantifyError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
 }
 
+impl From<ReviewError> for ApiError {
+    fn from(e: ReviewError) -> ApiError {
+        match e {
+            ReviewError::NotFound => ApiError::not_found(e.to_string()),
+            ReviewError::NotFlagged(_) | ReviewError::NoMethodology | ReviewError::DecidedMeanwhile => {
+                ApiError::conflict(ErrorCode::InvalidState, e.to_string())
+            }
+            ReviewError::OperatorRecordStands(_) => {
+                ApiError::conflict(ErrorCode::DuplicateTrip, e.to_string())
+            }
+            ReviewError::BrokenAnswer(e) => e.into(),
+            ReviewError::Requantify(e) => e.into(),
+            ReviewError::Ledger(e) => e.into(),
+            ReviewError::Query(e) => e.into(),
+        }
+    }
+}
+
+/// What a decision makes of the activity.
+struct Settled {
+    status: Status,
+    granted_g: i64,
+    points: i64,
+}
+
+/// Decides a flagged activity in one transaction: its new status and grant, the points issued, the audit
+/// entry. Returns its client's answer as it now stands.
 pub fn decide(
     conn: &mut AnyConnection,
     catalog: &Catalog,
     settings: &ActivitySettings,
-    admin: i64,
-    id: i64,
-    decision: Decision,
-    note: &str,
-) -> Result<ActivityResult, ApiError> {
+    review: &Review<'_>,
+) -> Result<ActivityResult, ReviewError> {
     db::transaction(conn, Tx::Write, |conn| {
-        let before = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("no such activity"))?;
-        if before.status != "flagged" {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidState,
-                format!("this activity is {}, not flagged", before.status),
-            ));
+        let before = store::find(conn, review.activity_id)?.ok_or(ReviewError::NotFound)?;
+        if before.status != Status::Flagged {
+            return Err(ReviewError::NotFlagged(before.status));
         }
-        // The answer its client was given, as the row holds it now.
-        // Exactly this record's: the app and a provider may have used the same client_event_id.
-        let key = (
-            before.account_id,
-            store::poster_of(before.provider_id),
-            before.client_event_id.clone(),
-        );
-        let mut result = store::stored_answers(conn, &[(key.0, key.1, &key.2)], Planning::EachTime)?
-            .remove(&key)
-            .ok_or_else(|| ApiError::not_found("no such activity"))?
-            .1
-            .into_result()?;
-        let (status, granted_g, points) = match decision {
-            Decision::Reject => ("rejected", 0, 0),
-            Decision::Approve => {
-                let q = requantify(conn, catalog, &before)?.ok_or_else(|| {
-                    ApiError::conflict(
-                        ErrorCode::InvalidState,
-                        "this activity has no methodology to credit under",
-                    )
-                })?;
-                // The account's row lock first: whoever reads or writes its cap counters, or adds to
-                // its trips, holds it.
-                batch::lock_accounts(conn, &[before.account_id])?;
-                let (same_trip, already) = approval_terms(
-                    &before.activity_type,
-                    before.provider_id.is_some(),
-                    &store::overlapping(conn, &before)?,
-                )?;
-                let grant = Grant {
-                    account_id: before.account_id,
-                    activity_type: &before.activity_type,
-                    occurred_at: before.occurred_at,
-                    evidence: evidence_of(&before),
-                    already,
-                };
-                let claim = (
-                    before.account_id,
-                    before.activity_type.as_str(),
-                    before.occurred_at,
-                );
-                let mut book = cap_book(conn, settings, &[claim], Planning::EachTime)?;
-                let (status, granted, points, reasons) = credit(settings, &grant, &q, &mut book)?;
-                book.write(conn)?;
-                result.reasons.extend(same_trip);
-                result.reasons.extend(reasons);
-                (status, granted, points)
-            }
+        let mut result = answer_of(conn, &before)?;
+        let settled = match review.decision {
+            Decision::Reject => Settled {
+                status: Status::Rejected,
+                granted_g: 0,
+                points: 0,
+            },
+            Decision::Approve => approve(conn, catalog, settings, &before, &mut result)?,
         };
-        // Only a still-flagged row is decided: two admins deciding at once cannot both credit.
-        let changed = diesel::update(
-            activities::table
-                .find(id)
-                .filter(activities::status.eq("flagged")),
-        )
-        .set((
-            activities::status.eq(status),
-            activities::granted_g.eq(granted_g),
-            activities::points.eq(points),
-            activities::reasons.eq(serde_json::to_string(&result.reasons).map_err(ApiError::internal)?),
-            activities::review_note.eq(note),
-            activities::reviewed_by.eq(admin),
-            activities::reviewed_at.eq(Utc::now().naive_utc()),
-        ))
-        .execute(conn)?;
-        if changed != 1 {
-            return Err(ApiError::conflict(
-                ErrorCode::InvalidState,
-                "this activity was decided meanwhile",
-            ));
-        }
-        let transfer_id = if points > 0 {
-            Some(
-                ledger::issue(
-                    conn,
-                    &before.region_code,
-                    before.account_id,
-                    points,
-                    &Cause::of("activity", id),
-                )?
-                .id,
-            )
-        } else {
-            None
-        };
-        result.status = status.to_string();
-        result.granted_g = granted_g;
-        result.points = points;
-        diesel::update(activities::table.find(id))
+        store_decision(conn, review, &settled, &result)?;
+        let transfer_id = issue(conn, &before, settled.points)?;
+        diesel::update(activities::table.find(review.activity_id))
             .set(activities::transfer_id.eq(transfer_id))
             .execute(conn)?;
-        audit::record(
-            conn,
-            Some(admin),
-            match decision {
-                Decision::Approve => "review.approve",
-                Decision::Reject => "review.reject",
-            },
-            "activity",
-            &id.to_string(),
-            Some(serde_json::json!({"status": before.status, "points": before.points})),
-            Some(
-                serde_json::json!({"status": status, "points": points, "granted_g": granted_g, "note": note}),
-            ),
-        )?;
+        result.status = settled.status;
+        result.granted_g = settled.granted_g;
+        result.points = settled.points;
+        audit_decision(conn, review, &before, &settled)?;
         Ok(result)
     })
+}
+
+/// The answer the activity's client was given, as the row holds it now. Exactly this record's: the app
+/// and a provider may have used the same client_event_id.
+fn answer_of(conn: &mut AnyConnection, row: &ActivityRow) -> Result<ActivityResult, ReviewError> {
+    let key = (
+        row.account_id,
+        model::poster_of(row.provider_id),
+        row.client_event_id.clone(),
+    );
+    Ok(
+        store::stored_answers(conn, &[(key.0, key.1, &key.2)], Planning::EachTime)?
+            .remove(&key)
+            .ok_or(ReviewError::NotFound)?
+            .1
+            .into_result()?,
+    )
+}
+
+/// Credits a flagged activity as posting it would have, under the caps of its day and year, honouring
+/// the other records of its trip; adds the reasons to `result`.
+fn approve(
+    conn: &mut AnyConnection,
+    catalog: &Catalog,
+    settings: &ActivitySettings,
+    before: &ActivityRow,
+    result: &mut ActivityResult,
+) -> Result<Settled, ReviewError> {
+    let q = requantify(conn, catalog, &before.recorded())?.ok_or(ReviewError::NoMethodology)?;
+    // The account's row lock first: whoever reads or writes its cap counters, or adds to its trips,
+    // holds it.
+    batch::lock_accounts(conn, &[before.account_id])?;
+    let ApprovalTerms {
+        reasons: same_trip,
+        already,
+    } = approval_terms(
+        &before.activity_type,
+        before.provider_id.is_some(),
+        &store::overlapping(conn, before)?,
+    )?;
+    let grant = Grant {
+        account_id: before.account_id,
+        activity_type: &before.activity_type,
+        occurred_at: before.occurred_at,
+        evidence: before.evidence,
+        already,
+    };
+    let claim = (
+        before.account_id,
+        before.activity_type.as_str(),
+        before.occurred_at,
+    );
+    let mut book = cap_book(conn, settings, &[claim], Planning::EachTime)?;
+    let Credit {
+        status,
+        granted_g,
+        points,
+        reasons,
+    } = credit(settings, &grant, &q, &mut book)?;
+    book.write(conn)?;
+    result.reasons.extend(same_trip);
+    result.reasons.extend(reasons);
+    Ok(Settled {
+        status,
+        granted_g,
+        points,
+    })
+}
+
+/// Stores the decision on the row, if it is still flagged: two admins deciding at once cannot both
+/// credit.
+fn store_decision(
+    conn: &mut AnyConnection,
+    review: &Review<'_>,
+    settled: &Settled,
+    result: &ActivityResult,
+) -> Result<(), ReviewError> {
+    let changed = diesel::update(
+        activities::table
+            .find(review.activity_id)
+            .filter(activities::status.eq(Status::Flagged)),
+    )
+    .set((
+        activities::status.eq(settled.status),
+        activities::granted_g.eq(settled.granted_g),
+        activities::points.eq(settled.points),
+        activities::reasons.eq(serde_json::to_string(&result.reasons).unwrap_or_default()),
+        activities::review_note.eq(review.note),
+        activities::reviewed_by.eq(review.admin),
+        activities::reviewed_at.eq(review.at),
+    ))
+    .execute(conn)?;
+    if changed != 1 {
+        return Err(ReviewError::DecidedMeanwhile);
+    }
+    Ok(())
+}
+
+/// Issues the points an approval earned; returns the transfer, if any.
+fn issue(conn: &mut AnyConnection, row: &ActivityRow, points: i64) -> Result<Option<i64>, ReviewError> {
+    if points <= 0 {
+        return Ok(None);
+    }
+    let cause = Cause::of("activity", row.id);
+    Ok(Some(
+        ledger::issue(conn, &row.region_code, row.account_id, points, &cause)?.id,
+    ))
+}
+
+fn audit_decision(
+    conn: &mut AnyConnection,
+    review: &Review<'_>,
+    before: &ActivityRow,
+    settled: &Settled,
+) -> Result<(), ReviewError> {
+    let action = match review.decision {
+        Decision::Approve => "review.approve",
+        Decision::Reject => "review.reject",
+    };
+    audit::record(
+        conn,
+        Some(review.admin),
+        action,
+        "activity",
+        &review.activity_id.to_string(),
+        Some(serde_json::json!({"status": before.status, "points": before.points})),
+        Some(serde_json::json!({
+            "status": settled.status,
+            "points": settled.points,
+            "granted_g": settled.granted_g,
+            "note": review.note,
+        })),
+    )?;
+    Ok(())
 }

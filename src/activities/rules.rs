@@ -1,9 +1,11 @@
-//! Pure plausibility rules: time windows, travel intervals, speeds.
+//! Pure rules: time windows, travel intervals, speeds, overlaps, and which of two records of one trip
+//! (the app's, the operator's) stands. Nothing here reads the database or the clock.
 
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
+use super::model::{Event, Neighbour, Reason, Status};
 use crate::domain::catalog::china;
 use crate::domain::data_schema::DataValues;
 
@@ -30,10 +32,13 @@ pub fn longest() -> Duration {
     Duration::hours(24)
 }
 
-/// The most clock skew the configuration may allow an `occurred_at` (`activities.future_skew_secs`): so no
-/// activity is stored more than this long before it occurred, which the simulation's search by time of
-/// arrival relies on (`store::in_window`).
-pub const MOST_FUTURE_SKEW_SECS: i64 = 86_400;
+/// km/h per m/s: speeds are worked out as m × 3.6 / s, multiplying first so exact results stay exact.
+const KMH_PER_METRE_PER_SECOND: Decimal = Decimal::from_parts(36, 0, 0, false, 1);
+
+/// The shortest interval an activity occupies: an instant still collides with an interval containing it.
+pub fn shortest() -> Duration {
+    Duration::seconds(1)
+}
 
 /// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
 /// alighting.
@@ -64,7 +69,7 @@ pub fn interval(
         // s = m × 3.6 / (km/h)
         Some(
             distance_m
-                .checked_mul(Decimal::new(36, 1))
+                .checked_mul(KMH_PER_METRE_PER_SECOND)
                 .unwrap_or(Decimal::MAX)
                 / Decimal::from(limit),
         )
@@ -85,7 +90,7 @@ pub fn interval(
         .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
         .or_else(|| least_time().map(after))
         .unwrap_or(occurred_at);
-    (occurred_at, end.max(occurred_at + Duration::seconds(1)))
+    (occurred_at, end.max(occurred_at + shortest()))
 }
 
 /// Whether a stated `duration_s` fits between `occurred_at` and `ended_at` (the time moving may be
@@ -122,12 +127,140 @@ pub fn speed_kmh(
         });
     }
     // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
-    distance_m.checked_mul(Decimal::new(36, 1))?.checked_div(seconds)
+    distance_m
+        .checked_mul(KMH_PER_METRE_PER_SECOND)?
+        .checked_div(seconds)
 }
 
 /// Whether an event is older than its type's claim window.
 pub fn is_late(occurred_at: NaiveDateTime, now: NaiveDateTime, claim_window_days: i64) -> bool {
     occurred_at < now - Duration::days(claim_window_days)
+}
+
+/// How an event is to be settled, before any grant is taken.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    Rejected(Reason),
+    Flagged(Vec<Reason>),
+    Credit {
+        reasons: Vec<Reason>,
+        /// (grams, points) the app's records of this trip were granted already.
+        already: (i64, i64),
+    },
+}
+
+/// Judges an event against the other activities of its account that overlap it; `max_speed_kmh` is its
+/// type's speed bound, if it has one.
+pub fn judge(event: &Event, max_speed_kmh: Option<u32>, overlapping: &[&Neighbour]) -> Verdict {
+    let mut flags = Vec::new();
+    if too_fast(event, max_speed_kmh) {
+        flags.push(Reason::Speed);
+    }
+    let mut app_records = Vec::new();
+    if is_travel(&event.activity_type) {
+        let this_is_operator = event.poster.provider_id.is_some();
+        for &other in overlapping.iter().filter(|other| is_travel(&other.activity_type)) {
+            match (
+                same_trip(&event.activity_type, this_is_operator, other),
+                this_is_operator,
+            ) {
+                // The app reports a trip the operator already reported: the operator's record wins.
+                (true, false) => return Verdict::Rejected(Reason::Duplicate),
+                // The operator reports a trip the app already claimed (perhaps in several legs): top up,
+                // never reverse. An app record held for review was granted nothing, so there is nothing to
+                // top up; it cannot be approved any more (`approval_terms`), and the trusted record stands.
+                (true, true) => {
+                    if other.status != Status::Flagged {
+                        app_records.push(other);
+                    }
+                }
+                _ => {
+                    if !flags.contains(&Reason::Overlap) {
+                        flags.push(Reason::Overlap);
+                    }
+                }
+            }
+        }
+    }
+    if !flags.is_empty() {
+        return Verdict::Flagged(flags);
+    }
+    Verdict::Credit {
+        reasons: superseding(&app_records),
+        already: granted_to(&app_records),
+    }
+}
+
+/// Whether the event's stated distance and time make it faster than its type's bound.
+fn too_fast(event: &Event, max_speed_kmh: Option<u32>) -> bool {
+    match (
+        speed_kmh(&event.values, event.occurred_at, event.ended_at),
+        max_speed_kmh,
+    ) {
+        (Some(speed), Some(limit)) => speed > Decimal::from(limit),
+        _ => false,
+    }
+}
+
+/// Whether `other` is the other side's record of the same trip: the operator's and the app's records of
+/// one ride have the same type and overlap (the caller has checked the overlap).
+fn same_trip(activity_type: &str, this_is_operator: bool, other: &Neighbour) -> bool {
+    other.activity_type == activity_type && other.provider_id.is_some() != this_is_operator
+}
+
+/// What the app's records of a trip were granted, in (grams, points): an operator's record tops them up.
+fn granted_to(app_records: &[&Neighbour]) -> (i64, i64) {
+    app_records
+        .iter()
+        .fold((0, 0), |(g, p), r| (g + r.granted_g, p + r.points))
+}
+
+fn superseding(app_records: &[&Neighbour]) -> Vec<Reason> {
+    if !app_records.is_empty() {
+        vec![Reason::SupersedesAppRecord]
+    } else {
+        Vec::new()
+    }
+}
+
+/// An app record of a trip its operator also reported: it can only be rejected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the operator's record of this trip stands: this app record can only be rejected")]
+pub struct OperatorRecordStands;
+
+/// What approving a flagged record adds: the reasons, and the (grams, points) already granted for its trip.
+#[derive(Debug, PartialEq, Eq)]
+pub struct ApprovalTerms {
+    pub reasons: Vec<Reason>,
+    pub already: (i64, i64),
+}
+
+/// Approving a flagged travel record honours the other records of its trip as posting it would have:
+/// an app record yields to any live operator record of the trip, and an operator record only tops up what
+/// the trip's app records were granted. `overlapping`: the account's live activities overlapping it (the
+/// record itself may be among them: it is no other side's record of its trip).
+pub fn approval_terms(
+    activity_type: &str,
+    from_operator: bool,
+    overlapping: &[Neighbour],
+) -> Result<ApprovalTerms, OperatorRecordStands> {
+    if !is_travel(activity_type) {
+        return Ok(ApprovalTerms {
+            reasons: Vec::new(),
+            already: (0, 0),
+        });
+    }
+    let others: Vec<&Neighbour> = overlapping
+        .iter()
+        .filter(|other| same_trip(activity_type, from_operator, other))
+        .collect();
+    if !from_operator && !others.is_empty() {
+        return Err(OperatorRecordStands);
+    }
+    Ok(ApprovalTerms {
+        reasons: superseding(&others),
+        already: granted_to(&others),
+    })
 }
 
 #[cfg(test)]
@@ -214,5 +347,126 @@ mod tests {
     fn lateness_uses_the_claim_window() {
         assert!(is_late(t(1, 0) - Duration::days(8), t(1, 0), 7));
         assert!(!is_late(t(1, 0) - Duration::days(6), t(1, 0), 7));
+    }
+
+    fn record(
+        activity_type: &str,
+        provider_id: Option<i64>,
+        status: Status,
+        granted: (i64, i64),
+    ) -> Neighbour {
+        Neighbour {
+            account_id: 1,
+            occurred_at: t(8, 0),
+            ended_at: Some(t(8, 20)),
+            activity_type: activity_type.into(),
+            provider_id,
+            status,
+            granted_g: granted.0,
+            points: granted.1,
+        }
+    }
+
+    fn event(activity_type: &str, provider_id: Option<i64>, values: DataValues) -> Event {
+        use super::super::model::Poster;
+        use crate::domain::catalog::Evidence;
+        Event {
+            poster: Poster {
+                user_id: 1,
+                account_id: 1,
+                home_region: "CN-31".into(),
+                provider_id,
+            },
+            client_event_id: "e".into(),
+            request_hash: String::new(),
+            activity_type: activity_type.into(),
+            region_code: "CN-31".into(),
+            occurred_at: t(8, 5),
+            ended_at: Some(t(8, 15)),
+            evidence: Evidence::Trace,
+            values,
+            interval: (t(8, 5), t(8, 15)),
+            local_day: local_day(t(8, 5)),
+            quantified: None,
+            data_json: "{}".into(),
+            breakdown_json: "[]".into(),
+        }
+    }
+
+    #[test]
+    fn an_approved_operator_record_tops_up_every_app_leg() {
+        let legs = [
+            record("transit.metro", None, Status::Credited, (187, 93)),
+            record("transit.metro", None, Status::Credited, (187, 93)),
+            record("transit.bus", None, Status::Credited, (80, 40)),
+            record("transit.metro", Some(7), Status::Credited, (467, 467)),
+        ];
+        let terms = approval_terms("transit.metro", true, &legs).unwrap();
+        assert_eq!(
+            terms.already,
+            (374, 186),
+            "both metro legs of the app, not the bus, not the operator"
+        );
+        assert_eq!(terms.reasons, [Reason::SupersedesAppRecord]);
+        let terms = approval_terms("transit.metro", true, &legs[2..3]).unwrap();
+        assert_eq!((terms.reasons.len(), terms.already), (0, (0, 0)));
+    }
+
+    #[test]
+    fn an_app_record_yields_to_any_operator_record_of_its_trip() {
+        let flagged_operator = [record("transit.metro", Some(7), Status::Flagged, (0, 0))];
+        assert_eq!(
+            approval_terms("transit.metro", false, &flagged_operator),
+            Err(OperatorRecordStands)
+        );
+        let other_type = [record("transit.bus", Some(7), Status::Credited, (80, 80))];
+        assert!(approval_terms("transit.metro", false, &other_type).is_ok());
+        assert!(
+            approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
+            "not travel"
+        );
+    }
+
+    #[test]
+    fn a_judge_rejects_duplicates_flags_overlaps_and_speed_and_tops_up_app_records() {
+        let none = DataValues::new();
+        let operator = record("transit.metro", Some(7), Status::Credited, (400, 400));
+        let app = record("transit.metro", None, Status::Credited, (187, 93));
+        let walk = record("walking", None, Status::Credited, (50, 50));
+        let app_event = event("transit.metro", None, none.clone());
+        assert_eq!(
+            judge(&app_event, None, &[&operator]),
+            Verdict::Rejected(Reason::Duplicate)
+        );
+        assert_eq!(
+            judge(&app_event, None, &[&walk, &walk]),
+            Verdict::Flagged(vec![Reason::Overlap]),
+            "one overlap reason, however many overlaps"
+        );
+        let operator_event = event("transit.metro", Some(7), none);
+        assert_eq!(
+            judge(&operator_event, None, &[&app]),
+            Verdict::Credit {
+                reasons: vec![Reason::SupersedesAppRecord],
+                already: (187, 93)
+            }
+        );
+        let flagged_app = record("transit.metro", None, Status::Flagged, (0, 0));
+        assert_eq!(
+            judge(&operator_event, None, &[&flagged_app]),
+            Verdict::Credit {
+                reasons: vec![],
+                already: (0, 0)
+            },
+            "a flagged app record was granted nothing to top up"
+        );
+        // 3 km in 10 minutes: 18 km/h.
+        let fast = event(
+            "cycling.bikeshare",
+            None,
+            DataValues::from([("distance_m".into(), Decimal::from(3000))]),
+        );
+        assert_eq!(judge(&fast, Some(15), &[]), Verdict::Flagged(vec![Reason::Speed]));
+        assert!(matches!(judge(&fast, Some(20), &[]), Verdict::Credit { .. }));
     }
 }

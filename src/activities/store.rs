@@ -7,11 +7,13 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-use super::ingest::StoredAnswer;
+use super::model::{EventKey, Neighbour, Status, StoredAnswer};
 use crate::db::columns::columns;
 use crate::db::prepared::{in_list, matching_aliased, Dynamic, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
+use crate::domain::catalog::Evidence;
+use crate::methodology::requantify::Recorded;
 use crate::methodology::views::MethodologyRef;
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -27,10 +29,10 @@ pub struct ActivityRow {
     pub occurred_at: NaiveDateTime,
     pub ended_at: Option<NaiveDateTime>,
     pub local_day: String,
-    pub evidence: String,
+    pub evidence: Evidence,
     pub provider_id: Option<i64>,
     pub data: String,
-    pub status: String,
+    pub status: Status,
     pub reasons: String,
     pub methodology_id: Option<i64>,
     pub reduction_g: i64,
@@ -44,35 +46,26 @@ pub struct ActivityRow {
     pub created_at: NaiveDateTime,
 }
 
+impl ActivityRow {
+    /// What re-quantifying the activity needs of it.
+    pub fn recorded(&self) -> Recorded {
+        Recorded {
+            id: self.id,
+            methodology_id: self.methodology_id,
+            region_code: self.region_code.clone(),
+            occurred_at: self.occurred_at,
+            evidence: self.evidence,
+            data: self.data.clone(),
+        }
+    }
+}
+
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ActivityRow>> {
     activities::table
         .find(id)
         .select(ActivityRow::as_select())
         .first(conn)
         .optional()
-}
-
-/// What the overlap rules need to know of another activity.
-#[derive(Debug, Clone, Queryable)]
-pub struct Neighbour {
-    pub account_id: i64,
-    pub occurred_at: NaiveDateTime,
-    pub ended_at: Option<NaiveDateTime>,
-    pub activity_type: String,
-    pub provider_id: Option<i64>,
-    pub status: String,
-    pub granted_g: i64,
-    pub points: i64,
-}
-
-impl Neighbour {
-    /// Whether this is a live activity of `account_id` that overlaps [start, end).
-    pub fn overlaps(&self, account_id: i64, (start, end): (NaiveDateTime, NaiveDateTime)) -> bool {
-        self.account_id == account_id
-            && self.status != "rejected"
-            && self.occurred_at < end
-            && self.ended_at.is_some_and(|e| e > start)
-    }
 }
 
 /// The live activities of any of `accounts` that started in [from, to): every neighbour a group of
@@ -103,8 +96,7 @@ pub fn neighbours_between(
 pub fn overlapping(conn: &mut AnyConnection, row: &ActivityRow) -> QueryResult<Vec<Neighbour>> {
     let interval = (
         row.occurred_at,
-        row.ended_at
-            .unwrap_or(row.occurred_at + chrono::Duration::seconds(1)),
+        row.ended_at.unwrap_or(row.occurred_at + super::rules::shortest()),
     );
     let started = neighbours_between(
         conn,
@@ -155,7 +147,7 @@ struct StoredRow {
     client_event_id: String,
     request_hash: String,
     id: i64,
-    status: String,
+    status: Status,
     reduction_g: i64,
     granted_g: i64,
     points: i64,
@@ -167,10 +159,6 @@ struct StoredRow {
     methodology_version: Option<i32>,
 }
 
-/// An event's idempotency key: (account, poster, `client_event_id`), the poster being the data provider
-/// that posted it, or 0 for the account's own app. Unique in the database (`activities_event`).
-pub type EventKey<'a> = (i64, i64, &'a str);
-
 columns! {
     /// An event's key as [`stored_answers`] looks it up: without its poster (see there).
     activities for EventKey<'_>, |(account_id, _poster, client_event_id)| {
@@ -181,11 +169,6 @@ columns! {
 
 /// Stored answers by the owned [`EventKey`]: (request digest, answer).
 pub type StoredAnswers = HashMap<(i64, i64, String), (String, StoredAnswer)>;
-
-/// The poster part of an [`EventKey`].
-pub fn poster_of(provider_id: Option<i64>) -> i64 {
-    provider_id.unwrap_or(0)
-}
 
 /// The stored (request digest, answer) of any of these events, in one query. It reads every poster's
 /// record of each (account, `client_event_id`), the prefix of `activities_event`, and keys them by the
@@ -279,28 +262,4 @@ pub fn list_flagged(
         query = query.filter(activities::id.lt(before));
     }
     query.load(conn)
-}
-
-/// Quantified activities of a type that occurred in [from, to).
-///
-/// Read through the index of the type's activities by arrival (`created_at`), which every insert appends
-/// to: no activity is stored before it occurred, beyond the clock skew allowed, so those of the window
-/// arrived after `from - MOST_FUTURE_SKEW_SECS`. (Late posts arrive any time after, so only the lower
-/// bound is known: a window far in the past reads every later arrival of the type.)
-pub fn in_window(
-    conn: &mut AnyConnection,
-    activity_type: &str,
-    from: NaiveDateTime,
-    to: NaiveDateTime,
-) -> QueryResult<Vec<ActivityRow>> {
-    let arrived_from = from - chrono::Duration::seconds(super::rules::MOST_FUTURE_SKEW_SECS);
-    activities::table
-        .filter(activities::activity_type.eq(activity_type))
-        .filter(activities::created_at.ge(arrived_from))
-        .filter(activities::occurred_at.ge(from))
-        .filter(activities::occurred_at.lt(to))
-        .filter(activities::methodology_id.is_not_null())
-        .select(ActivityRow::as_select())
-        .order(activities::id)
-        .load(conn)
 }

@@ -7,52 +7,64 @@
 use std::time::Duration;
 
 use super::group::ingest_group;
-use super::ingest::{Context, Outcome};
-use super::request::Event;
+use super::ingest::Context;
+use super::model::{Answer, Event};
+use crate::clock::Clock;
 use crate::config::ActivitySettings;
 use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
-use crate::ledger::store::now;
 
-type Answer = Result<Outcome, ApiError>;
 type Answers = Vec<Answer>;
 
 /// The queue of events waiting for the next group commit.
 pub type IngestQueue = Queue<Event, Answer>;
 
-/// Starts `settings.writers` ingest writers; they stop when the last queue handle is dropped.
-pub fn start(db: Db, settings: ActivitySettings) -> IngestQueue {
+/// Starts `settings.writers` ingest writers; they stop when the last queue handle is dropped. The rows
+/// they write are stamped with `clock`'s time.
+pub fn start(db: Db, settings: ActivitySettings, clock: Clock) -> IngestQueue {
     let batching = Batching {
         window: Duration::from_millis(settings.batch_window_ms),
         max: settings.batch_max,
         writers: settings.writers,
     };
     Queue::start("ingest-writer", batching, move || {
-        let (mut conn, settings) = (WriterConnection::new(db.clone()), settings.clone());
+        let (mut conn, settings, clock) =
+            (WriterConnection::new(db.clone()), settings.clone(), clock.clone());
         let mut issuance = IssuanceAccounts::default();
-        move |events: &[&Event]| write_in_account_order(&mut conn, &settings, &mut issuance, events)
+        move |events: &[&Event]| {
+            let mut writing = Writing {
+                settings: &settings,
+                issuance: &mut issuance,
+                clock: &clock,
+            };
+            write_in_account_order(&mut conn, &mut writing, events)
+        }
     })
+}
+
+/// What a writer keeps between its batches.
+struct Writing<'a> {
+    settings: &'a ActivitySettings,
+    /// The issuance accounts looked up so far (their rows never change).
+    issuance: &'a mut IssuanceAccounts,
+    clock: &'a Clock,
 }
 
 /// Every wallet and cap row is locked in ascending account order, so writers on several instances
 /// cannot deadlock each other: the events are written sorted by account and answered in their order.
 fn write_in_account_order(
     conn: &mut WriterConnection,
-    settings: &ActivitySettings,
-    issuance: &mut IssuanceAccounts,
+    writing: &mut Writing<'_>,
     events: &[&Event],
 ) -> Answers {
     let mut order: Vec<usize> = (0..events.len()).collect();
     order.sort_by_key(|&i| events[i].poster.account_id);
     let sorted: Vec<&Event> = order.iter().map(|&i| events[i]).collect();
     let mut answers: Vec<Option<Answer>> = (0..events.len()).map(|_| None).collect();
-    for (i, result) in order
-        .into_iter()
-        .zip(write_batch(conn, settings, issuance, &sorted))
-    {
+    for (i, result) in order.into_iter().zip(write_batch(conn, writing, &sorted)) {
         answers[i] = Some(result);
     }
     answers
@@ -61,17 +73,12 @@ fn write_in_account_order(
         .collect()
 }
 
-fn write_batch(
-    conn: &mut WriterConnection,
-    settings: &ActivitySettings,
-    issuance: &mut IssuanceAccounts,
-    events: &[&Event],
-) -> Answers {
+fn write_batch(conn: &mut WriterConnection, writing: &mut Writing<'_>, events: &[&Event]) -> Answers {
     group_commit::write_batch(conn, "ingest", events, |conn, events| {
         let mut cx = Context {
-            settings,
-            issuance: &mut *issuance,
-            now: now(),
+            settings: writing.settings,
+            issuance: &mut *writing.issuance,
+            now: writing.clock.now_naive(),
             planning: Planning::Cached,
         };
         ingest_group(conn, &mut cx, events)

@@ -39,23 +39,13 @@ pub struct ActivityTypeInfo {
     pub claim_window_days: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Evidence {
-    Operator,
-    Trace,
-    Photo,
-    SelfReport,
-}
-
-impl Evidence {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Evidence::Operator => "operator",
-            Evidence::Trace => "trace",
-            Evidence::Photo => "photo",
-            Evidence::SelfReport => "self_report",
-        }
+crate::text_enum! {
+    /// What vouches for an activity: a provider's record, a GPS trace, a photo, or the person's word.
+    pub enum Evidence {
+        Operator = "operator",
+        Trace = "trace",
+        Photo = "photo",
+        SelfReport = "self_report",
     }
 }
 

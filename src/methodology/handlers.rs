@@ -374,7 +374,7 @@ pub async fn simulate(
     let catalog = state.catalog.get();
     let result = state
         .db
-        .run(move |conn| simulation::simulate(conn, &catalog, id, &req))
+        .run(move |conn| Ok(simulation::simulate(conn, &catalog, id, &req)?))
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }

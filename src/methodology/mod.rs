@@ -4,6 +4,7 @@ pub mod cache;
 pub mod draft;
 pub mod handlers;
 pub mod quantify;
+pub mod requantify;
 pub mod service;
 pub mod simulate;
 pub mod store;

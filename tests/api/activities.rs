@@ -23,6 +23,8 @@ both_backends!(
     identical_batches_on_two_instances_store_each_event_once,
     one_group_issues_each_event_from_its_own_regions_account,
     event_ids_of_any_characters_are_found_again,
+    the_daily_cap_starts_again_at_midnight_in_shanghai,
+    an_event_is_late_once_the_clock_passes_its_claim_window,
 );
 
 /// `minutes_ago` before [`anchor`], as RFC 3339.
@@ -982,4 +984,82 @@ async fn event_ids_of_any_characters_are_found_again(app: TestApp) {
     let single = app.post_activity(&token, &events[4]).await;
     assert_eq!(single.assert_status(200)["activity_id"], first[4]["activity_id"]);
     assert_eq!(app.balance(&token).await, 8 * 3);
+}
+
+/// A 3 km traced walk (86 g, 86 points; at least 22.5 minutes long) that occurred at `occurred_at`.
+fn walk_at(id: &str, occurred_at: DateTime<Utc>) -> Value {
+    json!({"client_event_id": id, "activity_type": "walking", "occurred_at": occurred_at.to_rfc3339(),
+           "evidence": "trace", "data": {"distance_m": 3000}})
+}
+
+/// The daily cap counts per Asia/Shanghai day: it starts again at 16:00 UTC. The clock is moved to just
+/// before that midnight, then just after it.
+async fn the_daily_cap_starts_again_at_midnight_in_shanghai(app: TestApp) {
+    let now = app.clock.clock().now();
+    let mut midnight = now.date_naive().and_hms_opt(16, 0, 0).unwrap().and_utc();
+    if midnight < now + Duration::hours(3) {
+        midnight += Duration::days(1);
+    }
+    let (phone, password, _, _) = app.register().await;
+    app.clock.advance_to(midnight - Duration::minutes(10));
+    let token = app.token_of(&phone, &password).await;
+    // Walking is capped at 296 g a day: three walks of 86 g, then the 38 g left.
+    for (id, minutes_before, granted, reasons) in [
+        ("m-1", 160, 86, json!([])),
+        ("m-2", 130, 86, json!([])),
+        ("m-3", 100, 86, json!([])),
+        ("m-4", 70, 38, json!(["cap_reached"])),
+    ] {
+        let r = app
+            .post_activity(&token, &walk_at(id, midnight - Duration::minutes(minutes_before)))
+            .await;
+        let body = r.assert_status(201);
+        assert_eq!(body["status"], "credited", "{id}");
+        assert_eq!(
+            (&body["granted_g"], &body["reasons"]),
+            (&json!(granted), &reasons),
+            "{id}"
+        );
+    }
+    app.clock.advance_to(midnight + Duration::minutes(5));
+    let token = app.token_of(&phone, &password).await;
+    // After midnight a walk of the day before still draws on that day's spent cap...
+    let before = app
+        .post_activity(&token, &walk_at("m-5", midnight - Duration::minutes(40)))
+        .await;
+    assert_eq!(before.assert_status(201)["status"], "capped");
+    assert_eq!(before.body["reasons"], json!(["cap_reached"]));
+    // ...and one of the new day has its whole cap.
+    let after = app
+        .post_activity(&token, &walk_at("m-6", midnight + Duration::minutes(1)))
+        .await;
+    let body = after.assert_status(201);
+    assert_eq!(
+        (&body["status"], &body["granted_g"], &body["reasons"]),
+        (&json!("credited"), &json!(86), &json!([]))
+    );
+    assert_eq!(app.balance(&token).await, 3 * 86 + 38 + 86);
+}
+
+/// An event within its type's claim window (seven days for walking) is credited; the same kind of event
+/// posted once the clock has moved past its window is stored as rejected, `late`.
+async fn an_event_is_late_once_the_clock_passes_its_claim_window(app: TestApp) {
+    let start = app.clock.clock().now();
+    let (phone, password, _, _) = app.register().await;
+    let token = app.token_of(&phone, &password).await;
+    let in_time = walk_at("cw-1", start - Duration::days(6) - Duration::hours(22));
+    let later = walk_at("cw-2", start - Duration::days(6) - Duration::hours(20));
+    let r = app.post_activity(&token, &in_time).await;
+    assert_eq!(r.assert_status(201)["status"], "credited", "{}", r.text);
+
+    // Five hours on, the second walk occurred seven days and an hour ago.
+    app.clock.advance(Duration::hours(5));
+    let token = app.token_of(&phone, &password).await;
+    let late = app.post_activity(&token, &later).await;
+    let body = late.assert_status(201);
+    assert_eq!(
+        (&body["status"], &body["points"], &body["reasons"]),
+        (&json!("rejected"), &json!(0), &json!(["late"]))
+    );
+    assert_eq!(app.balance(&token).await, 86);
 }
