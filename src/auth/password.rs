@@ -9,7 +9,8 @@
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{rand_core::OsRng, Output, ParamsString, PasswordHash, SaltString};
+use argon2::password_hash::rand_core::{OsRng, RngCore};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use subtle::ConstantTimeEq;
 
@@ -64,18 +65,13 @@ impl PasswordHasher {
                 .spawn(move || work(&queue, blocks))
                 .map_err(|e| anyhow::anyhow!("starting a password hashing thread: {e}"))?;
         }
-        let mut inner = Inner {
-            params,
-            decoy: String::new(),
-            jobs,
-        };
-        inner.decoy = run_blocking(&inner.jobs, {
-            let params = inner.params.clone();
-            let password = uuid::Uuid::new_v4().to_string();
-            move |blocks| hash_with(&params, blocks, password.as_bytes())
-        })??;
+        // Random output under a random salt: checking a password against it costs a real verification
+        // and never succeeds, and making it costs no hashing (nor a buffer) at start-up.
+        let mut output = vec![0u8; params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN)];
+        OsRng.fill_bytes(&mut output);
+        let decoy = phc(&params, &SaltString::generate(&mut OsRng), &output)?;
         Ok(PasswordHasher {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner { params, decoy, jobs }),
         })
     }
 
@@ -203,12 +199,16 @@ fn hash_with(params: &Params, memory: &mut [Block], password: &[u8]) -> Result<S
     Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone())
         .hash_password_into_with_memory(password, raw_salt, &mut out, memory)
         .map_err(failed)?;
+    phc(params, &salt, &out)
+}
+
+fn phc(params: &Params, salt: &SaltString, output: &[u8]) -> Result<String, PasswordError> {
     let phc = PasswordHash {
         algorithm: Algorithm::Argon2id.ident(),
         version: Some(Version::V0x13.into()),
         params: ParamsString::try_from(params).map_err(failed)?,
         salt: Some(salt.as_salt()),
-        hash: Some(Output::new(&out).map_err(failed)?),
+        hash: Some(Output::new(output).map_err(failed)?),
     };
     Ok(phc.to_string())
 }
@@ -269,6 +269,8 @@ mod tests {
         assert!(!h.verify("wrong password!", Some(&stored)));
         assert!(!h.verify("correct horse battery", None));
         assert!(!h.verify("x", Some("not a hash")));
+        assert!(h.inner.decoy.starts_with("$argon2id$v=19$m=64,t=1,p=1$"));
+        assert_eq!(h.inner.decoy.len(), stored.len());
     }
 
     #[test]
