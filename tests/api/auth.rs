@@ -19,6 +19,7 @@ both_backends!(
     logout_ends_the_session,
     failed_logins_are_throttled_per_phone,
     concurrent_guesses_get_no_more_than_the_limit,
+    display_names_that_could_spoof_are_refused_and_nothing_is_stored,
 );
 
 fn registration(phone: &str) -> Value {
@@ -416,5 +417,39 @@ async fn a_saturated_password_pool_refuses_with_503_then_recovers(app: TestApp) 
     assert!(retry_after.to_str().unwrap().parse::<u64>().unwrap() >= 1);
     for (phone, password) in &users {
         app.login(phone, password).await.assert_status(200);
+    }
+}
+
+/// Bidirectional controls, zero-width characters and names of only whitespace are refused, naming
+/// `display_name`, and the refused registration leaves nothing behind: the phone stays free.
+async fn display_names_that_could_spoof_are_refused_and_nothing_is_stored(app: TestApp) {
+    let names = [
+        "\u{202E}nimda",
+        "ad\u{202D}min",
+        "\u{2066}小明\u{2069}",
+        "小\u{200B}明",
+        "\u{200C}",
+        "小明\u{200D}",
+        "\u{2060}admin",
+        "\u{FEFF}小明",
+        " \u{3000}\t ",
+    ];
+    for name in names {
+        let phone = random_phone();
+        let mut body = registration(&phone);
+        body["display_name"] = json!(name);
+        let r = app.post("/api/v1/auth/register", &body, None).await;
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(
+            r.body["errors"][0]["field"], "display_name",
+            "{name:?}: {}",
+            r.text
+        );
+        app.login(&phone, "correct horse battery")
+            .await
+            .assert_problem(401, "invalid_credentials");
+        app.post("/api/v1/auth/register", &registration(&phone), None)
+            .await
+            .assert_status(201);
     }
 }
