@@ -45,7 +45,8 @@ fn password_error(e: PasswordError) -> ApiError {
 
 /// Create an individual or business account and its wallet.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
 pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
     let reg = validate::validate(body.0)?;
     let hash = state
@@ -100,7 +101,8 @@ fn invalid_credentials() -> ApiError {
 
 /// Sign in with phone and password. Failed attempts are throttled per phone and per client address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem),
+        (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
