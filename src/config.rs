@@ -74,6 +74,10 @@ pub struct AuthSettings {
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
+    /// Threads that hash and verify passwords, each holding one argon2 buffer; 0: one per core.
+    pub password_threads: usize,
+    /// Hashings that may wait for a thread; past this a request is refused with 503 and `Retry-After`.
+    pub password_queue: usize,
     /// Key (64 hex characters) that encrypts stored partner and provider secrets.
     pub secrets_key: Option<SecretString>,
 }

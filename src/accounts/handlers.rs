@@ -9,6 +9,7 @@ use super::store;
 use super::validate::{self, RegisterRequest};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
+use crate::auth::password::{self, PasswordError};
 use crate::auth::Role;
 use crate::domain::phone;
 use crate::error::ErrorCode;
@@ -30,20 +31,29 @@ pub struct Registered {
     pub account_id: String,
 }
 
-async fn hash_password(state: &web::Data<AppState>, password: String) -> ApiResult<String> {
-    let state = state.clone();
-    web::block(move || state.passwords.hash(&password))
-        .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+/// A refusal of the password pool: 503 with `Retry-After` when it is saturated, else a 500.
+fn password_error(e: PasswordError) -> ApiError {
+    match e {
+        PasswordError::Busy => {
+            let mut busy = ApiError::unavailable("too many sign-ins at once; try again shortly");
+            busy.retry_after_secs = Some(password::BUSY_RETRY_AFTER_SECS);
+            busy
+        }
+        PasswordError::Failed(_) => ApiError::internal(e),
+    }
 }
 
 /// Create an individual or business account and its wallet.
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
-    responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem),
+        (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
 pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
     let reg = validate::validate(body.0)?;
-    let hash = hash_password(&state, reg.password.clone()).await?;
+    let hash = state
+        .passwords
+        .hash_queued(reg.password.clone())
+        .await
+        .map_err(password_error)?;
     let done = state
         .db
         .run(move |conn| service::register(conn, &reg, &hash, false))
@@ -91,7 +101,8 @@ fn invalid_credentials() -> ApiError {
 
 /// Sign in with phone and password. Failed attempts are throttled per phone and per client address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem),
+        (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
 pub async fn login(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -110,15 +121,16 @@ pub async fn login(
         .db
         .run(move |conn| Ok(store::find_by_phone(conn, &lookup)?))
         .await?;
-    let verifier = state.clone();
-    let ok = web::block(move || {
-        let matches = verifier
-            .passwords
-            .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()));
-        user.filter(|_| matches)
-    })
-    .await
-    .map_err(ApiError::internal)?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let matches = match state.passwords.verify_queued(password, stored).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            // No password was checked: the attempt gives back the slots it took.
+            state.login_throttle.refund(&phone, ip).await?;
+            return Err(password_error(e));
+        }
+    };
+    let ok = user.filter(|_| matches);
     // A failed attempt keeps the slots `attempt` took.
     let Some(user) = ok else {
         return Err(invalid_credentials());

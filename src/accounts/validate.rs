@@ -57,12 +57,30 @@ pub fn password_problem(password: &str) -> Option<String> {
         .then(|| format!("must be {PASSWORD_MIN_CHARS} to {PASSWORD_MAX_CHARS} characters"))
 }
 
+/// Embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they reorder the text shown
+/// around them, so one name can pass for another.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Zero-width space, non-joiner, joiner, word joiner and the byte-order mark: invisible, so two names
+/// that look the same can differ.
+fn is_zero_width(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+}
+
 pub fn display_name_problem(name: &str) -> Option<String> {
     let trimmed = name.trim();
-    if trimmed.is_empty() || trimmed.chars().count() > DISPLAY_NAME_MAX_CHARS {
+    if trimmed.is_empty() && !name.is_empty() {
+        Some("must not be only whitespace".into())
+    } else if trimmed.is_empty() || trimmed.chars().count() > DISPLAY_NAME_MAX_CHARS {
         Some(format!("must be 1 to {DISPLAY_NAME_MAX_CHARS} characters"))
     } else if trimmed.chars().any(char::is_control) {
         Some("must not contain control characters".into())
+    } else if trimmed.chars().any(is_bidi_control) {
+        Some("must not contain bidirectional controls (U+202A–U+202E, U+2066–U+2069)".into())
+    } else if trimmed.chars().any(is_zero_width) {
+        Some("must not contain zero-width characters (U+200B–U+200D, U+2060, U+FEFF)".into())
     } else {
         None
     }
@@ -121,4 +139,68 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
         region_code: req.region_code,
         credit_code,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ordinary_names_pass() {
+        for name in ["小明", "Zhang Wei", "  李 雷  ", "O'Brien-Smith", "Ada 🌱"] {
+            assert_eq!(display_name_problem(name), None, "{name:?}");
+        }
+    }
+
+    #[test]
+    fn names_of_only_whitespace_are_refused() {
+        for name in [" ", "   ", "\t\n", "\u{3000}", "\u{00A0}\u{2003}", "\u{2028}"] {
+            let problem = display_name_problem(name).unwrap_or_else(|| panic!("{name:?} accepted"));
+            assert!(problem.contains("whitespace"), "{name:?}: {problem}");
+        }
+        assert!(display_name_problem("").is_some());
+    }
+
+    #[test]
+    fn bidirectional_controls_are_refused() {
+        let controls = ('\u{202A}'..='\u{202E}').chain('\u{2066}'..='\u{2069}');
+        for c in controls {
+            for name in [format!("{c}admin"), format!("ad{c}min"), format!("admin{c}")] {
+                let problem = display_name_problem(&name).unwrap_or_else(|| panic!("{name:?} accepted"));
+                assert!(problem.contains("bidirectional"), "{name:?}: {problem}");
+            }
+        }
+        // The classic: "txt.exe" shown as "exe.txt".
+        assert!(display_name_problem("\u{202E}txt.exe").is_some());
+    }
+
+    #[test]
+    fn zero_width_characters_are_refused() {
+        for c in ['\u{200B}', '\u{200C}', '\u{200D}', '\u{2060}', '\u{FEFF}'] {
+            for name in [
+                format!("{c}小明"),
+                format!("小{c}明"),
+                format!("小明{c}"),
+                c.to_string(),
+            ] {
+                let problem = display_name_problem(&name).unwrap_or_else(|| panic!("{name:?} accepted"));
+                assert!(problem.contains("zero-width"), "{name:?}: {problem}");
+            }
+        }
+    }
+
+    #[test]
+    fn registration_names_the_display_name() {
+        let err = validate(RegisterRequest {
+            phone: "13800138000".into(),
+            password: "correct horse battery".into(),
+            display_name: "ad\u{200B}min".into(),
+            account_type: AccountType::Individual,
+            region_code: "440300".into(),
+            credit_code: None,
+        })
+        .unwrap_err();
+        assert_eq!(err.errors.len(), 1, "{err:?}");
+        assert_eq!(err.errors[0].field, "display_name");
+    }
 }

@@ -71,6 +71,14 @@ impl LoginThrottle {
         Ok(())
     }
 
+    /// An attempt that checked no password (refused before its check) gives back what it took.
+    pub async fn refund(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
+        for (key, _) in Self::keys(phone, ip) {
+            self.cache.refund(&key).await.map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
     /// A sign-in succeeded: the phone's failures are forgotten and the address gets its slot back, so
     /// that many people signing in from one address (an office) do not lock it.
     pub async fn succeeded(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {

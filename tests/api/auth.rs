@@ -19,6 +19,7 @@ both_backends!(
     logout_ends_the_session,
     failed_logins_are_throttled_per_phone,
     concurrent_guesses_get_no_more_than_the_limit,
+    display_names_that_could_spoof_are_refused_and_nothing_is_stored,
 );
 
 fn registration(phone: &str) -> Value {
@@ -376,4 +377,79 @@ async fn failed_logins_are_throttled_per_address(app: TestApp) {
     app.login(&phone, &password)
         .await
         .assert_problem(429, "rate_limited");
+}
+
+both_backends_with!(a_saturated_password_pool_refuses_with_503_then_recovers => |s| {
+    // Hashes that take tens of milliseconds, one thread and one place in the queue.
+    s.auth.argon2_memory_kib = 16384;
+    s.auth.argon2_iterations = 3;
+    s.auth.password_threads = 1;
+    s.auth.password_queue = 1;
+});
+
+/// Sign-ins beyond what the password threads and their queue hold are refused at once with 503 and
+/// `Retry-After` (never a 500), and cost the caller none of its failed-login allowance.
+async fn a_saturated_password_pool_refuses_with_503_then_recovers(app: TestApp) {
+    let mut users = Vec::new();
+    for _ in 0..16 {
+        let (phone, password, _, _) = app.register().await;
+        users.push((phone, password));
+    }
+    let mut refused = None;
+    for _round in 0..5 {
+        let logins = users.iter().map(|(phone, password)| app.login(phone, password));
+        let answers = futures_util::future::join_all(logins).await;
+        for r in &answers {
+            assert!(
+                [200, 503].contains(&r.status.as_u16()),
+                "unexpected status; body: {}",
+                r.text
+            );
+        }
+        if let Some(r) = answers.into_iter().find(|r| r.status.as_u16() == 503) {
+            refused = Some(r);
+            break;
+        }
+    }
+    let refused = refused.expect("16 sign-ins at once on one thread with one queue place: some refused");
+    refused.assert_problem(503, "unavailable");
+    let retry_after = refused.headers.get("retry-after").expect("Retry-After");
+    assert!(retry_after.to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    for (phone, password) in &users {
+        app.login(phone, password).await.assert_status(200);
+    }
+}
+
+/// Bidirectional controls, zero-width characters and names of only whitespace are refused, naming
+/// `display_name`, and the refused registration leaves nothing behind: the phone stays free.
+async fn display_names_that_could_spoof_are_refused_and_nothing_is_stored(app: TestApp) {
+    let names = [
+        "\u{202E}nimda",
+        "ad\u{202D}min",
+        "\u{2066}小明\u{2069}",
+        "小\u{200B}明",
+        "\u{200C}",
+        "小明\u{200D}",
+        "\u{2060}admin",
+        "\u{FEFF}小明",
+        " \u{3000}\t ",
+    ];
+    for name in names {
+        let phone = random_phone();
+        let mut body = registration(&phone);
+        body["display_name"] = json!(name);
+        let r = app.post("/api/v1/auth/register", &body, None).await;
+        r.assert_problem(422, "validation_failed");
+        assert_eq!(
+            r.body["errors"][0]["field"], "display_name",
+            "{name:?}: {}",
+            r.text
+        );
+        app.login(&phone, "correct horse battery")
+            .await
+            .assert_problem(401, "invalid_credentials");
+        app.post("/api/v1/auth/register", &registration(&phone), None)
+            .await
+            .assert_status(201);
+    }
 }

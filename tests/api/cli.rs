@@ -101,6 +101,41 @@ async fn admin_create(backend: Backend) {
     drop(guard);
 }
 
+#[test]
+fn admin_create_refuses_a_display_name_that_could_spoof() {
+    let Some((settings, _guard)) = base_settings(Backend::Sqlite) else {
+        return;
+    };
+    for name in ["\u{202E}spO", "O\u{200B}ps", "\u{3000} "] {
+        let mut child = tanhui()
+            .env("TANHUI__DATABASE__URL", &settings.database.url)
+            .args([
+                "admin",
+                "create",
+                "--phone",
+                &random_phone(),
+                "--display-name",
+                name,
+            ])
+            .arg("--password-stdin")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"an admin passphrase\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{name:?} accepted");
+        assert!(stderr.contains("display_name"), "{name:?}: {stderr}");
+    }
+}
+
 #[actix_web::test]
 async fn admin_create_reads_the_password_from_stdin_sqlite() {
     admin_create(Backend::Sqlite).await
