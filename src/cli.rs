@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::accounts::{service, validate};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::account::AccountType;
 use crate::ledger::{self, signing::PlatformKey};
 use crate::startup::{self, Application};
 use crate::telemetry;
@@ -110,7 +111,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 phone,
                 password,
                 display_name,
-                account_type: validate::AccountType::Individual,
+                account_type: AccountType::Individual,
                 region_code,
                 credit_code: None,
             })

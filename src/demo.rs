@@ -14,6 +14,7 @@ use crate::auth::api_keys::Credentials;
 use crate::db::prepared::Planning;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
+use crate::domain::account::AccountType;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
@@ -200,7 +201,7 @@ fn register(
         phone: phone.into(),
         password: password.into(),
         display_name: name.into(),
-        account_type: validate::AccountType::Individual,
+        account_type: AccountType::Individual,
         region_code: region.into(),
         credit_code: None,
     })?;

@@ -10,6 +10,7 @@ use super::validate::{self, RegisterRequest};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
 use crate::auth::Role;
+use crate::domain::account::AccountType;
 use crate::domain::phone;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
@@ -194,7 +195,7 @@ pub struct Me {
     /// `138****5678`
     pub phone_masked: String,
     pub display_name: String,
-    pub account_type: String,
+    pub account_type: AccountType,
     pub region_code: String,
     pub roles: Vec<Role>,
 }
@@ -214,7 +215,7 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
         account_id: user.account_id.to_string(),
         phone_masked: phone::mask_phone(&user.phone),
         display_name: user.display_name,
-        roles: Role::for_account(&user.account_type, user.is_admin),
+        roles: Role::for_account(user.account_type, user.is_admin),
         account_type: user.account_type,
         region_code: user.region_code,
     }))

@@ -33,7 +33,7 @@ pub fn register(
             phone: &reg.phone,
             password_hash,
             display_name: &reg.display_name,
-            account_type: reg.account_type.as_str(),
+            account_type: reg.account_type,
             region_code: &reg.region_code,
             credit_code: reg.credit_code.as_deref(),
             is_admin,
@@ -89,7 +89,7 @@ fn pair_for(
     family_id: &str,
 ) -> ApiResult<TokenPair> {
     let refresh_token = new_refresh_token(conn, state, user.id, family_id)?;
-    let roles = Role::for_account(&user.account_type, user.is_admin);
+    let roles = Role::for_account(user.account_type, user.is_admin);
     Ok(TokenPair {
         access_token: state
             .tokens

@@ -2,24 +2,9 @@
 
 use serde::Deserialize;
 
+pub use crate::domain::account::AccountType;
 use crate::domain::{credit_code, phone};
 use crate::error::{ApiError, FieldError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountType {
-    Individual,
-    Business,
-}
-
-impl AccountType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountType::Individual => "individual",
-            AccountType::Business => "business",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]

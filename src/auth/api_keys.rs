@@ -18,21 +18,15 @@ use crate::secrets::SecretBox;
 /// Active keys an owner may hold at once: the current one and its successor during a rotation.
 pub const MAX_ACTIVE_KEYS: i64 = 2;
 
-/// Who a key belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    Provider,
-    Partner,
+crate::text_enum! {
+    /// Who a key belongs to: stored with the key, so a partner's key never signs a provider's call.
+    pub enum Owner {
+        Provider = "provider",
+        Partner = "partner",
+    }
 }
 
 impl Owner {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Owner::Provider => "provider",
-            Owner::Partner => "partner",
-        }
-    }
-
     fn key_prefix(self) -> &'static str {
         match self {
             Owner::Provider => "pv",
@@ -101,7 +95,7 @@ pub fn issue(
             .execute(pg)?;
     }
     let active: i64 = api_keys::table
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id))
         .filter(api_keys::revoked_at.is_null())
         .count()
@@ -116,7 +110,7 @@ pub fn issue(
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::key_id.eq(&key_id),
-            api_keys::owner_type.eq(owner.as_str()),
+            api_keys::owner_type.eq(owner),
             api_keys::owner_id.eq(owner_id),
             api_keys::secret_encrypted.eq(secrets.seal(&secret)),
             api_keys::created_at.eq(Utc::now().naive_utc()),
@@ -132,7 +126,7 @@ pub fn issue(
 /// The keys of an owner, newest first.
 pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResult<Vec<KeyInfo>> {
     api_keys::table
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id))
         .order(api_keys::created_at.desc())
         .select(KEY_COLUMNS)
@@ -150,7 +144,7 @@ pub fn revoke(
 ) -> QueryResult<Option<(KeyInfo, bool)>> {
     let mine = api_keys::table
         .filter(api_keys::key_id.eq(key_id))
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id));
     let revoked = diesel::update(mine.filter(api_keys::revoked_at.is_null()))
         .set(api_keys::revoked_at.eq(Utc::now().naive_utc()))

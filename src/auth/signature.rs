@@ -29,7 +29,7 @@ const _: () = assert!(NONCE_TTL.as_secs() > 2 * MAX_SKEW_SECS + 1);
 #[derive(Debug, Clone)]
 pub struct SignedCaller {
     pub key_id: String,
-    pub owner_type: String,
+    pub owner_type: Owner,
     pub owner_id: i64,
 }
 
@@ -94,7 +94,7 @@ pub async fn verify(
     let found = state
         .db
         .run(move |conn| {
-            let row: Option<(String, i64, String, Option<chrono::NaiveDateTime>)> = api_keys::table
+            let row: Option<(Owner, i64, String, Option<chrono::NaiveDateTime>)> = api_keys::table
                 .find(&lookup)
                 .select((
                     api_keys::owner_type,
@@ -107,7 +107,7 @@ pub async fn verify(
             Ok(row)
         })
         .await?;
-    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner.as_str()) else {
+    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner) else {
         return Err(refused(ErrorCode::UnknownKey, "no such key"));
     };
     if revoked.is_some() {

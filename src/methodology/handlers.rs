@@ -9,7 +9,7 @@ use super::draft::{self, DraftRequest};
 use super::quantify::quantify;
 use super::service::{self, NewActivityType};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
-use super::store::{self, VersionFilter};
+use super::store::{self, MethodologyStatus, VersionFilter};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
 use crate::audit;
 use crate::auth::extract::{Admin, Authenticated};
@@ -166,21 +166,48 @@ pub async fn create_activity_type(
     Ok(HttpResponse::Created().json(ActivityTypeView::from(row)))
 }
 
+/// The listing's filter as given in the query string.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+pub struct VersionQuery {
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    pub activity_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    pub region_code: Option<String>,
+    /// draft, active or retired
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    #[param(value_type = Option<MethodologyStatus>)]
+    pub status: Option<String>,
+}
+
+impl VersionQuery {
+    /// The filter, or 422 naming `status` when it is not a status (parsed here, not by serde, so the
+    /// refusal names the field like every other validation answer).
+    fn filter(self) -> ApiResult<VersionFilter> {
+        let status = match self.status {
+            None => None,
+            Some(s) => Some(
+                s.parse::<MethodologyStatus>()
+                    .map_err(|_| ApiError::field("status", "must be draft, active or retired"))?,
+            ),
+        };
+        Ok(VersionFilter {
+            activity_type: self.activity_type,
+            region_code: self.region_code,
+            status,
+        })
+    }
+}
+
 /// Methodology versions, newest first; all statuses unless filtered.
-#[utoipa::path(get, path = "/api/v1/methodologies", tag = "methodologies", params(VersionFilter, PageQuery),
+#[utoipa::path(get, path = "/api/v1/methodologies", tag = "methodologies", params(VersionQuery, PageQuery),
     responses((status = 200, body = Paginated<VersionView>)))]
 pub async fn list_methodologies(
     state: web::Data<AppState>,
-    filter: web::Query<VersionFilter>,
+    query: web::Query<VersionQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.page()?;
-    if let Some(status) = &filter.status {
-        if !matches!(status.as_str(), "draft" | "active" | "retired") {
-            return Err(ApiError::field("status", "must be draft, active or retired"));
-        }
-    }
-    let filter = filter.into_inner();
+    let filter = query.into_inner().filter()?;
     let rows = state
         .db
         .run(move |conn| Ok(store::list_versions(conn, &filter, page.before, page.limit + 1)?))

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::draft::ValidDraft;
-use super::store::{self, VersionRow};
+use super::store::{self, MethodologyStatus, VersionRow};
 use crate::audit;
 use crate::db::schema::{activity_types, methodology_versions};
 use crate::db::{self, AnyConnection, Tx};
@@ -29,7 +29,7 @@ pub fn create_draft(conn: &mut AnyConnection, admin: i64, draft: &ValidDraft) ->
                 methodology_versions::activity_type.eq(&draft.activity_type),
                 methodology_versions::region_code.eq(&draft.region_code),
                 methodology_versions::version.eq(version),
-                methodology_versions::status.eq("draft"),
+                methodology_versions::status.eq(MethodologyStatus::Draft),
                 methodology_versions::effective_from.eq(draft.effective_from),
                 methodology_versions::effective_to.eq(draft.effective_to),
                 methodology_versions::parameters
@@ -77,7 +77,7 @@ pub fn activate(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Vers
     db::transaction(conn, Tx::Write, |conn| {
         let before = store::find_version(conn, id)?
             .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
-        if before.status != "draft" {
+        if before.status != MethodologyStatus::Draft {
             return Err(ApiError::conflict(
                 ErrorCode::InvalidState,
                 format!("only a draft can be activated; this version is {}", before.status),
@@ -91,8 +91,8 @@ pub fn activate(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Vers
         let moved = store::transition(
             conn,
             id,
-            &["draft"],
-            "active",
+            &[MethodologyStatus::Draft],
+            MethodologyStatus::Active,
             Some(admin),
             Utc::now().naive_utc(),
         )?;
@@ -115,8 +115,8 @@ pub fn retire(conn: &mut AnyConnection, admin: i64, id: i64) -> ApiResult<Versio
         let moved = store::transition(
             conn,
             id,
-            &["draft", "active"],
-            "retired",
+            &[MethodologyStatus::Draft, MethodologyStatus::Active],
+            MethodologyStatus::Retired,
             None,
             Utc::now().naive_utc(),
         )?;
