@@ -119,7 +119,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let created = service::register(&mut conn, &reg, &hash, true)
+            let created = service::register(&mut conn, state.clock.now(), &reg, &hash, true)
                 .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
             println!(
                 "administrator created: user_id={} account_id={}",
@@ -148,7 +148,7 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .signing_key
         .as_ref()
         .map(|k| k.expose_secret().to_string());
-    let key = PlatformKey::load(&mut conn, configured.as_deref())?;
+    let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
     let mut last_percent = None;
     let report = ledger::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 
 use crate::accounts::{service as accounts, validate};
@@ -18,7 +18,6 @@ use crate::domain::account::AccountType;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
-use crate::ledger::store::now;
 use crate::offers::store as offers;
 use crate::offers::terms::Terms;
 use crate::onboarding::Onboarding;
@@ -148,7 +147,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
             region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
         };
         onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;
-        let start = now();
+        let start = state.clock.now_naive();
         let terms = Terms {
             title: offer.title.into(),
             description: offer.description.into(),
@@ -206,7 +205,7 @@ fn register(
         credit_code: None,
     })?;
     let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
-    let created = accounts::register(conn, &reg, &hash, is_admin)?;
+    let created = accounts::register(conn, state.clock.now(), &reg, &hash, is_admin)?;
     Ok((created.user_id, created.account_id))
 }
 
@@ -221,7 +220,7 @@ fn earn(
     let catalog = state.catalog.get();
     let mut earned = 0;
     for (day, km) in person.trips_km.iter().enumerate() {
-        let start = Utc::now() - Duration::days(day as i64 + 1);
+        let start = state.clock.now() - Duration::days(day as i64 + 1);
         let trip: ActivityRequest = serde_json::from_value(serde_json::json!({
             "client_event_id": format!("demo-trip-{day}"),
             "activity_type": "transit.metro",
@@ -243,13 +242,13 @@ fn earn(
             digest,
             poster,
             &catalog,
-            Utc::now(),
+            state.clock.now(),
             &state.settings.activities,
         )?;
         let mut cx = ingest::Context {
             settings: &state.settings.activities,
             issuance: &mut IssuanceAccounts::default(),
-            now: now(),
+            now: state.clock.now_naive(),
             planning: Planning::EachTime,
         };
         let outcome = group::ingest_alone(conn, &mut cx, &event)?;

@@ -90,6 +90,7 @@ pub fn register(
     onboarding: &Onboarding,
 ) -> Result<Credentials, ApiError> {
     db::transaction(conn, Tx::Write, |conn| {
+        let now = Utc::now().naive_utc();
         let name = onboarding.name.trim();
         let provider_id: i64 = diesel::insert_into(providers::table)
             .values((
@@ -97,21 +98,24 @@ pub fn register(
                 providers::kind.eq(&onboarding.kind),
                 providers::region_codes
                     .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
-                providers::created_at.eq(Utc::now().naive_utc()),
+                providers::created_at.eq(now),
             ))
             .returning(providers::id)
             .get_result(conn)?;
-        let credentials = api_keys::issue(conn, secrets, Owner::Provider, provider_id)?;
+        let credentials = api_keys::issue(conn, now, secrets, Owner::Provider, provider_id)?;
         audit::record(
             conn,
-            Some(admin_id),
-            "provider.create",
-            "provider",
-            &provider_id.to_string(),
-            None,
-            Some(
-                serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
-            ),
+            audit::Entry {
+                at: now,
+                actor_user_id: Some(admin_id),
+                action: audit::AuditAction::ProviderCreate,
+                entity: audit::AuditEntity::Provider,
+                entity_id: &provider_id.to_string(),
+                before: None,
+                after: Some(
+                    serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
+                ),
+            },
         )?;
         Ok(credentials)
     })

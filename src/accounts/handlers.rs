@@ -45,9 +45,10 @@ async fn hash_password(state: &web::Data<AppState>, password: String) -> ApiResu
 pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
     let reg = validate::validate(body.0)?;
     let hash = hash_password(&state, reg.password.clone()).await?;
+    let now = state.clock.now();
     let done = state
         .db
-        .run(move |conn| service::register(conn, &reg, &hash, false))
+        .run(move |conn| service::register(conn, now, &reg, &hash, false))
         .await?;
     Ok(HttpResponse::Created().json(Registered {
         user_id: done.user_id.to_string(),
@@ -181,9 +182,10 @@ pub async fn logout(
         json::parse::<LogoutRequest>(&body)?.refresh_token
     };
     let user_id = caller.0.user_id()?;
+    let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| service::logout(conn, user_id, token.as_deref()))
+        .run(move |conn| service::logout(conn, now, user_id, token.as_deref()))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -176,17 +176,20 @@ pub fn decide(
             .execute(conn)?;
         audit::record(
             conn,
-            Some(admin),
-            match decision {
-                Decision::Approve => "review.approve",
-                Decision::Reject => "review.reject",
+            audit::Entry {
+                at: Utc::now().naive_utc(),
+                actor_user_id: Some(admin),
+                action: match decision {
+                    Decision::Approve => audit::AuditAction::ReviewApprove,
+                    Decision::Reject => audit::AuditAction::ReviewReject,
+                },
+                entity: audit::AuditEntity::Activity,
+                entity_id: &id.to_string(),
+                before: Some(serde_json::json!({"status": before.status, "points": before.points})),
+                after: Some(
+                    serde_json::json!({"status": status, "points": points, "granted_g": granted_g, "note": note}),
+                ),
             },
-            "activity",
-            &id.to_string(),
-            Some(serde_json::json!({"status": before.status, "points": before.points})),
-            Some(
-                serde_json::json!({"status": status, "points": points, "granted_g": granted_g, "note": note}),
-            ),
         )?;
         Ok(result)
     })

@@ -81,6 +81,7 @@ fn new_key(owner: Owner) -> (String, String) {
 /// owner already holds the most active keys allowed (revoke the old one first).
 pub fn issue(
     conn: &mut AnyConnection,
+    now: NaiveDateTime,
     secrets: &SecretBox,
     owner: Owner,
     owner_id: i64,
@@ -113,7 +114,7 @@ pub fn issue(
             api_keys::owner_type.eq(owner),
             api_keys::owner_id.eq(owner_id),
             api_keys::secret_encrypted.eq(secrets.seal(&secret)),
-            api_keys::created_at.eq(Utc::now().naive_utc()),
+            api_keys::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(Credentials {
@@ -138,6 +139,7 @@ pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResul
 /// nothing). `None` when the owner has no such key.
 pub fn revoke(
     conn: &mut AnyConnection,
+    now: NaiveDateTime,
     owner: Owner,
     owner_id: i64,
     key_id: &str,
@@ -147,7 +149,7 @@ pub fn revoke(
         .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id));
     let revoked = diesel::update(mine.filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(Utc::now().naive_utc()))
+        .set(api_keys::revoked_at.eq(now))
         .execute(conn)?;
     mine.select(KEY_COLUMNS)
         .first::<KeyRow>(conn)

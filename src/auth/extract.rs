@@ -23,7 +23,7 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::unauthorized("expected a bearer token"))?;
-    state.tokens.verify(token.trim())
+    state.tokens.verify(token.trim(), state.clock.now())
 }
 
 fn with_role(req: &HttpRequest, allowed: &[Role]) -> Result<Claims, ApiError> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -83,7 +83,7 @@ pub async fn verify(
         .parse()
         .map_err(|_| refused(ErrorCode::StaleTimestamp, "X-Timestamp must be unix seconds"))?;
     // `abs_diff`: any i64 is a valid header value, and a difference near i64::MIN must not overflow.
-    if Utc::now().timestamp().abs_diff(at) > MAX_SKEW_SECS {
+    if state.clock.unix_seconds().abs_diff(at) > MAX_SKEW_SECS {
         return Err(refused(
             ErrorCode::StaleTimestamp,
             "X-Timestamp is more than 300 s from the server's clock",
@@ -94,7 +94,7 @@ pub async fn verify(
     let found = state
         .db
         .run(move |conn| {
-            let row: Option<(Owner, i64, String, Option<chrono::NaiveDateTime>)> = api_keys::table
+            let row: Option<(Owner, i64, String, Option<NaiveDateTime>)> = api_keys::table
                 .find(&lookup)
                 .select((
                     api_keys::owner_type,
@@ -150,14 +150,19 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<b
             .map_err(|e| ApiError::unavailable_because("the nonce cache is unavailable", e));
     }
     let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
+    let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| Ok(insert_nonce(conn, &key_id, &nonce)?))
+        .run(move |conn| Ok(insert_nonce(conn, now, &key_id, &nonce)?))
         .await
 }
 
-fn insert_nonce(conn: &mut AnyConnection, key_id: &str, nonce: &str) -> QueryResult<bool> {
-    let now = Utc::now().naive_utc();
+fn insert_nonce(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    key_id: &str,
+    nonce: &str,
+) -> QueryResult<bool> {
     diesel::delete(request_nonces::table.filter(request_nonces::expires_at.lt(now))).execute(conn)?;
     let inserted = diesel::sql_query(
         "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

@@ -7,19 +7,36 @@ use utoipa::ToSchema;
 
 use super::draft::{self, DraftRequest};
 use super::quantify::quantify;
-use super::service::{self, NewActivityType};
+use super::service::{self, MethodologyError, NewActivityType};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
 use super::store::{self, MethodologyStatus, VersionFilter};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
-use crate::audit;
+use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::{Admin, Authenticated};
 use crate::domain::catalog::Evidence;
 use crate::domain::data_schema::DataSchema;
 use crate::domain::formula::Step;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::state::AppState;
+
+impl From<MethodologyError> for ApiError {
+    fn from(e: MethodologyError) -> ApiError {
+        use MethodologyError as E;
+        let detail = e.to_string();
+        match e {
+            E::NoSuchVersion => ApiError::not_found(detail),
+            E::OwnDraft => ApiError::forbidden(detail),
+            E::NotADraft(_) | E::ChangedMeanwhile | E::AlreadyFinal(_) => {
+                ApiError::conflict(ErrorCode::InvalidState, detail)
+            }
+            E::VersionNumberTaken | E::ActivityTypeExists => ApiError::conflict(ErrorCode::Conflict, detail),
+            E::Vanished(_) | E::Json(_) => ApiError::internal(e),
+            E::Database(e) => e.into(),
+        }
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/regions").route(web::get().to(list_regions)))
@@ -154,11 +171,12 @@ pub async fn create_activity_type(
         claim_window_days: window,
     };
     let admin_id = admin.0.user_id()?;
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::create_activity_type(conn, admin_id, &new)?;
+            let row = service::create_activity_type(conn, now, admin_id, &new)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -239,9 +257,10 @@ pub async fn create_draft(
 ) -> ApiResult<HttpResponse> {
     let draft = draft::validate(body.0, &state.catalog.get())?;
     let admin_id = admin.0.user_id()?;
+    let now = state.clock.now_naive();
     let row = state
         .db
-        .run(move |conn| service::create_draft(conn, admin_id, &draft))
+        .run(move |conn| Ok(service::create_draft(conn, now, admin_id, &draft)?))
         .await?;
     Ok(HttpResponse::Created().json(VersionView::from(row)))
 }
@@ -255,11 +274,12 @@ pub async fn activate(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::activate(conn, admin_id, id)?;
+            let row = service::activate(conn, now, admin_id, id)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -272,11 +292,12 @@ pub async fn activate(
     responses((status = 200, body = VersionView), (status = 409, body = Problem)))]
 pub async fn retire(state: web::Data<AppState>, admin: Admin, id: web::Path<i64>) -> ApiResult<HttpResponse> {
     let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::retire(conn, admin_id, id)?;
+            let row = service::retire(conn, now, admin_id, id)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -344,8 +365,8 @@ pub async fn quantify_dry_run(
 pub struct AuditView {
     pub id: String,
     pub actor_user_id: Option<String>,
-    pub action: String,
-    pub entity: String,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
     pub entity_id: String,
     #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,
