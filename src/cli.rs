@@ -120,7 +120,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
             let created = service::register(&mut conn, state.clock.now(), &reg, &hash, true)
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+                .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).detail))?;
             println!(
                 "administrator created: user_id={} account_id={}",
                 created.user_id, created.account_id

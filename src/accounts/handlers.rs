@@ -4,7 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service::{self, RefreshOutcome, TokenPair};
+use super::service::{self, AccountError, RefreshOutcome, TokenPair};
 use super::store;
 use super::validate::{self, RegisterRequest};
 use crate::auth::client_ip::{client_ip, forwarded_for};
@@ -16,6 +16,17 @@ use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::state::AppState;
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        match e {
+            AccountError::UnknownRegion => ApiError::field("region_code", e.to_string()),
+            AccountError::PhoneTaken => ApiError::conflict(ErrorCode::Conflict, e.to_string()),
+            AccountError::Token(_) => ApiError::internal(e),
+            AccountError::Database(e) => e.into(),
+        }
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").route(web::post().to(register)))
@@ -48,7 +59,7 @@ pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>
     let now = state.clock.now();
     let done = state
         .db
-        .run(move |conn| service::register(conn, now, &reg, &hash, false))
+        .run(move |conn| Ok(service::register(conn, now, &reg, &hash, false)?))
         .await?;
     Ok(HttpResponse::Created().json(Registered {
         user_id: done.user_id.to_string(),
@@ -129,7 +140,7 @@ pub async fn login(
     let session_state = state.clone();
     let pair = state
         .db
-        .run(move |conn| service::start_session(conn, &session_state, &user))
+        .run(move |conn| Ok(service::start_session(conn, &session_state, &user)?))
         .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
 }
@@ -147,7 +158,7 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
     let rotate_state = state.clone();
     let outcome = state
         .db
-        .run(move |conn| service::rotate(conn, &rotate_state, &token))
+        .run(move |conn| Ok(service::rotate(conn, &rotate_state, &token)?))
         .await?;
     match outcome {
         RefreshOutcome::Rotated(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
@@ -185,7 +196,7 @@ pub async fn logout(
     let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| service::logout(conn, now, user_id, token.as_deref()))
+        .run(move |conn| Ok(service::logout(conn, now, user_id, token.as_deref())?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -8,9 +8,22 @@ use super::validate::ValidRegistration;
 use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::{refresh, Role};
 use crate::db::{self, AnyConnection, Tx};
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Why an account change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("unknown region")]
+    UnknownRegion,
+    #[error("this phone is already registered")]
+    PhoneTaken,
+    #[error("issuing an access token: {0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Database(#[from] DieselError),
+}
+
+pub type AccountResult<T> = Result<T, AccountError>;
 
 pub struct Registered {
     pub user_id: i64,
@@ -25,10 +38,10 @@ pub fn register(
     reg: &ValidRegistration,
     password_hash: &str,
     is_admin: bool,
-) -> ApiResult<Registered> {
+) -> AccountResult<Registered> {
     db::transaction(conn, Tx::Write, |conn| {
         if !store::region_exists(conn, &reg.region_code)? {
-            return Err(ApiError::field("region_code", "unknown region"));
+            return Err(AccountError::UnknownRegion);
         }
         let new = NewUser {
             phone: &reg.phone,
@@ -41,9 +54,7 @@ pub fn register(
         };
         let now = now.naive_utc();
         let (user_id, account_id) = store::insert_user(conn, &new, now).map_err(|e| match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::conflict(ErrorCode::Conflict, "this phone is already registered")
-            }
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => AccountError::PhoneTaken,
             other => other.into(),
         })?;
         if is_admin {
@@ -78,7 +89,7 @@ fn new_refresh_token(
     now: NaiveDateTime,
     user_id: i64,
     family_id: &str,
-) -> ApiResult<String> {
+) -> AccountResult<String> {
     let token = refresh::generate();
     let expires = now + Duration::seconds(state.settings.auth.refresh_token_ttl_secs as i64);
     store::insert_refresh(conn, user_id, family_id, &refresh::hash(&token), expires, now)?;
@@ -91,7 +102,7 @@ fn pair_for(
     now: DateTime<Utc>,
     user: &UserRow,
     family_id: &str,
-) -> ApiResult<TokenPair> {
+) -> AccountResult<TokenPair> {
     let refresh_token = new_refresh_token(conn, state, now.naive_utc(), user.id, family_id)?;
     let roles = Role::for_account(user.account_type, user.is_admin);
     Ok(TokenPair {
@@ -104,7 +115,7 @@ fn pair_for(
 }
 
 /// A new token family for a signed-in user.
-pub fn start_session(conn: &mut AnyConnection, state: &AppState, user: &UserRow) -> ApiResult<TokenPair> {
+pub fn start_session(conn: &mut AnyConnection, state: &AppState, user: &UserRow) -> AccountResult<TokenPair> {
     db::transaction(conn, Tx::Write, |conn| {
         pair_for(
             conn,
@@ -126,7 +137,7 @@ pub enum RefreshOutcome {
 
 /// Rotates a refresh token. A token presented a second time revokes its whole family, since either the
 /// client or a thief holds a copy. The revocation is committed even though the caller answers 401.
-pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> ApiResult<RefreshOutcome> {
+pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> AccountResult<RefreshOutcome> {
     db::transaction(conn, Tx::Write, |conn| {
         let Some(row) = store::find_refresh(conn, &refresh::hash(token))? else {
             return Ok(RefreshOutcome::Invalid);
@@ -156,7 +167,7 @@ pub fn logout(
     now: NaiveDateTime,
     user_id: i64,
     token: Option<&str>,
-) -> ApiResult<()> {
+) -> AccountResult<()> {
     db::transaction(conn, Tx::Write, |conn| {
         match token {
             Some(token) => {

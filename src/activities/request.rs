@@ -166,7 +166,7 @@ pub fn validate(
     }
     let (Some((claim_window_days, values)), Some(interval), true) = (checked, interval, errors.is_empty())
     else {
-        return Err(crate::domain::data_schema::refusal(errors));
+        return Err(crate::methodology::quantify::data_refusal(errors));
     };
     let quantified = if rules::is_late(occurred_at, now.naive_utc(), claim_window_days) {
         None

@@ -35,6 +35,24 @@ impl Owner {
     }
 }
 
+/// Why a key was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first")]
+    TooManyKeys,
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> ApiError {
+        match e {
+            KeyError::TooManyKeys => ApiError::conflict(ErrorCode::TooManyKeys, e.to_string()),
+            KeyError::Database(e) => e.into(),
+        }
+    }
+}
+
 /// A key as issued: the secret is in this value and nowhere else in the clear.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Credentials {
@@ -85,7 +103,7 @@ pub fn issue(
     secrets: &SecretBox,
     owner: Owner,
     owner_id: i64,
-) -> Result<Credentials, ApiError> {
+) -> Result<Credentials, KeyError> {
     // Two admins adding a key at once must not both find room. On PostgreSQL the count below is taken
     // under a lock on the owner's keys, held to the end of the transaction; on SQLite the write
     // transaction is the only one.
@@ -102,10 +120,7 @@ pub fn issue(
         .count()
         .get_result(conn)?;
     if active >= MAX_ACTIVE_KEYS {
-        return Err(ApiError::conflict(
-            ErrorCode::TooManyKeys,
-            format!("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first"),
-        ));
+        return Err(KeyError::TooManyKeys);
     }
     let (key_id, secret) = new_key(owner);
     diesel::insert_into(api_keys::table)

@@ -11,8 +11,7 @@ use super::store::{Parameter, Parameters};
 use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
 use crate::domain::data_schema::is_identifier;
 use crate::domain::formula::{Formula, FormulaError};
-use crate::error::ErrorCode;
-use crate::error::{ApiError, FieldError};
+use crate::domain::FieldError;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,14 +55,18 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// A formula problem as a 422 `invalid_formula` that says where and which.
-pub fn formula_error(e: FormulaError) -> ApiError {
-    let mut error = ApiError::unprocessable(ErrorCode::InvalidFormula, e.to_string());
-    error.errors = vec![field("formula", e.to_string())];
-    error
+/// Why a draft was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    /// Every field that is wrong (the formula is only parsed once the rest is right).
+    #[error("the draft has invalid fields")]
+    Fields(Vec<FieldError>),
+    /// The formula does not parse, or names something it cannot know.
+    #[error(transparent)]
+    Formula(#[from] FormulaError),
 }
 
-pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiError> {
+pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, DraftError> {
     // A value is stored as it was validated: kept with its spaces, the loader could not read it back.
     for p in req.parameters.values_mut() {
         p.value = p.value.trim().to_string();
@@ -123,15 +126,15 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
         }
     }
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(DraftError::Fields(errors));
     }
-    let formula = Formula::parse(&req.formula).map_err(formula_error)?;
+    let formula = Formula::parse(&req.formula)?;
     let known = |name: &str| {
         values.contains_key(name)
             || REGION_NAMES.contains(&name)
             || schema.is_some_and(|s| s.field(name).is_some())
     };
-    formula.check_names(known).map_err(formula_error)?;
+    formula.check_names(known)?;
     Ok(ValidDraft {
         activity_type: req.activity_type,
         region_code: req.region_code,

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::draft::{self, DraftRequest};
+use super::draft::{self, DraftError, DraftRequest};
 use super::quantify::quantify;
 use super::service::{self, MethodologyError, NewActivityType};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
@@ -34,6 +34,24 @@ impl From<MethodologyError> for ApiError {
             E::VersionNumberTaken | E::ActivityTypeExists => ApiError::conflict(ErrorCode::Conflict, detail),
             E::Vanished(_) | E::Json(_) => ApiError::internal(e),
             E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<DraftError> for ApiError {
+    /// Field errors as 422 `validation_failed`; a formula problem as 422 `invalid_formula` that says
+    /// where and which.
+    fn from(e: DraftError) -> ApiError {
+        match e {
+            DraftError::Fields(errors) => ApiError::validation(errors),
+            DraftError::Formula(e) => {
+                let mut error = ApiError::unprocessable(ErrorCode::InvalidFormula, e.to_string());
+                error.errors = vec![FieldError {
+                    field: "formula".into(),
+                    message: e.to_string(),
+                }];
+                error
+            }
         }
     }
 }
