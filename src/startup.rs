@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::db::group_commit::Batching;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
+use crate::http::json::BodyLimit;
 use crate::http::{fallback, nul};
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer;
@@ -157,9 +158,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server_settings = state.settings.server.clone();
         let app_state = state.clone();
+        let body_limit = BodyLimit(server_settings.body_limit_bytes);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(body_limit)
                 .configure(configure)
                 .wrap(
                     ErrorHandlers::new()
