@@ -32,9 +32,15 @@ pub struct ValidRegistration {
     pub credit_code: Option<String>,
 }
 
+/// The shortest password: a passphrase of a few words, not a PIN.
 pub const PASSWORD_MIN_CHARS: usize = 10;
+/// The longest password: any passphrase fits, and argon2 is never fed megabytes.
 pub const PASSWORD_MAX_CHARS: usize = 128;
+/// The longest display name: what a profile and a transfer's counterparty show.
 const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Longer than any GB/T 2260 code (six digits) or the nation's `CN`: no region can have it, so the
+/// database is not asked.
+const REGION_CODE_MAX_LEN: usize = 16;
 
 pub fn password_problem(password: &str) -> Option<String> {
     let chars = password.chars().count();
@@ -73,7 +79,7 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
     if let Some(problem) = display_name_problem(&req.display_name) {
         fail("display_name", problem);
     }
-    if req.region_code.is_empty() || req.region_code.len() > 16 {
+    if req.region_code.is_empty() || req.region_code.len() > REGION_CODE_MAX_LEN {
         fail("region_code", "unknown region".into());
     }
     let credit_code = match (req.account_type, req.credit_code.as_deref().map(str::trim)) {

@@ -83,10 +83,15 @@ fn key_info((key_id, created_at, revoked_at): KeyRow) -> KeyInfo {
 const KEY_COLUMNS: (api_keys::key_id, api_keys::created_at, api_keys::revoked_at) =
     (api_keys::key_id, api_keys::created_at, api_keys::revoked_at);
 
+/// Random bytes in a key id: 64 bits, so ids never collide; the id is public, the secret is what protects.
+const KEY_ID_BYTES: usize = 8;
+/// Random bytes in a key's secret: 256 bits, beyond guessing.
+const SECRET_BYTES: usize = 32;
+
 /// A new key id and secret: random, URL-safe.
 fn new_key(owner: Owner) -> (String, String) {
-    let mut id = [0u8; 8];
-    let mut secret = [0u8; 32];
+    let mut id = [0u8; KEY_ID_BYTES];
+    let mut secret = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut id);
     rand::rngs::OsRng.fill_bytes(&mut secret);
     (

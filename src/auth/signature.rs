@@ -18,7 +18,11 @@ use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::state::AppState;
 
+/// How far `X-Timestamp` may be from the server's clock: five minutes of a partner's clock drift and
+/// transit, and no more, so a captured request soon stops working.
 pub const MAX_SKEW_SECS: u64 = 300;
+/// The longest `X-Nonce`: a UUID or a hash fits, and no caller fills the nonce store with large keys.
+pub const NONCE_MAX_LEN: usize = 128;
 /// A timestamp is checked in whole seconds, so a request is accepted for up to `2 × MAX_SKEW_SECS + 1` s
 /// of real time (from `MAX_SKEW_SECS` before its timestamp to just under `MAX_SKEW_SECS + 1` after). Its
 /// nonce is remembered from its first use for longer than that, so no copy can be replayed at the edge.
@@ -76,8 +80,11 @@ pub async fn verify(
     let timestamp = header(req, "x-timestamp")?.to_string();
     let nonce = header(req, "x-nonce")?.to_string();
     let signature = header(req, "x-signature")?.to_string();
-    if nonce.len() > 128 {
-        return Err(refused(ErrorCode::BadNonce, "X-Nonce is at most 128 characters"));
+    if nonce.len() > NONCE_MAX_LEN {
+        return Err(refused(
+            ErrorCode::BadNonce,
+            &format!("X-Nonce is at most {NONCE_MAX_LEN} characters"),
+        ));
     }
     let at: i64 = timestamp
         .parse()
@@ -86,7 +93,7 @@ pub async fn verify(
     if state.clock.unix_seconds().abs_diff(at) > MAX_SKEW_SECS {
         return Err(refused(
             ErrorCode::StaleTimestamp,
-            "X-Timestamp is more than 300 s from the server's clock",
+            &format!("X-Timestamp is more than {MAX_SKEW_SECS} s from the server's clock"),
         ));
     }
     let lookup = key_id.clone();

@@ -52,12 +52,15 @@ fn field_error(field: String, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// The longest data field or parameter name: readable in a formula, and well within any column.
+pub const IDENTIFIER_MAX_LEN: usize = 64;
+
 /// A data field name is a plain identifier, so it can appear in a formula.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 64
+        && name.len() <= IDENTIFIER_MAX_LEN
 }
 
 /// Reads a JSON number (or a decimal string) exactly.

@@ -14,6 +14,8 @@ use crate::domain::catalog::Catalog;
 
 use super::store;
 
+/// How often an instance reads the catalog epoch: a change is in force everywhere within this, for one
+/// one-row read per interval.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct CatalogCache {

@@ -132,9 +132,19 @@ pub struct ActivityTypeRequest {
     pub claim_window_days: Option<i32>,
 }
 
+/// The longest activity type code: room for a few dotted words, and short enough to key every activity row.
+pub const TYPE_CODE_MAX_LEN: usize = 64;
+/// The longest name or unit of an activity type: a label in lists, not a description.
+pub const TYPE_LABEL_MAX_CHARS: usize = 64;
+/// How many days late an event may still be claimed when a new type does not say: a week covers a
+/// provider's weekly upload.
+pub const DEFAULT_CLAIM_WINDOW_DAYS: i32 = 7;
+/// The longest claim window a type may have: a year, beyond which an event is history, not a claim.
+pub const MAX_CLAIM_WINDOW_DAYS: i32 = 365;
+
 fn is_type_code(code: &str) -> bool {
     !code.is_empty()
-        && code.len() <= 64
+        && code.len() <= TYPE_CODE_MAX_LEN
         && code.split('.').all(|part| {
             part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                 && part
@@ -161,18 +171,18 @@ pub async fn create_activity_type(
         });
     }
     for (field, value) in [("name", &req.name), ("unit", &req.unit)] {
-        if value.trim().is_empty() || value.chars().count() > 64 {
+        if value.trim().is_empty() || value.chars().count() > TYPE_LABEL_MAX_CHARS {
             errors.push(FieldError {
                 field: field.into(),
-                message: "must be 1 to 64 characters".into(),
+                message: format!("must be 1 to {TYPE_LABEL_MAX_CHARS} characters"),
             });
         }
     }
-    let window = req.claim_window_days.unwrap_or(7);
-    if !(1..=365).contains(&window) {
+    let window = req.claim_window_days.unwrap_or(DEFAULT_CLAIM_WINDOW_DAYS);
+    if !(1..=MAX_CLAIM_WINDOW_DAYS).contains(&window) {
         errors.push(FieldError {
             field: "claim_window_days".into(),
-            message: "must be between 1 and 365".into(),
+            message: format!("must be between 1 and {MAX_CLAIM_WINDOW_DAYS}"),
         });
     }
     if let Err(schema_errors) = DataSchema::parse(&req.data_schema) {
