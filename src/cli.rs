@@ -115,7 +115,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 region_code,
                 credit_code: None,
             })
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|errors| anyhow::anyhow!("{}", crate::error::ApiError::validation(errors).detail))?;
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -220,7 +220,8 @@ fn register(
         account_type: AccountType::Individual,
         region_code: region.into(),
         credit_code: None,
-    })?;
+    })
+    .map_err(ApiError::validation)?;
     let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
     let created = accounts::register(conn, state.clock.now(), &reg, &hash, is_admin)?;
     Ok((created.user_id, created.account_id))

@@ -54,7 +54,7 @@ async fn hash_password(state: &web::Data<AppState>, password: String) -> ApiResu
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem)))]
 pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
-    let reg = validate::validate(body.0)?;
+    let reg = validate::validate(body.0).map_err(ApiError::validation)?;
     let hash = hash_password(&state, reg.password.clone()).await?;
     let now = state.clock.now();
     let done = state

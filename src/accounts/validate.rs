@@ -3,8 +3,8 @@
 use serde::Deserialize;
 
 pub use crate::domain::account::AccountType;
+use crate::domain::FieldError;
 use crate::domain::{credit_code, phone};
-use crate::error::{ApiError, FieldError};
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +59,8 @@ pub fn display_name_problem(name: &str) -> Option<String> {
     }
 }
 
-pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
+/// The registration checked, or every field that is wrong.
+pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut fail = |field: &str, message: String| {
         errors.push(FieldError {
@@ -102,7 +103,7 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(errors);
     }
     Ok(ValidRegistration {
         phone: req.phone,
