@@ -153,6 +153,47 @@ fn is_type_code(code: &str) -> bool {
         })
 }
 
+impl ActivityTypeRequest {
+    /// The new type with its name and unit trimmed, or every field that is wrong.
+    fn check(self) -> Result<NewActivityType, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !is_type_code(&self.code) {
+            errors.push(FieldError {
+                field: "code".into(),
+                message: "lower-case words separated by dots, e.g. transit.ferry".into(),
+            });
+        }
+        for (field, value) in [("name", &self.name), ("unit", &self.unit)] {
+            if value.trim().is_empty() || value.chars().count() > TYPE_LABEL_MAX_CHARS {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: format!("must be 1 to {TYPE_LABEL_MAX_CHARS} characters"),
+                });
+            }
+        }
+        let window = self.claim_window_days.unwrap_or(DEFAULT_CLAIM_WINDOW_DAYS);
+        if !(1..=MAX_CLAIM_WINDOW_DAYS).contains(&window) {
+            errors.push(FieldError {
+                field: "claim_window_days".into(),
+                message: format!("must be between 1 and {MAX_CLAIM_WINDOW_DAYS}"),
+            });
+        }
+        if let Err(schema_errors) = DataSchema::parse(&self.data_schema) {
+            errors.extend(schema_errors);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(NewActivityType {
+            code: self.code,
+            name: self.name.trim().to_string(),
+            unit: self.unit.trim().to_string(),
+            schema: self.data_schema,
+            claim_window_days: window,
+        })
+    }
+}
+
 /// Add an activity type without a code change.
 #[utoipa::path(post, path = "/api/v1/admin/activity-types", tag = "admin", request_body = ActivityTypeRequest,
     security(("bearer" = [])),
@@ -162,42 +203,7 @@ pub async fn create_activity_type(
     admin: Admin,
     body: ApiJson<ActivityTypeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    if !is_type_code(&req.code) {
-        errors.push(FieldError {
-            field: "code".into(),
-            message: "lower-case words separated by dots, e.g. transit.ferry".into(),
-        });
-    }
-    for (field, value) in [("name", &req.name), ("unit", &req.unit)] {
-        if value.trim().is_empty() || value.chars().count() > TYPE_LABEL_MAX_CHARS {
-            errors.push(FieldError {
-                field: field.into(),
-                message: format!("must be 1 to {TYPE_LABEL_MAX_CHARS} characters"),
-            });
-        }
-    }
-    let window = req.claim_window_days.unwrap_or(DEFAULT_CLAIM_WINDOW_DAYS);
-    if !(1..=MAX_CLAIM_WINDOW_DAYS).contains(&window) {
-        errors.push(FieldError {
-            field: "claim_window_days".into(),
-            message: format!("must be between 1 and {MAX_CLAIM_WINDOW_DAYS}"),
-        });
-    }
-    if let Err(schema_errors) = DataSchema::parse(&req.data_schema) {
-        errors.extend(schema_errors);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let new = NewActivityType {
-        code: req.code,
-        name: req.name.trim().to_string(),
-        unit: req.unit.trim().to_string(),
-        schema: req.data_schema,
-        claim_window_days: window,
-    };
+    let new = body.0.check().map_err(ApiError::validation)?;
     let admin_id = admin.0.user_id()?;
     let now = state.clock.now_naive();
     let cache = state.catalog.clone();
