@@ -1,29 +1,72 @@
 //! The audit trail: who changed what, when, with the state before and after.
 
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use crate::auth::api_keys::Owner;
 use crate::db::schema::audit_log;
 use crate::db::AnyConnection;
 
-pub fn record(
-    conn: &mut AnyConnection,
-    actor_user_id: Option<i64>,
-    action: &str,
-    entity: &str,
-    entity_id: &str,
-    before: Option<serde_json::Value>,
-    after: Option<serde_json::Value>,
-) -> QueryResult<()> {
+crate::text_enum! {
+    /// What an administrator did.
+    pub enum AuditAction {
+        ActivityTypeCreate = "activity_type.create",
+        AdminCreate = "admin.create",
+        KeyCreate = "key.create",
+        KeyRevoke = "key.revoke",
+        MethodologyActivate = "methodology.activate",
+        MethodologyDraft = "methodology.draft",
+        MethodologyRetire = "methodology.retire",
+        PartnerCreate = "partner.create",
+        ProviderCreate = "provider.create",
+        ReviewApprove = "review.approve",
+        ReviewReject = "review.reject",
+    }
+}
+
+crate::text_enum! {
+    /// What kind of thing an audited action changed.
+    pub enum AuditEntity {
+        Activity = "activity",
+        ActivityType = "activity_type",
+        MethodologyVersion = "methodology_version",
+        Partner = "partner",
+        Provider = "provider",
+        User = "user",
+    }
+}
+
+impl From<Owner> for AuditEntity {
+    /// A key's change is recorded against its owner.
+    fn from(owner: Owner) -> AuditEntity {
+        match owner {
+            Owner::Partner => AuditEntity::Partner,
+            Owner::Provider => AuditEntity::Provider,
+        }
+    }
+}
+
+/// One audited change.
+pub struct Entry<'a> {
+    pub at: NaiveDateTime,
+    pub actor_user_id: Option<i64>,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
+    pub entity_id: &'a str,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+}
+
+pub fn record(conn: &mut AnyConnection, entry: Entry<'_>) -> QueryResult<()> {
     diesel::insert_into(audit_log::table)
         .values((
-            audit_log::actor_user_id.eq(actor_user_id),
-            audit_log::action.eq(action),
-            audit_log::entity.eq(entity),
-            audit_log::entity_id.eq(entity_id),
-            audit_log::before_json.eq(before.map(|v| v.to_string())),
-            audit_log::after_json.eq(after.map(|v| v.to_string())),
-            audit_log::created_at.eq(Utc::now().naive_utc()),
+            audit_log::actor_user_id.eq(entry.actor_user_id),
+            audit_log::action.eq(entry.action),
+            audit_log::entity.eq(entry.entity),
+            audit_log::entity_id.eq(entry.entity_id),
+            audit_log::before_json.eq(entry.before.map(|v| v.to_string())),
+            audit_log::after_json.eq(entry.after.map(|v| v.to_string())),
+            audit_log::created_at.eq(entry.at),
         ))
         .execute(conn)
         .map(|_| ())
@@ -34,8 +77,8 @@ pub fn record(
 pub struct AuditRow {
     pub id: i64,
     pub actor_user_id: Option<i64>,
-    pub action: String,
-    pub entity: String,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
     pub entity_id: String,
     pub before_json: Option<String>,
     pub after_json: Option<String>,

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::accounts::{service, validate};
 use crate::clock::Clock;
 use crate::config::Settings;
+use crate::domain::account::AccountType;
 use crate::ledger::{self, signing::PlatformKey};
 use crate::startup::{self, Application};
 use crate::telemetry;
@@ -110,16 +111,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 phone,
                 password,
                 display_name,
-                account_type: validate::AccountType::Individual,
+                account_type: AccountType::Individual,
                 region_code,
                 credit_code: None,
             })
-            .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            .map_err(|errors| anyhow::anyhow!("{}", crate::error::ApiError::validation(errors).detail))?;
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let created = service::register(&mut conn, &reg, &hash, true)
-                .map_err(|e| anyhow::anyhow!("{}", e.detail))?;
+            let created = service::register(&mut conn, state.clock.now(), &reg, &hash, true)
+                .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).detail))?;
             println!(
                 "administrator created: user_id={} account_id={}",
                 created.user_id, created.account_id
@@ -147,7 +148,7 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .signing_key
         .as_ref()
         .map(|k| k.expose_secret().to_string());
-    let key = PlatformKey::load(&mut conn, configured.as_deref())?;
+    let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
     let mut last_percent = None;
     let report = ledger::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::{Duration, Utc};
+use chrono::Duration;
 use diesel::prelude::*;
 
 use crate::accounts::{service as accounts, validate};
@@ -15,10 +15,10 @@ use crate::auth::api_keys::Credentials;
 use crate::db::prepared::Planning;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
+use crate::domain::account::AccountType;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
-use crate::ledger::store::now;
 use crate::offers::store as offers;
 use crate::offers::terms::Terms;
 use crate::onboarding::Onboarding;
@@ -138,38 +138,10 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         )?;
         points.push(earn(state, &mut conn, person, user_id, account_id)?);
     }
-    let catalog = state.catalog.get();
     let mut partners_made = Vec::new();
     let mut offer_ids = Vec::new();
     for offer in &OFFERS {
-        let onboarding = Onboarding {
-            name: offer.partner.into(),
-            kind: offer.kind.into(),
-            region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
-        };
-        onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;
-        let start = now();
-        let terms = Terms {
-            title: offer.title.into(),
-            description: offer.description.into(),
-            points_cost: offer.points_cost,
-            value_fen: offer.value_fen,
-            stock: 1000,
-            per_user_limit: 2,
-            valid_from: start - Duration::days(1),
-            valid_to: start + Duration::days(365),
-            region_codes: offer.regions.iter().map(|r| r.to_string()).collect(),
-        };
-        let errors = terms.errors(offer.kind, &onboarding.region_codes, &catalog);
-        if !errors.is_empty() {
-            return Err(ApiError::validation(errors));
-        }
-        let (created, offer_id) = db::transaction(&mut conn, Tx::Write, |conn| {
-            let created = onboard(conn, state, admin_id, &onboarding)?;
-            let partner_id: i64 = created.partner_id.parse().map_err(ApiError::internal)?;
-            let offer_id = offers::insert(conn, partner_id, &terms, start)?;
-            Ok::<_, ApiError>((created, offer_id))
-        })?;
+        let (created, offer_id) = open_partner_offer(state, &mut conn, admin_id, offer)?;
         partners_made.push((offer.partner.to_string(), created));
         offer_ids.push(offer_id);
     }
@@ -178,7 +150,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         kind: "bikeshare".into(),
         region_codes: vec!["CN".into()],
     };
-    bikes.validate(&providers::PROVIDER_KINDS, false, &catalog)?;
+    bikes.validate(&providers::PROVIDER_KINDS, false, &state.catalog.get())?;
     let provider = providers::register(
         &mut conn,
         &state.secrets,
@@ -191,6 +163,51 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         provider,
         offer_ids,
         points,
+    })
+}
+
+/// Vouchers each demo offer has in stock: more than a demo's visitors will take.
+const OFFER_STOCK: i64 = 1000;
+/// Vouchers of one offer a person may hold: two, so the limit can be seen at the third.
+const OFFER_PER_USER_LIMIT: i64 = 2;
+/// Days the demo offers stay open: the demo outlives any session with it.
+const OFFER_OPEN_DAYS: i64 = 365;
+
+/// Onboards the offer's partner and opens its offer in one transaction; returns the partner and the offer id.
+fn open_partner_offer(
+    state: &AppState,
+    conn: &mut AnyConnection,
+    admin_id: i64,
+    offer: &DemoOffer,
+) -> Result<(PartnerCreated, i64), ApiError> {
+    let catalog = state.catalog.get();
+    let onboarding = Onboarding {
+        name: offer.partner.into(),
+        kind: offer.kind.into(),
+        region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
+    };
+    onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;
+    let start = state.clock.now_naive();
+    let terms = Terms {
+        title: offer.title.into(),
+        description: offer.description.into(),
+        points_cost: offer.points_cost,
+        value_fen: offer.value_fen,
+        stock: OFFER_STOCK,
+        per_user_limit: OFFER_PER_USER_LIMIT,
+        valid_from: start - Duration::days(1),
+        valid_to: start + Duration::days(OFFER_OPEN_DAYS),
+        region_codes: offer.regions.iter().map(|r| r.to_string()).collect(),
+    };
+    let errors = terms.errors(offer.kind, &onboarding.region_codes, &catalog);
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    db::transaction(conn, Tx::Write, |conn| {
+        let created = onboard(conn, state, admin_id, &onboarding)?;
+        let partner_id: i64 = created.partner_id.parse().map_err(ApiError::internal)?;
+        let offer_id = offers::insert(conn, partner_id, &terms, start)?;
+        Ok((created, offer_id))
     })
 }
 
@@ -207,12 +224,13 @@ fn register(
         phone: phone.into(),
         password: password.into(),
         display_name: name.into(),
-        account_type: validate::AccountType::Individual,
+        account_type: AccountType::Individual,
         region_code: region.into(),
         credit_code: None,
-    })?;
+    })
+    .map_err(ApiError::validation)?;
     let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
-    let created = accounts::register(conn, &reg, &hash, is_admin)?;
+    let created = accounts::register(conn, state.clock.now(), &reg, &hash, is_admin)?;
     Ok((created.user_id, created.account_id))
 }
 
@@ -227,7 +245,7 @@ fn earn(
     let catalog = state.catalog.get();
     let mut earned = 0;
     for (day, km) in person.trips_km.iter().enumerate() {
-        let start = Utc::now() - Duration::days(day as i64 + 1);
+        let start = state.clock.now() - Duration::days(day as i64 + 1);
         let trip: ActivityRequest = serde_json::from_value(serde_json::json!({
             "client_event_id": format!("demo-trip-{day}"),
             "activity_type": "transit.metro",
@@ -249,13 +267,13 @@ fn earn(
             digest,
             poster,
             &catalog,
-            Utc::now(),
+            state.clock.now(),
             &state.settings.activities,
         )?;
         let mut cx = ingest::Context {
             settings: &state.settings.activities,
             issuance: &mut IssuanceAccounts::default(),
-            now: now(),
+            now: state.clock.now_naive(),
             planning: Planning::EachTime,
         };
         let outcome = group::ingest_alone(conn, &mut cx, &event)?;

@@ -65,11 +65,7 @@ crate::text_enum! {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
-pub struct FieldError {
-    pub field: String,
-    pub message: String,
-}
+pub use crate::domain::FieldError;
 
 #[derive(Debug)]
 pub struct ApiError {

@@ -22,12 +22,21 @@ pub struct Health {
     pub status: &'static str,
 }
 
+crate::text_enum! {
+    /// What a readiness check found of a dependency.
+    pub enum Probe {
+        Ok = "ok",
+        Down = "down",
+        /// Redis only: none is configured, the cache is in-process.
+        NotConfigured = "not_configured",
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct Readiness {
     pub status: &'static str,
-    pub database: &'static str,
-    /// `"ok"`, `"down"` or `"not_configured"` (in-process cache).
-    pub redis: &'static str,
+    pub database: Probe,
+    pub redis: Probe,
 }
 
 /// The process is up.
@@ -36,13 +45,15 @@ pub async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(Health { status: "ok" })
 }
 
+/// How long a dependency may take to answer a readiness check: well under a load balancer's probe
+/// interval, and far above a healthy round trip.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn verdict(ok: bool) -> &'static str {
+fn verdict(ok: bool) -> Probe {
     if ok {
-        "ok"
+        Probe::Ok
     } else {
-        "down"
+        Probe::Down
     }
 }
 
@@ -60,9 +71,9 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
             .is_ok_and(|r| r.is_ok());
         verdict(up)
     } else {
-        "not_configured"
+        Probe::NotConfigured
     };
-    let ready = database && redis != "down";
+    let ready = database && redis != Probe::Down;
     let database = verdict(database);
     if ready {
         return HttpResponse::Ok().json(Readiness {
@@ -79,8 +90,8 @@ pub async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     )
     .problem();
     let mut body = serde_json::to_value(problem).unwrap_or_default();
-    body["database"] = database.into();
-    body["redis"] = redis.into();
+    body["database"] = database.as_str().into();
+    body["redis"] = redis.as_str().into();
     HttpResponse::ServiceUnavailable()
         .content_type("application/problem+json")
         .body(body.to_string())

@@ -1,7 +1,7 @@
 //! Platform keys that the service generates on first start when none are configured. They are kept in
 //! the database so that every instance and every CLI command on that database shares them.
 
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::{Text, Timestamp};
 use rand::RngCore;
@@ -16,6 +16,7 @@ pub const SECRETS_KEY: &str = "secrets_box_key";
 /// together both try to insert; the database keeps the first and both read it back.
 pub fn get_or_create(
     conn: &mut AnyConnection,
+    now: NaiveDateTime,
     name: &str,
     generate: impl FnOnce() -> String,
 ) -> QueryResult<String> {
@@ -32,7 +33,7 @@ pub fn get_or_create(
     )
     .bind::<Text, _>(name)
     .bind::<Text, _>(generate())
-    .bind::<Timestamp, _>(Utc::now().naive_utc())
+    .bind::<Timestamp, _>(now)
     .execute(conn)?;
     platform_keys::table
         .find(name)

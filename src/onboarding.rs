@@ -6,6 +6,9 @@ use utoipa::ToSchema;
 use crate::domain::catalog::Catalog;
 use crate::error::{ApiError, FieldError};
 
+/// The longest partner or provider name: a company's full registered name fits.
+pub const NAME_MAX_CHARS: usize = 100;
+
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Onboarding {
@@ -33,8 +36,8 @@ impl Onboarding {
                 message,
             })
         };
-        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
-            error("name", "must be 1 to 100 characters".into());
+        if self.name.trim().is_empty() || self.name.chars().count() > NAME_MAX_CHARS {
+            error("name", format!("must be 1 to {NAME_MAX_CHARS} characters"));
         }
         if !kinds.contains(&self.kind.as_str()) {
             error("kind", format!("must be one of {}", kinds.join(", ")));

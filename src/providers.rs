@@ -103,17 +103,20 @@ pub fn register(
             ))
             .returning(providers::id)
             .get_result(conn)?;
-        let credentials = api_keys::issue(conn, secrets, Owner::Provider, provider_id)?;
+        let credentials = api_keys::issue(conn, now, secrets, Owner::Provider, provider_id)?;
         audit::record(
             conn,
-            Some(admin_id),
-            "provider.create",
-            "provider",
-            &provider_id.to_string(),
-            None,
-            Some(
-                serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
-            ),
+            audit::Entry {
+                at: now,
+                actor_user_id: Some(admin_id),
+                action: audit::AuditAction::ProviderCreate,
+                entity: audit::AuditEntity::Provider,
+                entity_id: &provider_id.to_string(),
+                before: None,
+                after: Some(
+                    serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
+                ),
+            },
         )?;
         Ok(credentials)
     })

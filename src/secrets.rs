@@ -8,6 +8,11 @@ use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+/// XChaCha20-Poly1305's key: 256 bits.
+const KEY_BYTES: usize = 32;
+/// XChaCha20-Poly1305's nonce: 192 bits, long enough to be drawn at random for every seal.
+const NONCE_BYTES: usize = 24;
+
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
@@ -16,7 +21,7 @@ pub struct SecretBox {
 impl SecretBox {
     pub fn from_hex(key_hex: &str) -> Result<SecretBox, String> {
         let bytes = hex::decode(key_hex.trim()).map_err(|_| "must be 64 hex characters".to_string())?;
-        let key: [u8; 32] = bytes.try_into().map_err(|_| "must be 32 bytes".to_string())?;
+        let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| "must be 32 bytes".to_string())?;
         Ok(SecretBox {
             cipher: XChaCha20Poly1305::new(&key.into()),
         })
@@ -24,7 +29,7 @@ impl SecretBox {
 
     /// `base64(nonce ‖ ciphertext)`, with a fresh random 192-bit nonce.
     pub fn seal(&self, plaintext: &str) -> String {
-        let mut nonce = [0u8; 24];
+        let mut nonce = [0u8; NONCE_BYTES];
         rand::rngs::OsRng.fill_bytes(&mut nonce);
         let sealed = self
             .cipher
@@ -37,11 +42,11 @@ impl SecretBox {
 
     pub fn open(&self, sealed: &str) -> Option<String> {
         let bytes = STANDARD.decode(sealed).ok()?;
-        if bytes.len() < 24 {
+        if bytes.len() < NONCE_BYTES {
             return None;
         }
-        let (nonce, ciphertext) = bytes.split_at(24);
-        let nonce: [u8; 24] = nonce.try_into().ok()?;
+        let (nonce, ciphertext) = bytes.split_at(NONCE_BYTES);
+        let nonce: [u8; NONCE_BYTES] = nonce.try_into().ok()?;
         let plain = self.cipher.decrypt(&XNonce::from(nonce), ciphertext).ok()?;
         String::from_utf8(plain).ok()
     }

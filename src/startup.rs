@@ -19,6 +19,7 @@ use crate::config::Settings;
 use crate::db::group_commit::Batching;
 use crate::db::{ConnectOptions, Db};
 use crate::error::ApiError;
+use crate::http::json::BodyLimit;
 use crate::http::{fallback, nul};
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer;
@@ -55,7 +56,12 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
             let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let hex_key = keys::get_or_create(&mut conn, keys::JWT_SECRET, keys::random_hex_32)?;
+            let hex_key = keys::get_or_create(
+                &mut conn,
+                clock.now_naive(),
+                keys::JWT_SECRET,
+                keys::random_hex_32,
+            )?;
             hex::decode(hex_key)?
         }
     };
@@ -69,10 +75,15 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             .signing_key
             .as_ref()
             .map(|k| k.expose_secret().to_string());
-        let platform_key = PlatformKey::load(&mut conn, configured.as_deref())?;
+        let platform_key = PlatformKey::load(&mut conn, &clock, configured.as_deref())?;
         let secrets_key = match &settings.auth.secrets_key {
             Some(key) => key.expose_secret().to_string(),
-            None => keys::get_or_create(&mut conn, keys::SECRETS_KEY, keys::random_hex_32)?,
+            None => keys::get_or_create(
+                &mut conn,
+                clock.now_naive(),
+                keys::SECRETS_KEY,
+                keys::random_hex_32,
+            )?,
         };
         let secrets =
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
@@ -147,9 +158,11 @@ impl Application {
         let port = listener.local_addr()?.port();
         let server_settings = state.settings.server.clone();
         let app_state = state.clone();
+        let body_limit = BodyLimit(server_settings.body_limit_bytes);
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
+                .app_data(body_limit)
                 .configure(configure)
                 .wrap(
                     ErrorHandlers::new()

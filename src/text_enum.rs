@@ -14,12 +14,16 @@ pub struct UnknownVariant {
 
 /// Declares `enum Name { Variant = "text", … }` with serde, utoipa (`ToSchema`, listed as an enum of its
 /// texts), `as_str`, `FromStr`, `Display`, `ALL`, and diesel's `Text` mapping on both backends.
+///
+/// Each text is matched as a token tree, not a `literal` fragment: a fragment reaches derive macros
+/// wrapped in an invisible group, which utoipa does not read as a `rename`, so the OpenAPI document
+/// listed the variants' Rust names instead of their texts.
 #[macro_export]
 macro_rules! text_enum {
     (
         $(#[$meta:meta])*
         $vis:vis enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal ),+ $(,)?
+            $( $(#[$vmeta:meta])* $variant:ident = $text:tt ),+ $(,)?
         }
     ) => {
         $(#[$meta])*
@@ -121,6 +125,12 @@ mod tests {
         assert_eq!(Sample::First.to_string(), "first_one");
         let err = "First".parse::<Sample>().unwrap_err();
         assert_eq!(err.kind, "Sample");
+    }
+
+    #[test]
+    fn the_schema_lists_the_texts() {
+        let schema = serde_json::to_value(<Sample as utoipa::PartialSchema>::schema()).unwrap();
+        assert_eq!(schema["enum"], serde_json::json!(["first_one", "second"]));
     }
 
     #[test]

@@ -4,18 +4,30 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::service::{self, RefreshOutcome, TokenPair};
+use super::service::{self, AccountError, RefreshOutcome, TokenPair};
 use super::store;
 use super::validate::{self, RegisterRequest};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
 use crate::auth::password::{self, PasswordError};
 use crate::auth::Role;
+use crate::domain::account::AccountType;
 use crate::domain::phone;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::state::AppState;
+
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> ApiError {
+        match e {
+            AccountError::UnknownRegion => ApiError::field("region_code", e.to_string()),
+            AccountError::PhoneTaken => ApiError::conflict(ErrorCode::Conflict, e.to_string()),
+            AccountError::Token(_) => ApiError::internal(e),
+            AccountError::Database(e) => e.into(),
+        }
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").route(web::post().to(register)))
@@ -48,15 +60,16 @@ fn password_error(e: PasswordError) -> ApiError {
     responses((status = 201, body = Registered), (status = 409, body = Problem), (status = 422, body = Problem),
         (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
 pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>) -> ApiResult<HttpResponse> {
-    let reg = validate::validate(body.0)?;
+    let reg = validate::validate(body.0).map_err(ApiError::validation)?;
     let hash = state
         .passwords
         .hash_queued(reg.password.clone())
         .await
         .map_err(password_error)?;
+    let now = state.clock.now();
     let done = state
         .db
-        .run(move |conn| service::register(conn, &reg, &hash, false))
+        .run(move |conn| Ok(service::register(conn, now, &reg, &hash, false)?))
         .await?;
     Ok(HttpResponse::Created().json(Registered {
         user_id: done.user_id.to_string(),
@@ -139,7 +152,7 @@ pub async fn login(
     let session_state = state.clone();
     let pair = state
         .db
-        .run(move |conn| service::start_session(conn, &session_state, &user))
+        .run(move |conn| Ok(service::start_session(conn, &session_state, &user)?))
         .await?;
     Ok(HttpResponse::Ok().json(TokenResponse::from(pair)))
 }
@@ -157,7 +170,7 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
     let rotate_state = state.clone();
     let outcome = state
         .db
-        .run(move |conn| service::rotate(conn, &rotate_state, &token))
+        .run(move |conn| Ok(service::rotate(conn, &rotate_state, &token)?))
         .await?;
     match outcome {
         RefreshOutcome::Rotated(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
@@ -192,9 +205,10 @@ pub async fn logout(
         json::parse::<LogoutRequest>(&body)?.refresh_token
     };
     let user_id = caller.0.user_id()?;
+    let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| service::logout(conn, user_id, token.as_deref()))
+        .run(move |conn| Ok(service::logout(conn, now, user_id, token.as_deref())?))
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -206,7 +220,7 @@ pub struct Me {
     /// `138****5678`
     pub phone_masked: String,
     pub display_name: String,
-    pub account_type: String,
+    pub account_type: AccountType,
     pub region_code: String,
     pub roles: Vec<Role>,
 }
@@ -226,7 +240,7 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
         account_id: user.account_id.to_string(),
         phone_masked: phone::mask_phone(&user.phone),
         display_name: user.display_name,
-        roles: Role::for_account(&user.account_type, user.is_admin),
+        roles: Role::for_account(user.account_type, user.is_admin),
         account_type: user.account_type,
         region_code: user.region_code,
     }))

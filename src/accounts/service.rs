@@ -1,16 +1,29 @@
 //! Account rules: each function owns its transaction.
 
-use chrono::{Duration, NaiveDateTime, Utc};
+use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::store::{self, NewUser, UserRow};
 use super::validate::ValidRegistration;
-use crate::audit;
+use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::{refresh, Role};
 use crate::db::{self, AnyConnection, Tx};
-use crate::error::ErrorCode;
-use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
+
+/// Why an account change was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("unknown region")]
+    UnknownRegion,
+    #[error("this phone is already registered")]
+    PhoneTaken,
+    #[error("issuing an access token: {0}")]
+    Token(#[from] jsonwebtoken::errors::Error),
+    #[error(transparent)]
+    Database(#[from] DieselError),
+}
+
+pub type AccountResult<T> = Result<T, AccountError>;
 
 pub struct Registered {
     pub user_id: i64,
@@ -21,38 +34,43 @@ pub struct Registered {
 /// database's to decide, so twenty simultaneous registrations of one phone give exactly one account.
 pub fn register(
     conn: &mut AnyConnection,
+    now: DateTime<Utc>,
     reg: &ValidRegistration,
     password_hash: &str,
     is_admin: bool,
-) -> ApiResult<Registered> {
+) -> AccountResult<Registered> {
     db::transaction(conn, Tx::Write, |conn| {
         if !store::region_exists(conn, &reg.region_code)? {
-            return Err(ApiError::field("region_code", "unknown region"));
+            return Err(AccountError::UnknownRegion);
         }
         let new = NewUser {
             phone: &reg.phone,
             password_hash,
             display_name: &reg.display_name,
-            account_type: reg.account_type.as_str(),
+            account_type: reg.account_type,
             region_code: &reg.region_code,
             credit_code: reg.credit_code.as_deref(),
             is_admin,
         };
-        let (user_id, account_id) = store::insert_user(conn, &new, now()).map_err(|e| match e {
-            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
-                ApiError::conflict(ErrorCode::Conflict, "this phone is already registered")
-            }
+        let now = now.naive_utc();
+        let (user_id, account_id) = store::insert_user(conn, &new, now).map_err(|e| match e {
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => AccountError::PhoneTaken,
             other => other.into(),
         })?;
         if is_admin {
             audit::record(
                 conn,
-                None,
-                "admin.create",
-                "user",
-                &user_id.to_string(),
-                None,
-                Some(serde_json::json!({"display_name": reg.display_name, "region_code": reg.region_code})),
+                audit::Entry {
+                    at: now,
+                    actor_user_id: None,
+                    action: AuditAction::AdminCreate,
+                    entity: AuditEntity::User,
+                    entity_id: &user_id.to_string(),
+                    before: None,
+                    after: Some(
+                        serde_json::json!({"display_name": reg.display_name, "region_code": reg.region_code}),
+                    ),
+                },
             )?;
         }
         Ok(Registered { user_id, account_id })
@@ -65,18 +83,14 @@ pub struct TokenPair {
     pub expires_in: u64,
 }
 
-fn now() -> NaiveDateTime {
-    Utc::now().naive_utc()
-}
-
 fn new_refresh_token(
     conn: &mut AnyConnection,
     state: &AppState,
+    now: NaiveDateTime,
     user_id: i64,
     family_id: &str,
-) -> ApiResult<String> {
+) -> AccountResult<String> {
     let token = refresh::generate();
-    let now = now();
     let expires = now + Duration::seconds(state.settings.auth.refresh_token_ttl_secs as i64);
     store::insert_refresh(conn, user_id, family_id, &refresh::hash(&token), expires, now)?;
     Ok(token)
@@ -85,24 +99,31 @@ fn new_refresh_token(
 fn pair_for(
     conn: &mut AnyConnection,
     state: &AppState,
+    now: DateTime<Utc>,
     user: &UserRow,
     family_id: &str,
-) -> ApiResult<TokenPair> {
-    let refresh_token = new_refresh_token(conn, state, user.id, family_id)?;
-    let roles = Role::for_account(&user.account_type, user.is_admin);
+) -> AccountResult<TokenPair> {
+    let refresh_token = new_refresh_token(conn, state, now.naive_utc(), user.id, family_id)?;
+    let roles = Role::for_account(user.account_type, user.is_admin);
     Ok(TokenPair {
         access_token: state
             .tokens
-            .issue(user.id, user.account_id, &user.region_code, roles)?,
+            .issue(now, user.id, user.account_id, &user.region_code, roles)?,
         refresh_token,
         expires_in: state.tokens.ttl_secs(),
     })
 }
 
 /// A new token family for a signed-in user.
-pub fn start_session(conn: &mut AnyConnection, state: &AppState, user: &UserRow) -> ApiResult<TokenPair> {
+pub fn start_session(conn: &mut AnyConnection, state: &AppState, user: &UserRow) -> AccountResult<TokenPair> {
     db::transaction(conn, Tx::Write, |conn| {
-        pair_for(conn, state, user, &uuid::Uuid::new_v4().to_string())
+        pair_for(
+            conn,
+            state,
+            state.clock.now(),
+            user,
+            &uuid::Uuid::new_v4().to_string(),
+        )
     })
 }
 
@@ -116,12 +137,13 @@ pub enum RefreshOutcome {
 
 /// Rotates a refresh token. A token presented a second time revokes its whole family, since either the
 /// client or a thief holds a copy. The revocation is committed even though the caller answers 401.
-pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> ApiResult<RefreshOutcome> {
+pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> AccountResult<RefreshOutcome> {
     db::transaction(conn, Tx::Write, |conn| {
         let Some(row) = store::find_refresh(conn, &refresh::hash(token))? else {
             return Ok(RefreshOutcome::Invalid);
         };
-        let now = now();
+        let at = state.clock.now();
+        let now = at.naive_utc();
         if row.revoked_at.is_some() {
             return Ok(RefreshOutcome::Invalid);
         }
@@ -135,14 +157,18 @@ pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> ApiRes
         let Some(user) = store::find_by_id(conn, row.user_id)? else {
             return Ok(RefreshOutcome::Invalid);
         };
-        pair_for(conn, state, &user, &row.family_id).map(RefreshOutcome::Rotated)
+        pair_for(conn, state, at, &user, &row.family_id).map(RefreshOutcome::Rotated)
     })
 }
 
 /// Ends sessions: the family of the given refresh token when it is the caller's, else all of the caller's.
-pub fn logout(conn: &mut AnyConnection, user_id: i64, token: Option<&str>) -> ApiResult<()> {
+pub fn logout(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    user_id: i64,
+    token: Option<&str>,
+) -> AccountResult<()> {
     db::transaction(conn, Tx::Write, |conn| {
-        let now = now();
         match token {
             Some(token) => {
                 if let Some(row) = store::find_refresh(conn, &refresh::hash(token))? {

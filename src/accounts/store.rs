@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use crate::db::schema::{accounts, refresh_tokens, regions, users};
 use crate::db::AnyConnection;
+use crate::domain::account::AccountType;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = users)]
@@ -13,7 +14,7 @@ pub struct UserRow {
     pub phone: String,
     pub password_hash: String,
     pub display_name: String,
-    pub account_type: String,
+    pub account_type: AccountType,
     pub region_code: String,
     pub credit_code: Option<String>,
     pub is_admin: bool,
@@ -25,7 +26,7 @@ pub struct NewUser<'a> {
     pub phone: &'a str,
     pub password_hash: &'a str,
     pub display_name: &'a str,
-    pub account_type: &'a str,
+    pub account_type: AccountType,
     pub region_code: &'a str,
     pub credit_code: Option<&'a str>,
     pub is_admin: bool,

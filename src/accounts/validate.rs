@@ -2,24 +2,9 @@
 
 use serde::Deserialize;
 
+pub use crate::domain::account::AccountType;
+use crate::domain::FieldError;
 use crate::domain::{credit_code, phone};
-use crate::error::{ApiError, FieldError};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountType {
-    Individual,
-    Business,
-}
-
-impl AccountType {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountType::Individual => "individual",
-            AccountType::Business => "business",
-        }
-    }
-}
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -47,9 +32,15 @@ pub struct ValidRegistration {
     pub credit_code: Option<String>,
 }
 
+/// The shortest password: a passphrase of a few words, not a PIN.
 pub const PASSWORD_MIN_CHARS: usize = 10;
+/// The longest password: any passphrase fits, and argon2 is never fed megabytes.
 pub const PASSWORD_MAX_CHARS: usize = 128;
+/// The longest display name: what a profile and a transfer's counterparty show.
 const DISPLAY_NAME_MAX_CHARS: usize = 64;
+/// Longer than any GB/T 2260 code (six digits) or the nation's `CN`: no region can have it, so the
+/// database is not asked.
+const REGION_CODE_MAX_LEN: usize = 16;
 
 pub fn password_problem(password: &str) -> Option<String> {
     let chars = password.chars().count();
@@ -86,7 +77,8 @@ pub fn display_name_problem(name: &str) -> Option<String> {
     }
 }
 
-pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
+/// The registration checked, or every field that is wrong.
+pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, Vec<FieldError>> {
     let mut errors = Vec::new();
     let mut fail = |field: &str, message: String| {
         errors.push(FieldError {
@@ -106,7 +98,7 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
     if let Some(problem) = display_name_problem(&req.display_name) {
         fail("display_name", problem);
     }
-    if req.region_code.is_empty() || req.region_code.len() > 16 {
+    if req.region_code.is_empty() || req.region_code.len() > REGION_CODE_MAX_LEN {
         fail("region_code", "unknown region".into());
     }
     let credit_code = match (req.account_type, req.credit_code.as_deref().map(str::trim)) {
@@ -129,7 +121,7 @@ pub fn validate(req: RegisterRequest) -> Result<ValidRegistration, ApiError> {
         }
     };
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(errors);
     }
     Ok(ValidRegistration {
         phone: req.phone,
@@ -200,7 +192,7 @@ mod tests {
             credit_code: None,
         })
         .unwrap_err();
-        assert_eq!(err.errors.len(), 1, "{err:?}");
-        assert_eq!(err.errors[0].field, "display_name");
+        assert_eq!(err.len(), 1, "{err:?}");
+        assert_eq!(err[0].field, "display_name");
     }
 }

@@ -358,19 +358,27 @@ pub async fn review_activity(
     let answered = state
         .db
         .run(move |conn| {
-            idempotency::run(conn, &clock, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
-                let catalog = task_state.catalog.get();
-                let settings = &task_state.settings.activities;
-                let review = Review {
-                    admin: admin_id,
-                    activity_id: id,
-                    decision,
-                    note: &note,
-                    at: now,
-                };
-                let result = review::decide(conn, &catalog, settings, &review)?;
-                idempotency::body_of(&result)
-            })
+            idempotency::run(
+                conn,
+                &clock,
+                &scope,
+                key.as_deref(),
+                &hash,
+                StatusCode::OK,
+                |conn| {
+                    let catalog = task_state.catalog.get();
+                    let settings = &task_state.settings.activities;
+                    let review = Review {
+                        admin: admin_id,
+                        activity_id: id,
+                        decision,
+                        note: &note,
+                        at: now,
+                    };
+                    let result = review::decide(conn, &catalog, settings, &review)?;
+                    idempotency::body_of(&result)
+                },
+            )
         })
         .await?;
     Ok(idempotency::respond(answered))

@@ -74,7 +74,7 @@ pub fn validate(
     let (Some((claim_window_days, values)), Some(interval), true) =
         (checked.typed, checked.interval, checked.errors.is_empty())
     else {
-        return Err(crate::domain::data_schema::refusal(checked.errors));
+        return Err(crate::methodology::quantify::data_refusal(checked.errors));
     };
     let (region, evidence, occurred_at) = (checked.region, checked.evidence, checked.occurred_at);
     let quantified = if rules::is_late(occurred_at, now.naive_utc(), claim_window_days) {

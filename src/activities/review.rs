@@ -233,23 +233,25 @@ fn audit_decision(
     before: &ActivityRow,
     settled: &Settled,
 ) -> Result<(), ReviewError> {
-    let action = match review.decision {
-        Decision::Approve => "review.approve",
-        Decision::Reject => "review.reject",
-    };
     audit::record(
         conn,
-        Some(review.admin),
-        action,
-        "activity",
-        &review.activity_id.to_string(),
-        Some(serde_json::json!({"status": before.status, "points": before.points})),
-        Some(serde_json::json!({
-            "status": settled.status,
-            "points": settled.points,
-            "granted_g": settled.granted_g,
-            "note": review.note,
-        })),
+        audit::Entry {
+            at: review.at,
+            actor_user_id: Some(review.admin),
+            action: match review.decision {
+                Decision::Approve => audit::AuditAction::ReviewApprove,
+                Decision::Reject => audit::AuditAction::ReviewReject,
+            },
+            entity: audit::AuditEntity::Activity,
+            entity_id: &review.activity_id.to_string(),
+            before: Some(serde_json::json!({"status": before.status, "points": before.points})),
+            after: Some(serde_json::json!({
+                "status": settled.status,
+                "points": settled.points,
+                "granted_g": settled.granted_g,
+                "note": review.note,
+            })),
+        },
     )?;
     Ok(())
 }

@@ -18,25 +18,37 @@ use crate::secrets::SecretBox;
 /// Active keys an owner may hold at once: the current one and its successor during a rotation.
 pub const MAX_ACTIVE_KEYS: i64 = 2;
 
-/// Who a key belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Owner {
-    Provider,
-    Partner,
+crate::text_enum! {
+    /// Who a key belongs to: stored with the key, so a partner's key never signs a provider's call.
+    pub enum Owner {
+        Provider = "provider",
+        Partner = "partner",
+    }
 }
 
 impl Owner {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Owner::Provider => "provider",
-            Owner::Partner => "partner",
-        }
-    }
-
     fn key_prefix(self) -> &'static str {
         match self {
             Owner::Provider => "pv",
             Owner::Partner => "pt",
+        }
+    }
+}
+
+/// Why a key was not issued.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first")]
+    TooManyKeys,
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+}
+
+impl From<KeyError> for ApiError {
+    fn from(e: KeyError) -> ApiError {
+        match e {
+            KeyError::TooManyKeys => ApiError::conflict(ErrorCode::TooManyKeys, e.to_string()),
+            KeyError::Database(e) => e.into(),
         }
     }
 }
@@ -71,10 +83,15 @@ fn key_info((key_id, created_at, revoked_at): KeyRow) -> KeyInfo {
 const KEY_COLUMNS: (api_keys::key_id, api_keys::created_at, api_keys::revoked_at) =
     (api_keys::key_id, api_keys::created_at, api_keys::revoked_at);
 
+/// Random bytes in a key id: 64 bits, so ids never collide; the id is public, the secret is what protects.
+const KEY_ID_BYTES: usize = 8;
+/// Random bytes in a key's secret: 256 bits, beyond guessing.
+const SECRET_BYTES: usize = 32;
+
 /// A new key id and secret: random, URL-safe.
 fn new_key(owner: Owner) -> (String, String) {
-    let mut id = [0u8; 8];
-    let mut secret = [0u8; 32];
+    let mut id = [0u8; KEY_ID_BYTES];
+    let mut secret = [0u8; SECRET_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut id);
     rand::rngs::OsRng.fill_bytes(&mut secret);
     (
@@ -87,10 +104,11 @@ fn new_key(owner: Owner) -> (String, String) {
 /// owner already holds the most active keys allowed (revoke the old one first).
 pub fn issue(
     conn: &mut AnyConnection,
+    now: NaiveDateTime,
     secrets: &SecretBox,
     owner: Owner,
     owner_id: i64,
-) -> Result<Credentials, ApiError> {
+) -> Result<Credentials, KeyError> {
     // Two admins adding a key at once must not both find room. On PostgreSQL the count below is taken
     // under a lock on the owner's keys, held to the end of the transaction; on SQLite the write
     // transaction is the only one.
@@ -101,25 +119,22 @@ pub fn issue(
             .execute(pg)?;
     }
     let active: i64 = api_keys::table
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id))
         .filter(api_keys::revoked_at.is_null())
         .count()
         .get_result(conn)?;
     if active >= MAX_ACTIVE_KEYS {
-        return Err(ApiError::conflict(
-            ErrorCode::TooManyKeys,
-            format!("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first"),
-        ));
+        return Err(KeyError::TooManyKeys);
     }
     let (key_id, secret) = new_key(owner);
     diesel::insert_into(api_keys::table)
         .values((
             api_keys::key_id.eq(&key_id),
-            api_keys::owner_type.eq(owner.as_str()),
+            api_keys::owner_type.eq(owner),
             api_keys::owner_id.eq(owner_id),
             api_keys::secret_encrypted.eq(secrets.seal(&secret)),
-            api_keys::created_at.eq(Utc::now().naive_utc()),
+            api_keys::created_at.eq(now),
         ))
         .execute(conn)?;
     Ok(Credentials {
@@ -132,7 +147,7 @@ pub fn issue(
 /// The keys of an owner, newest first.
 pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResult<Vec<KeyInfo>> {
     api_keys::table
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id))
         .order(api_keys::created_at.desc())
         .select(KEY_COLUMNS)
@@ -144,16 +159,17 @@ pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResul
 /// nothing). `None` when the owner has no such key.
 pub fn revoke(
     conn: &mut AnyConnection,
+    now: NaiveDateTime,
     owner: Owner,
     owner_id: i64,
     key_id: &str,
 ) -> QueryResult<Option<(KeyInfo, bool)>> {
     let mine = api_keys::table
         .filter(api_keys::key_id.eq(key_id))
-        .filter(api_keys::owner_type.eq(owner.as_str()))
+        .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id));
     let revoked = diesel::update(mine.filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(Utc::now().naive_utc()))
+        .set(api_keys::revoked_at.eq(now))
         .execute(conn)?;
     mine.select(KEY_COLUMNS)
         .first::<KeyRow>(conn)

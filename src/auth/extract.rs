@@ -2,11 +2,12 @@
 
 use std::future::{ready, Ready};
 
-use actix_web::{dev::Payload, http::header, web, FromRequest, HttpRequest};
+use actix_web::http::{header, StatusCode};
+use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
-use super::tokens::Claims;
+use super::tokens::{Claims, TokenError};
 use super::Role;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
 fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
@@ -23,7 +24,15 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
         .strip_prefix("Bearer ")
         .or_else(|| value.strip_prefix("bearer "))
         .ok_or_else(|| ApiError::unauthorized("expected a bearer token"))?;
-    state.tokens.verify(token.trim())
+    state
+        .tokens
+        .verify(token.trim(), state.clock.now())
+        .map_err(|e| match e {
+            TokenError::Expired => {
+                ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::TokenExpired, e.to_string())
+            }
+            TokenError::Invalid => ApiError::unauthorized(e.to_string()),
+        })
 }
 
 fn with_role(req: &HttpRequest, allowed: &[Role]) -> Result<Claims, ApiError> {

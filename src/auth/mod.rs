@@ -9,26 +9,28 @@ pub mod signature;
 pub mod throttle;
 pub mod tokens;
 
-use serde::{Deserialize, Serialize};
+use crate::domain::account::AccountType;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    User,
-    Business,
-    Admin,
+crate::text_enum! {
+    /// What a token lets its holder do; carried in access tokens and shown in profiles.
+    pub enum Role {
+        User = "user",
+        Business = "business",
+        Admin = "admin",
+    }
 }
 
 impl Role {
     /// The roles of an account: individuals are users, businesses are businesses, and an administrator
     /// is only an administrator (it holds no wallet role, so one login cannot both tune and earn).
-    pub fn for_account(account_type: &str, is_admin: bool) -> Vec<Role> {
+    pub fn for_account(account_type: AccountType, is_admin: bool) -> Vec<Role> {
         if is_admin {
             vec![Role::Admin]
-        } else if account_type == "business" {
-            vec![Role::Business]
         } else {
-            vec![Role::User]
+            match account_type {
+                AccountType::Business => vec![Role::Business],
+                AccountType::Individual => vec![Role::User],
+            }
         }
     }
 }

@@ -5,8 +5,11 @@ use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+/// Random bytes in a refresh token: 256 bits, beyond guessing.
+const TOKEN_BYTES: usize = 32;
+
 pub fn generate() -> String {
-    let mut bytes = [0u8; 32];
+    let mut bytes = [0u8; TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::HttpRequest;
-use chrono::Utc;
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -18,7 +18,11 @@ use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::state::AppState;
 
+/// How far `X-Timestamp` may be from the server's clock: five minutes of a partner's clock drift and
+/// transit, and no more, so a captured request soon stops working.
 pub const MAX_SKEW_SECS: u64 = 300;
+/// The longest `X-Nonce`: a UUID or a hash fits, and no caller fills the nonce store with large keys.
+pub const NONCE_MAX_LEN: usize = 128;
 /// A timestamp is checked in whole seconds, so a request is accepted for up to `2 × MAX_SKEW_SECS + 1` s
 /// of real time (from `MAX_SKEW_SECS` before its timestamp to just under `MAX_SKEW_SECS + 1` after). Its
 /// nonce is remembered from its first use for longer than that, so no copy can be replayed at the edge.
@@ -29,7 +33,7 @@ const _: () = assert!(NONCE_TTL.as_secs() > 2 * MAX_SKEW_SECS + 1);
 #[derive(Debug, Clone)]
 pub struct SignedCaller {
     pub key_id: String,
-    pub owner_type: String,
+    pub owner_type: Owner,
     pub owner_id: i64,
 }
 
@@ -64,37 +68,62 @@ pub fn sign(secret: &str, canonical: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// Checks the signature of a request whose body has been read. Order: headers, timestamp, key,
-/// signature (constant time), then the nonce, so an unsigned request cannot burn someone's nonce.
-pub async fn verify(
-    req: &HttpRequest,
-    body: &[u8],
-    state: &AppState,
-    owner: Owner,
-) -> Result<SignedCaller, ApiError> {
-    let key_id = header(req, "x-key-id")?.to_string();
-    let timestamp = header(req, "x-timestamp")?.to_string();
-    let nonce = header(req, "x-nonce")?.to_string();
-    let signature = header(req, "x-signature")?.to_string();
-    if nonce.len() > 128 {
-        return Err(refused(ErrorCode::BadNonce, "X-Nonce is at most 128 characters"));
+/// The four signing headers of a request.
+struct SigningHeaders {
+    key_id: String,
+    timestamp: String,
+    nonce: String,
+    signature: String,
+}
+
+impl SigningHeaders {
+    /// Every header present and non-empty, the nonce not too long.
+    fn read(req: &HttpRequest) -> Result<SigningHeaders, ApiError> {
+        let headers = SigningHeaders {
+            key_id: header(req, "x-key-id")?.to_string(),
+            timestamp: header(req, "x-timestamp")?.to_string(),
+            nonce: header(req, "x-nonce")?.to_string(),
+            signature: header(req, "x-signature")?.to_string(),
+        };
+        if headers.nonce.len() > NONCE_MAX_LEN {
+            return Err(refused(
+                ErrorCode::BadNonce,
+                &format!("X-Nonce is at most {NONCE_MAX_LEN} characters"),
+            ));
+        }
+        Ok(headers)
     }
-    let at: i64 = timestamp
-        .parse()
-        .map_err(|_| refused(ErrorCode::StaleTimestamp, "X-Timestamp must be unix seconds"))?;
-    // `abs_diff`: any i64 is a valid header value, and a difference near i64::MIN must not overflow.
-    if Utc::now().timestamp().abs_diff(at) > MAX_SKEW_SECS {
-        return Err(refused(
-            ErrorCode::StaleTimestamp,
-            "X-Timestamp is more than 300 s from the server's clock",
-        ));
+
+    /// The timestamp is unix seconds within `MAX_SKEW_SECS` of `now`.
+    fn check_timestamp(&self, now: i64) -> Result<(), ApiError> {
+        let at: i64 = self
+            .timestamp
+            .parse()
+            .map_err(|_| refused(ErrorCode::StaleTimestamp, "X-Timestamp must be unix seconds"))?;
+        // `abs_diff`: any i64 is a valid header value, and a difference near i64::MIN must not overflow.
+        if now.abs_diff(at) > MAX_SKEW_SECS {
+            return Err(refused(
+                ErrorCode::StaleTimestamp,
+                &format!("X-Timestamp is more than {MAX_SKEW_SECS} s from the server's clock"),
+            ));
+        }
+        Ok(())
     }
-    let lookup = key_id.clone();
-    let secrets = state.secrets.clone();
+}
+
+/// A stored key: its owner, and its secret still sealed.
+struct StoredKey {
+    owner_id: i64,
+    sealed: String,
+}
+
+/// The key of this id held by this kind of owner and not revoked.
+async fn find_key(state: &AppState, key_id: &str, owner: Owner) -> Result<StoredKey, ApiError> {
+    let lookup = key_id.to_string();
     let found = state
         .db
         .run(move |conn| {
-            let row: Option<(String, i64, String, Option<chrono::NaiveDateTime>)> = api_keys::table
+            let row: Option<(Owner, i64, String, Option<NaiveDateTime>)> = api_keys::table
                 .find(&lookup)
                 .select((
                     api_keys::owner_type,
@@ -107,35 +136,62 @@ pub async fn verify(
             Ok(row)
         })
         .await?;
-    let Some((found_owner, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner.as_str()) else {
+    let Some((_, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner) else {
         return Err(refused(ErrorCode::UnknownKey, "no such key"));
     };
     if revoked.is_some() {
         return Err(refused(ErrorCode::KeyRevoked, "this key has been revoked"));
     }
-    let secret = secrets.open(&sealed).ok_or_else(|| {
-        ApiError::internal(anyhow::anyhow!("stored secret of key {key_id} does not decrypt"))
-    })?;
+    Ok(StoredKey { owner_id, sealed })
+}
+
+/// Whether X-Signature is this request's signature under `secret`, compared in constant time.
+fn signature_matches(req: &HttpRequest, body: &[u8], headers: &SigningHeaders, secret: &str) -> bool {
     let path = req
         .uri()
         .path_and_query()
         .map_or_else(|| req.path().to_string(), |p| p.as_str().to_string());
     let expected = sign(
-        &secret,
-        &canonical(req.method().as_str(), &path, &timestamp, &nonce, body),
+        secret,
+        &canonical(
+            req.method().as_str(),
+            &path,
+            &headers.timestamp,
+            &headers.nonce,
+            body,
+        ),
     );
-    let matches: bool =
-        subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), signature.to_ascii_lowercase().as_bytes()).into();
-    if !matches {
+    let given = headers.signature.to_ascii_lowercase();
+    subtle::ConstantTimeEq::ct_eq(expected.as_bytes(), given.as_bytes()).into()
+}
+
+/// Checks the signature of a request whose body has been read. Order: headers, timestamp, key,
+/// signature (constant time), then the nonce, so an unsigned request cannot burn someone's nonce.
+pub async fn verify(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+    owner: Owner,
+) -> Result<SignedCaller, ApiError> {
+    let headers = SigningHeaders::read(req)?;
+    headers.check_timestamp(state.clock.unix_seconds())?;
+    let key = find_key(state, &headers.key_id, owner).await?;
+    let secret = state.secrets.open(&key.sealed).ok_or_else(|| {
+        ApiError::internal(anyhow::anyhow!(
+            "stored secret of key {} does not decrypt",
+            headers.key_id
+        ))
+    })?;
+    if !signature_matches(req, body, &headers, &secret) {
         return Err(refused(ErrorCode::BadSignature, "the signature does not match"));
     }
-    if !remember_nonce(state, &key_id, &nonce).await? {
+    if !remember_nonce(state, &headers.key_id, &headers.nonce).await? {
         return Err(refused(ErrorCode::NonceReplayed, "this nonce was already used"));
     }
     Ok(SignedCaller {
-        key_id,
-        owner_type: found_owner,
-        owner_id,
+        key_id: headers.key_id,
+        owner_type: owner,
+        owner_id: key.owner_id,
     })
 }
 
@@ -150,14 +206,19 @@ async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<b
             .map_err(|e| ApiError::unavailable_because("the nonce cache is unavailable", e));
     }
     let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
+    let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| Ok(insert_nonce(conn, &key_id, &nonce)?))
+        .run(move |conn| Ok(insert_nonce(conn, now, &key_id, &nonce)?))
         .await
 }
 
-fn insert_nonce(conn: &mut AnyConnection, key_id: &str, nonce: &str) -> QueryResult<bool> {
-    let now = Utc::now().naive_utc();
+fn insert_nonce(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    key_id: &str,
+    nonce: &str,
+) -> QueryResult<bool> {
     diesel::delete(request_nonces::table.filter(request_nonces::expires_at.lt(now))).execute(conn)?;
     let inserted = diesel::sql_query(
         "INSERT INTO request_nonces (key_id, nonce, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",

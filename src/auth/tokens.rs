@@ -1,15 +1,29 @@
 //! Short-lived access tokens: HS256 JWTs. Only HS256 is accepted, so `alg: none` or a switched
 //! algorithm never verifies.
+//!
+//! jsonwebtoken checks the signature and that the claims are present; expiry is checked here against
+//! the caller's clock (jsonwebtoken would read the system time), then the issuer, in jsonwebtoken's order.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::Role;
 use crate::error::ApiError;
-use crate::error::ErrorCode;
 
 const ISSUER: &str = "tanhui";
+
+/// Seconds past `exp` a token is still accepted: covers clock drift between instances.
+pub const EXPIRY_LEEWAY_SECS: i64 = 5;
+
+/// Why an access token is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("access token expired")]
+    Expired,
+    #[error("invalid access token")]
+    Invalid,
+}
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -55,8 +69,7 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     pub fn new(secret: &[u8], ttl_secs: u64) -> TokenIssuer {
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.leeway = 5;
-        validation.set_issuer(&[ISSUER]);
+        validation.validate_exp = false;
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         TokenIssuer {
             encoding: EncodingKey::from_secret(secret),
@@ -72,12 +85,13 @@ impl TokenIssuer {
 
     pub fn issue(
         &self,
+        now: DateTime<Utc>,
         user_id: i64,
         account_id: i64,
         region: &str,
         roles: Vec<Role>,
-    ) -> Result<String, ApiError> {
-        let now = Utc::now().timestamp();
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let now = now.timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
             acc: account_id.to_string(),
@@ -87,20 +101,23 @@ impl TokenIssuer {
             iat: now,
             exp: now + self.ttl_secs as i64,
         };
-        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).map_err(ApiError::internal)
+        encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
     }
 
-    pub fn verify(&self, token: &str) -> Result<Claims, ApiError> {
-        decode::<Claims>(token, &self.decoding, &self.validation)
-            .map(|data| data.claims)
-            .map_err(|e| match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => ApiError::new(
-                    actix_web::http::StatusCode::UNAUTHORIZED,
-                    ErrorCode::TokenExpired,
-                    "access token expired",
-                ),
-                _ => ApiError::unauthorized("invalid access token"),
-            })
+    /// The claims of a token signed here, unexpired at `now` (give or take the leeway).
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<Claims, TokenError> {
+        let claims = decode::<serde_json::Value>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?
+            .claims;
+        // Present and a whole number of seconds: jsonwebtoken refused the token otherwise.
+        let exp = claims["exp"].as_i64().ok_or(TokenError::Invalid)?;
+        if exp < now.timestamp() - EXPIRY_LEEWAY_SECS {
+            return Err(TokenError::Expired);
+        }
+        if claims["iss"] != ISSUER {
+            return Err(TokenError::Invalid);
+        }
+        serde_json::from_value(claims).map_err(|_| TokenError::Invalid)
     }
 }
 
@@ -110,12 +127,24 @@ mod tests {
 
     #[test]
     fn round_trip_and_tampering() {
+        let now = crate::clock::Clock::system().now();
         let issuer = TokenIssuer::new(&[7u8; 32], 60);
-        let token = issuer.issue(1, 2, "440300", vec![Role::User]).unwrap();
-        let claims = issuer.verify(&token).unwrap();
+        let token = issuer.issue(now, 1, 2, "440300", vec![Role::User]).unwrap();
+        let claims = issuer.verify(&token, now).unwrap();
         assert_eq!(claims.user_id().unwrap(), 1);
         assert_eq!(claims.account_id().unwrap(), 2);
         let other = TokenIssuer::new(&[8u8; 32], 60);
-        assert_eq!(other.verify(&token).unwrap_err().code, ErrorCode::Unauthorized);
+        assert_eq!(other.verify(&token, now).unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn expiry_is_read_from_the_given_time_with_the_leeway() {
+        let issued = crate::clock::Clock::system().now();
+        let issuer = TokenIssuer::new(&[7u8; 32], 60);
+        let token = issuer.issue(issued, 1, 2, "440300", vec![Role::User]).unwrap();
+        let last = issued + chrono::Duration::seconds(60 + EXPIRY_LEEWAY_SECS);
+        assert!(issuer.verify(&token, last).is_ok());
+        let late = issuer.verify(&token, last + chrono::Duration::seconds(1));
+        assert_eq!(late.unwrap_err(), TokenError::Expired);
     }
 }

@@ -8,8 +8,7 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-use crate::error::ErrorCode;
-use crate::error::FieldError;
+use super::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FieldKind {
@@ -37,20 +36,13 @@ pub type DataValues = BTreeMap<String, Decimal>;
 /// The message of a required data field that is absent.
 const REQUIRED: &str = "is required";
 
-/// The refusal of an event's fields: 422 `missing_field` when all that is wrong is data fields the type
-/// requires and the event lacks (the contract's code for data the formula needs), else
-/// `validation_failed`; either way every field is named.
-pub fn refusal(errors: Vec<FieldError>) -> crate::error::ApiError {
-    let only_missing = !errors.is_empty()
+/// True when all that is wrong with an event's fields is data fields its type requires and it lacks:
+/// the contract answers those as `missing_field`, still naming each.
+pub fn only_missing_required(errors: &[FieldError]) -> bool {
+    !errors.is_empty()
         && errors
             .iter()
-            .all(|e| e.field.starts_with("data.") && e.message == REQUIRED);
-    let refused = crate::error::ApiError::validation(errors);
-    if only_missing {
-        refused.with_code(ErrorCode::MissingField)
-    } else {
-        refused
-    }
+            .all(|e| e.field.starts_with("data.") && e.message == REQUIRED)
 }
 
 fn field_error(field: String, message: impl Into<String>) -> FieldError {
@@ -60,12 +52,15 @@ fn field_error(field: String, message: impl Into<String>) -> FieldError {
     }
 }
 
+/// The longest data field or parameter name: readable in a formula, and well within any column.
+pub const IDENTIFIER_MAX_LEN: usize = 64;
+
 /// A data field name is a plain identifier, so it can appear in a formula.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && name.len() <= 64
+        && name.len() <= IDENTIFIER_MAX_LEN
 }
 
 /// Reads a JSON number (or a decimal string) exactly.

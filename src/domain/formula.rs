@@ -760,6 +760,7 @@ fn describe_found(source: &str, offset: usize) -> String {
 
 /// Keeps error messages readable when the offending token is huge.
 fn shorten(text: &str) -> String {
+    /// Characters of a token quoted in a message: enough to recognise it.
     const LIMIT: usize = 32;
     match text.char_indices().nth(LIMIT) {
         Some((cut, _)) => format!("{}…", &text[..cut]),

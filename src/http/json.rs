@@ -11,7 +11,6 @@ use serde::de::DeserializeOwned;
 use super::nul;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, FieldError};
-use crate::state::AppState;
 
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
@@ -31,15 +30,22 @@ pub fn too_large(limit: usize) -> ApiError {
     )
 }
 
+/// The configured `server.body_limit_bytes`, registered as app data so that reading a body needs nothing
+/// else of the application.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// The limit where none is registered (a handler under test without the app): 1 MiB, the default setting.
+pub const DEFAULT_BODY_LIMIT_BYTES: usize = 1 << 20;
+
 /// Reads the whole body, refusing it as soon as it passes the configured limit.
 pub async fn read_body<S>(req: &HttpRequest, payload: &mut S) -> Result<web::BytesMut, ApiError>
 where
     S: futures_util::Stream<Item = Result<web::Bytes, actix_web::error::PayloadError>> + Unpin,
 {
     let limit = req
-        .app_data::<web::Data<AppState>>()
-        .map(|s| s.settings.server.body_limit_bytes)
-        .unwrap_or(1 << 20);
+        .app_data::<BodyLimit>()
+        .map_or(DEFAULT_BODY_LIMIT_BYTES, |l| l.0);
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
 
+/// Items on a page when the client does not say: a screenful.
 pub const DEFAULT_LIMIT: i64 = 50;
+/// The most items a page holds: bounds one query's rows and one answer's size.
 pub const MAX_LIMIT: i64 = 200;
 
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]

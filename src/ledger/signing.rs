@@ -6,6 +6,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::clock::Clock;
 use crate::db::AnyConnection;
 use crate::keys;
 
@@ -24,10 +25,14 @@ impl std::fmt::Debug for PlatformKey {
 
 impl PlatformKey {
     /// From a configured hex seed, or the one generated on first start and kept in the database.
-    pub fn load(conn: &mut AnyConnection, configured_hex_seed: Option<&str>) -> anyhow::Result<PlatformKey> {
+    pub fn load(
+        conn: &mut AnyConnection,
+        clock: &Clock,
+        configured_hex_seed: Option<&str>,
+    ) -> anyhow::Result<PlatformKey> {
         let seed_hex = match configured_hex_seed {
             Some(seed) => seed.to_string(),
-            None => keys::get_or_create(conn, STORED_SEED, || {
+            None => keys::get_or_create(conn, clock.now_naive(), STORED_SEED, || {
                 let mut seed = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut seed);
                 hex::encode(seed)

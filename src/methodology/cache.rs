@@ -7,12 +7,15 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use diesel::QueryResult;
+
 use crate::db::{self, AnyConnection, Db, Tx};
 use crate::domain::catalog::Catalog;
-use crate::error::ApiError;
 
 use super::store;
 
+/// How often an instance reads the catalog epoch: a change is in force everywhere within this, for one
+/// one-row read per interval.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(250);
 
 pub struct CatalogCache {
@@ -20,7 +23,7 @@ pub struct CatalogCache {
 }
 
 impl CatalogCache {
-    pub fn load(conn: &mut AnyConnection) -> Result<CatalogCache, ApiError> {
+    pub fn load(conn: &mut AnyConnection) -> QueryResult<CatalogCache> {
         let (epoch, catalog) = read(conn)?;
         Ok(CatalogCache {
             current: RwLock::new((epoch, Arc::new(catalog))),
@@ -36,7 +39,7 @@ impl CatalogCache {
     }
 
     /// Reloads from the database now (after this instance committed a change).
-    pub fn reload(&self, conn: &mut AnyConnection) -> Result<(), ApiError> {
+    pub fn reload(&self, conn: &mut AnyConnection) -> QueryResult<()> {
         let (epoch, catalog) = read(conn)?;
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         // Two reloads may race; keep whichever saw the later epoch.
@@ -71,7 +74,7 @@ impl CatalogCache {
 }
 
 /// The epoch and the catalog it describes, from one snapshot.
-fn read(conn: &mut AnyConnection) -> Result<(i64, Catalog), ApiError> {
+fn read(conn: &mut AnyConnection) -> QueryResult<(i64, Catalog)> {
     db::transaction(conn, Tx::Snapshot, |conn| {
         let epoch = store::epoch(conn)?;
         Ok((epoch, store::load_catalog(conn)?))

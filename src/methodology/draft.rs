@@ -9,10 +9,9 @@ use utoipa::ToSchema;
 
 use super::store::{Parameter, Parameters};
 use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
-use crate::domain::data_schema::is_identifier;
+use crate::domain::data_schema::{is_identifier, DataSchema};
 use crate::domain::formula::{Formula, FormulaError};
-use crate::error::ErrorCode;
-use crate::error::{ApiError, FieldError};
+use crate::domain::FieldError;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,14 +55,63 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
     }
 }
 
-/// A formula problem as a 422 `invalid_formula` that says where and which.
-pub fn formula_error(e: FormulaError) -> ApiError {
-    let mut error = ApiError::unprocessable(ErrorCode::InvalidFormula, e.to_string());
-    error.errors = vec![field("formula", e.to_string())];
-    error
+/// Why a draft was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DraftError {
+    /// Every field that is wrong (the formula is only parsed once the rest is right).
+    #[error("the draft has invalid fields")]
+    Fields(Vec<FieldError>),
+    /// The formula does not parse, or names something it cannot know.
+    #[error(transparent)]
+    Formula(#[from] FormulaError),
 }
 
-pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, ApiError> {
+/// The parameters' values, noting every name and value that is wrong: a name is an identifier that no
+/// data field of the type has, a value a decimal string.
+fn check_parameters(
+    parameters: &Parameters,
+    schema: Option<&DataSchema>,
+    errors: &mut Vec<FieldError>,
+) -> BTreeMap<String, Decimal> {
+    let mut values = BTreeMap::new();
+    for (name, p) in parameters {
+        let path = format!("parameters.{name}");
+        if !is_identifier(name) {
+            errors.push(field(&path, "parameter names are lower-case identifiers"));
+        } else if schema.is_some_and(|s| s.field(name).is_some()) {
+            errors.push(field(&path, "has the name of a data field"));
+        }
+        match Decimal::from_str_exact(&p.value) {
+            Ok(v) => {
+                values.insert(name.clone(), v);
+            }
+            Err(_) => errors.push(field(
+                &format!("{path}.value"),
+                "must be a decimal string such as \"46.7\"",
+            )),
+        }
+    }
+    values
+}
+
+/// Notes every evidence weight outside 0..=1.
+fn check_weights(weights: &EvidenceWeights, errors: &mut Vec<FieldError>) {
+    for (tier, w) in [
+        ("operator", weights.operator),
+        ("trace", weights.trace),
+        ("photo", weights.photo),
+        ("self_report", weights.self_report),
+    ] {
+        if w < Decimal::ZERO || w > Decimal::ONE {
+            errors.push(field(
+                &format!("evidence_weights.{tier}"),
+                "must be between 0 and 1",
+            ));
+        }
+    }
+}
+
+pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, DraftError> {
     // A value is stored as it was validated: kept with its spaces, the loader could not read it back.
     for p in req.parameters.values_mut() {
         p.value = p.value.trim().to_string();
@@ -84,24 +132,7 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
     if to.is_some_and(|to| to <= from) {
         errors.push(field("effective_to", "must be after effective_from"));
     }
-    let mut values = BTreeMap::new();
-    for (name, p) in &req.parameters {
-        let path = format!("parameters.{name}");
-        if !is_identifier(name) {
-            errors.push(field(&path, "parameter names are lower-case identifiers"));
-        } else if schema.is_some_and(|s| s.field(name).is_some()) {
-            errors.push(field(&path, "has the name of a data field"));
-        }
-        match Decimal::from_str_exact(&p.value) {
-            Ok(v) => {
-                values.insert(name.clone(), v);
-            }
-            Err(_) => errors.push(field(
-                &format!("{path}.value"),
-                "must be a decimal string such as \"46.7\"",
-            )),
-        }
-    }
+    let values = check_parameters(&req.parameters, schema, &mut errors);
     if req.daily_cap_g.is_some_and(|c| c < 0) {
         errors.push(field("daily_cap_g", "must not be negative"));
     }
@@ -109,29 +140,17 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
         errors.push(field("citation", "every version cites its source"));
     }
     let weights = req.evidence_weights.unwrap_or_default();
-    for (tier, w) in [
-        ("operator", weights.operator),
-        ("trace", weights.trace),
-        ("photo", weights.photo),
-        ("self_report", weights.self_report),
-    ] {
-        if w < Decimal::ZERO || w > Decimal::ONE {
-            errors.push(field(
-                &format!("evidence_weights.{tier}"),
-                "must be between 0 and 1",
-            ));
-        }
-    }
+    check_weights(&weights, &mut errors);
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return Err(DraftError::Fields(errors));
     }
-    let formula = Formula::parse(&req.formula).map_err(formula_error)?;
+    let formula = Formula::parse(&req.formula)?;
     let known = |name: &str| {
         values.contains_key(name)
             || REGION_NAMES.contains(&name)
             || schema.is_some_and(|s| s.field(name).is_some())
     };
-    formula.check_names(known).map_err(formula_error)?;
+    formula.check_names(known)?;
     Ok(ValidDraft {
         activity_type: req.activity_type,
         region_code: req.region_code,

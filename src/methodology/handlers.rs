@@ -5,21 +5,56 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::draft::{self, DraftRequest};
+use super::draft::{self, DraftError, DraftRequest};
 use super::quantify::quantify;
-use super::service::{self, NewActivityType};
+use super::service::{self, MethodologyError, NewActivityType};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
-use super::store::{self, VersionFilter};
+use super::store::{self, MethodologyStatus, VersionFilter};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
-use crate::audit;
+use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::{Admin, Authenticated};
 use crate::domain::catalog::Evidence;
 use crate::domain::data_schema::DataSchema;
 use crate::domain::formula::Step;
-use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::state::AppState;
+
+impl From<MethodologyError> for ApiError {
+    fn from(e: MethodologyError) -> ApiError {
+        use MethodologyError as E;
+        let detail = e.to_string();
+        match e {
+            E::NoSuchVersion => ApiError::not_found(detail),
+            E::OwnDraft => ApiError::forbidden(detail),
+            E::NotADraft(_) | E::ChangedMeanwhile | E::AlreadyFinal(_) => {
+                ApiError::conflict(ErrorCode::InvalidState, detail)
+            }
+            E::VersionNumberTaken | E::ActivityTypeExists => ApiError::conflict(ErrorCode::Conflict, detail),
+            E::Vanished(_) | E::Json(_) => ApiError::internal(e),
+            E::Database(e) => e.into(),
+        }
+    }
+}
+
+impl From<DraftError> for ApiError {
+    /// Field errors as 422 `validation_failed`; a formula problem as 422 `invalid_formula` that says
+    /// where and which.
+    fn from(e: DraftError) -> ApiError {
+        match e {
+            DraftError::Fields(errors) => ApiError::validation(errors),
+            DraftError::Formula(e) => {
+                let mut error = ApiError::unprocessable(ErrorCode::InvalidFormula, e.to_string());
+                error.errors = vec![FieldError {
+                    field: "formula".into(),
+                    message: e.to_string(),
+                }];
+                error
+            }
+        }
+    }
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/regions").route(web::get().to(list_regions)))
@@ -97,15 +132,66 @@ pub struct ActivityTypeRequest {
     pub claim_window_days: Option<i32>,
 }
 
+/// The longest activity type code: room for a few dotted words, and short enough to key every activity row.
+pub const TYPE_CODE_MAX_LEN: usize = 64;
+/// The longest name or unit of an activity type: a label in lists, not a description.
+pub const TYPE_LABEL_MAX_CHARS: usize = 64;
+/// How many days late an event may still be claimed when a new type does not say: a week covers a
+/// provider's weekly upload.
+pub const DEFAULT_CLAIM_WINDOW_DAYS: i32 = 7;
+/// The longest claim window a type may have: a year, beyond which an event is history, not a claim.
+pub const MAX_CLAIM_WINDOW_DAYS: i32 = 365;
+
 fn is_type_code(code: &str) -> bool {
     !code.is_empty()
-        && code.len() <= 64
+        && code.len() <= TYPE_CODE_MAX_LEN
         && code.split('.').all(|part| {
             part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
                 && part
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         })
+}
+
+impl ActivityTypeRequest {
+    /// The new type with its name and unit trimmed, or every field that is wrong.
+    fn check(self) -> Result<NewActivityType, Vec<FieldError>> {
+        let mut errors = Vec::new();
+        if !is_type_code(&self.code) {
+            errors.push(FieldError {
+                field: "code".into(),
+                message: "lower-case words separated by dots, e.g. transit.ferry".into(),
+            });
+        }
+        for (field, value) in [("name", &self.name), ("unit", &self.unit)] {
+            if value.trim().is_empty() || value.chars().count() > TYPE_LABEL_MAX_CHARS {
+                errors.push(FieldError {
+                    field: field.into(),
+                    message: format!("must be 1 to {TYPE_LABEL_MAX_CHARS} characters"),
+                });
+            }
+        }
+        let window = self.claim_window_days.unwrap_or(DEFAULT_CLAIM_WINDOW_DAYS);
+        if !(1..=MAX_CLAIM_WINDOW_DAYS).contains(&window) {
+            errors.push(FieldError {
+                field: "claim_window_days".into(),
+                message: format!("must be between 1 and {MAX_CLAIM_WINDOW_DAYS}"),
+            });
+        }
+        if let Err(schema_errors) = DataSchema::parse(&self.data_schema) {
+            errors.extend(schema_errors);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(NewActivityType {
+            code: self.code,
+            name: self.name.trim().to_string(),
+            unit: self.unit.trim().to_string(),
+            schema: self.data_schema,
+            claim_window_days: window,
+        })
+    }
 }
 
 /// Add an activity type without a code change.
@@ -117,48 +203,14 @@ pub async fn create_activity_type(
     admin: Admin,
     body: ApiJson<ActivityTypeRequest>,
 ) -> ApiResult<HttpResponse> {
-    let req = body.0;
-    let mut errors = Vec::new();
-    if !is_type_code(&req.code) {
-        errors.push(FieldError {
-            field: "code".into(),
-            message: "lower-case words separated by dots, e.g. transit.ferry".into(),
-        });
-    }
-    for (field, value) in [("name", &req.name), ("unit", &req.unit)] {
-        if value.trim().is_empty() || value.chars().count() > 64 {
-            errors.push(FieldError {
-                field: field.into(),
-                message: "must be 1 to 64 characters".into(),
-            });
-        }
-    }
-    let window = req.claim_window_days.unwrap_or(7);
-    if !(1..=365).contains(&window) {
-        errors.push(FieldError {
-            field: "claim_window_days".into(),
-            message: "must be between 1 and 365".into(),
-        });
-    }
-    if let Err(schema_errors) = DataSchema::parse(&req.data_schema) {
-        errors.extend(schema_errors);
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
-    let new = NewActivityType {
-        code: req.code,
-        name: req.name.trim().to_string(),
-        unit: req.unit.trim().to_string(),
-        schema: req.data_schema,
-        claim_window_days: window,
-    };
+    let new = body.0.check().map_err(ApiError::validation)?;
     let admin_id = admin.0.user_id()?;
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::create_activity_type(conn, admin_id, &new)?;
+            let row = service::create_activity_type(conn, now, admin_id, &new)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -166,21 +218,48 @@ pub async fn create_activity_type(
     Ok(HttpResponse::Created().json(ActivityTypeView::from(row)))
 }
 
+/// The listing's filter as given in the query string.
+#[derive(Debug, Default, Clone, Deserialize, utoipa::IntoParams)]
+pub struct VersionQuery {
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    pub activity_type: Option<String>,
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    pub region_code: Option<String>,
+    /// draft, active or retired
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    #[param(value_type = Option<MethodologyStatus>)]
+    pub status: Option<String>,
+}
+
+impl VersionQuery {
+    /// The filter, or 422 naming `status` when it is not a status (parsed here, not by serde, so the
+    /// refusal names the field like every other validation answer).
+    fn filter(self) -> ApiResult<VersionFilter> {
+        let status = match self.status {
+            None => None,
+            Some(s) => Some(
+                s.parse::<MethodologyStatus>()
+                    .map_err(|_| ApiError::field("status", "must be draft, active or retired"))?,
+            ),
+        };
+        Ok(VersionFilter {
+            activity_type: self.activity_type,
+            region_code: self.region_code,
+            status,
+        })
+    }
+}
+
 /// Methodology versions, newest first; all statuses unless filtered.
-#[utoipa::path(get, path = "/api/v1/methodologies", tag = "methodologies", params(VersionFilter, PageQuery),
+#[utoipa::path(get, path = "/api/v1/methodologies", tag = "methodologies", params(VersionQuery, PageQuery),
     responses((status = 200, body = Paginated<VersionView>)))]
 pub async fn list_methodologies(
     state: web::Data<AppState>,
-    filter: web::Query<VersionFilter>,
+    query: web::Query<VersionQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.page()?;
-    if let Some(status) = &filter.status {
-        if !matches!(status.as_str(), "draft" | "active" | "retired") {
-            return Err(ApiError::field("status", "must be draft, active or retired"));
-        }
-    }
-    let filter = filter.into_inner();
+    let filter = query.into_inner().filter()?;
     let rows = state
         .db
         .run(move |conn| Ok(store::list_versions(conn, &filter, page.before, page.limit + 1)?))
@@ -212,9 +291,10 @@ pub async fn create_draft(
 ) -> ApiResult<HttpResponse> {
     let draft = draft::validate(body.0, &state.catalog.get())?;
     let admin_id = admin.0.user_id()?;
+    let now = state.clock.now_naive();
     let row = state
         .db
-        .run(move |conn| service::create_draft(conn, admin_id, &draft))
+        .run(move |conn| Ok(service::create_draft(conn, now, admin_id, &draft)?))
         .await?;
     Ok(HttpResponse::Created().json(VersionView::from(row)))
 }
@@ -228,11 +308,12 @@ pub async fn activate(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::activate(conn, admin_id, id)?;
+            let row = service::activate(conn, now, admin_id, id)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -245,11 +326,12 @@ pub async fn activate(
     responses((status = 200, body = VersionView), (status = 409, body = Problem)))]
 pub async fn retire(state: web::Data<AppState>, admin: Admin, id: web::Path<i64>) -> ApiResult<HttpResponse> {
     let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::retire(conn, admin_id, id)?;
+            let row = service::retire(conn, now, admin_id, id)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -317,8 +399,8 @@ pub async fn quantify_dry_run(
 pub struct AuditView {
     pub id: String,
     pub actor_user_id: Option<String>,
-    pub action: String,
-    pub entity: String,
+    pub action: AuditAction,
+    pub entity: AuditEntity,
     pub entity_id: String,
     #[schema(value_type = Option<Object>)]
     pub before: Option<serde_json::Value>,

@@ -11,6 +11,15 @@ use crate::db::AnyConnection;
 use crate::domain::catalog::{ActivityTypeInfo, Catalog, EvidenceWeights, RegionInfo, Version, VersionTerms};
 use crate::domain::formula::Formula;
 
+crate::text_enum! {
+    /// Where a methodology version is in its life: drafted, in force, or retired.
+    pub enum MethodologyStatus {
+        Draft = "draft",
+        Active = "active",
+        Retired = "retired",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
 #[diesel(table_name = regions)]
 pub struct RegionRow {
@@ -43,7 +52,7 @@ pub struct VersionRow {
     pub activity_type: String,
     pub region_code: String,
     pub version: i32,
-    pub status: String,
+    pub status: MethodologyStatus,
     pub effective_from: NaiveDateTime,
     pub effective_to: Option<NaiveDateTime>,
     pub parameters: String,
@@ -142,15 +151,12 @@ pub fn find_version(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Ver
         .optional()
 }
 
-#[derive(Debug, Default, Clone, serde::Deserialize, utoipa::IntoParams)]
+/// Which versions a listing shows; every field left out matches all.
+#[derive(Debug, Default, Clone)]
 pub struct VersionFilter {
-    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub activity_type: Option<String>,
-    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
     pub region_code: Option<String>,
-    /// draft, active or retired
-    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
-    pub status: Option<String>,
+    pub status: Option<MethodologyStatus>,
 }
 
 pub fn list_versions(
@@ -170,8 +176,8 @@ pub fn list_versions(
     if let Some(r) = &filter.region_code {
         query = query.filter(methodology_versions::region_code.eq(r.clone()));
     }
-    if let Some(s) = &filter.status {
-        query = query.filter(methodology_versions::status.eq(s.clone()));
+    if let Some(s) = filter.status {
+        query = query.filter(methodology_versions::status.eq(s));
     }
     if let Some(before) = before {
         query = query.filter(methodology_versions::id.lt(before));
@@ -192,15 +198,15 @@ pub fn next_version_number(conn: &mut AnyConnection, activity_type: &str, region
 pub fn transition(
     conn: &mut AnyConnection,
     id: i64,
-    from: &[&str],
-    to: &str,
+    from: &[MethodologyStatus],
+    to: MethodologyStatus,
     approver: Option<i64>,
     at: NaiveDateTime,
 ) -> QueryResult<bool> {
     let target = methodology_versions::table
         .find(id)
-        .filter(methodology_versions::status.eq_any(from.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
-    let n = if to == "active" {
+        .filter(methodology_versions::status.eq_any(from.to_vec()));
+    let n = if to == MethodologyStatus::Active {
         diesel::update(target)
             .set((
                 methodology_versions::status.eq(to),
@@ -272,7 +278,7 @@ pub fn load_catalog(conn: &mut AnyConnection) -> QueryResult<Catalog> {
         })
         .collect();
     let versions = methodology_versions::table
-        .filter(methodology_versions::status.eq("active"))
+        .filter(methodology_versions::status.eq(MethodologyStatus::Active))
         .select(VersionRow::as_select())
         .load(conn)?
         .into_iter()

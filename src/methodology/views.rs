@@ -4,7 +4,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::store::{ActivityTypeRow, Parameters, RegionRow, VersionRow};
+use super::store::{ActivityTypeRow, MethodologyStatus, Parameters, RegionRow, VersionRow};
 use crate::domain::catalog::EvidenceWeights;
 
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
@@ -72,8 +72,7 @@ pub struct VersionView {
     pub activity_type: String,
     pub region_code: String,
     pub version: i32,
-    /// draft, active or retired
-    pub status: String,
+    pub status: MethodologyStatus,
     pub effective_from: DateTime<Utc>,
     pub effective_to: Option<DateTime<Utc>>,
     #[schema(value_type = Object)]

@@ -97,18 +97,21 @@ pub fn onboard(
         ))
         .returning(partners::id)
         .get_result(conn)?;
-    let credentials = api_keys::issue(conn, &state.secrets, Owner::Partner, partner_id)?;
+    let credentials = api_keys::issue(conn, now, &state.secrets, Owner::Partner, partner_id)?;
     audit::record(
         conn,
-        Some(admin_id),
-        "partner.create",
-        "partner",
-        &partner_id.to_string(),
-        None,
-        Some(serde_json::json!({
-            "name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes,
-            "key_id": credentials.key_id, "settlement_account_id": account_id,
-        })),
+        audit::Entry {
+            at: now,
+            actor_user_id: Some(admin_id),
+            action: audit::AuditAction::PartnerCreate,
+            entity: audit::AuditEntity::Partner,
+            entity_id: &partner_id.to_string(),
+            before: None,
+            after: Some(serde_json::json!({
+                "name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes,
+                "key_id": credentials.key_id, "settlement_account_id": account_id,
+            })),
+        },
     )?;
     Ok(PartnerCreated {
         partner_id: partner_id.to_string(),
@@ -228,15 +231,19 @@ pub async fn add_key(
         .run(move |conn| {
             db::transaction(conn, Tx::Write, |conn| {
                 let owner = owner_of(conn, &owners, id)?;
-                let credentials = api_keys::issue(conn, &task_state.secrets, owner, id)?;
+                let now = task_state.clock.now_naive();
+                let credentials = api_keys::issue(conn, now, &task_state.secrets, owner, id)?;
                 audit::record(
                     conn,
-                    Some(admin_id),
-                    "key.create",
-                    owner.as_str(),
-                    &id.to_string(),
-                    None,
-                    Some(serde_json::json!({"key_id": credentials.key_id})),
+                    audit::Entry {
+                        at: now,
+                        actor_user_id: Some(admin_id),
+                        action: audit::AuditAction::KeyCreate,
+                        entity: owner.into(),
+                        entity_id: &id.to_string(),
+                        before: None,
+                        after: Some(serde_json::json!({"key_id": credentials.key_id})),
+                    },
                 )?;
                 Ok(credentials)
             })
@@ -257,24 +264,31 @@ pub async fn revoke_key(
 ) -> ApiResult<HttpResponse> {
     let (owners, id, key_id) = path.into_inner();
     let admin_id = admin.0.user_id()?;
+    let clock = state.clock.clone();
     let key = state
         .db
         .run(move |conn| {
             db::transaction(conn, Tx::Write, |conn| {
                 let owner = owner_of(conn, &owners, id)?;
-                let (key, revoked) = api_keys::revoke(conn, owner, id, &key_id)?
+                let now = clock.now_naive();
+                let (key, revoked) = api_keys::revoke(conn, now, owner, id, &key_id)?
                     .ok_or_else(|| ApiError::not_found("no such key"))?;
                 // Revoking it again changes nothing, so it is not a change to audit: the record of who
                 // revoked the key, and when, stays the first one.
                 if revoked {
                     audit::record(
                         conn,
-                        Some(admin_id),
-                        "key.revoke",
-                        owner.as_str(),
-                        &id.to_string(),
-                        Some(serde_json::json!({"key_id": key.key_id, "revoked_at": null})),
-                        Some(serde_json::json!({"key_id": key.key_id, "revoked_at": key.revoked_at})),
+                        audit::Entry {
+                            at: now,
+                            actor_user_id: Some(admin_id),
+                            action: audit::AuditAction::KeyRevoke,
+                            entity: owner.into(),
+                            entity_id: &id.to_string(),
+                            before: Some(serde_json::json!({"key_id": key.key_id, "revoked_at": null})),
+                            after: Some(
+                                serde_json::json!({"key_id": key.key_id, "revoked_at": key.revoked_at}),
+                            ),
+                        },
                     )?;
                 }
                 Ok(key)

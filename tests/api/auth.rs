@@ -15,7 +15,9 @@ both_backends!(
     same_phone_registered_concurrently_once,
     wrong_password_and_unknown_phone_look_the_same,
     tampered_expired_and_unsigned_tokens_are_refused,
+    access_tokens_expire_as_the_clock_moves,
     refresh_rotates_and_reuse_revokes_the_family,
+    refresh_tokens_expire_as_the_clock_moves,
     logout_ends_the_session,
     failed_logins_are_throttled_per_phone,
     concurrent_guesses_get_no_more_than_the_limit,
@@ -221,6 +223,35 @@ async fn tampered_expired_and_unsigned_tokens_are_refused(app: TestApp) {
     )
     .unwrap();
     app.get("/api/v1/me", Some(&foreign))
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn access_tokens_expire_as_the_clock_moves(app: TestApp) {
+    let token = app.new_user_token().await;
+    let ttl = app.settings.auth.access_token_ttl_secs as i64;
+    let leeway = tanhui::auth::tokens::EXPIRY_LEEWAY_SECS;
+    // Up to the leeway past its expiry, the token still stands (a little short of it: time flows on).
+    app.clock.advance(chrono::Duration::seconds(ttl + leeway - 2));
+    app.get("/api/v1/me", Some(&token)).await.assert_status(200);
+    app.clock.advance(chrono::Duration::seconds(3));
+    app.get("/api/v1/me", Some(&token))
+        .await
+        .assert_problem(401, "token_expired");
+}
+
+async fn refresh_tokens_expire_as_the_clock_moves(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let early = app.login(&phone, &password).await.assert_status(200).clone();
+    let late = app.login(&phone, &password).await.assert_status(200).clone();
+    let refresh = |tokens: &Value| json!({"refresh_token": tokens["refresh_token"]});
+    let ttl = app.settings.auth.refresh_token_ttl_secs as i64;
+    app.clock.advance(chrono::Duration::seconds(ttl - 60));
+    app.post("/api/v1/auth/refresh", &refresh(&early), None)
+        .await
+        .assert_status(200);
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.post("/api/v1/auth/refresh", &refresh(&late), None)
         .await
         .assert_problem(401, "unauthorized");
 }

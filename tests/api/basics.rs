@@ -8,6 +8,7 @@ use crate::helpers::TestApp;
 both_backends!(
     health_and_readiness,
     openapi_document_lists_the_routes,
+    openapi_lists_codes_and_states_as_enums,
     unknown_routes_and_methods_are_problems,
     malformed_bodies_are_client_errors,
     oversized_bodies_are_413,
@@ -44,6 +45,55 @@ async fn openapi_document_lists_the_routes(app: TestApp) {
             "{path} missing from the OpenAPI document"
         );
     }
+}
+
+/// The schema at `schema`, following `$ref`s into the document's components.
+fn resolve<'a>(doc: &'a serde_json::Value, schema: &'a serde_json::Value) -> &'a serde_json::Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => {
+            let name = reference.strip_prefix("#/components/schemas/").unwrap();
+            resolve(doc, &doc["components"]["schemas"][name])
+        }
+        None => schema,
+    }
+}
+
+/// The texts an enum schema lists (also when wrapped in `oneOf`/`allOf` for a nullable field).
+fn enum_texts(doc: &serde_json::Value, schema: &serde_json::Value) -> Vec<String> {
+    let schema = resolve(doc, schema);
+    if let Some(texts) = schema["enum"].as_array() {
+        return texts
+            .iter()
+            .filter_map(|t| t.as_str().map(String::from))
+            .collect();
+    }
+    ["oneOf", "allOf", "anyOf"]
+        .iter()
+        .filter_map(|k| schema[*k].as_array())
+        .flatten()
+        .flat_map(|s| enum_texts(doc, s))
+        .collect()
+}
+
+async fn openapi_lists_codes_and_states_as_enums(app: TestApp) {
+    let r = app.get("/api/v1/openapi.json", None).await;
+    let doc = r.assert_status(200);
+    let schemas = &doc["components"]["schemas"];
+    let codes = enum_texts(doc, &schemas["Problem"]["properties"]["code"]);
+    for code in [
+        "insufficient_funds",
+        "validation_failed",
+        "token_expired",
+        "not_found",
+    ] {
+        assert!(codes.contains(&code.to_string()), "{code} missing from {codes:?}");
+    }
+    let status = enum_texts(doc, &schemas["VersionView"]["properties"]["status"]);
+    assert_eq!(status, ["draft", "active", "retired"]);
+    let roles = &schemas["Me"]["properties"]["roles"]["items"];
+    assert_eq!(enum_texts(doc, roles), ["user", "business", "admin"]);
+    let account_type = &schemas["Me"]["properties"]["account_type"];
+    assert_eq!(enum_texts(doc, account_type), ["individual", "business"]);
 }
 
 async fn unknown_routes_and_methods_are_problems(app: TestApp) {

@@ -180,7 +180,7 @@ impl TestApp {
             .unwrap();
             let hash = state.passwords.hash(&reg.password).unwrap();
             let mut conn = state.db.get().unwrap();
-            tanhui::accounts::service::register(&mut conn, &reg, &hash, true).unwrap();
+            tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, true).unwrap();
         })
         .await
         .unwrap();
