@@ -9,7 +9,18 @@
 use chrono::NaiveDateTime;
 use diesel::sql_types::{BigInt, Integer, Nullable, Text, Timestamp};
 
-use super::prepared::Value;
+/// A parameter value. A given position of a given statement always takes the same variant (its type is
+/// part of the prepared statement).
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    BigInt(i64),
+    Integer(i32),
+    Text(&'a str),
+    NullableBigInt(Option<i64>),
+    NullableText(Option<&'a str>),
+    Timestamp(NaiveDateTime),
+    NullableTimestamp(Option<NaiveDateTime>),
+}
 
 /// A row type's values for some columns of table `T`, in the order of [`Columns::NAMES`]. Implemented by
 /// [`columns!`](crate::db::columns::columns), never by hand.
@@ -123,7 +134,7 @@ macro_rules! columns {
                 &[$(<$crate::db::schema::$table::$column as diesel::Column>::NAME),+];
             type SqlType = ($(<$crate::db::schema::$table::$column as diesel::Expression>::SqlType,)+);
 
-            fn values(&self) -> impl Iterator<Item = $crate::db::prepared::Value<'_>> {
+            fn values(&self) -> impl Iterator<Item = $crate::db::columns::Value<'_>> {
                 let $binding = self;
                 [$($crate::db::columns::bind::<$crate::db::schema::$table::$column, _>($value)),+].into_iter()
             }

@@ -22,22 +22,10 @@ use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
 
 use super::columns::Columns;
+pub use super::columns::Value;
 use super::AnyConnection;
 
 type Multi = <AnyConnection as Connection>::Backend;
-
-/// A parameter value. A given position of a given statement always takes the same variant (its type is
-/// part of the prepared statement).
-#[derive(Debug, Clone, Copy)]
-pub enum Value<'a> {
-    BigInt(i64),
-    Integer(i32),
-    Text(&'a str),
-    NullableBigInt(Option<i64>),
-    NullableText(Option<&'a str>),
-    Timestamp(NaiveDateTime),
-    NullableTimestamp(Option<NaiveDateTime>),
-}
 
 /// A statement built at run time from text and parameters (see the module notes), returning rows of
 /// `ST`. Diesel keeps it prepared by its text (it has no static id, and unlike `sql_query` it does not
