@@ -22,6 +22,7 @@ use crate::offers::store as offers;
 use crate::offers::terms::Terms;
 use crate::onboarding::Onboarding;
 use crate::partners::admin::{onboard, PartnerCreated};
+use crate::partners::PartnerKind;
 use crate::state::AppState;
 use crate::{partners, providers};
 
@@ -54,7 +55,7 @@ const PEOPLE: [Person; 2] = [
 
 struct DemoOffer {
     partner: &'static str,
-    kind: &'static str,
+    kind: PartnerKind,
     partner_regions: &'static [&'static str],
     title: &'static str,
     description: &'static str,
@@ -66,7 +67,7 @@ struct DemoOffer {
 const OFFERS: [DemoOffer; 3] = [
     DemoOffer {
         partner: "深圳地铁",
-        kind: "transit",
+        kind: PartnerKind::Transit,
         partner_regions: &["440300"],
         title: "地铁一日票",
         description: "Unlimited Shenzhen metro rides for one day",
@@ -76,7 +77,7 @@ const OFFERS: [DemoOffer; 3] = [
     },
     DemoOffer {
         partner: "黄山风景区",
-        kind: "scenic",
+        kind: PartnerKind::Scenic,
         partner_regions: &["CN"],
         title: "门票八折券",
         description: "20% off one Huangshan admission ticket",
@@ -86,7 +87,7 @@ const OFFERS: [DemoOffer; 3] = [
     },
     DemoOffer {
         partner: "民生银行",
-        kind: "green_credit",
+        kind: PartnerKind::GreenCredit,
         partner_regions: &["CN"],
         title: "碳抵贷利息抵扣",
         description: "Interest offset on a green loan: ¥2 per kg CO2e",
@@ -143,7 +144,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
     for offer in &OFFERS {
         let onboarding = Onboarding {
             name: offer.partner.into(),
-            kind: offer.kind.into(),
+            kind: offer.kind.as_str().into(),
             region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
         };
         onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;

@@ -196,7 +196,7 @@ pub fn post(
                 .ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
             let transfer = TransferRow {
                 id,
-                kind: order.kind.as_str().to_string(),
+                kind: order.kind,
                 debit_account_id: order.debit,
                 credit_account_id: order.credit,
                 amount: order.amount,
@@ -222,7 +222,7 @@ pub fn post(
         .map(|t| {
             vec![
                 Value::BigInt(t.id),
-                Value::Text(&t.kind),
+                Value::Text(t.kind.as_str()),
                 Value::BigInt(t.debit_account_id),
                 Value::BigInt(t.credit_account_id),
                 Value::BigInt(t.amount),
@@ -269,11 +269,12 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::kinds::AccountKind;
 
     fn wallet(id: i64, balance: i64, held: i64) -> AccountRow {
         AccountRow {
             id,
-            kind: "wallet".into(),
+            kind: AccountKind::Wallet,
             code: format!("wallet:{id}"),
             region_code: None,
             floored: true,

@@ -4,6 +4,7 @@
 
 pub mod batch;
 pub mod handlers;
+pub mod kinds;
 pub mod merkle;
 pub mod seal;
 pub mod service;

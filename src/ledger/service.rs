@@ -15,32 +15,8 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Issue,
-    Transfer,
-    Hold,
-    Post,
-    Void,
-    Expire,
-    Reverse,
-    Retire,
-}
-
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Issue => "issue",
-            Kind::Transfer => "transfer",
-            Kind::Hold => "hold",
-            Kind::Post => "post",
-            Kind::Void => "void",
-            Kind::Expire => "expire",
-            Kind::Reverse => "reverse",
-            Kind::Retire => "retire",
-        }
-    }
-}
+/// What a transfer does (the name the ledger's callers use).
+pub use super::kinds::TransferKind as Kind;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum LedgerError {
@@ -209,7 +185,7 @@ fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow>
     let created_at = store::now();
     let id: i64 = diesel::insert_into(transfers::table)
         .values((
-            transfers::kind.eq(new.kind.as_str()),
+            transfers::kind.eq(new.kind),
             transfers::debit_account_id.eq(new.debit),
             transfers::credit_account_id.eq(new.credit),
             transfers::amount.eq(new.amount),
@@ -227,7 +203,7 @@ fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow>
         .execute(conn)?;
     Ok(TransferRow {
         id,
-        kind: new.kind.as_str().to_string(),
+        kind: new.kind,
         debit_account_id: new.debit,
         credit_account_id: new.credit,
         amount: new.amount,
@@ -398,7 +374,7 @@ fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) ->
         let claimed = diesel::delete(pending_holds::table.find(hold_id)).execute(conn)?;
         if claimed == 0 {
             return match store::transfer(conn, hold_id)? {
-                Some(t) if t.kind == "hold" => Err(LedgerError::NotPending),
+                Some(t) if t.kind == Kind::Hold => Err(LedgerError::NotPending),
                 _ => Err(LedgerError::UnknownHold),
             };
         }

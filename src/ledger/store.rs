@@ -3,6 +3,7 @@
 use chrono::{NaiveDateTime, Timelike, Utc};
 use diesel::prelude::*;
 
+use super::kinds::{AccountKind, TransferKind};
 use crate::db::schema::{accounts, ledger_blocks, transfers};
 use crate::db::AnyConnection;
 
@@ -10,7 +11,7 @@ use crate::db::AnyConnection;
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: AccountKind,
     pub code: String,
     pub region_code: Option<String>,
     pub floored: bool,
@@ -31,7 +32,7 @@ impl AccountRow {
 #[diesel(table_name = transfers)]
 pub struct TransferRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: TransferKind,
     pub debit_account_id: i64,
     pub credit_account_id: i64,
     pub amount: i64,
@@ -155,7 +156,7 @@ pub fn account_transfers(
 }
 
 /// Sum of one kind of transfer into an account.
-pub fn credited_total(conn: &mut AnyConnection, account_id: i64, kind: &str) -> QueryResult<i64> {
+pub fn credited_total(conn: &mut AnyConnection, account_id: i64, kind: TransferKind) -> QueryResult<i64> {
     transfers::table
         .filter(transfers::credit_account_id.eq(account_id))
         .filter(transfers::kind.eq(kind))

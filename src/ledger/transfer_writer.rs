@@ -19,6 +19,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::batch::{self, Order};
+use super::kinds::AccountKind;
 use super::service::{Cause, Kind};
 use super::store;
 use crate::db::group_commit::{write_alone, write_batch, Batching, Queue, WriterConnection};
@@ -124,7 +125,11 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
     // Only wallets take transfers from people: anything else is refused as unknown before deciding.
     let to_wallet: Vec<bool> = new
         .iter()
-        .map(|&i| accounts.get(&jobs[i].to).is_some_and(|a| a.kind == "wallet"))
+        .map(|&i| {
+            accounts
+                .get(&jobs[i].to)
+                .is_some_and(|a| a.kind == AccountKind::Wallet)
+        })
         .collect();
     let orders: Vec<Order<'_>> = new
         .iter()

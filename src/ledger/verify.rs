@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use diesel::prelude::*;
 use sha2::{Digest, Sha256};
 
+use super::kinds::{AccountKind, TransferKind};
 use super::merkle;
 use super::seal::{block_members, leaf, GENESIS_PREV_HASH};
 use super::signing;
@@ -56,7 +57,7 @@ pub fn verify(
         let mut holds: HashMap<i64, TransferRow> = HashMap::new();
         let mut resolved: HashSet<i64> = HashSet::new();
         let mut seen: HashSet<i64> = HashSet::new();
-        let kinds: HashMap<i64, &str> = rows.iter().map(|a| (a.id, a.kind.as_str())).collect();
+        let kinds: HashMap<i64, AccountKind> = rows.iter().map(|a| (a.id, a.kind)).collect();
         let mut after = 0i64;
         loop {
             let page: Vec<TransferRow> = transfers::table
@@ -115,13 +116,13 @@ fn derive(
     let a = t.amount;
     let (d, c) = (t.debit_account_id, t.credit_account_id);
     let mut change = |account: i64, f: &dyn Fn(&mut Balances)| f(balances.entry(account).or_default());
-    match t.kind.as_str() {
-        "hold" => {
+    match t.kind {
+        TransferKind::Hold => {
             change(d, &|b| b.debits_pending += a);
             change(c, &|b| b.credits_pending += a);
             holds.insert(t.id, t.clone());
         }
-        "post" | "void" | "expire" => {
+        kind if kind.resolves_hold() => {
             let hold = t.pending_id.and_then(|h| holds.get(&h));
             let matches =
                 hold.is_some_and(|h| h.debit_account_id == d && h.credit_account_id == c && h.amount == a);
@@ -141,7 +142,7 @@ fn derive(
             }
             change(d, &|b| b.debits_pending -= a);
             change(c, &|b| b.credits_pending -= a);
-            if t.kind == "post" {
+            if t.kind == TransferKind::Post {
                 change(d, &|b| b.debits_posted += a);
                 change(c, &|b| b.credits_posted += a);
             }
@@ -156,15 +157,18 @@ fn derive(
 /// Points enter circulation only by `issue`, from an issuance account to a wallet, and people move them
 /// only between wallets: a transfer of another kind out of an issuance account would create points the
 /// balances cannot show (an issuance account's balance is just the sum of its transfers).
-fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, &str>, mismatches: &mut Vec<String>) {
-    let kind_of = |id: i64| kinds.get(&id).copied().unwrap_or("missing");
+fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, AccountKind>, mismatches: &mut Vec<String>) {
+    use AccountKind::{Issuance, Wallet};
+    let kind_of = |id: i64| kinds.get(&id).copied();
     let (debit, credit) = (kind_of(t.debit_account_id), kind_of(t.credit_account_id));
-    let allowed = match t.kind.as_str() {
-        "issue" => debit == "issuance" && credit == "wallet",
-        "transfer" => debit == "wallet" && credit == "wallet",
-        _ => debit != "issuance",
+    let allowed = match t.kind {
+        TransferKind::Issue => debit == Some(Issuance) && credit == Some(Wallet),
+        TransferKind::Transfer => debit == Some(Wallet) && credit == Some(Wallet),
+        _ => debit != Some(Issuance),
     };
     if !allowed {
+        let name = |kind: Option<AccountKind>| kind.map_or("missing", AccountKind::as_str);
+        let (debit, credit) = (name(debit), name(credit));
         mismatches.push(format!(
             "transfer {} ({}) moves points from a {debit} account to a {credit} account",
             t.id, t.kind
@@ -176,27 +180,22 @@ fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, &str>, mismatches: &mut Vec
 /// keeps its balances in its row; issuance and settlement accounts are sums of their transfers, unfloored.
 /// The service decides by these flags, so a flag edited in the database would let a wallet overdraw
 /// or hide a balance: they are checked, not trusted.
-fn expected_flags(kind: &str) -> Option<(bool, bool)> {
+fn expected_flags(kind: AccountKind) -> (bool, bool) {
     match kind {
-        "wallet" => Some((true, false)),
-        "issuance" | "settlement" => Some((false, true)),
-        _ => None,
+        AccountKind::Wallet => (true, false),
+        AccountKind::Issuance | AccountKind::Settlement => (false, true),
     }
 }
 
 fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatches: &mut Vec<String>) {
     let (mut posted, mut pending) = (0i128, 0i128);
     for row in rows {
-        match expected_flags(&row.kind) {
-            Some(flags) if flags != (row.floored, row.derived) => mismatches.push(format!(
+        let flags = expected_flags(row.kind);
+        if flags != (row.floored, row.derived) {
+            mismatches.push(format!(
                 "account {} ({}): a {} must be floored={}, derived={}, but is floored={}, derived={}",
                 row.id, row.code, row.kind, flags.0, flags.1, row.floored, row.derived
-            )),
-            Some(_) => {}
-            None => mismatches.push(format!(
-                "account {} ({}): unknown kind {}",
-                row.id, row.code, row.kind
-            )),
+            ));
         }
         let columns = Balances {
             debits_posted: row.debits_posted,

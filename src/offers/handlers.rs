@@ -15,7 +15,7 @@ use crate::http::json;
 use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::idempotency;
 use crate::ledger::store::now;
-use crate::partners::{self, Partner, SignedPartner, PARTNER_KINDS};
+use crate::partners::{self, Partner, PartnerKind, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,8 +34,8 @@ pub struct OfferView {
     pub id: String,
     pub partner_id: String,
     pub partner_name: String,
-    /// The partner's kind: transit, scenic or green_credit.
-    pub kind: String,
+    /// The partner's kind.
+    pub kind: PartnerKind,
     pub title: String,
     pub description: String,
     pub points_cost: i64,
@@ -125,7 +125,7 @@ fn invalid(errors: Vec<crate::error::FieldError>) -> Result<(), ApiError> {
 }
 
 fn check(terms: &Terms, partner: &Partner, state: &AppState) -> Result<(), ApiError> {
-    invalid(terms.errors(&partner.kind, &partner.regions(), &state.catalog.get()))
+    invalid(terms.errors(partner.kind, &partner.regions(), &state.catalog.get()))
 }
 
 /// Publish an offer (signed partner call).
@@ -246,14 +246,12 @@ pub async fn list_offers(
         cursor: query.cursor,
     }
     .page()?;
-    if let Some(kind) = &query.kind {
-        if !PARTNER_KINDS.contains(&kind.as_str()) {
-            return Err(ApiError::field(
-                "kind",
-                format!("must be one of {}", PARTNER_KINDS.join(", ")),
-            ));
-        }
-    }
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::parse::<PartnerKind>)
+        .transpose()
+        .map_err(|_| ApiError::field("kind", format!("must be one of {}", PARTNER_KINDS.join(", "))))?;
     let regions = match &query.region_code {
         None => None,
         Some(code) => {
@@ -265,7 +263,7 @@ pub async fn list_offers(
         }
     };
     let filter = Filter {
-        kind: query.kind,
+        kind,
         regions,
         partner_id: None,
     };

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::service::{self, Actor, Outcome, Redeemer};
 use super::settlement::{self, Statement};
-use super::store::{self, RedemptionRow};
+use super::store::{self, RedemptionRow, RedemptionStatus};
 use super::voucher::{self, VoucherError};
 use crate::auth::extract::Member;
 use crate::error::ErrorCode;
@@ -44,8 +44,7 @@ pub fn well_known(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RedemptionView {
     pub redemption_id: String,
-    /// held, captured, voided or expired
-    pub status: String,
+    pub status: RedemptionStatus,
     pub offer_id: String,
     pub partner_id: String,
     pub points: i64,
@@ -62,7 +61,7 @@ pub struct RedemptionView {
 
 fn view(key: &PlatformKey, r: RedemptionRow) -> RedemptionView {
     RedemptionView {
-        voucher: (r.status == "held").then(|| voucher::issue(key, &r)),
+        voucher: (r.status == RedemptionStatus::Held).then(|| voucher::issue(key, &r)),
         redemption_id: r.id.to_string(),
         status: r.status,
         offer_id: r.offer_id.to_string(),
@@ -174,7 +173,7 @@ async fn end(
     actor: Actor,
 ) -> ApiResult<HttpResponse> {
     let hash = idempotency::request_hash(
-        &serde_json::json!({"redemption_id": id, "outcome": format!("{outcome:?}")}),
+        &serde_json::json!({"redemption_id": id, "outcome": outcome.hashed_name()}),
     );
     let task_state = state.clone();
     let answered = state
@@ -263,8 +262,6 @@ pub struct PartnerRedemptionQuery {
     pub cursor: Option<String>,
 }
 
-const STATUSES: [&str; 4] = ["held", "captured", "voided", "expired"];
-
 /// The calling partner's redemptions, newest first (signed partner call). Vouchers are not shown: the
 /// user presents them.
 #[utoipa::path(get, path = "/api/v1/partner/redemptions", tag = "partners", params(PartnerRedemptionQuery),
@@ -282,18 +279,21 @@ pub async fn partner_redemptions(
         cursor: query.cursor,
     }
     .page()?;
-    if query.status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(ApiError::field(
-            "status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        ));
-    }
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<RedemptionStatus>)
+        .transpose()
+        .map_err(|_| {
+            let statuses: Vec<&str> = RedemptionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::field("status", format!("must be one of {}", statuses.join(", ")))
+        })?;
     let rows = state
         .db
         .run(move |conn| {
             let owner = store::Owner::Partner {
                 id: partner.id,
-                status: query.status.as_deref(),
+                status,
             };
             Ok(store::list(conn, owner, page.before, page.limit + 1)?)
         })

@@ -8,7 +8,7 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::store::{self, NewRedemption, RedemptionRow};
+use super::store::{self, NewRedemption, RedemptionRow, RedemptionStatus};
 use super::REF_TYPE;
 use crate::db::schema::redemptions;
 use crate::db::{self, AnyConnection, Tx};
@@ -105,11 +105,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn status(self) -> &'static str {
+    pub fn status(self) -> RedemptionStatus {
         match self {
-            Outcome::Captured => "captured",
-            Outcome::Voided => "voided",
-            Outcome::Expired => "expired",
+            Outcome::Captured => RedemptionStatus::Captured,
+            Outcome::Voided => RedemptionStatus::Voided,
+            Outcome::Expired => RedemptionStatus::Expired,
+        }
+    }
+
+    /// How request hashes name the outcome: fixed text (these were the `Debug` names), so that
+    /// renaming a variant cannot change a stored hash.
+    pub fn hashed_name(self) -> &'static str {
+        match self {
+            Outcome::Captured => "Captured",
+            Outcome::Voided => "Voided",
+            Outcome::Expired => "Expired",
         }
     }
 }
@@ -150,7 +160,9 @@ fn claim(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     use redemptions::dsl as r;
-    let held = r::redemptions.find(id).filter(r::status.eq("held"));
+    let held = r::redemptions
+        .find(id)
+        .filter(r::status.eq(RedemptionStatus::Held));
     let changes = (
         r::status.eq(outcome.status()),
         r::resolved_at.eq(now),
@@ -186,7 +198,7 @@ fn refusal(
     let Some(row) = store::find(conn, id)?.filter(|r| actor.sees(r)) else {
         return Ok(ApiError::not_found("no such redemption"));
     };
-    Ok(if row.status != "held" {
+    Ok(if row.status != RedemptionStatus::Held {
         ApiError::conflict(
             ErrorCode::InvalidState,
             format!("this redemption is already {}", row.status),

@@ -95,6 +95,7 @@ mod tests {
     use chrono::{Duration, Utc};
 
     use super::*;
+    use crate::redemptions::store::RedemptionStatus;
 
     fn redemption(expires_in: Duration) -> RedemptionRow {
         let now = Utc::now().naive_utc();
@@ -106,7 +107,7 @@ mod tests {
             user_id: 4,
             points: 500,
             value_fen: Some(200),
-            status: "held".into(),
+            status: RedemptionStatus::Held,
             hold_id: Some(11),
             stock_bucket: Some(0),
             resolution_id: None,

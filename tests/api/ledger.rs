@@ -404,7 +404,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
             )
         })
         .await;
-    assert_eq!(first.unwrap().kind, "post");
+    assert_eq!(first.unwrap().kind.as_str(), "post");
     assert_eq!(second.unwrap_err(), LedgerError::NotPending);
     assert_eq!(void_after.unwrap_err(), LedgerError::NotPending);
     let w = wallet(&app, &alice).await;
@@ -418,7 +418,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
             service::void(conn, h.id, &c).map(|t| t.kind)
         })
         .await;
-    assert_eq!(voided.unwrap(), "void");
+    assert_eq!(voided.unwrap().as_str(), "void");
     assert_eq!(wallet(&app, &alice).await["available"], 200);
 
     // A hold past its timeout is expired by the sweeper, and only once; one not yet due is left alone.

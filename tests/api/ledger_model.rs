@@ -160,7 +160,7 @@ impl Auditor {
                     self.check("due hold", &hold, true, None);
                     let id = hold.unwrap().id;
                     match service::expire(conn, id, store::now()) {
-                        Ok(t) => assert_eq!(t.kind, "expire", "seed {}", self.seed),
+                        Ok(t) => assert_eq!(t.kind.as_str(), "expire", "seed {}", self.seed),
                         Err(LedgerError::NotPending) => {
                             let swept = service::post(conn, id, &cause);
                             self.check("post after expiry", &swept, false, Some(LedgerError::NotPending));
