@@ -193,7 +193,7 @@ pub fn post(
             let debit_balance = decision?;
             let id = ids
                 .next()
-                .ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
+                .ok_or_else(|| LedgerError::Inconsistent("too few transfer ids".into()))?;
             let transfer = TransferRow {
                 id,
                 kind: order.kind,
@@ -258,7 +258,7 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
         updated += Dynamic::<BigInt>::new(sql, values).execute(conn)?;
     }
     if updated != changes.len() {
-        return Err(LedgerError::Database(format!(
+        return Err(LedgerError::Inconsistent(format!(
             "{updated} of {} accounts updated",
             changes.len()
         )));

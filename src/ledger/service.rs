@@ -18,7 +18,7 @@ use crate::error::ErrorCode;
 /// What a transfer does (the name the ledger's callers use).
 pub use super::kinds::TransferKind as Kind;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LedgerError {
     #[error("not enough available points")]
     InsufficientFunds,
@@ -32,14 +32,12 @@ pub enum LedgerError {
     NotPending,
     #[error("no such hold")]
     UnknownHold,
+    /// The ledger's own rows disagree with what the code relies on (a missing issuance account, a
+    /// statement that changed fewer rows than it must): a bug or an edited database.
     #[error("{0}")]
-    Database(String),
-}
-
-impl From<diesel::result::Error> for LedgerError {
-    fn from(e: diesel::result::Error) -> LedgerError {
-        LedgerError::Database(e.to_string())
-    }
+    Inconsistent(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
 }
 
 impl From<LedgerError> for ApiError {
@@ -53,7 +51,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::NonPositive => ApiError::field("points", e.to_string()),
             LedgerError::NotPending => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
             LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
-            LedgerError::Database(message) => ApiError::internal(anyhow::anyhow!(message)),
+            LedgerError::Inconsistent(message) => ApiError::internal(anyhow::anyhow!(message)),
+            LedgerError::Database(e) => e.into(),
         }
     }
 }
@@ -280,7 +279,7 @@ fn posted(
 /// The issuance account of a region.
 pub fn issuance_account(conn: &mut AnyConnection, region_code: &str) -> Result<AccountRow> {
     store::account_by_code(conn, &format!("issuance:{region_code}"))?
-        .ok_or_else(|| LedgerError::Database(format!("no issuance account for region {region_code}")))
+        .ok_or_else(|| LedgerError::Inconsistent(format!("no issuance account for region {region_code}")))
 }
 
 /// New points from a region's issuance account into a wallet.

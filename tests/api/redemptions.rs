@@ -1122,3 +1122,99 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
 fn urlencoding(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
 }
+
+/// A write that loses a race in PostgreSQL (a deadlock, SQLSTATE 40P01, or a serialization failure,
+/// 40001) answers 503 `retry` with `Retry-After` on every write path: a redemption (a ledger hold), a
+/// capture (a ledger post) and a transfer. A trigger on this test's own database raises the SQLSTATE on
+/// every insert of a transfer; once it is dropped, the same requests succeed and nothing of the failed
+/// attempts was written.
+#[actix_web::test]
+async fn lost_races_answer_retry_on_postgres() {
+    let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let partner = onboard(&app, "transit", &["440000"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(100, 10, 5)).await;
+    let (token, _) = member_with(&app, 1000).await;
+    let (_, bob_account) = app.new_member().await;
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
+    let held_id = held["redemption_id"].as_str().unwrap().to_string();
+    let transfer = json!({"to_account_id": bob_account, "points": 50});
+    let send_transfer = |key: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/transfers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", key)
+                .json(&transfer),
+        )
+    };
+
+    for (sqlstate, message) in [
+        ("40P01", "deadlock detected"),
+        ("40001", "could not serialize access due to concurrent update"),
+    ] {
+        exec(
+            &app,
+            format!(
+                "CREATE FUNCTION lose_race() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION '{message}' USING ERRCODE = '{sqlstate}'; END $$; \
+                 CREATE TRIGGER lose_race BEFORE INSERT ON transfers \
+                 FOR EACH ROW EXECUTE FUNCTION lose_race();"
+            ),
+        )
+        .await;
+        let answers = [
+            redeem(&app, &token, &offer_id, "raced-redemption").await,
+            capture(&app, &partner, &held_id).await,
+            send_transfer("raced-transfer").await,
+        ];
+        for r in &answers {
+            r.assert_problem(503, "retry");
+            let retry_after = r.headers.get("retry-after").and_then(|v| v.to_str().ok());
+            assert_eq!(retry_after, Some("1"), "{sqlstate}: {}", r.text);
+        }
+        exec(
+            &app,
+            "DROP TRIGGER lose_race ON transfers; DROP FUNCTION lose_race();".into(),
+        )
+        .await;
+        // Nothing of the refused attempts stands: the hold, the stock, the wallet are as they were.
+        let w = wallet(&app, &token).await;
+        assert_eq!(
+            (w["balance"].as_i64(), w["held"].as_i64()),
+            (Some(1000), Some(100))
+        );
+        assert_eq!(offer(&app, &offer_id).await["stock"], 9);
+        ledger_verifies(&app).await;
+    }
+
+    let redeemed = redeem(&app, &token, &offer_id, "raced-redemption").await;
+    assert_eq!(redeemed.assert_status(201)["status"], "held");
+    let captured = capture(&app, &partner, &held_id).await;
+    assert_eq!(captured.assert_status(200)["status"], "captured");
+    send_transfer("raced-transfer").await.assert_status(201);
+    let w = wallet(&app, &token).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["held"].as_i64()),
+        (Some(1000 - 100 - 50), Some(100))
+    );
+    assert_eq!(offer(&app, &offer_id).await["stock"], 8);
+    let redemptions = app.get("/api/v1/redemptions", Some(&token)).await;
+    assert_eq!(
+        redemptions.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
+    ledger_verifies(&app).await;
+}
+
+async fn exec(app: &TestApp, sql: String) {
+    app.with_conn(move |conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&sql).unwrap()
+    })
+    .await
+}
