@@ -31,3 +31,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod text_enum;
+pub mod verify;

@@ -5,7 +5,6 @@ pub mod caps;
 pub mod group;
 pub mod handlers;
 pub mod ingest;
-pub mod reconcile;
 pub mod request;
 pub mod retry;
 pub mod review;

@@ -1,4 +1,4 @@
-//! Part of `tanhui verify`: every redemption agrees with the ledger, and every partner's settlement
+//! The redemptions' part of `tanhui verify` (`crate::verify`): every redemption agrees with the ledger, and every partner's settlement
 //! account holds exactly the points of its captured redemptions (and has pending exactly those held).
 
 use std::collections::HashMap;
@@ -8,8 +8,8 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 
 use super::store::RedemptionStatus;
 use crate::db::AnyConnection;
+use crate::ledger::check::Balances;
 use crate::ledger::kinds::TransferKind;
-use crate::ledger::verify::Balances;
 
 #[derive(QueryableByName)]
 struct Resolution {

@@ -9,7 +9,8 @@ use tanhui::db::{self, Tx};
 use tanhui::idempotency;
 use tanhui::ledger::handlers::TransferRequest;
 use tanhui::ledger::service::{self, Cause, LedgerError};
-use tanhui::ledger::{merkle, seal, store, verify};
+use tanhui::ledger::{merkle, seal, store};
+use tanhui::verify;
 
 use crate::both_backends;
 use crate::helpers::{second_instance, Resp, TestApp};

@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use tanhui::db::schema::unsealed_transfers;
 use tanhui::db::Db;
 use tanhui::ledger::service::{self, Cause, Kind, LedgerError};
-use tanhui::ledger::{seal, store, verify};
+use tanhui::ledger::{seal, store};
+use tanhui::verify;
 
 use crate::both_backends;
 use crate::helpers::TestApp;

@@ -1,6 +1,7 @@
-//! `tanhui verify`: re-derives every balance from the transfers and every block from its members, checks
-//! which accounts each kind of transfer may move points between, and reconciles activities and
-//! redemptions with their transfers, in one consistent snapshot, and lists each mismatch.
+//! The ledger's part of `tanhui verify` (`crate::verify`): re-derives every balance from the transfers
+//! and every block from its members, checks which accounts each kind of transfer may move points
+//! between, and lists each mismatch. It reads inside the caller's snapshot, so the other domains'
+//! checks see the same ledger.
 
 use std::collections::{HashMap, HashSet};
 
@@ -13,7 +14,7 @@ use super::seal::{block_members, leaf, GENESIS_PREV_HASH};
 use super::signing;
 use super::store::{block_header, AccountRow, BlockRow, TransferRow};
 use crate::db::schema::{accounts, ledger_blocks, pending_holds, transfers, unsealed_transfers};
-use crate::db::{self, AnyConnection, Tx};
+use crate::db::AnyConnection;
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Balances {
@@ -23,87 +24,78 @@ pub struct Balances {
     pub credits_pending: i64,
 }
 
+/// What the ledger's check found.
 #[derive(Debug, Default)]
-pub struct Report {
+pub struct LedgerCheck {
     pub accounts: usize,
     pub transfers: usize,
     pub blocks: usize,
+    /// Every account's balances as its transfers give them, for the checks of the other domains.
+    pub balances: HashMap<i64, Balances>,
     pub mismatches: Vec<String>,
 }
 
-impl Report {
-    pub fn ok(&self) -> bool {
-        self.mismatches.is_empty()
-    }
-}
+/// Transfers read per statement: large enough that the round trips do not count, small enough that
+/// a ledger of millions is never held in memory at once.
+const TRANSFERS_PER_PAGE: i64 = 10_000;
 
-const PAGE: i64 = 10_000;
-
-/// Runs every check. `progress(done, total)` is called as transfers are read.
-pub fn verify(
+/// Runs the ledger's checks inside the caller's (snapshot) transaction. `progress(done, total)` is
+/// called as transfers are read.
+pub fn check(
     conn: &mut AnyConnection,
     public_key: &[u8; 32],
     mut progress: impl FnMut(usize, usize),
-) -> Result<Report, diesel::result::Error> {
-    db::transaction(conn, Tx::Snapshot, |conn| {
-        let mut report = Report::default();
-        let rows: Vec<AccountRow> = accounts::table
-            .order(accounts::id)
-            .select(AccountRow::as_select())
+) -> QueryResult<LedgerCheck> {
+    let mut report = LedgerCheck::default();
+    let rows: Vec<AccountRow> = accounts::table
+        .order(accounts::id)
+        .select(AccountRow::as_select())
+        .load(conn)?;
+    report.accounts = rows.len();
+    let total: i64 = transfers::table.count().get_result(conn)?;
+    let mut derived: HashMap<i64, Balances> = HashMap::new();
+    let mut holds: HashMap<i64, TransferRow> = HashMap::new();
+    let mut resolved: HashSet<i64> = HashSet::new();
+    let mut seen: HashSet<i64> = HashSet::new();
+    let kinds: HashMap<i64, AccountKind> = rows.iter().map(|a| (a.id, a.kind)).collect();
+    let mut after = 0i64;
+    loop {
+        let page: Vec<TransferRow> = transfers::table
+            .filter(transfers::id.gt(after))
+            .order(transfers::id)
+            .limit(TRANSFERS_PER_PAGE)
+            .select(TransferRow::as_select())
             .load(conn)?;
-        report.accounts = rows.len();
-        let total: i64 = transfers::table.count().get_result(conn)?;
-        let mut derived: HashMap<i64, Balances> = HashMap::new();
-        let mut holds: HashMap<i64, TransferRow> = HashMap::new();
-        let mut resolved: HashSet<i64> = HashSet::new();
-        let mut seen: HashSet<i64> = HashSet::new();
-        let kinds: HashMap<i64, AccountKind> = rows.iter().map(|a| (a.id, a.kind)).collect();
-        let mut after = 0i64;
-        loop {
-            let page: Vec<TransferRow> = transfers::table
-                .filter(transfers::id.gt(after))
-                .order(transfers::id)
-                .limit(PAGE)
-                .select(TransferRow::as_select())
-                .load(conn)?;
-            let Some(last) = page.last() else { break };
-            after = last.id;
-            for t in &page {
-                seen.insert(t.id);
-                check_kinds(t, &kinds, &mut report.mismatches);
-                derive(t, &mut derived, &mut holds, &mut resolved, &mut report.mismatches);
-            }
-            report.transfers += page.len();
-            progress(report.transfers, total as usize);
+        let Some(last) = page.last() else { break };
+        after = last.id;
+        for t in &page {
+            seen.insert(t.id);
+            check_kinds(t, &kinds, &mut report.mismatches);
+            derive(t, &mut derived, &mut holds, &mut resolved, &mut report.mismatches);
         }
-        check_accounts(&rows, &derived, &mut report.mismatches);
-        // Redemptions live beside the ledger; checking them in the same snapshot proves settlement
-        // balances equal what partners captured.
-        report
-            .mismatches
-            .extend(crate::redemptions::reconcile::check(conn, &derived)?);
-        report
-            .mismatches
-            .extend(crate::activities::reconcile::check(conn)?);
-        check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
-        report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
-        let unsealed: Vec<i64> = unsealed_transfers::table
-            .select(unsealed_transfers::transfer_id)
-            .load(conn)?;
-        for id in unsealed {
-            if !seen.remove(&id) {
-                report
-                    .mismatches
-                    .push(format!("transfer {id} is queued for sealing but does not exist"));
-            }
-        }
-        for id in seen {
+        report.transfers += page.len();
+        progress(report.transfers, total as usize);
+    }
+    check_accounts(&rows, &derived, &mut report.mismatches);
+    check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
+    report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
+    let unsealed: Vec<i64> = unsealed_transfers::table
+        .select(unsealed_transfers::transfer_id)
+        .load(conn)?;
+    for id in unsealed {
+        if !seen.remove(&id) {
             report
                 .mismatches
-                .push(format!("transfer {id} is neither sealed nor queued for sealing"));
+                .push(format!("transfer {id} is queued for sealing but does not exist"));
         }
-        Ok(report)
-    })
+    }
+    for id in seen {
+        report
+            .mismatches
+            .push(format!("transfer {id} is neither sealed nor queued for sealing"));
+    }
+    report.balances = derived;
+    Ok(report)
 }
 
 fn derive(
