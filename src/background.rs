@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ApiError;
-use crate::ledger::{seal, service, store};
+use crate::ledger::{seal, service};
 use crate::redemptions;
 use crate::state::AppState;
 
@@ -60,8 +60,8 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
         Duration::from_millis(ledger.expiry_sweep_interval_ms),
         "hold expiry",
         state,
-        |conn, _| {
-            let now = store::now();
+        |conn, state| {
+            let now = state.clock.now_naive();
             // Redemption holds first: their expiry also gives the offer's stock back.
             let redemptions = redemptions::service::expire_due(conn, now, 500)?;
             let others = service::expire_due(conn, now, 500, &[redemptions::REF_TYPE])?;

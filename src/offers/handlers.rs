@@ -14,7 +14,6 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json;
 use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::idempotency;
-use crate::ledger::store::now;
 use crate::partners::{self, Partner, PartnerKind, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
 
@@ -106,10 +105,11 @@ fn page_of(
 
 /// One page of offers matching `filter`, as JSON.
 async fn listing(state: &AppState, filter: Filter, page: Page) -> ApiResult<HttpResponse> {
+    let now = state.clock.now_naive();
     let listed = state
         .db
         .run(move |conn| {
-            let rows = store::list(conn, &filter, now(), page.before, page.limit + 1)?;
+            let rows = store::list(conn, &filter, now, page.before, page.limit + 1)?;
             page_of(conn, rows, page)
         })
         .await?;
@@ -146,11 +146,12 @@ pub async fn create_offer(
     let terms = Terms::from(offer);
     check(&terms, &partner, &state)?;
     let scope = format!("partner:{}", partner.id);
+    let now = state.clock.now_naive();
     let answered = state
         .db
         .run(move |conn| {
             idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::CREATED, |conn| {
-                let id = store::insert(conn, partner.id, &terms, now())?;
+                let id = store::insert(conn, partner.id, &terms, now)?;
                 let view = load_view(conn, id)?
                     .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
                 idempotency::body_of(&view)
@@ -188,7 +189,14 @@ pub async fn update_offer(
                 let units = stock::totals(conn, &[id])?.remove(&id).unwrap_or_default();
                 let terms = current.terms(regions, units).patched(patch);
                 check(&terms, &partner, &task_state)?;
-                store::update(conn, id, &terms, stock_changed, active, now())?;
+                store::update(
+                    conn,
+                    id,
+                    &terms,
+                    stock_changed,
+                    active,
+                    task_state.clock.now_naive(),
+                )?;
                 if regions_changed {
                     store::set_regions(conn, id, &terms.region_codes)?;
                 }

@@ -78,7 +78,7 @@ pub fn onboard(
         .kind
         .parse()
         .map_err(|_| ApiError::field("kind", format!("must be one of {}", PARTNER_KINDS.join(", "))))?;
-    let now = Utc::now().naive_utc();
+    let now = state.clock.now_naive();
     // Derived like an issuance account: its balance is its transfers, so no redemption locks its row.
     let account_id: i64 = diesel::insert_into(accounts::table)
         .values((

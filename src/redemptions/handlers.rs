@@ -17,7 +17,6 @@ use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::idempotency;
 use crate::ledger::signing::PlatformKey;
-use crate::ledger::store::now;
 use crate::partners::SignedPartner;
 use crate::state::AppState;
 
@@ -115,7 +114,8 @@ pub async fn create_redemption(
         .run(move |conn| {
             idempotency::run(conn, &scope, Some(&key), &hash, StatusCode::CREATED, |conn| {
                 let catalog = task_state.catalog.get();
-                let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now())?;
+                let now = task_state.clock.now_naive();
+                let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now)?;
                 idempotency::body_of(&view(&task_state.platform_key, row))
             })
         })
@@ -180,7 +180,7 @@ async fn end(
         .db
         .run(move |conn| {
             idempotency::run(conn, &scope, key.as_deref(), &hash, StatusCode::OK, |conn| {
-                let row = service::resolve(conn, id, outcome, actor, now())?;
+                let row = service::resolve(conn, id, outcome, actor, task_state.clock.now_naive())?;
                 idempotency::body_of(&view(&task_state.platform_key, row))
             })
         })
@@ -331,6 +331,7 @@ pub async fn redeem_voucher(
         &state.platform_key.public_key_base64url(),
         request.voucher.trim(),
         partner.id,
+        state.clock.unix_seconds(),
     )
     .map_err(|e| match e {
         VoucherError::Invalid => {

@@ -17,6 +17,7 @@ both_backends!(
     per_user_limits_count_held_and_captured,
     capture_void_and_expiry_have_one_winner,
     uncaptured_holds_expire_and_give_stock_back,
+    a_held_redemption_expires_once_the_clock_passes_its_ttl,
     a_redemption_that_cannot_expire_holds_up_no_other,
     a_refused_redemption_is_refused_again_when_retried,
     partners_touch_only_their_own,
@@ -109,10 +110,10 @@ async fn capture(app: &TestApp, partner: &Partner, redemption: &str) -> Resp {
 
 /// Moves a redemption's expiry, and its hold's timeout with it, to `from_now`.
 async fn expire_at(app: &TestApp, id: i64, from_now: Duration) {
+    let at = app.state.clock.now_naive() + from_now;
     app.with_conn(move |conn| {
         use diesel::prelude::*;
         use tanhui::db::schema::{pending_holds, redemptions};
-        let at = tanhui::ledger::store::now() + from_now;
         let hold: i64 = diesel::update(redemptions::table.find(id))
             .set(redemptions::expires_at.eq(at))
             .returning(redemptions::hold_id.assume_not_null())
@@ -470,10 +471,9 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
                 return 0;
             }
             near_deadline().await;
-            app.with_conn(|conn| {
-                tanhui::redemptions::service::expire_due(conn, tanhui::ledger::store::now(), 100).unwrap()
-            })
-            .await
+            let now = app.state.clock.now_naive();
+            app.with_conn(move |conn| tanhui::redemptions::service::expire_due(conn, now, 100).unwrap())
+                .await
         };
         let (a, b, c, swept) = futures_util::future::join4(
             async {
@@ -502,11 +502,10 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
         if winners + swept == 0 {
             // The racers came after the deadline, or the sweep before it: the hold is still held (or a
             // background sweeper took it). Past the deadline, a sweep must end it as expired.
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(120)).await;
-            app.with_conn(|conn| {
-                tanhui::redemptions::service::expire_due(conn, tanhui::ledger::store::now(), 100).unwrap()
-            })
-            .await;
+            app.clock.advance(Duration::milliseconds(120));
+            let now = app.state.clock.now_naive();
+            app.with_conn(move |conn| tanhui::redemptions::service::expire_due(conn, now, 100).unwrap())
+                .await;
         }
         let status = app
             .get(&format!("/api/v1/redemptions/{id}"), Some(&token))
@@ -561,6 +560,41 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
     assert_eq!(transfers.body["items"][0]["kind"], "expire");
     // The points and the unit are free again.
     redeem_new(&app, &token, &offer_id).await.assert_status(201);
+    ledger_verifies(&app).await;
+}
+
+/// Nothing but time: once the clock passes the hold's time to live (the setting, a day), the sweeper
+/// expires the redemption, its points come back and its voucher no longer captures.
+async fn a_held_redemption_expires_once_the_clock_passes_its_ttl(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(300, 1, 1)).await;
+    let (token, _) = member_with(&app, 300).await;
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
+    let id = held["redemption_id"].as_str().unwrap().to_string();
+    let ttl = Duration::seconds(app.settings.redemptions.hold_ttl_secs as i64);
+    app.clock.advance(ttl - Duration::minutes(1));
+    assert_eq!(wallet(&app, &token).await["held"], 300);
+    app.clock.advance(Duration::minutes(1) + Duration::seconds(1));
+    capture(&app, &partner, &id)
+        .await
+        .assert_problem(409, "invalid_state");
+    let mut status = String::new();
+    // The sweeper runs every `expiry_sweep_interval_ms`; this waits for it, not for time to pass.
+    for _ in 0..50 {
+        let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await;
+        status = r.body["status"].as_str().unwrap().to_string();
+        if status == "expired" {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "expired");
+    let w = wallet(&app, &token).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(300), Some(0)));
+    assert_eq!(offer(&app, &offer_id).await["stock"], 1);
     ledger_verifies(&app).await;
 }
 
