@@ -126,7 +126,7 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
         .enumerate()
         .map(|(leaf, id)| format!("({id}, {}, {leaf})", header.height))
         .collect();
-    for chunk in members.chunks(500) {
+    for chunk in members.chunks(MEMBERS_PER_INSERT) {
         diesel::sql_query(format!(
             "INSERT INTO block_transfers (transfer_id, block_height, leaf_index) VALUES {}",
             chunk.join(", ")
@@ -151,6 +151,13 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Block members written per statement (see `write_block` for why 500).
+const MEMBERS_PER_INSERT: usize = 500;
+
+/// Block members' transfers read per statement: a block of the default 2,000 in two reads, each well
+/// under every backend's limit on bound parameters.
+const MEMBERS_PER_READ: usize = 1000;
+
 /// One member of a block: the transfer's id, the leaf index recorded for it, and its row (`None` if the
 /// transfer was deleted).
 pub struct Member {
@@ -167,7 +174,7 @@ pub fn block_members(conn: &mut AnyConnection, height: i64) -> QueryResult<Vec<M
         .select((block_transfers::transfer_id, block_transfers::leaf_index))
         .load(conn)?;
     let mut found = std::collections::HashMap::new();
-    for chunk in recorded.chunks(1000) {
+    for chunk in recorded.chunks(MEMBERS_PER_READ) {
         let ids: Vec<i64> = chunk.iter().map(|&(id, _)| id).collect();
         for row in transfers::table
             .filter(transfers::id.eq_any(ids))

@@ -33,8 +33,14 @@ pub struct VoucherClaims {
 /// then find its hold expired and the points gone back.
 fn acceptance_margin_secs(r: &RedemptionRow) -> i64 {
     let hold_secs = (r.expires_at - r.created_at).num_seconds().max(0);
-    (hold_secs / 10).min(300)
+    (hold_secs / SHORT_HOLD_MARGIN_DIVISOR).min(MAX_ACCEPTANCE_MARGIN_SECS)
 }
+
+/// The margin of a usual hold: five minutes covers a gate's leeway (a minute) and its capture call.
+const MAX_ACCEPTANCE_MARGIN_SECS: i64 = 300;
+
+/// A hold shorter than fifty minutes keeps nine tenths of itself usable rather than losing five minutes.
+const SHORT_HOLD_MARGIN_DIVISOR: i64 = 10;
 
 pub fn audience(partner_id: i64) -> String {
     format!("partner:{partner_id}")
