@@ -79,23 +79,30 @@ pub fn check(
     check_accounts(&rows, &derived, &mut report.mismatches);
     check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
     report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
-    let unsealed: Vec<i64> = unsealed_transfers::table
-        .select(unsealed_transfers::transfer_id)
-        .load(conn)?;
-    for id in unsealed {
-        if !seen.remove(&id) {
-            report
-                .mismatches
-                .push(format!("transfer {id} is queued for sealing but does not exist"));
-        }
-    }
-    for id in seen {
-        report
-            .mismatches
-            .push(format!("transfer {id} is neither sealed nor queued for sealing"));
-    }
+    check_queue(conn, seen, &mut report.mismatches)?;
     report.balances = derived;
     Ok(report)
+}
+
+/// Every transfer not in a block is queued for sealing, and only those: `unsealed` holds the transfers
+/// no block took.
+fn check_queue(
+    conn: &mut AnyConnection,
+    mut unsealed: HashSet<i64>,
+    mismatches: &mut Vec<String>,
+) -> QueryResult<()> {
+    let queued: Vec<i64> = unsealed_transfers::table
+        .select(unsealed_transfers::transfer_id)
+        .load(conn)?;
+    for id in queued {
+        if !unsealed.remove(&id) {
+            mismatches.push(format!("transfer {id} is queued for sealing but does not exist"));
+        }
+    }
+    for id in unsealed {
+        mismatches.push(format!("transfer {id} is neither sealed nor queued for sealing"));
+    }
+    Ok(())
 }
 
 fn derive(
@@ -270,56 +277,75 @@ fn check_blocks(
                 h - 1
             ));
         }
-        let members = block_members(conn, h)?;
-        let mut leaves = Vec::with_capacity(members.len());
-        for (position, member) in members.iter().enumerate() {
-            let id = member.transfer_id;
-            unsealed.remove(&id);
-            // The root is computed over the members in index order, so renumbered indexes that keep the
-            // order would pass it; but proofs address leaves by index, and would then point past the tree.
-            if member.leaf_index != position as i64 {
-                mismatches.push(format!(
-                    "block {h}: transfer {id} is recorded at leaf {}, but is leaf {position}",
-                    member.leaf_index
-                ));
-            }
-            match &member.row {
-                Some(t) => leaves.push(leaf(t)),
-                None => mismatches.push(format!("block {h}: transfer {id} is missing")),
-            }
-        }
-        if members.len() as i64 != block.transfer_count {
-            mismatches.push(format!(
-                "block {h}: {} members, header says {}",
-                members.len(),
-                block.transfer_count
-            ));
-        }
-        let root = hex::encode(merkle::root(&leaves));
-        if root != block.merkle_root {
-            mismatches.push(format!(
-                "block {h}: Merkle root does not match its transfers (an edited or deleted transfer)"
-            ));
-        }
-        let hash = Sha256::digest(block_header(
-            h,
-            &block.prev_hash,
-            &block.merkle_root,
-            block.transfer_count,
-            block.sealed_at,
-        ));
-        if hex::encode(hash) != block.hash {
-            mismatches.push(format!(
-                "block {h}: hash does not match its header (an edited block)"
-            ));
-        }
-        let signature = hex::decode(&block.signature).unwrap_or_default();
-        if !signing::verify(public_key, &hash, &signature) {
-            mismatches.push(format!(
-                "block {h}: signature does not verify with the platform key"
-            ));
-        }
+        check_members(conn, block, unsealed, mismatches)?;
+        check_seal(block, public_key, mismatches);
         prev_hash = block.hash.clone();
     }
     Ok(blocks.len())
+}
+
+/// A block's members: their leaf indexes, their rows, their count and their Merkle root. Each member
+/// is taken out of `unsealed`.
+fn check_members(
+    conn: &mut AnyConnection,
+    block: &BlockRow,
+    unsealed: &mut HashSet<i64>,
+    mismatches: &mut Vec<String>,
+) -> QueryResult<()> {
+    let h = block.height;
+    let members = block_members(conn, h)?;
+    let mut leaves = Vec::with_capacity(members.len());
+    for (position, member) in members.iter().enumerate() {
+        let id = member.transfer_id;
+        unsealed.remove(&id);
+        // The root is computed over the members in index order, so renumbered indexes that keep the
+        // order would pass it; but proofs address leaves by index, and would then point past the tree.
+        if member.leaf_index != position as i64 {
+            mismatches.push(format!(
+                "block {h}: transfer {id} is recorded at leaf {}, but is leaf {position}",
+                member.leaf_index
+            ));
+        }
+        match &member.row {
+            Some(t) => leaves.push(leaf(t)),
+            None => mismatches.push(format!("block {h}: transfer {id} is missing")),
+        }
+    }
+    if members.len() as i64 != block.transfer_count {
+        mismatches.push(format!(
+            "block {h}: {} members, header says {}",
+            members.len(),
+            block.transfer_count
+        ));
+    }
+    let root = hex::encode(merkle::root(&leaves));
+    if root != block.merkle_root {
+        mismatches.push(format!(
+            "block {h}: Merkle root does not match its transfers (an edited or deleted transfer)"
+        ));
+    }
+    Ok(())
+}
+
+/// A block's hash over its header, and the platform's signature of that hash.
+fn check_seal(block: &BlockRow, public_key: &[u8; 32], mismatches: &mut Vec<String>) {
+    let h = block.height;
+    let hash = Sha256::digest(block_header(
+        h,
+        &block.prev_hash,
+        &block.merkle_root,
+        block.transfer_count,
+        block.sealed_at,
+    ));
+    if hex::encode(hash) != block.hash {
+        mismatches.push(format!(
+            "block {h}: hash does not match its header (an edited block)"
+        ));
+    }
+    let signature = hex::decode(&block.signature).unwrap_or_default();
+    if !signing::verify(public_key, &hash, &signature) {
+        mismatches.push(format!(
+            "block {h}: signature does not verify with the platform key"
+        ));
+    }
 }
