@@ -48,6 +48,7 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
                 conn,
                 &state.platform_key,
                 state.settings.ledger.seal_max_transfers,
+                &state.clock,
             )? {
                 tracing::debug!(
                     height = block.height,

@@ -15,13 +15,15 @@
 use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
+use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::batch::{self, Order, Posted};
 use super::kinds::AccountKind;
 use super::service::{Cause, Kind, LedgerError};
-use super::store::{self, AccountRow};
+use super::store::AccountRow;
+use crate::clock::Clock;
 use crate::db::group_commit::{write_alone, write_batch, Answer, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
 use crate::db::{AnyConnection, Db};
@@ -58,10 +60,15 @@ pub type StatusAndBody = (StatusCode, String);
 
 pub type TransferQueue = Queue<TransferJob, Answer<StatusAndBody>>;
 
-pub fn start(db: Db, batching: Batching) -> TransferQueue {
+pub fn start(db: Db, batching: Batching, clock: Clock) -> TransferQueue {
     Queue::start("transfer-writer", batching, move || {
         let mut conn = WriterConnection::new(db.clone());
-        move |jobs: &[&TransferJob]| write_batch(&mut conn, "transfer", jobs, write_together)
+        let clock = clock.clone();
+        move |jobs: &[&TransferJob]| {
+            write_batch(&mut conn, "transfer", jobs, |conn, jobs| {
+                write_together(conn, jobs, &clock)
+            })
+        }
     })
 }
 
@@ -74,8 +81,8 @@ fn created(transfer_id: i64, balance: i64) -> Result<String, ApiError> {
 }
 
 /// One transfer in a transaction of its own (a savepoint inside a caller's).
-fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer<StatusAndBody> {
-    write_alone(conn, job, &mut write_together)
+fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob, clock: &Clock) -> Answer<StatusAndBody> {
+    write_alone(conn, job, &mut |conn, jobs| write_together(conn, jobs, clock))
 }
 
 fn unknown_wallet() -> ApiError {
@@ -95,6 +102,7 @@ enum Sorted {
 fn write_together(
     conn: &mut AnyConnection,
     jobs: &[&TransferJob],
+    clock: &Clock,
 ) -> Result<Vec<Answer<StatusAndBody>>, ApiError> {
     let scopes: Vec<String> = jobs.iter().map(|j| j.scope()).collect();
     // Accounts first: a key is stored by whoever holds its sender's account lock, so once the locks are
@@ -116,12 +124,12 @@ fn write_together(
         .collect();
     let posted = batch::post(conn, &mut accounts, &orders)?;
     let answers = answer(sorted, posted)?;
-    store_answers(conn, jobs, &scopes, &answers)?;
+    store_answers(conn, jobs, &scopes, &answers, clock.now_naive())?;
     // Repeats of a key used earlier in the batch now find its stored answer, each in a savepoint.
     Ok(answers
         .into_iter()
         .zip(jobs)
-        .map(|(decided, job)| decided.map_or_else(|| transfer_alone(conn, job), |d| d.answer))
+        .map(|(decided, job)| decided.map_or_else(|| transfer_alone(conn, job, clock), |d| d.answer))
         .collect())
 }
 
@@ -204,8 +212,8 @@ fn store_answers(
     jobs: &[&TransferJob],
     scopes: &[String],
     answers: &[Option<Decided>],
+    now: NaiveDateTime,
 ) -> Result<(), ApiError> {
-    let now = store::now();
     let answered: Vec<Answered<'_>> = answers
         .iter()
         .enumerate()

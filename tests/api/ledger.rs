@@ -504,14 +504,15 @@ async fn racing_sealers_keep_one_chain(app: TestApp) {
         app.grant(&account, 1).await;
     }
     let (db, key) = (app.state.db.clone(), app.state.platform_key.clone());
+    let clock = app.state.clock.clone();
     let report = tokio::task::spawn_blocking(move || {
         let sealers: Vec<_> = (0..4)
             .map(|_| {
-                let (db, key) = (db.clone(), key.clone());
+                let (db, key, clock) = (db.clone(), key.clone(), clock.clone());
                 std::thread::spawn(move || {
                     let mut conn = db.get().unwrap();
                     // Blocks of three, so that the sealers keep meeting on one head.
-                    while seal::seal_once(&mut conn, &key, 3).unwrap().is_some()
+                    while seal::seal_once(&mut conn, &key, 3, &clock).unwrap().is_some()
                         || unsealed_transfers::table
                             .count()
                             .get_result::<i64>(&mut conn)
@@ -538,8 +539,8 @@ async fn racing_sealers_keep_one_chain(app: TestApp) {
 }
 
 fn seal_now(app: &TestApp) -> impl std::future::Future<Output = ()> + '_ {
-    let key = app.state.platform_key.clone();
-    app.with_conn(move |conn| while seal::seal_once(conn, &key, 10_000).unwrap().is_some() {})
+    let (key, clock) = (app.state.platform_key.clone(), app.state.clock.clone());
+    app.with_conn(move |conn| while seal::seal_once(conn, &key, 10_000, &clock).unwrap().is_some() {})
 }
 
 async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {

@@ -203,7 +203,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
         wallets.push(account.parse::<i64>().unwrap());
     }
     let db: Db = app.state.db.clone();
-    let key = app.state.platform_key.clone();
+    let (key, clock) = (app.state.platform_key.clone(), app.state.clock.clone());
     actix_web::web::block(move || {
         std::thread::scope(|scope| {
             let workers: Vec<_> = wallets
@@ -234,7 +234,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
         // Seal what is left; `None` also means the app's own sealer holds the lock right now, so wait
         // until nothing is left unsealed rather than stop at the first `None`.
         loop {
-            if seal::seal_once(&mut conn, &key, 1_000).unwrap().is_some() {
+            if seal::seal_once(&mut conn, &key, 1_000, &clock).unwrap().is_some() {
                 continue;
             }
             let unsealed: i64 = unsealed_transfers::table.count().get_result(&mut conn).unwrap();
