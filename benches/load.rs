@@ -260,6 +260,7 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
             u.account.parse().expect("id"),
             1_000_000,
             &tanhui::ledger::service::Cause::of("bench", "seed"),
+            tanhui::clock::Clock::system().now_naive(),
         )
         .expect("seed");
     }

@@ -162,6 +162,7 @@ pub fn decide(
                     before.account_id,
                     points,
                     &Cause::of("activity", id),
+                    crate::ledger::store::now(),
                 )?
                 .id,
             )

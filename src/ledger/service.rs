@@ -1,6 +1,9 @@
 //! The ledger's service API. Every function runs inside the caller's database transaction (or opens
 //! one when called outside any), so a flow can issue points together with the activity that earned them.
 //!
+//! Every function that records a transfer takes `now`, its `created_at`, read by the caller from its
+//! clock (once per request or sweep).
+//!
 //! Floors are enforced by the SQL: a debit from a floored account is a conditional UPDATE that matches
 //! no row when the available balance is short, and the table's CHECK refuses an overdraft whatever the
 //! code does. Account rows are always updated in ascending id order, so opposite transfers cannot
@@ -176,12 +179,13 @@ struct NewTransfer<'a> {
     pending_id: Option<i64>,
     timeout_at: Option<NaiveDateTime>,
     cause: &'a Cause,
+    created_at: NaiveDateTime,
 }
 
 /// Records a transfer and queues it for sealing. The row is built here rather than read back: every
 /// column is known, and reading it back (timestamps parsed from text on SQLite) cost more than the insert.
 fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow> {
-    let created_at = store::now();
+    let created_at = new.created_at;
     let id: i64 = diesel::insert_into(transfers::table)
         .values((
             transfers::kind.eq(new.kind),
@@ -239,10 +243,11 @@ pub fn transfer(
     credit: i64,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
-        posted(conn, kind, &d, &c, amount, cause)
+        posted(conn, kind, &d, &c, amount, cause, now)
     })
 }
 
@@ -254,6 +259,7 @@ fn posted(
     credit: &AccountRow,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     apply_both(
         conn,
@@ -272,6 +278,7 @@ fn posted(
             pending_id: None,
             timeout_at: None,
             cause,
+            created_at: now,
         },
     )
 }
@@ -289,6 +296,7 @@ pub fn issue(
     wallet: i64,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     if amount <= 0 {
         return Err(LedgerError::NonPositive);
@@ -300,7 +308,7 @@ pub fn issue(
         if source.id == target.id {
             return Err(LedgerError::SameAccount);
         }
-        posted(conn, Kind::Issue, &source, &target, amount, cause)
+        posted(conn, Kind::Issue, &source, &target, amount, cause, now)
     })
 }
 
@@ -334,6 +342,7 @@ pub fn hold(
     amount: i64,
     timeout_at: NaiveDateTime,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
@@ -354,6 +363,7 @@ pub fn hold(
                 pending_id: None,
                 timeout_at: Some(timeout_at),
                 cause,
+                created_at: now,
             },
         )?;
         diesel::insert_into(pending_holds::table)
@@ -368,7 +378,13 @@ pub fn hold(
 
 /// Resolves a pending hold as posted, voided or expired. Claiming the `pending_holds` row is the race:
 /// exactly one resolver deletes it; every other finds nothing and gets `NotPending`.
-fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) -> Result<TransferRow> {
+fn resolve(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    kind: Kind,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let claimed = diesel::delete(pending_holds::table.find(hold_id)).execute(conn)?;
         if claimed == 0 {
@@ -395,19 +411,30 @@ fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) ->
                 pending_id: Some(hold_id),
                 timeout_at: None,
                 cause,
+                created_at: now,
             },
         )
     })
 }
 
 /// Posts a hold in full: the points move.
-pub fn post(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
-    resolve(conn, hold_id, Kind::Post, cause)
+pub fn post(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Post, cause, now)
 }
 
 /// Voids a hold: the points are free again.
-pub fn void(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
-    resolve(conn, hold_id, Kind::Void, cause)
+pub fn void(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Void, cause, now)
 }
 
 /// Expires one hold whose timeout has passed.
@@ -428,7 +455,7 @@ pub fn expire(conn: &mut AnyConnection, hold_id: i64, now: NaiveDateTime) -> Res
                 memo: None,
             })
             .unwrap_or_default();
-        resolve(conn, hold_id, Kind::Expire, &cause)
+        resolve(conn, hold_id, Kind::Expire, &cause, now)
     })
 }
 

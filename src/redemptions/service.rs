@@ -72,6 +72,7 @@ pub fn redeem(
         offer.points_cost,
         expires_at,
         &Cause::of(REF_TYPE, row.id),
+        now,
     )?;
     let bucket = stock::take(conn, offer.id)?.ok_or(RedemptionError::OutOfStock)?;
     store::set_hold(conn, row.id, hold.id, bucket)?;
@@ -219,8 +220,8 @@ pub fn resolve(
         }
         let cause = Cause::of(REF_TYPE, id);
         let transfer = match outcome {
-            Outcome::Captured => ledger::post(conn, hold_id, &cause),
-            Outcome::Voided => ledger::void(conn, hold_id, &cause),
+            Outcome::Captured => ledger::post(conn, hold_id, &cause, now),
+            Outcome::Voided => ledger::void(conn, hold_id, &cause, now),
             Outcome::Expired => ledger::expire(conn, hold_id, now),
         }
         .map_err(inconsistent(id))?;

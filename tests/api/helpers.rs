@@ -190,6 +190,7 @@ impl TestApp {
     /// Issues points to a wallet straight through the ledger service (as an earned activity would).
     pub async fn grant(&self, account_id: &str, points: i64) {
         let account: i64 = account_id.parse().unwrap();
+        let now = self.state.clock.now_naive();
         self.with_conn(move |conn| {
             tanhui::ledger::service::issue(
                 conn,
@@ -197,6 +198,7 @@ impl TestApp {
                 account,
                 points,
                 &tanhui::ledger::service::Cause::of("test", "grant"),
+                now,
             )
             .unwrap();
         })

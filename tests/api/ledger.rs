@@ -380,7 +380,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
 
     let c = cause.clone();
     let hold = app
-        .with_conn(move |conn| service::hold(conn, a, s, 100, later(3600), &c).unwrap())
+        .with_conn(move |conn| service::hold(conn, a, s, 100, later(3600), &c, store::now()).unwrap())
         .await;
     let w = wallet(&app, &alice).await;
     assert_eq!(
@@ -390,7 +390,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     // Held points cannot be spent.
     let c = cause.clone();
     let overdraw = app
-        .with_conn(move |conn| service::transfer(conn, service::Kind::Transfer, a, s, 201, &c))
+        .with_conn(move |conn| service::transfer(conn, service::Kind::Transfer, a, s, 201, &c, store::now()))
         .await;
     assert_eq!(overdraw.unwrap_err(), LedgerError::InsufficientFunds);
 
@@ -399,9 +399,9 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let (first, second, void_after) = app
         .with_conn(move |conn| {
             (
-                service::post(conn, id, &c),
-                service::post(conn, id, &c),
-                service::void(conn, id, &c),
+                service::post(conn, id, &c, store::now()),
+                service::post(conn, id, &c, store::now()),
+                service::void(conn, id, &c, store::now()),
             )
         })
         .await;
@@ -415,8 +415,8 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let c = cause.clone();
     let voided = app
         .with_conn(move |conn| {
-            let h = service::hold(conn, a, s, 50, later(3600), &c).unwrap();
-            service::void(conn, h.id, &c).map(|t| t.kind)
+            let h = service::hold(conn, a, s, 50, later(3600), &c, store::now()).unwrap();
+            service::void(conn, h.id, &c, store::now()).map(|t| t.kind)
         })
         .await;
     assert_eq!(voided.unwrap().as_str(), "void");
@@ -428,8 +428,8 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let c = cause.clone();
     let (due, not_due) = app
         .with_conn(move |conn| {
-            let due = service::hold(conn, a, s, 70, later(1800), &c).unwrap();
-            let not_due = service::hold(conn, a, s, 30, later(3 * 3600), &c).unwrap();
+            let due = service::hold(conn, a, s, 70, later(1800), &c, store::now()).unwrap();
+            let not_due = service::hold(conn, a, s, 30, later(3 * 3600), &c, store::now()).unwrap();
             (due.id, not_due.id)
         })
         .await;
@@ -447,7 +447,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let w = wallet(&app, &alice).await;
     assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(200), Some(30)));
     let unknown = app
-        .with_conn(move |conn| service::post(conn, 987_654_321, &Cause::default()))
+        .with_conn(move |conn| service::post(conn, 987_654_321, &Cause::default(), store::now()))
         .await;
     assert_eq!(unknown.unwrap_err(), LedgerError::UnknownHold);
 }
@@ -463,18 +463,32 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
     for round in 0..10 {
         let hold = app
             .with_conn(move |conn| {
-                service::hold(conn, a, s, 10, later(3600), &Cause::of("race", round))
-                    .unwrap()
-                    .id
+                service::hold(
+                    conn,
+                    a,
+                    s,
+                    10,
+                    later(3600),
+                    &Cause::of("race", round),
+                    store::now(),
+                )
+                .unwrap()
+                .id
             })
             .await;
         let (db1, db2) = (app.state.db.clone(), other.state.db.clone());
         let outcomes: Vec<bool> = std::thread::scope(|scope| {
             let racers = [
-                scope.spawn(|| service::post(&mut db1.get().unwrap(), hold, &Cause::default()).is_ok()),
-                scope.spawn(|| service::void(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope.spawn(|| {
+                    service::post(&mut db1.get().unwrap(), hold, &Cause::default(), store::now()).is_ok()
+                }),
+                scope.spawn(|| {
+                    service::void(&mut db2.get().unwrap(), hold, &Cause::default(), store::now()).is_ok()
+                }),
                 scope.spawn(|| service::expire(&mut db1.get().unwrap(), hold, later(7200)).is_ok()),
-                scope.spawn(|| service::post(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope.spawn(|| {
+                    service::post(&mut db2.get().unwrap(), hold, &Cause::default(), store::now()).is_ok()
+                }),
             ];
             racers.into_iter().map(|r| r.join().unwrap()).collect()
         });

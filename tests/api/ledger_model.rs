@@ -81,7 +81,7 @@ impl Auditor {
                 0..=19 => {
                     let to = pick(rng, &self.wallets);
                     let amount = rng.gen_range(1..500);
-                    let got = service::issue(conn, "440300", to, amount, &cause);
+                    let got = service::issue(conn, "440300", to, amount, &cause, store::now());
                     self.check("issue", &got, true, None);
                     self.expected.entry(to).or_default().balance += amount;
                 }
@@ -89,7 +89,7 @@ impl Auditor {
                     let (from, to) = (pick(rng, &self.wallets), pick(rng, &self.wallets));
                     let available = self.expected[&from].available();
                     let amount = rng.gen_range(1..=available + 50);
-                    let got = service::transfer(conn, Kind::Transfer, from, to, amount, &cause);
+                    let got = service::transfer(conn, Kind::Transfer, from, to, amount, &cause, store::now());
                     if from == to {
                         self.check("self transfer", &got, false, Some(LedgerError::SameAccount));
                     } else {
@@ -108,7 +108,7 @@ impl Auditor {
                     }
                     let available = self.expected[&from].available();
                     let amount = rng.gen_range(1..=available + 50);
-                    let got = service::hold(conn, from, to, amount, future, &cause);
+                    let got = service::hold(conn, from, to, amount, future, &cause, store::now());
                     let fits = amount <= available;
                     self.check("hold", &got, fits, Some(LedgerError::InsufficientFunds));
                     if let Ok(hold) = got {
@@ -125,9 +125,9 @@ impl Auditor {
                     let hold = self.open.swap_remove(rng.gen_range(0..self.open.len()));
                     let post = rng.gen_bool(0.5);
                     let got = if post {
-                        service::post(conn, hold.id, &cause)
+                        service::post(conn, hold.id, &cause, store::now())
                     } else {
-                        service::void(conn, hold.id, &cause)
+                        service::void(conn, hold.id, &cause, store::now())
                     };
                     self.check(if post { "post" } else { "void" }, &got, true, None);
                     let from = self.expected.get_mut(&hold.from).unwrap();
@@ -142,9 +142,9 @@ impl Auditor {
                     // Resolving a hold a second time is always refused.
                     let id = self.resolved[rng.gen_range(0..self.resolved.len())];
                     let got = if rng.gen_bool(0.5) {
-                        service::post(conn, id, &cause)
+                        service::post(conn, id, &cause, store::now())
                     } else {
-                        service::void(conn, id, &cause)
+                        service::void(conn, id, &cause, store::now())
                     };
                     self.check("second resolution", &got, false, Some(LedgerError::NotPending));
                 }
@@ -157,13 +157,13 @@ impl Auditor {
                     }
                     let amount = rng.gen_range(1..=available);
                     let past = store::now() - chrono::Duration::seconds(1);
-                    let hold = service::hold(conn, from, to, amount, past, &cause);
+                    let hold = service::hold(conn, from, to, amount, past, &cause, store::now());
                     self.check("due hold", &hold, true, None);
                     let id = hold.unwrap().id;
                     match service::expire(conn, id, store::now()) {
                         Ok(t) => assert_eq!(t.kind.as_str(), "expire", "seed {}", self.seed),
                         Err(LedgerError::NotPending) => {
-                            let swept = service::post(conn, id, &cause);
+                            let swept = service::post(conn, id, &cause, store::now());
                             self.check("post after expiry", &swept, false, Some(LedgerError::NotPending));
                         }
                         Err(e) => panic!("seed {}: expire: {e:?}", self.seed),
