@@ -260,6 +260,7 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
             u.account.parse().expect("id"),
             1_000_000,
             &tanhui::ledger::service::Cause::of("bench", "seed"),
+            tanhui::clock::Clock::system().now_naive(),
         )
         .expect("seed");
     }
@@ -320,7 +321,7 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
     };
     let partner =
         tanhui::partners::admin::onboard(&mut conn, &state, admin.user_id, &onboarding).expect("partner");
-    let now = tanhui::ledger::store::now();
+    let now = state.clock.now_naive();
     (0..count)
         .map(|i| {
             let terms = Terms {

@@ -6,9 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::ApiError;
-use crate::ledger::{seal, service, store};
+use crate::ledger::{seal, service};
 use crate::redemptions;
 use crate::state::AppState;
+
+/// Redemptions (and, separately, other holds) expired per sweep: each is a transaction of its own, so
+/// a sweep after an outage works through a backlog in steps of this size, one step per sweep interval,
+/// rather than holding the connection until every due hold is done.
+const EXPIRY_SWEEP_BATCH: i64 = 500;
 
 /// Runs `step` every `interval` for the life of the server, logging failures and carrying on.
 fn every<F>(interval: Duration, name: &'static str, state: Arc<AppState>, step: F)
@@ -43,6 +48,7 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
                 conn,
                 &state.platform_key,
                 state.settings.ledger.seal_max_transfers,
+                &state.clock,
             )? {
                 tracing::debug!(
                     height = block.height,
@@ -60,11 +66,11 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
         Duration::from_millis(ledger.expiry_sweep_interval_ms),
         "hold expiry",
         state,
-        |conn, _| {
-            let now = store::now();
+        |conn, state| {
+            let now = state.clock.now_naive();
             // Redemption holds first: their expiry also gives the offer's stock back.
-            let redemptions = redemptions::service::expire_due(conn, now, 500)?;
-            let others = service::expire_due(conn, now, 500, &[redemptions::REF_TYPE])?;
+            let redemptions = redemptions::service::expire_due(conn, now, EXPIRY_SWEEP_BATCH)?;
+            let others = service::expire_due(conn, now, EXPIRY_SWEEP_BATCH, &[redemptions::REF_TYPE])?;
             if redemptions + others.len() > 0 {
                 tracing::info!(redemptions, others = others.len(), "holds expired");
             }

@@ -9,7 +9,7 @@ use crate::accounts::{service, validate};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::domain::account::AccountType;
-use crate::ledger::{self, signing::PlatformKey};
+use crate::ledger::signing::PlatformKey;
 use crate::startup::{self, Application};
 use crate::telemetry;
 
@@ -150,7 +150,7 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .map(|k| k.expose_secret().to_string());
     let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
     let mut last_percent = None;
-    let report = ledger::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
+    let report = crate::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);
         if last_percent != Some(percent) {
             eprint!("\rreading transfers: {done}/{total} ({percent}%)");

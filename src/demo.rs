@@ -23,6 +23,7 @@ use crate::offers::store as offers;
 use crate::offers::terms::Terms;
 use crate::onboarding::Onboarding;
 use crate::partners::admin::{onboard, PartnerCreated};
+use crate::partners::PartnerKind;
 use crate::state::AppState;
 use crate::{partners, providers};
 
@@ -55,7 +56,7 @@ const PEOPLE: [Person; 2] = [
 
 struct DemoOffer {
     partner: &'static str,
-    kind: &'static str,
+    kind: PartnerKind,
     partner_regions: &'static [&'static str],
     title: &'static str,
     description: &'static str,
@@ -67,7 +68,7 @@ struct DemoOffer {
 const OFFERS: [DemoOffer; 3] = [
     DemoOffer {
         partner: "深圳地铁",
-        kind: "transit",
+        kind: PartnerKind::Transit,
         partner_regions: &["440300"],
         title: "地铁一日票",
         description: "Unlimited Shenzhen metro rides for one day",
@@ -77,7 +78,7 @@ const OFFERS: [DemoOffer; 3] = [
     },
     DemoOffer {
         partner: "黄山风景区",
-        kind: "scenic",
+        kind: PartnerKind::Scenic,
         partner_regions: &["CN"],
         title: "门票八折券",
         description: "20% off one Huangshan admission ticket",
@@ -87,7 +88,7 @@ const OFFERS: [DemoOffer; 3] = [
     },
     DemoOffer {
         partner: "民生银行",
-        kind: "green_credit",
+        kind: PartnerKind::GreenCredit,
         partner_regions: &["CN"],
         title: "碳抵贷利息抵扣",
         description: "Interest offset on a green loan: ¥2 per kg CO2e",
@@ -183,7 +184,7 @@ fn open_partner_offer(
     let catalog = state.catalog.get();
     let onboarding = Onboarding {
         name: offer.partner.into(),
-        kind: offer.kind.into(),
+        kind: offer.kind.as_str().into(),
         region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
     };
     onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;

@@ -244,17 +244,41 @@ impl ResponseError for ApiError {
     }
 }
 
+/// How long a client is asked to wait before retrying a write that lost a race in the database
+/// (`Retry-After`): the conflicting transaction is short, so it has committed or rolled back by then.
+pub const RETRY_AFTER_CONFLICT_SECS: u64 = 1;
+
+/// PostgreSQL's message for a deadlock (SQLSTATE 40P01). Diesel maps SQLSTATE 40001 to
+/// `DatabaseErrorKind::SerializationFailure` but has no kind for 40P01 and does not expose the SQLSTATE,
+/// so a deadlock is recognised by its message, which PostgreSQL writes in English unless `lc_messages`
+/// is set otherwise.
+const DEADLOCK_MESSAGE: &str = "deadlock detected";
+
+/// Whether the database refused a write only because it raced another transaction (a serialization
+/// failure or a deadlock): nothing was written, and the same request can simply be sent again.
+pub fn lost_a_race(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().starts_with(DEADLOCK_MESSAGE),
+        _ => false,
+    }
+}
+
 impl From<diesel::result::Error> for ApiError {
     fn from(e: diesel::result::Error) -> ApiError {
-        use diesel::result::{DatabaseErrorKind, Error};
+        use diesel::result::Error;
         match e {
             Error::NotFound => ApiError::not_found("not found"),
             // A serialization failure or deadlock is the database asking the client to retry.
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                ErrorCode::Retry,
-                format!("concurrent update, retry: {}", info.message()),
-            ),
+            Error::DatabaseError(_, ref info) if lost_a_race(&e) => ApiError {
+                retry_after_secs: Some(RETRY_AFTER_CONFLICT_SECS),
+                ..ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Retry,
+                    format!("concurrent update, retry: {}", info.message()),
+                )
+            },
             other => ApiError::internal(other),
         }
     }

@@ -3,6 +3,8 @@
 
 pub mod accounts;
 pub mod activities;
+#[cfg(test)]
+mod architecture;
 pub mod audit;
 pub mod auth;
 pub mod background;
@@ -31,3 +33,4 @@ pub mod startup;
 pub mod state;
 pub mod telemetry;
 pub mod text_enum;
+pub mod verify;

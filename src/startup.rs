@@ -97,6 +97,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             max: settings.ledger.transfer_batch_max,
             writers: settings.ledger.transfer_writers,
         },
+        clock.clone(),
     );
     Ok(AppState {
         clock,

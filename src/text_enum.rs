@@ -13,7 +13,8 @@ pub struct UnknownVariant {
 }
 
 /// Declares `enum Name { Variant = "text", … }` with serde, utoipa (`ToSchema`, listed as an enum of its
-/// texts), `as_str`, `FromStr`, `Display`, `ALL`, and diesel's `Text` mapping on both backends.
+/// texts), `as_str`, `FromStr`, `Display`, `ALL`, and diesel's `Text` mapping on both backends (also as a
+/// declared column's value, [`BindAs`](crate::db::columns::BindAs)).
 ///
 /// Each text is matched as a token tree, not a `literal` fragment: a fragment reaches derive macros
 /// wrapped in an invisible group, which utoipa does not read as a `rename`, so the OpenAPI document
@@ -66,6 +67,18 @@ macro_rules! text_enum {
         impl std::fmt::Display for $name {
             fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str(self.as_str())
+            }
+        }
+
+        impl<'r> $crate::db::columns::BindAs<'r, diesel::sql_types::Text> for $name {
+            fn value(self) -> $crate::db::columns::Value<'r> {
+                $crate::db::columns::Value::Text(self.as_str())
+            }
+        }
+
+        impl<'r, 's: 'r> $crate::db::columns::BindAs<'r, diesel::sql_types::Text> for &'s $name {
+            fn value(self) -> $crate::db::columns::Value<'r> {
+                $crate::db::columns::Value::Text(self.as_str())
             }
         }
 

@@ -29,7 +29,7 @@ use crate::db::prepared::Planning;
 use crate::db::{self, AnyConnection, Ids};
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
-use crate::ledger::service::{Cause, IssuanceAccounts, Kind};
+use crate::ledger::service::{Cause, Kind};
 use crate::ledger::store::AccountRow;
 use diesel::QueryResult;
 
@@ -129,7 +129,7 @@ fn write_decided(
     answers: &mut [Option<Answer>],
 ) -> Result<(), WriteError> {
     let ids = db::reserve_ids(conn, Ids::Activities, decided.len())?;
-    let transfers = issue(conn, accounts, cx.issuance, events, decided, &ids)?;
+    let transfers = issue(conn, accounts, cx, events, decided, &ids)?;
     for ((i, verdict), &id) in decided.iter().zip(&ids) {
         answers[*i] = Some(Ok(Outcome::Created(verdict.result(id, events[*i]))));
     }
@@ -171,11 +171,12 @@ fn neighbours_of(
 fn issue(
     conn: &mut AnyConnection,
     accounts: &mut HashMap<i64, AccountRow>,
-    issuance: &IssuanceAccounts,
+    cx: &Context<'_>,
     events: &[&Event],
     decided: &[(usize, Decided)],
     ids: &[i64],
 ) -> Result<Vec<Option<i64>>, WriteError> {
+    let issuance = &*cx.issuance;
     let causes: Vec<Cause> = ids.iter().map(|id| Cause::of("activity", id)).collect();
     let issuing: Vec<usize> = (0..decided.len())
         .filter(|&d| decided[d].1.issuance_account.is_some())
@@ -204,7 +205,7 @@ fn issue(
             accounts.entry(source).or_insert_with(|| row.clone());
         }
     }
-    let posted = batch::post(conn, accounts, &orders)?;
+    let posted = batch::post(conn, accounts, &orders, cx.now)?;
     for (d, posted) in issuing.into_iter().zip(posted) {
         // Only a wallet that vanished could refuse an issue: nothing of the group may then stand.
         transfers[d] = Some(posted?.transfer.id);

@@ -6,7 +6,6 @@ pub mod group;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
-pub mod reconcile;
 pub mod request;
 pub mod retry;
 pub mod review;

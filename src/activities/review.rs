@@ -108,7 +108,7 @@ pub fn decide(
             Decision::Approve => approve(conn, catalog, settings, &before, &mut result)?,
         };
         store_decision(conn, review, &settled, &result)?;
-        let transfer_id = issue(conn, &before, settled.points)?;
+        let transfer_id = issue(conn, &before, settled.points, review.at)?;
         diesel::update(activities::table.find(review.activity_id))
             .set(activities::transfer_id.eq(transfer_id))
             .execute(conn)?;
@@ -217,13 +217,18 @@ fn store_decision(
 }
 
 /// Issues the points an approval earned; returns the transfer, if any.
-fn issue(conn: &mut AnyConnection, row: &ActivityRow, points: i64) -> Result<Option<i64>, ReviewError> {
+fn issue(
+    conn: &mut AnyConnection,
+    row: &ActivityRow,
+    points: i64,
+    at: NaiveDateTime,
+) -> Result<Option<i64>, ReviewError> {
     if points <= 0 {
         return Ok(None);
     }
     let cause = Cause::of("activity", row.id);
     Ok(Some(
-        ledger::issue(conn, &row.region_code, row.account_id, points, &cause)?.id,
+        ledger::issue(conn, &row.region_code, row.account_id, points, &cause, at)?.id,
     ))
 }
 

@@ -8,13 +8,14 @@
 //! net change. The table's CHECK still refuses any overdraft, whatever this code decided: a wrong
 //! decision fails the whole transaction, never the floor.
 
+use chrono::NaiveDateTime;
 use std::collections::{BTreeMap, HashMap};
 
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
 use super::service::{Cause, Kind, LedgerError};
-use super::store::{self, AccountRow, TransferRow};
+use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
 use crate::db::prepared::{in_list, insert_rows, Dynamic, Planning, Value, ROWS_PER_STATEMENT};
 use crate::db::schema::{accounts, transfers, unsealed_transfers};
@@ -191,12 +192,12 @@ pub fn post(
     conn: &mut AnyConnection,
     accounts: &mut HashMap<i64, AccountRow>,
     orders: &[Order<'_>],
+    created_at: NaiveDateTime,
 ) -> Result<Vec<Result<Posted>>> {
     let before = accounts.clone();
     let decisions = decide(accounts, orders);
     let accepted = decisions.iter().filter(|d| d.is_ok()).count();
     let mut ids = db::reserve_ids(conn, Ids::Transfers, accepted)?.into_iter();
-    let created_at = store::now();
     let answers: Vec<Result<Posted>> = orders
         .iter()
         .zip(decisions)
@@ -204,10 +205,10 @@ pub fn post(
             let debit_balance = decision?;
             let id = ids
                 .next()
-                .ok_or_else(|| LedgerError::Database("too few transfer ids".into()))?;
+                .ok_or_else(|| LedgerError::Inconsistent("too few transfer ids".into()))?;
             let transfer = TransferRow {
                 id,
-                kind: order.kind.as_str().to_string(),
+                kind: order.kind,
                 debit_account_id: order.debit,
                 credit_account_id: order.credit,
                 amount: order.amount,
@@ -252,7 +253,7 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
             .execute(conn)?;
     }
     if updated != changes.len() {
-        return Err(LedgerError::Database(format!(
+        return Err(LedgerError::Inconsistent(format!(
             "{updated} of {} accounts updated",
             changes.len()
         )));
@@ -263,11 +264,12 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ledger::kinds::AccountKind;
 
     fn wallet(id: i64, balance: i64, held: i64) -> AccountRow {
         AccountRow {
             id,
-            kind: "wallet".into(),
+            kind: AccountKind::Wallet,
             code: format!("wallet:{id}"),
             region_code: None,
             floored: true,

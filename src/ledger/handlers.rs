@@ -56,7 +56,7 @@ pub async fn wallet(state: web::Data<AppState>, member: Member) -> ApiResult<Htt
             db::transaction(conn, Tx::Snapshot, |conn| {
                 let account =
                     store::account(conn, account_id)?.ok_or_else(|| ApiError::not_found("no wallet"))?;
-                let issued = store::credited_total(conn, account_id, Kind::Issue.as_str())?;
+                let issued = store::credited_total(conn, account_id, Kind::Issue)?;
                 Ok((account, issued))
             })
         })
@@ -74,8 +74,7 @@ pub async fn wallet(state: web::Data<AppState>, member: Member) -> ApiResult<Htt
 #[derive(Debug, Serialize, ToSchema)]
 pub struct WalletTransfer {
     pub transfer_id: String,
-    /// issue, transfer, hold, post, void, expire, reverse or retire
-    pub kind: String,
+    pub kind: Kind,
     pub amount: i64,
     /// `in` or `out`
     pub direction: &'static str,

@@ -3,11 +3,12 @@
 //! See docs/ledger.md for the model, the lock order and how to verify a proof offline.
 
 pub mod batch;
+pub mod check;
 pub mod handlers;
+pub mod kinds;
 pub mod merkle;
 pub mod seal;
 pub mod service;
 pub mod signing;
 pub mod store;
 pub mod transfer_writer;
-pub mod verify;

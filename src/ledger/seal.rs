@@ -8,6 +8,7 @@ use sha2::{Digest, Sha256};
 use super::merkle;
 use super::signing::PlatformKey;
 use super::store::{self, block_header, BlockRow, TransferRow};
+use crate::clock::Clock;
 use crate::db::prepared::{Dynamic, Value};
 use crate::db::schema::{block_transfers, ledger_blocks, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
@@ -33,8 +34,10 @@ pub fn seal_once(
     conn: &mut AnyConnection,
     key: &PlatformKey,
     max: i64,
+    clock: &Clock,
 ) -> Result<Option<BlockRow>, ApiError> {
-    let Some(block) = db::transaction(conn, Tx::Snapshot, |conn| next_block(conn, key, max))? else {
+    let next = |conn: &mut AnyConnection| next_block(conn, key, max, clock);
+    let Some(block) = db::transaction(conn, Tx::Snapshot, next)? else {
         return Ok(None);
     };
     db::transaction(conn, Tx::Write, |conn| {
@@ -68,7 +71,12 @@ struct NewBlock {
 }
 
 /// The next block: the oldest `max` unsealed transfers, on top of the latest block.
-fn next_block(conn: &mut AnyConnection, key: &PlatformKey, max: i64) -> Result<Option<NewBlock>, ApiError> {
+fn next_block(
+    conn: &mut AnyConnection,
+    key: &PlatformKey,
+    max: i64,
+    clock: &Clock,
+) -> Result<Option<NewBlock>, ApiError> {
     let oldest = unsealed_transfers::table
         .select(unsealed_transfers::transfer_id)
         .order(unsealed_transfers::transfer_id)
@@ -86,7 +94,7 @@ fn next_block(conn: &mut AnyConnection, key: &PlatformKey, max: i64) -> Result<O
     let previous = store::latest_block(conn)?;
     let height = previous.as_ref().map_or(1, |b| b.height + 1);
     let prev_hash = previous.map_or_else(|| GENESIS_PREV_HASH.to_string(), |b| b.hash);
-    let sealed_at = store::now();
+    let sealed_at = clock.now_naive();
     let count = rows.len() as i64;
     let hash = Sha256::digest(block_header(height, &prev_hash, &root, count, sealed_at));
     Ok(Some(NewBlock {
@@ -126,7 +134,7 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
         .enumerate()
         .map(|(leaf, id)| format!("({id}, {}, {leaf})", header.height))
         .collect();
-    for chunk in members.chunks(500) {
+    for chunk in members.chunks(MEMBERS_PER_INSERT) {
         diesel::sql_query(format!(
             "INSERT INTO block_transfers (transfer_id, block_height, leaf_index) VALUES {}",
             chunk.join(", ")
@@ -151,6 +159,13 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
     Ok(())
 }
 
+/// Block members written per statement (see `write_block` for why 500).
+const MEMBERS_PER_INSERT: usize = 500;
+
+/// Block members' transfers read per statement: a block of the default 2,000 in two reads, each well
+/// under every backend's limit on bound parameters.
+const MEMBERS_PER_READ: usize = 1000;
+
 /// One member of a block: the transfer's id, the leaf index recorded for it, and its row (`None` if the
 /// transfer was deleted).
 pub struct Member {
@@ -167,7 +182,7 @@ pub fn block_members(conn: &mut AnyConnection, height: i64) -> QueryResult<Vec<M
         .select((block_transfers::transfer_id, block_transfers::leaf_index))
         .load(conn)?;
     let mut found = std::collections::HashMap::new();
-    for chunk in recorded.chunks(1000) {
+    for chunk in recorded.chunks(MEMBERS_PER_READ) {
         let ids: Vec<i64> = chunk.iter().map(|&(id, _)| id).collect();
         for row in transfers::table
             .filter(transfers::id.eq_any(ids))
@@ -228,9 +243,11 @@ mod tests {
         conn.batch_execute(QUEUED).expect("queued transfers");
         let key = PlatformKey::from_hex(&"11".repeat(32)).expect("key");
 
-        let block = db::transaction(&mut conn, Tx::Snapshot, |conn| next_block(conn, &key, 10))
-            .expect("read")
-            .expect("a block of two");
+        let block = db::transaction(&mut conn, Tx::Snapshot, |conn| {
+            next_block(conn, &key, 10, &Clock::system())
+        })
+        .expect("read")
+        .expect("a block of two");
         assert_eq!(block.members, vec![1, 2]);
         conn.batch_execute("DELETE FROM unsealed_transfers WHERE transfer_id = 2")
             .expect("dequeue one");
@@ -243,7 +260,7 @@ mod tests {
         assert_eq!(count(&mut conn, "block_transfers"), 0);
         assert_eq!(count(&mut conn, "unsealed_transfers"), 1);
 
-        let next = seal_once(&mut conn, &key, 10)
+        let next = seal_once(&mut conn, &key, 10, &Clock::system())
             .expect("seal")
             .expect("a block of one");
         assert_eq!((next.height, next.transfer_count), (1, 1));

@@ -1,6 +1,9 @@
 //! The ledger's service API. Every function runs inside the caller's database transaction (or opens
 //! one when called outside any), so a flow can issue points together with the activity that earned them.
 //!
+//! Every function that records a transfer takes `now`, its `created_at`, read by the caller from its
+//! clock (once per request or sweep).
+//!
 //! Floors are enforced by the SQL: a debit from a floored account is a conditional UPDATE that matches
 //! no row when the available balance is short, and the table's CHECK refuses an overdraft whatever the
 //! code does. Account rows are always updated in ascending id order, so opposite transfers cannot
@@ -15,34 +18,10 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Issue,
-    Transfer,
-    Hold,
-    Post,
-    Void,
-    Expire,
-    Reverse,
-    Retire,
-}
+/// What a transfer does (the name the ledger's callers use).
+pub use super::kinds::TransferKind as Kind;
 
-impl Kind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::Issue => "issue",
-            Kind::Transfer => "transfer",
-            Kind::Hold => "hold",
-            Kind::Post => "post",
-            Kind::Void => "void",
-            Kind::Expire => "expire",
-            Kind::Reverse => "reverse",
-            Kind::Retire => "retire",
-        }
-    }
-}
-
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error, PartialEq)]
 pub enum LedgerError {
     #[error("not enough available points")]
     InsufficientFunds,
@@ -56,14 +35,12 @@ pub enum LedgerError {
     NotPending,
     #[error("no such hold")]
     UnknownHold,
+    /// The ledger's own rows disagree with what the code relies on (a missing issuance account, a
+    /// statement that changed fewer rows than it must): a bug or an edited database.
     #[error("{0}")]
-    Database(String),
-}
-
-impl From<diesel::result::Error> for LedgerError {
-    fn from(e: diesel::result::Error) -> LedgerError {
-        LedgerError::Database(e.to_string())
-    }
+    Inconsistent(String),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
 }
 
 impl From<LedgerError> for ApiError {
@@ -77,7 +54,8 @@ impl From<LedgerError> for ApiError {
             LedgerError::NonPositive => ApiError::field("points", e.to_string()),
             LedgerError::NotPending => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
             LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
-            LedgerError::Database(message) => ApiError::internal(anyhow::anyhow!(message)),
+            LedgerError::Inconsistent(message) => ApiError::internal(anyhow::anyhow!(message)),
+            LedgerError::Database(e) => e.into(),
         }
     }
 }
@@ -201,15 +179,16 @@ struct NewTransfer<'a> {
     pending_id: Option<i64>,
     timeout_at: Option<NaiveDateTime>,
     cause: &'a Cause,
+    created_at: NaiveDateTime,
 }
 
 /// Records a transfer and queues it for sealing. The row is built here rather than read back: every
 /// column is known, and reading it back (timestamps parsed from text on SQLite) cost more than the insert.
 fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow> {
-    let created_at = store::now();
+    let created_at = new.created_at;
     let id: i64 = diesel::insert_into(transfers::table)
         .values((
-            transfers::kind.eq(new.kind.as_str()),
+            transfers::kind.eq(new.kind),
             transfers::debit_account_id.eq(new.debit),
             transfers::credit_account_id.eq(new.credit),
             transfers::amount.eq(new.amount),
@@ -227,7 +206,7 @@ fn insert(conn: &mut AnyConnection, new: NewTransfer<'_>) -> Result<TransferRow>
         .execute(conn)?;
     Ok(TransferRow {
         id,
-        kind: new.kind.as_str().to_string(),
+        kind: new.kind,
         debit_account_id: new.debit,
         credit_account_id: new.credit,
         amount: new.amount,
@@ -264,10 +243,11 @@ pub fn transfer(
     credit: i64,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
-        posted(conn, kind, &d, &c, amount, cause)
+        posted(conn, kind, &d, &c, amount, cause, now)
     })
 }
 
@@ -279,6 +259,7 @@ fn posted(
     credit: &AccountRow,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     apply_both(
         conn,
@@ -297,6 +278,7 @@ fn posted(
             pending_id: None,
             timeout_at: None,
             cause,
+            created_at: now,
         },
     )
 }
@@ -304,7 +286,7 @@ fn posted(
 /// The issuance account of a region.
 pub fn issuance_account(conn: &mut AnyConnection, region_code: &str) -> Result<AccountRow> {
     store::account_by_code(conn, &format!("issuance:{region_code}"))?
-        .ok_or_else(|| LedgerError::Database(format!("no issuance account for region {region_code}")))
+        .ok_or_else(|| LedgerError::Inconsistent(format!("no issuance account for region {region_code}")))
 }
 
 /// New points from a region's issuance account into a wallet.
@@ -314,6 +296,7 @@ pub fn issue(
     wallet: i64,
     amount: i64,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     if amount <= 0 {
         return Err(LedgerError::NonPositive);
@@ -325,7 +308,7 @@ pub fn issue(
         if source.id == target.id {
             return Err(LedgerError::SameAccount);
         }
-        posted(conn, Kind::Issue, &source, &target, amount, cause)
+        posted(conn, Kind::Issue, &source, &target, amount, cause, now)
     })
 }
 
@@ -359,6 +342,7 @@ pub fn hold(
     amount: i64,
     timeout_at: NaiveDateTime,
     cause: &Cause,
+    now: NaiveDateTime,
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
@@ -379,6 +363,7 @@ pub fn hold(
                 pending_id: None,
                 timeout_at: Some(timeout_at),
                 cause,
+                created_at: now,
             },
         )?;
         diesel::insert_into(pending_holds::table)
@@ -393,12 +378,18 @@ pub fn hold(
 
 /// Resolves a pending hold as posted, voided or expired. Claiming the `pending_holds` row is the race:
 /// exactly one resolver deletes it; every other finds nothing and gets `NotPending`.
-fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) -> Result<TransferRow> {
+fn resolve(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    kind: Kind,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let claimed = diesel::delete(pending_holds::table.find(hold_id)).execute(conn)?;
         if claimed == 0 {
             return match store::transfer(conn, hold_id)? {
-                Some(t) if t.kind == "hold" => Err(LedgerError::NotPending),
+                Some(t) if t.kind == Kind::Hold => Err(LedgerError::NotPending),
                 _ => Err(LedgerError::UnknownHold),
             };
         }
@@ -420,19 +411,30 @@ fn resolve(conn: &mut AnyConnection, hold_id: i64, kind: Kind, cause: &Cause) ->
                 pending_id: Some(hold_id),
                 timeout_at: None,
                 cause,
+                created_at: now,
             },
         )
     })
 }
 
 /// Posts a hold in full: the points move.
-pub fn post(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
-    resolve(conn, hold_id, Kind::Post, cause)
+pub fn post(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Post, cause, now)
 }
 
 /// Voids a hold: the points are free again.
-pub fn void(conn: &mut AnyConnection, hold_id: i64, cause: &Cause) -> Result<TransferRow> {
-    resolve(conn, hold_id, Kind::Void, cause)
+pub fn void(
+    conn: &mut AnyConnection,
+    hold_id: i64,
+    cause: &Cause,
+    now: NaiveDateTime,
+) -> Result<TransferRow> {
+    resolve(conn, hold_id, Kind::Void, cause, now)
 }
 
 /// Expires one hold whose timeout has passed.
@@ -453,7 +455,7 @@ pub fn expire(conn: &mut AnyConnection, hold_id: i64, now: NaiveDateTime) -> Res
                 memo: None,
             })
             .unwrap_or_default();
-        resolve(conn, hold_id, Kind::Expire, &cause)
+        resolve(conn, hold_id, Kind::Expire, &cause, now)
     })
 }
 

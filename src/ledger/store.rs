@@ -1,8 +1,9 @@
 //! Ledger rows and their canonical encodings.
 
-use chrono::{NaiveDateTime, Timelike, Utc};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::kinds::{AccountKind, TransferKind};
 use crate::db::schema::{accounts, ledger_blocks, transfers};
 use crate::db::AnyConnection;
 
@@ -10,7 +11,7 @@ use crate::db::AnyConnection;
 #[diesel(table_name = accounts)]
 pub struct AccountRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: AccountKind,
     pub code: String,
     pub region_code: Option<String>,
     pub floored: bool,
@@ -31,7 +32,7 @@ impl AccountRow {
 #[diesel(table_name = transfers)]
 pub struct TransferRow {
     pub id: i64,
-    pub kind: String,
+    pub kind: TransferKind,
     pub debit_account_id: i64,
     pub credit_account_id: i64,
     pub amount: i64,
@@ -101,12 +102,6 @@ pub fn block_header(
     .unwrap_or_default()
 }
 
-/// Now, truncated to microseconds so that both backends store exactly what was hashed.
-pub fn now() -> NaiveDateTime {
-    let t = Utc::now().naive_utc();
-    t.with_nanosecond(t.nanosecond() / 1000 * 1000).unwrap_or(t)
-}
-
 pub fn account(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<AccountRow>> {
     accounts::table
         .find(id)
@@ -155,7 +150,7 @@ pub fn account_transfers(
 }
 
 /// Sum of one kind of transfer into an account.
-pub fn credited_total(conn: &mut AnyConnection, account_id: i64, kind: &str) -> QueryResult<i64> {
+pub fn credited_total(conn: &mut AnyConnection, account_id: i64, kind: TransferKind) -> QueryResult<i64> {
     transfers::table
         .filter(transfers::credit_account_id.eq(account_id))
         .filter(transfers::kind.eq(kind))

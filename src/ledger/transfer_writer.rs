@@ -12,16 +12,19 @@
 //! still be stored by a transaction outside that rule, the batch's insert fails, the batch is rolled back,
 //! and each transfer is written again alone, where it reads that key's answer.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
+use chrono::NaiveDateTime;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::batch::{self, Order};
-use super::service::{Cause, Kind};
-use super::store;
-use crate::db::group_commit::{write_alone, write_batch, Batching, Queue, WriterConnection};
+use super::batch::{self, Order, Posted};
+use super::kinds::AccountKind;
+use super::service::{Cause, Kind, LedgerError};
+use super::store::AccountRow;
+use crate::clock::Clock;
+use crate::db::group_commit::{write_alone, write_batch, Answer, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
@@ -52,15 +55,20 @@ pub struct TransferCreated {
     pub balance: i64,
 }
 
-/// The status and JSON body to answer (a replay answers what the first request was answered).
-pub type Answer = Result<(StatusCode, String), ApiError>;
+/// The status and JSON body a transfer is answered (a replay answers what the first request was).
+pub type StatusAndBody = (StatusCode, String);
 
-pub type TransferQueue = Queue<TransferJob, Answer>;
+pub type TransferQueue = Queue<TransferJob, Answer<StatusAndBody>>;
 
-pub fn start(db: Db, batching: Batching) -> TransferQueue {
+pub fn start(db: Db, batching: Batching, clock: Clock) -> TransferQueue {
     Queue::start("transfer-writer", batching, move || {
         let mut conn = WriterConnection::new(db.clone());
-        move |jobs: &[&TransferJob]| write_batch(&mut conn, "transfer", jobs, write_together)
+        let clock = clock.clone();
+        move |jobs: &[&TransferJob]| {
+            write_batch(&mut conn, "transfer", jobs, |conn, jobs| {
+                write_together(conn, jobs, &clock)
+            })
+        }
     })
 }
 
@@ -73,8 +81,8 @@ fn created(transfer_id: i64, balance: i64) -> Result<String, ApiError> {
 }
 
 /// One transfer in a transaction of its own (a savepoint inside a caller's).
-fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob) -> Answer {
-    write_alone(conn, job, &mut write_together)
+fn transfer_alone(conn: &mut AnyConnection, job: &TransferJob, clock: &Clock) -> Answer<StatusAndBody> {
+    write_alone(conn, job, &mut |conn, jobs| write_together(conn, jobs, clock))
 }
 
 fn unknown_wallet() -> ApiError {
@@ -84,27 +92,64 @@ fn unknown_wallet() -> ApiError {
 /// What became of a job before any points moved.
 enum Sorted {
     /// Answered from its key's stored answer (or refused as a different request under a used key).
-    Answered(Answer),
+    Answered(Answer<StatusAndBody>),
     /// Its key came earlier in this batch: it is written after the others, to see that answer.
     Repeat,
-    /// To be made.
-    New,
+    /// To be made, if its recipient is a wallet.
+    New { to_wallet: bool },
 }
 
-fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec<Answer>, ApiError> {
+fn write_together(
+    conn: &mut AnyConnection,
+    jobs: &[&TransferJob],
+    clock: &Clock,
+) -> Result<Vec<Answer<StatusAndBody>>, ApiError> {
     let scopes: Vec<String> = jobs.iter().map(|j| j.scope()).collect();
+    // Accounts first: a key is stored by whoever holds its sender's account lock, so once the locks are
+    // held, every key stored by another batch has committed and is read below.
+    let touched: Vec<i64> = jobs.iter().flat_map(|j| [j.from, j.to]).collect();
+    let mut accounts = batch::lock_accounts(conn, &touched)?;
+    let sorted = sort(conn, jobs, &scopes, &accounts)?;
+    let orders: Vec<Order<'_>> = jobs
+        .iter()
+        .zip(&sorted)
+        .filter(|(_, sort)| matches!(sort, Sorted::New { to_wallet: true }))
+        .map(|(job, _)| Order {
+            kind: Kind::Transfer,
+            debit: job.from,
+            credit: job.to,
+            amount: job.points,
+            cause: &job.cause,
+        })
+        .collect();
+    let now = clock.now_naive();
+    let posted = batch::post(conn, &mut accounts, &orders, now)?;
+    let answers = answer(sorted, posted)?;
+    store_answers(conn, jobs, &scopes, &answers, now)?;
+    // Repeats of a key used earlier in the batch now find its stored answer, each in a savepoint.
+    Ok(answers
+        .into_iter()
+        .zip(jobs)
+        .map(|(decided, job)| decided.map_or_else(|| transfer_alone(conn, job, clock), |d| d.answer))
+        .collect())
+}
+
+/// Sorts the jobs by their keys' stored answers (one read) and their place in the batch. Only wallets
+/// take transfers from people: a new job to anything else is refused as unknown before deciding.
+fn sort(
+    conn: &mut AnyConnection,
+    jobs: &[&TransferJob],
+    scopes: &[String],
+    accounts: &HashMap<i64, AccountRow>,
+) -> Result<Vec<Sorted>, ApiError> {
     let keys: Vec<(&str, &str)> = scopes
         .iter()
         .zip(jobs)
         .map(|(scope, job)| (scope.as_str(), job.idempotency_key.as_str()))
         .collect();
-    // Accounts first: a key is stored by whoever holds its sender's account lock, so once the locks are
-    // held, every key stored by another batch has committed and is read below.
-    let touched: Vec<i64> = jobs.iter().flat_map(|j| [j.from, j.to]).collect();
-    let mut accounts = batch::lock_accounts(conn, &touched)?;
     let stored = idempotency::stored(conn, &keys, Planning::Cached)?;
     let mut seen = HashSet::new();
-    let sorted: Vec<Sorted> = keys
+    Ok(keys
         .iter()
         .zip(jobs)
         .map(|(&(scope, key), job)| {
@@ -113,78 +158,81 @@ fn write_together(conn: &mut AnyConnection, jobs: &[&TransferJob]) -> Result<Vec
             } else if !seen.insert((scope, key)) {
                 Sorted::Repeat
             } else {
-                Sorted::New
+                let to_wallet = accounts
+                    .get(&job.to)
+                    .is_some_and(|a| a.kind == AccountKind::Wallet);
+                Sorted::New { to_wallet }
             }
         })
-        .collect();
+        .collect())
+}
 
-    let new: Vec<usize> = (0..jobs.len())
-        .filter(|&i| matches!(sorted[i], Sorted::New))
-        .collect();
-    // Only wallets take transfers from people: anything else is refused as unknown before deciding.
-    let to_wallet: Vec<bool> = new
-        .iter()
-        .map(|&i| accounts.get(&jobs[i].to).is_some_and(|a| a.kind == "wallet"))
-        .collect();
-    let orders: Vec<Order<'_>> = new
-        .iter()
-        .zip(&to_wallet)
-        .filter(|(_, &ok)| ok)
-        .map(|(&i, _)| Order {
-            kind: Kind::Transfer,
-            debit: jobs[i].from,
-            credit: jobs[i].to,
-            amount: jobs[i].points,
-            cause: &jobs[i].cause,
+/// A job's answer, and whether it is a new key's answer, to be stored.
+struct Decided {
+    answer: Answer<StatusAndBody>,
+    new_key: bool,
+}
+
+/// Each job's answer, in order; `None` for a repeat, written after the others. `posted` answers the
+/// new jobs to wallets, in order.
+fn answer(
+    sorted: Vec<Sorted>,
+    posted: Vec<Result<Posted, LedgerError>>,
+) -> Result<Vec<Option<Decided>>, ApiError> {
+    let mut posted = posted.into_iter();
+    sorted
+        .into_iter()
+        .map(|sort| {
+            let outcome = match sort {
+                Sorted::Answered(answer) => {
+                    return Ok(Some(Decided {
+                        answer,
+                        new_key: false,
+                    }))
+                }
+                Sorted::Repeat => return Ok(None),
+                Sorted::New { to_wallet: false } => Err(unknown_wallet()),
+                Sorted::New { to_wallet: true } => match posted.next() {
+                    // A transfer made but not answerable must not stand unanswered: the group is undone.
+                    Some(Ok(p)) => Ok(created(p.transfer.id, p.debit_balance)?),
+                    Some(Err(refused)) => Err(refused.into()),
+                    None => Err(ApiError::unavailable("no answer for this transfer")),
+                },
+            };
+            Ok(Some(Decided {
+                answer: idempotency::answer_of(outcome, StatusCode::CREATED),
+                new_key: true,
+            }))
         })
-        .collect();
-    let mut posted = batch::post(conn, &mut accounts, &orders)?.into_iter();
+        .collect()
+}
 
-    let mut answers: Vec<Option<Answer>> = Vec::with_capacity(jobs.len());
-    // The new keys' answers, made or refused, to store.
-    let mut decided: Vec<(usize, StatusCode, String)> = Vec::new();
-    let mut wallet_checks = to_wallet.into_iter();
-    for (i, sort) in sorted.into_iter().enumerate() {
-        let outcome = match sort {
-            Sorted::Answered(answer) => {
-                answers.push(Some(answer));
-                continue;
-            }
-            Sorted::Repeat => {
-                answers.push(None);
-                continue;
-            }
-            Sorted::New if !wallet_checks.next().unwrap_or(false) => Err(unknown_wallet()),
-            Sorted::New => match posted.next() {
-                // A transfer made but not answerable must not stand unanswered: the group is undone.
-                Some(Ok(p)) => Ok(created(p.transfer.id, p.debit_balance)?),
-                Some(Err(refused)) => Err(refused.into()),
-                None => Err(ApiError::unavailable("no answer for this transfer")),
-            },
-        };
-        let answer = idempotency::answer_of(outcome, StatusCode::CREATED);
-        if let Ok((status, body)) = &answer {
-            decided.push((i, *status, body.clone()));
-        }
-        answers.push(Some(answer));
-    }
-    let now = store::now();
-    let answered: Vec<Answered<'_>> = decided
+/// Stores the new keys' answers, made or refused, in one insert.
+fn store_answers(
+    conn: &mut AnyConnection,
+    jobs: &[&TransferJob],
+    scopes: &[String],
+    answers: &[Option<Decided>],
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let answered: Vec<Answered<'_>> = answers
         .iter()
-        .map(|(i, status, body)| Answered {
-            scope: &scopes[*i],
-            idempotency_key: &jobs[*i].idempotency_key,
-            request_hash: &jobs[*i].request_hash,
-            status: i32::from(status.as_u16()),
-            response: body,
-            created_at: now,
+        .enumerate()
+        .filter_map(|(i, answer)| match answer {
+            Some(Decided {
+                answer: Ok((status, body)),
+                new_key: true,
+            }) => Some(Answered {
+                scope: &scopes[i],
+                idempotency_key: &jobs[i].idempotency_key,
+                request_hash: &jobs[i].request_hash,
+                status: i32::from(status.as_u16()),
+                response: body,
+                created_at: now,
+            }),
+            _ => None,
         })
         .collect();
     idempotency::store_all(conn, &answered)?;
-    // Repeats of a key used earlier in the batch now find its stored answer, each in a savepoint.
-    Ok(answers
-        .into_iter()
-        .zip(jobs)
-        .map(|(answer, job)| answer.unwrap_or_else(|| transfer_alone(conn, job)))
-        .collect())
+    Ok(())
 }

@@ -14,8 +14,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json;
 use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::idempotency;
-use crate::ledger::store::now;
-use crate::partners::{self, Partner, SignedPartner, PARTNER_KINDS};
+use crate::partners::{self, Partner, PartnerKind, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -34,8 +33,8 @@ pub struct OfferView {
     pub id: String,
     pub partner_id: String,
     pub partner_name: String,
-    /// The partner's kind: transit, scenic or green_credit.
-    pub kind: String,
+    /// The partner's kind.
+    pub kind: PartnerKind,
     pub title: String,
     pub description: String,
     pub points_cost: i64,
@@ -106,10 +105,11 @@ fn page_of(
 
 /// One page of offers matching `filter`, as JSON.
 async fn listing(state: &AppState, filter: Filter, page: Page) -> ApiResult<HttpResponse> {
+    let now = state.clock.now_naive();
     let listed = state
         .db
         .run(move |conn| {
-            let rows = store::list(conn, &filter, now(), page.before, page.limit + 1)?;
+            let rows = store::list(conn, &filter, now, page.before, page.limit + 1)?;
             page_of(conn, rows, page)
         })
         .await?;
@@ -125,7 +125,7 @@ fn invalid(errors: Vec<crate::error::FieldError>) -> Result<(), ApiError> {
 }
 
 fn check(terms: &Terms, partner: &Partner, state: &AppState) -> Result<(), ApiError> {
-    invalid(terms.errors(&partner.kind, &partner.regions(), &state.catalog.get()))
+    invalid(terms.errors(partner.kind, &partner.regions(), &state.catalog.get()))
 }
 
 /// Publish an offer (signed partner call).
@@ -147,6 +147,7 @@ pub async fn create_offer(
     check(&terms, &partner, &state)?;
     let scope = format!("partner:{}", partner.id);
     let clock = state.clock.clone();
+    let now = clock.now_naive();
     let answered = state
         .db
         .run(move |conn| {
@@ -158,7 +159,7 @@ pub async fn create_offer(
                 &hash,
                 StatusCode::CREATED,
                 |conn| {
-                    let id = store::insert(conn, partner.id, &terms, now())?;
+                    let id = store::insert(conn, partner.id, &terms, now)?;
                     let view = load_view(conn, id)?
                         .ok_or_else(|| ApiError::internal(anyhow::anyhow!("new offer vanished")))?;
                     idempotency::body_of(&view)
@@ -197,7 +198,14 @@ pub async fn update_offer(
                 let units = stock::totals(conn, &[id])?.remove(&id).unwrap_or_default();
                 let terms = current.terms(regions, units).patched(patch);
                 check(&terms, &partner, &task_state)?;
-                store::update(conn, id, &terms, stock_changed, active, now())?;
+                store::update(
+                    conn,
+                    id,
+                    &terms,
+                    stock_changed,
+                    active,
+                    task_state.clock.now_naive(),
+                )?;
                 if regions_changed {
                     store::set_regions(conn, id, &terms.region_codes)?;
                 }
@@ -255,14 +263,12 @@ pub async fn list_offers(
         cursor: query.cursor,
     }
     .page()?;
-    if let Some(kind) = &query.kind {
-        if !PARTNER_KINDS.contains(&kind.as_str()) {
-            return Err(ApiError::field(
-                "kind",
-                format!("must be one of {}", PARTNER_KINDS.join(", ")),
-            ));
-        }
-    }
+    let kind = query
+        .kind
+        .as_deref()
+        .map(str::parse::<PartnerKind>)
+        .transpose()
+        .map_err(|_| ApiError::field("kind", format!("must be one of {}", PARTNER_KINDS.join(", "))))?;
     let regions = match &query.region_code {
         None => None,
         Some(code) => {
@@ -274,7 +280,7 @@ pub async fn list_offers(
         }
     };
     let filter = Filter {
-        kind: query.kind,
+        kind,
         regions,
         partner_id: None,
     };

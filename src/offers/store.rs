@@ -9,6 +9,7 @@ use super::stock;
 use super::terms::Terms;
 use crate::db::schema::{offer_regions, offers, partners};
 use crate::db::AnyConnection;
+use crate::partners::PartnerKind;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = offers)]
@@ -49,7 +50,7 @@ impl OfferRow {
 }
 
 /// An offer with what a listing shows of its partner.
-pub type Listed = (OfferRow, String, String);
+pub type Listed = (OfferRow, String, PartnerKind);
 
 /// The columns of an offer its terms set, for inserts and updates alike.
 #[derive(Insertable, AsChangeset)]
@@ -162,7 +163,7 @@ pub fn regions_of(conn: &mut AnyConnection, ids: &[i64]) -> QueryResult<HashMap<
 
 /// What a public listing asks for.
 pub struct Filter {
-    pub kind: Option<String>,
+    pub kind: Option<PartnerKind>,
     /// Offers redeemable in any of these regions (a region and its ancestors).
     pub regions: Option<Vec<String>>,
     /// Only one partner's offers (its own listing), including withdrawn and past ones.
@@ -192,8 +193,8 @@ pub fn list(
                 .filter(offers::valid_to.gt(now))
         }
     }
-    if let Some(kind) = &filter.kind {
-        query = query.filter(partners::kind.eq(kind.clone()));
+    if let Some(kind) = filter.kind {
+        query = query.filter(partners::kind.eq(kind));
     }
     if let Some(regions) = &filter.regions {
         let offered_there = offer_regions::table

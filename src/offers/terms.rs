@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use crate::domain::catalog::Catalog;
 use crate::error::FieldError;
+use crate::partners::PartnerKind;
 
 pub const MAX_POINTS_COST: i64 = 1_000_000_000;
 pub const MAX_STOCK: i64 = 1_000_000_000;
@@ -126,7 +127,7 @@ impl Terms {
     /// serves: an offer's regions must lie within them.
     pub fn errors(
         &self,
-        partner_kind: &str,
+        partner_kind: PartnerKind,
         partner_regions: &[String],
         catalog: &Catalog,
     ) -> Vec<FieldError> {
@@ -150,7 +151,7 @@ impl Terms {
             Some(v) if !(0..=MAX_VALUE_FEN).contains(&v) => {
                 error("value_fen", format!("must be between 0 and {MAX_VALUE_FEN}"))
             }
-            None if partner_kind == "green_credit" => error(
+            None if partner_kind == PartnerKind::GreenCredit => error(
                 "value_fen",
                 "is required for green-credit offers: what the benefit is worth in fen".into(),
             ),
@@ -236,13 +237,13 @@ mod tests {
     fn good_terms_pass_and_each_bad_field_is_named() {
         let catalog = sample_catalog();
         let served = vec!["440000".to_string()];
-        assert!(terms().errors("transit", &served, &catalog).is_empty());
+        assert!(terms().errors(PartnerKind::Transit, &served, &catalog).is_empty());
         let mut bad = terms();
         bad.points_cost = -1;
         bad.stock = -5;
         bad.valid_to = bad.valid_from;
         assert_eq!(
-            fields(bad.errors("transit", &served, &catalog)),
+            fields(bad.errors(PartnerKind::Transit, &served, &catalog)),
             ["points_cost", "stock", "valid_to"]
         );
     }
@@ -252,7 +253,7 @@ mod tests {
         let catalog = sample_catalog();
         let mut t = terms();
         t.region_codes = vec!["110000".into(), "999999".into()];
-        let errors = t.errors("transit", &["440000".to_string()], &catalog);
+        let errors = t.errors(PartnerKind::Transit, &["440000".to_string()], &catalog);
         assert_eq!(errors.len(), 2);
         assert!(errors[0].message.contains("outside"));
         assert!(errors[1].message.contains("unknown"));
@@ -263,12 +264,12 @@ mod tests {
         let catalog = sample_catalog();
         let served = vec!["CN".to_string()];
         assert_eq!(
-            fields(terms().errors("green_credit", &served, &catalog)),
+            fields(terms().errors(PartnerKind::GreenCredit, &served, &catalog)),
             ["value_fen"]
         );
         let mut t = terms();
         t.value_fen = Some(200);
-        assert!(t.errors("green_credit", &served, &catalog).is_empty());
+        assert!(t.errors(PartnerKind::GreenCredit, &served, &catalog).is_empty());
     }
 
     #[test]

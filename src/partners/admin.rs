@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{Partner, PARTNER_KINDS};
+use super::{Partner, PartnerKind, PARTNER_KINDS};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
 use crate::auth::extract::Admin;
@@ -15,6 +15,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::ledger::kinds::AccountKind;
 use crate::onboarding::Onboarding;
 use crate::state::AppState;
 
@@ -73,11 +74,15 @@ pub fn onboard(
     admin_id: i64,
     onboarding: &Onboarding,
 ) -> Result<PartnerCreated, ApiError> {
-    let now = Utc::now().naive_utc();
+    let kind: PartnerKind = onboarding
+        .kind
+        .parse()
+        .map_err(|_| ApiError::field("kind", format!("must be one of {}", PARTNER_KINDS.join(", "))))?;
+    let now = state.clock.now_naive();
     // Derived like an issuance account: its balance is its transfers, so no redemption locks its row.
     let account_id: i64 = diesel::insert_into(accounts::table)
         .values((
-            accounts::kind.eq("settlement"),
+            accounts::kind.eq(AccountKind::Settlement),
             accounts::code.eq(format!("settlement:{}", uuid::Uuid::new_v4())),
             accounts::floored.eq(false),
             accounts::derived.eq(true),
@@ -89,7 +94,7 @@ pub fn onboard(
     let partner_id: i64 = diesel::insert_into(partners::table)
         .values((
             partners::name.eq(name),
-            partners::kind.eq(&onboarding.kind),
+            partners::kind.eq(kind),
             partners::region_codes
                 .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
             partners::account_id.eq(account_id),
@@ -125,7 +130,7 @@ pub fn onboard(
 pub struct PartnerView {
     pub partner_id: String,
     pub name: String,
-    pub kind: String,
+    pub kind: PartnerKind,
     pub region_codes: Vec<String>,
     pub settlement_account_id: String,
     pub created_at: chrono::DateTime<Utc>,

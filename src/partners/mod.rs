@@ -15,7 +15,21 @@ use crate::error::{ApiError, ApiResult};
 use crate::http::json;
 use crate::state::AppState;
 
-pub const PARTNER_KINDS: [&str; 3] = ["transit", "scenic", "green_credit"];
+crate::text_enum! {
+    /// What a partner operates; green-credit banks take only offers with a stated value.
+    pub enum PartnerKind {
+        Transit = "transit",
+        Scenic = "scenic",
+        GreenCredit = "green_credit",
+    }
+}
+
+/// The partner kinds' texts, as onboarding checks them.
+pub const PARTNER_KINDS: [&str; 3] = [
+    PartnerKind::Transit.as_str(),
+    PartnerKind::Scenic.as_str(),
+    PartnerKind::GreenCredit.as_str(),
+];
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
@@ -26,7 +40,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct Partner {
     pub id: i64,
     pub name: String,
-    pub kind: String,
+    pub kind: PartnerKind,
     pub region_codes: String,
     /// Its settlement account: captured redemptions are posted here.
     pub account_id: i64,

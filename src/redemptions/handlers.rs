@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use super::service::{self, Actor, Outcome, Redeemer};
 use super::settlement::{self, Statement};
-use super::store::{self, RedemptionRow};
+use super::store::{self, RedemptionRow, RedemptionStatus};
 use super::voucher::{self, VoucherError};
 use crate::auth::extract::Member;
 use crate::error::ErrorCode;
@@ -17,7 +17,6 @@ use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::idempotency;
 use crate::ledger::signing::PlatformKey;
-use crate::ledger::store::now;
 use crate::partners::SignedPartner;
 use crate::state::AppState;
 
@@ -44,8 +43,7 @@ pub fn well_known(cfg: &mut web::ServiceConfig) {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RedemptionView {
     pub redemption_id: String,
-    /// held, captured, voided or expired
-    pub status: String,
+    pub status: RedemptionStatus,
     pub offer_id: String,
     pub partner_id: String,
     pub points: i64,
@@ -62,7 +60,7 @@ pub struct RedemptionView {
 
 fn view(key: &PlatformKey, r: RedemptionRow) -> RedemptionView {
     RedemptionView {
-        voucher: (r.status == "held").then(|| voucher::issue(key, &r)),
+        voucher: (r.status == RedemptionStatus::Held).then(|| voucher::issue(key, &r)),
         redemption_id: r.id.to_string(),
         status: r.status,
         offer_id: r.offer_id.to_string(),
@@ -124,7 +122,7 @@ pub async fn create_redemption(
                 StatusCode::CREATED,
                 |conn| {
                     let catalog = task_state.catalog.get();
-                    let row = service::redeem(conn, &catalog, &who, offer_id, ttl, now())?;
+                    let row = service::redeem(conn, &catalog, &who, offer_id, ttl, clock.now_naive())?;
                     idempotency::body_of(&view(&task_state.platform_key, row))
                 },
             )
@@ -176,12 +174,7 @@ pub async fn get_redemption(
 /// The request digest of ending redemption `id` with `outcome`. Stored digests name the outcomes as
 /// written here (once their `Debug` names), fixed whatever the variants are called.
 fn end_digest(id: i64, outcome: Outcome) -> String {
-    let outcome = match outcome {
-        Outcome::Captured => "Captured",
-        Outcome::Voided => "Voided",
-        Outcome::Expired => "Expired",
-    };
-    idempotency::request_hash(&serde_json::json!({"redemption_id": id, "outcome": outcome}))
+    idempotency::request_hash(&serde_json::json!({"redemption_id": id, "outcome": outcome.hashed_name()}))
 }
 
 /// Ends a held redemption for `actor`, under an optional idempotency key.
@@ -207,7 +200,7 @@ async fn end(
                 &hash,
                 StatusCode::OK,
                 |conn| {
-                    let row = service::resolve(conn, id, outcome, actor, now())?;
+                    let row = service::resolve(conn, id, outcome, actor, clock.now_naive())?;
                     idempotency::body_of(&view(&task_state.platform_key, row))
                 },
             )
@@ -290,8 +283,6 @@ pub struct PartnerRedemptionQuery {
     pub cursor: Option<String>,
 }
 
-const STATUSES: [&str; 4] = ["held", "captured", "voided", "expired"];
-
 /// The calling partner's redemptions, newest first (signed partner call). Vouchers are not shown: the
 /// user presents them.
 #[utoipa::path(get, path = "/api/v1/partner/redemptions", tag = "partners", params(PartnerRedemptionQuery),
@@ -309,18 +300,21 @@ pub async fn partner_redemptions(
         cursor: query.cursor,
     }
     .page()?;
-    if query.status.as_deref().is_some_and(|s| !STATUSES.contains(&s)) {
-        return Err(ApiError::field(
-            "status",
-            format!("must be one of {}", STATUSES.join(", ")),
-        ));
-    }
+    let status = query
+        .status
+        .as_deref()
+        .map(str::parse::<RedemptionStatus>)
+        .transpose()
+        .map_err(|_| {
+            let statuses: Vec<&str> = RedemptionStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::field("status", format!("must be one of {}", statuses.join(", ")))
+        })?;
     let rows = state
         .db
         .run(move |conn| {
             let owner = store::Owner::Partner {
                 id: partner.id,
-                status: query.status.as_deref(),
+                status,
             };
             Ok(store::list(conn, owner, page.before, page.limit + 1)?)
         })
@@ -358,6 +352,7 @@ pub async fn redeem_voucher(
         &state.platform_key.public_key_base64url(),
         request.voucher.trim(),
         partner.id,
+        state.clock.unix_seconds(),
     )
     .map_err(|e| match e {
         VoucherError::Invalid => {

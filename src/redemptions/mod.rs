@@ -3,6 +3,7 @@
 //! it expires uncaptured. Stock and the per-user limit are taken and given back in the same
 //! transactions as the ledger steps.
 
+pub mod error;
 pub mod handlers;
 pub mod reconcile;
 pub mod service;

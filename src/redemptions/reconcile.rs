@@ -1,4 +1,4 @@
-//! Part of `tanhui verify`: every redemption agrees with the ledger, and every partner's settlement
+//! The redemptions' part of `tanhui verify` (`crate::verify`): every redemption agrees with the ledger, and every partner's settlement
 //! account holds exactly the points of its captured redemptions (and has pending exactly those held).
 
 use std::collections::HashMap;
@@ -6,21 +6,23 @@ use std::collections::HashMap;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Nullable, Text};
 
+use super::store::RedemptionStatus;
 use crate::db::AnyConnection;
-use crate::ledger::verify::Balances;
+use crate::ledger::check::Balances;
+use crate::ledger::kinds::TransferKind;
 
 #[derive(QueryableByName)]
 struct Resolution {
     #[diesel(sql_type = BigInt)]
     id: i64,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: RedemptionStatus,
     #[diesel(sql_type = BigInt)]
     points: i64,
     #[diesel(sql_type = Nullable<BigInt>)]
     hold_id: Option<i64>,
     #[diesel(sql_type = Nullable<Text>)]
-    kind: Option<String>,
+    kind: Option<TransferKind>,
     #[diesel(sql_type = Nullable<BigInt>)]
     pending_id: Option<i64>,
     #[diesel(sql_type = Nullable<BigInt>)]
@@ -38,12 +40,12 @@ struct Settlement {
 }
 
 /// The transfer kind that ends a redemption in `status`; None while it is held.
-fn resolving_kind(status: &str) -> Option<&'static str> {
+fn resolving_kind(status: RedemptionStatus) -> Option<TransferKind> {
     match status {
-        "captured" => Some("post"),
-        "voided" => Some("void"),
-        "expired" => Some("expire"),
-        _ => None,
+        RedemptionStatus::Captured => Some(TransferKind::Post),
+        RedemptionStatus::Voided => Some(TransferKind::Void),
+        RedemptionStatus::Expired => Some(TransferKind::Expire),
+        RedemptionStatus::Held => None,
     }
 }
 
@@ -57,14 +59,18 @@ pub fn check(conn: &mut AnyConnection, derived: &HashMap<i64, Balances>) -> Quer
     )
     .load(conn)?;
     for r in rows {
-        let expected = resolving_kind(&r.status);
+        let expected = resolving_kind(r.status);
         let agrees = r.hold_id.is_some()
-            && r.kind.as_deref() == expected
+            && r.kind == expected
             && (expected.is_none() || (r.pending_id == r.hold_id && r.amount == Some(r.points)));
         if !agrees {
             mismatches.push(format!(
                 "redemption {} is {} but its ledger record is {:?} of hold {:?} for {:?}",
-                r.id, r.status, r.kind, r.pending_id, r.amount
+                r.id,
+                r.status,
+                r.kind.map(TransferKind::as_str),
+                r.pending_id,
+                r.amount
             ));
         }
     }

@@ -8,13 +8,12 @@
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::store::{self, NewRedemption, RedemptionRow};
+use super::error::RedemptionError;
+use super::store::{self, NewRedemption, RedemptionRow, RedemptionStatus};
 use super::REF_TYPE;
 use crate::db::schema::redemptions;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
-use crate::error::ApiError;
-use crate::error::ErrorCode;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::offers::stock;
 use crate::offers::store as offers;
@@ -36,36 +35,22 @@ pub fn redeem(
     offer_id: i64,
     hold_ttl: Duration,
     now: NaiveDateTime,
-) -> Result<RedemptionRow, ApiError> {
-    let offer = offers::find(conn, offer_id)?.ok_or_else(|| ApiError::not_found("no such offer"))?;
+) -> Result<RedemptionRow, RedemptionError> {
+    let offer = offers::find(conn, offer_id)?.ok_or(RedemptionError::UnknownOffer)?;
     if !offer.open_at(now) {
-        return Err(ApiError::conflict(
-            ErrorCode::OfferInactive,
-            "this offer is withdrawn or outside its validity window",
-        ));
+        return Err(RedemptionError::OfferInactive);
     }
     let regions = offers::regions_of(conn, &[offer.id])?
         .remove(&offer.id)
         .unwrap_or_default();
     if !regions.iter().any(|r| catalog.is_within(&who.region_code, r)) {
-        // 409 with the contract's other refusals of an offer (`offer_inactive`, `out_of_stock`…): the
-        // caller may redeem, this offer just does not serve its region.
-        return Err(ApiError::conflict(
-            ErrorCode::RegionNotServed,
-            format!("this offer is not available in region {}", who.region_code),
-        ));
+        return Err(RedemptionError::RegionNotServed(who.region_code.clone()));
     }
     if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {
-        return Err(ApiError::conflict(
-            ErrorCode::LimitReached,
-            format!(
-                "at most {} held or captured redemptions of this offer per account",
-                offer.per_user_limit
-            ),
-        ));
+        return Err(RedemptionError::LimitReached(offer.per_user_limit));
     }
     let partner = partners::find(conn, offer.partner_id)?
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("offer {offer_id} has no partner")))?;
+        .ok_or_else(|| RedemptionError::Inconsistent(format!("offer {offer_id} has no partner")))?;
     let expires_at = now + hold_ttl;
     let mut row = store::insert(
         conn,
@@ -87,9 +72,9 @@ pub fn redeem(
         offer.points_cost,
         expires_at,
         &Cause::of(REF_TYPE, row.id),
+        now,
     )?;
-    let bucket = stock::take(conn, offer.id)?
-        .ok_or_else(|| ApiError::conflict(ErrorCode::OutOfStock, "this offer is out of stock"))?;
+    let bucket = stock::take(conn, offer.id)?.ok_or(RedemptionError::OutOfStock)?;
     store::set_hold(conn, row.id, hold.id, bucket)?;
     row.hold_id = Some(hold.id);
     row.stock_bucket = Some(bucket);
@@ -105,11 +90,21 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    fn status(self) -> &'static str {
+    pub fn status(self) -> RedemptionStatus {
         match self {
-            Outcome::Captured => "captured",
-            Outcome::Voided => "voided",
-            Outcome::Expired => "expired",
+            Outcome::Captured => RedemptionStatus::Captured,
+            Outcome::Voided => RedemptionStatus::Voided,
+            Outcome::Expired => RedemptionStatus::Expired,
+        }
+    }
+
+    /// How request hashes name the outcome: fixed text (these were the `Debug` names), so that
+    /// renaming a variant cannot change a stored hash.
+    pub fn hashed_name(self) -> &'static str {
+        match self {
+            Outcome::Captured => "Captured",
+            Outcome::Voided => "Voided",
+            Outcome::Expired => "Expired",
         }
     }
 }
@@ -150,7 +145,9 @@ fn claim(
     now: NaiveDateTime,
 ) -> QueryResult<bool> {
     use redemptions::dsl as r;
-    let held = r::redemptions.find(id).filter(r::status.eq("held"));
+    let held = r::redemptions
+        .find(id)
+        .filter(r::status.eq(RedemptionStatus::Held));
     let changes = (
         r::status.eq(outcome.status()),
         r::resolved_at.eq(now),
@@ -177,36 +174,27 @@ fn claim(
 }
 
 /// Why a claim failed, as the caller should hear it.
-fn refusal(
-    conn: &mut AnyConnection,
-    id: i64,
-    actor: Actor,
-    now: NaiveDateTime,
-) -> Result<ApiError, ApiError> {
-    let Some(row) = store::find(conn, id)?.filter(|r| actor.sees(r)) else {
-        return Ok(ApiError::not_found("no such redemption"));
+fn refusal(conn: &mut AnyConnection, id: i64, actor: Actor, now: NaiveDateTime) -> RedemptionError {
+    let row = match store::find(conn, id) {
+        Ok(row) => row.filter(|r| actor.sees(r)),
+        Err(e) => return e.into(),
     };
-    Ok(if row.status != "held" {
-        ApiError::conflict(
-            ErrorCode::InvalidState,
-            format!("this redemption is already {}", row.status),
-        )
-    } else if row.expires_at <= now {
-        ApiError::conflict(ErrorCode::InvalidState, "this redemption has expired")
-    } else {
-        ApiError::conflict(
-            ErrorCode::InvalidState,
-            "this redemption is not due to expire yet",
-        )
-    })
+    match row {
+        None => RedemptionError::UnknownRedemption,
+        Some(row) if row.status != RedemptionStatus::Held => RedemptionError::AlreadyResolved(row.status),
+        Some(row) if row.expires_at <= now => RedemptionError::Expired,
+        Some(_) => RedemptionError::NotDue,
+    }
 }
 
 /// A ledger refusal here means the redemption and its hold disagree: a bug, never the caller's fault.
-fn inconsistent(id: i64) -> impl Fn(LedgerError) -> ApiError {
-    move |e| {
-        ApiError::internal(anyhow::anyhow!(
-            "redemption {id}: its hold cannot be resolved: {e}"
-        ))
+/// A database failure stays one (a lost race is retried by the client).
+fn inconsistent(id: i64) -> impl Fn(LedgerError) -> RedemptionError {
+    move |e| match e {
+        LedgerError::Database(e) => RedemptionError::Database(e),
+        refused => {
+            RedemptionError::Inconsistent(format!("redemption {id}: its hold cannot be resolved: {refused}"))
+        }
     }
 }
 
@@ -217,23 +205,23 @@ pub fn resolve(
     outcome: Outcome,
     actor: Actor,
     now: NaiveDateTime,
-) -> Result<RedemptionRow, ApiError> {
+) -> Result<RedemptionRow, RedemptionError> {
     db::transaction(conn, Tx::Write, |conn| {
         if !claim(conn, id, outcome, actor, now)? {
-            return Err(refusal(conn, id, actor, now)?);
+            return Err(refusal(conn, id, actor, now));
         }
-        let row = store::find(conn, id)?.ok_or_else(|| ApiError::not_found("no such redemption"))?;
+        let row = store::find(conn, id)?.ok_or(RedemptionError::UnknownRedemption)?;
         let hold_id = row
             .hold_id
-            .ok_or_else(|| ApiError::internal(anyhow::anyhow!("redemption {id} has no hold")))?;
+            .ok_or_else(|| RedemptionError::Inconsistent(format!("redemption {id} has no hold")))?;
         let released = outcome != Outcome::Captured;
         if released {
             store::return_limit(conn, row.offer_id, row.account_id)?;
         }
         let cause = Cause::of(REF_TYPE, id);
         let transfer = match outcome {
-            Outcome::Captured => ledger::post(conn, hold_id, &cause),
-            Outcome::Voided => ledger::void(conn, hold_id, &cause),
+            Outcome::Captured => ledger::post(conn, hold_id, &cause, now),
+            Outcome::Voided => ledger::void(conn, hold_id, &cause, now),
             Outcome::Expired => ledger::expire(conn, hold_id, now),
         }
         .map_err(inconsistent(id))?;
@@ -251,20 +239,37 @@ pub fn resolve(
 /// Expires up to `limit` redemptions whose hold has run out, each in its own transaction; one that a
 /// capture, a void or another instance's sweeper ended first is skipped. Returns how many it expired.
 ///
-/// One whose hold cannot be resolved (an inconsistency, which `verify` reports) is logged and skipped:
-/// being the oldest, it would otherwise come first in every sweep and stop every later hold from
-/// expiring. Any other failure (the database gone) ends the sweep, to be tried again.
-pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> Result<usize, ApiError> {
+/// One whose hold cannot be resolved (an inconsistency, which `verify` reports, or a statement the
+/// database refuses for it) is logged and skipped: being the oldest, it would otherwise come first in
+/// every sweep and stop every later hold from expiring. A redemption gone, or a race lost to another
+/// transaction, ends the sweep, to be tried again.
+pub fn expire_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<usize, RedemptionError> {
     let mut expired = 0;
     for id in store::due(conn, now, limit)? {
         match resolve(conn, id, Outcome::Expired, Actor::Sweeper, now) {
             Ok(_) => expired += 1,
-            Err(e) if e.code == ErrorCode::InvalidState => {}
-            Err(e) if e.status == actix_web::http::StatusCode::INTERNAL_SERVER_ERROR => {
-                tracing::error!(redemption_id = id, error = %e.log_message(), "redemption not expired; skipped");
+            Err(e) if e.is_not_held() => {}
+            Err(e) if skipped_by_sweep(&e) => {
+                tracing::error!(redemption_id = id, error = %e, "redemption not expired; skipped");
             }
             Err(e) => return Err(e),
         }
     }
     Ok(expired)
+}
+
+/// Failures that concern one redemption rather than the sweep: its rows disagree, or the database
+/// refused a statement for it (any failure but a lost race, which is worth retrying).
+fn skipped_by_sweep(e: &RedemptionError) -> bool {
+    match e {
+        RedemptionError::Inconsistent(_) => true,
+        RedemptionError::Database(e) => {
+            !matches!(e, diesel::result::Error::NotFound) && !crate::error::lost_a_race(e)
+        }
+        _ => false,
+    }
 }

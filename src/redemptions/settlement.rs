@@ -9,6 +9,7 @@ use diesel::sql_types::{BigInt, Text, Timestamp};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::store::RedemptionStatus;
 use crate::db::schema::{offers, redemptions};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
@@ -63,7 +64,7 @@ struct Group {
     #[diesel(sql_type = Text)]
     title: String,
     #[diesel(sql_type = Text)]
-    status: String,
+    status: RedemptionStatus,
     #[diesel(sql_type = BigInt)]
     n: i64,
     #[diesel(sql_type = BigInt)]
@@ -101,13 +102,13 @@ pub fn statement(
                 counts: Counts::default(),
             });
             for counts in [&mut totals, &mut entry.counts] {
-                match g.status.as_str() {
-                    "captured" => {
+                match g.status {
+                    RedemptionStatus::Captured => {
                         counts.captured += g.n;
                         counts.points_captured += g.points;
                         counts.value_fen += g.value_fen;
                     }
-                    "voided" => counts.voided += g.n,
+                    RedemptionStatus::Voided => counts.voided += g.n,
                     _ => counts.expired += g.n,
                 }
             }
@@ -119,7 +120,7 @@ pub fn statement(
             totals,
             offers: per_offer.into_values().collect(),
             settlement_account_id: partner.account_id.to_string(),
-            settlement_balance: ledger::credited_total(conn, partner.account_id, Kind::Post.as_str())?,
+            settlement_balance: ledger::credited_total(conn, partner.account_id, Kind::Post)?,
         })
     })
 }
@@ -128,7 +129,7 @@ type LineItem = (
     i64,
     i64,
     String,
-    String,
+    RedemptionStatus,
     i64,
     Option<i64>,
     i64,
@@ -147,7 +148,7 @@ pub fn line_items_csv(
     let rows: Vec<LineItem> = redemptions::table
         .inner_join(offers::table)
         .filter(redemptions::partner_id.eq(partner.id))
-        .filter(redemptions::status.ne("held"))
+        .filter(redemptions::status.ne(RedemptionStatus::Held))
         .filter(redemptions::resolved_at.ge(from))
         .filter(redemptions::resolved_at.lt(to))
         .order((redemptions::resolved_at, redemptions::id))
@@ -194,7 +195,7 @@ pub fn line_items_csv(
                 id.to_string(),
                 offer_id.to_string(),
                 title,
-                status,
+                status.to_string(),
                 points.to_string(),
                 value_fen.map(|v| v.to_string()).unwrap_or_default(),
                 account_id.to_string(),

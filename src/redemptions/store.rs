@@ -9,6 +9,16 @@ use diesel::sql_types::BigInt;
 use crate::db::schema::{redemption_counts, redemptions};
 use crate::db::AnyConnection;
 
+crate::text_enum! {
+    /// Where a redemption stands: held until a partner captures it, someone voids it, or it expires.
+    pub enum RedemptionStatus {
+        Held = "held",
+        Captured = "captured",
+        Voided = "voided",
+        Expired = "expired",
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, PartialEq, Eq)]
 #[diesel(table_name = redemptions)]
 pub struct RedemptionRow {
@@ -19,7 +29,7 @@ pub struct RedemptionRow {
     pub user_id: i64,
     pub points: i64,
     pub value_fen: Option<i64>,
-    pub status: String,
+    pub status: RedemptionStatus,
     pub hold_id: Option<i64>,
     pub stock_bucket: Option<i64>,
     pub resolution_id: Option<i64>,
@@ -49,7 +59,7 @@ pub fn insert(conn: &mut AnyConnection, new: &NewRedemption) -> QueryResult<Rede
             redemptions::user_id.eq(new.user_id),
             redemptions::points.eq(new.points),
             redemptions::value_fen.eq(new.value_fen),
-            redemptions::status.eq("held"),
+            redemptions::status.eq(RedemptionStatus::Held),
             redemptions::expires_at.eq(new.expires_at),
             redemptions::created_at.eq(new.created_at),
         ))
@@ -66,15 +76,18 @@ pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<RedemptionR
 }
 
 /// Whose redemptions a listing shows.
-pub enum Owner<'a> {
+pub enum Owner {
     Account(i64),
-    Partner { id: i64, status: Option<&'a str> },
+    Partner {
+        id: i64,
+        status: Option<RedemptionStatus>,
+    },
 }
 
 /// An account's or a partner's redemptions, newest first, below the cursor.
 pub fn list(
     conn: &mut AnyConnection,
-    owner: Owner<'_>,
+    owner: Owner,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<RedemptionRow>> {
@@ -88,7 +101,7 @@ pub fn list(
         Owner::Partner { id, status } => {
             query = query.filter(redemptions::partner_id.eq(id));
             if let Some(status) = status {
-                query = query.filter(redemptions::status.eq(status.to_string()));
+                query = query.filter(redemptions::status.eq(status));
             }
         }
     }
@@ -146,7 +159,7 @@ pub fn return_limit(conn: &mut AnyConnection, offer_id: i64, account_id: i64) ->
 /// Held redemptions whose hold has run out at `now`, oldest first.
 pub fn due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> QueryResult<Vec<i64>> {
     redemptions::table
-        .filter(redemptions::status.eq("held"))
+        .filter(redemptions::status.eq(RedemptionStatus::Held))
         .filter(redemptions::expires_at.le(now))
         .order(redemptions::expires_at)
         .select(redemptions::id)

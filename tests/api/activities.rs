@@ -155,9 +155,10 @@ async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
     assert!(app.verify().await.ok());
 
     // A second issue for the same activity: the balances still add up, the reconciliation does not.
+    let now = app.state.clock.now_naive();
     app.with_conn(move |conn| {
         let cause = tanhui::ledger::service::Cause::of("activity", id);
-        tanhui::ledger::service::issue(conn, "440300", account, 43, &cause).unwrap()
+        tanhui::ledger::service::issue(conn, "440300", account, 43, &cause, now).unwrap()
     })
     .await;
     reported("is not the transfer of the activity it names").await;

@@ -190,6 +190,7 @@ impl TestApp {
     /// Issues points to a wallet straight through the ledger service (as an earned activity would).
     pub async fn grant(&self, account_id: &str, points: i64) {
         let account: i64 = account_id.parse().unwrap();
+        let now = self.state.clock.now_naive();
         self.with_conn(move |conn| {
             tanhui::ledger::service::issue(
                 conn,
@@ -197,6 +198,7 @@ impl TestApp {
                 account,
                 points,
                 &tanhui::ledger::service::Cause::of("test", "grant"),
+                now,
             )
             .unwrap();
         })
@@ -223,9 +225,9 @@ impl TestApp {
     }
 
     /// `tanhui verify` over the app's database.
-    pub async fn verify(&self) -> tanhui::ledger::verify::Report {
+    pub async fn verify(&self) -> tanhui::verify::Report {
         let key = self.state.platform_key.public_key_bytes();
-        self.with_conn(move |conn| tanhui::ledger::verify::verify(conn, &key, |_, _| {}).unwrap())
+        self.with_conn(move |conn| tanhui::verify::verify(conn, &key, |_, _| {}).unwrap())
             .await
     }
 
@@ -544,6 +546,11 @@ fn build_template(admin_url: &str) -> String {
         .execute(&mut conn)
         .expect("unlock");
     name
+}
+
+/// The time for tests that call the service layer directly, on apps whose clocks they do not move.
+pub fn now() -> chrono::NaiveDateTime {
+    Clock::system().now_naive()
 }
 
 pub async fn spawn(backend: Backend) -> Option<TestApp> {

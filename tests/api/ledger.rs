@@ -9,10 +9,11 @@ use tanhui::db::{self, Tx};
 use tanhui::idempotency;
 use tanhui::ledger::handlers::TransferRequest;
 use tanhui::ledger::service::{self, Cause, LedgerError};
-use tanhui::ledger::{merkle, seal, store, verify};
+use tanhui::ledger::{merkle, seal};
+use tanhui::verify;
 
 use crate::both_backends;
-use crate::helpers::{second_instance, Resp, TestApp};
+use crate::helpers::{now, second_instance, Resp, TestApp};
 
 both_backends!(
     wallets_show_issued_points,
@@ -368,7 +369,7 @@ async fn a_key_claimed_by_another_transaction_is_answered_from_it(app: TestApp) 
 }
 
 fn later(secs: i64) -> chrono::NaiveDateTime {
-    store::now() + chrono::Duration::seconds(secs)
+    now() + chrono::Duration::seconds(secs)
 }
 
 async fn holds_post_void_and_expire_once(app: TestApp) {
@@ -380,7 +381,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
 
     let c = cause.clone();
     let hold = app
-        .with_conn(move |conn| service::hold(conn, a, s, 100, later(3600), &c).unwrap())
+        .with_conn(move |conn| service::hold(conn, a, s, 100, later(3600), &c, now()).unwrap())
         .await;
     let w = wallet(&app, &alice).await;
     assert_eq!(
@@ -390,7 +391,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     // Held points cannot be spent.
     let c = cause.clone();
     let overdraw = app
-        .with_conn(move |conn| service::transfer(conn, service::Kind::Transfer, a, s, 201, &c))
+        .with_conn(move |conn| service::transfer(conn, service::Kind::Transfer, a, s, 201, &c, now()))
         .await;
     assert_eq!(overdraw.unwrap_err(), LedgerError::InsufficientFunds);
 
@@ -399,13 +400,13 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let (first, second, void_after) = app
         .with_conn(move |conn| {
             (
-                service::post(conn, id, &c),
-                service::post(conn, id, &c),
-                service::void(conn, id, &c),
+                service::post(conn, id, &c, now()),
+                service::post(conn, id, &c, now()),
+                service::void(conn, id, &c, now()),
             )
         })
         .await;
-    assert_eq!(first.unwrap().kind, "post");
+    assert_eq!(first.unwrap().kind.as_str(), "post");
     assert_eq!(second.unwrap_err(), LedgerError::NotPending);
     assert_eq!(void_after.unwrap_err(), LedgerError::NotPending);
     let w = wallet(&app, &alice).await;
@@ -415,11 +416,11 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let c = cause.clone();
     let voided = app
         .with_conn(move |conn| {
-            let h = service::hold(conn, a, s, 50, later(3600), &c).unwrap();
-            service::void(conn, h.id, &c).map(|t| t.kind)
+            let h = service::hold(conn, a, s, 50, later(3600), &c, now()).unwrap();
+            service::void(conn, h.id, &c, now()).map(|t| t.kind)
         })
         .await;
-    assert_eq!(voided.unwrap(), "void");
+    assert_eq!(voided.unwrap().as_str(), "void");
     assert_eq!(wallet(&app, &alice).await["available"], 200);
 
     // A hold past its timeout is expired by the sweeper, and only once; one not yet due is left alone.
@@ -428,8 +429,8 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let c = cause.clone();
     let (due, not_due) = app
         .with_conn(move |conn| {
-            let due = service::hold(conn, a, s, 70, later(1800), &c).unwrap();
-            let not_due = service::hold(conn, a, s, 30, later(3 * 3600), &c).unwrap();
+            let due = service::hold(conn, a, s, 70, later(1800), &c, now()).unwrap();
+            let not_due = service::hold(conn, a, s, 30, later(3 * 3600), &c, now()).unwrap();
             (due.id, not_due.id)
         })
         .await;
@@ -447,7 +448,7 @@ async fn holds_post_void_and_expire_once(app: TestApp) {
     let w = wallet(&app, &alice).await;
     assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(200), Some(30)));
     let unknown = app
-        .with_conn(move |conn| service::post(conn, 987_654_321, &Cause::default()))
+        .with_conn(move |conn| service::post(conn, 987_654_321, &Cause::default(), now()))
         .await;
     assert_eq!(unknown.unwrap_err(), LedgerError::UnknownHold);
 }
@@ -463,7 +464,7 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
     for round in 0..10 {
         let hold = app
             .with_conn(move |conn| {
-                service::hold(conn, a, s, 10, later(3600), &Cause::of("race", round))
+                service::hold(conn, a, s, 10, later(3600), &Cause::of("race", round), now())
                     .unwrap()
                     .id
             })
@@ -471,10 +472,13 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
         let (db1, db2) = (app.state.db.clone(), other.state.db.clone());
         let outcomes: Vec<bool> = std::thread::scope(|scope| {
             let racers = [
-                scope.spawn(|| service::post(&mut db1.get().unwrap(), hold, &Cause::default()).is_ok()),
-                scope.spawn(|| service::void(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope
+                    .spawn(|| service::post(&mut db1.get().unwrap(), hold, &Cause::default(), now()).is_ok()),
+                scope
+                    .spawn(|| service::void(&mut db2.get().unwrap(), hold, &Cause::default(), now()).is_ok()),
                 scope.spawn(|| service::expire(&mut db1.get().unwrap(), hold, later(7200)).is_ok()),
-                scope.spawn(|| service::post(&mut db2.get().unwrap(), hold, &Cause::default()).is_ok()),
+                scope
+                    .spawn(|| service::post(&mut db2.get().unwrap(), hold, &Cause::default(), now()).is_ok()),
             ];
             racers.into_iter().map(|r| r.join().unwrap()).collect()
         });
@@ -504,14 +508,15 @@ async fn racing_sealers_keep_one_chain(app: TestApp) {
         app.grant(&account, 1).await;
     }
     let (db, key) = (app.state.db.clone(), app.state.platform_key.clone());
+    let clock = app.state.clock.clone();
     let report = tokio::task::spawn_blocking(move || {
         let sealers: Vec<_> = (0..4)
             .map(|_| {
-                let (db, key) = (db.clone(), key.clone());
+                let (db, key, clock) = (db.clone(), key.clone(), clock.clone());
                 std::thread::spawn(move || {
                     let mut conn = db.get().unwrap();
                     // Blocks of three, so that the sealers keep meeting on one head.
-                    while seal::seal_once(&mut conn, &key, 3).unwrap().is_some()
+                    while seal::seal_once(&mut conn, &key, 3, &clock).unwrap().is_some()
                         || unsealed_transfers::table
                             .count()
                             .get_result::<i64>(&mut conn)
@@ -538,8 +543,8 @@ async fn racing_sealers_keep_one_chain(app: TestApp) {
 }
 
 fn seal_now(app: &TestApp) -> impl std::future::Future<Output = ()> + '_ {
-    let key = app.state.platform_key.clone();
-    app.with_conn(move |conn| while seal::seal_once(conn, &key, 10_000).unwrap().is_some() {})
+    let (key, clock) = (app.state.platform_key.clone(), app.state.clock.clone());
+    app.with_conn(move |conn| while seal::seal_once(conn, &key, 10_000, &clock).unwrap().is_some() {})
 }
 
 async fn sealed_blocks_and_proofs_verify_offline(app: TestApp) {

@@ -13,7 +13,8 @@ use rand::{Rng, SeedableRng};
 use tanhui::db::schema::unsealed_transfers;
 use tanhui::db::Db;
 use tanhui::ledger::service::{self, Cause, Kind, LedgerError};
-use tanhui::ledger::{seal, store, verify};
+use tanhui::ledger::{seal, store};
+use tanhui::verify;
 
 use crate::both_backends;
 use crate::helpers::TestApp;
@@ -73,14 +74,14 @@ impl Auditor {
 
     fn run(&mut self, conn: &mut tanhui::db::AnyConnection, rng: &mut StdRng) {
         let pick = |rng: &mut StdRng, wallets: &[i64]| wallets[rng.gen_range(0..wallets.len())];
-        let future = store::now() + chrono::Duration::hours(1);
+        let future = crate::helpers::now() + chrono::Duration::hours(1);
         for step in 0..OPERATIONS_PER_THREAD {
             let cause = Cause::of("model", format!("{}-{step}", self.seed));
             match rng.gen_range(0..100) {
                 0..=19 => {
                     let to = pick(rng, &self.wallets);
                     let amount = rng.gen_range(1..500);
-                    let got = service::issue(conn, "440300", to, amount, &cause);
+                    let got = service::issue(conn, "440300", to, amount, &cause, crate::helpers::now());
                     self.check("issue", &got, true, None);
                     self.expected.entry(to).or_default().balance += amount;
                 }
@@ -88,7 +89,15 @@ impl Auditor {
                     let (from, to) = (pick(rng, &self.wallets), pick(rng, &self.wallets));
                     let available = self.expected[&from].available();
                     let amount = rng.gen_range(1..=available + 50);
-                    let got = service::transfer(conn, Kind::Transfer, from, to, amount, &cause);
+                    let got = service::transfer(
+                        conn,
+                        Kind::Transfer,
+                        from,
+                        to,
+                        amount,
+                        &cause,
+                        crate::helpers::now(),
+                    );
                     if from == to {
                         self.check("self transfer", &got, false, Some(LedgerError::SameAccount));
                     } else {
@@ -107,7 +116,7 @@ impl Auditor {
                     }
                     let available = self.expected[&from].available();
                     let amount = rng.gen_range(1..=available + 50);
-                    let got = service::hold(conn, from, to, amount, future, &cause);
+                    let got = service::hold(conn, from, to, amount, future, &cause, crate::helpers::now());
                     let fits = amount <= available;
                     self.check("hold", &got, fits, Some(LedgerError::InsufficientFunds));
                     if let Ok(hold) = got {
@@ -124,9 +133,9 @@ impl Auditor {
                     let hold = self.open.swap_remove(rng.gen_range(0..self.open.len()));
                     let post = rng.gen_bool(0.5);
                     let got = if post {
-                        service::post(conn, hold.id, &cause)
+                        service::post(conn, hold.id, &cause, crate::helpers::now())
                     } else {
-                        service::void(conn, hold.id, &cause)
+                        service::void(conn, hold.id, &cause, crate::helpers::now())
                     };
                     self.check(if post { "post" } else { "void" }, &got, true, None);
                     let from = self.expected.get_mut(&hold.from).unwrap();
@@ -141,9 +150,9 @@ impl Auditor {
                     // Resolving a hold a second time is always refused.
                     let id = self.resolved[rng.gen_range(0..self.resolved.len())];
                     let got = if rng.gen_bool(0.5) {
-                        service::post(conn, id, &cause)
+                        service::post(conn, id, &cause, crate::helpers::now())
                     } else {
-                        service::void(conn, id, &cause)
+                        service::void(conn, id, &cause, crate::helpers::now())
                     };
                     self.check("second resolution", &got, false, Some(LedgerError::NotPending));
                 }
@@ -155,14 +164,14 @@ impl Auditor {
                         continue;
                     }
                     let amount = rng.gen_range(1..=available);
-                    let past = store::now() - chrono::Duration::seconds(1);
-                    let hold = service::hold(conn, from, to, amount, past, &cause);
+                    let past = crate::helpers::now() - chrono::Duration::seconds(1);
+                    let hold = service::hold(conn, from, to, amount, past, &cause, crate::helpers::now());
                     self.check("due hold", &hold, true, None);
                     let id = hold.unwrap().id;
-                    match service::expire(conn, id, store::now()) {
-                        Ok(t) => assert_eq!(t.kind, "expire", "seed {}", self.seed),
+                    match service::expire(conn, id, crate::helpers::now()) {
+                        Ok(t) => assert_eq!(t.kind.as_str(), "expire", "seed {}", self.seed),
                         Err(LedgerError::NotPending) => {
-                            let swept = service::post(conn, id, &cause);
+                            let swept = service::post(conn, id, &cause, crate::helpers::now());
                             self.check("post after expiry", &swept, false, Some(LedgerError::NotPending));
                         }
                         Err(e) => panic!("seed {}: expire: {e:?}", self.seed),
@@ -202,7 +211,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
         wallets.push(account.parse::<i64>().unwrap());
     }
     let db: Db = app.state.db.clone();
-    let key = app.state.platform_key.clone();
+    let (key, clock) = (app.state.platform_key.clone(), app.state.clock.clone());
     actix_web::web::block(move || {
         std::thread::scope(|scope| {
             let workers: Vec<_> = wallets
@@ -233,7 +242,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
         // Seal what is left; `None` also means the app's own sealer holds the lock right now, so wait
         // until nothing is left unsealed rather than stop at the first `None`.
         loop {
-            if seal::seal_once(&mut conn, &key, 1_000).unwrap().is_some() {
+            if seal::seal_once(&mut conn, &key, 1_000, &clock).unwrap().is_some() {
                 continue;
             }
             let unsealed: i64 = unsealed_transfers::table.count().get_result(&mut conn).unwrap();

@@ -17,6 +17,7 @@ both_backends!(
     per_user_limits_count_held_and_captured,
     capture_void_and_expiry_have_one_winner,
     uncaptured_holds_expire_and_give_stock_back,
+    a_held_redemption_expires_once_the_clock_passes_its_ttl,
     a_redemption_that_cannot_expire_holds_up_no_other,
     a_refused_redemption_is_refused_again_when_retried,
     partners_touch_only_their_own,
@@ -109,10 +110,10 @@ async fn capture(app: &TestApp, partner: &Partner, redemption: &str) -> Resp {
 
 /// Moves a redemption's expiry, and its hold's timeout with it, to `from_now`.
 async fn expire_at(app: &TestApp, id: i64, from_now: Duration) {
+    let at = app.state.clock.now_naive() + from_now;
     app.with_conn(move |conn| {
         use diesel::prelude::*;
         use tanhui::db::schema::{pending_holds, redemptions};
-        let at = tanhui::ledger::store::now() + from_now;
         let hold: i64 = diesel::update(redemptions::table.find(id))
             .set(redemptions::expires_at.eq(at))
             .returning(redemptions::hold_id.assume_not_null())
@@ -470,10 +471,9 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
                 return 0;
             }
             near_deadline().await;
-            app.with_conn(|conn| {
-                tanhui::redemptions::service::expire_due(conn, tanhui::ledger::store::now(), 100).unwrap()
-            })
-            .await
+            let now = app.state.clock.now_naive();
+            app.with_conn(move |conn| tanhui::redemptions::service::expire_due(conn, now, 100).unwrap())
+                .await
         };
         let (a, b, c, swept) = futures_util::future::join4(
             async {
@@ -502,11 +502,10 @@ async fn capture_void_and_expiry_have_one_winner(app: TestApp) {
         if winners + swept == 0 {
             // The racers came after the deadline, or the sweep before it: the hold is still held (or a
             // background sweeper took it). Past the deadline, a sweep must end it as expired.
-            actix_web::rt::time::sleep(std::time::Duration::from_millis(120)).await;
-            app.with_conn(|conn| {
-                tanhui::redemptions::service::expire_due(conn, tanhui::ledger::store::now(), 100).unwrap()
-            })
-            .await;
+            app.clock.advance(Duration::milliseconds(120));
+            let now = app.state.clock.now_naive();
+            app.with_conn(move |conn| tanhui::redemptions::service::expire_due(conn, now, 100).unwrap())
+                .await;
         }
         let status = app
             .get(&format!("/api/v1/redemptions/{id}"), Some(&token))
@@ -561,6 +560,41 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
     assert_eq!(transfers.body["items"][0]["kind"], "expire");
     // The points and the unit are free again.
     redeem_new(&app, &token, &offer_id).await.assert_status(201);
+    ledger_verifies(&app).await;
+}
+
+/// Nothing but time: once the clock passes the hold's time to live (the setting, a day), the sweeper
+/// expires the redemption, its points come back and its voucher no longer captures.
+async fn a_held_redemption_expires_once_the_clock_passes_its_ttl(app: TestApp) {
+    let partner = onboard(&app, "scenic", &["440300"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(300, 1, 1)).await;
+    let (token, _) = member_with(&app, 300).await;
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
+    let id = held["redemption_id"].as_str().unwrap().to_string();
+    let ttl = Duration::seconds(app.settings.redemptions.hold_ttl_secs as i64);
+    app.clock.advance(ttl - Duration::minutes(1));
+    assert_eq!(wallet(&app, &token).await["held"], 300);
+    app.clock.advance(Duration::minutes(1) + Duration::seconds(1));
+    capture(&app, &partner, &id)
+        .await
+        .assert_problem(409, "invalid_state");
+    let mut status = String::new();
+    // The sweeper runs every `expiry_sweep_interval_ms`; this waits for it, not for time to pass.
+    for _ in 0..50 {
+        let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await;
+        status = r.body["status"].as_str().unwrap().to_string();
+        if status == "expired" {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "expired");
+    let w = wallet(&app, &token).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(300), Some(0)));
+    assert_eq!(offer(&app, &offer_id).await["stock"], 1);
     ledger_verifies(&app).await;
 }
 
@@ -1015,7 +1049,8 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
         .with_conn(move |conn| {
             use diesel::prelude::*;
             use tanhui::db::schema::redemptions;
-            tanhui::redemptions::service::expire_due(conn, tanhui::ledger::store::now(), 10).unwrap();
+            tanhui::redemptions::service::expire_due(conn, tanhui::clock::Clock::system().now_naive(), 10)
+                .unwrap();
             redemptions::table
                 .find(expiring)
                 .select(redemptions::status)
@@ -1121,4 +1156,100 @@ async fn settlement_totals_after_a_mixed_sequence(app: TestApp) {
 
 fn urlencoding(s: &str) -> String {
     s.replace('+', "%2B").replace(':', "%3A")
+}
+
+/// A write that loses a race in PostgreSQL (a deadlock, SQLSTATE 40P01, or a serialization failure,
+/// 40001) answers 503 `retry` with `Retry-After` on every write path: a redemption (a ledger hold), a
+/// capture (a ledger post) and a transfer. A trigger on this test's own database raises the SQLSTATE on
+/// every insert of a transfer; once it is dropped, the same requests succeed and nothing of the failed
+/// attempts was written.
+#[actix_web::test]
+async fn lost_races_answer_retry_on_postgres() {
+    let Some(app) = crate::helpers::spawn(crate::helpers::Backend::Postgres).await else {
+        return;
+    };
+    let partner = onboard(&app, "transit", &["440000"]).await;
+    let offer_id = publish(&app, &partner, &offer_terms(100, 10, 5)).await;
+    let (token, _) = member_with(&app, 1000).await;
+    let (_, bob_account) = app.new_member().await;
+    let held = redeem_new(&app, &token, &offer_id)
+        .await
+        .assert_status(201)
+        .clone();
+    let held_id = held["redemption_id"].as_str().unwrap().to_string();
+    let transfer = json!({"to_account_id": bob_account, "points": 50});
+    let send_transfer = |key: &'static str| {
+        app.send(
+            app.client
+                .post(app.url("/api/v1/transfers"))
+                .bearer_auth(&token)
+                .header("Idempotency-Key", key)
+                .json(&transfer),
+        )
+    };
+
+    for (sqlstate, message) in [
+        ("40P01", "deadlock detected"),
+        ("40001", "could not serialize access due to concurrent update"),
+    ] {
+        exec(
+            &app,
+            format!(
+                "CREATE FUNCTION lose_race() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                 RAISE EXCEPTION '{message}' USING ERRCODE = '{sqlstate}'; END $$; \
+                 CREATE TRIGGER lose_race BEFORE INSERT ON transfers \
+                 FOR EACH ROW EXECUTE FUNCTION lose_race();"
+            ),
+        )
+        .await;
+        let answers = [
+            redeem(&app, &token, &offer_id, "raced-redemption").await,
+            capture(&app, &partner, &held_id).await,
+            send_transfer("raced-transfer").await,
+        ];
+        for r in &answers {
+            r.assert_problem(503, "retry");
+            let retry_after = r.headers.get("retry-after").and_then(|v| v.to_str().ok());
+            assert_eq!(retry_after, Some("1"), "{sqlstate}: {}", r.text);
+        }
+        exec(
+            &app,
+            "DROP TRIGGER lose_race ON transfers; DROP FUNCTION lose_race();".into(),
+        )
+        .await;
+        // Nothing of the refused attempts stands: the hold, the stock, the wallet are as they were.
+        let w = wallet(&app, &token).await;
+        assert_eq!(
+            (w["balance"].as_i64(), w["held"].as_i64()),
+            (Some(1000), Some(100))
+        );
+        assert_eq!(offer(&app, &offer_id).await["stock"], 9);
+        ledger_verifies(&app).await;
+    }
+
+    let redeemed = redeem(&app, &token, &offer_id, "raced-redemption").await;
+    assert_eq!(redeemed.assert_status(201)["status"], "held");
+    let captured = capture(&app, &partner, &held_id).await;
+    assert_eq!(captured.assert_status(200)["status"], "captured");
+    send_transfer("raced-transfer").await.assert_status(201);
+    let w = wallet(&app, &token).await;
+    assert_eq!(
+        (w["balance"].as_i64(), w["held"].as_i64()),
+        (Some(1000 - 100 - 50), Some(100))
+    );
+    assert_eq!(offer(&app, &offer_id).await["stock"], 8);
+    let redemptions = app.get("/api/v1/redemptions", Some(&token)).await;
+    assert_eq!(
+        redemptions.assert_status(200)["items"].as_array().unwrap().len(),
+        2
+    );
+    ledger_verifies(&app).await;
+}
+
+async fn exec(app: &TestApp, sql: String) {
+    app.with_conn(move |conn| {
+        use diesel::connection::SimpleConnection;
+        conn.batch_execute(&sql).unwrap()
+    })
+    .await
 }

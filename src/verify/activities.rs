@@ -1,4 +1,5 @@
-//! Part of `tanhui verify`: every point issued for an activity is the one issue transfer its row names,
+//! The activities' part of `tanhui verify`, kept here so that the activities depend on nothing of
+//! `verify`: every point issued for an activity is the one issue transfer its row names,
 //! for the points the row says, to its account; and no issue names an activity that does not name it.
 //! Balances alone cannot show points created out of nothing: an issuance account is unfloored and its
 //! balance is the sum of its transfers, so an extra issue still sums to zero.
