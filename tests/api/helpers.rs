@@ -292,10 +292,15 @@ impl Key {
 
     /// Signing parameters for a request sent now with a fresh nonce.
     pub fn fresh(&self) -> Signing<'_> {
+        self.fresh_at(chrono::Utc::now().timestamp())
+    }
+
+    /// Signing parameters for a request sent at `unix_seconds` (a caller whose clock agrees with a moved app clock).
+    pub fn fresh_at(&self, unix_seconds: i64) -> Signing<'_> {
         Signing {
             key_id: &self.key_id,
             secret: &self.secret,
-            timestamp: chrono::Utc::now().timestamp(),
+            timestamp: unix_seconds,
             nonce: uuid::Uuid::new_v4().to_string(),
         }
     }
@@ -341,7 +346,9 @@ impl TestApp {
 
     /// A signed request sent now with a fresh nonce.
     pub async fn signed(&self, key: &Key, method: &str, path: &str, body: Option<&Value>) -> Resp {
-        self.send_signed(&key.fresh(), method, path, body, &[]).await
+        // The caller's clock agrees with the app's, also where a test moved it.
+        let at = self.clock.clock().unix_seconds();
+        self.send_signed(&key.fresh_at(at), method, path, body, &[]).await
     }
 }
 

@@ -568,7 +568,9 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
 async fn a_held_redemption_expires_once_the_clock_passes_its_ttl(app: TestApp) {
     let partner = onboard(&app, "scenic", &["440300"]).await;
     let offer_id = publish(&app, &partner, &offer_terms(300, 1, 1)).await;
-    let (token, _) = member_with(&app, 300).await;
+    let (phone, password, _, account) = app.register().await;
+    app.grant(&account, 300).await;
+    let token = app.token_of(&phone, &password).await;
     let held = redeem_new(&app, &token, &offer_id)
         .await
         .assert_status(201)
@@ -576,8 +578,11 @@ async fn a_held_redemption_expires_once_the_clock_passes_its_ttl(app: TestApp) {
     let id = held["redemption_id"].as_str().unwrap().to_string();
     let ttl = Duration::seconds(app.settings.redemptions.hold_ttl_secs as i64);
     app.clock.advance(ttl - Duration::minutes(1));
+    // Access tokens expire by the same clock: sign in again after each move.
+    let token = app.token_of(&phone, &password).await;
     assert_eq!(wallet(&app, &token).await["held"], 300);
     app.clock.advance(Duration::minutes(1) + Duration::seconds(1));
+    let token = app.token_of(&phone, &password).await;
     capture(&app, &partner, &id)
         .await
         .assert_problem(409, "invalid_state");
