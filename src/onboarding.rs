@@ -3,11 +3,36 @@
 use serde::Deserialize;
 use utoipa::ToSchema;
 
+use crate::auth::api_keys::KeyError;
 use crate::domain::catalog::Catalog;
 use crate::error::{ApiError, FieldError};
 
 /// The longest partner or provider name: a company's full registered name fits.
 pub const NAME_MAX_CHARS: usize = 100;
+
+/// Why onboarding a validated party (a partner or a data provider) was not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum OnboardError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error("encoding the region list: {0}")]
+    Encoding(#[from] serde_json::Error),
+}
+
+impl From<OnboardError> for ApiError {
+    fn from(e: OnboardError) -> ApiError {
+        match e {
+            OnboardError::Invalid { field, message } => ApiError::field(field, message),
+            OnboardError::Key(e) => e.into(),
+            OnboardError::Database(e) => e.into(),
+            OnboardError::Encoding(e) => ApiError::internal(e),
+        }
+    }
+}
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

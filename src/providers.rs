@@ -21,7 +21,7 @@ use crate::domain::catalog::Catalog;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
-use crate::onboarding::Onboarding;
+use crate::onboarding::{OnboardError, Onboarding};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 
@@ -78,7 +78,7 @@ pub async fn create_provider(
     let now = state.clock.now_naive();
     let credentials = state
         .db
-        .run(move |conn| register(conn, &task_state.secrets, admin_id, &onboarding, now))
+        .run(move |conn| Ok(register(conn, &task_state.secrets, admin_id, &onboarding, now)?))
         .await?;
     Ok(HttpResponse::Created().json(credentials))
 }
@@ -90,15 +90,14 @@ pub fn register(
     admin_id: i64,
     onboarding: &Onboarding,
     now: NaiveDateTime,
-) -> Result<Credentials, ApiError> {
+) -> Result<Credentials, OnboardError> {
     db::transaction(conn, Tx::Write, |conn| {
         let name = onboarding.name.trim();
         let provider_id: i64 = diesel::insert_into(providers::table)
             .values((
                 providers::name.eq(name),
                 providers::kind.eq(&onboarding.kind),
-                providers::region_codes
-                    .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
+                providers::region_codes.eq(serde_json::to_string(&onboarding.region_codes)?),
                 providers::created_at.eq(now),
             ))
             .returning(providers::id)

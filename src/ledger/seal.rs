@@ -6,13 +6,13 @@ use diesel::sql_types::BigInt;
 use sha2::{Digest, Sha256};
 
 use super::merkle;
+use super::service::LedgerError;
 use super::signing::PlatformKey;
 use super::store::{self, block_header, BlockRow, TransferRow};
 use crate::clock::Clock;
 use crate::db::prepared::{Dynamic, Value};
 use crate::db::schema::{block_transfers, ledger_blocks, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
-use crate::error::ApiError;
 
 /// The previous hash of block 1.
 pub const GENESIS_PREV_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -35,7 +35,7 @@ pub fn seal_once(
     key: &PlatformKey,
     max: i64,
     clock: &Clock,
-) -> Result<Option<BlockRow>, ApiError> {
+) -> Result<Option<BlockRow>, LedgerError> {
     let next = |conn: &mut AnyConnection| next_block(conn, key, max, clock);
     let Some(block) = db::transaction(conn, Tx::Snapshot, next)? else {
         return Ok(None);
@@ -76,7 +76,7 @@ fn next_block(
     key: &PlatformKey,
     max: i64,
     clock: &Clock,
-) -> Result<Option<NewBlock>, ApiError> {
+) -> Result<Option<NewBlock>, LedgerError> {
     let oldest = unsealed_transfers::table
         .select(unsealed_transfers::transfer_id)
         .order(unsealed_transfers::transfer_id)
@@ -112,7 +112,7 @@ fn next_block(
 }
 
 /// Writes the block and its members, and takes them off the sealing queue.
-fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiError> {
+fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), LedgerError> {
     let header = &block.header;
     diesel::insert_into(ledger_blocks::table)
         .values((
@@ -150,7 +150,7 @@ fn write_block(conn: &mut AnyConnection, block: &NewBlock) -> Result<(), ApiErro
     .execute(conn)?;
     // Only a sealer takes transfers off the queue, and this one holds the head it read them under.
     if dequeued != block.members.len() {
-        return Err(ApiError::internal(anyhow::anyhow!(
+        return Err(LedgerError::Inconsistent(format!(
             "block {}: {dequeued} of {} members were still queued",
             header.height,
             block.members.len()

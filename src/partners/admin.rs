@@ -16,7 +16,7 @@ use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::ledger::kinds::AccountKind;
-use crate::onboarding::Onboarding;
+use crate::onboarding::{OnboardError, Onboarding};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -59,9 +59,10 @@ pub async fn create_partner(
     let created = state
         .db
         .run(move |conn| {
-            db::transaction(conn, Tx::Write, |conn| {
+            let created = db::transaction(conn, Tx::Write, |conn| {
                 onboard(conn, &task_state, admin_id, &onboarding)
-            })
+            })?;
+            Ok(created)
         })
         .await?;
     Ok(HttpResponse::Created().json(created))
@@ -73,11 +74,11 @@ pub fn onboard(
     state: &AppState,
     admin_id: i64,
     onboarding: &Onboarding,
-) -> Result<PartnerCreated, ApiError> {
-    let kind: PartnerKind = onboarding
-        .kind
-        .parse()
-        .map_err(|_| ApiError::field("kind", format!("must be one of {}", PARTNER_KINDS.join(", "))))?;
+) -> Result<PartnerCreated, OnboardError> {
+    let kind: PartnerKind = onboarding.kind.parse().map_err(|_| OnboardError::Invalid {
+        field: "kind",
+        message: format!("must be one of {}", PARTNER_KINDS.join(", ")),
+    })?;
     let now = state.clock.now_naive();
     // Derived like an issuance account: its balance is its transfers, so no redemption locks its row.
     let account_id: i64 = diesel::insert_into(accounts::table)
@@ -95,8 +96,7 @@ pub fn onboard(
         .values((
             partners::name.eq(name),
             partners::kind.eq(kind),
-            partners::region_codes
-                .eq(serde_json::to_string(&onboarding.region_codes).map_err(ApiError::internal)?),
+            partners::region_codes.eq(serde_json::to_string(&onboarding.region_codes)?),
             partners::account_id.eq(account_id),
             partners::created_at.eq(now),
         ))

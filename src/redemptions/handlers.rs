@@ -410,7 +410,7 @@ pub async fn settlements(
     if wants_csv {
         let csv = state
             .db
-            .run(move |conn| settlement::line_items_csv(conn, &partner, from, to))
+            .run(move |conn| Ok(settlement::line_items_csv(conn, &partner, from, to)?))
             .await?;
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
@@ -418,7 +418,7 @@ pub async fn settlements(
     }
     let statement = state
         .db
-        .run(move |conn| settlement::statement(conn, &partner, from, to))
+        .run(move |conn| Ok(settlement::statement(conn, &partner, from, to)?))
         .await?;
     Ok(HttpResponse::Ok().json(statement))
 }

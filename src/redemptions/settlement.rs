@@ -79,7 +79,7 @@ pub fn statement(
     partner: &Partner,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> Result<Statement, ApiError> {
+) -> QueryResult<Statement> {
     db::transaction(conn, Tx::Snapshot, |conn| {
         let groups: Vec<Group> = diesel::sql_query(
             "SELECT r.offer_id AS offer_id, o.title AS title, r.status AS status, COUNT(*) AS n, \
@@ -138,13 +138,37 @@ type LineItem = (
     Option<i64>,
 );
 
+/// Why a settlement report could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(transparent)]
+    Database(#[from] diesel::result::Error),
+    #[error("writing CSV: {0}")]
+    Csv(String),
+}
+
+impl From<csv::Error> for ReportError {
+    fn from(e: csv::Error) -> ReportError {
+        ReportError::Csv(e.to_string())
+    }
+}
+
+impl From<ReportError> for ApiError {
+    fn from(e: ReportError) -> ApiError {
+        match e {
+            ReportError::Database(e) => e.into(),
+            ReportError::Csv(why) => ApiError::internal(anyhow::anyhow!(why)),
+        }
+    }
+}
+
 /// The line items of the period as CSV, oldest resolution first.
 pub fn line_items_csv(
     conn: &mut AnyConnection,
     partner: &Partner,
     from: NaiveDateTime,
     to: NaiveDateTime,
-) -> Result<String, ApiError> {
+) -> Result<String, ReportError> {
     let rows: Vec<LineItem> = redemptions::table
         .inner_join(offers::table)
         .filter(redemptions::partner_id.eq(partner.id))
@@ -167,7 +191,7 @@ pub fn line_items_csv(
         .load(conn)?;
     let mut out = csv::Writer::from_writer(Vec::new());
     let write = |out: &mut csv::Writer<Vec<u8>>, record: &[String]| {
-        out.write_record(record).map_err(ApiError::internal)
+        out.write_record(record).map_err(ReportError::from)
     };
     write(
         &mut out,
@@ -205,8 +229,6 @@ pub fn line_items_csv(
             ],
         )?;
     }
-    let bytes = out
-        .into_inner()
-        .map_err(|e| ApiError::internal(anyhow::anyhow!(e.to_string())))?;
-    String::from_utf8(bytes).map_err(ApiError::internal)
+    let bytes = out.into_inner().map_err(|e| ReportError::Csv(e.to_string()))?;
+    String::from_utf8(bytes).map_err(|e| ReportError::Csv(e.to_string()))
 }
