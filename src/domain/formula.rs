@@ -373,7 +373,8 @@ impl Formula {
     }
 
     /// Canonical text of a sub-expression: single spaces around binary
-    /// operators, minimal parentheses; `None` if longer than `limit` bytes.
+    /// operators, minimal parentheses; `None` if longer than `limit` bytes
+    /// (the grammar only accepts ASCII, so bytes are characters).
     /// Re-parsing it gives the same value and the same explanation. Stops
     /// writing once past the limit, so checking a long operand is cheap.
     fn render_within(&self, site: Site, limit: usize) -> Option<String> {
@@ -1436,6 +1437,20 @@ mod tests {
             n += 1;
         }
         let steps = explain_bounded(&mixed);
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+
+        // Three steps every four characters (an input, a minus sign, a sum):
+        // the most steps a formula can have.
+        let letters = ('a'..='z').chain('A'..='Z');
+        let mut names = letters
+            .clone()
+            .flat_map(|a| letters.clone().map(move |b| format!("{a}{b}")));
+        let mut dense = names.next().unwrap();
+        for name in names.take((MAX_SOURCE_LEN - 2) / 4) {
+            dense.push_str(&format!("+-{name}"));
+        }
+        let steps = explain_bounded(&dense);
+        assert!(steps.len() > 3000, "{}", steps.len());
         assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
     }
 
