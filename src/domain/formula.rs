@@ -51,9 +51,20 @@ pub struct Formula {
     variable_offsets: Vec<usize>,
 }
 
-/// One line of an explanation: a sub-expression and the value it had.
+/// Longest operand, in characters, that a breakdown step or an error message
+/// writes out; a longer one is named by reference (`[3]`, the value of step
+/// 3). A step's text therefore stays short however long the formula is:
+/// written out in full, each step of `a + a + … + a` would repeat everything
+/// before it, and the breakdown would grow with the square of the formula.
+/// Long enough for the names and literals of real formulas.
+pub const MAX_INLINE_OPERAND: usize = 32;
+
+/// One line of an explanation: an operation (or an input) and the value it had.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Step {
+    /// What was computed, in canonical notation. An operand longer than
+    /// [`MAX_INLINE_OPERAND`] characters is written `[n]`: the value of the
+    /// breakdown's step `n` (counting from 0).
     pub expr: String,
     #[serde(with = "rust_decimal::serde::str")]
     pub value: Decimal,
@@ -68,7 +79,7 @@ pub enum FormulaError {
         offset: usize,
         message: String,
     },
-    #[error("unknown name `{name}` at line {line}, column {column}")]
+    #[error("unknown name `{}` at line {line}, column {column}", shorten(.name))]
     UnknownName {
         name: String,
         line: usize,
@@ -174,10 +185,15 @@ impl Formula {
     }
 
     /// Same result as [`Formula::evaluate`], plus an explanation: one step per
-    /// variable, then one per operation or function call in evaluation order.
+    /// variable, then, in evaluation order, one per binary operation, per
+    /// function call and per run of unary minus signs (`--a` is one step).
+    /// So there are never more operation steps than operators, and each step
+    /// is short (see [`MAX_INLINE_OPERAND`]).
     pub fn evaluate_explained(&self, values: &[Decimal]) -> Result<(Decimal, Vec<Step>), EvalError> {
         self.check_arity(values)?;
         let mut recorder = Recorder {
+            node_steps: vec![None; self.nodes.len()],
+            link_steps: vec![None; self.links.len()],
             steps: self
                 .variables
                 .iter()
@@ -212,9 +228,13 @@ impl Formula {
             Node::Num(value) => Ok(value),
             // In range: `check_arity` ran and indices come from the compiler.
             Node::Var(index) => Ok(values[index]),
-            Node::Neg(operand) => {
+            Node::Neg(_) => {
+                // A run of minus signs is one operation, so that `-(-(-a))`
+                // is one step rather than one per sign.
+                let (operand, signs) = self.negation_run(id);
+                let value = self.eval(operand, values, obs)?;
                 // Decimal negation only flips the sign bit, so it cannot overflow.
-                let value = -self.eval(operand, values, obs)?;
+                let value = if signs % 2 == 1 { -value } else { value };
                 obs.operation(self, Site::Node(id), value);
                 Ok(value)
             }
@@ -245,19 +265,123 @@ impl Formula {
         }
     }
 
+    /// The innermost operand of a run of unary minus signs starting at `id`,
+    /// and how many signs the run has.
+    fn negation_run(&self, mut id: usize) -> (usize, usize) {
+        let mut signs = 0;
+        while let Node::Neg(operand) = self.nodes[id] {
+            id = operand;
+            signs += 1;
+        }
+        (id, signs)
+    }
+
+    /// Names the failing operation, its long operands elided (`…`): the
+    /// message stays short however long the formula is.
     fn describe_fault(&self, fault: Fault) -> EvalError {
-        let expr = self.render(fault.site);
+        let expr = self.describe_operation(fault.site, &|_| None);
         match fault.kind {
             FaultKind::DivisionByZero => EvalError::DivisionByZero { expr },
             FaultKind::Overflow => EvalError::Overflow { expr },
         }
     }
 
-    /// Canonical text of a sub-expression: single spaces around binary
-    /// operators, minimal parentheses. Re-parsing it gives the same value and
-    /// the same explanation.
-    fn render(&self, site: Site) -> String {
+    /// The text of one operation: its operator with its operands written out
+    /// when they are at most [`MAX_INLINE_OPERAND`] characters long, else
+    /// named as `[n]`, `n` being the step `step_of` gives for them (or as `…`
+    /// when it gives none). With every operand written out, this is the
+    /// operation's canonical text.
+    fn describe_operation(&self, site: Site, step_of: &dyn Fn(Site) -> Option<usize>) -> String {
         let mut out = String::new();
+        let operand = |site: Site, wrap: bool, out: &mut String| self.write_operand(site, wrap, step_of, out);
+        match site {
+            Site::Prefix { chain, end } => {
+                if let Node::Chain { first, start, .. } = self.nodes[chain] {
+                    let link = self.links[end - 1];
+                    let level = link.op.level();
+                    if end - 1 == start {
+                        operand(
+                            Site::Node(first),
+                            self.level(first).is_some_and(|l| l < level),
+                            &mut out,
+                        );
+                    } else {
+                        // Left associativity: the operations before need no parentheses.
+                        operand(Site::Prefix { chain, end: end - 1 }, false, &mut out);
+                    }
+                    out.push(' ');
+                    out.push_str(link.op.symbol());
+                    out.push(' ');
+                    let wrap = self.level(link.rhs).is_some_and(|l| l <= level);
+                    operand(Site::Node(link.rhs), wrap, &mut out);
+                }
+            }
+            Site::Node(id) => match self.nodes[id] {
+                Node::Neg(_) => {
+                    let (inner, signs) = self.negation_run(id);
+                    // As `write_node` prints nested negations: `-(-(-a))`.
+                    out.push('-');
+                    out.push_str(&"(-".repeat(signs - 1));
+                    operand(
+                        Site::Node(inner),
+                        matches!(self.nodes[inner], Node::Chain { .. }),
+                        &mut out,
+                    );
+                    out.push_str(&")".repeat(signs - 1));
+                }
+                Node::Call(func, a, b) => {
+                    out.push_str(func.name());
+                    out.push('(');
+                    operand(Site::Node(a), false, &mut out);
+                    out.push_str(", ");
+                    operand(Site::Node(b), false, &mut out);
+                    out.push(')');
+                }
+                // Not operations: a whole node is only an operand.
+                Node::Num(_) | Node::Var(_) | Node::Chain { .. } => {
+                    operand(site, false, &mut out);
+                }
+            },
+        }
+        out
+    }
+
+    /// An operand of an operation: its canonical text (parenthesised if `wrap`)
+    /// if that is short enough, else a reference to the step that computed it.
+    fn write_operand(
+        &self,
+        site: Site,
+        wrap: bool,
+        step_of: &dyn Fn(Site) -> Option<usize>,
+        out: &mut String,
+    ) {
+        match self.render_within(site, MAX_INLINE_OPERAND) {
+            Some(text) if wrap => {
+                out.push('(');
+                out.push_str(&text);
+                out.push(')');
+            }
+            Some(text) => out.push_str(&text),
+            None => match step_of(site) {
+                // Writing into a String cannot fail.
+                Some(step) => {
+                    let _ = write!(out, "[{step}]");
+                }
+                None => out.push('…'),
+            },
+        }
+    }
+
+    /// Canonical text of a sub-expression: single spaces around binary
+    /// operators, minimal parentheses; `None` if longer than `limit` bytes
+    /// (the grammar only accepts ASCII, so bytes are characters).
+    /// Re-parsing it gives the same value and the same explanation. Stops
+    /// writing once past the limit, so checking a long operand is cheap.
+    fn render_within(&self, site: Site, limit: usize) -> Option<String> {
+        let mut out = Bounded {
+            text: String::new(),
+            limit,
+        };
         match site {
             Site::Node(id) => self.write_node(id, &mut out),
             Site::Prefix { chain, end } => {
@@ -266,15 +390,15 @@ impl Formula {
                 }
             }
         }
-        out
+        (!out.is_full()).then_some(out.text)
     }
 
-    fn write_node(&self, id: usize, out: &mut String) {
+    fn write_node(&self, id: usize, out: &mut Bounded) {
+        if out.is_full() {
+            return;
+        }
         match self.nodes[id] {
-            Node::Num(value) => {
-                // Writing into a String cannot fail.
-                let _ = write!(out, "{value}");
-            }
+            Node::Num(value) => out.push_str(&value.to_string()),
             Node::Var(index) => out.push_str(&self.variables[index]),
             Node::Neg(operand) => {
                 out.push('-');
@@ -297,7 +421,7 @@ impl Formula {
         }
     }
 
-    fn write_chain(&self, first: usize, links: &[Link], out: &mut String) {
+    fn write_chain(&self, first: usize, links: &[Link], out: &mut Bounded) {
         let Some(level) = links.first().map(|link| link.op.level()) else {
             self.write_node(first, out);
             return;
@@ -307,6 +431,9 @@ impl Formula {
         let wrap_first = self.level(first).is_some_and(|l| l < level);
         self.write_wrapped(first, wrap_first, out);
         for link in links {
+            if out.is_full() {
+                return;
+            }
             out.push(' ');
             out.push_str(link.op.symbol());
             out.push(' ');
@@ -315,7 +442,7 @@ impl Formula {
         }
     }
 
-    fn write_wrapped(&self, id: usize, wrap: bool, out: &mut String) {
+    fn write_wrapped(&self, id: usize, wrap: bool, out: &mut Bounded) {
         if wrap {
             out.push('(');
             self.write_node(id, out);
@@ -448,6 +575,30 @@ enum FaultKind {
     Overflow,
 }
 
+/// Text being rendered, given up on once longer than `limit` bytes.
+struct Bounded {
+    text: String,
+    limit: usize,
+}
+
+impl Bounded {
+    fn is_full(&self) -> bool {
+        self.text.len() > self.limit
+    }
+
+    fn push(&mut self, c: char) {
+        if !self.is_full() {
+            self.text.push(c);
+        }
+    }
+
+    fn push_str(&mut self, s: &str) {
+        if !self.is_full() {
+            self.text.push_str(s);
+        }
+    }
+}
+
 trait Observer {
     fn operation(&mut self, formula: &Formula, site: Site, value: Decimal);
 }
@@ -461,14 +612,36 @@ impl Observer for Silent {
 
 struct Recorder {
     steps: Vec<Step>,
+    /// The step of each run of minus signs and of each call, by node.
+    node_steps: Vec<Option<usize>>,
+    /// The step of each binary operation, by link.
+    link_steps: Vec<Option<usize>>,
+}
+
+impl Recorder {
+    /// The step whose value is the operand at `site`, if one was recorded.
+    fn step_of(&self, formula: &Formula, site: Site) -> Option<usize> {
+        match site {
+            Site::Prefix { end, .. } => self.link_steps[end - 1],
+            Site::Node(id) => match formula.nodes[id] {
+                // Variables' steps come first, in the variables' order.
+                Node::Var(index) => Some(index),
+                Node::Chain { end, .. } => self.link_steps[end - 1],
+                Node::Num(_) | Node::Neg(_) | Node::Call(..) => self.node_steps[id],
+            },
+        }
+    }
 }
 
 impl Observer for Recorder {
     fn operation(&mut self, formula: &Formula, site: Site, value: Decimal) {
-        self.steps.push(Step {
-            expr: formula.render(site),
-            value,
-        });
+        let expr = formula.describe_operation(site, &|operand| self.step_of(formula, operand));
+        let step = Some(self.steps.len());
+        match site {
+            Site::Prefix { end, .. } => self.link_steps[end - 1] = step,
+            Site::Node(id) => self.node_steps[id] = step,
+        }
+        self.steps.push(Step { expr, value });
     }
 }
 
@@ -1182,6 +1355,175 @@ mod tests {
         assert_eq!(steps.len(), 1000);
     }
 
+    /// Operators in a formula's text: the four signs, binary or unary, and
+    /// the function calls.
+    fn operators(source: &str) -> usize {
+        source.matches(['+', '-', '*', '/']).count()
+            + source.matches("min(").count()
+            + source.matches("max(").count()
+    }
+
+    /// A third, to 28 places: every step's value is as long as a decimal gets.
+    fn third() -> Decimal {
+        dec("0.3333333333333333333333333333")
+    }
+
+    /// Explains `source` with every variable a third, and checks what every
+    /// explanation promises: at most one step per operator after the inputs,
+    /// each short, each reference to an earlier step; returns the steps.
+    fn explain_bounded(source: &str) -> Vec<Step> {
+        let formula = Formula::parse(source).unwrap_or_else(|e| panic!("{e}"));
+        let inputs = formula.variables().len();
+        let values = vec![third(); inputs];
+        let (value, steps) = formula.evaluate_explained(&values).unwrap();
+        assert_eq!(formula.evaluate(&values), Ok(value));
+        assert!(steps.len() - inputs <= operators(source), "{} steps", steps.len());
+        for (index, step) in steps.iter().enumerate().skip(inputs) {
+            // Two operands, an operator or a function's name and parentheses;
+            // or one operand under a run of minus signs, which takes at most
+            // three characters a sign.
+            let most = if step.expr.starts_with("-(-") {
+                3 * MAX_DEPTH + MAX_INLINE_OPERAND
+            } else {
+                2 * MAX_INLINE_OPERAND + 9
+            };
+            assert!(step.expr.len() <= most, "step {index}: {}", step.expr);
+            for reference in step.expr.split('[').skip(1) {
+                let (number, _) = reference.split_once(']').unwrap();
+                assert!(
+                    number.parse::<usize>().unwrap() < index,
+                    "step {index}: {}",
+                    step.expr
+                );
+            }
+        }
+        steps
+    }
+
+    /// A breakdown of an accepted formula weighs less than this, which leaves
+    /// room for the rest of a 256 KB `/quantify` answer.
+    const MOST_BREAKDOWN_BYTES: usize = 192 * 1024;
+
+    fn json_len(steps: &[Step]) -> usize {
+        serde_json::to_string(steps).unwrap().len()
+    }
+
+    #[test]
+    fn long_chains_explain_in_short_steps() {
+        let mut sum = "units".to_owned();
+        while sum.len() + 2 <= MAX_SOURCE_LEN {
+            sum.push_str("+a");
+        }
+        let steps = explain_bounded(&sum);
+        assert_eq!(steps.len(), 2 + (sum.len() - 5) / 2);
+        // The first steps are written out; once the sum is long, each step adds
+        // one operand to the one before.
+        assert_eq!(steps[2].expr, "units + a");
+        assert_eq!(steps[8].expr, "units + a + a + a + a + a + a + a");
+        assert_eq!(steps[9].expr, "[8] + a");
+        assert_eq!(steps.last().unwrap().expr, format!("[{}] + a", steps.len() - 2));
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+
+        // Alternating operators, with distinct names: as many steps as a
+        // formula can have.
+        let mut mixed = "a0".to_owned();
+        let mut n = 1;
+        loop {
+            let term = format!("-x{n}*-y{n}");
+            if mixed.len() + term.len() > MAX_SOURCE_LEN {
+                break;
+            }
+            mixed.push_str(&term);
+            n += 1;
+        }
+        let steps = explain_bounded(&mixed);
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+
+        // Three steps every four characters (an input, a minus sign, a sum):
+        // the most steps a formula can have.
+        let letters = ('a'..='z').chain('A'..='Z');
+        let mut names = letters
+            .clone()
+            .flat_map(|a| letters.clone().map(move |b| format!("{a}{b}")));
+        let mut dense = names.next().unwrap();
+        for name in names.take((MAX_SOURCE_LEN - 2) / 4) {
+            dense.push_str(&format!("+-{name}"));
+        }
+        let steps = explain_bounded(&dense);
+        assert!(steps.len() > 3000, "{}", steps.len());
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+    }
+
+    #[test]
+    fn deep_nesting_explains_in_short_steps() {
+        let per_level = (MAX_SOURCE_LEN - 1 - 2 * MAX_DEPTH) / 2 / MAX_DEPTH;
+        let mut nested = "a".to_owned();
+        for _ in 0..MAX_DEPTH {
+            nested = format!("({nested}{})", "+b".repeat(per_level));
+        }
+        let steps = explain_bounded(&nested);
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+
+        let mut calls = "a".to_owned();
+        for _ in 0..MAX_DEPTH / 2 {
+            calls = format!("max(min({calls}, b), b)");
+        }
+        let steps = explain_bounded(&calls);
+        assert_eq!(
+            steps.last().unwrap().expr,
+            format!("max([{}], b)", steps.len() - 2)
+        );
+        assert_eq!(steps.last().unwrap().value, third());
+
+        // Runs of minus signs are one step each.
+        let signs = format!("-{}", "-".repeat(MAX_DEPTH - 1));
+        let mut negated = "a".to_owned();
+        while negated.len() + signs.len() + 2 <= MAX_SOURCE_LEN {
+            negated.push_str(&format!("+{signs}a"));
+        }
+        let steps = explain_bounded(&negated);
+        assert_eq!(steps.len(), 1 + 2 * negated.matches('+').count());
+        assert!(json_len(&steps) < MOST_BREAKDOWN_BYTES, "{}", json_len(&steps));
+    }
+
+    #[test]
+    fn long_operands_are_named_by_their_step() {
+        let long_name = "a_name_longer_than_thirty_two_characters";
+        let formula = Formula::parse(&format!("2 * {long_name} + -({})", ["x"; 10].join(" + "))).unwrap();
+        let (value, steps) = formula.evaluate_explained(&[dec("3"), dec("1")]).unwrap();
+        assert_eq!(value, dec("-4"));
+        let exprs: Vec<&str> = steps.iter().map(|s| s.expr.as_str()).collect();
+        let xs = |n: usize| ["x"; 10][..n].join(" + ");
+        let mut expected = vec![long_name.to_owned(), "x".to_owned(), "2 * [0]".to_owned()];
+        expected.extend((2..=9).map(xs));
+        expected.extend(["[10] + x", "-[11]", "[2] + [12]"].map(String::from));
+        assert_eq!(exprs, expected);
+        assert_eq!(steps[11].value, dec("10"));
+        assert_eq!(steps[12].value, dec("-10"));
+    }
+
+    #[test]
+    fn evaluation_errors_name_the_failing_operation_briefly() {
+        let long = format!("({}) / (a - a)", "a + ".repeat(1000) + "a");
+        assert_eq!(
+            eval_with(&long, &[("a", "1")]),
+            Err(EvalError::DivisionByZero {
+                expr: "… / (a - a)".to_owned()
+            })
+        );
+    }
+
+    #[test]
+    fn unknown_names_are_quoted_briefly() {
+        let name = "n".repeat(MAX_SOURCE_LEN - 4);
+        let err = Formula::parse(&format!("1 + {name}"))
+            .unwrap()
+            .check_names(|_| false)
+            .unwrap_err();
+        assert!(matches!(&err, FormulaError::UnknownName { name: n, .. } if *n == name));
+        assert!(err.to_string().len() < 100, "{err}");
+    }
+
     /// An independently written reference for the generated expressions.
     #[derive(Debug, Clone)]
     enum Expr {
@@ -1340,10 +1682,10 @@ mod tests {
             prop_assert_eq!(kind(&first), expr.reference(&vars));
 
             // The canonical text is a fixed point and means the same thing.
-            let canonical = formula.render(Site::Node(formula.root));
+            let canonical = formula.render_within(Site::Node(formula.root), usize::MAX).unwrap();
             let reparsed = Formula::parse(&canonical)
                 .map_err(|e| TestCaseError::fail(format!("{canonical}: {e}")))?;
-            prop_assert_eq!(reparsed.render(Site::Node(reparsed.root)), canonical.clone());
+            prop_assert_eq!(reparsed.render_within(Site::Node(reparsed.root), usize::MAX), Some(canonical.clone()));
             prop_assert_eq!(reparsed.variables(), formula.variables());
             prop_assert_eq!(reparsed.evaluate(&ordered), first);
         }

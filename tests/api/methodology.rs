@@ -732,3 +732,144 @@ async fn simulation_finds_activities_by_when_they_occurred_not_when_they_arrived
     );
     assert_eq!(counted(5 * 24 * 60, 0).await, 0, "nothing occurred in between");
 }
+
+both_backends!(long_formulas_explain_in_bounded_answers);
+
+/// The most a `/quantify` answer may weigh, whatever formula is in force.
+const MOST_ANSWER_BYTES: usize = 256 * 1024;
+
+/// Operators of a formula's text: the four signs (binary or unary) and the function calls.
+fn operators(formula: &str) -> usize {
+    formula.matches(['+', '-', '*', '/']).count()
+        + formula.matches("min(").count()
+        + formula.matches("max(").count()
+}
+
+/// `units+a+a+…` up to `len` characters: the longest flat chain a formula may be.
+fn flat_sum(len: usize) -> String {
+    let mut formula = "units".to_string();
+    while formula.len() + 2 <= len {
+        formula.push_str("+a");
+    }
+    formula
+}
+
+/// `depth` nested parentheses, each level adding `a`s to the sum inside it, up to `len` characters.
+fn nested_sum(depth: usize, len: usize) -> String {
+    let links_per_level = (len - "units".len() - 2 * depth) / 2 / depth;
+    let mut formula = "units".to_string();
+    for _ in 0..depth {
+        formula = format!("({formula}{})", "+a".repeat(links_per_level));
+    }
+    formula
+}
+
+/// A type with one data field, `units`, and a national version computing `formula` with `a` a third.
+async fn in_force_for_units(app: &TestApp, maker: &str, checker: &str, code: &str, formula: &str) {
+    let kind = json!({"code": code, "name": code, "unit": "unit",
+        "data_schema": {"type": "object", "properties": {"units": {"type": "integer", "minimum": 0, "maximum": 10}},
+                        "required": ["units"]}});
+    app.post("/api/v1/admin/activity-types", &kind, Some(maker))
+        .await
+        .assert_status(201);
+    app.in_force(
+        maker,
+        checker,
+        &units_version(code, formula, "2020-01-01T00:00:00+08:00"),
+    )
+    .await;
+}
+
+fn units_version(code: &str, formula: &str, effective_from: &str) -> Value {
+    json!({"activity_type": code, "region_code": "CN", "effective_from": effective_from,
+        "parameters": {"a": {"value": "0.3333333333333333333333333333", "unit": "g", "source": "test"}},
+        "formula": formula, "citation": "test fixture"})
+}
+
+async fn long_formulas_explain_in_bounded_answers(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let user = app.new_user_token().await;
+    let now = chrono::Utc::now();
+    let flat = flat_sum(4096);
+    let nested = nested_sum(60, 4096);
+    for (n, formula) in [flat, nested].iter().enumerate() {
+        assert!((4000..=4096).contains(&formula.len()), "{}", formula.len());
+        let code = format!("chores.units{n}");
+        in_force_for_units(&app, &maker, &checker, &code, formula).await;
+
+        let event = json!({"activity_type": code, "region_code": "440300",
+            "occurred_at": (now - chrono::Duration::minutes(10)).to_rfc3339(), "data": {"units": 1}});
+        let r = quantify(&app, &user, event.clone()).await;
+        let body = r.assert_status(200).clone();
+        assert!(r.text.len() < MOST_ANSWER_BYTES, "{code}: {} bytes", r.text.len());
+        let steps = body["breakdown"].as_array().unwrap();
+        let inputs = 2;
+        assert!(
+            steps.len() - inputs <= operators(formula),
+            "{code}: {} steps",
+            steps.len()
+        );
+        assert_eq!(steps[0], json!({"expr": "units", "value": "1"}));
+        // The sum of 1 and about 2,000 thirds, rounded: every step says its value, the last one the result.
+        let last: f64 = steps.last().unwrap()["value"].as_str().unwrap().parse().unwrap();
+        assert_eq!(body["reduction_g"], last.round() as i64, "{code}");
+
+        // A posted activity stores and answers its breakdown just as bounded.
+        let mut posted = event.clone();
+        posted["client_event_id"] = json!(format!("long-{n}"));
+        posted["evidence"] = json!("trace");
+        let r = app.post_activity(&user, &posted).await;
+        let stored = r.assert_status(201).clone();
+        assert_eq!(stored["reduction_g"], body["reduction_g"]);
+        assert_eq!(stored["breakdown"], body["breakdown"]);
+        assert!(r.text.len() < MOST_ANSWER_BYTES, "{code}: {} bytes", r.text.len());
+        let id: i64 = stored["activity_id"].as_str().unwrap().parse().unwrap();
+        let stored_bytes = app
+            .with_conn(move |conn| {
+                use diesel::prelude::*;
+                #[derive(QueryableByName)]
+                struct Stored {
+                    #[diesel(sql_type = diesel::sql_types::BigInt)]
+                    bytes: i64,
+                }
+                diesel::sql_query(format!(
+                    "SELECT CAST(LENGTH(breakdown) AS BIGINT) AS bytes FROM activities WHERE id = {id}"
+                ))
+                .get_result::<Stored>(conn)
+                .unwrap()
+                .bytes
+            })
+            .await;
+        assert!(
+            (stored_bytes as usize) < MOST_ANSWER_BYTES,
+            "{code}: {stored_bytes} bytes stored"
+        );
+
+        // Re-quantified under the version it recorded (as a simulation does), it gives the same grams.
+        let draft = units_version(&code, formula, &(now - chrono::Duration::days(1)).to_rfc3339());
+        let draft_id = app.draft(&maker, &draft).await;
+        let window = json!({"from": (now - chrono::Duration::days(1)).to_rfc3339(),
+            "to": (now + chrono::Duration::minutes(1)).to_rfc3339()});
+        let r = simulate(&app, &maker, &draft_id, &window).await;
+        let simulated = r.assert_status(200);
+        assert_eq!(simulated["activities"], 1, "{code}");
+        assert_eq!(simulated["current_total_g"], body["reduction_g"], "{code}");
+        assert_eq!(simulated["draft_total_g"], body["reduction_g"], "{code}");
+    }
+
+    // A failure deep in a long formula names the operation that failed, not the whole formula.
+    let failing = format!("({})/(units-1)", &flat_sum(4096 - 12));
+    assert!(failing.len() <= 4096);
+    in_force_for_units(&app, &maker, &checker, "chores.failing", &failing).await;
+    let r = quantify(
+        &app,
+        &user,
+        json!({"activity_type": "chores.failing", "region_code": "440300",
+            "occurred_at": (now - chrono::Duration::minutes(10)).to_rfc3339(), "data": {"units": 1}}),
+    )
+    .await;
+    r.assert_problem(422, "evaluation_failed");
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(detail.len() < 200, "{} bytes: {detail:.200}", detail.len());
+    assert!(detail.ends_with(" / (units - 1)`"), "{detail}");
+}
