@@ -41,21 +41,32 @@ pub fn shortest() -> Duration {
 }
 
 /// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
-/// alighting.
+/// alighting. Only travel counts rides: the `count` of another type is a quantity (bags of sorted waste,
+/// phones recycled), which takes no time of its own.
 pub const LEAST_SECONDS_PER_RIDE: i64 = 120;
 
+/// The time an activity occupies, and the request field that set its end (a too-long activity is
+/// refused naming that field, which the request always has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupied {
+    /// [start, end).
+    pub span: (NaiveDateTime, NaiveDateTime),
+    pub end_set_by: &'static str,
+}
+
 /// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`,
-/// else to the least time the trip can have taken (its distance under the type's speed bound, and
-/// [`LEAST_SECONDS_PER_RIDE`] for each ride it counts); at least one second long, so an instant still
-/// collides with an interval containing it. Without the least time, an untimed trip would occupy one
+/// else, for a travel type, to the least time the trip can have taken (its distance under the type's speed
+/// bound, and [`LEAST_SECONDS_PER_RIDE`] for each ride it counts); at least one second long, so an instant
+/// still collides with an interval containing it. Without the least time, an untimed trip would occupy one
 /// second, and one account could claim a trip every second. An absurd duration saturates instead of
 /// overflowing (validation then refuses it as too long).
 pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     data: &DataValues,
+    activity_type: &str,
     max_speed_kmh: Option<u32>,
-) -> (NaiveDateTime, NaiveDateTime) {
+) -> Occupied {
     let after = |seconds: Decimal| {
         seconds
             .ceil()
@@ -64,33 +75,47 @@ pub fn interval(
             .and_then(|d| occurred_at.checked_add_signed(d))
             .unwrap_or(NaiveDateTime::MAX)
     };
+    let stated = match (ended_at, data.get("duration_s")) {
+        (Some(end), _) => Some((end, "ended_at")),
+        (None, Some(d)) => Some((after(d.trunc()), "data.duration_s")),
+        (None, None) => None,
+    };
+    let least = || {
+        is_travel(activity_type)
+            .then(|| least_time(data, max_speed_kmh))
+            .flatten()
+            .map(|(seconds, field)| (after(seconds), field))
+    };
+    let (end, end_set_by) = stated.or_else(least).unwrap_or((occurred_at, "occurred_at"));
+    Occupied {
+        span: (occurred_at, end.max(occurred_at + shortest())),
+        end_set_by,
+    }
+}
+
+/// The least seconds an untimed trip can have taken, and the data field that makes it that long: its
+/// distance at the speed bound, or its rides, whichever is longer.
+fn least_time(data: &DataValues, max_speed_kmh: Option<u32>) -> Option<(Decimal, &'static str)> {
     let at_speed = || {
         let (distance_m, limit) = (data.get("distance_m")?, max_speed_kmh.filter(|&l| l > 0)?);
         // s = m × 3.6 / (km/h)
-        Some(
-            distance_m
-                .checked_mul(KMH_PER_METRE_PER_SECOND)
-                .unwrap_or(Decimal::MAX)
-                / Decimal::from(limit),
-        )
+        let seconds = distance_m
+            .checked_mul(KMH_PER_METRE_PER_SECOND)
+            .unwrap_or(Decimal::MAX)
+            / Decimal::from(limit);
+        Some((seconds, "data.distance_m"))
     };
     let rides = || {
         let count = data.get("count")?;
-        Some(
-            count
-                .checked_mul(Decimal::from(LEAST_SECONDS_PER_RIDE))
-                .unwrap_or(Decimal::MAX),
-        )
+        let seconds = count
+            .checked_mul(Decimal::from(LEAST_SECONDS_PER_RIDE))
+            .unwrap_or(Decimal::MAX);
+        Some((seconds, "data.count"))
     };
-    let least_time = || match (at_speed(), rides()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+    match (at_speed(), rides()) {
+        (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
         (a, b) => a.or(b),
-    };
-    let end = ended_at
-        .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
-        .or_else(|| least_time().map(after))
-        .unwrap_or(occurred_at);
-    (occurred_at, end.max(occurred_at + shortest()))
+    }
 }
 
 /// Whether a stated `duration_s` fits between `occurred_at` and `ended_at` (the time moving may be
@@ -305,28 +330,78 @@ mod tests {
         assert_eq!(speed_kmh(&instant, t(1, 0), None), Some(Decimal::MAX));
         // Counted rides take their least time each, and a distance its own at the bound: the longer wins.
         let rides = DataValues::from([("count".into(), Decimal::from(3))]);
-        assert_eq!(interval(t(1, 0), None, &rides, Some(80)).1, t(1, 6));
+        assert_eq!(
+            interval(t(1, 0), None, &rides, "transit.bus", Some(80)).span.1,
+            t(1, 6)
+        );
         let mut both = rides.clone();
         both.insert("distance_m".into(), Decimal::from(20_000));
-        assert_eq!(interval(t(1, 0), None, &both, Some(80)).1, t(1, 15));
-        assert_eq!(interval(t(1, 0), None, &data, Some(8)), (t(1, 0), t(1, 30)));
         assert_eq!(
-            interval(t(1, 0), None, &walk, None).1,
+            interval(t(1, 0), None, &both, "transit.bus", Some(80)).span.1,
+            t(1, 15)
+        );
+        assert_eq!(
+            interval(t(1, 0), None, &data, "transit.bus", Some(8)).span,
+            (t(1, 0), t(1, 30))
+        );
+        assert_eq!(
+            interval(t(1, 0), None, &walk, "transit.bus", None).span.1,
             t(1, 0) + Duration::seconds(1)
         );
         // Untimed, 3 km at no more than 8 km/h took at least 22.5 minutes (rounded up to the second).
         let least = t(1, 22) + Duration::seconds(30);
-        assert_eq!(interval(t(1, 0), None, &walk, Some(8)).1, least);
         assert_eq!(
-            interval(t(1, 0), Some(t(1, 5)), &walk, Some(8)).1,
+            interval(t(1, 0), None, &walk, "transit.bus", Some(8)).span.1,
+            least
+        );
+        assert_eq!(
+            interval(t(1, 0), Some(t(1, 5)), &walk, "transit.bus", Some(8))
+                .span
+                .1,
             t(1, 5),
             "a stated end wins"
         );
         let absurd = DataValues::from([("duration_s".into(), Decimal::from(i64::MAX))]);
-        assert_eq!(interval(t(1, 0), None, &absurd, None).1, NaiveDateTime::MAX);
+        assert_eq!(
+            interval(t(1, 0), None, &absurd, "transit.bus", None).span.1,
+            NaiveDateTime::MAX
+        );
         let far = DataValues::from([("distance_m".into(), Decimal::MAX)]);
-        assert_eq!(interval(t(1, 0), None, &far, Some(8)).1, NaiveDateTime::MAX);
+        assert_eq!(
+            interval(t(1, 0), None, &far, "transit.bus", Some(8)).span.1,
+            NaiveDateTime::MAX
+        );
         assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
+    }
+
+    #[test]
+    fn only_travel_counts_rides_and_the_end_names_the_field_that_set_it() {
+        let thousand = DataValues::from([("count".into(), Decimal::from(1000))]);
+        // A thousand bags of sorted waste take no time of their own: an instant, not 2,000 minutes.
+        let waste = interval(t(1, 0), None, &thousand, "waste.bags", Some(8));
+        assert_eq!(waste.span, (t(1, 0), t(1, 0) + shortest()));
+        assert_eq!(waste.end_set_by, "occurred_at");
+        let rides = interval(t(1, 0), None, &thousand, "transit.bus", Some(80));
+        assert_eq!(
+            (rides.span.1, rides.end_set_by),
+            (t(1, 0) + Duration::minutes(2000), "data.count")
+        );
+        let mut far = thousand.clone();
+        far.insert("distance_m".into(), Decimal::from(1_000_000));
+        // 1,000 km at 8 km/h is longer than a thousand rides: the distance set the end.
+        assert_eq!(
+            interval(t(1, 0), None, &far, "walking", Some(8)).end_set_by,
+            "data.distance_m"
+        );
+        let timed = DataValues::from([("duration_s".into(), Decimal::from(60))]);
+        assert_eq!(
+            interval(t(1, 0), None, &timed, "waste.bags", None).end_set_by,
+            "data.duration_s"
+        );
+        assert_eq!(
+            interval(t(1, 0), Some(t(2, 0)), &timed, "waste.bags", None).end_set_by,
+            "ended_at"
+        );
     }
 
     #[test]

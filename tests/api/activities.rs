@@ -25,6 +25,7 @@ both_backends!(
     event_ids_of_any_characters_are_found_again,
     the_daily_cap_starts_again_at_midnight_in_shanghai,
     an_event_is_late_once_the_clock_passes_its_claim_window,
+    a_count_is_rides_only_for_travel,
 );
 
 /// `minutes_ago` before [`anchor`], as RFC 3339.
@@ -1062,4 +1063,46 @@ async fn an_event_is_late_once_the_clock_passes_its_claim_window(app: TestApp) {
         (&json!("rejected"), &json!(0), &json!(["late"]))
     );
     assert_eq!(app.balance(&token).await, 86);
+}
+
+/// A type counted in `count` and created by an administrator, with a version counting grams per unit.
+async fn counted_type(app: &TestApp, code: &str, formula: &str, daily_cap_g: Option<i64>) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let kind = json!({"code": code, "name": code, "unit": "unit",
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1},
+                                                         "units": {"type": "integer", "minimum": 0}}}});
+    app.post("/api/v1/admin/activity-types", &kind, Some(&maker))
+        .await
+        .assert_status(201);
+    let version = json!({"activity_type": code, "region_code": "CN",
+        "effective_from": "2020-01-01T00:00:00+08:00", "formula": formula, "daily_cap_g": daily_cap_g,
+        "parameters": {"k": {"value": "1", "unit": "g/unit", "source": "test"}}, "citation": "test fixture"});
+    app.in_force(&maker, &checker, &version).await;
+}
+
+/// The `count` of a type that is not travel is a quantity (bags, phones), not rides that take two
+/// minutes each: a thousand is credited. A travel type's thousand rides still take longer than a day,
+/// and the refusal names the field that made them so long.
+async fn a_count_is_rides_only_for_travel(app: TestApp) {
+    counted_type(&app, "waste.bags", "count * k", None).await;
+    counted_type(&app, "transit.ferry", "count * k", None).await;
+    let token = app.new_user_token().await;
+    let thousand = |id: &str, activity_type: &str| {
+        json!({"client_event_id": id, "activity_type": activity_type, "occurred_at": at(30),
+               "evidence": "trace", "data": {"count": 1000}})
+    };
+    let bags = app.post_activity(&token, &thousand("bags", "waste.bags")).await;
+    let body = bags.assert_status(201);
+    assert_eq!(
+        (&body["status"], &body["points"]),
+        (&json!("credited"), &json!(1000)),
+        "{}",
+        bags.text
+    );
+    let rides = app
+        .post_activity(&token, &thousand("rides", "transit.ferry"))
+        .await;
+    rides.assert_problem(422, "validation_failed");
+    assert_eq!(rides.body["errors"][0]["field"], "data.count", "{}", rides.text);
+    assert_eq!(app.balance(&token).await, 1000);
 }
