@@ -6,7 +6,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::model::{Event, Neighbour, Reason, Status};
-use crate::domain::catalog::china;
+use crate::domain::catalog::{china, AmountOverflow};
 use crate::domain::data_schema::DataValues;
 
 /// Travel types are the ones a person can only do one of at a time.
@@ -174,11 +174,24 @@ pub enum Verdict {
     },
 }
 
-/// Judges an event against the other activities of its account that overlap it; `max_speed_kmh` is its
-/// type's speed bound, if it has one.
-pub fn judge(event: &Event, max_speed_kmh: Option<u32>, overlapping: &[&Neighbour]) -> Verdict {
+/// What is plausible for one event of a type.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The type's speed bound, if it has one.
+    pub max_speed_kmh: Option<u32>,
+    /// The most grams one event may reduce before an administrator looks at it
+    /// (`activities.max_reduction_g_per_event`).
+    pub max_reduction_g: i64,
+}
+
+/// Judges an event against its type's bounds and the other activities of its account that overlap it.
+pub fn judge(event: &Event, bounds: Bounds, overlapping: &[&Neighbour]) -> Verdict {
     let mut flags = Vec::new();
-    if too_fast(event, max_speed_kmh) {
+    let reduction_g = event.quantified.as_ref().map_or(0, |q| q.quantity.reduction_g);
+    if reduction_g > bounds.max_reduction_g {
+        flags.push(Reason::ImplausibleAmount);
+    }
+    if too_fast(event, bounds.max_speed_kmh) {
         flags.push(Reason::Speed);
     }
     let mut app_records = Vec::new();
@@ -207,12 +220,16 @@ pub fn judge(event: &Event, max_speed_kmh: Option<u32>, overlapping: &[&Neighbou
             }
         }
     }
-    if !flags.is_empty() {
-        return Verdict::Flagged(flags);
+    let already = granted_to(&app_records);
+    if already.is_err() && !flags.contains(&Reason::ImplausibleAmount) {
+        flags.push(Reason::ImplausibleAmount);
     }
-    Verdict::Credit {
-        reasons: superseding(&app_records),
-        already: granted_to(&app_records),
+    match already {
+        Ok(already) if flags.is_empty() => Verdict::Credit {
+            reasons: superseding(&app_records),
+            already,
+        },
+        _ => Verdict::Flagged(flags),
     }
 }
 
@@ -234,10 +251,13 @@ fn same_trip(activity_type: &str, this_is_operator: bool, other: &Neighbour) -> 
 }
 
 /// What the app's records of a trip were granted, in (grams, points): an operator's record tops them up.
-fn granted_to(app_records: &[&Neighbour]) -> (i64, i64) {
-    app_records
-        .iter()
-        .fold((0, 0), |(g, p), r| (g + r.granted_g, p + r.points))
+/// Checked: records approved for enormous amounts may sum beyond an `i64`.
+fn granted_to(app_records: &[&Neighbour]) -> Result<(i64, i64), AmountOverflow> {
+    app_records.iter().try_fold((0i64, 0i64), |(g, p), r| {
+        g.checked_add(r.granted_g)
+            .zip(p.checked_add(r.points))
+            .ok_or_else(|| AmountOverflow::new("what the app records of this trip were granted"))
+    })
 }
 
 fn superseding(app_records: &[&Neighbour]) -> Vec<Reason> {
@@ -252,6 +272,15 @@ fn superseding(app_records: &[&Neighbour]) -> Vec<Reason> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the operator's record of this trip stands: this app record can only be rejected")]
 pub struct OperatorRecordStands;
+
+/// Why a flagged record cannot be approved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unapprovable {
+    #[error(transparent)]
+    OperatorRecordStands(#[from] OperatorRecordStands),
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
+}
 
 /// What approving a flagged record adds: the reasons, and the (grams, points) already granted for its trip.
 #[derive(Debug, PartialEq, Eq)]
@@ -268,7 +297,7 @@ pub fn approval_terms(
     activity_type: &str,
     from_operator: bool,
     overlapping: &[Neighbour],
-) -> Result<ApprovalTerms, OperatorRecordStands> {
+) -> Result<ApprovalTerms, Unapprovable> {
     if !is_travel(activity_type) {
         return Ok(ApprovalTerms {
             reasons: Vec::new(),
@@ -280,11 +309,11 @@ pub fn approval_terms(
         .filter(|other| same_trip(activity_type, from_operator, other))
         .collect();
     if !from_operator && !others.is_empty() {
-        return Err(OperatorRecordStands);
+        return Err(OperatorRecordStands.into());
     }
     Ok(ApprovalTerms {
         reasons: superseding(&others),
-        already: granted_to(&others),
+        already: granted_to(&others)?,
     })
 }
 
@@ -492,7 +521,7 @@ mod tests {
         let flagged_operator = [record("transit.metro", Some(7), Status::Flagged, (0, 0))];
         assert_eq!(
             approval_terms("transit.metro", false, &flagged_operator),
-            Err(OperatorRecordStands)
+            Err(OperatorRecordStands.into())
         );
         let other_type = [record("transit.bus", Some(7), Status::Credited, (80, 80))];
         assert!(approval_terms("transit.metro", false, &other_type).is_ok());
@@ -500,6 +529,87 @@ mod tests {
             approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
             "not travel"
         );
+    }
+
+    fn bounds(max_speed_kmh: Option<u32>) -> Bounds {
+        Bounds {
+            max_speed_kmh,
+            max_reduction_g: 100_000,
+        }
+    }
+
+    /// `event` quantified at `reduction_g` grams.
+    fn weighing(mut event: Event, reduction_g: i64) -> Event {
+        use crate::domain::catalog::{EvidenceWeights, Quantity, Version, VersionTerms};
+        use crate::domain::formula::Formula;
+        use crate::methodology::quantify::Quantified;
+        let terms = VersionTerms {
+            id: 1,
+            activity_type: event.activity_type.clone(),
+            region_code: "CN".into(),
+            version: 1,
+            effective_from: t(0, 0),
+            effective_to: None,
+            daily_cap_g: None,
+            weights: EvidenceWeights::default(),
+        };
+        let formula = Formula::parse("units").unwrap();
+        event.quantified = Some(Quantified {
+            version: std::sync::Arc::new(Version::new(terms, &Default::default(), formula).unwrap()),
+            quantity: Quantity {
+                reduction_g,
+                points_per_gram: Decimal::ONE,
+                breakdown: Vec::new(),
+            },
+            data: DataValues::new(),
+            points: reduction_g,
+        });
+        event
+    }
+
+    #[test]
+    fn an_amount_above_the_bound_is_flagged_and_one_at_it_is_not() {
+        let none = DataValues::new();
+        let at_bound = weighing(event("waste.bags", None, none.clone()), 100_000);
+        assert!(matches!(
+            judge(&at_bound, bounds(None), &[]),
+            Verdict::Credit { .. }
+        ));
+        for above in [100_001, i64::MAX] {
+            let huge = weighing(event("waste.bags", None, none.clone()), above);
+            assert_eq!(
+                judge(&huge, bounds(None), &[]),
+                Verdict::Flagged(vec![Reason::ImplausibleAmount])
+            );
+        }
+        // Alongside the other flags, once.
+        let walk = record("walking", None, Status::Credited, (50, 50));
+        let huge_trip = weighing(event("transit.metro", None, none), 100_001);
+        assert_eq!(
+            judge(&huge_trip, bounds(None), &[&walk]),
+            Verdict::Flagged(vec![Reason::ImplausibleAmount, Reason::Overlap])
+        );
+    }
+
+    #[test]
+    fn what_a_trip_was_granted_is_summed_in_checked_arithmetic() {
+        let huge = record("transit.metro", None, Status::Credited, (i64::MAX, 1));
+        let more = record("transit.metro", None, Status::Credited, (1, 1));
+        assert_eq!(granted_to(&[&huge]), Ok((i64::MAX, 1)));
+        assert!(granted_to(&[&huge, &more]).is_err());
+        let many_points = record("transit.metro", None, Status::Credited, (1, i64::MAX));
+        assert!(granted_to(&[&many_points, &more]).is_err());
+        // An operator's record cannot top up such a trip: it is held for review, and its approval refused.
+        let operator = weighing(event("transit.metro", Some(7), DataValues::new()), 100);
+        assert_eq!(
+            judge(&operator, bounds(None), &[&huge, &more]),
+            Verdict::Flagged(vec![Reason::ImplausibleAmount])
+        );
+        let legs = [huge.clone(), more.clone()];
+        assert!(matches!(
+            approval_terms("transit.metro", true, &legs),
+            Err(Unapprovable::Overflow(_))
+        ));
     }
 
     #[test]
@@ -510,17 +620,17 @@ mod tests {
         let walk = record("walking", None, Status::Credited, (50, 50));
         let app_event = event("transit.metro", None, none.clone());
         assert_eq!(
-            judge(&app_event, None, &[&operator]),
+            judge(&app_event, bounds(None), &[&operator]),
             Verdict::Rejected(Reason::Duplicate)
         );
         assert_eq!(
-            judge(&app_event, None, &[&walk, &walk]),
+            judge(&app_event, bounds(None), &[&walk, &walk]),
             Verdict::Flagged(vec![Reason::Overlap]),
             "one overlap reason, however many overlaps"
         );
         let operator_event = event("transit.metro", Some(7), none);
         assert_eq!(
-            judge(&operator_event, None, &[&app]),
+            judge(&operator_event, bounds(None), &[&app]),
             Verdict::Credit {
                 reasons: vec![Reason::SupersedesAppRecord],
                 already: (187, 93)
@@ -528,7 +638,7 @@ mod tests {
         );
         let flagged_app = record("transit.metro", None, Status::Flagged, (0, 0));
         assert_eq!(
-            judge(&operator_event, None, &[&flagged_app]),
+            judge(&operator_event, bounds(None), &[&flagged_app]),
             Verdict::Credit {
                 reasons: vec![],
                 already: (0, 0)
@@ -541,7 +651,13 @@ mod tests {
             None,
             DataValues::from([("distance_m".into(), Decimal::from(3000))]),
         );
-        assert_eq!(judge(&fast, Some(15), &[]), Verdict::Flagged(vec![Reason::Speed]));
-        assert!(matches!(judge(&fast, Some(20), &[]), Verdict::Credit { .. }));
+        assert_eq!(
+            judge(&fast, bounds(Some(15)), &[]),
+            Verdict::Flagged(vec![Reason::Speed])
+        );
+        assert!(matches!(
+            judge(&fast, bounds(Some(20)), &[]),
+            Verdict::Credit { .. }
+        ));
     }
 }
