@@ -154,15 +154,7 @@ impl Book {
         annual: &[(i64, i32)],
         planning: Planning,
     ) -> QueryResult<Book> {
-        // Every key asked for has a counter: a row not stored yet starts at zero (no one else can store
-        // it meanwhile, under the account lock).
-        let mut book = Book {
-            daily: daily
-                .iter()
-                .map(|(a, t, d)| ((*a, t.to_string(), d.to_string()), Counter::default()))
-                .collect(),
-            annual: annual.iter().map(|k| (*k, Counter::default())).collect(),
-        };
+        let mut book = Book::zeroed(daily, annual);
         for query in lookups::<_, _, DailyRow>(daily_grants::table, daily, planning) {
             for (a, t, d, total, last) in query.load(conn)? {
                 book.daily.insert((a, t, d), Counter::stored(total, last));
@@ -174,6 +166,18 @@ impl Book {
             }
         }
         Ok(book)
+    }
+
+    /// A counter at zero for every key: a row not stored yet starts there (no one else can store it
+    /// meanwhile, under the account lock).
+    pub(crate) fn zeroed(daily: &[(i64, &str, &str)], annual: &[(i64, i32)]) -> Book {
+        Book {
+            daily: daily
+                .iter()
+                .map(|(a, t, d)| ((*a, t.to_string(), d.to_string()), Counter::default()))
+                .collect(),
+            annual: annual.iter().map(|k| (*k, Counter::default())).collect(),
+        }
     }
 
     /// Writes every changed counter back, in multi-row upserts.

@@ -405,3 +405,64 @@ columns! {
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
     insert_rows(conn, activities::table, rows)
 }
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::activities::fixtures::quantified;
+
+    const DAY: &str = "2026-03-01";
+
+    fn at_noon() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(4, 0, 0)
+            .unwrap()
+    }
+
+    /// Credits `reduction_g` at `points_per_gram` (trace evidence, full weight) over what the trip's
+    /// earlier records were granted (`already`), from counters at zero.
+    fn credit_of(
+        reduction_g: i64,
+        points_per_gram: Decimal,
+        already: (i64, i64),
+    ) -> Result<Credit, GrantError> {
+        let mut settings = crate::config::Settings::defaults().activities;
+        settings.annual_points_cap = 0;
+        let grant = Grant {
+            account_id: 1,
+            activity_type: "household.units",
+            occurred_at: at_noon(),
+            evidence: Evidence::Trace,
+            already,
+        };
+        let q = quantified("household.units", reduction_g, points_per_gram);
+        let mut book = Book::zeroed(&[(1, "household.units", DAY)], &[]);
+        credit(&settings, &grant, &q, &mut book)
+    }
+
+    #[test]
+    fn credits_at_the_edges_of_an_i64_are_checked() {
+        let uncapped = i64::MAX / 4;
+        let most = credit_of(i64::MAX, Decimal::ONE, (0, 0)).unwrap();
+        assert_eq!((most.granted_g, most.points), (uncapped, uncapped));
+        // Points beyond an i64: refused, not 0 and not wrapped.
+        assert!(matches!(
+            credit_of(i64::MAX, Decimal::from(5), (0, 0)),
+            Err(GrantError::Overflow(_))
+        ));
+        // What earlier records of the trip had is subtracted and added in checked arithmetic.
+        assert!(matches!(
+            credit_of(1, Decimal::ONE, (i64::MIN, 0)),
+            Err(GrantError::Overflow(_))
+        ));
+        assert!(matches!(
+            credit_of(1, Decimal::ONE, (0, i64::MIN)),
+            Err(GrantError::Overflow(_))
+        ));
+        let topped = credit_of(i64::MAX, Decimal::ONE, (i64::MAX, i64::MAX)).unwrap();
+        assert_eq!((topped.granted_g, topped.points), (0, 0));
+    }
+}

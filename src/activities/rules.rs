@@ -540,30 +540,12 @@ mod tests {
 
     /// `event` quantified at `reduction_g` grams.
     fn weighing(mut event: Event, reduction_g: i64) -> Event {
-        use crate::domain::catalog::{EvidenceWeights, Quantity, Version, VersionTerms};
-        use crate::domain::formula::Formula;
-        use crate::methodology::quantify::Quantified;
-        let terms = VersionTerms {
-            id: 1,
-            activity_type: event.activity_type.clone(),
-            region_code: "CN".into(),
-            version: 1,
-            effective_from: t(0, 0),
-            effective_to: None,
-            daily_cap_g: None,
-            weights: EvidenceWeights::default(),
-        };
-        let formula = Formula::parse("units").unwrap();
-        event.quantified = Some(Quantified {
-            version: std::sync::Arc::new(Version::new(terms, &Default::default(), formula).unwrap()),
-            quantity: Quantity {
-                reduction_g,
-                points_per_gram: Decimal::ONE,
-                breakdown: Vec::new(),
-            },
-            data: DataValues::new(),
-            points: reduction_g,
-        });
+        let kind = event.activity_type.clone();
+        event.quantified = Some(super::super::fixtures::quantified(
+            &kind,
+            reduction_g,
+            Decimal::ONE,
+        ));
         event
     }
 
