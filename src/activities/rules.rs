@@ -151,10 +151,14 @@ pub fn speed_kmh(
             Decimal::ZERO
         });
     }
-    // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
-    distance_m
-        .checked_mul(KMH_PER_METRE_PER_SECOND)?
-        .checked_div(seconds)
+    // km/h = m × 3.6 / s; multiplying first keeps exact results exact. A speed beyond the decimals' range
+    // (a type without a maximum on `distance_m`) is the fastest there is, not "no speed to check".
+    Some(
+        distance_m
+            .checked_mul(KMH_PER_METRE_PER_SECOND)
+            .and_then(|m| m.checked_div(seconds))
+            .unwrap_or(Decimal::MAX),
+    )
 }
 
 /// Whether an event is older than its type's claim window.
@@ -430,6 +434,21 @@ mod tests {
         assert_eq!(
             interval(t(1, 0), Some(t(2, 0)), &timed, "waste.bags", None).end_set_by,
             "ended_at"
+        );
+    }
+
+    #[test]
+    fn a_distance_beyond_the_decimals_range_is_the_fastest_speed() {
+        let endless = DataValues::from([
+            ("distance_m".into(), Decimal::MAX),
+            ("duration_s".into(), Decimal::from(3600)),
+        ]);
+        assert_eq!(speed_kmh(&endless, t(1, 0), None), Some(Decimal::MAX));
+        let mut trip = event("cycling.private", None, endless);
+        trip.ended_at = Some(t(8, 15));
+        assert_eq!(
+            judge(&trip, bounds(Some(30)), &[]),
+            Verdict::Flagged(vec![Reason::Speed])
         );
     }
 
