@@ -5,8 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::caps::GrantError;
-use super::ingest::overflow_refusal;
-use super::ingest::{cap_book, credit, Credit, Grant};
+use super::ingest::{cap_book, credit, overflow_refusal, Credit, Grant};
 use super::model::{self, ActivityResult, BrokenAnswer, Status};
 use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands, Unapprovable};
 use super::store::{self, ActivityRow};
