@@ -121,6 +121,8 @@ pub struct ActivitySettings {
     pub writers: usize,
     pub future_skew_secs: i64,
     pub annual_points_cap: i64,
+    /// Grams one event may reduce and still be credited without review.
+    pub max_reduction_g_per_event: i64,
     pub max_speed_kmh: std::collections::HashMap<String, u32>,
 }
 
@@ -237,6 +239,9 @@ impl Settings {
         if self.activities.annual_points_cap < 0 {
             return fail("activities.annual_points_cap", "must not be negative");
         }
+        if self.activities.max_reduction_g_per_event < 1 {
+            return fail("activities.max_reduction_g_per_event", "must be at least 1");
+        }
         if !(60..=30 * 86_400).contains(&self.redemptions.hold_ttl_secs) {
             return fail("redemptions.hold_ttl_secs", "must be between 60 s and 30 days");
         }
@@ -270,6 +275,15 @@ mod tests {
         let mut s = Settings::defaults();
         s.database.url = "mysql://x".into();
         assert!(s.validate().unwrap_err().contains("database.url"));
+    }
+
+    #[test]
+    fn the_bound_on_one_events_reduction_is_positive() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.activities.max_reduction_g_per_event, 100_000);
+        s.activities.max_reduction_g_per_event = 0;
+        let why = s.validate().unwrap_err();
+        assert!(why.contains("activities.max_reduction_g_per_event"), "{why}");
     }
 
     #[test]

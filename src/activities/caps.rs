@@ -15,6 +15,18 @@ use crate::db::columns::{columns, Columns};
 use crate::db::prepared::{matching, upsert_rows, Dynamic, Planning};
 use crate::db::schema::{annual_points, daily_grants};
 use crate::db::AnyConnection;
+use crate::domain::catalog::AmountOverflow;
+
+/// Why a grant could not be taken: the transaction that asked must be rolled back.
+#[derive(Debug, thiserror::Error)]
+pub enum GrantError {
+    #[error(transparent)]
+    Query(#[from] diesel::result::Error),
+    /// A counter would leave the range of an `i64` (giving back to a stored counter out of range: a take
+    /// stays within its cap).
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
+}
 
 /// No daily cap: the counter still records what was granted.
 const UNCAPPED: i64 = i64::MAX / 4;
@@ -36,22 +48,34 @@ impl Counter {
         }
     }
 
-    /// All of `want` if it fits under `cap`, what is left otherwise.
-    fn take(&mut self, want: i64, cap: i64) -> i64 {
-        let left = cap - self.total;
-        let granted = if left >= want { want } else { left.max(0) };
-        self.total += granted;
+    /// All of `want` if it fits under `cap`, what is left otherwise (nothing of a negative `want`).
+    /// Checked: a grant never wraps a total; an overflow leaves the counter as it was.
+    fn take(&mut self, want: i64, cap: i64) -> Result<i64, AmountOverflow> {
+        let left = cap.saturating_sub(self.total).max(0);
+        let granted = want.clamp(0, left);
+        self.total = self
+            .total
+            .checked_add(granted)
+            .ok_or_else(|| overflow(self.total, granted))?;
         self.last = granted;
         self.changed = true;
-        granted
+        Ok(granted)
     }
 
     /// Undoes the last `take` of `granted`.
-    fn give_back(&mut self, granted: i64) {
-        self.total -= granted;
-        self.last -= granted;
-        self.changed = true;
+    fn give_back(&mut self, granted: i64) -> Result<(), AmountOverflow> {
+        let total = self.total.checked_sub(granted);
+        let last = self.last.checked_sub(granted);
+        let (Some(total), Some(last)) = (total, last) else {
+            return Err(overflow(self.total, -granted));
+        };
+        (self.total, self.last, self.changed) = (total, last, true);
+        Ok(())
     }
+}
+
+fn overflow(total: i64, change: i64) -> AmountOverflow {
+    AmountOverflow::new(format!("a cap counter of {total} changed by {change}"))
 }
 
 /// A daily counter's key: (account, activity type, local day).
@@ -130,15 +154,7 @@ impl Book {
         annual: &[(i64, i32)],
         planning: Planning,
     ) -> QueryResult<Book> {
-        // Every key asked for has a counter: a row not stored yet starts at zero (no one else can store
-        // it meanwhile, under the account lock).
-        let mut book = Book {
-            daily: daily
-                .iter()
-                .map(|(a, t, d)| ((*a, t.to_string(), d.to_string()), Counter::default()))
-                .collect(),
-            annual: annual.iter().map(|k| (*k, Counter::default())).collect(),
-        };
+        let mut book = Book::zeroed(daily, annual);
         for query in lookups::<_, _, DailyRow>(daily_grants::table, daily, planning) {
             for (a, t, d, total, last) in query.load(conn)? {
                 book.daily.insert((a, t, d), Counter::stored(total, last));
@@ -152,6 +168,18 @@ impl Book {
         Ok(book)
     }
 
+    /// A counter at zero for every key: a row not stored yet starts there (no one else can store it
+    /// meanwhile, under the account lock).
+    pub(crate) fn zeroed(daily: &[(i64, &str, &str)], annual: &[(i64, i32)]) -> Book {
+        Book {
+            daily: daily
+                .iter()
+                .map(|(a, t, d)| ((*a, t.to_string(), d.to_string()), Counter::default()))
+                .collect(),
+            annual: annual.iter().map(|k| (*k, Counter::default())).collect(),
+        }
+    }
+
     /// Writes every changed counter back, in multi-row upserts.
     pub fn write(&self, conn: &mut AnyConnection) -> QueryResult<()> {
         upsert_rows::<(i64, &str, &str), _, _>(conn, daily_grants::table, &changed(&self.daily))?;
@@ -161,26 +189,25 @@ impl Book {
 
     /// Takes up to `want` grams from the (account, type, day) allowance of `cap` grams (`None`: no cap).
     /// Returns the grams granted.
-    pub fn daily(&mut self, key: (i64, &str, &str), want: i64, cap: Option<i64>) -> QueryResult<i64> {
+    pub fn daily(&mut self, key: (i64, &str, &str), want: i64, cap: Option<i64>) -> Result<i64, GrantError> {
         let (account_id, activity_type, local_day) = key;
         let key = (account_id, activity_type.to_string(), local_day.to_string());
-        Ok(counter(self.daily.get_mut(&key))?.take(want, cap.unwrap_or(UNCAPPED)))
+        Ok(counter(self.daily.get_mut(&key))?.take(want, cap.unwrap_or(UNCAPPED))?)
     }
 
     /// Returns `grams` just taken from the day's allowance (a credit that came to nothing).
-    pub fn give_back_daily(&mut self, key: (i64, &str, &str), grams: i64) -> QueryResult<()> {
+    pub fn give_back_daily(&mut self, key: (i64, &str, &str), grams: i64) -> Result<(), GrantError> {
         let (account_id, activity_type, local_day) = key;
         let key = (account_id, activity_type.to_string(), local_day.to_string());
-        counter(self.daily.get_mut(&key))?.give_back(grams);
-        Ok(())
+        Ok(counter(self.daily.get_mut(&key))?.give_back(grams)?)
     }
 
     /// Takes up to `want` points from the account's allowance for `year` (`cap` 0 = no cap).
-    pub fn annual(&mut self, key: (i64, i32), want: i64, cap: i64) -> QueryResult<i64> {
+    pub fn annual(&mut self, key: (i64, i32), want: i64, cap: i64) -> Result<i64, GrantError> {
         if cap == 0 {
             return Ok(want);
         }
-        Ok(counter(self.annual.get_mut(&key))?.take(want, cap))
+        Ok(counter(self.annual.get_mut(&key))?.take(want, cap)?)
     }
 }
 
@@ -198,15 +225,37 @@ mod tests {
     #[test]
     fn a_counter_grants_what_fits_then_what_is_left_then_nothing() {
         let mut c = Counter::default();
-        assert_eq!(c.take(86, 296), 86);
-        assert_eq!(c.take(200, 296), 200);
-        assert_eq!((c.take(86, 296), c.total, c.last), (10, 296, 10));
-        assert_eq!((c.take(86, 296), c.total, c.last), (0, 296, 0));
+        assert_eq!(c.take(86, 296), Ok(86));
+        assert_eq!(c.take(200, 296), Ok(200));
+        assert_eq!((c.take(86, 296), c.total, c.last), (Ok(10), 296, 10));
+        assert_eq!((c.take(86, 296), c.total, c.last), (Ok(0), 296, 0));
         assert!(c.changed);
         let mut c = Counter::default();
-        c.take(86, 296);
-        c.give_back(86);
-        assert_eq!((c.total, c.last, c.take(296, 296)), (0, 0, 296));
+        c.take(86, 296).unwrap();
+        c.give_back(86).unwrap();
+        assert_eq!((c.total, c.last, c.take(296, 296)), (0, 0, Ok(296)));
+    }
+
+    #[test]
+    fn a_counter_at_the_edges_of_an_i64_never_wraps() {
+        // No cap: the counter fills up to the largest total, then grants nothing more.
+        let mut c = Counter::stored(i64::MAX - 5, 0);
+        assert_eq!(c.take(i64::MAX, i64::MAX), Ok(5));
+        assert_eq!((c.total, c.take(1, i64::MAX)), (i64::MAX, Ok(0)));
+        // A total far below zero (never written by a grant) cannot widen the allowance past the cap.
+        let mut c = Counter::stored(i64::MIN, 0);
+        assert_eq!(c.take(i64::MAX, i64::MAX), Ok(i64::MAX));
+        assert_eq!(c.total, -1);
+        // A negative want grants nothing; a cap below the total grants nothing.
+        let mut c = Counter::stored(100, 0);
+        assert_eq!((c.take(-5, 1000), c.take(5, 50), c.total), (Ok(0), Ok(0), 100));
+        // Giving back beyond the range refuses and leaves the counter as it was.
+        let mut c = Counter::stored(i64::MIN, 0);
+        assert!(c.give_back(1).is_err());
+        assert_eq!(c, Counter::stored(i64::MIN, 0));
+        let mut c = Counter::stored(0, i64::MIN);
+        assert!(c.give_back(1).is_err());
+        assert_eq!(c.total, 0);
     }
 
     #[test]

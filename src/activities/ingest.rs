@@ -6,7 +6,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::caps::Book;
+use super::caps::{Book, GrantError};
 use super::model::{ActivityResult, BrokenAnswer, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
 use super::rules::{self, Verdict};
 use crate::config::ActivitySettings;
@@ -14,7 +14,7 @@ use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
-use crate::domain::catalog::{points_for, Evidence};
+use crate::domain::catalog::{points_for, AmountOverflow, Evidence};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
@@ -56,6 +56,18 @@ pub enum WriteError {
     /// Looking up a region's issuance account, or issuing.
     #[error(transparent)]
     Ledger(#[from] LedgerError),
+    /// An event's grams or points beyond an `i64`: that event is refused (written alone, it fails alone).
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
+}
+
+impl From<GrantError> for WriteError {
+    fn from(e: GrantError) -> WriteError {
+        match e {
+            GrantError::Query(e) => WriteError::Query(e),
+            GrantError::Overflow(e) => WriteError::Overflow(e),
+        }
+    }
 }
 
 impl From<WriteError> for ApiError {
@@ -63,8 +75,14 @@ impl From<WriteError> for ApiError {
         match e {
             WriteError::Query(e) => e.into(),
             WriteError::Ledger(e) => e.into(),
+            WriteError::Overflow(e) => overflow_refusal(e),
         }
     }
+}
+
+/// An amount beyond what the ledger holds, as the 422 the client is answered.
+pub fn overflow_refusal(e: AmountOverflow) -> ApiError {
+    ApiError::unprocessable(ErrorCode::EvaluationFailed, e.to_string())
 }
 
 /// The answer to a retry whose request has `digest`: the stored one, or a conflict when the body differs.
@@ -124,13 +142,14 @@ pub struct Credit {
     pub reasons: Vec<Reason>,
 }
 
-/// Takes what the caps allow from `book`.
+/// Takes what the caps allow from `book`, in checked arithmetic. After an error the book may hold part
+/// of the grant: the caller's transaction is then rolled back, and the book with it.
 pub fn credit(
     settings: &ActivitySettings,
     grant: &Grant<'_>,
     q: &Quantified,
     book: &mut Book,
-) -> QueryResult<Credit> {
+) -> Result<Credit, GrantError> {
     let (account_id, activity_type, occurred_at, evidence) = (
         grant.account_id,
         grant.activity_type,
@@ -138,7 +157,11 @@ pub fn credit(
         grant.evidence,
     );
     let (already_granted, already_points) = grant.already;
-    let want = (q.quantity.reduction_g - already_granted).max(0);
+    let reduction_g = q.quantity.reduction_g;
+    let want = reduction_g
+        .checked_sub(already_granted)
+        .ok_or_else(|| AmountOverflow::new(format!("{reduction_g} g less {already_granted} g")))?
+        .max(0);
     let day = rules::local_day(occurred_at);
     let daily_key = (account_id, activity_type, day.as_str());
     let mut granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
@@ -149,9 +172,15 @@ pub fn credit(
     let weight = q.version.weights.weight(evidence);
     // The trip is worth what this record says: grams an earlier record of it claimed beyond that are never
     // taken back, but they earn nothing more at this record's weight either.
-    let trip_g = (already_granted + granted).min(q.quantity.reduction_g);
-    let total_points = points_for(trip_g, q.quantity.points_per_gram, weight);
-    let want_points = (total_points - already_points).max(0);
+    let trip_g = already_granted
+        .checked_add(granted)
+        .ok_or_else(|| AmountOverflow::new(format!("{already_granted} g and {granted} g")))?
+        .min(reduction_g);
+    let total_points = points_for(trip_g, q.quantity.points_per_gram, weight)?;
+    let want_points = total_points
+        .checked_sub(already_points)
+        .ok_or_else(|| AmountOverflow::new(format!("{total_points} points less {already_points}")))?
+        .max(0);
     let points = book.annual(
         (account_id, rules::local_year(occurred_at)),
         want_points,
@@ -207,8 +236,11 @@ pub fn decide(
     let Some(q) = &event.quantified else {
         return Ok(Decided::refused(Status::Rejected, vec![Reason::Late]));
     };
-    let max_speed_kmh = cx.settings.max_speed_kmh.get(&event.activity_type).copied();
-    let (base, already) = match rules::judge(event, max_speed_kmh, overlapping) {
+    let bounds = rules::Bounds {
+        max_speed_kmh: cx.settings.max_speed_kmh.get(&event.activity_type).copied(),
+        max_reduction_g: cx.settings.max_reduction_g_per_event,
+    };
+    let (base, already) = match rules::judge(event, bounds, overlapping) {
         Verdict::Rejected(why) => return Ok(Decided::refused(Status::Rejected, vec![why])),
         Verdict::Flagged(flags) => return Ok(Decided::refused(Status::Flagged, flags)),
         Verdict::Credit { reasons, already } => (reasons, already),
@@ -372,4 +404,65 @@ columns! {
 /// Stores activities in multi-row statements.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
     insert_rows(conn, activities::table, rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use rust_decimal::Decimal;
+
+    use super::*;
+    use crate::activities::fixtures::quantified;
+
+    const DAY: &str = "2026-03-01";
+
+    fn at_noon() -> NaiveDateTime {
+        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
+            .unwrap()
+            .and_hms_opt(4, 0, 0)
+            .unwrap()
+    }
+
+    /// Credits `reduction_g` at `points_per_gram` (trace evidence, full weight) over what the trip's
+    /// earlier records were granted (`already`), from counters at zero.
+    fn credit_of(
+        reduction_g: i64,
+        points_per_gram: Decimal,
+        already: (i64, i64),
+    ) -> Result<Credit, GrantError> {
+        let mut settings = crate::config::Settings::defaults().activities;
+        settings.annual_points_cap = 0;
+        let grant = Grant {
+            account_id: 1,
+            activity_type: "household.units",
+            occurred_at: at_noon(),
+            evidence: Evidence::Trace,
+            already,
+        };
+        let q = quantified("household.units", reduction_g, points_per_gram);
+        let mut book = Book::zeroed(&[(1, "household.units", DAY)], &[]);
+        credit(&settings, &grant, &q, &mut book)
+    }
+
+    #[test]
+    fn credits_at_the_edges_of_an_i64_are_checked() {
+        let uncapped = i64::MAX / 4;
+        let most = credit_of(i64::MAX, Decimal::ONE, (0, 0)).unwrap();
+        assert_eq!((most.granted_g, most.points), (uncapped, uncapped));
+        // Points beyond an i64: refused, not 0 and not wrapped.
+        assert!(matches!(
+            credit_of(i64::MAX, Decimal::from(5), (0, 0)),
+            Err(GrantError::Overflow(_))
+        ));
+        // What earlier records of the trip had is subtracted and added in checked arithmetic.
+        assert!(matches!(
+            credit_of(1, Decimal::ONE, (i64::MIN, 0)),
+            Err(GrantError::Overflow(_))
+        ));
+        assert!(matches!(
+            credit_of(1, Decimal::ONE, (0, i64::MIN)),
+            Err(GrantError::Overflow(_))
+        ));
+        let topped = credit_of(i64::MAX, Decimal::ONE, (i64::MAX, i64::MAX)).unwrap();
+        assert_eq!((topped.granted_g, topped.points), (0, 0));
+    }
 }

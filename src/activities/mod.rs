@@ -2,6 +2,8 @@
 //! earn points. See docs/architecture.md for the path of one event.
 
 pub mod caps;
+#[cfg(test)]
+mod fixtures;
 pub mod group;
 pub mod handlers;
 pub mod ingest;

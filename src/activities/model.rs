@@ -41,6 +41,8 @@ crate::text_enum! {
         SupersedesAppRecord = "supersedes_app_record",
         /// The annual points cap left it fewer points than it earned.
         AnnualCapReached = "annual_cap_reached",
+        /// Its reduction is above `activities.max_reduction_g_per_event`: held for review, nothing issued.
+        ImplausibleAmount = "implausible_amount",
     }
 }
 

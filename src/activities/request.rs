@@ -130,11 +130,11 @@ fn check(
     check_ends_after_start(occurred_at, ended_at, &mut errors);
     let typed = typed_data(catalog, req, &mut errors);
     let max_speed_kmh = settings.max_speed_kmh.get(&req.activity_type).copied();
-    let interval = typed
+    let occupied = typed
         .as_ref()
-        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, max_speed_kmh));
-    if let (Some(interval), Some((_, values))) = (interval, &typed) {
-        check_lasts_at_most_a_day(interval, ended_at, values, &mut errors);
+        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, &req.activity_type, max_speed_kmh));
+    if let (Some(occupied), Some((_, values))) = (occupied, &typed) {
+        check_lasts_at_most_a_day(occupied, &mut errors);
         check_duration_fits(values, occurred_at, ended_at, &mut errors);
     }
     Checked {
@@ -143,7 +143,7 @@ fn check(
         occurred_at,
         ended_at,
         typed,
-        interval,
+        interval: occupied.map(|o| o.span),
         errors,
     }
 }
@@ -232,24 +232,14 @@ fn typed_data(
 
 /// No activity lasts longer than [`rules::longest`], at the speeds plausible for its type; the error
 /// names the field that made it that long.
-fn check_lasts_at_most_a_day(
-    (start, end): (NaiveDateTime, NaiveDateTime),
-    ended_at: Option<NaiveDateTime>,
-    values: &DataValues,
-    errors: &mut Vec<FieldError>,
-) {
-    if end - start <= rules::longest() {
-        return;
+fn check_lasts_at_most_a_day(occupied: rules::Occupied, errors: &mut Vec<FieldError>) {
+    let (start, end) = occupied.span;
+    if end - start > rules::longest() {
+        errors.push(field(
+            occupied.end_set_by,
+            "an activity lasts at most 24 hours, at the speeds plausible for its type",
+        ));
     }
-    let at = match (ended_at, values.get("duration_s")) {
-        (Some(_), _) => "ended_at",
-        (None, Some(_)) => "data.duration_s",
-        (None, None) => "data.distance_m",
-    };
-    errors.push(field(
-        at,
-        "an activity lasts at most 24 hours, at the speeds plausible for its type",
-    ));
 }
 
 fn check_duration_fits(

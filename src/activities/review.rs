@@ -4,16 +4,17 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::ingest::{cap_book, credit, Credit, Grant};
+use super::caps::GrantError;
+use super::ingest::{cap_book, credit, overflow_refusal, Credit, Grant};
 use super::model::{self, ActivityResult, BrokenAnswer, Status};
-use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands};
+use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands, Unapprovable};
 use super::store::{self, ActivityRow};
 use crate::audit;
 use crate::config::ActivitySettings;
 use crate::db::prepared::Planning;
 use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
-use crate::domain::catalog::Catalog;
+use crate::domain::catalog::{AmountOverflow, Catalog};
 use crate::error::{ApiError, ErrorCode};
 use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
@@ -47,6 +48,9 @@ pub enum ReviewError {
     NoMethodology,
     #[error(transparent)]
     OperatorRecordStands(#[from] OperatorRecordStands),
+    /// The grams or points of this approval are beyond what the ledger holds: refused, nothing issued.
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
     /// Another administrator decided it between our read and our update.
     #[error("this activity was decided meanwhile")]
     DecidedMeanwhile,
@@ -70,10 +74,29 @@ impl From<ReviewError> for ApiError {
             ReviewError::OperatorRecordStands(_) => {
                 ApiError::conflict(ErrorCode::DuplicateTrip, e.to_string())
             }
+            ReviewError::Overflow(e) => overflow_refusal(e),
             ReviewError::BrokenAnswer(e) => e.into(),
             ReviewError::Requantify(e) => e.into(),
             ReviewError::Ledger(e) => e.into(),
             ReviewError::Query(e) => e.into(),
+        }
+    }
+}
+
+impl From<Unapprovable> for ReviewError {
+    fn from(e: Unapprovable) -> ReviewError {
+        match e {
+            Unapprovable::OperatorRecordStands(e) => e.into(),
+            Unapprovable::Overflow(e) => e.into(),
+        }
+    }
+}
+
+impl From<GrantError> for ReviewError {
+    fn from(e: GrantError) -> ReviewError {
+        match e {
+            GrantError::Query(e) => e.into(),
+            GrantError::Overflow(e) => e.into(),
         }
     }
 }

@@ -6,7 +6,7 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::model::{Event, Neighbour, Reason, Status};
-use crate::domain::catalog::china;
+use crate::domain::catalog::{china, AmountOverflow};
 use crate::domain::data_schema::DataValues;
 
 /// Travel types are the ones a person can only do one of at a time.
@@ -41,21 +41,32 @@ pub fn shortest() -> Duration {
 }
 
 /// The least time one ride of a counted trip (`count` rides, no distance) takes: boarding, one stop,
-/// alighting.
+/// alighting. Only travel counts rides: the `count` of another type is a quantity (bags of sorted waste,
+/// phones recycled), which takes no time of its own.
 pub const LEAST_SECONDS_PER_RIDE: i64 = 120;
 
+/// The time an activity occupies, and the request field that set its end (a too-long activity is
+/// refused naming that field, which the request always has).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Occupied {
+    /// [start, end).
+    pub span: (NaiveDateTime, NaiveDateTime),
+    pub end_set_by: &'static str,
+}
+
 /// The interval an activity occupies: from `occurred_at` to `ended_at`, else to `occurred_at + duration_s`,
-/// else to the least time the trip can have taken (its distance under the type's speed bound, and
-/// [`LEAST_SECONDS_PER_RIDE`] for each ride it counts); at least one second long, so an instant still
-/// collides with an interval containing it. Without the least time, an untimed trip would occupy one
+/// else, for a travel type, to the least time the trip can have taken (its distance under the type's speed
+/// bound, and [`LEAST_SECONDS_PER_RIDE`] for each ride it counts); at least one second long, so an instant
+/// still collides with an interval containing it. Without the least time, an untimed trip would occupy one
 /// second, and one account could claim a trip every second. An absurd duration saturates instead of
 /// overflowing (validation then refuses it as too long).
 pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     data: &DataValues,
+    activity_type: &str,
     max_speed_kmh: Option<u32>,
-) -> (NaiveDateTime, NaiveDateTime) {
+) -> Occupied {
     let after = |seconds: Decimal| {
         seconds
             .ceil()
@@ -64,33 +75,47 @@ pub fn interval(
             .and_then(|d| occurred_at.checked_add_signed(d))
             .unwrap_or(NaiveDateTime::MAX)
     };
+    let stated = match (ended_at, data.get("duration_s")) {
+        (Some(end), _) => Some((end, "ended_at")),
+        (None, Some(d)) => Some((after(d.trunc()), "data.duration_s")),
+        (None, None) => None,
+    };
+    let least = || {
+        is_travel(activity_type)
+            .then(|| least_time(data, max_speed_kmh))
+            .flatten()
+            .map(|(seconds, field)| (after(seconds), field))
+    };
+    let (end, end_set_by) = stated.or_else(least).unwrap_or((occurred_at, "occurred_at"));
+    Occupied {
+        span: (occurred_at, end.max(occurred_at + shortest())),
+        end_set_by,
+    }
+}
+
+/// The least seconds an untimed trip can have taken, and the data field that makes it that long: its
+/// distance at the speed bound, or its rides, whichever is longer.
+fn least_time(data: &DataValues, max_speed_kmh: Option<u32>) -> Option<(Decimal, &'static str)> {
     let at_speed = || {
         let (distance_m, limit) = (data.get("distance_m")?, max_speed_kmh.filter(|&l| l > 0)?);
         // s = m × 3.6 / (km/h)
-        Some(
-            distance_m
-                .checked_mul(KMH_PER_METRE_PER_SECOND)
-                .unwrap_or(Decimal::MAX)
-                / Decimal::from(limit),
-        )
+        let seconds = distance_m
+            .checked_mul(KMH_PER_METRE_PER_SECOND)
+            .unwrap_or(Decimal::MAX)
+            / Decimal::from(limit);
+        Some((seconds, "data.distance_m"))
     };
     let rides = || {
         let count = data.get("count")?;
-        Some(
-            count
-                .checked_mul(Decimal::from(LEAST_SECONDS_PER_RIDE))
-                .unwrap_or(Decimal::MAX),
-        )
+        let seconds = count
+            .checked_mul(Decimal::from(LEAST_SECONDS_PER_RIDE))
+            .unwrap_or(Decimal::MAX);
+        Some((seconds, "data.count"))
     };
-    let least_time = || match (at_speed(), rides()) {
-        (Some(a), Some(b)) => Some(a.max(b)),
+    match (at_speed(), rides()) {
+        (Some(a), Some(b)) => Some(if b.0 > a.0 { b } else { a }),
         (a, b) => a.or(b),
-    };
-    let end = ended_at
-        .or_else(|| data.get("duration_s").map(|d| after(d.trunc())))
-        .or_else(|| least_time().map(after))
-        .unwrap_or(occurred_at);
-    (occurred_at, end.max(occurred_at + shortest()))
+    }
 }
 
 /// Whether a stated `duration_s` fits between `occurred_at` and `ended_at` (the time moving may be
@@ -126,10 +151,14 @@ pub fn speed_kmh(
             Decimal::ZERO
         });
     }
-    // km/h = m × 3.6 / s; multiplying first keeps exact results exact.
-    distance_m
-        .checked_mul(KMH_PER_METRE_PER_SECOND)?
-        .checked_div(seconds)
+    // km/h = m × 3.6 / s; multiplying first keeps exact results exact. A speed beyond the decimals' range
+    // (a type without a maximum on `distance_m`) is the fastest there is, not "no speed to check".
+    Some(
+        distance_m
+            .checked_mul(KMH_PER_METRE_PER_SECOND)
+            .and_then(|m| m.checked_div(seconds))
+            .unwrap_or(Decimal::MAX),
+    )
 }
 
 /// Whether an event is older than its type's claim window.
@@ -149,11 +178,24 @@ pub enum Verdict {
     },
 }
 
-/// Judges an event against the other activities of its account that overlap it; `max_speed_kmh` is its
-/// type's speed bound, if it has one.
-pub fn judge(event: &Event, max_speed_kmh: Option<u32>, overlapping: &[&Neighbour]) -> Verdict {
+/// What is plausible for one event of a type.
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The type's speed bound, if it has one.
+    pub max_speed_kmh: Option<u32>,
+    /// The most grams one event may reduce before an administrator looks at it
+    /// (`activities.max_reduction_g_per_event`).
+    pub max_reduction_g: i64,
+}
+
+/// Judges an event against its type's bounds and the other activities of its account that overlap it.
+pub fn judge(event: &Event, bounds: Bounds, overlapping: &[&Neighbour]) -> Verdict {
     let mut flags = Vec::new();
-    if too_fast(event, max_speed_kmh) {
+    let reduction_g = event.quantified.as_ref().map_or(0, |q| q.quantity.reduction_g);
+    if reduction_g > bounds.max_reduction_g {
+        flags.push(Reason::ImplausibleAmount);
+    }
+    if too_fast(event, bounds.max_speed_kmh) {
         flags.push(Reason::Speed);
     }
     let mut app_records = Vec::new();
@@ -182,12 +224,16 @@ pub fn judge(event: &Event, max_speed_kmh: Option<u32>, overlapping: &[&Neighbou
             }
         }
     }
-    if !flags.is_empty() {
-        return Verdict::Flagged(flags);
+    let already = granted_to(&app_records);
+    if already.is_err() && !flags.contains(&Reason::ImplausibleAmount) {
+        flags.push(Reason::ImplausibleAmount);
     }
-    Verdict::Credit {
-        reasons: superseding(&app_records),
-        already: granted_to(&app_records),
+    match already {
+        Ok(already) if flags.is_empty() => Verdict::Credit {
+            reasons: superseding(&app_records),
+            already,
+        },
+        _ => Verdict::Flagged(flags),
     }
 }
 
@@ -209,10 +255,13 @@ fn same_trip(activity_type: &str, this_is_operator: bool, other: &Neighbour) -> 
 }
 
 /// What the app's records of a trip were granted, in (grams, points): an operator's record tops them up.
-fn granted_to(app_records: &[&Neighbour]) -> (i64, i64) {
-    app_records
-        .iter()
-        .fold((0, 0), |(g, p), r| (g + r.granted_g, p + r.points))
+/// Checked: records approved for enormous amounts may sum beyond an `i64`.
+fn granted_to(app_records: &[&Neighbour]) -> Result<(i64, i64), AmountOverflow> {
+    app_records.iter().try_fold((0i64, 0i64), |(g, p), r| {
+        g.checked_add(r.granted_g)
+            .zip(p.checked_add(r.points))
+            .ok_or_else(|| AmountOverflow::new("what the app records of this trip were granted"))
+    })
 }
 
 fn superseding(app_records: &[&Neighbour]) -> Vec<Reason> {
@@ -227,6 +276,15 @@ fn superseding(app_records: &[&Neighbour]) -> Vec<Reason> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("the operator's record of this trip stands: this app record can only be rejected")]
 pub struct OperatorRecordStands;
+
+/// Why a flagged record cannot be approved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unapprovable {
+    #[error(transparent)]
+    OperatorRecordStands(#[from] OperatorRecordStands),
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
+}
 
 /// What approving a flagged record adds: the reasons, and the (grams, points) already granted for its trip.
 #[derive(Debug, PartialEq, Eq)]
@@ -243,7 +301,7 @@ pub fn approval_terms(
     activity_type: &str,
     from_operator: bool,
     overlapping: &[Neighbour],
-) -> Result<ApprovalTerms, OperatorRecordStands> {
+) -> Result<ApprovalTerms, Unapprovable> {
     if !is_travel(activity_type) {
         return Ok(ApprovalTerms {
             reasons: Vec::new(),
@@ -255,11 +313,11 @@ pub fn approval_terms(
         .filter(|other| same_trip(activity_type, from_operator, other))
         .collect();
     if !from_operator && !others.is_empty() {
-        return Err(OperatorRecordStands);
+        return Err(OperatorRecordStands.into());
     }
     Ok(ApprovalTerms {
         reasons: superseding(&others),
-        already: granted_to(&others),
+        already: granted_to(&others)?,
     })
 }
 
@@ -305,28 +363,93 @@ mod tests {
         assert_eq!(speed_kmh(&instant, t(1, 0), None), Some(Decimal::MAX));
         // Counted rides take their least time each, and a distance its own at the bound: the longer wins.
         let rides = DataValues::from([("count".into(), Decimal::from(3))]);
-        assert_eq!(interval(t(1, 0), None, &rides, Some(80)).1, t(1, 6));
+        assert_eq!(
+            interval(t(1, 0), None, &rides, "transit.bus", Some(80)).span.1,
+            t(1, 6)
+        );
         let mut both = rides.clone();
         both.insert("distance_m".into(), Decimal::from(20_000));
-        assert_eq!(interval(t(1, 0), None, &both, Some(80)).1, t(1, 15));
-        assert_eq!(interval(t(1, 0), None, &data, Some(8)), (t(1, 0), t(1, 30)));
         assert_eq!(
-            interval(t(1, 0), None, &walk, None).1,
+            interval(t(1, 0), None, &both, "transit.bus", Some(80)).span.1,
+            t(1, 15)
+        );
+        assert_eq!(
+            interval(t(1, 0), None, &data, "transit.bus", Some(8)).span,
+            (t(1, 0), t(1, 30))
+        );
+        assert_eq!(
+            interval(t(1, 0), None, &walk, "transit.bus", None).span.1,
             t(1, 0) + Duration::seconds(1)
         );
         // Untimed, 3 km at no more than 8 km/h took at least 22.5 minutes (rounded up to the second).
         let least = t(1, 22) + Duration::seconds(30);
-        assert_eq!(interval(t(1, 0), None, &walk, Some(8)).1, least);
         assert_eq!(
-            interval(t(1, 0), Some(t(1, 5)), &walk, Some(8)).1,
+            interval(t(1, 0), None, &walk, "transit.bus", Some(8)).span.1,
+            least
+        );
+        assert_eq!(
+            interval(t(1, 0), Some(t(1, 5)), &walk, "transit.bus", Some(8))
+                .span
+                .1,
             t(1, 5),
             "a stated end wins"
         );
         let absurd = DataValues::from([("duration_s".into(), Decimal::from(i64::MAX))]);
-        assert_eq!(interval(t(1, 0), None, &absurd, None).1, NaiveDateTime::MAX);
+        assert_eq!(
+            interval(t(1, 0), None, &absurd, "transit.bus", None).span.1,
+            NaiveDateTime::MAX
+        );
         let far = DataValues::from([("distance_m".into(), Decimal::MAX)]);
-        assert_eq!(interval(t(1, 0), None, &far, Some(8)).1, NaiveDateTime::MAX);
+        assert_eq!(
+            interval(t(1, 0), None, &far, "transit.bus", Some(8)).span.1,
+            NaiveDateTime::MAX
+        );
         assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
+    }
+
+    #[test]
+    fn only_travel_counts_rides_and_the_end_names_the_field_that_set_it() {
+        let thousand = DataValues::from([("count".into(), Decimal::from(1000))]);
+        // A thousand bags of sorted waste take no time of their own: an instant, not 2,000 minutes.
+        let waste = interval(t(1, 0), None, &thousand, "waste.bags", Some(8));
+        assert_eq!(waste.span, (t(1, 0), t(1, 0) + shortest()));
+        assert_eq!(waste.end_set_by, "occurred_at");
+        let rides = interval(t(1, 0), None, &thousand, "transit.bus", Some(80));
+        assert_eq!(
+            (rides.span.1, rides.end_set_by),
+            (t(1, 0) + Duration::minutes(2000), "data.count")
+        );
+        let mut far = thousand.clone();
+        far.insert("distance_m".into(), Decimal::from(1_000_000));
+        // 1,000 km at 8 km/h is longer than a thousand rides: the distance set the end.
+        assert_eq!(
+            interval(t(1, 0), None, &far, "walking", Some(8)).end_set_by,
+            "data.distance_m"
+        );
+        let timed = DataValues::from([("duration_s".into(), Decimal::from(60))]);
+        assert_eq!(
+            interval(t(1, 0), None, &timed, "waste.bags", None).end_set_by,
+            "data.duration_s"
+        );
+        assert_eq!(
+            interval(t(1, 0), Some(t(2, 0)), &timed, "waste.bags", None).end_set_by,
+            "ended_at"
+        );
+    }
+
+    #[test]
+    fn a_distance_beyond_the_decimals_range_is_the_fastest_speed() {
+        let endless = DataValues::from([
+            ("distance_m".into(), Decimal::MAX),
+            ("duration_s".into(), Decimal::from(3600)),
+        ]);
+        assert_eq!(speed_kmh(&endless, t(1, 0), None), Some(Decimal::MAX));
+        let mut trip = event("cycling.private", None, endless);
+        trip.ended_at = Some(t(8, 15));
+        assert_eq!(
+            judge(&trip, bounds(Some(30)), &[]),
+            Verdict::Flagged(vec![Reason::Speed])
+        );
     }
 
     #[test]
@@ -417,7 +540,7 @@ mod tests {
         let flagged_operator = [record("transit.metro", Some(7), Status::Flagged, (0, 0))];
         assert_eq!(
             approval_terms("transit.metro", false, &flagged_operator),
-            Err(OperatorRecordStands)
+            Err(OperatorRecordStands.into())
         );
         let other_type = [record("transit.bus", Some(7), Status::Credited, (80, 80))];
         assert!(approval_terms("transit.metro", false, &other_type).is_ok());
@@ -425,6 +548,69 @@ mod tests {
             approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
             "not travel"
         );
+    }
+
+    fn bounds(max_speed_kmh: Option<u32>) -> Bounds {
+        Bounds {
+            max_speed_kmh,
+            max_reduction_g: 100_000,
+        }
+    }
+
+    /// `event` quantified at `reduction_g` grams.
+    fn weighing(mut event: Event, reduction_g: i64) -> Event {
+        let kind = event.activity_type.clone();
+        event.quantified = Some(super::super::fixtures::quantified(
+            &kind,
+            reduction_g,
+            Decimal::ONE,
+        ));
+        event
+    }
+
+    #[test]
+    fn an_amount_above_the_bound_is_flagged_and_one_at_it_is_not() {
+        let none = DataValues::new();
+        let at_bound = weighing(event("waste.bags", None, none.clone()), 100_000);
+        assert!(matches!(
+            judge(&at_bound, bounds(None), &[]),
+            Verdict::Credit { .. }
+        ));
+        for above in [100_001, i64::MAX] {
+            let huge = weighing(event("waste.bags", None, none.clone()), above);
+            assert_eq!(
+                judge(&huge, bounds(None), &[]),
+                Verdict::Flagged(vec![Reason::ImplausibleAmount])
+            );
+        }
+        // Alongside the other flags, once.
+        let walk = record("walking", None, Status::Credited, (50, 50));
+        let huge_trip = weighing(event("transit.metro", None, none), 100_001);
+        assert_eq!(
+            judge(&huge_trip, bounds(None), &[&walk]),
+            Verdict::Flagged(vec![Reason::ImplausibleAmount, Reason::Overlap])
+        );
+    }
+
+    #[test]
+    fn what_a_trip_was_granted_is_summed_in_checked_arithmetic() {
+        let huge = record("transit.metro", None, Status::Credited, (i64::MAX, 1));
+        let more = record("transit.metro", None, Status::Credited, (1, 1));
+        assert_eq!(granted_to(&[&huge]), Ok((i64::MAX, 1)));
+        assert!(granted_to(&[&huge, &more]).is_err());
+        let many_points = record("transit.metro", None, Status::Credited, (1, i64::MAX));
+        assert!(granted_to(&[&many_points, &more]).is_err());
+        // An operator's record cannot top up such a trip: it is held for review, and its approval refused.
+        let operator = weighing(event("transit.metro", Some(7), DataValues::new()), 100);
+        assert_eq!(
+            judge(&operator, bounds(None), &[&huge, &more]),
+            Verdict::Flagged(vec![Reason::ImplausibleAmount])
+        );
+        let legs = [huge.clone(), more.clone()];
+        assert!(matches!(
+            approval_terms("transit.metro", true, &legs),
+            Err(Unapprovable::Overflow(_))
+        ));
     }
 
     #[test]
@@ -435,17 +621,17 @@ mod tests {
         let walk = record("walking", None, Status::Credited, (50, 50));
         let app_event = event("transit.metro", None, none.clone());
         assert_eq!(
-            judge(&app_event, None, &[&operator]),
+            judge(&app_event, bounds(None), &[&operator]),
             Verdict::Rejected(Reason::Duplicate)
         );
         assert_eq!(
-            judge(&app_event, None, &[&walk, &walk]),
+            judge(&app_event, bounds(None), &[&walk, &walk]),
             Verdict::Flagged(vec![Reason::Overlap]),
             "one overlap reason, however many overlaps"
         );
         let operator_event = event("transit.metro", Some(7), none);
         assert_eq!(
-            judge(&operator_event, None, &[&app]),
+            judge(&operator_event, bounds(None), &[&app]),
             Verdict::Credit {
                 reasons: vec![Reason::SupersedesAppRecord],
                 already: (187, 93)
@@ -453,7 +639,7 @@ mod tests {
         );
         let flagged_app = record("transit.metro", None, Status::Flagged, (0, 0));
         assert_eq!(
-            judge(&operator_event, None, &[&flagged_app]),
+            judge(&operator_event, bounds(None), &[&flagged_app]),
             Verdict::Credit {
                 reasons: vec![],
                 already: (0, 0)
@@ -466,7 +652,13 @@ mod tests {
             None,
             DataValues::from([("distance_m".into(), Decimal::from(3000))]),
         );
-        assert_eq!(judge(&fast, Some(15), &[]), Verdict::Flagged(vec![Reason::Speed]));
-        assert!(matches!(judge(&fast, Some(20), &[]), Verdict::Credit { .. }));
+        assert_eq!(
+            judge(&fast, bounds(Some(15)), &[]),
+            Verdict::Flagged(vec![Reason::Speed])
+        );
+        assert!(matches!(
+            judge(&fast, bounds(Some(20)), &[]),
+            Verdict::Credit { .. }
+        ));
     }
 }

@@ -174,6 +174,8 @@ pub enum QuantifyError {
     NoGridFactor(String),
     #[error("{0}")]
     Evaluation(#[from] EvalError),
+    #[error(transparent)]
+    Overflow(#[from] AmountOverflow),
 }
 
 /// The result of quantifying one activity under one version.
@@ -352,15 +354,31 @@ impl Catalog {
     }
 }
 
-/// `floor(granted_g × points per gram × evidence weight)`, in exact decimals.
-pub fn points_for(granted_g: i64, points_per_gram: Decimal, weight: Decimal) -> i64 {
-    Decimal::from(granted_g)
+/// An amount of grams or points beyond what the ledger holds (`i64`): refused, never wrapped, never
+/// clamped to something else.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{what} is more than the ledger can hold")]
+pub struct AmountOverflow {
+    /// What overflowed, said for the client: "the points for 9000000000000000000 g", …
+    pub what: String,
+}
+
+impl AmountOverflow {
+    pub fn new(what: impl Into<String>) -> AmountOverflow {
+        AmountOverflow { what: what.into() }
+    }
+}
+
+/// `floor(granted_g × points per gram × evidence weight)`, in exact decimals; never negative. Points beyond
+/// an `i64` are an overflow, not zero points.
+pub fn points_for(granted_g: i64, points_per_gram: Decimal, weight: Decimal) -> Result<i64, AmountOverflow> {
+    let points = Decimal::from(granted_g)
         .checked_mul(points_per_gram)
         .and_then(|v| v.checked_mul(weight))
         .map(|v| v.floor())
         .and_then(|v| i64::try_from(v).ok())
-        .unwrap_or(0)
-        .max(0)
+        .ok_or_else(|| AmountOverflow::new(format!("the points for {granted_g} g")))?;
+    Ok(points.max(0))
 }
 
 #[cfg(test)]
@@ -578,9 +596,30 @@ mod tests {
 
     #[test]
     fn points_round_down_after_weighting() {
-        assert_eq!(points_for(149, Decimal::ONE, Decimal::new(5, 1)), 74);
-        assert_eq!(points_for(149, Decimal::ONE, Decimal::ONE), 149);
-        assert_eq!(points_for(10, Decimal::new(15, 1), Decimal::new(7, 1)), 10);
-        assert_eq!(points_for(0, Decimal::ONE, Decimal::ONE), 0);
+        assert_eq!(points_for(149, Decimal::ONE, Decimal::new(5, 1)), Ok(74));
+        assert_eq!(points_for(149, Decimal::ONE, Decimal::ONE), Ok(149));
+        assert_eq!(points_for(10, Decimal::new(15, 1), Decimal::new(7, 1)), Ok(10));
+        assert_eq!(points_for(0, Decimal::ONE, Decimal::ONE), Ok(0));
+    }
+
+    #[test]
+    fn points_beyond_an_i64_are_an_overflow_not_zero() {
+        let half = Decimal::new(5, 1);
+        assert_eq!(points_for(i64::MAX, Decimal::ONE, Decimal::ONE), Ok(i64::MAX));
+        assert_eq!(points_for(i64::MAX, Decimal::ONE, half), Ok(i64::MAX / 2));
+        assert!(points_for(i64::MAX, Decimal::TWO, half).is_ok());
+        assert!(points_for(i64::MAX, Decimal::TWO, Decimal::ONE).is_err());
+        assert!(points_for(i64::MAX / 2 + 1, Decimal::TWO, Decimal::ONE).is_err());
+        assert_eq!(
+            points_for(i64::MAX / 2, Decimal::TWO, Decimal::ONE),
+            Ok(i64::MAX - 1)
+        );
+        // The decimals themselves overflow before the conversion does.
+        assert!(points_for(i64::MAX, Decimal::MAX, Decimal::MAX).is_err());
+        let overflow = points_for(i64::MAX, Decimal::TEN, Decimal::ONE).unwrap_err();
+        assert!(
+            overflow.to_string().contains("9223372036854775807 g"),
+            "{overflow}"
+        );
     }
 }

@@ -163,6 +163,10 @@ impl DataSchema {
                 errors.push(field_error(path, "must be an integer"));
                 continue;
             }
+            if spec.kind == FieldKind::Integer && !fits_i64(number) {
+                errors.push(field_error(path, INTEGER_RANGE));
+                continue;
+            }
             if spec.minimum.is_some_and(|min| number < min) || spec.maximum.is_some_and(|max| number > max) {
                 errors.push(field_error(path, bounds_message(spec)));
                 continue;
@@ -180,6 +184,14 @@ impl DataSchema {
             Err(errors)
         }
     }
+}
+
+/// Grams and points are `i64`: an integer beyond that range is a count no arithmetic on them can carry,
+/// so it is refused where it comes in, naming its field, rather than overflowing later.
+const INTEGER_RANGE: &str = "must be between -9223372036854775808 and 9223372036854775807";
+
+fn fits_i64(number: Decimal) -> bool {
+    i64::try_from(number).is_ok()
 }
 
 /// Activity data must be JSON numbers (strings are for admin-entered parameters).
@@ -285,6 +297,28 @@ mod tests {
         assert_eq!(errors[0].field, "data.distance_m");
         let errors = schema().validate(&data(json!({"distance_m": -5}))).unwrap_err();
         assert_eq!(errors[0].field, "data.distance_m");
+    }
+
+    #[test]
+    fn integers_beyond_i64_are_refused_naming_their_field() {
+        let unbounded = DataSchema::parse(&json!({"type": "object", "properties": {
+            "units": {"type": "integer"}, "kwh": {"type": "number"}}}))
+        .unwrap();
+        for edge in [i64::MAX, i64::MIN] {
+            let values = unbounded.validate(&data(json!({"units": edge}))).unwrap();
+            assert_eq!(values["units"], Decimal::from(edge));
+        }
+        for beyond in [
+            json!({"units": 9223372036854775808u64}),
+            json!({"units": -9223372036854775809i128}),
+            json!({"units": 1e20}),
+        ] {
+            let errors = unbounded.validate(&data(beyond.clone())).unwrap_err();
+            assert_eq!(errors[0].field, "data.units", "{beyond}");
+            assert_eq!(errors[0].message, INTEGER_RANGE);
+        }
+        // A decimal field is evaluated in decimals, whose overflow the formula refuses itself.
+        assert!(unbounded.validate(&data(json!({"kwh": 1e20}))).is_ok());
     }
 
     #[test]

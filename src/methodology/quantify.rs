@@ -81,7 +81,7 @@ pub fn quantify_values(
         quantity.reduction_g,
         quantity.points_per_gram,
         version.weights.weight(evidence),
-    );
+    )?;
     Ok(Quantified {
         version,
         quantity,
@@ -108,7 +108,7 @@ pub fn quantify_error(e: QuantifyError) -> ApiError {
         QuantifyError::NoMethodology { .. } => ErrorCode::NoMethodology,
         QuantifyError::MissingField(_) => ErrorCode::MissingField,
         QuantifyError::NoGridFactor(_) => ErrorCode::NoGridFactor,
-        QuantifyError::Evaluation(_) => ErrorCode::EvaluationFailed,
+        QuantifyError::Evaluation(_) | QuantifyError::Overflow(_) => ErrorCode::EvaluationFailed,
     };
     ApiError::unprocessable(code, e.to_string())
 }

@@ -80,7 +80,8 @@ pub fn requantify(
         quantity.reduction_g,
         quantity.points_per_gram,
         version.weights.weight(activity.evidence),
-    );
+    )
+    .map_err(QuantifyError::from)?;
     Ok(Some(Quantified {
         version: Arc::new(version),
         quantity,

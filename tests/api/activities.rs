@@ -25,6 +25,8 @@ both_backends!(
     event_ids_of_any_characters_are_found_again,
     the_daily_cap_starts_again_at_midnight_in_shanghai,
     an_event_is_late_once_the_clock_passes_its_claim_window,
+    a_count_is_rides_only_for_travel,
+    an_enormous_amount_is_held_for_review_and_issues_nothing,
 );
 
 /// `minutes_ago` before [`anchor`], as RFC 3339.
@@ -1063,4 +1065,129 @@ async fn an_event_is_late_once_the_clock_passes_its_claim_window(app: TestApp) {
         (&json!("rejected"), &json!(0), &json!(["late"]))
     );
     assert_eq!(app.balance(&token).await, 86);
+}
+
+/// A type counted in `count` or `units` (no maximum) and created by an administrator, with a version in
+/// force: `formula`, with `k` = 1 g a unit when it uses it, and no daily cap.
+async fn counted_type(app: &TestApp, code: &str, formula: &str) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let kind = json!({"code": code, "name": code, "unit": "unit",
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1},
+                                                         "units": {"type": "integer", "minimum": 0}}}});
+    app.post("/api/v1/admin/activity-types", &kind, Some(&maker))
+        .await
+        .assert_status(201);
+    let parameters = if formula.contains('k') {
+        json!({"k": {"value": "1", "unit": "g/unit", "source": "test"}})
+    } else {
+        json!({})
+    };
+    let version = json!({"activity_type": code, "region_code": "CN",
+        "effective_from": "2020-01-01T00:00:00+08:00", "formula": formula,
+        "parameters": parameters, "citation": "test fixture"});
+    app.in_force(&maker, &checker, &version).await;
+}
+
+/// The `count` of a type that is not travel is a quantity (bags, phones), not rides that take two
+/// minutes each: a thousand is credited. A travel type's thousand rides still take longer than a day,
+/// and the refusal names the field that made them so long.
+async fn a_count_is_rides_only_for_travel(app: TestApp) {
+    counted_type(&app, "waste.bags", "count * k").await;
+    counted_type(&app, "transit.ferry", "count * k").await;
+    let token = app.new_user_token().await;
+    let thousand = |id: &str, activity_type: &str| {
+        json!({"client_event_id": id, "activity_type": activity_type, "occurred_at": at(30),
+               "evidence": "trace", "data": {"count": 1000}})
+    };
+    let bags = app.post_activity(&token, &thousand("bags", "waste.bags")).await;
+    let body = bags.assert_status(201);
+    assert_eq!(
+        (&body["status"], &body["points"]),
+        (&json!("credited"), &json!(1000)),
+        "{}",
+        bags.text
+    );
+    let rides = app
+        .post_activity(&token, &thousand("rides", "transit.ferry"))
+        .await;
+    rides.assert_problem(422, "validation_failed");
+    assert_eq!(rides.body["errors"][0]["field"], "data.count", "{}", rides.text);
+    assert_eq!(app.balance(&token).await, 1000);
+}
+
+/// The attack of an administrator's type with an unbounded integer and the formula `units`: each post of
+/// 9×10¹⁸ units used to issue 2.3×10¹⁸ points, and five days of them overflowed the wallet. An event above
+/// `activities.max_reduction_g_per_event` is held for review instead, and issues nothing; one at the bound
+/// is credited; a count beyond an `i64` is refused naming its field.
+async fn an_enormous_amount_is_held_for_review_and_issues_nothing(app: TestApp) {
+    counted_type(&app, "household.units", "units").await;
+    let token = app.new_user_token().await;
+    let units = |id: &str, minutes_ago: i64, units: Value| {
+        json!({"client_event_id": id, "activity_type": "household.units", "occurred_at": at(minutes_ago),
+               "evidence": "trace", "data": {"units": units}})
+    };
+    for day in 0..5 {
+        let id = format!("attack-{day}");
+        let r = app
+            .post_activity(
+                &token,
+                &units(&id, 60 + day * 24 * 60, json!(9_000_000_000_000_000_000u64)),
+            )
+            .await;
+        let body = r.assert_status(201);
+        assert_eq!(body["status"], "flagged", "{}", r.text);
+        assert_eq!(body["reasons"], json!(["implausible_amount"]));
+        assert_eq!(
+            (&body["reduction_g"], &body["granted_g"], &body["points"]),
+            (&json!(9_000_000_000_000_000_000u64), &json!(0), &json!(0))
+        );
+    }
+    let most = app
+        .post_activity(&token, &units("most", 30, json!(i64::MAX)))
+        .await;
+    assert_eq!(
+        most.assert_status(201)["reasons"],
+        json!(["implausible_amount"]),
+        "{}",
+        most.text
+    );
+    let beyond = app
+        .post_activity(&token, &units("beyond", 30, json!(9_223_372_036_854_775_808u64)))
+        .await;
+    beyond.assert_problem(422, "validation_failed");
+    assert_eq!(beyond.body["errors"][0]["field"], "data.units", "{}", beyond.text);
+
+    let wallet = app.get("/api/v1/wallet", Some(&token)).await;
+    assert_eq!(wallet.assert_status(200)["balance"], 0, "{}", wallet.text);
+    let at_bound = app
+        .post_activity(&token, &units("at-bound", 20, json!(100_000)))
+        .await;
+    let body = at_bound.assert_status(201);
+    assert_eq!(
+        (&body["status"], &body["points"]),
+        (&json!("credited"), &json!(100_000))
+    );
+    let above = app
+        .post_activity(&token, &units("above", 10, json!(100_001)))
+        .await;
+    let above = above.assert_status(201).clone();
+    assert_eq!(
+        (&above["status"], &above["points"]),
+        (&json!("flagged"), &json!(0))
+    );
+
+    // Approved, a held event issues as any flagged one does.
+    let admin = app.admin_token().await;
+    let approved = app
+        .review(&admin, &above["activity_id"], "approve", "metered")
+        .await;
+    assert_eq!(
+        approved.assert_status(200)["points"],
+        100_001,
+        "{}",
+        approved.text
+    );
+    assert_eq!(app.balance(&token).await, 200_001);
+    let report = app.verify().await;
+    assert!(report.ok(), "{:?}", report.mismatches);
 }

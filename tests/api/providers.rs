@@ -5,8 +5,8 @@ use diesel::RunQueryDsl;
 use serde_json::{json, Value};
 use tanhui::auth::signature::{canonical, sign};
 
-use crate::both_backends;
 use crate::helpers::{anchor, second_instance, Key, Resp, Signing, TestApp};
+use crate::{both_backends, both_backends_with};
 
 both_backends!(
     signed_provider_activities_are_trusted,
@@ -21,6 +21,10 @@ both_backends!(
     an_operator_record_stands_over_a_flagged_app_record,
     an_operator_top_up_after_the_cap_is_a_credit
 );
+
+both_backends_with!(an_operators_enormous_trip_is_held_for_review_too => |s| {
+    s.activities.max_reduction_g_per_event = 400;
+});
 
 async fn onboard(app: &TestApp) -> Key {
     let admin = app.admin_token().await;
@@ -537,4 +541,26 @@ async fn a_retry_is_answered_after_the_providers_regions_were_narrowed(app: Test
     send_signed(&app, &fresh(&provider), PATH, &metro_trip(&user_id, "op-n2", 30))
         .await
         .assert_problem(403, "region_not_served");
+}
+
+/// A trusted operator's record is bounded like the app's: over `activities.max_reduction_g_per_event` (here
+/// 400 g) it is held for review with `implausible_amount`, and issues nothing until approved.
+async fn an_operators_enormous_trip_is_held_for_review_too(app: TestApp) {
+    let provider = onboard(&app).await;
+    let (phone, password, user_id, _) = app.register().await;
+    let r = send_signed(&app, &fresh(&provider), PATH, &metro_trip(&user_id, "big", 60)).await;
+    let body = r.assert_status(201).clone();
+    assert_eq!(
+        (&body["status"], &body["reduction_g"], &body["points"]),
+        (&json!("flagged"), &json!(467), &json!(0))
+    );
+    assert_eq!(body["reasons"], json!(["implausible_amount"]));
+    let token = app.token_of(&phone, &password).await;
+    assert_eq!(app.balance(&token).await, 0);
+    let admin = app.admin_token().await;
+    let approved = app
+        .review(&admin, &body["activity_id"], "approve", "metro log checked")
+        .await;
+    assert_eq!(approved.assert_status(200)["points"], 467, "{}", approved.text);
+    assert_eq!(app.balance(&token).await, 467);
 }
