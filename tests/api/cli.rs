@@ -15,6 +15,33 @@ fn tanhui() -> Command {
     cmd
 }
 
+/// `tanhui admin create` on the database at `url`, the password given on standard input.
+fn run_admin_create(url: &str, phone: &str, display_name: &str) -> std::process::Output {
+    let mut child = tanhui()
+        .env("TANHUI__DATABASE__URL", url)
+        .args([
+            "admin",
+            "create",
+            "--phone",
+            phone,
+            "--display-name",
+            display_name,
+        ])
+        .arg("--password-stdin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"an admin passphrase\n")
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn a_bad_configuration_value_names_its_key() {
     let out = tanhui()
@@ -67,29 +94,7 @@ async fn admin_create(backend: Backend) {
         return;
     };
     let phone = random_phone();
-    let mut child = tanhui()
-        .env("TANHUI__DATABASE__URL", &settings.database.url)
-        .args([
-            "admin",
-            "create",
-            "--phone",
-            &phone,
-            "--display-name",
-            "Ops",
-            "--password-stdin",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"an admin passphrase\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = run_admin_create(&settings.database.url, &phone, "Ops");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let url = settings.database.url.clone();
@@ -107,29 +112,7 @@ fn admin_create_refuses_a_display_name_that_could_spoof() {
         return;
     };
     for name in ["\u{202E}spO", "O\u{200B}ps", "\u{3000} "] {
-        let mut child = tanhui()
-            .env("TANHUI__DATABASE__URL", &settings.database.url)
-            .args([
-                "admin",
-                "create",
-                "--phone",
-                &random_phone(),
-                "--display-name",
-                name,
-            ])
-            .arg("--password-stdin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"an admin passphrase\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run_admin_create(&settings.database.url, &random_phone(), name);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{name:?} accepted");
         assert!(stderr.contains("display_name"), "{name:?}: {stderr}");

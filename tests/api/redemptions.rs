@@ -96,6 +96,24 @@ async fn wallet(app: &TestApp, token: &str) -> Value {
         .clone()
 }
 
+/// Waits for the sweeper (it runs every `expiry_sweep_interval_ms`; this waits for it, not for time to
+/// pass) to expire redemption `id`, then checks that its 300 points and its unit of stock came back.
+async fn expect_expired_and_returned(app: &TestApp, token: &str, id: &str, offer_id: &str) {
+    let mut status = String::new();
+    for _ in 0..50 {
+        let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(token)).await;
+        status = r.body["status"].as_str().unwrap().to_string();
+        if status == "expired" {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(status, "expired");
+    let w = wallet(app, token).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(300), Some(0)));
+    assert_eq!(offer(app, offer_id).await["stock"], 1);
+}
+
 async fn offer(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/api/v1/offers/{id}"), None)
         .await
@@ -543,19 +561,7 @@ async fn uncaptured_holds_expire_and_give_stock_back(app: TestApp) {
     capture(&app, &partner, &id.to_string())
         .await
         .assert_problem(409, "invalid_state");
-    let mut status = String::new();
-    for _ in 0..50 {
-        let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await;
-        status = r.body["status"].as_str().unwrap().to_string();
-        if status == "expired" {
-            break;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "expired");
-    let w = wallet(&app, &token).await;
-    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(300), Some(0)));
-    assert_eq!(offer(&app, &offer_id).await["stock"], 1);
+    expect_expired_and_returned(&app, &token, &id.to_string(), &offer_id).await;
     let transfers = app.get("/api/v1/wallet/transfers", Some(&token)).await;
     assert_eq!(transfers.body["items"][0]["kind"], "expire");
     // The points and the unit are free again.
@@ -586,20 +592,7 @@ async fn a_held_redemption_expires_once_the_clock_passes_its_ttl(app: TestApp) {
     capture(&app, &partner, &id)
         .await
         .assert_problem(409, "invalid_state");
-    let mut status = String::new();
-    // The sweeper runs every `expiry_sweep_interval_ms`; this waits for it, not for time to pass.
-    for _ in 0..50 {
-        let r = app.get(&format!("/api/v1/redemptions/{id}"), Some(&token)).await;
-        status = r.body["status"].as_str().unwrap().to_string();
-        if status == "expired" {
-            break;
-        }
-        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert_eq!(status, "expired");
-    let w = wallet(&app, &token).await;
-    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(300), Some(0)));
-    assert_eq!(offer(&app, &offer_id).await["stock"], 1);
+    expect_expired_and_returned(&app, &token, &id, &offer_id).await;
     ledger_verifies(&app).await;
 }
 
