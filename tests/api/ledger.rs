@@ -32,6 +32,7 @@ both_backends!(
     reserved_ids_are_new_distinct_and_in_order,
     amounts_that_would_overflow_an_account_are_refused,
     verify_reports_sums_and_stored_balances_out_of_range,
+    transfers_reach_only_people_and_businesses,
 );
 
 async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
@@ -932,4 +933,58 @@ async fn verify_reports_sums_and_stored_balances_out_of_range(app: TestApp) {
             report.mismatches
         );
     }
+}
+
+/// Points go from person to person (or business): an administrator's wallet, like an issuance or
+/// settlement account, cannot receive them, since nobody could spend them there.
+async fn transfers_reach_only_people_and_businesses(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let admin = app.admin_token().await;
+    let admin_account = app.get("/api/v1/me", Some(&admin)).await.assert_status(200)["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        &app,
+        &alice,
+        "to-admin",
+        &json!({"to_account_id": admin_account, "points": 10}),
+    )
+    .await
+    .assert_problem(422, "unknown_account");
+    assert_eq!(wallet(&app, &alice).await["balance"], 100);
+    let admin_id: i64 = admin_account.parse().unwrap();
+    let admin_balance = app
+        .with_conn(move |c| {
+            tanhui::ledger::store::account(c, admin_id)
+                .unwrap()
+                .unwrap()
+                .balance()
+        })
+        .await;
+    assert_eq!(admin_balance, 0);
+
+    let phone = crate::helpers::random_phone();
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            &json!({"phone": phone, "password": "correct horse battery", "display_name": "绿色商店",
+                    "account_type": "business", "region_code": "440300",
+                    "credit_code": "91350100M000100Y43"}),
+            None,
+        )
+        .await;
+    let business_account = r.assert_status(201)["account_id"].as_str().unwrap().to_string();
+    let business = app.token_of(&phone, "correct horse battery").await;
+    send(
+        &app,
+        &alice,
+        "to-business",
+        &json!({"to_account_id": business_account, "points": 10}),
+    )
+    .await
+    .assert_status(201);
+    assert_eq!(wallet(&app, &alice).await["balance"], 90);
+    assert_eq!(wallet(&app, &business).await["balance"], 10);
 }
