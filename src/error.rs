@@ -9,6 +9,7 @@ use serde::Serialize;
 crate::text_enum! {
     /// Every `code` a problem document can carry: the list clients program against.
     pub enum ErrorCode {
+        AmountOutOfRange = "amount_out_of_range",
         BadBody = "bad_body",
         BadNonce = "bad_nonce",
         BadRequest = "bad_request",

@@ -124,25 +124,44 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
                 }
             }
             let debit = &accounts[&order.debit];
-            let available = debit.credits_posted - debit.debits_posted - debit.debits_pending;
-            if debit.floored && available < order.amount {
+            // In 128 bits: columns edited out of step must not wrap the comparison.
+            let available = i128::from(debit.credits_posted)
+                - i128::from(debit.debits_posted)
+                - i128::from(debit.debits_pending);
+            if debit.floored && available < i128::from(order.amount) {
                 return Err(LedgerError::InsufficientFunds);
             }
+            // Both sides are checked before either changes: a refused order leaves no trace.
+            let debits = raised(&accounts[&order.debit], |a| a.debits_posted, order.amount)?;
+            let credits = raised(&accounts[&order.credit], |a| a.credits_posted, order.amount)?;
             // Derived accounts (regional issuance) keep no balance columns: their transfers are it.
-            for (id, is_debit) in [(order.debit, true), (order.credit, false)] {
-                let account = accounts.get_mut(&id).expect("checked above");
-                if account.derived {
-                    continue;
-                }
-                if is_debit {
-                    account.debits_posted += order.amount;
-                } else {
-                    account.credits_posted += order.amount;
-                }
+            if let Some(debits) = debits {
+                accounts
+                    .get_mut(&order.debit)
+                    .expect("checked above")
+                    .debits_posted = debits;
+            }
+            if let Some(credits) = credits {
+                accounts
+                    .get_mut(&order.credit)
+                    .expect("checked above")
+                    .credits_posted = credits;
             }
             Ok(accounts[&order.debit].balance())
         })
         .collect()
+}
+
+/// A posted column of `account` raised by `amount`: `None` for a derived account, which keeps no
+/// balance columns, and a refusal when the column would leave the 64-bit range.
+fn raised(account: &AccountRow, column: fn(&AccountRow) -> i64, amount: i64) -> Result<Option<i64>> {
+    if account.derived {
+        return Ok(None);
+    }
+    column(account)
+        .checked_add(amount)
+        .map(Some)
+        .ok_or(LedgerError::OutOfRange)
 }
 
 /// Net posted (debits, credits) per account between two readings, for the accounts that changed.
@@ -235,7 +254,9 @@ pub fn post(
     Ok(answers)
 }
 
-/// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared.
+/// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared. The
+/// changes were decided against the locked rows, so none takes a column out of the 64-bit range; the
+/// guard makes the database hold to that too (a row it skips fails the count below and the batch).
 fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64)>) -> Result<()> {
     let rows: Vec<[i64; 3]> = changes
         .iter()
@@ -249,7 +270,11 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
         );
         statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
         updated += statement
-            .sql(") AS t) AS v WHERE accounts.id = v.id")
+            .sql(
+                ") AS t) AS v WHERE accounts.id = v.id \
+                 AND accounts.debits_posted <= 9223372036854775807 - v.d \
+                 AND accounts.credits_posted <= 9223372036854775807 - v.c",
+            )
             .execute(conn)?;
     }
     if updated != changes.len() {
@@ -342,5 +367,35 @@ mod tests {
         let before = accounts.clone();
         assert_eq!(decide(&mut accounts, &[order(1, 2, 500, &cause)]), vec![Ok(0)]);
         assert_eq!(net_changes(&before, &accounts), BTreeMap::from([(2, (0, 500))]));
+    }
+
+    #[test]
+    fn an_order_that_would_overflow_a_column_is_refused_and_changes_nothing() {
+        let cause = Cause::default();
+        let mut full = wallet(2, i64::MAX - 10, 0);
+        full.debits_posted = 5;
+        let mut accounts: HashMap<i64, AccountRow> = [wallet(1, 100, 0), full, wallet(3, i64::MAX, 0)]
+            .into_iter()
+            .map(|a| (a.id, a))
+            .collect();
+        let before = accounts.clone();
+        assert_eq!(
+            decide(
+                &mut accounts,
+                &[
+                    order(1, 2, 11, &cause),       // 2's credits would pass i64::MAX
+                    order(3, 1, i64::MAX, &cause), // 1's credits would pass i64::MAX
+                    order(1, 3, i64::MAX, &cause), // far beyond what 1 holds
+                ]
+            ),
+            vec![
+                Err(LedgerError::OutOfRange),
+                Err(LedgerError::OutOfRange),
+                Err(LedgerError::InsufficientFunds),
+            ]
+        );
+        assert_eq!(accounts, before);
+        assert_eq!(decide(&mut accounts, &[order(1, 2, 10, &cause)]), vec![Ok(90)]);
+        assert_eq!(accounts[&2].credits_posted, i64::MAX);
     }
 }

@@ -53,7 +53,7 @@ pub fn check(
         .load(conn)?;
     report.accounts = rows.len();
     let total: i64 = transfers::table.count().get_result(conn)?;
-    let mut derived: HashMap<i64, Balances> = HashMap::new();
+    let mut derived: HashMap<i64, WideBalances> = HashMap::new();
     let mut holds: HashMap<i64, TransferRow> = HashMap::new();
     let mut resolved: HashSet<i64> = HashSet::new();
     let mut seen: HashSet<i64> = HashSet::new();
@@ -76,6 +76,8 @@ pub fn check(
         report.transfers += page.len();
         progress(report.transfers, total as usize);
     }
+    let derived = narrow(derived, &mut report.mismatches);
+    check_stored_integers(conn, &mut report.mismatches)?;
     check_accounts(&rows, &derived, &mut report.mismatches);
     check_pending(conn, &holds, &resolved, &mut report.mismatches)?;
     report.blocks = check_blocks(conn, public_key, &mut seen, &mut report.mismatches)?;
@@ -105,16 +107,86 @@ fn check_queue(
     Ok(())
 }
 
+/// Balances summed from the transfers, in 128 bits: however many transfers an account has, their sum
+/// cannot wrap, so one beyond the 64-bit range is reported (by [`narrow`]) instead of stopping the check.
+#[derive(Debug, Default, Clone, Copy)]
+struct WideBalances {
+    debits_posted: i128,
+    credits_posted: i128,
+    debits_pending: i128,
+    credits_pending: i128,
+}
+
+/// The derived balances in the ledger's own 64-bit range. A sum outside it is a mismatch (no account
+/// may hold it: the columns are BIGINT), and is kept at the nearest bound.
+fn narrow(wide: HashMap<i64, WideBalances>, mismatches: &mut Vec<String>) -> HashMap<i64, Balances> {
+    let mut fit = |id: i64, name: &str, sum: i128| {
+        i64::try_from(sum).unwrap_or_else(|_| {
+            mismatches.push(format!(
+                "account {id}: its transfers sum to {sum} {name}, beyond the 64-bit range"
+            ));
+            if sum < 0 {
+                i64::MIN
+            } else {
+                i64::MAX
+            }
+        })
+    };
+    wide.into_iter()
+        .map(|(id, w)| {
+            let balances = Balances {
+                debits_posted: fit(id, "posted debits", w.debits_posted),
+                credits_posted: fit(id, "posted credits", w.credits_posted),
+                debits_pending: fit(id, "pending debits", w.debits_pending),
+                credits_pending: fit(id, "pending credits", w.credits_pending),
+            };
+            (id, balances)
+        })
+        .collect()
+}
+
+/// On SQLite an integer column takes any value: an addition that overflowed was stored as a float,
+/// which reads back as a clamped integer. Every balance column and amount must be stored as an integer.
+fn check_stored_integers(conn: &mut AnyConnection, mismatches: &mut Vec<String>) -> QueryResult<()> {
+    if !matches!(conn, AnyConnection::Sqlite(_)) {
+        return Ok(());
+    }
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        id: i64,
+    }
+    let accounts: Vec<Id> = diesel::sql_query(
+        "SELECT id FROM accounts WHERE typeof(debits_posted) <> 'integer' \
+         OR typeof(credits_posted) <> 'integer' OR typeof(debits_pending) <> 'integer' \
+         OR typeof(credits_pending) <> 'integer' ORDER BY id",
+    )
+    .load(conn)?;
+    for a in accounts {
+        mismatches.push(format!(
+            "account {} holds a balance that is not an integer (an overflow stored as a float)",
+            a.id
+        ));
+    }
+    let transfers: Vec<Id> =
+        diesel::sql_query("SELECT id FROM transfers WHERE typeof(amount) <> 'integer' ORDER BY id")
+            .load(conn)?;
+    for t in transfers {
+        mismatches.push(format!("transfer {} has an amount that is not an integer", t.id));
+    }
+    Ok(())
+}
+
 fn derive(
     t: &TransferRow,
-    balances: &mut HashMap<i64, Balances>,
+    balances: &mut HashMap<i64, WideBalances>,
     holds: &mut HashMap<i64, TransferRow>,
     resolved: &mut HashSet<i64>,
     mismatches: &mut Vec<String>,
 ) {
-    let a = t.amount;
+    let a = i128::from(t.amount);
     let (d, c) = (t.debit_account_id, t.credit_account_id);
-    let mut change = |account: i64, f: &dyn Fn(&mut Balances)| f(balances.entry(account).or_default());
+    let mut change = |account: i64, f: &dyn Fn(&mut WideBalances)| f(balances.entry(account).or_default());
     match t.kind {
         TransferKind::Hold => {
             change(d, &|b| b.debits_pending += a);
@@ -123,8 +195,8 @@ fn derive(
         }
         kind if kind.resolves_hold() => {
             let hold = t.pending_id.and_then(|h| holds.get(&h));
-            let matches =
-                hold.is_some_and(|h| h.debit_account_id == d && h.credit_account_id == c && h.amount == a);
+            let matches = hold
+                .is_some_and(|h| h.debit_account_id == d && h.credit_account_id == c && h.amount == t.amount);
             if !matches {
                 mismatches.push(format!(
                     "transfer {} ({}) does not match its hold {:?}",
@@ -216,7 +288,8 @@ fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatc
                 row.id, row.code, stored, from_transfers
             ));
         }
-        if row.floored && stored.debits_posted + stored.debits_pending > stored.credits_posted {
+        let debits = i128::from(stored.debits_posted) + i128::from(stored.debits_pending);
+        if row.floored && debits > i128::from(stored.credits_posted) {
             mismatches.push(format!(
                 "account {} ({}) is below its floor: {:?}",
                 row.id, row.code, stored
@@ -347,5 +420,39 @@ fn check_seal(block: &BlockRow, public_key: &[u8; 32], mismatches: &mut Vec<Stri
         mismatches.push(format!(
             "block {h}: signature does not verify with the platform key"
         ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_beyond_the_64_bit_range_are_reported_not_wrapped() {
+        let near_full = i128::from(i64::MAX) - 5;
+        let wide = HashMap::from([
+            (
+                1,
+                WideBalances {
+                    debits_posted: 2 * near_full,
+                    ..WideBalances::default()
+                },
+            ),
+            (
+                2,
+                WideBalances {
+                    credits_posted: near_full,
+                    debits_pending: 7,
+                    ..WideBalances::default()
+                },
+            ),
+        ]);
+        let mut mismatches = Vec::new();
+        let narrowed = narrow(wide, &mut mismatches);
+        assert_eq!(narrowed[&1].debits_posted, i64::MAX);
+        assert_eq!(narrowed[&2].credits_posted, i64::MAX - 5);
+        assert_eq!(narrowed[&2].debits_pending, 7);
+        assert_eq!(mismatches.len(), 1, "{mismatches:?}");
+        assert!(mismatches[0].starts_with("account 1: its transfers sum to"));
     }
 }

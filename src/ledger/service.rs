@@ -31,6 +31,9 @@ pub enum LedgerError {
     SameAccount,
     #[error("amounts must be positive")]
     NonPositive,
+    /// An account's posted or pending total would leave the 64-bit range: refused, never wrapped.
+    #[error("that amount would take an account's totals beyond what the ledger can hold")]
+    OutOfRange,
     #[error("the hold is no longer pending")]
     NotPending,
     #[error("no such hold")]
@@ -52,6 +55,7 @@ impl From<LedgerError> for ApiError {
             }
             LedgerError::SameAccount => ApiError::unprocessable(ErrorCode::SelfTransfer, e.to_string()),
             LedgerError::NonPositive => ApiError::field("points", e.to_string()),
+            LedgerError::OutOfRange => ApiError::unprocessable(ErrorCode::AmountOutOfRange, e.to_string()),
             LedgerError::NotPending => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
             LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
             LedgerError::Inconsistent(message) => ApiError::internal(anyhow::anyhow!(message)),
@@ -105,9 +109,27 @@ enum Change {
     CreditPendingReleased,
 }
 
+impl Change {
+    /// The column this change raises, as it would stand after `amount`; `None` when it would leave the
+    /// 64-bit range. Releasing a hold only lowers its pending columns, which always fits.
+    fn raised(self, account: &AccountRow, amount: i64) -> Option<i64> {
+        let column = match self {
+            Change::DebitPosted | Change::DebitPendingToPosted => account.debits_posted,
+            Change::CreditPosted | Change::CreditPendingToPosted => account.credits_posted,
+            Change::DebitPending => account.debits_pending,
+            Change::CreditPending => account.credits_pending,
+            Change::DebitPendingReleased | Change::CreditPendingReleased => 0,
+        };
+        column.checked_add(amount)
+    }
+}
+
 fn apply(conn: &mut AnyConnection, account: &AccountRow, change: Change, amount: i64) -> Result<()> {
     if account.derived {
         return Ok(());
+    }
+    if change.raised(account, amount).is_none() {
+        return Err(LedgerError::OutOfRange);
     }
     use accounts::dsl as a;
     let row = a::accounts.find(account.id);
@@ -115,26 +137,30 @@ fn apply(conn: &mut AnyConnection, account: &AccountRow, change: Change, amount:
     let affordable = a::floored
         .eq(false)
         .or((a::credits_posted - a::debits_posted - a::debits_pending).ge(amount));
+    // Each raised column must still fit after the change (`amount` > 0, so this never wraps): the row is
+    // read above unlocked, and the guard is what keeps a concurrent change from taking it out of range,
+    // where SQLite would store a float and PostgreSQL fail the statement.
+    let room = i64::MAX - amount;
     let n = match change {
-        Change::DebitPosted => diesel::update(row.filter(affordable))
+        Change::DebitPosted => diesel::update(row.filter(affordable).filter(a::debits_posted.le(room)))
             .set(a::debits_posted.eq(a::debits_posted + amount))
             .execute(conn)?,
-        Change::DebitPending => diesel::update(row.filter(affordable))
+        Change::DebitPending => diesel::update(row.filter(affordable).filter(a::debits_pending.le(room)))
             .set(a::debits_pending.eq(a::debits_pending + amount))
             .execute(conn)?,
-        Change::CreditPosted => diesel::update(row)
+        Change::CreditPosted => diesel::update(row.filter(a::credits_posted.le(room)))
             .set(a::credits_posted.eq(a::credits_posted + amount))
             .execute(conn)?,
-        Change::CreditPending => diesel::update(row)
+        Change::CreditPending => diesel::update(row.filter(a::credits_pending.le(room)))
             .set(a::credits_pending.eq(a::credits_pending + amount))
             .execute(conn)?,
-        Change::DebitPendingToPosted => diesel::update(row)
+        Change::DebitPendingToPosted => diesel::update(row.filter(a::debits_posted.le(room)))
             .set((
                 a::debits_pending.eq(a::debits_pending - amount),
                 a::debits_posted.eq(a::debits_posted + amount),
             ))
             .execute(conn)?,
-        Change::CreditPendingToPosted => diesel::update(row)
+        Change::CreditPendingToPosted => diesel::update(row.filter(a::credits_posted.le(room)))
             .set((
                 a::credits_pending.eq(a::credits_pending - amount),
                 a::credits_posted.eq(a::credits_posted + amount),
@@ -150,8 +176,18 @@ fn apply(conn: &mut AnyConnection, account: &AccountRow, change: Change, amount:
     if n == 1 {
         Ok(())
     } else {
-        Err(LedgerError::InsufficientFunds)
+        Err(refusal(conn, account.id, change, amount)?)
     }
+}
+
+/// Why a guarded update matched no row, from the account as it stands now: its raised column would
+/// leave the 64-bit range, or the points are not there.
+fn refusal(conn: &mut AnyConnection, id: i64, change: Change, amount: i64) -> Result<LedgerError> {
+    let now = store::account(conn, id)?.ok_or(LedgerError::UnknownAccount(id))?;
+    Ok(match change.raised(&now, amount) {
+        None => LedgerError::OutOfRange,
+        Some(_) => LedgerError::InsufficientFunds,
+    })
 }
 
 /// Updates both sides, the lower account id first (the global lock order).

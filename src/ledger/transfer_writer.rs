@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use actix_web::http::StatusCode;
 use chrono::NaiveDateTime;
+use diesel::prelude::*;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -26,6 +27,7 @@ use super::store::AccountRow;
 use crate::clock::Clock;
 use crate::db::group_commit::{write_alone, write_batch, Answer, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
+use crate::db::schema::users;
 use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
@@ -109,7 +111,9 @@ fn write_together(
     // held, every key stored by another batch has committed and is read below.
     let touched: Vec<i64> = jobs.iter().flat_map(|j| [j.from, j.to]).collect();
     let mut accounts = batch::lock_accounts(conn, &touched)?;
-    let sorted = sort(conn, jobs, &scopes, &accounts)?;
+    let recipients: Vec<i64> = jobs.iter().map(|j| j.to).collect();
+    let receivers = people_wallets(conn, &recipients)?;
+    let sorted = sort(conn, jobs, &scopes, &accounts, &receivers)?;
     let orders: Vec<Order<'_>> = jobs
         .iter()
         .zip(&sorted)
@@ -134,13 +138,27 @@ fn write_together(
         .collect())
 }
 
-/// Sorts the jobs by their keys' stored answers (one read) and their place in the batch. Only wallets
-/// take transfers from people: a new job to anything else is refused as unknown before deciding.
+/// Of `ids`, the wallets of people and businesses: those a user owns who is not an administrator (one
+/// read). An administrator's wallet, and every account no user owns (issuance, settlement), never takes
+/// a transfer from a person: points sent there could never be spent.
+fn people_wallets(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>, ApiError> {
+    let owned: Vec<i64> = users::table
+        .filter(users::account_id.eq_any(ids))
+        .filter(users::is_admin.eq(false))
+        .select(users::account_id)
+        .load(conn)?;
+    Ok(owned.into_iter().collect())
+}
+
+/// Sorts the jobs by their keys' stored answers (one read) and their place in the batch. Only the wallets
+/// of people and businesses (`receivers`) take transfers from people: a new job to anything else is
+/// refused as unknown before deciding.
 fn sort(
     conn: &mut AnyConnection,
     jobs: &[&TransferJob],
     scopes: &[String],
     accounts: &HashMap<i64, AccountRow>,
+    receivers: &HashSet<i64>,
 ) -> Result<Vec<Sorted>, ApiError> {
     let keys: Vec<(&str, &str)> = scopes
         .iter()
@@ -158,9 +176,10 @@ fn sort(
             } else if !seen.insert((scope, key)) {
                 Sorted::Repeat
             } else {
-                let to_wallet = accounts
-                    .get(&job.to)
-                    .is_some_and(|a| a.kind == AccountKind::Wallet);
+                let to_wallet = receivers.contains(&job.to)
+                    && accounts
+                        .get(&job.to)
+                        .is_some_and(|a| a.kind == AccountKind::Wallet);
                 Sorted::New { to_wallet }
             }
         })

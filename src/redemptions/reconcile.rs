@@ -83,8 +83,9 @@ pub fn check(conn: &mut AnyConnection, derived: &HashMap<i64, Balances>) -> Quer
     .load(conn)?;
     for s in settlements {
         let b = derived.get(&s.account_id).copied().unwrap_or_default();
-        let balance = b.credits_posted - b.debits_posted;
-        if balance != s.captured || b.credits_pending != s.held {
+        // In 128 bits: a balance derived out of range (reported by the ledger's check) must not wrap here.
+        let balance = i128::from(b.credits_posted) - i128::from(b.debits_posted);
+        if balance != i128::from(s.captured) || b.credits_pending != s.held {
             mismatches.push(format!(
                 "settlement account {}: balance {balance} and pending {} but its redemptions captured {} and hold {}",
                 s.account_id, b.credits_pending, s.captured, s.held

@@ -30,6 +30,9 @@ both_backends!(
     racing_sealers_keep_one_chain,
     verify_detects_tampering,
     reserved_ids_are_new_distinct_and_in_order,
+    amounts_that_would_overflow_an_account_are_refused,
+    verify_reports_sums_and_stored_balances_out_of_range,
+    transfers_reach_only_people_and_businesses,
 );
 
 async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
@@ -815,4 +818,173 @@ async fn reserved_ids_are_new_distinct_and_in_order(app: TestApp) {
         .with_conn(|conn| reserve_ids(conn, Ids::Transfers, 0).unwrap())
         .await
         .is_empty());
+}
+
+/// Issues points straight through the ledger service, in `region`.
+async fn issue(app: &TestApp, region: &'static str, account: &str, points: i64) -> Result<(), LedgerError> {
+    let account: i64 = account.parse().unwrap();
+    let now = app.state.clock.now_naive();
+    app.with_conn(move |conn| {
+        service::issue(conn, region, account, points, &Cause::of("test", "issue"), now).map(|_| ())
+    })
+    .await
+}
+
+/// Every total of an account stays within BIGINT: what would take one beyond is refused, and refused
+/// whole (on SQLite the sum used to be stored as a float, on PostgreSQL the statement failed with a 500).
+async fn amounts_that_would_overflow_an_account_are_refused(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    let (_, carol_account) = app.new_member().await;
+    let near_full = i64::MAX - 5;
+    issue(&app, "440300", &alice_account, near_full).await.unwrap();
+    // Bob's and Carol's points come from another region, so no issuance account sums past the range.
+    issue(&app, "110000", &bob_account, 10).await.unwrap();
+    issue(&app, "110000", &carol_account, 10).await.unwrap();
+    assert_eq!(
+        issue(&app, "440300", &alice_account, 6).await,
+        Err(LedgerError::OutOfRange)
+    );
+    send(
+        &app,
+        &bob,
+        "over",
+        &json!({"to_account_id": alice_account, "points": 6}),
+    )
+    .await
+    .assert_problem(422, "amount_out_of_range");
+    send(
+        &app,
+        &alice,
+        "max",
+        &json!({"to_account_id": bob_account, "points": i64::MAX}),
+    )
+    .await
+    .assert_problem(409, "insufficient_funds");
+    // Pending totals are bounded too: Bob is owed almost everything, so Carol's hold cannot add to it.
+    let (alice_id, bob_id, carol_id): (i64, i64, i64) = (
+        alice_account.parse().unwrap(),
+        bob_account.parse().unwrap(),
+        carol_account.parse().unwrap(),
+    );
+    let (now, later) = (now(), now() + chrono::Duration::hours(1));
+    let holds = app
+        .with_conn(move |conn| {
+            let cause = Cause::of("test", "hold");
+            let first = service::hold(conn, alice_id, bob_id, near_full, later, &cause, now).map(|_| ());
+            let second = service::hold(conn, carol_id, bob_id, 6, later, &cause, now).map(|_| ());
+            (first, second)
+        })
+        .await;
+    assert_eq!(holds, (Ok(()), Err(LedgerError::OutOfRange)));
+    // Nothing refused changed anything, and every wallet still answers.
+    let w = wallet(&app, &alice).await;
+    assert_eq!(
+        (
+            w["balance"].as_i64(),
+            w["held"].as_i64(),
+            w["issued_total"].as_i64()
+        ),
+        (Some(near_full), Some(near_full), Some(near_full))
+    );
+    let w = wallet(&app, &bob).await;
+    assert_eq!((w["balance"].as_i64(), w["held"].as_i64()), (Some(10), Some(0)));
+    let report = app.verify().await;
+    assert!(report.ok(), "{:?}", report.mismatches);
+}
+
+/// `verify` reports totals beyond BIGINT, and on SQLite a balance stored as a float, instead of failing.
+async fn verify_reports_sums_and_stored_balances_out_of_range(app: TestApp) {
+    let (_, alice_account) = app.new_member().await;
+    let (_, bob_account) = app.new_member().await;
+    // Each wallet fits, but the region's issuance account is the sum of both issues.
+    issue(&app, "440300", &alice_account, i64::MAX - 5).await.unwrap();
+    issue(&app, "440300", &bob_account, i64::MAX - 5).await.unwrap();
+    let issuance = app
+        .with_conn(|c| service::issuance_account(c, "440300").unwrap().id)
+        .await;
+    let report = app.verify().await;
+    let beyond = format!("account {issuance}: its transfers sum to");
+    assert!(
+        report.mismatches.iter().any(|m| m.starts_with(&beyond)),
+        "{:?}",
+        report.mismatches
+    );
+    let alice: i64 = alice_account.parse().unwrap();
+    let sqlite = app
+        .with_conn(move |conn| {
+            let sqlite = matches!(conn, db::AnyConnection::Sqlite(_));
+            if sqlite {
+                // What an unguarded addition did: SQLite stores the overflowing sum as a float.
+                diesel::sql_query("UPDATE accounts SET credits_posted = credits_posted + 100 WHERE id = ?")
+                    .bind::<diesel::sql_types::BigInt, _>(alice)
+                    .execute(conn)
+                    .unwrap();
+            }
+            sqlite
+        })
+        .await;
+    if sqlite {
+        let report = app.verify().await;
+        let float = format!("account {alice} holds a balance that is not an integer");
+        assert!(
+            report.mismatches.iter().any(|m| m.starts_with(&float)),
+            "{:?}",
+            report.mismatches
+        );
+    }
+}
+
+/// Points go from person to person (or business): an administrator's wallet, like an issuance or
+/// settlement account, cannot receive them, since nobody could spend them there.
+async fn transfers_reach_only_people_and_businesses(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    app.grant(&alice_account, 100).await;
+    let admin = app.admin_token().await;
+    let admin_account = app.get("/api/v1/me", Some(&admin)).await.assert_status(200)["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        &app,
+        &alice,
+        "to-admin",
+        &json!({"to_account_id": admin_account, "points": 10}),
+    )
+    .await
+    .assert_problem(422, "unknown_account");
+    assert_eq!(wallet(&app, &alice).await["balance"], 100);
+    let admin_id: i64 = admin_account.parse().unwrap();
+    let admin_balance = app
+        .with_conn(move |c| {
+            tanhui::ledger::store::account(c, admin_id)
+                .unwrap()
+                .unwrap()
+                .balance()
+        })
+        .await;
+    assert_eq!(admin_balance, 0);
+
+    let phone = crate::helpers::random_phone();
+    let r = app
+        .post(
+            "/api/v1/auth/register",
+            &json!({"phone": phone, "password": "correct horse battery", "display_name": "绿色商店",
+                    "account_type": "business", "region_code": "440300",
+                    "credit_code": "91350100M000100Y43"}),
+            None,
+        )
+        .await;
+    let business_account = r.assert_status(201)["account_id"].as_str().unwrap().to_string();
+    let business = app.token_of(&phone, "correct horse battery").await;
+    send(
+        &app,
+        &alice,
+        "to-business",
+        &json!({"to_account_id": business_account, "points": 10}),
+    )
+    .await
+    .assert_status(201);
+    assert_eq!(wallet(&app, &alice).await["balance"], 90);
+    assert_eq!(wallet(&app, &business).await["balance"], 10);
 }
