@@ -1,11 +1,19 @@
-//! Periodic work each instance runs beside the HTTP server: sealing blocks and expiring holds
-//! (redemptions' and the rest).
-//! Every instance runs both; the database decides who does what (the sealer lock, the hold claim).
+//! Periodic work each instance runs beside the HTTP server: sealing blocks, expiring holds
+//! (redemptions' and the rest) and deleting what is past its retention.
+//! Every instance runs them all; the database decides who does what (the sealer lock, the hold claim;
+//! two sweeps deleting the same rows simply find them gone).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use chrono::{Duration as Span, NaiveDateTime};
+use diesel::QueryResult;
+
+use crate::auth::refresh;
+use crate::config::Settings;
+use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
+use crate::idempotency;
 use crate::ledger::{seal, service};
 use crate::redemptions;
 use crate::state::AppState;
@@ -14,6 +22,10 @@ use crate::state::AppState;
 /// a sweep after an outage works through a backlog in steps of this size, one step per sweep interval,
 /// rather than holding the connection until every due hold is done.
 const EXPIRY_SWEEP_BATCH: i64 = 500;
+
+/// Rows one retention statement deletes: a short transaction, so writers (SQLite's one writer above all)
+/// wait at most a few milliseconds for it.
+pub const RETENTION_SWEEP_BATCH: i64 = 500;
 
 /// Runs `step` every `interval` for the life of the server, logging failures and carrying on.
 fn every<F>(interval: Duration, name: &'static str, state: Arc<AppState>, step: F)
@@ -77,4 +89,63 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
             Ok(())
         },
     );
+}
+
+/// What one retention sweep deleted.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Swept {
+    pub idempotency_keys: usize,
+    pub refresh_tokens: usize,
+}
+
+/// Deletes, at `now`, the idempotency records older than `retention.idempotency_days` and the refresh
+/// tokens nothing can use (expired, or revoked longer ago than the access-token lifetime), in
+/// transactions of at most [`RETENTION_SWEEP_BATCH`] rows each, until none is left.
+pub fn sweep_retention(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    settings: &Settings,
+) -> QueryResult<Swept> {
+    let kept_since = now - Span::days(i64::from(settings.retention.idempotency_days));
+    let access_lifetime = Span::seconds(settings.auth.access_token_ttl_secs as i64);
+    Ok(Swept {
+        idempotency_keys: in_batches(conn, |conn| {
+            idempotency::delete_stored_before(conn, kept_since, RETENTION_SWEEP_BATCH)
+        })?,
+        refresh_tokens: in_batches(conn, |conn| {
+            refresh::delete_spent(conn, now, now - access_lifetime, RETENTION_SWEEP_BATCH)
+        })?,
+    })
+}
+
+/// Runs `delete` (a batch of deletions) in a write transaction of its own until it deletes nothing;
+/// answers the rows deleted.
+fn in_batches(
+    conn: &mut AnyConnection,
+    delete: impl Fn(&mut AnyConnection) -> QueryResult<usize>,
+) -> QueryResult<usize> {
+    let mut total = 0;
+    loop {
+        let deleted = db::transaction(conn, Tx::Write, &delete)?;
+        if deleted == 0 {
+            return Ok(total);
+        }
+        total += deleted;
+    }
+}
+
+/// Sweeps what is past its retention every `retention.sweep_interval_secs`.
+pub fn spawn_retention_sweep(state: Arc<AppState>) {
+    let interval = Duration::from_secs(state.settings.retention.sweep_interval_secs);
+    every(interval, "retention sweep", state, |conn, state| {
+        let swept = sweep_retention(conn, state.clock.now_naive(), &state.settings)?;
+        if swept != Swept::default() {
+            tracing::info!(
+                idempotency_keys = swept.idempotency_keys,
+                refresh_tokens = swept.refresh_tokens,
+                "past retention: deleted"
+            );
+        }
+        Ok(())
+    });
 }

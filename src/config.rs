@@ -22,6 +22,7 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     pub activities: ActivitySettings,
     pub redemptions: RedemptionSettings,
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -106,6 +107,16 @@ pub struct LedgerSettings {
 #[serde(deny_unknown_fields)]
 pub struct RedemptionSettings {
     pub hold_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionSettings {
+    /// Days an `Idempotency-Key`'s answer is kept; a retry after that is a new request.
+    pub idempotency_days: u32,
+    /// How often each instance deletes what is past its retention (idempotency records, spent refresh
+    /// tokens).
+    pub sweep_interval_secs: u64,
 }
 
 /// The most clock skew the configuration may allow an `occurred_at` (`activities.future_skew_secs`): so no
@@ -244,6 +255,12 @@ impl Settings {
         }
         if !(60..=30 * 86_400).contains(&self.redemptions.hold_ttl_secs) {
             return fail("redemptions.hold_ttl_secs", "must be between 60 s and 30 days");
+        }
+        if self.retention.idempotency_days == 0 {
+            return fail("retention.idempotency_days", "must be at least 1");
+        }
+        if self.retention.sweep_interval_secs == 0 {
+            return fail("retention.sweep_interval_secs", "must be positive");
         }
         if self.throttle.login_window_secs == 0 {
             return fail("throttle.login_window_secs", "must be positive");

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use diesel::sql_types::{Integer, Text, Timestamp};
+use diesel::sql_types::{BigInt, Integer, Text, Timestamp};
 
 use crate::clock::Clock;
 use crate::db::columns::columns;
@@ -84,10 +84,15 @@ pub fn claim(
     if inserted == 1 {
         return Ok(Claim::New);
     }
-    let stored: Stored = idempotency_keys::table
+    let Some(stored) = idempotency_keys::table
         .find((scope, key))
         .select(Stored::as_select())
-        .first(conn)?;
+        .first::<Stored>(conn)
+        .optional()?
+    else {
+        // The retention sweep deleted it since: the key is past its retention, so this is a new request.
+        return claim(conn, clock, scope, key, hash);
+    };
     let (status, body) = stored.replay(hash)?;
     Ok(Claim::Replay { status, body })
 }
@@ -259,6 +264,23 @@ where
 /// The body of an answer, as [`run`]'s step returns it.
 pub fn body_of<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(ApiError::internal)
+}
+
+/// Deletes at most `batch` records stored before `cutoff`, in one statement, and answers how many. A
+/// key past its retention is forgotten: a retry under it is a new request.
+pub fn delete_stored_before(
+    conn: &mut AnyConnection,
+    cutoff: NaiveDateTime,
+    batch: i64,
+) -> QueryResult<usize> {
+    // By primary key: SQLite keeps this table without a rowid.
+    diesel::sql_query(
+        "DELETE FROM idempotency_keys WHERE (scope, idempotency_key) IN \
+         (SELECT scope, idempotency_key FROM idempotency_keys WHERE created_at < $1 LIMIT $2)",
+    )
+    .bind::<Timestamp, _>(cutoff)
+    .bind::<BigInt, _>(batch)
+    .execute(conn)
 }
 
 /// The `Idempotency-Key` header where it is optional: absent is fine, malformed is not.

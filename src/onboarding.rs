@@ -10,6 +10,10 @@ use crate::error::{ApiError, FieldError};
 /// The longest partner or provider name: a company's full registered name fits.
 pub const NAME_MAX_CHARS: usize = 100;
 
+/// The most regions one party may list: every region there is (the nation, 31 provinces, the pilot
+/// cities) with room to spare; a party serving the whole country names `CN`.
+pub const REGION_CODES_MAX: usize = 64;
+
 /// Why onboarding a validated party (a partner or a data provider) was not stored.
 #[derive(Debug, thiserror::Error)]
 pub enum OnboardError {
@@ -70,7 +74,10 @@ impl Onboarding {
         if regions_required && self.region_codes.is_empty() {
             error("region_codes", "name at least one region".into());
         }
-        for code in &self.region_codes {
+        if self.region_codes.len() > REGION_CODES_MAX {
+            error("region_codes", format!("at most {REGION_CODES_MAX} regions"));
+        }
+        for code in self.region_codes.iter().take(REGION_CODES_MAX) {
             if catalog.region(code).is_none() {
                 error("region_codes", format!("unknown region {code}"));
             }

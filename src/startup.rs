@@ -180,6 +180,7 @@ impl Application {
         }
         state.catalog.clone().spawn_refresher(state.db.clone());
         background::spawn_ledger_tasks(state.clone().into_inner());
+        background::spawn_retention_sweep(state.clone().into_inner());
         tracing::info!(%address, port, backend = ?state.db.backend(), redis = state.cache.is_shared(), "listening");
         Ok(Application {
             port,

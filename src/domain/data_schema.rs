@@ -55,6 +55,10 @@ fn field_error(field: String, message: impl Into<String>) -> FieldError {
 /// The longest data field or parameter name: readable in a formula, and well within any column.
 pub const IDENTIFIER_MAX_LEN: usize = 64;
 
+/// The most data fields (and required names) one activity type may declare: an event's data is a few
+/// measurements, and every event is checked against each.
+pub const DATA_FIELDS_MAX: usize = 64;
+
 /// A data field name is a plain identifier, so it can appear in a formula.
 pub fn is_identifier(name: &str) -> bool {
     let mut chars = name.chars();
@@ -100,6 +104,10 @@ impl DataSchema {
             Some(props) if props.is_empty() => {
                 errors.push(field_error(at(".properties"), "needs at least one field"))
             }
+            Some(props) if props.len() > DATA_FIELDS_MAX => errors.push(field_error(
+                at(".properties"),
+                format!("at most {DATA_FIELDS_MAX} fields"),
+            )),
             Some(props) => {
                 for (name, spec) in props {
                     let path = at(&format!(".properties.{name}"));
@@ -119,6 +127,10 @@ impl DataSchema {
         let mut required = Vec::new();
         match object.get("required") {
             None => {}
+            Some(Value::Array(items)) if items.len() > DATA_FIELDS_MAX => errors.push(field_error(
+                at(".required"),
+                format!("at most {DATA_FIELDS_MAX} names"),
+            )),
             Some(Value::Array(items)) => {
                 for item in items {
                     match item.as_str() {

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use super::store::{Parameter, Parameters};
 use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
-use crate::domain::data_schema::{is_identifier, DataSchema};
+use crate::domain::data_schema::{is_identifier, DataSchema, IDENTIFIER_MAX_LEN};
 use crate::domain::formula::{Formula, FormulaError};
 use crate::domain::FieldError;
 
@@ -48,6 +48,18 @@ pub struct ValidDraft {
     pub weights: EvidenceWeights,
 }
 
+/// The longest citation: a few references with their URLs, not a copy of the source. Every version is
+/// served publicly with it.
+pub const CITATION_MAX_CHARS: usize = 2_000;
+/// The most parameters one version may name: a formula's constants, well short of a data set.
+pub const MAX_PARAMETERS: usize = 64;
+/// The longest parameter value: a decimal has at most 28 digits, a sign and a point.
+pub const PARAMETER_VALUE_MAX_CHARS: usize = 64;
+/// The longest unit of a parameter, e.g. `g/pkm`: a label, as long as an activity type's unit.
+pub const PARAMETER_UNIT_MAX_CHARS: usize = 64;
+/// The longest source of one parameter: a reference and its page, shorter than the version's citation.
+pub const PARAMETER_SOURCE_MAX_CHARS: usize = 500;
+
 fn field(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),
@@ -74,24 +86,57 @@ fn check_parameters(
     errors: &mut Vec<FieldError>,
 ) -> BTreeMap<String, Decimal> {
     let mut values = BTreeMap::new();
+    if parameters.len() > MAX_PARAMETERS {
+        errors.push(field(
+            "parameters",
+            format!("at most {MAX_PARAMETERS} parameters"),
+        ));
+        return values;
+    }
     for (name, p) in parameters {
-        let path = format!("parameters.{name}");
+        // A name too long to be one is not echoed back in the field's path.
+        let path = if name.chars().count() > IDENTIFIER_MAX_LEN {
+            "parameters".to_string()
+        } else {
+            format!("parameters.{name}")
+        };
         if !is_identifier(name) {
-            errors.push(field(&path, "parameter names are lower-case identifiers"));
+            errors.push(field(
+                &path,
+                format!(
+                    "parameter names are lower-case identifiers of at most {IDENTIFIER_MAX_LEN} characters"
+                ),
+            ));
         } else if schema.is_some_and(|s| s.field(name).is_some()) {
             errors.push(field(&path, "has the name of a data field"));
+        }
+        check_length(&format!("{path}.unit"), &p.unit, PARAMETER_UNIT_MAX_CHARS, errors);
+        check_length(
+            &format!("{path}.source"),
+            &p.source,
+            PARAMETER_SOURCE_MAX_CHARS,
+            errors,
+        );
+        let value_path = format!("{path}.value");
+        if p.value.chars().count() > PARAMETER_VALUE_MAX_CHARS {
+            check_length(&value_path, &p.value, PARAMETER_VALUE_MAX_CHARS, errors);
+            continue;
         }
         match Decimal::from_str_exact(&p.value) {
             Ok(v) => {
                 values.insert(name.clone(), v);
             }
-            Err(_) => errors.push(field(
-                &format!("{path}.value"),
-                "must be a decimal string such as \"46.7\"",
-            )),
+            Err(_) => errors.push(field(&value_path, "must be a decimal string such as \"46.7\"")),
         }
     }
     values
+}
+
+/// Notes a text longer than `max` characters.
+fn check_length(path: &str, text: &str, max: usize, errors: &mut Vec<FieldError>) {
+    if text.chars().count() > max {
+        errors.push(field(path, format!("at most {max} characters")));
+    }
 }
 
 /// Notes every evidence weight outside 0..=1.
@@ -139,6 +184,7 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
     if req.citation.trim().is_empty() {
         errors.push(field("citation", "every version cites its source"));
     }
+    check_length("citation", &req.citation, CITATION_MAX_CHARS, &mut errors);
     let weights = req.evidence_weights.unwrap_or_default();
     check_weights(&weights, &mut errors);
     if !errors.is_empty() {

@@ -12,3 +12,4 @@ mod ledger_model;
 mod methodology;
 mod providers;
 mod redemptions;
+mod retention;

@@ -17,6 +17,9 @@ both_backends!(
     results_round_half_to_even,
     methodologies_are_listed_and_filtered,
     an_activation_reaches_another_instance_within_a_second,
+    draft_texts_and_lists_are_bounded,
+    activity_type_schemas_are_bounded,
+    onboarding_region_lists_are_bounded,
 );
 
 async fn quantify(app: &TestApp, token: &str, body: Value) -> crate::helpers::Resp {
@@ -872,4 +875,139 @@ async fn long_formulas_explain_in_bounded_answers(app: TestApp) {
     let detail = r.body["detail"].as_str().unwrap();
     assert!(detail.len() < 200, "{} bytes: {detail:.200}", detail.len());
     assert!(detail.ends_with(" / (units - 1)`"), "{detail}");
+}
+
+/// Posts `body` to `path` and checks it is refused with 422 naming `field` and no other.
+async fn refused_naming(app: &TestApp, path: &str, admin: &str, body: &Value, field: &str) {
+    let r = app.post(path, body, Some(admin)).await;
+    r.assert_problem(422, "validation_failed");
+    let fields: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, [field], "{}", r.text);
+}
+
+async fn methodology_count(app: &TestApp) -> usize {
+    app.get("/api/v1/methodologies?limit=200", None).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// A draft with `n` parameters `p0…`, each `value`, `unit` and `source`, and the formula `count * p0`.
+fn draft_with_parameters(n: usize, value: &str, unit: &str, source: &str) -> Value {
+    let mut draft = bus_draft("110000", "count * p0", "1");
+    draft["parameters"] = (0..n)
+        .map(|i| {
+            (
+                format!("p{i}"),
+                json!({"value": value, "unit": unit, "source": source}),
+            )
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    draft
+}
+
+async fn draft_texts_and_lists_are_bounded(app: TestApp) {
+    let admin = app.admin_token().await;
+    let path = "/api/v1/admin/methodologies";
+    let before = methodology_count(&app).await;
+    let (value, unit, source) = (format!("{}1.5", "0".repeat(61)), "u".repeat(64), "s".repeat(500));
+    let mut at_limits = draft_with_parameters(64, &value, &unit, &source);
+    at_limits["citation"] = json!("c".repeat(2_000));
+    let long_name = format!("k{}", "x".repeat(63));
+    at_limits["parameters"][long_name.as_str()] = json!({"value": "1"});
+    at_limits["parameters"].as_object_mut().unwrap().remove("p63");
+    app.post(path, &at_limits, Some(&admin)).await.assert_status(201);
+
+    let mut over = at_limits.clone();
+    over["citation"] = json!("c".repeat(2_001));
+    refused_naming(&app, path, &admin, &over, "citation").await;
+    let over = draft_with_parameters(65, "1", "", "");
+    refused_naming(&app, path, &admin, &over, "parameters").await;
+    let mut over = at_limits.clone();
+    over["parameters"][format!("{long_name}x").as_str()] = json!({"value": "1"});
+    over["parameters"].as_object_mut().unwrap().remove("p62");
+    refused_naming(&app, path, &admin, &over, "parameters").await;
+    for (part, text) in [
+        ("value", format!("0{value}")),
+        ("unit", format!("{unit}u")),
+        ("source", format!("{source}s")),
+    ] {
+        let mut over = at_limits.clone();
+        over["parameters"]["p0"][part] = json!(text);
+        refused_naming(&app, path, &admin, &over, &format!("parameters.p0.{part}")).await;
+    }
+    assert_eq!(
+        methodology_count(&app).await,
+        before + 1,
+        "only the draft at the limits"
+    );
+}
+
+async fn activity_type_count(app: &TestApp) -> usize {
+    app.get("/api/v1/activity-types", None).await.body["items"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// An activity type `code` whose schema declares `fields` fields, `required` of them required.
+fn activity_type(code: &str, fields: usize, required: usize) -> Value {
+    let properties: serde_json::Map<String, Value> = (0..fields)
+        .map(|i| (format!("f{i}"), json!({"type": "integer", "minimum": 0})))
+        .collect();
+    let required: Vec<String> = (0..required).map(|i| format!("f{}", i % fields)).collect();
+    json!({"code": code, "name": "n".repeat(64), "unit": "u".repeat(64),
+        "data_schema": {"type": "object", "properties": properties, "required": required}})
+}
+
+async fn activity_type_schemas_are_bounded(app: TestApp) {
+    let admin = app.admin_token().await;
+    let path = "/api/v1/admin/activity-types";
+    let before = activity_type_count(&app).await;
+    let code = format!("t.{}", "a".repeat(62));
+    app.post(path, &activity_type(&code, 64, 64), Some(&admin))
+        .await
+        .assert_status(201);
+
+    let over = activity_type("transit.wide", 65, 0);
+    refused_naming(&app, path, &admin, &over, "data_schema.properties").await;
+    let over = activity_type("transit.needy", 1, 65);
+    refused_naming(&app, path, &admin, &over, "data_schema.required").await;
+    let over = activity_type(&format!("{code}a"), 1, 1);
+    refused_naming(&app, path, &admin, &over, "code").await;
+    for label in ["name", "unit"] {
+        let mut over = activity_type("transit.labelled", 1, 1);
+        over[label] = json!("x".repeat(65));
+        refused_naming(&app, path, &admin, &over, label).await;
+    }
+    assert_eq!(
+        activity_type_count(&app).await,
+        before + 1,
+        "only the type at the limits"
+    );
+}
+
+async fn onboarding_region_lists_are_bounded(app: TestApp) {
+    let admin = app.admin_token().await;
+    let partner = |regions: usize, name: String| json!({"name": name, "kind": "transit", "region_codes": vec!["440300"; regions]});
+    let count = |r: Resp| r.body["items"].as_array().unwrap().len();
+    let before = count(app.get("/api/v1/admin/partners?limit=200", Some(&admin)).await);
+    app.post(
+        "/api/v1/admin/partners",
+        &partner(64, "p".repeat(100)),
+        Some(&admin),
+    )
+    .await
+    .assert_status(201);
+    let path = "/api/v1/admin/partners";
+    refused_naming(&app, path, &admin, &partner(65, "p".into()), "region_codes").await;
+    refused_naming(&app, path, &admin, &partner(1, "p".repeat(101)), "name").await;
+    let after = count(app.get("/api/v1/admin/partners?limit=200", Some(&admin)).await);
+    assert_eq!(after, before + 1, "only the partner at the limits");
 }
