@@ -112,7 +112,7 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-/// Sign in with phone and password. Failed attempts are throttled per phone and per client address.
+/// Sign in with phone and password. Failed attempts are throttled per (phone, client address) and per client address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem),
         (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]

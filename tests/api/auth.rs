@@ -410,6 +410,65 @@ async fn failed_logins_are_throttled_per_address(app: TestApp) {
         .assert_problem(429, "rate_limited");
 }
 
+/// The loopback peer is a trusted proxy here, so each request's address is the `X-Forwarded-For` it sends.
+fn behind_a_proxy(s: &mut tanhui::config::Settings) {
+    s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+}
+
+async fn login_from(app: &TestApp, address: &str, phone: &str, password: &str) -> crate::helpers::Resp {
+    let request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"phone": phone, "password": password}));
+    app.send(request).await
+}
+
+both_backends_with!(guesses_from_elsewhere_never_lock_the_owner_out => super::behind_a_proxy);
+
+/// Failures are counted per (phone, address): five wrong passwords from one address stop that address,
+/// and the owner still signs in from theirs.
+async fn guesses_from_elsewhere_never_lock_the_owner_out(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let limit = app.settings.throttle.login_failures_per_phone;
+    for _ in 0..limit {
+        login_from(&app, "203.0.113.7", &phone, "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    login_from(&app, "203.0.113.7", &phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "198.51.100.20", &phone, &password)
+        .await
+        .assert_status(200);
+}
+
+both_backends_with!(one_address_spraying_many_phones_is_stopped => |s| {
+    super::behind_a_proxy(s);
+    s.throttle.login_failures_per_address = 6;
+});
+
+/// One guess at each of many phones from one address: the per-address limit ends the spray, for that
+/// address only.
+async fn one_address_spraying_many_phones_is_stopped(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    for _ in 0..app.settings.throttle.login_failures_per_address {
+        login_from(&app, "203.0.113.9", &random_phone(), "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    login_from(&app, "203.0.113.9", &random_phone(), "wrong password!")
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "203.0.113.9", &phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "198.51.100.21", &phone, &password)
+        .await
+        .assert_status(200);
+}
+
 both_backends_with!(a_saturated_password_pool_refuses_with_503_then_recovers => |s| {
     // Hashes that take tens of milliseconds, one thread and one place in the queue.
     s.auth.argon2_memory_kib = 16384;
