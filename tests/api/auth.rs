@@ -22,6 +22,10 @@ both_backends!(
     failed_logins_are_throttled_per_phone,
     concurrent_guesses_get_no_more_than_the_limit,
     display_names_that_could_spoof_are_refused_and_nothing_is_stored,
+    logout_ends_the_sessions_access_tokens,
+    logout_without_a_refresh_token_ends_every_session,
+    a_logout_on_one_instance_ends_the_token_on_another,
+    reuse_of_a_refresh_token_ends_the_familys_access_tokens,
 );
 
 fn registration(phone: &str) -> Value {
@@ -542,4 +546,111 @@ async fn display_names_that_could_spoof_are_refused_and_nothing_is_stored(app: T
             .await
             .assert_status(201);
     }
+}
+
+fn access_of(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+/// After logout the session's access token answers `session_revoked`; another session of the same user
+/// carries on.
+async fn logout_ends_the_sessions_access_tokens(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let ended = app.login(&phone, &password).await.assert_status(200).clone();
+    let live = app.login(&phone, &password).await.assert_status(200).clone();
+    app.post(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": ended["refresh_token"]}),
+        Some(access_of(&ended)),
+    )
+    .await
+    .assert_status(204);
+    app.get("/api/v1/me", Some(access_of(&ended)))
+        .await
+        .assert_problem(401, "session_revoked");
+    app.get("/api/v1/me", Some(access_of(&live)))
+        .await
+        .assert_status(200);
+}
+
+async fn logout_without_a_refresh_token_ends_every_session(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let first = app.login(&phone, &password).await.assert_status(200).clone();
+    let second = app.login(&phone, &password).await.assert_status(200).clone();
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/logout"))
+                .bearer_auth(access_of(&first)),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    for tokens in [&first, &second] {
+        app.get("/api/v1/me", Some(access_of(tokens)))
+            .await
+            .assert_problem(401, "session_revoked");
+    }
+    let other_user = app.new_user_token().await;
+    app.get("/api/v1/me", Some(&other_user)).await.assert_status(200);
+}
+
+/// Two instances on one database (and one Redis, on PostgreSQL): a logout on one ends the token on the
+/// other within a second.
+async fn a_logout_on_one_instance_ends_the_token_on_another(app: TestApp) {
+    let other = crate::helpers::second_instance(&app).await;
+    let (phone, password, _, _) = app.register().await;
+    let tokens = app.login(&phone, &password).await.assert_status(200).clone();
+    other
+        .get("/api/v1/me", Some(access_of(&tokens)))
+        .await
+        .assert_status(200);
+    app.post(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": tokens["refresh_token"]}),
+        Some(access_of(&tokens)),
+    )
+    .await
+    .assert_status(204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let r = other.get("/api/v1/me", Some(access_of(&tokens))).await;
+        if r.status.as_u16() == 401 {
+            r.assert_problem(401, "session_revoked");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted a second after logout: {}",
+            r.text
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A rotated refresh token presented again revokes its family, and with it every access token the
+/// family was given; another sign-in of the same user is untouched.
+async fn reuse_of_a_refresh_token_ends_the_familys_access_tokens(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let first = app.login(&phone, &password).await.assert_status(200).clone();
+    let other = app.login(&phone, &password).await.assert_status(200).clone();
+    let refresh = json!({"refresh_token": first["refresh_token"]});
+    let second = app
+        .post("/api/v1/auth/refresh", &refresh, None)
+        .await
+        .assert_status(200)
+        .clone();
+    app.get("/api/v1/me", Some(access_of(&second)))
+        .await
+        .assert_status(200);
+    app.post("/api/v1/auth/refresh", &refresh, None)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    for tokens in [&first, &second] {
+        app.get("/api/v1/me", Some(access_of(tokens)))
+            .await
+            .assert_problem(401, "session_revoked");
+    }
+    app.get("/api/v1/me", Some(access_of(&other)))
+        .await
+        .assert_status(200);
 }
