@@ -203,7 +203,8 @@ pub struct LogoutRequest {
 /// End the session of the given refresh token (or every session), and its access tokens with it: within a
 /// second, on every instance, they answer 401 `session_revoked`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
-    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem),
+        (status = 503, description = "the ended session could not be announced; retry", body = Problem)))]
 pub async fn logout(
     req: HttpRequest,
     mut payload: web::Payload,
