@@ -86,6 +86,7 @@ pub struct AuthSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ThrottleSettings {
+    /// Failed logins per window for one phone from one client address.
     pub login_failures_per_phone: u64,
     pub login_failures_per_address: u64,
     pub login_window_secs: u64,

@@ -49,6 +49,7 @@ crate::text_enum! {
         RequestTimeout = "request_timeout",
         Retry = "retry",
         SelfTransfer = "self_transfer",
+        SessionRevoked = "session_revoked",
         SignatureMissing = "signature_missing",
         StaleTimestamp = "stale_timestamp",
         TokenExpired = "token_expired",

@@ -11,6 +11,7 @@ use secrecy::ExposeSecret;
 
 use crate::activities::writer;
 use crate::auth::password::PasswordHasher;
+use crate::auth::sessions::SessionRevocations;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
@@ -109,6 +110,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
         passwords,
         login_throttle: LoginThrottle::new(cache.clone(), settings.throttle.clone()),
+        sessions: SessionRevocations::new(cache.clone(), db.clone(), settings.auth.access_token_ttl_secs),
         settings: Arc::new(settings),
         db,
         cache,

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use crate::activities::writer::IngestQueue;
 use crate::auth::password::PasswordHasher;
+use crate::auth::sessions::SessionRevocations;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::tokens::TokenIssuer;
 use crate::cache::Cache;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub tokens: TokenIssuer,
     pub passwords: PasswordHasher,
     pub login_throttle: LoginThrottle,
+    /// Sessions ended before their access tokens expired.
+    pub sessions: SessionRevocations,
     pub catalog: Arc<CatalogCache>,
     pub platform_key: PlatformKey,
     pub ingest: IngestQueue,

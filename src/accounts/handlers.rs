@@ -112,7 +112,7 @@ fn invalid_credentials() -> ApiError {
     )
 }
 
-/// Sign in with phone and password. Failed attempts are throttled per phone and per client address.
+/// Sign in with phone and password. Failed attempts are throttled per (phone, client address) and per client address.
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem),
         (status = 503, description = "password hashing saturated; see Retry-After", body = Problem)))]
@@ -175,12 +175,23 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
     match outcome {
         RefreshOutcome::Rotated(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
         RefreshOutcome::Invalid => Err(ApiError::unauthorized("refresh token is invalid or expired")),
-        RefreshOutcome::Reused => Err(ApiError::new(
-            actix_web::http::StatusCode::UNAUTHORIZED,
-            ErrorCode::RefreshTokenReused,
-            "refresh token was already used; all sessions of this sign-in are revoked",
-        )),
+        RefreshOutcome::Reused { session_id } => {
+            if let Err(e) = state.sessions.publish(&[session_id]).await {
+                // The family is revoked in the database; only instances reading Redis miss it, until
+                // its access tokens expire.
+                tracing::error!(error = %e, "announcing a revoked session failed");
+            }
+            Err(reused_refresh_token())
+        }
     }
+}
+
+fn reused_refresh_token() -> ApiError {
+    ApiError::new(
+        actix_web::http::StatusCode::UNAUTHORIZED,
+        ErrorCode::RefreshTokenReused,
+        "refresh token was already used; all sessions of this sign-in are revoked",
+    )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -189,9 +200,11 @@ pub struct LogoutRequest {
     pub refresh_token: Option<String>,
 }
 
-/// End the session of the given refresh token (or every session). Access tokens lapse at their expiry.
+/// End the session of the given refresh token (or every session), and its access tokens with it: within a
+/// second, on every instance, they answer 401 `session_revoked`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
-    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem),
+        (status = 503, description = "the ended session could not be announced; retry", body = Problem)))]
 pub async fn logout(
     req: HttpRequest,
     mut payload: web::Payload,
@@ -206,11 +219,31 @@ pub async fn logout(
     };
     let user_id = caller.0.user_id()?;
     let now = state.clock.now_naive();
-    state
+    let tokens_live_since = now - access_token_lifetime(&state);
+    let ended = state
         .db
-        .run(move |conn| Ok(service::logout(conn, now, user_id, token.as_deref())?))
+        .run(move |conn| {
+            Ok(service::logout(
+                conn,
+                now,
+                tokens_live_since,
+                user_id,
+                token.as_deref(),
+            )?)
+        })
         .await?;
+    // After the commit: a logout that fails here is answered 503, and retrying it announces again.
+    state
+        .sessions
+        .publish(&ended)
+        .await
+        .map_err(|e| ApiError::unavailable_because("cannot announce the ended session", e))?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// How far back an access token may have been issued and still be accepted now.
+fn access_token_lifetime(state: &AppState) -> chrono::Duration {
+    chrono::Duration::seconds(state.tokens.ttl_secs() as i64 + crate::auth::tokens::EXPIRY_LEEWAY_SECS)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -106,9 +106,14 @@ fn pair_for(
     let refresh_token = new_refresh_token(conn, state, now.naive_utc(), user.id, family_id)?;
     let roles = Role::for_account(user.account_type, user.is_admin);
     Ok(TokenPair {
-        access_token: state
-            .tokens
-            .issue(now, user.id, user.account_id, &user.region_code, roles)?,
+        access_token: state.tokens.issue(
+            now,
+            user.id,
+            user.account_id,
+            family_id,
+            &user.region_code,
+            roles,
+        )?,
         refresh_token,
         expires_in: state.tokens.ttl_secs(),
     })
@@ -131,8 +136,10 @@ pub enum RefreshOutcome {
     Rotated(TokenPair),
     /// Unknown, expired or revoked.
     Invalid,
-    /// Already used: the family has been revoked.
-    Reused,
+    /// Already used: the family (the session named here) has been revoked.
+    Reused {
+        session_id: String,
+    },
 }
 
 /// Rotates a refresh token. A token presented a second time revokes its whole family, since either the
@@ -149,7 +156,9 @@ pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> Accoun
         }
         if row.used_at.is_some() || !store::use_refresh(conn, row.id, now)? {
             store::revoke_family(conn, &row.family_id, now)?;
-            return Ok(RefreshOutcome::Reused);
+            return Ok(RefreshOutcome::Reused {
+                session_id: row.family_id,
+            });
         }
         if row.expires_at <= now {
             return Ok(RefreshOutcome::Invalid);
@@ -162,25 +171,27 @@ pub fn rotate(conn: &mut AnyConnection, state: &AppState, token: &str) -> Accoun
 }
 
 /// Ends sessions: the family of the given refresh token when it is the caller's, else all of the caller's.
+/// Returns the sessions whose access tokens may still be unexpired, for the caller to announce: the
+/// ended family (again when it had already ended, so that a retried logout announces it again), or every
+/// family that was handed an access token since `tokens_live_since`.
 pub fn logout(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
+    tokens_live_since: NaiveDateTime,
     user_id: i64,
     token: Option<&str>,
-) -> AccountResult<()> {
-    db::transaction(conn, Tx::Write, |conn| {
-        match token {
-            Some(token) => {
-                if let Some(row) = store::find_refresh(conn, &refresh::hash(token))? {
-                    if row.user_id == user_id {
-                        store::revoke_family(conn, &row.family_id, now)?;
-                    }
-                }
+) -> AccountResult<Vec<String>> {
+    db::transaction(conn, Tx::Write, |conn| match token {
+        Some(token) => match store::find_refresh(conn, &refresh::hash(token))? {
+            Some(row) if row.user_id == user_id => {
+                store::revoke_family(conn, &row.family_id, now)?;
+                Ok(vec![row.family_id])
             }
-            None => {
-                store::revoke_all_for_user(conn, user_id, now)?;
-            }
+            _ => Ok(Vec::new()),
+        },
+        None => {
+            store::revoke_all_for_user(conn, user_id, now)?;
+            Ok(store::families_issued_since(conn, user_id, tokens_live_since)?)
         }
-        Ok(())
     })
 }

@@ -148,6 +148,20 @@ pub fn revoke_family(conn: &mut AnyConnection, family_id: &str, now: NaiveDateTi
     .execute(conn)
 }
 
+/// The families of a user that were given a token pair at or after `since`.
+pub fn families_issued_since(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    since: NaiveDateTime,
+) -> QueryResult<Vec<String>> {
+    refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::created_at.ge(since))
+        .select(refresh_tokens::family_id)
+        .distinct()
+        .load(conn)
+}
+
 pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::update(
         refresh_tokens::table

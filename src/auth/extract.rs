@@ -1,6 +1,8 @@
 //! Role checks as extractors: a handler that takes `Admin` cannot run without an administrator's token.
+//! Every extractor also refuses a token whose session has ended (401 `session_revoked`).
 
-use std::future::{ready, Ready};
+use std::future::Future;
+use std::pin::Pin;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
@@ -10,10 +12,16 @@ use super::Role;
 use crate::error::{ApiError, ErrorCode};
 use crate::state::AppState;
 
-fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
-    let state = req
-        .app_data::<web::Data<AppState>>()
-        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
+type Extracted<T> = Pin<Box<dyn Future<Output = Result<T, ApiError>>>>;
+
+fn app_state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))
+}
+
+/// The claims of the request's bearer token, checked for signature and expiry (no I/O).
+fn bearer_claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError> {
     let value = req
         .headers()
         .get(header::AUTHORIZATION)
@@ -35,8 +43,22 @@ fn bearer_claims(req: &HttpRequest) -> Result<Claims, ApiError> {
         })
 }
 
-fn with_role(req: &HttpRequest, allowed: &[Role]) -> Result<Claims, ApiError> {
-    let claims = bearer_claims(req)?;
+/// The bearer token's claims, if its session has not ended: one revocation lookup per request.
+async fn live_claims(req: HttpRequest) -> Result<Claims, ApiError> {
+    let state = app_state(&req)?;
+    let claims = bearer_claims(&req, &state)?;
+    if state.sessions.is_revoked(&claims.sid).await? {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::SessionRevoked,
+            "this session has ended; sign in again",
+        ));
+    }
+    Ok(claims)
+}
+
+async fn with_role(req: HttpRequest, allowed: &[Role]) -> Result<Claims, ApiError> {
+    let claims = live_claims(req).await?;
     if allowed.iter().any(|r| claims.has_role(*r)) {
         Ok(claims)
     } else {
@@ -53,10 +75,11 @@ macro_rules! role_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = Ready<Result<Self, ApiError>>;
+            type Future = Extracted<Self>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                ready(with_role(req, &[$($role),+]).map($name))
+                let req = req.clone();
+                Box::pin(async move { with_role(req, &[$($role),+]).await.map($name) })
             }
         }
     };
@@ -85,13 +108,16 @@ pub struct OptionalCaller(pub Option<Claims>);
 
 impl FromRequest for OptionalCaller {
     type Error = ApiError;
-    type Future = Ready<Result<Self, ApiError>>;
+    type Future = Extracted<Self>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        if req.headers().contains_key(header::AUTHORIZATION) {
-            ready(bearer_claims(req).map(|claims| OptionalCaller(Some(claims))))
-        } else {
-            ready(Ok(OptionalCaller(None)))
-        }
+        let req = req.clone();
+        Box::pin(async move {
+            if req.headers().contains_key(header::AUTHORIZATION) {
+                live_claims(req).await.map(|claims| OptionalCaller(Some(claims)))
+            } else {
+                Ok(OptionalCaller(None))
+            }
+        })
     }
 }

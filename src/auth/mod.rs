@@ -1,10 +1,12 @@
-//! Authentication: password hashing, access and refresh tokens, role extractors, login throttling.
+//! Authentication: password hashing, access and refresh tokens, role extractors, revoked sessions,
+//! login throttling.
 
 pub mod api_keys;
 pub mod client_ip;
 pub mod extract;
 pub mod password;
 pub mod refresh;
+pub mod sessions;
 pub mod signature;
 pub mod throttle;
 pub mod tokens;

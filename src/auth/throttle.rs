@@ -1,4 +1,8 @@
-//! Failed-login throttling per phone and per client address.
+//! Failed-login throttling per (phone, client address) and per client address.
+//!
+//! A phone's failures are counted per address they came from: guesses sent from elsewhere never lock the
+//! owner out of their own address, while each address still gets only a few guesses at any one phone and
+//! a bounded number across all phones.
 
 use std::net::IpAddr;
 use std::time::Duration;
@@ -24,10 +28,12 @@ impl LoginThrottle {
         LoginThrottle { cache, settings }
     }
 
-    /// Phones are personal data: the key holds a digest, not the number.
-    fn phone_key(phone: &str) -> String {
+    /// The counter of one phone's failures from one address. Phones are personal data: the key holds a
+    /// digest, not the number. A request without a known address counts under `-`.
+    fn phone_key(phone: &str, ip: Option<IpAddr>) -> String {
         let digest = Sha256::digest(phone.as_bytes());
-        format!("login-fail:phone:{}", hex::encode(&digest[..12]))
+        let address = ip.map_or_else(|| "-".to_string(), |ip| ip.to_string());
+        format!("login-fail:phone-addr:{}:{address}", hex::encode(&digest[..12]))
     }
 
     fn address_key(ip: IpAddr) -> String {
@@ -35,7 +41,7 @@ impl LoginThrottle {
     }
 
     fn keys(phone: &str, ip: Option<IpAddr>) -> Vec<(String, u64)> {
-        let mut keys = vec![(Self::phone_key(phone), 0)];
+        let mut keys = vec![(Self::phone_key(phone, ip), 0)];
         if let Some(ip) = ip {
             keys.push((Self::address_key(ip), 1));
         }
@@ -50,7 +56,7 @@ impl LoginThrottle {
         }
     }
 
-    /// Takes one attempt from the phone's and the address's allowances before the password is checked,
+    /// Takes one attempt from the (phone, address) pair's and the address's allowances before the password is checked,
     /// so that guesses sent together cannot all pass a check made before any of them failed. 429, with
     /// the time until that allowance renews, when either is spent; a refused attempt gives back what it
     /// took, since it checks no password. A failed attempt keeps its slots; [`Self::succeeded`] returns them.
@@ -79,11 +85,11 @@ impl LoginThrottle {
         Ok(())
     }
 
-    /// A sign-in succeeded: the phone's failures are forgotten and the address gets its slot back, so
-    /// that many people signing in from one address (an office) do not lock it.
+    /// A sign-in succeeded: the phone's failures from this address are forgotten and the address gets its
+    /// slot back, so that many people signing in from one address (an office) do not lock it.
     pub async fn succeeded(&self, phone: &str, ip: Option<IpAddr>) -> Result<(), ApiError> {
         self.cache
-            .delete(&Self::phone_key(phone))
+            .delete(&Self::phone_key(phone, ip))
             .await
             .map_err(unavailable)?;
         if let Some(ip) = ip {

@@ -32,6 +32,9 @@ pub struct Claims {
     /// Wallet account id.
     pub acc: String,
     pub roles: Vec<Role>,
+    /// The session (refresh-token family) the token was issued to, so that ending the session ends it.
+    /// Required: a token without one could not be revoked.
+    pub sid: String,
     /// Home region, so the hot path needs no lookup to default an activity's region.
     #[serde(default)]
     pub reg: String,
@@ -88,6 +91,7 @@ impl TokenIssuer {
         now: DateTime<Utc>,
         user_id: i64,
         account_id: i64,
+        session_id: &str,
         region: &str,
         roles: Vec<Role>,
     ) -> Result<String, jsonwebtoken::errors::Error> {
@@ -96,6 +100,7 @@ impl TokenIssuer {
             sub: user_id.to_string(),
             acc: account_id.to_string(),
             roles,
+            sid: session_id.to_string(),
             reg: region.to_string(),
             iss: ISSUER.to_string(),
             iat: now,
@@ -129,10 +134,11 @@ mod tests {
     fn round_trip_and_tampering() {
         let now = crate::clock::Clock::system().now();
         let issuer = TokenIssuer::new(&[7u8; 32], 60);
-        let token = issuer.issue(now, 1, 2, "440300", vec![Role::User]).unwrap();
+        let token = issuer.issue(now, 1, 2, "s", "440300", vec![Role::User]).unwrap();
         let claims = issuer.verify(&token, now).unwrap();
         assert_eq!(claims.user_id().unwrap(), 1);
         assert_eq!(claims.account_id().unwrap(), 2);
+        assert_eq!(claims.sid, "s");
         let other = TokenIssuer::new(&[8u8; 32], 60);
         assert_eq!(other.verify(&token, now).unwrap_err(), TokenError::Invalid);
     }
@@ -141,7 +147,9 @@ mod tests {
     fn expiry_is_read_from_the_given_time_with_the_leeway() {
         let issued = crate::clock::Clock::system().now();
         let issuer = TokenIssuer::new(&[7u8; 32], 60);
-        let token = issuer.issue(issued, 1, 2, "440300", vec![Role::User]).unwrap();
+        let token = issuer
+            .issue(issued, 1, 2, "s", "440300", vec![Role::User])
+            .unwrap();
         let last = issued + chrono::Duration::seconds(60 + EXPIRY_LEEWAY_SECS);
         assert!(issuer.verify(&token, last).is_ok());
         let late = issuer.verify(&token, last + chrono::Duration::seconds(1));

@@ -1,4 +1,4 @@
-//! Short-lived shared state: login throttles, request nonces, cache invalidation signals.
+//! Short-lived shared state: login throttles, request nonces, revoked sessions, cache invalidation signals.
 //!
 //! With Redis configured every instance sees the same values; without it they live in this process,
 //! which is right for the single-instance embedded default. Nothing here must survive a restart.
@@ -75,6 +75,14 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.insert_once(key, ttl)),
             Cache::Redis(r) => r.insert_once(key, ttl).await,
+        }
+    }
+
+    /// Whether a live (unexpired) `key` is set.
+    pub async fn contains(&self, key: &str) -> Result<bool, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.contains(key)),
+            Cache::Redis(r) => r.contains(key).await,
         }
     }
 

@@ -22,6 +22,10 @@ both_backends!(
     failed_logins_are_throttled_per_phone,
     concurrent_guesses_get_no_more_than_the_limit,
     display_names_that_could_spoof_are_refused_and_nothing_is_stored,
+    logout_ends_the_sessions_access_tokens,
+    logout_without_a_refresh_token_ends_every_session,
+    a_logout_on_one_instance_ends_the_token_on_another,
+    reuse_of_a_refresh_token_ends_the_familys_access_tokens,
 );
 
 fn registration(phone: &str) -> Value {
@@ -410,6 +414,65 @@ async fn failed_logins_are_throttled_per_address(app: TestApp) {
         .assert_problem(429, "rate_limited");
 }
 
+/// The loopback peer is a trusted proxy here, so each request's address is the `X-Forwarded-For` it sends.
+fn behind_a_proxy(s: &mut tanhui::config::Settings) {
+    s.server.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+}
+
+async fn login_from(app: &TestApp, address: &str, phone: &str, password: &str) -> crate::helpers::Resp {
+    let request = app
+        .client
+        .post(app.url("/api/v1/auth/login"))
+        .header("x-forwarded-for", address)
+        .json(&json!({"phone": phone, "password": password}));
+    app.send(request).await
+}
+
+both_backends_with!(guesses_from_elsewhere_never_lock_the_owner_out => super::behind_a_proxy);
+
+/// Failures are counted per (phone, address): five wrong passwords from one address stop that address,
+/// and the owner still signs in from theirs.
+async fn guesses_from_elsewhere_never_lock_the_owner_out(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let limit = app.settings.throttle.login_failures_per_phone;
+    for _ in 0..limit {
+        login_from(&app, "203.0.113.7", &phone, "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    login_from(&app, "203.0.113.7", &phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "198.51.100.20", &phone, &password)
+        .await
+        .assert_status(200);
+}
+
+both_backends_with!(one_address_spraying_many_phones_is_stopped => |s| {
+    super::behind_a_proxy(s);
+    s.throttle.login_failures_per_address = 6;
+});
+
+/// One guess at each of many phones from one address: the per-address limit ends the spray, for that
+/// address only.
+async fn one_address_spraying_many_phones_is_stopped(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    for _ in 0..app.settings.throttle.login_failures_per_address {
+        login_from(&app, "203.0.113.9", &random_phone(), "wrong password!")
+            .await
+            .assert_problem(401, "invalid_credentials");
+    }
+    login_from(&app, "203.0.113.9", &random_phone(), "wrong password!")
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "203.0.113.9", &phone, &password)
+        .await
+        .assert_problem(429, "rate_limited");
+    login_from(&app, "198.51.100.21", &phone, &password)
+        .await
+        .assert_status(200);
+}
+
 both_backends_with!(a_saturated_password_pool_refuses_with_503_then_recovers => |s| {
     // Hashes that take tens of milliseconds, one thread and one place in the queue.
     s.auth.argon2_memory_kib = 16384;
@@ -483,4 +546,111 @@ async fn display_names_that_could_spoof_are_refused_and_nothing_is_stored(app: T
             .await
             .assert_status(201);
     }
+}
+
+fn access_of(tokens: &Value) -> &str {
+    tokens["access_token"].as_str().unwrap()
+}
+
+/// After logout the session's access token answers `session_revoked`; another session of the same user
+/// carries on.
+async fn logout_ends_the_sessions_access_tokens(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let ended = app.login(&phone, &password).await.assert_status(200).clone();
+    let live = app.login(&phone, &password).await.assert_status(200).clone();
+    app.post(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": ended["refresh_token"]}),
+        Some(access_of(&ended)),
+    )
+    .await
+    .assert_status(204);
+    app.get("/api/v1/me", Some(access_of(&ended)))
+        .await
+        .assert_problem(401, "session_revoked");
+    app.get("/api/v1/me", Some(access_of(&live)))
+        .await
+        .assert_status(200);
+}
+
+async fn logout_without_a_refresh_token_ends_every_session(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let first = app.login(&phone, &password).await.assert_status(200).clone();
+    let second = app.login(&phone, &password).await.assert_status(200).clone();
+    let r = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/auth/logout"))
+                .bearer_auth(access_of(&first)),
+        )
+        .await;
+    assert_eq!(r.status.as_u16(), 204, "{}", r.text);
+    for tokens in [&first, &second] {
+        app.get("/api/v1/me", Some(access_of(tokens)))
+            .await
+            .assert_problem(401, "session_revoked");
+    }
+    let other_user = app.new_user_token().await;
+    app.get("/api/v1/me", Some(&other_user)).await.assert_status(200);
+}
+
+/// Two instances on one database (and one Redis, on PostgreSQL): a logout on one ends the token on the
+/// other within a second.
+async fn a_logout_on_one_instance_ends_the_token_on_another(app: TestApp) {
+    let other = crate::helpers::second_instance(&app).await;
+    let (phone, password, _, _) = app.register().await;
+    let tokens = app.login(&phone, &password).await.assert_status(200).clone();
+    other
+        .get("/api/v1/me", Some(access_of(&tokens)))
+        .await
+        .assert_status(200);
+    app.post(
+        "/api/v1/auth/logout",
+        &json!({"refresh_token": tokens["refresh_token"]}),
+        Some(access_of(&tokens)),
+    )
+    .await
+    .assert_status(204);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let r = other.get("/api/v1/me", Some(access_of(&tokens))).await;
+        if r.status.as_u16() == 401 {
+            r.assert_problem(401, "session_revoked");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still accepted a second after logout: {}",
+            r.text
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// A rotated refresh token presented again revokes its family, and with it every access token the
+/// family was given; another sign-in of the same user is untouched.
+async fn reuse_of_a_refresh_token_ends_the_familys_access_tokens(app: TestApp) {
+    let (phone, password, _, _) = app.register().await;
+    let first = app.login(&phone, &password).await.assert_status(200).clone();
+    let other = app.login(&phone, &password).await.assert_status(200).clone();
+    let refresh = json!({"refresh_token": first["refresh_token"]});
+    let second = app
+        .post("/api/v1/auth/refresh", &refresh, None)
+        .await
+        .assert_status(200)
+        .clone();
+    app.get("/api/v1/me", Some(access_of(&second)))
+        .await
+        .assert_status(200);
+    app.post("/api/v1/auth/refresh", &refresh, None)
+        .await
+        .assert_problem(401, "refresh_token_reused");
+    for tokens in [&first, &second] {
+        app.get("/api/v1/me", Some(access_of(tokens)))
+            .await
+            .assert_problem(401, "session_revoked");
+    }
+    app.get("/api/v1/me", Some(access_of(&other)))
+        .await
+        .assert_status(200);
 }
