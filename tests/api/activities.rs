@@ -440,10 +440,7 @@ async fn bad_events_are_refused_and_late_ones_stored_as_rejected(app: TestApp) {
     for (event, field) in &refused {
         let r = app.post_activity(&token, event).await;
         r.assert_problem(422, "validation_failed");
-        let fields: Vec<&str> = r.body["errors"]
-            .as_array()
-            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
-            .unwrap_or_default();
+        let fields = r.error_fields();
         assert!(fields.contains(field), "{field}: {}", r.text);
     }
     // Only required data absent: `missing_field`, the field named; with anything else wrong as well,

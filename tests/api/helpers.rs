@@ -37,6 +37,14 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// The fields a validation problem names, in order.
+    pub fn error_fields(&self) -> Vec<&str> {
+        self.body["errors"]
+            .as_array()
+            .map(|errors| errors.iter().filter_map(|e| e["field"].as_str()).collect())
+            .unwrap_or_default()
+    }
+
     /// The problem's `code`, for error answers.
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
@@ -341,6 +349,17 @@ impl TestApp {
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
+        self.send(request).await
+    }
+
+    /// `POST /api/v1/transfers` with `body` under `Idempotency-Key: key`.
+    pub async fn post_transfer(&self, token: &str, key: &str, body: &Value) -> Resp {
+        let request = self
+            .client
+            .post(self.url("/api/v1/transfers"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body);
         self.send(request).await
     }
 

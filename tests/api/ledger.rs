@@ -36,13 +36,7 @@ both_backends!(
 );
 
 async fn send(app: &TestApp, token: &str, key: &str, body: &Value) -> Resp {
-    let request = app
-        .client
-        .post(app.url("/api/v1/transfers"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(body);
-    app.send(request).await
+    app.post_transfer(token, key, body).await
 }
 
 async fn wallet(app: &TestApp, token: &str) -> Value {

@@ -94,12 +94,7 @@ async fn activity_types_are_seeded_and_admins_add_more(app: TestApp) {
     bad["data_schema"] = json!({"type": "object", "properties": {"count": {"type": "string"}}});
     let r = app.post("/api/v1/admin/activity-types", &bad, Some(&admin)).await;
     r.assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = r.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = r.error_fields();
     assert!(
         fields.contains(&"code") && fields.contains(&"data_schema.properties.count"),
         "{fields:?}"
@@ -881,12 +876,7 @@ async fn long_formulas_explain_in_bounded_answers(app: TestApp) {
 async fn refused_naming(app: &TestApp, path: &str, admin: &str, body: &Value, field: &str) {
     let r = app.post(path, body, Some(admin)).await;
     r.assert_problem(422, "validation_failed");
-    let fields: Vec<&str> = r.body["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
+    let fields = r.error_fields();
     assert_eq!(fields, [field], "{}", r.text);
 }
 

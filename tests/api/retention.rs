@@ -24,13 +24,10 @@ async fn sweep(app: &TestApp) -> Swept {
 }
 
 async fn transfer(app: &TestApp, token: &str, key: &str, body: &Value) -> Value {
-    let request = app
-        .client
-        .post(app.url("/api/v1/transfers"))
-        .bearer_auth(token)
-        .header("Idempotency-Key", key)
-        .json(body);
-    app.send(request).await.assert_status(201).clone()
+    app.post_transfer(token, key, body)
+        .await
+        .assert_status(201)
+        .clone()
 }
 
 async fn idempotency_records_are_kept_for_their_retention_then_forgotten(app: TestApp) {
