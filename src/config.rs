@@ -138,6 +138,13 @@ pub struct ActivitySettings {
     pub max_speed_kmh: std::collections::HashMap<String, u32>,
 }
 
+/// A setting that fails its check: its key and why.
+type Checked = Result<(), (&'static str, String)>;
+
+fn fail(key: &'static str, why: &str) -> Checked {
+    Err((key, why.to_string()))
+}
+
 impl Settings {
     /// Loads the layered configuration from the working directory and the process environment.
     pub fn load() -> Result<Settings, String> {
@@ -182,10 +189,16 @@ impl Settings {
 
     /// Checks that types alone cannot express; each message names its key.
     pub fn validate(&self) -> Result<(), String> {
-        let fail = |key: &str, why: &str| Err(format!("configuration: {key}: {why}"));
-        if let Err(why) = crate::db::Backend::from_url(&self.database.url) {
-            return fail("database.url", &why);
-        }
+        self.check_connections()
+            .and_then(|()| self.check_auth())
+            .and_then(|()| self.check_ledger())
+            .and_then(|()| self.check_work())
+            .map_err(|(key, why)| format!("configuration: {key}: {why}"))
+    }
+
+    /// The database, Redis and the HTTP server.
+    fn check_connections(&self) -> Checked {
+        crate::db::Backend::from_url(&self.database.url).map_err(|why| ("database.url", why))?;
         if let Some(url) = &self.redis.url {
             if !(url.is_empty() || url.starts_with("redis://") || url.starts_with("rediss://")) {
                 return fail("redis.url", "must start with redis:// or rediss://");
@@ -197,42 +210,53 @@ impl Settings {
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
         }
+        Ok(())
+    }
+
+    /// Tokens, password hashing, the secrets key and the login throttle.
+    fn check_auth(&self) -> Checked {
+        use secrecy::ExposeSecret;
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
             return fail("auth.access_token_ttl_secs", "token lifetimes must be positive");
         }
         if let Some(secret) = &self.auth.jwt_secret {
-            use secrecy::ExposeSecret;
             if secret.expose_secret().len() < 32 {
                 return fail("auth.jwt_secret", "must be at least 32 bytes");
             }
         }
+        let auth = &self.auth;
         if argon2::Params::new(
-            self.auth.argon2_memory_kib,
-            self.auth.argon2_iterations,
-            self.auth.argon2_parallelism,
+            auth.argon2_memory_kib,
+            auth.argon2_iterations,
+            auth.argon2_parallelism,
             None,
         )
         .is_err()
         {
             return fail("auth.argon2_memory_kib", "argon2 parameters are out of range");
         }
+        if let Some(key) = &self.auth.secrets_key {
+            crate::secrets::SecretBox::from_hex(key.expose_secret())
+                .map_err(|why| ("auth.secrets_key", why))?;
+        }
+        if self.throttle.login_window_secs == 0 {
+            return fail("throttle.login_window_secs", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// Sealing, expiry, the signing key and the transfer writers.
+    fn check_ledger(&self) -> Checked {
+        use secrecy::ExposeSecret;
         if self.ledger.seal_interval_ms == 0 || self.ledger.expiry_sweep_interval_ms == 0 {
             return fail("ledger.seal_interval_ms", "intervals must be positive");
         }
         if self.ledger.seal_max_transfers < 1 {
             return fail("ledger.seal_max_transfers", "must be at least 1");
         }
-        if let Some(key) = &self.auth.secrets_key {
-            use secrecy::ExposeSecret;
-            if let Err(why) = crate::secrets::SecretBox::from_hex(key.expose_secret()) {
-                return fail("auth.secrets_key", &why);
-            }
-        }
         if let Some(key) = &self.ledger.signing_key {
-            use secrecy::ExposeSecret;
-            if let Err(why) = crate::ledger::signing::PlatformKey::from_hex(key.expose_secret()) {
-                return fail("ledger.signing_key", &why);
-            }
+            crate::ledger::signing::PlatformKey::from_hex(key.expose_secret())
+                .map_err(|why| ("ledger.signing_key", why))?;
         }
         if self.ledger.transfer_batch_max == 0 || self.ledger.transfer_writers == 0 {
             return fail(
@@ -240,13 +264,20 @@ impl Settings {
                 "transfer_batch_max and transfer_writers must be at least 1",
             );
         }
+        Ok(())
+    }
+
+    /// Activities, redemptions and retention.
+    fn check_work(&self) -> Checked {
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");
         }
         let most_skew = MOST_FUTURE_SKEW_SECS;
         if !(0..=most_skew).contains(&self.activities.future_skew_secs) {
-            let why = format!("must be between 0 and {most_skew} s");
-            return fail("activities.future_skew_secs", &why);
+            return fail(
+                "activities.future_skew_secs",
+                &format!("must be between 0 and {most_skew} s"),
+            );
         }
         if self.activities.annual_points_cap < 0 {
             return fail("activities.annual_points_cap", "must not be negative");
@@ -262,9 +293,6 @@ impl Settings {
         }
         if self.retention.sweep_interval_secs == 0 {
             return fail("retention.sweep_interval_secs", "must be positive");
-        }
-        if self.throttle.login_window_secs == 0 {
-            return fail("throttle.login_window_secs", "must be positive");
         }
         Ok(())
     }
