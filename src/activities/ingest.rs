@@ -6,15 +6,16 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::caps::{Book, GrantError};
+use super::caps::Book;
 use super::model::{ActivityResult, BrokenAnswer, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
+use super::rules::allowance::{credit, Credit, Grant, GrantError};
 use super::rules::{self, Verdict};
 use crate::config::ActivitySettings;
 use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
-use crate::domain::catalog::{points_for, AmountOverflow, Evidence};
+use crate::domain::catalog::AmountOverflow;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
@@ -59,13 +60,16 @@ pub enum WriteError {
     /// An event's grams or points beyond an `i64`: that event is refused (written alone, it fails alone).
     #[error(transparent)]
     Overflow(#[from] AmountOverflow),
+    /// A cap counter the group did not read: a bug, answered 500.
+    #[error(transparent)]
+    Unread(GrantError),
 }
 
 impl From<GrantError> for WriteError {
     fn from(e: GrantError) -> WriteError {
         match e {
-            GrantError::Query(e) => WriteError::Query(e),
             GrantError::Overflow(e) => WriteError::Overflow(e),
+            unread @ GrantError::Unread(_) => WriteError::Unread(unread),
         }
     }
 }
@@ -76,6 +80,7 @@ impl From<WriteError> for ApiError {
             WriteError::Query(e) => e.into(),
             WriteError::Ledger(e) => e.into(),
             WriteError::Overflow(e) => overflow_refusal(e),
+            WriteError::Unread(e) => ApiError::internal(e),
         }
     }
 }
@@ -92,16 +97,6 @@ pub fn replay((request_hash, answer): (String, StoredAnswer), digest: &str) -> R
     } else {
         Err(ReplayError::Conflict)
     }
-}
-
-/// Whose allowance a credit draws on, and what an earlier record of the same trip already received.
-pub struct Grant<'a> {
-    pub account_id: i64,
-    pub activity_type: &'a str,
-    pub occurred_at: NaiveDateTime,
-    pub evidence: Evidence,
-    /// (grams, points) already granted for this trip.
-    pub already: (i64, i64),
 }
 
 /// The cap counters that credits for these (account, activity type, occurred at) can draw on, read once.
@@ -130,83 +125,6 @@ pub fn cap_book(
     annual.sort_unstable();
     annual.dedup();
     Book::load(conn, &daily, &annual, planning)
-}
-
-/// What the caps let a credit have; issuing is the caller's.
-#[derive(Debug)]
-pub struct Credit {
-    /// `Credited`, or `Capped` when the caps left it nothing it wanted.
-    pub status: Status,
-    pub granted_g: i64,
-    pub points: i64,
-    pub reasons: Vec<Reason>,
-}
-
-/// Takes what the caps allow from `book`, in checked arithmetic. After an error the book may hold part
-/// of the grant: the caller's transaction is then rolled back, and the book with it.
-pub fn credit(
-    settings: &ActivitySettings,
-    grant: &Grant<'_>,
-    q: &Quantified,
-    book: &mut Book,
-) -> Result<Credit, GrantError> {
-    let (account_id, activity_type, occurred_at, evidence) = (
-        grant.account_id,
-        grant.activity_type,
-        grant.occurred_at,
-        grant.evidence,
-    );
-    let (already_granted, already_points) = grant.already;
-    let reduction_g = q.quantity.reduction_g;
-    let want = reduction_g
-        .checked_sub(already_granted)
-        .ok_or_else(|| AmountOverflow::new(format!("{reduction_g} g less {already_granted} g")))?
-        .max(0);
-    let day = rules::local_day(occurred_at);
-    let daily_key = (account_id, activity_type, day.as_str());
-    let mut granted = book.daily(daily_key, want, q.version.daily_cap_g)?;
-    let mut reasons = Vec::new();
-    if granted < want {
-        reasons.push(Reason::CapReached);
-    }
-    let weight = q.version.weights.weight(evidence);
-    // The trip is worth what this record says: grams an earlier record of it claimed beyond that are never
-    // taken back, but they earn nothing more at this record's weight either.
-    let trip_g = already_granted
-        .checked_add(granted)
-        .ok_or_else(|| AmountOverflow::new(format!("{already_granted} g and {granted} g")))?
-        .min(reduction_g);
-    let total_points = points_for(trip_g, q.quantity.points_per_gram, weight)?;
-    let want_points = total_points
-        .checked_sub(already_points)
-        .ok_or_else(|| AmountOverflow::new(format!("{total_points} points less {already_points}")))?
-        .max(0);
-    let points = book.annual(
-        (account_id, rules::local_year(occurred_at)),
-        want_points,
-        settings.annual_points_cap,
-    )?;
-    if points < want_points {
-        reasons.push(Reason::AnnualCapReached);
-        // Grams that earn no points at all are not credited: they go back to the day's allowance.
-        if points == 0 {
-            book.give_back_daily(daily_key, granted)?;
-            granted = 0;
-        }
-    }
-    // Capped: the caps left this record nothing it wanted. An operator's record may still earn points
-    // with no new grams (it re-weighs grams its trip's app records were granted): that is a credit.
-    let status = if (want > 0 || want_points > 0) && granted == 0 && points == 0 {
-        Status::Capped
-    } else {
-        Status::Credited
-    };
-    Ok(Credit {
-        status,
-        granted_g: granted,
-        points,
-        reasons,
-    })
 }
 
 /// What an event becomes, before it has an id.
@@ -258,7 +176,7 @@ pub fn decide(
         granted_g,
         points,
         mut reasons,
-    } = credit(cx.settings, &grant, q, book)?;
+    } = credit(&grant, q, cx.settings.annual_points_cap, book)?;
     reasons.splice(0..0, base);
     Ok(Decided {
         status,
@@ -404,65 +322,4 @@ columns! {
 /// Stores activities in multi-row statements.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
     insert_rows(conn, activities::table, rows)
-}
-
-#[cfg(test)]
-mod tests {
-    use rust_decimal::Decimal;
-
-    use super::*;
-    use crate::activities::fixtures::quantified;
-
-    const DAY: &str = "2026-03-01";
-
-    fn at_noon() -> NaiveDateTime {
-        chrono::NaiveDate::from_ymd_opt(2026, 3, 1)
-            .unwrap()
-            .and_hms_opt(4, 0, 0)
-            .unwrap()
-    }
-
-    /// Credits `reduction_g` at `points_per_gram` (trace evidence, full weight) over what the trip's
-    /// earlier records were granted (`already`), from counters at zero.
-    fn credit_of(
-        reduction_g: i64,
-        points_per_gram: Decimal,
-        already: (i64, i64),
-    ) -> Result<Credit, GrantError> {
-        let mut settings = crate::config::Settings::defaults().activities;
-        settings.annual_points_cap = 0;
-        let grant = Grant {
-            account_id: 1,
-            activity_type: "household.units",
-            occurred_at: at_noon(),
-            evidence: Evidence::Trace,
-            already,
-        };
-        let q = quantified("household.units", reduction_g, points_per_gram);
-        let mut book = Book::zeroed(&[(1, "household.units", DAY)], &[]);
-        credit(&settings, &grant, &q, &mut book)
-    }
-
-    #[test]
-    fn credits_at_the_edges_of_an_i64_are_checked() {
-        let uncapped = i64::MAX / 4;
-        let most = credit_of(i64::MAX, Decimal::ONE, (0, 0)).unwrap();
-        assert_eq!((most.granted_g, most.points), (uncapped, uncapped));
-        // Points beyond an i64: refused, not 0 and not wrapped.
-        assert!(matches!(
-            credit_of(i64::MAX, Decimal::from(5), (0, 0)),
-            Err(GrantError::Overflow(_))
-        ));
-        // What earlier records of the trip had is subtracted and added in checked arithmetic.
-        assert!(matches!(
-            credit_of(1, Decimal::ONE, (i64::MIN, 0)),
-            Err(GrantError::Overflow(_))
-        ));
-        assert!(matches!(
-            credit_of(1, Decimal::ONE, (0, i64::MIN)),
-            Err(GrantError::Overflow(_))
-        ));
-        let topped = credit_of(i64::MAX, Decimal::ONE, (i64::MAX, i64::MAX)).unwrap();
-        assert_eq!((topped.granted_g, topped.points), (0, 0));
-    }
 }

@@ -4,9 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::caps::GrantError;
-use super::ingest::{cap_book, credit, overflow_refusal, Credit, Grant};
+use super::ingest::{cap_book, overflow_refusal};
 use super::model::{self, ActivityResult, BrokenAnswer, Status};
+use super::rules::allowance::{credit, Credit, Grant, GrantError};
 use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands, Unapprovable};
 use super::store::{self, ActivityRow};
 use crate::audit;
@@ -62,6 +62,9 @@ pub enum ReviewError {
     Ledger(#[from] LedgerError),
     #[error(transparent)]
     Query(#[from] diesel::result::Error),
+    /// A cap counter this decision did not read: a bug, answered 500.
+    #[error(transparent)]
+    Unread(GrantError),
 }
 
 impl From<ReviewError> for ApiError {
@@ -79,6 +82,7 @@ impl From<ReviewError> for ApiError {
             ReviewError::Requantify(e) => e.into(),
             ReviewError::Ledger(e) => e.into(),
             ReviewError::Query(e) => e.into(),
+            ReviewError::Unread(e) => ApiError::internal(e),
         }
     }
 }
@@ -95,8 +99,8 @@ impl From<Unapprovable> for ReviewError {
 impl From<GrantError> for ReviewError {
     fn from(e: GrantError) -> ReviewError {
         match e {
-            GrantError::Query(e) => e.into(),
             GrantError::Overflow(e) => e.into(),
+            unread @ GrantError::Unread(_) => ReviewError::Unread(unread),
         }
     }
 }
@@ -199,7 +203,7 @@ fn approve(
         granted_g,
         points,
         reasons,
-    } = credit(settings, &grant, &q, &mut book)?;
+    } = credit(&grant, &q, settings.annual_points_cap, &mut book)?;
     book.write(conn)?;
     result.reasons.extend(same_trip);
     result.reasons.extend(reasons);

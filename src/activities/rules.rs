@@ -1,5 +1,8 @@
 //! Pure rules: time windows, travel intervals, speeds, overlaps, and which of two records of one trip
-//! (the app's, the operator's) stands. Nothing here reads the database or the clock.
+//! (the app's, the operator's) stands, and (in `allowance`) what the caps let a credit have. Nothing here
+//! reads the database or the clock.
+
+pub mod allowance;
 
 use chrono::{Duration, NaiveDateTime};
 use rust_decimal::prelude::ToPrimitive;
