@@ -178,13 +178,28 @@ impl Stats {
         FAILURES.fetch_add(self.failed, Ordering::Relaxed);
         let rate = (self.ok * per_request) as f64 / self.elapsed.as_secs_f64();
         println!(
-            "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms",
+            "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms  {}",
             self.ok,
             self.failed,
             self.percentile(0.5),
-            self.percentile(0.99)
+            self.percentile(0.99),
+            resident_memory()
         );
     }
+}
+
+/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`): the service and the load
+/// generator together, as they share the process.
+fn resident_memory() -> String {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mib = |field: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .map_or("?".to_string(), |kib| (kib / 1024).to_string())
+    };
+    format!("rss={}MiB peak={}MiB", mib("VmRSS:"), mib("VmHWM:"))
 }
 
 /// Runs `CLIENTS` workers for `RUN`, each on a keep-alive connection of its own; worker `w` makes

@@ -21,6 +21,8 @@ crate::text_enum! {
         ProviderCreate = "provider.create",
         ReviewApprove = "review.approve",
         ReviewReject = "review.reject",
+        RoleGrant = "role.grant",
+        RoleRevoke = "role.revoke",
     }
 }
 
@@ -32,6 +34,7 @@ crate::text_enum! {
         MethodologyVersion = "methodology_version",
         Partner = "partner",
         Provider = "provider",
+        RoleGrant = "role_grant",
         User = "user",
     }
 }

@@ -55,6 +55,10 @@ pub enum AdminCommand {
         /// Home region code of the account.
         #[arg(long, default_value = "CN")]
         region_code: String,
+        /// The region the administrator governs, with everything under it: `CN` (the default) makes a
+        /// national administrator, a province or city code a regional one.
+        #[arg(long, default_value = "CN")]
+        governs: String,
     },
 }
 
@@ -104,6 +108,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     display_name,
                     password_stdin: _,
                     region_code,
+                    governs,
                 },
         } => {
             let password = read_password_line()?;
@@ -119,7 +124,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let created = service::register(&mut conn, state.clock.now(), &reg, &hash, true)
+            let created = service::register(&mut conn, state.clock.now(), &reg, &hash, Some(&governs))
                 .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).detail))?;
             println!(
                 "administrator created: user_id={} account_id={}",

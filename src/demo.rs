@@ -16,6 +16,7 @@ use crate::db::prepared::Planning;
 use crate::db::schema::users;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::account::AccountType;
+use crate::domain::catalog::NATION;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::IssuanceAccounts;
@@ -123,7 +124,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         "Demo admin",
         "CN",
         ADMIN_PASSWORD,
-        true,
+        Some(NATION),
     )?
     .0;
     let mut points = Vec::new();
@@ -135,7 +136,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
             person.name,
             person.region,
             USER_PASSWORD,
-            false,
+            None,
         )?;
         points.push(earn(state, &mut conn, person, user_id, account_id)?);
     }
@@ -219,7 +220,7 @@ fn register(
     name: &str,
     region: &str,
     password: &str,
-    is_admin: bool,
+    governs: Option<&str>,
 ) -> Result<(i64, i64), ApiError> {
     let reg = validate::validate(validate::RegisterRequest {
         phone: phone.into(),
@@ -231,7 +232,7 @@ fn register(
     })
     .map_err(ApiError::validation)?;
     let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
-    let created = accounts::register(conn, state.clock.now(), &reg, &hash, is_admin)?;
+    let created = accounts::register(conn, state.clock.now(), &reg, &hash, governs)?;
     Ok((created.user_id, created.account_id))
 }
 

@@ -41,6 +41,7 @@ crate::text_enum! {
         NotFound = "not_found",
         NotReady = "not_ready",
         OfferInactive = "offer_inactive",
+        OutOfScope = "out_of_scope",
         OutOfStock = "out_of_stock",
         PayloadTooLarge = "payload_too_large",
         RateLimited = "rate_limited",

@@ -16,6 +16,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod governance;
 pub mod health;
 pub mod http;
 pub mod idempotency;

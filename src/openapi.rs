@@ -5,7 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, error, health, ledger, methodology, offers, partners, providers, redemptions,
+    accounts, activities, error, governance, health, ledger, methodology, offers, partners, providers,
+    redemptions,
 };
 
 #[derive(OpenApi)]
@@ -20,6 +21,7 @@ use crate::{
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire, methodology::handlers::simulate,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
         activities::handlers::list_reviews, activities::handlers::review_activity,

@@ -28,8 +28,8 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, health, keys, ledger, methodology, offers, openapi, partners,
-    providers, redemptions, telemetry,
+    accounts, activities, background, governance, health, keys, ledger, methodology, offers, openapi,
+    partners, providers, redemptions, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -127,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
                 .configure(methodology::handlers::routes)
+                .configure(governance::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(providers::routes)

@@ -69,7 +69,7 @@ pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>
     let now = state.clock.now();
     let done = state
         .db
-        .run(move |conn| Ok(service::register(conn, now, &reg, &hash, false)?))
+        .run(move |conn| Ok(service::register(conn, now, &reg, &hash, None)?))
         .await?;
     Ok(HttpResponse::Created().json(Registered {
         user_id: done.user_id.to_string(),

@@ -8,6 +8,8 @@ use super::validate::ValidRegistration;
 use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::{refresh, Role};
 use crate::db::{self, AnyConnection, Tx};
+use crate::domain::catalog::NATION;
+use crate::governance::grants::{self, GrantRole};
 use crate::state::AppState;
 
 /// Why an account change was refused or failed.
@@ -30,18 +32,25 @@ pub struct Registered {
     pub account_id: i64,
 }
 
-/// Stores a checked registration whose password is already hashed. The phone's uniqueness is the
+/// Stores a checked registration whose password is already hashed. An administrator `governs` a region
+/// (`CN`: the nation), granted at creation. The phone's uniqueness is the
 /// database's to decide, so twenty simultaneous registrations of one phone give exactly one account.
 pub fn register(
     conn: &mut AnyConnection,
     now: DateTime<Utc>,
     reg: &ValidRegistration,
     password_hash: &str,
-    is_admin: bool,
+    governs: Option<&str>,
 ) -> AccountResult<Registered> {
+    let is_admin = governs.is_some();
     db::transaction(conn, Tx::Write, |conn| {
         if !store::region_exists(conn, &reg.region_code)? {
             return Err(AccountError::UnknownRegion);
+        }
+        if let Some(governed) = governs {
+            if !store::region_exists(conn, governed)? {
+                return Err(AccountError::UnknownRegion);
+            }
         }
         let new = NewUser {
             phone: &reg.phone,
@@ -57,7 +66,13 @@ pub fn register(
             DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => AccountError::PhoneTaken,
             other => other.into(),
         })?;
-        if is_admin {
+        if let Some(governed) = governs {
+            let role = if governed == NATION {
+                GrantRole::Admin
+            } else {
+                GrantRole::RegionAdmin
+            };
+            grants::first_grant(conn, now, user_id, role, governed)?;
             audit::record(
                 conn,
                 audit::Entry {
@@ -68,7 +83,7 @@ pub fn register(
                     entity_id: &user_id.to_string(),
                     before: None,
                     after: Some(
-                        serde_json::json!({"display_name": reg.display_name, "region_code": reg.region_code}),
+                        serde_json::json!({"display_name": reg.display_name, "region_code": reg.region_code, "governs": governed}),
                     ),
                 },
             )?;

@@ -112,12 +112,7 @@ pub fn issue(
     // Two admins adding a key at once must not both find room. On PostgreSQL the count below is taken
     // under a lock on the owner's keys, held to the end of the transaction; on SQLite the write
     // transaction is the only one.
-    if let AnyConnection::Postgresql(pg) = conn {
-        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
-            .bind::<diesel::sql_types::Text, _>(format!("api_keys:{}", owner.as_str()))
-            .bind::<diesel::sql_types::BigInt, _>(owner_id)
-            .execute(pg)?;
-    }
+    crate::db::lock_until_commit(conn, &format!("api_keys:{}", owner.as_str()), owner_id)?;
     let active: i64 = api_keys::table
         .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id))

@@ -312,6 +312,18 @@ fn in_transaction(conn: &mut AnyConnection) -> diesel::QueryResult<bool> {
 
 /// Runs `f` inside a transaction of the given kind, committing on `Ok` and rolling back on `Err`.
 /// Nested calls become savepoints, so a service can be called inside its caller's transaction.
+/// Serializes the transactions that name the same (`name`, `id`) until they end: a PostgreSQL
+/// transaction-scoped advisory lock. On SQLite the write transaction is already the only one.
+pub fn lock_until_commit(conn: &mut AnyConnection, name: &str, id: i64) -> diesel::QueryResult<()> {
+    if let AnyConnection::Postgresql(pg) = conn {
+        diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, $2))")
+            .bind::<diesel::sql_types::Text, _>(name)
+            .bind::<diesel::sql_types::BigInt, _>(id)
+            .execute(pg)?;
+    }
+    Ok(())
+}
+
 pub fn transaction<T, E, F>(conn: &mut AnyConnection, kind: Tx, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,

@@ -59,6 +59,19 @@ diesel::table! {
 }
 
 diesel::table! {
+    role_grants (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        role -> Text,
+        region_code -> Text,
+        granted_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        revoked_by -> Nullable<BigInt>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     platform_keys (name) {
         name -> Text,
         value -> Text,
@@ -343,12 +356,14 @@ diesel::joinable!(redemptions -> offers (offer_id));
 diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));
+diesel::joinable!(role_grants -> users (user_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     accounts,
     users,
     refresh_tokens,
+    role_grants,
     platform_keys,
     audit_log,
     partners,

@@ -21,6 +21,9 @@ pub const REGION_GRID_EF: &str = "region.grid_ef_g_per_kwh";
 pub const REGION_POINTS_PER_GRAM: &str = "region.points_per_gram";
 pub const REGION_NAMES: [&str; 2] = [REGION_GRID_EF, REGION_POINTS_PER_GRAM];
 
+/// The nation's region code: the root of the region tree.
+pub const NATION: &str = "CN";
+
 /// The grid whose factor applies where a region names none (the nation).
 const NATIONAL_GRID: &str = "national";
 
@@ -249,6 +252,11 @@ impl Catalog {
 
     pub fn region(&self, code: &str) -> Option<&RegionInfo> {
         self.regions.get(code)
+    }
+
+    /// Every region's code, in no particular order.
+    pub fn region_codes(&self) -> impl Iterator<Item = &str> {
+        self.regions.keys().map(String::as_str)
     }
 
     pub fn activity_type(&self, code: &str) -> Option<&ActivityTypeInfo> {

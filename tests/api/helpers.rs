@@ -171,12 +171,20 @@ impl TestApp {
         .await
     }
 
-    /// Creates an administrator directly through the service (as `tanhui admin create` does) and signs in.
+    /// Creates a national administrator directly through the service (as `tanhui admin create` does) and
+    /// signs in.
     pub async fn admin_token(&self) -> String {
+        self.administrator("CN").await.1
+    }
+
+    /// Creates an administrator governing `region` (and everything under it), as
+    /// `tanhui admin create --governs` does; returns its user id and a token.
+    pub async fn administrator(&self, region: &str) -> (i64, String) {
         let phone = random_phone();
         let state = self.state.clone();
         let stored_phone = phone.clone();
-        actix_web::web::block(move || {
+        let governs = region.to_string();
+        let user_id = actix_web::web::block(move || {
             let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
                 phone: stored_phone,
                 password: "admin passphrase".into(),
@@ -188,11 +196,13 @@ impl TestApp {
             .unwrap();
             let hash = state.passwords.hash(&reg.password).unwrap();
             let mut conn = state.db.get().unwrap();
-            tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, true).unwrap();
+            tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, Some(&governs))
+                .unwrap()
+                .user_id
         })
         .await
         .unwrap();
-        self.token_of(&phone, "admin passphrase").await
+        (user_id, self.token_of(&phone, "admin passphrase").await)
     }
 
     /// Issues points to a wallet straight through the ledger service (as an earned activity would).

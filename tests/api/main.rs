@@ -7,6 +7,7 @@ mod auth;
 mod basics;
 mod cli;
 mod crash;
+mod governance;
 mod ledger;
 mod ledger_model;
 mod methodology;
