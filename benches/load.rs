@@ -327,8 +327,8 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
     })
     .expect("admin");
     let hash = state.passwords.hash(&reg.password).expect("hash");
-    let admin =
-        tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, true).expect("admin");
+    let admin = tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, Some("CN"))
+        .expect("admin");
     let onboarding = tanhui::onboarding::Onboarding {
         name: "bench metro".into(),
         kind: "transit".into(),
