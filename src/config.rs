@@ -10,6 +10,11 @@ use serde::Deserialize;
 /// The defaults ship inside the binary, so it starts anywhere, with or without a `config/` folder.
 const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// The longest an access token may live: a day.
+pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 86_400;
+/// The longest a refresh token may live: a year.
+pub const MAX_REFRESH_TOKEN_TTL_SECS: u64 = 366 * 86_400;
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
@@ -214,10 +219,25 @@ impl Settings {
     }
 
     /// Tokens, password hashing, the secrets key and the login throttle.
+    ///
+    /// Token lifetimes are bounded: an access token is short-lived by design (every instance keeps the
+    /// sessions revoked within one lifetime in memory), and neither may push a time beyond the calendar.
     fn check_auth(&self) -> Checked {
         use secrecy::ExposeSecret;
         if self.auth.access_token_ttl_secs == 0 || self.auth.refresh_token_ttl_secs == 0 {
             return fail("auth.access_token_ttl_secs", "token lifetimes must be positive");
+        }
+        if self.auth.access_token_ttl_secs > MAX_ACCESS_TOKEN_TTL_SECS {
+            return fail(
+                "auth.access_token_ttl_secs",
+                "an access token lives at most a day",
+            );
+        }
+        if self.auth.refresh_token_ttl_secs > MAX_REFRESH_TOKEN_TTL_SECS {
+            return fail(
+                "auth.refresh_token_ttl_secs",
+                "a refresh token lives at most a year",
+            );
         }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {

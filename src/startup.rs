@@ -100,7 +100,9 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         },
         clock.clone(),
     );
+    let sessions = SessionRevocations::new(db.clone(), clock.clone(), settings.auth.access_token_ttl_secs);
     Ok(AppState {
+        sessions,
         clock,
         secrets,
         ingest,
@@ -110,7 +112,6 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),
         passwords,
         login_throttle: LoginThrottle::new(cache.clone(), settings.throttle.clone()),
-        sessions: SessionRevocations::new(cache.clone(), db.clone(), settings.auth.access_token_ttl_secs),
         settings: Arc::new(settings),
         db,
         cache,
@@ -182,6 +183,7 @@ impl Application {
             server = server.workers(server_settings.workers);
         }
         state.catalog.clone().spawn_refresher(state.db.clone());
+        state.sessions.clone().spawn_feed();
         background::spawn_ledger_tasks(state.clone().into_inner());
         background::spawn_retention_sweep(state.clone().into_inner());
         tracing::info!(%address, port, backend = ?state.db.backend(), redis = state.cache.is_shared(), "listening");

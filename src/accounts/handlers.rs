@@ -176,11 +176,7 @@ pub async fn refresh(state: web::Data<AppState>, body: ApiJson<RefreshRequest>) 
         RefreshOutcome::Rotated(pair) => Ok(HttpResponse::Ok().json(TokenResponse::from(pair))),
         RefreshOutcome::Invalid => Err(ApiError::unauthorized("refresh token is invalid or expired")),
         RefreshOutcome::Reused { session_id } => {
-            if let Err(e) = state.sessions.publish(&[session_id]).await {
-                // The family is revoked in the database; only instances reading Redis miss it, until
-                // its access tokens expire.
-                tracing::error!(error = %e, "announcing a revoked session failed");
-            }
+            state.sessions.ended(&[session_id]);
             Err(reused_refresh_token())
         }
     }
@@ -203,8 +199,7 @@ pub struct LogoutRequest {
 /// End the session of the given refresh token (or every session), and its access tokens with it: within a
 /// second, on every instance, they answer 401 `session_revoked`.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", request_body(content = Option<LogoutRequest>),
-    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem),
-        (status = 503, description = "the ended session could not be announced; retry", body = Problem)))]
+    security(("bearer" = [])), responses((status = 204), (status = 401, body = Problem)))]
 pub async fn logout(
     req: HttpRequest,
     mut payload: web::Payload,
@@ -232,12 +227,8 @@ pub async fn logout(
             )?)
         })
         .await?;
-    // After the commit: a logout that fails here is answered 503, and retrying it announces again.
-    state
-        .sessions
-        .publish(&ended)
-        .await
-        .map_err(|e| ApiError::unavailable_because("cannot announce the ended session", e))?;
+    // Committed: this instance refuses the session's tokens now, the others once they read the database.
+    state.sessions.ended(&ended);
     Ok(HttpResponse::NoContent().finish())
 }
 

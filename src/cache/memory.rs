@@ -64,10 +64,6 @@ impl MemoryCache {
         self.with_entries(|entries, _| entries.remove(key));
     }
 
-    pub fn contains(&self, key: &str) -> bool {
-        self.with_entries(|entries, now| entries.get(key).is_some_and(|e| e.expires > now))
-    }
-
     pub fn insert_once(&self, key: &str, ttl: Duration) -> bool {
         self.with_entries(|entries, now| match entries.get(key) {
             Some(e) if e.expires > now => false,

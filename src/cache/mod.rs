@@ -78,14 +78,6 @@ impl Cache {
         }
     }
 
-    /// Whether a live (unexpired) `key` is set.
-    pub async fn contains(&self, key: &str) -> Result<bool, CacheError> {
-        match self {
-            Cache::Memory(m) => Ok(m.contains(key)),
-            Cache::Redis(r) => r.contains(key).await,
-        }
-    }
-
     pub async fn ping(&self) -> Result<(), CacheError> {
         match self {
             Cache::Memory(_) => Ok(()),

@@ -95,11 +95,6 @@ impl RedisCache {
         Ok(set.is_some())
     }
 
-    pub async fn contains(&self, key: &str) -> Result<bool, CacheError> {
-        let mut conn = self.conn.clone();
-        conn.exists(self.key(key)).await.map_err(err)
-    }
-
     pub async fn ping(&self) -> Result<(), CacheError> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")
