@@ -349,6 +349,7 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
                 valid_from: now - chrono::Duration::days(1),
                 valid_to: now + chrono::Duration::days(1),
                 region_codes: vec!["CN".into()],
+                residents_only: false,
             };
             tanhui::offers::store::insert(&mut conn, partner.partner_id.parse().expect("id"), &terms, now)
                 .expect("offer")

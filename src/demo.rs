@@ -200,6 +200,7 @@ fn open_partner_offer(
         valid_from: start - Duration::days(1),
         valid_to: start + Duration::days(OFFER_OPEN_DAYS),
         region_codes: offer.regions.iter().map(|r| r.to_string()).collect(),
+        residents_only: false,
     };
     let errors = terms.errors(offer.kind, &onboarding.region_codes, &catalog);
     if !errors.is_empty() {

@@ -304,6 +304,7 @@ diesel::table! {
         active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        residents_only -> Bool,
     }
 }
 

@@ -45,6 +45,8 @@ pub struct OfferView {
     pub valid_from: DateTime<Utc>,
     pub valid_to: DateTime<Utc>,
     pub region_codes: Vec<String>,
+    /// Only residents of `region_codes` may redeem it (otherwise visitors may too).
+    pub residents_only: bool,
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -65,6 +67,7 @@ fn view((o, partner_name, kind): Listed, region_codes: Vec<String>, stock: i64) 
         valid_from: o.valid_from.and_utc(),
         valid_to: o.valid_to.and_utc(),
         region_codes,
+        residents_only: o.residents_only,
         active: o.active,
         created_at: o.created_at.and_utc(),
         updated_at: o.updated_at.and_utc(),

@@ -26,6 +26,7 @@ pub struct OfferRow {
     pub active: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub residents_only: bool,
 }
 
 impl OfferRow {
@@ -45,6 +46,7 @@ impl OfferRow {
             valid_from: self.valid_from,
             valid_to: self.valid_to,
             region_codes,
+            residents_only: self.residents_only,
         }
     }
 }
@@ -67,6 +69,7 @@ struct TermColumns<'a> {
     valid_to: NaiveDateTime,
     active: bool,
     updated_at: NaiveDateTime,
+    residents_only: bool,
 }
 
 impl<'a> TermColumns<'a> {
@@ -81,6 +84,7 @@ impl<'a> TermColumns<'a> {
             valid_to: terms.valid_to,
             active,
             updated_at: now,
+            residents_only: terms.residents_only,
         }
     }
 }

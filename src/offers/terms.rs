@@ -33,8 +33,11 @@ pub struct NewOffer {
     pub valid_from: DateTime<FixedOffset>,
     #[serde(deserialize_with = "crate::http::timestamp::required")]
     pub valid_to: DateTime<FixedOffset>,
-    /// Where it may be redeemed: a user whose region lies within one of these.
+    /// Where it is offered (the partner's gates, branches or counters).
     pub region_codes: Vec<String>,
+    /// Only people whose home region lies within `region_codes` may redeem it; by default visitors may too.
+    #[serde(default)]
+    pub residents_only: bool,
 }
 
 fn one() -> i64 {
@@ -56,6 +59,7 @@ pub struct OfferPatch {
     #[serde(default, deserialize_with = "crate::http::timestamp::optional")]
     pub valid_to: Option<DateTime<FixedOffset>>,
     pub region_codes: Option<Vec<String>>,
+    pub residents_only: Option<bool>,
     /// false withdraws the offer (held redemptions can still be captured).
     pub active: Option<bool>,
 }
@@ -72,6 +76,7 @@ pub struct Terms {
     pub valid_from: NaiveDateTime,
     pub valid_to: NaiveDateTime,
     pub region_codes: Vec<String>,
+    pub residents_only: bool,
 }
 
 impl From<NewOffer> for Terms {
@@ -86,6 +91,7 @@ impl From<NewOffer> for Terms {
             valid_from: o.valid_from.naive_utc(),
             valid_to: o.valid_to.naive_utc(),
             region_codes: o.region_codes,
+            residents_only: o.residents_only,
         }
     }
 }
@@ -119,6 +125,9 @@ impl Terms {
         }
         if let Some(v) = p.region_codes {
             self.region_codes = v;
+        }
+        if let Some(v) = p.residents_only {
+            self.residents_only = v;
         }
         self
     }
@@ -226,6 +235,7 @@ mod tests {
             valid_from: t("2026-01-01T00:00:00+08:00"),
             valid_to: t("2027-01-01T00:00:00+08:00"),
             region_codes: vec!["440300".into()],
+            residents_only: false,
         }
     }
 

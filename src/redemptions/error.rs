@@ -10,7 +10,7 @@ pub enum RedemptionError {
     UnknownOffer,
     #[error("this offer is withdrawn or outside its validity window")]
     OfferInactive,
-    #[error("this offer is not available in region {0}")]
+    #[error("this offer is for residents of its regions; your home region is {0}")]
     RegionNotServed(String),
     #[error("at most {0} held or captured redemptions of this offer per account")]
     LimitReached(i64),

@@ -43,7 +43,7 @@ pub fn redeem(
     let regions = offers::regions_of(conn, &[offer.id])?
         .remove(&offer.id)
         .unwrap_or_default();
-    if !regions.iter().any(|r| catalog.is_within(&who.region_code, r)) {
+    if offer.residents_only && !regions.iter().any(|r| catalog.is_within(&who.region_code, r)) {
         return Err(RedemptionError::RegionNotServed(who.region_code.clone()));
     }
     if !store::take_limit(conn, offer.id, who.account_id, offer.per_user_limit)? {

@@ -24,7 +24,8 @@ both_backends!(
     offers_published_under_a_key_are_published_once,
     bad_offers_and_requests_move_nothing,
     keys_rotate_and_revoke,
-    settlement_totals_after_a_mixed_sequence
+    settlement_totals_after_a_mixed_sequence,
+    visitors_redeem_unless_an_offer_is_kept_for_residents
 );
 
 struct Partner {
@@ -63,6 +64,25 @@ async fn publish(app: &TestApp, partner: &Partner, terms: &Value) -> String {
         .signed(&partner.key, "POST", "/api/v1/partner/offers", Some(terms))
         .await;
     r.assert_status(201)["id"].as_str().unwrap().to_string()
+}
+
+/// A member homed in Beijing holding `points`; returns its token.
+async fn beijing_member(app: &TestApp, points: i64) -> String {
+    let phone = crate::helpers::random_phone();
+    let registered = app
+        .post(
+            "/api/v1/auth/register",
+            &json!({"phone": phone, "password": "correct horse battery", "display_name": "北京用户",
+                "account_type": "individual", "region_code": "110000"}),
+            None,
+        )
+        .await;
+    let account = registered.assert_status(201)["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.grant(&account, points).await;
+    app.token_of(&phone, "correct horse battery").await
 }
 
 /// A Shenzhen member holding `points`; returns (token, account id).
@@ -854,20 +874,17 @@ async fn bad_offers_and_requests_move_nothing(app: TestApp) {
         .assert_problem(409, "insufficient_funds");
     assert_eq!(offer(&app, &offer_id).await["stock"], 3);
     assert_eq!(wallet(&app, &poor).await["held"], 0);
-    // Another region: a Beijing user cannot redeem a Shenzhen offer.
-    let phone = crate::helpers::random_phone();
-    app.post(
-        "/api/v1/auth/register",
-        &json!({"phone": phone, "password": "correct horse battery", "display_name": "北京用户",
-            "account_type": "individual", "region_code": "110000"}),
-        None,
-    )
-    .await
-    .assert_status(201);
-    let beijing = app.login(&phone, "correct horse battery").await.body["access_token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    // An offer kept for residents: a Beijing user cannot redeem a Shenzhen one.
+    let residents_only = app
+        .signed(
+            &partner.key,
+            "PATCH",
+            &path,
+            Some(&json!({"residents_only": true})),
+        )
+        .await;
+    assert_eq!(residents_only.assert_status(200)["residents_only"], true);
+    let beijing = beijing_member(&app, 5000).await;
     redeem_new(&app, &beijing, &offer_id)
         .await
         .assert_problem(409, "region_not_served");
@@ -1250,4 +1267,32 @@ async fn exec(app: &TestApp, sql: String) {
         conn.batch_execute(&sql).unwrap()
     })
     .await
+}
+
+/// A tourist from Beijing spends points at a Huangshan (Anhui) gate; an offer the partner keeps for
+/// residents is refused to the same tourist and taken by a resident.
+async fn visitors_redeem_unless_an_offer_is_kept_for_residents(app: TestApp) {
+    let gate = onboard(&app, "scenic", &["340000"]).await;
+    let mut terms = offer_terms(300, 5, 1);
+    terms["region_codes"] = json!(["340000"]);
+    let open = publish(&app, &gate, &terms).await;
+    terms["residents_only"] = json!(true);
+    let kept = publish(&app, &gate, &terms).await;
+    assert_eq!(offer(&app, &open).await["residents_only"], false);
+    assert_eq!(offer(&app, &kept).await["residents_only"], true);
+
+    let tourist = beijing_member(&app, 1000).await;
+    let held = redeem_new(&app, &tourist, &open).await;
+    let redemption = held.assert_status(201)["redemption_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    capture(&app, &gate, &redemption).await.assert_status(200);
+    assert_eq!(wallet(&app, &tourist).await["balance"], 700);
+    redeem_new(&app, &tourist, &kept)
+        .await
+        .assert_problem(409, "region_not_served");
+    assert_eq!(wallet(&app, &tourist).await["held"], 0);
+    assert_eq!(offer(&app, &kept).await["stock"], 5);
+    ledger_verifies(&app).await;
 }
