@@ -15,7 +15,8 @@ use crate::{
     paths(
         health::healthz, health::readyz,
         accounts::handlers::register, accounts::handlers::login, accounts::handlers::refresh,
-        accounts::handlers::logout, accounts::handlers::me,
+        accounts::handlers::logout, accounts::me::me, accounts::me::update_me, accounts::me::change_password,
+        accounts::me::my_summary, accounts::me::lookup,
         methodology::handlers::list_regions, methodology::handlers::get_region,
         methodology::handlers::list_activity_types, methodology::handlers::create_activity_type,
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,

@@ -127,6 +127,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
+                .configure(accounts::me::routes)
                 .configure(methodology::handlers::routes)
                 .configure(governance::handlers::routes)
                 .configure(ledger::handlers::routes)

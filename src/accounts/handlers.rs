@@ -10,9 +10,6 @@ use super::validate::{self, RegisterRequest};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Authenticated;
 use crate::auth::password::{self, PasswordError};
-use crate::auth::Role;
-use crate::domain::account::AccountType;
-use crate::domain::phone;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
@@ -23,6 +20,7 @@ impl From<AccountError> for ApiError {
         match e {
             AccountError::UnknownRegion => ApiError::field("region_code", e.to_string()),
             AccountError::PhoneTaken => ApiError::conflict(ErrorCode::Conflict, e.to_string()),
+            AccountError::UnknownUser => ApiError::unauthorized("account no longer exists"),
             AccountError::Token(_) => ApiError::internal(e),
             AccountError::Database(e) => e.into(),
         }
@@ -33,8 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/auth/register").route(web::post().to(register)))
         .service(web::resource("/auth/login").route(web::post().to(login)))
         .service(web::resource("/auth/refresh").route(web::post().to(refresh)))
-        .service(web::resource("/auth/logout").route(web::post().to(logout)))
-        .service(web::resource("/me").route(web::get().to(me)));
+        .service(web::resource("/auth/logout").route(web::post().to(logout)));
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -44,7 +41,7 @@ pub struct Registered {
 }
 
 /// A refusal of the password pool: 503 with `Retry-After` when it is saturated, else a 500.
-fn password_error(e: PasswordError) -> ApiError {
+pub(super) fn password_error(e: PasswordError) -> ApiError {
     match e {
         PasswordError::Busy => {
             let mut busy = ApiError::unavailable("too many sign-ins at once; try again shortly");
@@ -104,7 +101,7 @@ impl From<TokenPair> for TokenResponse {
     }
 }
 
-fn invalid_credentials() -> ApiError {
+pub(super) fn invalid_credentials() -> ApiError {
     ApiError::new(
         actix_web::http::StatusCode::UNAUTHORIZED,
         ErrorCode::InvalidCredentials,
@@ -233,39 +230,6 @@ pub async fn logout(
 }
 
 /// How far back an access token may have been issued and still be accepted now.
-fn access_token_lifetime(state: &AppState) -> chrono::Duration {
+pub(super) fn access_token_lifetime(state: &AppState) -> chrono::Duration {
     chrono::Duration::seconds(state.tokens.ttl_secs() as i64 + crate::auth::tokens::EXPIRY_LEEWAY_SECS)
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub user_id: String,
-    pub account_id: String,
-    /// `138****5678`
-    pub phone_masked: String,
-    pub display_name: String,
-    pub account_type: AccountType,
-    pub region_code: String,
-    pub roles: Vec<Role>,
-}
-
-/// The caller's profile.
-#[utoipa::path(get, path = "/api/v1/me", tag = "auth", security(("bearer" = [])),
-    responses((status = 200, body = Me), (status = 401, body = Problem)))]
-pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<HttpResponse> {
-    let user_id = caller.0.user_id()?;
-    let user = state
-        .db
-        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    Ok(HttpResponse::Ok().json(Me {
-        user_id: user.id.to_string(),
-        account_id: user.account_id.to_string(),
-        phone_masked: phone::mask_phone(&user.phone),
-        display_name: user.display_name,
-        roles: Role::for_account(user.account_type, user.is_admin),
-        account_type: user.account_type,
-        region_code: user.region_code,
-    }))
 }

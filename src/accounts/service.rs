@@ -19,6 +19,9 @@ pub enum AccountError {
     UnknownRegion,
     #[error("this phone is already registered")]
     PhoneTaken,
+    /// The account behind a valid token is gone.
+    #[error("account no longer exists")]
+    UnknownUser,
     #[error("issuing an access token: {0}")]
     Token(#[from] jsonwebtoken::errors::Error),
     #[error(transparent)]

@@ -163,11 +163,49 @@ pub fn families_issued_since(
 }
 
 pub fn revoke_all_for_user(conn: &mut AnyConnection, user_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
-    diesel::update(
-        refresh_tokens::table
-            .filter(refresh_tokens::user_id.eq(user_id))
-            .filter(refresh_tokens::revoked_at.is_null()),
-    )
-    .set(refresh_tokens::revoked_at.eq(now))
-    .execute(conn)
+    revoke_all_but(conn, user_id, None, now)
+}
+
+/// Revokes every live refresh token of the user outside the family `keep` (none: all of them).
+pub fn revoke_all_but(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    keep: Option<&str>,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let mut tokens = refresh_tokens::table
+        .filter(refresh_tokens::user_id.eq(user_id))
+        .filter(refresh_tokens::revoked_at.is_null())
+        .select(refresh_tokens::id)
+        .into_boxed();
+    if let Some(keep) = keep {
+        tokens = tokens.filter(refresh_tokens::family_id.ne(keep));
+    }
+    let ids: Vec<i64> = tokens.load(conn)?;
+    diesel::update(refresh_tokens::table.filter(refresh_tokens::id.eq_any(ids)))
+        .set(refresh_tokens::revoked_at.eq(now))
+        .execute(conn)
+}
+
+/// Sets a user's display name and home region (the region known to exist).
+pub fn update_profile(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    display_name: &str,
+    region_code: &str,
+) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set((
+            users::display_name.eq(display_name),
+            users::region_code.eq(region_code),
+        ))
+        .execute(conn)
+        .map(|_| ())
+}
+
+pub fn set_password_hash(conn: &mut AnyConnection, user_id: i64, password_hash: &str) -> QueryResult<()> {
+    diesel::update(users::table.find(user_id))
+        .set(users::password_hash.eq(password_hash))
+        .execute(conn)
+        .map(|_| ())
 }

@@ -13,6 +13,8 @@
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDateTime, SubsecRound};
 use serde::{de, Deserialize, Deserializer};
 
+use crate::error::ApiError;
+
 const EXAMPLE: &str = "2026-11-29T08:30:00+08:00";
 
 /// Parses a timestamp with its offset, or says why it is not one.
@@ -42,6 +44,15 @@ pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Fixed
         Some(text) => parse(&text).map(Some).map_err(de::Error::custom),
         None => Ok(None),
     }
+}
+
+/// A time bound given in a query string, RFC 3339 with an offset; a `+` in the offset that arrived
+/// decoded as a space (an unencoded `+08:00`) is read back as `+`.
+pub fn query_bound(field: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
+    let text = value.trim().replacen(' ', "+", 1);
+    parse(&text)
+        .map(|t| t.naive_utc())
+        .map_err(|message| ApiError::field(field, message))
 }
 
 #[cfg(test)]

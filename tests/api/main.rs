@@ -11,6 +11,7 @@ mod governance;
 mod ledger;
 mod ledger_model;
 mod methodology;
+mod profile;
 mod providers;
 mod redemptions;
 mod retention;
