@@ -10,6 +10,7 @@ use chrono::{Duration as Span, NaiveDateTime};
 use diesel::QueryResult;
 
 use crate::auth::refresh;
+use crate::bindings;
 use crate::config::Settings;
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
@@ -96,10 +97,12 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
 pub struct Swept {
     pub idempotency_keys: usize,
     pub refresh_tokens: usize,
+    pub binding_codes: usize,
 }
 
-/// Deletes, at `now`, the idempotency records older than `retention.idempotency_days` and the refresh
-/// tokens nothing can use (expired, or revoked longer ago than the access-token lifetime), in
+/// Deletes, at `now`, the idempotency records older than `retention.idempotency_days`, the refresh
+/// tokens nothing can use (expired, or revoked longer ago than the access-token lifetime) and expired
+/// binding codes, in
 /// transactions of at most [`RETENTION_SWEEP_BATCH`] rows each, until none is left.
 pub fn sweep_retention(
     conn: &mut AnyConnection,
@@ -114,6 +117,9 @@ pub fn sweep_retention(
         })?,
         refresh_tokens: in_batches(conn, |conn| {
             refresh::delete_spent(conn, now, now - access_lifetime, RETENTION_SWEEP_BATCH)
+        })?,
+        binding_codes: in_batches(conn, |conn| {
+            bindings::store::delete_expired_codes(conn, now, RETENTION_SWEEP_BATCH)
         })?,
     })
 }
@@ -143,6 +149,7 @@ pub fn spawn_retention_sweep(state: Arc<AppState>) {
             tracing::info!(
                 idempotency_keys = swept.idempotency_keys,
                 refresh_tokens = swept.refresh_tokens,
+                binding_codes = swept.binding_codes,
                 "past retention: deleted"
             );
         }

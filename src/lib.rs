@@ -8,6 +8,7 @@ mod architecture;
 pub mod audit;
 pub mod auth;
 pub mod background;
+pub mod bindings;
 pub mod cache;
 pub mod cli;
 pub mod clock;

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, error, governance, health, ledger, methodology, offers, partners, providers,
-    redemptions,
+    accounts, activities, bindings, error, governance, health, ledger, methodology, offers, partners,
+    providers, redemptions,
 };
 
 #[derive(OpenApi)]
@@ -26,7 +26,9 @@ use crate::{
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
         activities::handlers::list_reviews, activities::handlers::review_activity,
-        providers::create_provider, providers::provider_activity,
+        providers::create_provider, providers::provider_activity, providers::provider_batch,
+        bindings::handlers::create_code, bindings::handlers::list_bindings, bindings::handlers::remove_binding,
+        bindings::handlers::provider_bind,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
         partners::admin::create_partner, partners::admin::list_partners, partners::admin::list_keys, partners::admin::add_key, partners::admin::revoke_key,
         offers::handlers::list_offers, offers::handlers::get_offer,
@@ -46,7 +48,8 @@ use crate::{
         (name = "wallet", description = "Points, transfers between people"),
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
-        (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"))
+        (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
+        (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"))
 )]
 pub struct ApiDoc;
 

@@ -6,15 +6,17 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::accounts::store as users;
-use crate::activities::handlers::{ingest_one, respond};
-use crate::activities::model::{ActivityResult, Poster};
+use crate::activities::handlers::{
+    answer_batch, batch_events, check_raw, event_id, ingest_one, respond, BatchRequest, BatchResponse,
+};
+use crate::activities::model::ActivityResult;
 use crate::activities::request::ActivityRequest;
 use crate::activities::retry::{self, Refused, RetryOf};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, Owner};
 use crate::auth::extract::Admin;
 use crate::auth::signature;
+use crate::bindings::subjects::{posters, take_subject, Subject};
 use crate::db::schema::providers;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
@@ -48,7 +50,8 @@ fn check_served(catalog: &Catalog, served: &str, region: &str) -> ApiResult<()> 
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/providers").route(web::post().to(create_provider)))
-        .service(web::resource("/provider/activities").route(web::post().to(provider_activity)));
+        .service(web::resource("/provider/activities").route(web::post().to(provider_activity)))
+        .service(web::resource("/provider/activities/batch").route(web::post().to(provider_batch)));
 }
 
 /// The partners' kinds (the contract's onboarding body is the same for both) and the kinds of data
@@ -140,37 +143,21 @@ pub async fn provider_activity(
     let now = state.clock.now();
     let caller = signature::verify(&req, &body, &state, Owner::Provider).await?;
     let mut value: serde_json::Value = json::parse(&body)?;
-    let user_id = value
-        .as_object_mut()
-        .and_then(|o| o.remove("user_id"))
-        .and_then(|v| {
-            v.as_str()
-                .and_then(|s| s.parse::<i64>().ok())
-                .or_else(|| v.as_i64())
-        })
-        .ok_or_else(|| ApiError::field("user_id", "is required: the id of the user who made the trip"))?;
+    let subject = take_subject(&mut value)?;
     let request: ActivityRequest = json::parse(value.to_string().as_bytes())?;
     let provider_id = caller.owner_id;
-    let (user, served) = state
+    let (mut posters, served) = state
         .db
         .run(move |conn| {
-            let user = users::find_by_id(conn, user_id)?;
-            let served: String = providers::table
-                .find(provider_id)
-                .select(providers::region_codes)
-                .first(conn)?;
-            Ok((user, served))
+            Ok((
+                posters(conn, provider_id, &[subject])?,
+                served_regions(conn, provider_id)?,
+            ))
         })
         .await?;
-    let user = user
-        .filter(|u| !u.is_admin)
-        .ok_or_else(|| ApiError::unprocessable(ErrorCode::UnknownUser, "no such user"))?;
-    let poster = Poster {
-        user_id: user.id,
-        account_id: user.account_id,
-        home_region: user.region_code,
-        provider_id: Some(provider_id),
-    };
+    let poster = posters
+        .pop()
+        .unwrap_or_else(|| Err(ApiError::unavailable("no poster for this event")))?;
     let region = request.region_code.as_deref().unwrap_or(&poster.home_region);
     if let Err(refusal) = check_served(&state.catalog.get(), &served, region) {
         // An event stored before the provider's regions were narrowed is still answered on retry.
@@ -178,4 +165,70 @@ pub async fn provider_activity(
         return Ok(respond(retry::answer_one(&state, refused).await?));
     }
     Ok(respond(ingest_one(&state, request, poster, now).await?))
+}
+
+/// The regions a provider was onboarded for, as stored (a JSON list).
+fn served_regions(conn: &mut AnyConnection, provider_id: i64) -> QueryResult<String> {
+    providers::table
+        .find(provider_id)
+        .select(providers::region_codes)
+        .first(conn)
+}
+
+/// Post up to 500 events a provider observed, each for its own person (`user_id` or `external_ref`) and
+/// each standing alone: one result per event, in order, as for an app's batch. Signed.
+#[utoipa::path(post, path = "/api/v1/provider/activities/batch", tag = "activities", request_body = BatchRequest,
+    params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
+    responses((status = 200, body = BatchResponse), (status = 401, body = Problem), (status = 422, body = Problem)))]
+pub async fn provider_batch(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let body = json::read_body(&req, &mut payload).await?;
+    let now = state.clock.now();
+    let caller = signature::verify(&req, &body, &state, Owner::Provider).await?;
+    let mut events = batch_events(&body)?;
+    let subjects: Vec<Result<Subject, ApiError>> = events.iter_mut().map(take_subject).collect();
+    let named: Vec<Subject> = subjects.iter().filter_map(|s| s.as_ref().ok().cloned()).collect();
+    let provider_id = caller.owner_id;
+    let (resolved, served) = state
+        .db
+        .run(move |conn| {
+            Ok((
+                posters(conn, provider_id, &named)?,
+                served_regions(conn, provider_id)?,
+            ))
+        })
+        .await?;
+    let catalog = state.catalog.get();
+    let mut resolved = resolved.into_iter();
+    let checked = events
+        .into_iter()
+        .zip(subjects)
+        .map(|(raw, subject)| {
+            let id = event_id(&raw);
+            let poster = subject.and_then(|_| {
+                resolved
+                    .next()
+                    .unwrap_or_else(|| Err(ApiError::unavailable("no poster for this event")))
+            });
+            let checked = poster.map_err(Refused::from).and_then(|poster| {
+                let region = raw
+                    .get("region_code")
+                    .and_then(|r| r.as_str())
+                    .unwrap_or(&poster.home_region)
+                    .to_string();
+                match check_served(&catalog, &served, &region) {
+                    Ok(()) => check_raw(&state, &raw, poster, now),
+                    Err(refusal) => {
+                        let request = json::parse::<ActivityRequest>(raw.to_string().as_bytes())?;
+                        Err(Refused::new(refusal, RetryOf::of(&request, &poster)?))
+                    }
+                }
+            });
+            (id, checked)
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(answer_batch(&state, checked).await?))
 }

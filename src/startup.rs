@@ -28,8 +28,8 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, governance, health, keys, ledger, methodology, offers, openapi,
-    partners, providers, redemptions, telemetry,
+    accounts, activities, background, bindings, governance, health, keys, ledger, methodology, offers,
+    openapi, partners, providers, redemptions, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -133,6 +133,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(providers::routes)
+                .configure(bindings::handlers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)
                 .configure(redemptions::routes)

@@ -181,45 +181,71 @@ pub async fn post_batch(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
-    // The envelope alone: each event is parsed, and refused, on its own below.
-    let body = json::read_body(&req, &mut payload).await?;
-    let events = json::parse_allowing_nul::<BatchRequest>(&body)?.events;
+    let events = batch_events(&json::read_body(&req, &mut payload).await?)?;
+    let poster = poster(&member)?;
+    let now = state.clock.now();
+    let checked = events
+        .into_iter()
+        .map(|raw| {
+            let id = event_id(&raw);
+            (id, check_raw(&state, &raw, poster.clone(), now))
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(answer_batch(&state, checked).await?))
+}
+
+/// A batch's events, unparsed: the envelope alone is read here, each event is parsed, and refused, on its
+/// own. 1 to [`BATCH_MAX`] of them.
+pub fn batch_events(body: &[u8]) -> ApiResult<Vec<serde_json::Value>> {
+    let events = json::parse_allowing_nul::<BatchRequest>(body)?.events;
     if events.is_empty() || events.len() > BATCH_MAX {
         return Err(ApiError::field(
             "events",
             format!("must hold 1 to {BATCH_MAX} events"),
         ));
     }
-    let poster = poster(&member)?;
-    let now = state.clock.now();
-    // Every event is parsed and checked on its own; the valid ones go to the writer as one job, and
-    // its answers come back in the same order.
-    let mut ids = Vec::with_capacity(events.len());
-    let mut was_refused = Vec::with_capacity(events.len());
+    Ok(events)
+}
+
+/// The `client_event_id` a batch item is answered under, if the event names one.
+pub fn event_id(raw: &serde_json::Value) -> Option<String> {
+    raw.get("client_event_id")
+        .and_then(|v| v.as_str())
+        .map(str::to_string)
+}
+
+/// One batch event parsed and checked for `poster`.
+pub fn check_raw(
+    state: &AppState,
+    raw: &serde_json::Value,
+    poster: Poster,
+    now: DateTime<Utc>,
+) -> Result<Event, Refused> {
+    json::parse::<ActivityRequest>(raw.to_string().as_bytes())
+        .map_err(Refused::from)
+        .and_then(|req| validate(state, req, poster, now))
+}
+
+/// The answers of a batch's events, in order: the checked ones go to the writer as one job, the refused
+/// ones are answered as stored (a retry) or with their refusal.
+pub async fn answer_batch(
+    state: &AppState,
+    checked: Vec<(Option<String>, Result<Event, Refused>)>,
+) -> ApiResult<BatchResponse> {
+    let mut ids = Vec::with_capacity(checked.len());
+    let mut was_refused = Vec::with_capacity(checked.len());
     let mut refusals = Vec::new();
-    let mut valid = Vec::with_capacity(events.len());
-    for raw in events {
-        ids.push(
-            raw.get("client_event_id")
-                .and_then(|v| v.as_str())
-                .map(str::to_string),
-        );
-        let checked = json::parse::<ActivityRequest>(raw.to_string().as_bytes())
-            .map_err(Refused::from)
-            .and_then(|req| validate(&state, req, poster.clone(), now));
+    let mut valid = Vec::with_capacity(checked.len());
+    for (id, checked) in checked {
+        ids.push(id);
+        was_refused.push(checked.is_err());
         match checked {
-            Ok(event) => {
-                valid.push(event);
-                was_refused.push(false);
-            }
-            Err(refused) => {
-                refusals.push(refused);
-                was_refused.push(true);
-            }
+            Ok(event) => valid.push(event),
+            Err(refused) => refusals.push(refused),
         }
     }
     let mut stored = state.ingest.submit_all(valid).await?.into_iter();
-    let mut refused = retry::answer(&state, refusals).await.into_iter();
+    let mut refused = retry::answer(state, refusals).await.into_iter();
     let results = ids
         .into_iter()
         .zip(was_refused)
@@ -231,7 +257,7 @@ pub async fn post_batch(
             item(id, outcome)
         })
         .collect();
-    Ok(HttpResponse::Ok().json(BatchResponse { results }))
+    Ok(BatchResponse { results })
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -351,7 +351,30 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    binding_codes (code_hash) {
+        code_hash -> Text,
+        user_id -> BigInt,
+        provider_id -> BigInt,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bindings (id) {
+        id -> BigInt,
+        user_id -> BigInt,
+        provider_id -> BigInt,
+        external_ref -> Text,
+        created_at -> Timestamp,
+        removed_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(offers -> partners (partner_id));
+diesel::joinable!(bindings -> providers (provider_id));
 diesel::joinable!(offer_regions -> offers (offer_id));
 diesel::joinable!(redemptions -> offers (offer_id));
 diesel::joinable!(users -> accounts (account_id));
@@ -373,5 +396,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     redemptions,
     transfers,
     pending_holds,
-    unsealed_transfers
+    unsealed_transfers,
+    bindings,
+    providers
 );

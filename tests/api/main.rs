@@ -5,6 +5,7 @@ mod helpers;
 mod activities;
 mod auth;
 mod basics;
+mod bindings;
 mod cli;
 mod crash;
 mod governance;

@@ -1,0 +1,2 @@
+DROP TABLE bindings;
+DROP TABLE binding_codes;
