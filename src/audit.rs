@@ -14,6 +14,7 @@ crate::text_enum! {
         AdminCreate = "admin.create",
         KeyCreate = "key.create",
         KeyRevoke = "key.revoke",
+        KeyRotate = "key.rotate",
         MethodologyActivate = "methodology.activate",
         MethodologyDraft = "methodology.draft",
         MethodologyRetire = "methodology.retire",

@@ -1,5 +1,9 @@
 //! Signing keys of partners and data providers: issued with a random secret that is shown once and
-//! stored only encrypted, rotated by holding at most two active keys, revoked by administrators.
+//! stored only encrypted, rotated by their owners (the old key keeps working for an overlap, then ends
+//! by itself) or by holding at most two active keys, revoked by administrators.
+//!
+//! `revoked_at` is when a key stops working: NULL for a live key, a past time for a revoked one, a future
+//! time for a key being rotated out.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -35,11 +39,18 @@ impl Owner {
     }
 }
 
+/// How long a rotated-out key keeps working when its owner does not say, and at most: long enough to
+/// roll the new key out to every gate.
+pub const DEFAULT_ROTATION_OVERLAP_SECS: i64 = 86_400;
+pub const MAX_ROTATION_OVERLAP_SECS: i64 = 7 * 86_400;
+
 /// Why a key was not issued.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
     #[error("at most {MAX_ACTIVE_KEYS} active keys; revoke the old one first")]
     TooManyKeys,
+    #[error("this key is already being rotated out; sign with its successor")]
+    AlreadyRotating,
     #[error(transparent)]
     Database(#[from] diesel::result::Error),
 }
@@ -48,6 +59,7 @@ impl From<KeyError> for ApiError {
     fn from(e: KeyError) -> ApiError {
         match e {
             KeyError::TooManyKeys => ApiError::conflict(ErrorCode::TooManyKeys, e.to_string()),
+            KeyError::AlreadyRotating => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
             KeyError::Database(e) => e.into(),
         }
     }
@@ -163,11 +175,51 @@ pub fn revoke(
         .filter(api_keys::key_id.eq(key_id))
         .filter(api_keys::owner_type.eq(owner))
         .filter(api_keys::owner_id.eq(owner_id));
-    let revoked = diesel::update(mine.filter(api_keys::revoked_at.is_null()))
-        .set(api_keys::revoked_at.eq(now))
-        .execute(conn)?;
+    // A key being rotated out is revoked now too.
+    let revoked =
+        diesel::update(mine.filter(api_keys::revoked_at.is_null().or(api_keys::revoked_at.gt(now))))
+            .set(api_keys::revoked_at.eq(now))
+            .execute(conn)?;
     mine.select(KEY_COLUMNS)
         .first::<KeyRow>(conn)
         .optional()
         .map(|row| row.map(|row| (key_info(row), revoked == 1)))
+}
+
+/// Rotates `old_key_id`, the key a signed call was made with, inside the caller's transaction: a new key
+/// is issued, and the old one keeps working until `now + overlap`, then ends by itself. A key already
+/// being rotated out cannot be rotated again (its successor can), and at most [`MAX_ACTIVE_KEYS`] keys
+/// may be on their way out at once, so rotations cannot pile up keys. Returns the new key and when the
+/// old one ends.
+pub fn rotate(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    secrets: &SecretBox,
+    owner: Owner,
+    owner_id: i64,
+    old_key_id: &str,
+    overlap: chrono::Duration,
+) -> Result<(Credentials, NaiveDateTime), KeyError> {
+    crate::db::lock_until_commit(conn, &format!("api_keys:{}", owner.as_str()), owner_id)?;
+    let mine = api_keys::table
+        .filter(api_keys::owner_type.eq(owner))
+        .filter(api_keys::owner_id.eq(owner_id));
+    let ending: i64 = mine
+        .filter(api_keys::revoked_at.gt(now))
+        .count()
+        .get_result(conn)?;
+    if ending >= MAX_ACTIVE_KEYS {
+        return Err(KeyError::TooManyKeys);
+    }
+    let ends_at = now + overlap;
+    let scheduled = diesel::update(
+        mine.filter(api_keys::key_id.eq(old_key_id))
+            .filter(api_keys::revoked_at.is_null()),
+    )
+    .set(api_keys::revoked_at.eq(ends_at))
+    .execute(conn)?;
+    if scheduled == 0 {
+        return Err(KeyError::AlreadyRotating);
+    }
+    Ok((issue(conn, now, secrets, owner, owner_id)?, ends_at))
 }

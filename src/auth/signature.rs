@@ -139,7 +139,8 @@ async fn find_key(state: &AppState, key_id: &str, owner: Owner) -> Result<Stored
     let Some((_, owner_id, sealed, revoked)) = found.filter(|r| r.0 == owner) else {
         return Err(refused(ErrorCode::UnknownKey, "no such key"));
     };
-    if revoked.is_some() {
+    // A key being rotated out works until its end.
+    if revoked.is_some_and(|end| end <= state.clock.now_naive()) {
         return Err(refused(ErrorCode::KeyRevoked, "this key has been revoked"));
     }
     Ok(StoredKey { owner_id, sealed })

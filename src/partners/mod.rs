@@ -2,6 +2,7 @@
 //! signing keys, and the authentication of their signed calls.
 
 pub mod admin;
+pub mod rotation;
 
 use actix_web::{web, HttpRequest};
 use chrono::NaiveDateTime;
@@ -33,6 +34,7 @@ pub const PARTNER_KINDS: [&str; 3] = [
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     admin::routes(cfg);
+    rotation::routes(cfg);
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

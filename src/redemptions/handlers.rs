@@ -31,6 +31,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/redemptions/{id}/void").route(web::post().to(void_own)))
     .service(web::resource("/partner/redemptions/{id}/capture").route(web::post().to(partner_capture)))
     .service(web::resource("/partner/redemptions").route(web::get().to(partner_redemptions)))
+    .service(web::resource("/partner/redemptions/{id}").route(web::get().to(partner_redemption)))
+    .service(web::resource("/partner/vouchers/inspect").route(web::post().to(inspect_voucher)))
     .service(web::resource("/partner/redemptions/{id}/void").route(web::post().to(partner_void)))
     .service(web::resource("/partner/vouchers/redeem").route(web::post().to(redeem_voucher)))
     .service(web::resource("/partner/settlements").route(web::get().to(settlements)));
@@ -338,6 +340,69 @@ pub struct VoucherRequest {
     pub voucher: String,
 }
 
+/// The redemption a voucher in `body` is for, once the voucher is verified as this partner's and live.
+fn voucher_redemption(state: &AppState, body: &[u8], partner_id: i64) -> ApiResult<i64> {
+    let request: VoucherRequest = json::parse(body)?;
+    let invalid = || ApiError::unprocessable(ErrorCode::InvalidVoucher, "this is not a valid voucher");
+    let claims = voucher::verify(
+        &state.platform_key.public_key_base64url(),
+        request.voucher.trim(),
+        partner_id,
+        state.clock.unix_seconds(),
+    )
+    .map_err(|e| match e {
+        VoucherError::Invalid => invalid(),
+        VoucherError::Expired => ApiError::conflict(ErrorCode::VoucherExpired, "this voucher has expired"),
+        VoucherError::OtherPartner => ApiError::not_found("no such redemption"),
+    })?;
+    claims.sub.parse().map_err(|_| invalid())
+}
+
+/// One of the calling partner's redemptions as it stands now (a partner's view: no voucher).
+async fn partner_view(state: &AppState, partner_id: i64, id: i64) -> ApiResult<RedemptionView> {
+    let row = state
+        .db
+        .run(move |conn| Ok(store::find(conn, id)?))
+        .await?
+        .filter(|r| r.partner_id == partner_id)
+        .ok_or_else(|| ApiError::not_found("no such redemption"))?;
+    Ok(RedemptionView {
+        voucher: None,
+        ..view(&state.platform_key, row)
+    })
+}
+
+/// One of the calling partner's redemptions (signed partner call): to learn what became of a capture
+/// whose answer was lost.
+#[utoipa::path(get, path = "/api/v1/partner/redemptions/{id}", tag = "partners",
+    params(("id" = String, Path), ("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
+    responses((status = 200, body = RedemptionView), (status = 401, body = Problem), (status = 404, body = Problem)))]
+pub async fn partner_redemption(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let SignedPartner { partner, .. } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
+    Ok(HttpResponse::Ok().json(partner_view(&state, partner.id, id.into_inner()).await?))
+}
+
+/// What a voucher is for and where its redemption stands, capturing nothing (signed partner call): a
+/// gate shows the person what they are about to spend before it captures.
+#[utoipa::path(post, path = "/api/v1/partner/vouchers/inspect", tag = "partners", request_body = VoucherRequest,
+    params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
+    responses((status = 200, body = RedemptionView), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn inspect_voucher(
+    req: HttpRequest,
+    mut payload: web::Payload,
+    state: web::Data<AppState>,
+) -> ApiResult<HttpResponse> {
+    let SignedPartner { partner, body } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
+    let id = voucher_redemption(&state, &body, partner.id)?;
+    Ok(HttpResponse::Ok().json(partner_view(&state, partner.id, id).await?))
+}
+
 /// Capture by voucher (signed partner call), as a gate does when it scans one.
 #[utoipa::path(post, path = "/api/v1/partner/vouchers/redeem", tag = "partners", request_body = VoucherRequest,
     params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
@@ -348,24 +413,7 @@ pub async fn redeem_voucher(
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
     let SignedPartner { partner, body } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
-    let request: VoucherRequest = json::parse(&body)?;
-    let claims = voucher::verify(
-        &state.platform_key.public_key_base64url(),
-        request.voucher.trim(),
-        partner.id,
-        state.clock.unix_seconds(),
-    )
-    .map_err(|e| match e {
-        VoucherError::Invalid => {
-            ApiError::unprocessable(ErrorCode::InvalidVoucher, "this is not a valid voucher")
-        }
-        VoucherError::Expired => ApiError::conflict(ErrorCode::VoucherExpired, "this voucher has expired"),
-        VoucherError::OtherPartner => ApiError::not_found("no such redemption"),
-    })?;
-    let id: i64 = claims
-        .sub
-        .parse()
-        .map_err(|_| ApiError::unprocessable(ErrorCode::InvalidVoucher, "this is not a valid voucher"))?;
+    let id = voucher_redemption(&state, &body, partner.id)?;
     let key = idempotency::optional_key(&req)?;
     let scope = format!("partner:{}", partner.id);
     end(

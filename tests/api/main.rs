@@ -8,6 +8,7 @@ mod basics;
 mod bindings;
 mod cli;
 mod crash;
+mod gate;
 mod governance;
 mod ledger;
 mod ledger_model;
