@@ -111,6 +111,7 @@ fn start(settings: Settings) -> String {
 }
 
 struct User {
+    id: String,
     token: String,
     account: String,
 }
@@ -153,6 +154,7 @@ async fn user(client: &reqwest::Client, base: &str, region: &str) -> User {
         .await
         .expect("json");
     User {
+        id: reg["user_id"].as_str().expect("user").to_string(),
         token: login["access_token"].as_str().expect("token").to_string(),
         account: reg["account_id"].as_str().expect("account").to_string(),
     }
@@ -307,16 +309,32 @@ fn statuses(settings: &Settings) -> String {
         .join(" ")
 }
 
-const OFFERS_SPREAD: usize = 256;
+/// A signed provider call (README, "Partner calls").
+fn signed_post(path: &str, key_id: &str, secret: &str, nonce: &str, body: String) -> Request {
+    use tanhui::auth::signature::{canonical, sign};
+    let ts = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
+        .to_string();
+    let signature = sign(secret, &canonical("POST", path, &ts, nonce, body.as_bytes()));
+    Request {
+        method: "POST",
+        path: path.to_string(),
+        token: None,
+        headers: vec![
+            ("x-key-id", key_id.to_string()),
+            ("x-timestamp", ts),
+            ("x-nonce", nonce.to_string()),
+            ("x-signature", signature),
+            ("content-type", "application/json".to_string()),
+        ],
+        body: Some(body),
+    }
+}
 
-/// A transit partner with `count` offers of one point each and stock enough for the whole run;
-/// returns the offer ids.
-async fn offers(settings: &Settings, count: usize) -> Vec<String> {
-    use tanhui::offers::terms::Terms;
-    let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
-        .await
-        .expect("state");
-    let mut conn = state.db.get().expect("connection");
+/// A national administrator, as `tanhui admin create` makes one; returns its user id.
+fn administrator(state: &tanhui::state::AppState, conn: &mut tanhui::db::AnyConnection) -> i64 {
     let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
         phone: format!("137{:08}", rand::random::<u32>() % 100_000_000),
         password: "bench admin password".into(),
@@ -327,15 +345,51 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
     })
     .expect("admin");
     let hash = state.passwords.hash(&reg.password).expect("hash");
-    let admin = tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, Some("CN"))
-        .expect("admin");
+    tanhui::accounts::service::register(conn, state.clock.now(), &reg, &hash, Some("CN"))
+        .expect("admin")
+        .user_id
+}
+
+/// A transit operator onboarded for the whole country; returns its key id and secret.
+async fn provider(settings: &Settings) -> (String, String) {
+    let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
+        .await
+        .expect("state");
+    let mut conn = state.db.get().expect("connection");
+    let onboarding = tanhui::onboarding::Onboarding {
+        name: "bench metro operator".into(),
+        kind: "transit".into(),
+        region_codes: vec!["CN".into()],
+    };
+    let admin = administrator(&state, &mut conn);
+    let credentials = tanhui::providers::register(
+        &mut conn,
+        &state.secrets,
+        admin,
+        &onboarding,
+        state.clock.now_naive(),
+    )
+    .expect("provider");
+    (credentials.key_id, credentials.secret)
+}
+
+const OFFERS_SPREAD: usize = 256;
+
+/// A transit partner with `count` offers of one point each and stock enough for the whole run;
+/// returns the offer ids.
+async fn offers(settings: &Settings, count: usize) -> Vec<String> {
+    use tanhui::offers::terms::Terms;
+    let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
+        .await
+        .expect("state");
+    let mut conn = state.db.get().expect("connection");
+    let admin = administrator(&state, &mut conn);
     let onboarding = tanhui::onboarding::Onboarding {
         name: "bench metro".into(),
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
     };
-    let partner =
-        tanhui::partners::admin::onboard(&mut conn, &state, admin.user_id, &onboarding).expect("partner");
+    let partner = tanhui::partners::admin::onboard(&mut conn, &state, admin, &onboarding).expect("partner");
     let now = state.clock.now_naive();
     (0..count)
         .map(|i| {
@@ -455,7 +509,7 @@ fn main() {
             &["440300"]
         };
         let count = match scenario.as_str() {
-            "issue-spread" | "issue-hot" | "activities" | "batch" => POSTING_USERS,
+            "issue-spread" | "issue-hot" | "activities" | "batch" | "provider-batch" => POSTING_USERS,
             _ => USERS,
         };
         let users = Arc::new(users(&client, &base, regions, count).await);
@@ -522,6 +576,40 @@ fn main() {
                 .await;
                 stats.print(&format!("batch-events/{backend}"), 500);
                 println!("RESULT batch-statuses/{backend}: {}", statuses(&settings));
+            }
+            "provider-batch" => {
+                let (key_id, secret) = provider(&settings).await;
+                let u = users.clone();
+                let stats = drive(
+                    &base,
+                    move |w, n| {
+                        // Each request carries 500 people's trips, one each; a person comes round again
+                        // eight requests later, with a trip 150 s before their last one.
+                        let k = w + n * CLIENTS;
+                        let events: Vec<Value> = (0..500)
+                            .map(|i| {
+                                let seq = k * 500 + i;
+                                let mut trip = metro(format!("p-{k}-{i}"), (seq / u.len()) as i64 * 150 + 1);
+                                trip["user_id"] = json!(u[seq % u.len()].id);
+                                trip
+                            })
+                            .collect();
+                        signed_post(
+                            "/api/v1/provider/activities/batch",
+                            &key_id,
+                            &secret,
+                            &format!("{w}-{n}"),
+                            json!({"events": events}).to_string(),
+                        )
+                    },
+                    None,
+                )
+                .await;
+                stats.print(&format!("provider-batch-events/{backend}"), 500);
+                println!(
+                    "RESULT provider-batch-statuses/{backend}: {}",
+                    statuses(&settings)
+                );
             }
             "redeem-hot" | "redeem-spread" => {
                 grant_all(&base, &settings, &users).await;

@@ -48,6 +48,7 @@ for backend in sqlite postgres; do
   done
 done
 run batch sqlite | tee -a "$OUT"
+run provider-batch sqlite | tee -a "$OUT"
 for scenario in redeem-spread redeem-hot; do
   run "$scenario" postgres | tee -a "$OUT"
 done
@@ -66,6 +67,7 @@ echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(
 echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
 echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
 echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
+echo "provider batch / app batch events/s, SQLite:                   $(ratio "$(rate provider-batch-events/sqlite)" "$(rate batch-events/sqlite)")  (target ~1)"
 rm -f "$OUT"
 if [ -e "$FAILED" ]; then
   rm -f "$FAILED"
