@@ -10,6 +10,10 @@ use serde::Deserialize;
 /// The defaults ship inside the binary, so it starts anywhere, with or without a `config/` folder.
 const BUILT_IN_DEFAULTS: &str = include_str!("../config/default.toml");
 
+/// The largest rate or burst a limit may name: beyond it a limit limits nothing, and the interval
+/// between requests (a microsecond at this rate) would round to zero.
+pub const MAX_RATE: u32 = 1_000_000;
+
 /// The longest an access token may live: a day.
 pub const MAX_ACCESS_TOKEN_TTL_SECS: u64 = 86_400;
 /// The longest a refresh token may live: a year.
@@ -95,6 +99,12 @@ pub struct ThrottleSettings {
     pub login_failures_per_phone: u64,
     pub login_failures_per_address: u64,
     pub login_window_secs: u64,
+    /// Writes (any method but GET and HEAD) one account may make per second, sustained, and at once.
+    pub account_writes_per_sec: u32,
+    pub account_write_burst: u32,
+    /// Signed calls one partner or provider key may make per second, sustained, and at once.
+    pub key_requests_per_sec: u32,
+    pub key_request_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -261,6 +271,17 @@ impl Settings {
         }
         if self.throttle.login_window_secs == 0 {
             return fail("throttle.login_window_secs", "must be positive");
+        }
+        let t = &self.throttle;
+        for (name, value) in [
+            ("throttle.account_writes_per_sec", t.account_writes_per_sec),
+            ("throttle.account_write_burst", t.account_write_burst),
+            ("throttle.key_requests_per_sec", t.key_requests_per_sec),
+            ("throttle.key_request_burst", t.key_request_burst),
+        ] {
+            if !(1..=MAX_RATE).contains(&value) {
+                return fail(name, "must be 1 to 1,000,000");
+            }
         }
         Ok(())
     }

@@ -4,9 +4,10 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::{header, Method, StatusCode};
 use actix_web::{dev::Payload, web, FromRequest, HttpRequest};
 
+use super::rate_limit;
 use super::tokens::{Claims, TokenError};
 use super::Role;
 use crate::error::{ApiError, ErrorCode};
@@ -43,7 +44,8 @@ fn bearer_claims(req: &HttpRequest, state: &AppState) -> Result<Claims, ApiError
         })
 }
 
-/// The bearer token's claims, if its session has not ended: one revocation lookup per request.
+/// The bearer token's claims, if its session has not ended, and if the request is a write, within the
+/// account's rate limit (429 `rate_limited`).
 async fn live_claims(req: HttpRequest) -> Result<Claims, ApiError> {
     let state = app_state(&req)?;
     let claims = bearer_claims(&req, &state)?;
@@ -53,6 +55,9 @@ async fn live_claims(req: HttpRequest) -> Result<Claims, ApiError> {
             ErrorCode::SessionRevoked,
             "this session has ended; sign in again",
         ));
+    }
+    if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        rate_limit::account_write(&state, &claims.acc).await?;
     }
     Ok(claims)
 }

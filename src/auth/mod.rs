@@ -5,6 +5,7 @@ pub mod api_keys;
 pub mod client_ip;
 pub mod extract;
 pub mod password;
+pub mod rate_limit;
 pub mod refresh;
 pub mod sessions;
 pub mod signature;

@@ -186,6 +186,9 @@ pub async fn verify(
     if !signature_matches(req, body, &headers, &secret) {
         return Err(refused(ErrorCode::BadSignature, "the signature does not match"));
     }
+    // Counted once the signature proves the key's holder sent it: nobody else can spend its allowance,
+    // and a refused call keeps its nonce for the retry.
+    super::rate_limit::key_request(state, &headers.key_id).await?;
     if !remember_nonce(state, &headers.key_id, &headers.nonce).await? {
         return Err(refused(ErrorCode::NonceReplayed, "this nonce was already used"));
     }

@@ -52,6 +52,32 @@ impl MemoryCache {
         })
     }
 
+    /// One request under the cell rate `interval` (the time one request uses up) with `tolerance` (how far
+    /// ahead of now the schedule may be when a request comes: the burst): `None` when admitted, else how
+    /// long to wait. The
+    /// entry's expiry is the theoretical arrival time; once it passes, the entry means nothing and goes.
+    pub fn admit(&self, key: &str, interval: Duration, tolerance: Duration) -> Option<Duration> {
+        self.with_entries(|entries, now| {
+            let tat = entries
+                .get(key)
+                .map(|e| e.expires)
+                .filter(|tat| *tat > now)
+                .unwrap_or(now);
+            let limit = now + tolerance;
+            if tat > limit {
+                return Some(tat - limit);
+            }
+            entries.insert(
+                key.to_string(),
+                Entry {
+                    count: 0,
+                    expires: tat + interval,
+                },
+            );
+            None
+        })
+    }
+
     pub fn refund(&self, key: &str) {
         self.with_entries(|entries, now| {
             if let Some(e) = entries.get_mut(key).filter(|e| e.expires > now) {

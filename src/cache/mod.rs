@@ -1,4 +1,4 @@
-//! Short-lived shared state: login throttles, request nonces, revoked sessions, cache invalidation signals.
+//! Short-lived shared state: login throttles, rate limits, request nonces.
 //!
 //! With Redis configured every instance sees the same values; without it they live in this process,
 //! which is right for the single-instance embedded default. Nothing here must survive a restart.
@@ -75,6 +75,20 @@ impl Cache {
         match self {
             Cache::Memory(m) => Ok(m.insert_once(key, ttl)),
             Cache::Redis(r) => r.insert_once(key, ttl).await,
+        }
+    }
+
+    /// One request against a generic cell rate limit on `key`: `None` when admitted, else how long until
+    /// the next one would be.
+    pub async fn admit(
+        &self,
+        key: &str,
+        interval: Duration,
+        tolerance: Duration,
+    ) -> Result<Option<Duration>, CacheError> {
+        match self {
+            Cache::Memory(m) => Ok(m.admit(key, interval, tolerance)),
+            Cache::Redis(r) => r.admit(key, interval, tolerance).await,
         }
     }
 

@@ -32,6 +32,21 @@ if count > 0 then redis.call('DECR', KEYS[1]) end
 return 0
 ";
 
+/// GCRA on the Redis server's clock (instances' clocks may differ): the key holds the theoretical arrival
+/// time in microseconds; answers 0 when admitted, else the microseconds to wait.
+const ADMIT: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tat < now then tat = now end
+if tat > now + tolerance then return tat - now - tolerance end
+local next = tat + interval
+redis.call('SET', KEYS[1], string.format('%d', next), 'PX', math.floor((next - now) / 1000) + 1)
+return 0
+";
+
 impl RedisCache {
     pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisCache> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
@@ -93,6 +108,23 @@ impl RedisCache {
             .await
             .map_err(err)?;
         Ok(set.is_some())
+    }
+
+    pub async fn admit(
+        &self,
+        key: &str,
+        interval: Duration,
+        tolerance: Duration,
+    ) -> Result<Option<Duration>, CacheError> {
+        let mut conn = self.conn.clone();
+        let wait_micros: u64 = redis::Script::new(ADMIT)
+            .key(self.key(key))
+            .arg(interval.as_micros() as u64)
+            .arg(tolerance.as_micros() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(err)?;
+        Ok((wait_micros > 0).then(|| Duration::from_micros(wait_micros)))
     }
 
     pub async fn ping(&self) -> Result<(), CacheError> {

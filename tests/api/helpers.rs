@@ -415,6 +415,10 @@ pub fn base_settings(backend: Backend) -> Option<(Settings, DatabaseGuard)> {
     settings.auth.argon2_memory_kib = 1024;
     settings.auth.argon2_iterations = 1;
     settings.auth.jwt_secret = Some(TEST_JWT_SECRET.to_string().into());
+    // Tests send bursts from one account (races, floods) that are not about rate limits; the tests of the
+    // limits set their own.
+    settings.throttle.account_write_burst = 100_000;
+    settings.throttle.key_request_burst = 100_000;
     let guard = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");

@@ -12,6 +12,7 @@ mod gate;
 mod governance;
 mod ledger;
 mod ledger_model;
+mod limits;
 mod methodology;
 mod profile;
 mod providers;
