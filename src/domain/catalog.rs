@@ -409,13 +409,14 @@ impl Catalog {
                     .grid_factor_at(region, t)
                     .ok_or_else(|| QuantifyError::NoGridFactor(region.to_string()))?,
                 Binding::PointsPerGram => points_per_gram,
-                Binding::RegionValue(name) => self
-                    .region_value(region, name, t)
-                    .ok_or_else(|| QuantifyError::NoRegionValue {
-                        name: name.clone(),
-                        region: region.to_string(),
-                    })?
-                    .value,
+                Binding::RegionValue(name) => {
+                    self.region_value(region, name, t)
+                        .ok_or_else(|| QuantifyError::NoRegionValue {
+                            name: name.clone(),
+                            region: region.to_string(),
+                        })?
+                        .value
+                }
             });
         }
         let (value, breakdown) = if explain {
@@ -716,10 +717,19 @@ mod tests {
         );
         // The province's grid factor overrides the published one (central 2023: 527.1); the city inherits.
         let q = at(&c, local(2024, 3, 1)).unwrap();
-        assert_eq!((q.reduction_g, q.points_per_gram, q.region_parameters_id), (1007, Decimal::ONE, Some(11)));
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (1007, Decimal::ONE, Some(11))
+        );
         let q = at(&c, local(2024, 7, 1)).unwrap();
-        assert_eq!((q.reduction_g, q.points_per_gram, q.region_parameters_id), (1007, Decimal::TWO, Some(12)));
-        assert_eq!(c.grid_factor_at("440300", local(2024, 7, 1)), c.grid_factor("440300", 2024));
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (1007, Decimal::TWO, Some(12))
+        );
+        assert_eq!(
+            c.grid_factor_at("440300", local(2024, 7, 1)),
+            c.grid_factor("440300", 2024)
+        );
         // A draft tried as if active changes what it covers, and only in the catalog it makes.
         let draft = ParameterVersion {
             activated_at: None,
@@ -732,7 +742,10 @@ mod tests {
         };
         let what_if = c.with_region_parameters(draft);
         let q = at(&what_if, local(2024, 7, 1)).unwrap();
-        assert_eq!((q.reduction_g, q.points_per_gram, q.region_parameters_id), (207, Decimal::from(3), Some(13)));
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (207, Decimal::from(3), Some(13))
+        );
         assert_eq!(at(&c, local(2024, 7, 1)).unwrap().region_parameters_id, Some(12));
         // A `region.` name no parameter can have is refused when the version is bound.
         let terms = VersionTerms {

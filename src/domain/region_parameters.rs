@@ -205,7 +205,10 @@ fn field(field: String, message: impl Into<String>) -> FieldError {
 /// (named `values.NAME`).
 pub fn check_values(values: &BTreeMap<String, String>) -> Result<BTreeMap<String, Decimal>, Vec<FieldError>> {
     if values.len() > MAX_VALUES {
-        return Err(vec![field("values".into(), format!("at most {MAX_VALUES} values"))]);
+        return Err(vec![field(
+            "values".into(),
+            format!("at most {MAX_VALUES} values"),
+        )]);
     }
     let mut errors = Vec::new();
     let mut checked = BTreeMap::new();
@@ -250,7 +253,9 @@ fn meaning_check(name: &str, value: Decimal) -> Result<(), &'static str> {
     let whole = value.fract().is_zero();
     match name {
         POINTS_PER_GRAM | GRID_EF_G_PER_KWH if value.is_sign_negative() => Err("must not be negative"),
-        POINTS_VALIDITY_DAYS if !whole || value < Decimal::ONE => Err("must be a whole number of days, at least 1"),
+        POINTS_VALIDITY_DAYS if !whole || value < Decimal::ONE => {
+            Err("must be a whole number of days, at least 1")
+        }
         TRADING_ENABLED if value != Decimal::ZERO && value != Decimal::ONE => Err("must be \"0\" or \"1\""),
         _ => Ok(()),
     }
@@ -313,7 +318,13 @@ mod tests {
         let names: Vec<_> = resolved.keys().map(String::as_str).collect();
         assert_eq!(
             names,
-            ["bus_bonus", "grid_ef_g_per_kwh", "points_per_gram", "points_validity_days", "trading_enabled"]
+            [
+                "bus_bonus",
+                "grid_ef_g_per_kwh",
+                "points_per_gram",
+                "points_validity_days",
+                "trading_enabled"
+            ]
         );
         assert_eq!(resolved["points_validity_days"].source, Source::Default);
         assert_eq!(resolved["points_validity_days"].value, Decimal::from(3650));
@@ -365,7 +376,10 @@ mod tests {
         let all = ParameterVersions::new([version(1, "420100", 1, &[("ferry_g", "12")])]);
         assert!(all.defines("ferry_g"));
         assert!(all.defines(POINTS_PER_GRAM) && all.defines(TRADING_ENABLED));
-        assert!(all.defines(GRID_EF_G_PER_KWH), "the published grid factors back it");
+        assert!(
+            all.defines(GRID_EF_G_PER_KWH),
+            "the published grid factors back it"
+        );
         assert!(!all.defines("nothing_sets_this"));
     }
 
@@ -405,7 +419,9 @@ mod tests {
                 "values.trading_enabled"
             ]
         );
-        let too_many: BTreeMap<_, _> = (0..=MAX_VALUES).map(|i| (format!("v{i}"), "1".to_string())).collect();
+        let too_many: BTreeMap<_, _> = (0..=MAX_VALUES)
+            .map(|i| (format!("v{i}"), "1".to_string()))
+            .collect();
         assert_eq!(check_values(&too_many).unwrap_err()[0].field, "values");
     }
 }

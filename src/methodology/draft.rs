@@ -9,9 +9,9 @@ use utoipa::ToSchema;
 
 use super::store::{Parameter, Parameters};
 use crate::domain::catalog::{Catalog, EvidenceWeights};
-use crate::domain::region_parameters::FORMULA_PREFIX;
 use crate::domain::data_schema::{is_identifier, DataSchema, IDENTIFIER_MAX_LEN};
 use crate::domain::formula::{Formula, FormulaError};
+use crate::domain::region_parameters::FORMULA_PREFIX;
 use crate::domain::FieldError;
 
 #[derive(Debug, Deserialize, ToSchema)]

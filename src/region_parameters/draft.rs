@@ -100,7 +100,11 @@ fn field(field: &str, message: impl Into<String>) -> FieldError {
 
 /// Checks a proposal: a known region, a start no earlier than `earliest`, values that are decimals within
 /// their meaning, a citation of bounded length. Every field at fault is named.
-pub fn check(proposal: Proposal, catalog: &Catalog, earliest: NaiveDateTime) -> Result<ValidDraft, Vec<FieldError>> {
+pub fn check(
+    proposal: Proposal,
+    catalog: &Catalog,
+    earliest: NaiveDateTime,
+) -> Result<ValidDraft, Vec<FieldError>> {
     let mut errors = Vec::new();
     if catalog.region(&proposal.region_code).is_none() {
         errors.push(field("region_code", "unknown region"));
@@ -120,7 +124,10 @@ pub fn check(proposal: Proposal, catalog: &Catalog, earliest: NaiveDateTime) -> 
     });
     let citation = proposal.citation.trim().to_string();
     if citation.chars().count() > CITATION_MAX_CHARS {
-        errors.push(field("citation", format!("at most {CITATION_MAX_CHARS} characters")));
+        errors.push(field(
+            "citation",
+            format!("at most {CITATION_MAX_CHARS} characters"),
+        ));
     }
     if !errors.is_empty() {
         return Err(errors);

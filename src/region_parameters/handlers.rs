@@ -50,7 +50,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 /// The earliest start a version may have now.
 fn earliest(state: &AppState) -> chrono::NaiveDateTime {
-    earliest_start(state.clock.now_naive(), state.settings.activities.future_skew_secs)
+    earliest_start(
+        state.clock.now_naive(),
+        state.settings.activities.future_skew_secs,
+    )
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -113,7 +116,8 @@ pub async fn create_draft(
     governor: Governor,
     body: ApiJson<DraftRequest>,
 ) -> ApiResult<HttpResponse> {
-    let draft = draft::check(body.0.into(), &state.catalog.get(), earliest(&state)).map_err(ApiError::validation)?;
+    let draft =
+        draft::check(body.0.into(), &state.catalog.get(), earliest(&state)).map_err(ApiError::validation)?;
     let now = state.clock.now_naive();
     let row = state
         .db
@@ -167,9 +171,12 @@ pub async fn list_versions(
         .db
         .run(move |conn| Ok(store::list(conn, &filter, page.before, page.limit + 1)?))
         .await?;
-    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, |r| {
-        ParameterVersionView::from(&r)
-    })))
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |r| r.id,
+        |r| ParameterVersionView::from(&r),
+    )))
 }
 
 /// One region-parameter version.

@@ -106,12 +106,23 @@ fn stored(draft: &ValidDraft) -> DraftValues<'_> {
 }
 
 /// Stores a draft for a region the drafter governs.
-pub fn create_draft(conn: &mut AnyConnection, actor: Actor<'_>, draft: &ValidDraft) -> ParameterResult<ParameterRow> {
+pub fn create_draft(
+    conn: &mut AnyConnection,
+    actor: Actor<'_>,
+    draft: &ValidDraft,
+) -> ParameterResult<ParameterRow> {
     actor.scope.check(&draft.region_code)?;
     db::transaction(conn, Tx::Write, |conn| {
         let id = store::insert_draft(conn, &stored(draft), actor.admin, actor.now)?;
         let row = store::find(conn, id)?.ok_or(ParameterError::ChangedMeanwhile)?;
-        audit(conn, actor, AuditAction::RegionParametersDraft, id, None, Some(&row))?;
+        audit(
+            conn,
+            actor,
+            AuditAction::RegionParametersDraft,
+            id,
+            None,
+            Some(&row),
+        )?;
         Ok(row)
     })
 }
@@ -141,7 +152,14 @@ pub fn edit_draft(
             return Err(ParameterError::ChangedMeanwhile);
         }
         let after = store::find(conn, id)?.ok_or(ParameterError::ChangedMeanwhile)?;
-        audit(conn, actor, AuditAction::RegionParametersEdit, id, Some(&before), Some(&after))?;
+        audit(
+            conn,
+            actor,
+            AuditAction::RegionParametersEdit,
+            id,
+            Some(&before),
+            Some(&after),
+        )?;
         Ok(after)
     })
 }
@@ -153,7 +171,14 @@ pub fn delete_draft(conn: &mut AnyConnection, actor: Actor<'_>, id: i64) -> Para
         if !store::delete_draft(conn, id)? {
             return Err(ParameterError::ChangedMeanwhile);
         }
-        audit(conn, actor, AuditAction::RegionParametersDelete, id, Some(&before), None)
+        audit(
+            conn,
+            actor,
+            AuditAction::RegionParametersDelete,
+            id,
+            Some(&before),
+            None,
+        )
     })
 }
 
@@ -179,7 +204,14 @@ pub fn activate(
         }
         bump_epoch(conn)?;
         let after = store::find(conn, id)?.ok_or(ParameterError::ChangedMeanwhile)?;
-        audit(conn, actor, AuditAction::RegionParametersActivate, id, Some(&before), Some(&after))?;
+        audit(
+            conn,
+            actor,
+            AuditAction::RegionParametersActivate,
+            id,
+            Some(&before),
+            Some(&after),
+        )?;
         Ok(after)
     })
 }

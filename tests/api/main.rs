@@ -13,4 +13,5 @@ mod ledger_model;
 mod methodology;
 mod providers;
 mod redemptions;
+mod region_parameters;
 mod retention;
