@@ -139,3 +139,68 @@ pub fn check(
         citation,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::NaiveDate;
+
+    use super::*;
+    use crate::domain::catalog::RegionInfo;
+
+    fn catalog() -> Catalog {
+        let region = |code: &str, parent: Option<&str>| RegionInfo {
+            code: code.into(),
+            parent: parent.map(Into::into),
+            grid_region: None,
+        };
+        Catalog::new(
+            vec![region("CN", None), region("440000", Some("CN"))],
+            vec![],
+            vec![],
+            vec![],
+        )
+    }
+
+    fn proposal(region: &str, from: NaiveDateTime, values: &[(&str, &str)]) -> Proposal {
+        Proposal {
+            region_code: region.into(),
+            effective_from: from,
+            values: values
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect(),
+            citation: " a source ".into(),
+        }
+    }
+
+    #[test]
+    fn a_version_starts_after_the_skew_activities_may_have_and_a_margin() {
+        let now = NaiveDate::from_ymd_opt(2027, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let earliest = earliest_start(now, 300);
+        assert_eq!(earliest, now + Duration::seconds(360));
+        let c = catalog();
+        let ok = check(
+            proposal("440000", earliest, &[("points_per_gram", "2.50")]),
+            &c,
+            earliest,
+        )
+        .unwrap();
+        assert_eq!(ok.values_json(), r#"{"points_per_gram":"2.5"}"#);
+        assert_eq!(ok.citation, "a source");
+        let too_soon = earliest - Duration::microseconds(1);
+        let errors = check(
+            proposal("999999", too_soon, &[("trading_enabled", "2")]),
+            &c,
+            earliest,
+        )
+        .unwrap_err();
+        let fields: Vec<_> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(
+            fields,
+            ["region_code", "effective_from", "values.trading_enabled"]
+        );
+    }
+}
