@@ -20,6 +20,10 @@ crate::text_enum! {
         MethodologyRetire = "methodology.retire",
         PartnerCreate = "partner.create",
         ProviderCreate = "provider.create",
+        RegionParametersActivate = "region_parameters.activate",
+        RegionParametersDelete = "region_parameters.delete",
+        RegionParametersDraft = "region_parameters.draft",
+        RegionParametersEdit = "region_parameters.edit",
         ReviewApprove = "review.approve",
         ReviewReject = "review.reject",
         RoleGrant = "role.grant",
@@ -35,6 +39,7 @@ crate::text_enum! {
         MethodologyVersion = "methodology_version",
         Partner = "partner",
         Provider = "provider",
+        RegionParameterVersion = "region_parameter_version",
         RoleGrant = "role_grant",
         User = "user",
     }

@@ -37,6 +37,7 @@ crate::text_enum! {
         MissingField = "missing_field",
         NoGridFactor = "no_grid_factor",
         NoMethodology = "no_methodology",
+        NoRegionValue = "no_region_value",
         NonceReplayed = "nonce_replayed",
         NotEmpty = "not_empty",
         NotFound = "not_found",

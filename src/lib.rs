@@ -30,6 +30,7 @@ pub mod openapi;
 pub mod partners;
 pub mod providers;
 pub mod redemptions;
+pub mod region_parameters;
 pub mod secrets;
 pub mod startup;
 pub mod state;

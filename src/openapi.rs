@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, bindings, error, governance, health, ledger, methodology, offers, partners,
-    providers, redemptions,
+    providers, redemptions, region_parameters,
 };
 
 #[derive(OpenApi)]
@@ -22,6 +22,10 @@ use crate::{
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire, methodology::handlers::simulate,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        region_parameters::handlers::parameters_in_force, region_parameters::handlers::create_draft,
+        region_parameters::handlers::list_versions, region_parameters::handlers::get_version,
+        region_parameters::handlers::edit_draft, region_parameters::handlers::delete_draft,
+        region_parameters::handlers::activate,
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,

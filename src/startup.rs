@@ -29,7 +29,7 @@ use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
     accounts, activities, background, bindings, governance, health, keys, ledger, methodology, offers,
-    openapi, partners, providers, redemptions, telemetry,
+    openapi, partners, providers, redemptions, region_parameters, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -130,6 +130,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(accounts::me::routes)
                 .configure(methodology::handlers::routes)
                 .configure(governance::handlers::routes)
+                .configure(region_parameters::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(providers::routes)

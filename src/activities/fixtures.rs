@@ -28,6 +28,7 @@ pub fn quantified(activity_type: &str, reduction_g: i64, points_per_gram: Decima
         quantity: Quantity {
             reduction_g,
             points_per_gram,
+            region_parameters_id: None,
             breakdown: Vec::new(),
         },
         data: DataValues::new(),

@@ -210,6 +210,41 @@ mod tests {
         assert_sound(&mut conn);
     }
 
+    /// Today's rates become versions in force since long ago (so nothing earns differently), and going
+    /// back restores them.
+    #[test]
+    fn region_rates_become_versions_in_force_since_long_ago() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut conn, migrations, at) = migrated_up_to(&dir, "region_parameters");
+        conn.batch_execute("UPDATE regions SET points_per_gram = '2' WHERE code = '440300'")
+            .expect("a city's own rate");
+        conn.run_migration(&migrations[at]).expect("versions");
+        let versions: Vec<Line> = diesel::sql_query(
+            "SELECT region_code || ' ' || status || ' ' || effective_from || ' ' || parameter_values AS line \
+             FROM region_parameter_versions ORDER BY id",
+        )
+        .load(&mut conn)
+        .expect("versions");
+        assert_eq!(
+            versions.into_iter().map(|l| l.line).collect::<Vec<_>>(),
+            [
+                r#"CN active 2000-01-01 00:00:00 {"points_per_gram":"1","points_validity_days":"3650","trading_enabled":"1"}"#,
+                r#"440300 active 2000-01-01 00:00:00 {"points_per_gram":"2"}"#,
+            ]
+        );
+        assert!(conn.batch_execute("SELECT points_per_gram FROM regions").is_err());
+        assert_sound(&mut conn);
+        conn.revert_migration(&migrations[at]).expect("revert");
+        let mut rate = |code: &str| {
+            crate::db::count(
+                &mut conn,
+                &format!("SELECT count(*) AS n FROM regions WHERE code = '{code}' AND points_per_gram = '2'"),
+            )
+        };
+        assert_eq!(rate("440300"), 1);
+        assert_eq!(rate("440000"), 0);
+    }
+
     /// SQLite reports what these checks find as rows, not errors.
     fn assert_sound(conn: &mut SqliteConnection) {
         let broken = crate::db::count(conn, "SELECT count(*) AS n FROM pragma_foreign_key_check");

@@ -10,7 +10,6 @@ diesel::table! {
         macro_region -> Nullable<Text>,
         nbs_region -> Nullable<Text>,
         grid_region -> Nullable<Text>,
-        points_per_gram -> Nullable<Text>,
     }
 }
 
@@ -135,6 +134,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    region_parameter_versions (id) {
+        id -> BigInt,
+        region_code -> Text,
+        status -> Text,
+        effective_from -> Timestamp,
+        parameter_values -> Text,
+        citation -> Text,
+        drafted_by -> Nullable<BigInt>,
+        approved_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        activated_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
     catalog_epoch (id) {
         id -> Integer,
         epoch -> BigInt,
@@ -228,6 +242,7 @@ diesel::table! {
         reviewed_by -> Nullable<BigInt>,
         reviewed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        region_parameters_id -> Nullable<BigInt>,
     }
 }
 

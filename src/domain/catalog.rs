@@ -1,6 +1,6 @@
-//! Everything quantification needs, held in memory: regions and their hierarchy, grid factors, activity
-//! types and the active methodology versions with their parsed formulas. Pure: built by the caller from
-//! the database, queried without I/O.
+//! Everything quantification needs, held in memory: regions and their hierarchy, grid factors, region
+//! parameters, activity types and the active methodology versions with their parsed formulas. Pure: built
+//! by the caller from the database, queried without I/O.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -9,8 +9,11 @@ use chrono::{Datelike, FixedOffset, NaiveDateTime};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use super::data_schema::{DataSchema, DataValues};
+use super::data_schema::{is_identifier, DataSchema, DataValues};
 use super::formula::{to_grams, EvalError, Formula, Step};
+use super::region_parameters::{
+    ParameterVersion, ParameterVersions, Resolved, FORMULA_PREFIX, GRID_EF_G_PER_KWH, POINTS_PER_GRAM,
+};
 
 /// China keeps one time zone, without daylight saving: local days and years are UTC+8.
 pub fn china() -> FixedOffset {
@@ -19,7 +22,6 @@ pub fn china() -> FixedOffset {
 
 pub const REGION_GRID_EF: &str = "region.grid_ef_g_per_kwh";
 pub const REGION_POINTS_PER_GRAM: &str = "region.points_per_gram";
-pub const REGION_NAMES: [&str; 2] = [REGION_GRID_EF, REGION_POINTS_PER_GRAM];
 
 /// The nation's region code: the root of the region tree.
 pub const NATION: &str = "CN";
@@ -32,7 +34,6 @@ pub struct RegionInfo {
     pub code: String,
     pub parent: Option<String>,
     pub grid_region: Option<String>,
-    pub points_per_gram: Option<Decimal>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,8 +93,11 @@ impl EvidenceWeights {
 enum Binding {
     Parameter(Decimal),
     Data(String),
+    /// The region's `grid_ef_g_per_kwh` if a version sets one, else the published grid factor.
     GridFactor,
     PointsPerGram,
+    /// Any other `region.NAME`: the region parameter `NAME`.
+    RegionValue(String),
 }
 
 #[derive(Debug, Clone)]
@@ -124,8 +128,8 @@ pub struct VersionTerms {
 }
 
 impl Version {
-    /// Binds the formula's variables to parameters, data fields and region values; an unbindable name is
-    /// an error here too, though drafts are checked when saved.
+    /// Binds the formula's variables to parameters, data fields and region parameters; a `region.` name
+    /// that no region parameter can have is an error here too, though drafts are checked when saved.
     pub fn new(
         terms: VersionTerms,
         parameters: &BTreeMap<String, Decimal>,
@@ -137,11 +141,14 @@ impl Version {
             .map(|name| match name.as_str() {
                 REGION_GRID_EF => Ok(Binding::GridFactor),
                 REGION_POINTS_PER_GRAM => Ok(Binding::PointsPerGram),
-                n if n.starts_with("region.") => Err(format!("unknown region value `{n}`")),
-                n => Ok(parameters
-                    .get(n)
-                    .map(|v| Binding::Parameter(*v))
-                    .unwrap_or_else(|| Binding::Data(n.to_string()))),
+                n => match n.strip_prefix(FORMULA_PREFIX) {
+                    Some(name) if is_identifier(name) => Ok(Binding::RegionValue(name.to_string())),
+                    Some(_) => Err(format!("`{n}` names no region parameter")),
+                    None => Ok(parameters
+                        .get(n)
+                        .map(|v| Binding::Parameter(*v))
+                        .unwrap_or_else(|| Binding::Data(n.to_string()))),
+                },
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Version {
@@ -175,6 +182,8 @@ pub enum QuantifyError {
     MissingField(String),
     #[error("no grid emission factor for region {0} in that year or before")]
     NoGridFactor(String),
+    #[error("no region parameter `{name}` in force for region {region} or above at that time")]
+    NoRegionValue { name: String, region: String },
     #[error("{0}")]
     Evaluation(#[from] EvalError),
     #[error(transparent)]
@@ -186,6 +195,9 @@ pub enum QuantifyError {
 pub struct Quantity {
     pub reduction_g: i64,
     pub points_per_gram: Decimal,
+    /// The most specific region-parameter version in force for the region at the activity's time (`None`
+    /// only where no version is in force at all and the defaults applied).
+    pub region_parameters_id: Option<i64>,
     pub breakdown: Vec<Step>,
 }
 
@@ -194,6 +206,7 @@ pub struct Catalog {
     regions: HashMap<String, RegionInfo>,
     grid_factors: HashMap<String, BTreeMap<i32, Decimal>>,
     types: HashMap<String, ActivityTypeInfo>,
+    parameters: ParameterVersions,
     /// Active versions per (activity type, region), latest `effective_from` first.
     versions: HashMap<(String, String), Vec<Arc<Version>>>,
 }
@@ -233,6 +246,20 @@ impl Catalog {
         for list in catalog.versions.values_mut() {
             latest_first(list);
         }
+        catalog
+    }
+
+    /// This catalog with these active region-parameter versions.
+    pub fn with_parameter_versions(mut self, versions: Vec<ParameterVersion>) -> Catalog {
+        self.parameters = ParameterVersions::new(versions);
+        self
+    }
+
+    /// This catalog with the region-parameter `draft` in force too, as if activated now (in place of
+    /// itself, if it was already): what quantification would see once it is activated.
+    pub fn with_region_parameters(&self, draft: ParameterVersion) -> Catalog {
+        let mut catalog = self.clone();
+        catalog.parameters = self.parameters.with(draft);
         catalog
     }
 
@@ -305,14 +332,51 @@ impl Catalog {
             })
     }
 
-    /// Points per gram of a region: its own rate, else the nearest ancestor's, else 1.
-    pub fn points_per_gram(&self, region: &str) -> Decimal {
-        self.lineage(region)
-            .find_map(|r| r.points_per_gram)
-            .unwrap_or(Decimal::ONE)
+    /// The codes of the region and its ancestors, nearest first.
+    fn lineage_codes<'a>(&'a self, region: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.lineage(region).map(|r| r.code.as_str())
     }
 
-    /// The grid factor for the region's grid in `year`, or the latest earlier year's.
+    /// The region parameter `name` in force for `region` at `t` and where it comes from: the nearest
+    /// region's version in force that sets it, else its default.
+    pub fn region_value(&self, region: &str, name: &str, t: NaiveDateTime) -> Option<Resolved<'_>> {
+        self.parameters.value(self.lineage_codes(region), name, t)
+    }
+
+    /// Every region parameter in force for `region` at `t`, by name.
+    pub fn region_values(&self, region: &str, t: NaiveDateTime) -> BTreeMap<String, Resolved<'_>> {
+        self.parameters.resolve(self.lineage_codes(region), t)
+    }
+
+    /// The id of the most specific region-parameter version in force for `region` at `t`: what an
+    /// activity records. With the region and time it recovers every value (see the module
+    /// `region_parameters`).
+    pub fn region_parameters_id(&self, region: &str, t: NaiveDateTime) -> Option<i64> {
+        self.parameters
+            .most_specific(self.lineage_codes(region), t)
+            .map(|v| v.id)
+    }
+
+    /// Whether a formula may read `region.NAME`: some version or default sets `name`.
+    pub fn defines_region_value(&self, name: &str) -> bool {
+        self.parameters.defines(name)
+    }
+
+    /// Points per gram of a region at `t`: the region parameter, inherited down the hierarchy (default 1).
+    pub fn points_per_gram(&self, region: &str, t: NaiveDateTime) -> Decimal {
+        self.region_value(region, POINTS_PER_GRAM, t)
+            .map_or(Decimal::ONE, |r| r.value)
+    }
+
+    /// The grid factor of a region at `t`: the `grid_ef_g_per_kwh` a version in force sets, else the
+    /// published factor of the region's grid for that (Asia/Shanghai) year.
+    pub fn grid_factor_at(&self, region: &str, t: NaiveDateTime) -> Option<Decimal> {
+        self.region_value(region, GRID_EF_G_PER_KWH, t)
+            .map(|r| r.value)
+            .or_else(|| self.grid_factor(region, t.and_utc().with_timezone(&china()).year()))
+    }
+
+    /// The published grid factor for the region's grid in `year`, or the latest earlier year's.
     pub fn grid_factor(&self, region: &str, year: i32) -> Option<Decimal> {
         let grid = self
             .lineage(region)
@@ -333,7 +397,7 @@ impl Catalog {
         data: &DataValues,
         explain: bool,
     ) -> Result<Quantity, QuantifyError> {
-        let points_per_gram = self.points_per_gram(region);
+        let points_per_gram = self.points_per_gram(region, t);
         let mut values = Vec::with_capacity(version.bindings.len());
         for binding in &version.bindings {
             values.push(match binding {
@@ -341,12 +405,18 @@ impl Catalog {
                 Binding::Data(name) => *data
                     .get(name)
                     .ok_or_else(|| QuantifyError::MissingField(name.clone()))?,
-                Binding::GridFactor => {
-                    let year = t.and_utc().with_timezone(&china()).year();
-                    self.grid_factor(region, year)
-                        .ok_or_else(|| QuantifyError::NoGridFactor(region.to_string()))?
-                }
+                Binding::GridFactor => self
+                    .grid_factor_at(region, t)
+                    .ok_or_else(|| QuantifyError::NoGridFactor(region.to_string()))?,
                 Binding::PointsPerGram => points_per_gram,
+                Binding::RegionValue(name) => {
+                    self.region_value(region, name, t)
+                        .ok_or_else(|| QuantifyError::NoRegionValue {
+                            name: name.clone(),
+                            region: region.to_string(),
+                        })?
+                        .value
+                }
             });
         }
         let (value, breakdown) = if explain {
@@ -357,6 +427,7 @@ impl Catalog {
         Ok(Quantity {
             reduction_g: to_grams(value)?,
             points_per_gram,
+            region_parameters_id: self.region_parameters_id(region, t),
             breakdown,
         })
     }
@@ -400,7 +471,6 @@ mod tests {
             code: code.into(),
             parent: parent.map(Into::into),
             grid_region: grid.map(Into::into),
-            points_per_gram: None,
         }
     }
 
@@ -600,6 +670,96 @@ mod tests {
         assert!(q.breakdown.iter().any(|s| s.expr == "region.grid_ef_g_per_kwh"));
         let missing = c.quantify(&v, "420100", local(2023, 3, 1), &DataValues::new(), false);
         assert_eq!(missing, Err(QuantifyError::MissingField("kwh".into())));
+    }
+
+    fn parameters(id: i64, region: &str, from: NaiveDateTime, values: &[(&str, &str)]) -> ParameterVersion {
+        ParameterVersion {
+            id,
+            region_code: region.into(),
+            effective_from: from,
+            activated_at: Some(local(2023, 1, 1)),
+            values: values
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.parse().unwrap()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn region_parameters_in_force_at_the_activitys_time_feed_the_formula() {
+        let c = catalog(vec![]).with_parameter_versions(vec![
+            parameters(10, "CN", local(2023, 1, 1), &[("points_per_gram", "1")]),
+            parameters(
+                11,
+                "420000",
+                local(2024, 1, 1),
+                &[("grid_ef_g_per_kwh", "500"), ("bonus_g", "7")],
+            ),
+            parameters(12, "420100", local(2024, 6, 1), &[("points_per_gram", "2")]),
+        ]);
+        let v = version(
+            1,
+            "CN",
+            local(2023, 1, 1),
+            None,
+            "kwh * region.grid_ef_g_per_kwh + region.bonus_g",
+            "1",
+        );
+        let data = DataValues::from([("kwh".to_string(), Decimal::TWO)]);
+        let at = |c: &Catalog, t| c.quantify(&v, "420100", t, &data, false);
+        // Before any version sets `bonus_g`, the formula cannot be evaluated, and says which value lacks.
+        assert_eq!(
+            at(&c, local(2023, 3, 1)),
+            Err(QuantifyError::NoRegionValue {
+                name: "bonus_g".into(),
+                region: "420100".into()
+            })
+        );
+        // The province's grid factor overrides the published one (central 2023: 527.1); the city inherits.
+        let q = at(&c, local(2024, 3, 1)).unwrap();
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (1007, Decimal::ONE, Some(11))
+        );
+        let q = at(&c, local(2024, 7, 1)).unwrap();
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (1007, Decimal::TWO, Some(12))
+        );
+        assert_eq!(
+            c.grid_factor_at("440300", local(2024, 7, 1)),
+            c.grid_factor("440300", 2024)
+        );
+        // A draft tried as if active changes what it covers, and only in the catalog it makes.
+        let draft = ParameterVersion {
+            activated_at: None,
+            ..parameters(
+                13,
+                "420100",
+                local(2024, 6, 1),
+                &[("points_per_gram", "3"), ("grid_ef_g_per_kwh", "100")],
+            )
+        };
+        let what_if = c.with_region_parameters(draft);
+        let q = at(&what_if, local(2024, 7, 1)).unwrap();
+        assert_eq!(
+            (q.reduction_g, q.points_per_gram, q.region_parameters_id),
+            (207, Decimal::from(3), Some(13))
+        );
+        assert_eq!(at(&c, local(2024, 7, 1)).unwrap().region_parameters_id, Some(12));
+        // A `region.` name no parameter can have is refused when the version is bound.
+        let terms = VersionTerms {
+            id: 2,
+            activity_type: "transit.metro".into(),
+            region_code: "CN".into(),
+            version: 2,
+            effective_from: local(2023, 1, 1),
+            effective_to: None,
+            daily_cap_g: None,
+            weights: EvidenceWeights::default(),
+        };
+        let dotted = Formula::parse("kwh * region.a.b").unwrap();
+        assert!(Version::new(terms, &BTreeMap::new(), dotted).is_err());
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod credit_code;
 pub mod data_schema;
 pub mod formula;
 pub mod phone;
+pub mod region_parameters;
 
 /// One input field that is wrong, and why: domain checks report these, and the edge answers them.
 #[derive(Debug, Clone, serde::Serialize, PartialEq, Eq, utoipa::ToSchema)]

@@ -147,7 +147,6 @@ mod tests {
             code: code.into(),
             parent: parent.map(Into::into),
             grid_region: None,
-            points_per_gram: None,
         }
     }
 

@@ -8,9 +8,10 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::store::{Parameter, Parameters};
-use crate::domain::catalog::{Catalog, EvidenceWeights, REGION_NAMES};
+use crate::domain::catalog::{Catalog, EvidenceWeights};
 use crate::domain::data_schema::{is_identifier, DataSchema, IDENTIFIER_MAX_LEN};
 use crate::domain::formula::{Formula, FormulaError};
+use crate::domain::region_parameters::FORMULA_PREFIX;
 use crate::domain::FieldError;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -193,7 +194,9 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
     let formula = Formula::parse(&req.formula)?;
     let known = |name: &str| {
         values.contains_key(name)
-            || REGION_NAMES.contains(&name)
+            || name
+                .strip_prefix(FORMULA_PREFIX)
+                .is_some_and(|n| catalog.defines_region_value(n))
             || schema.is_some_and(|s| s.field(name).is_some())
     };
     formula.check_names(known)?;

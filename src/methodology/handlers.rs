@@ -81,10 +81,11 @@ pub struct RegionList {
 pub async fn list_regions(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let rows = state.db.run(|conn| Ok(store::all_regions(conn)?)).await?;
     let catalog = state.catalog.get();
+    let now = state.clock.now_naive();
     let items = rows
         .into_iter()
         .map(|r| {
-            let rate = catalog.points_per_gram(&r.code).to_string();
+            let rate = catalog.points_per_gram(&r.code, now).to_string();
             RegionView::new(r, rate)
         })
         .collect();
@@ -101,7 +102,11 @@ pub async fn get_region(state: web::Data<AppState>, code: web::Path<String>) -> 
         .run(move |conn| Ok(store::find_region(conn, &code)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no such region"))?;
-    let rate = state.catalog.get().points_per_gram(&row.code).to_string();
+    let rate = state
+        .catalog
+        .get()
+        .points_per_gram(&row.code, state.clock.now_naive())
+        .to_string();
     Ok(HttpResponse::Ok().json(RegionView::new(row, rate)))
 }
 

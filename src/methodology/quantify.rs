@@ -108,6 +108,7 @@ pub fn quantify_error(e: QuantifyError) -> ApiError {
         QuantifyError::NoMethodology { .. } => ErrorCode::NoMethodology,
         QuantifyError::MissingField(_) => ErrorCode::MissingField,
         QuantifyError::NoGridFactor(_) => ErrorCode::NoGridFactor,
+        QuantifyError::NoRegionValue { .. } => ErrorCode::NoRegionValue,
         QuantifyError::Evaluation(_) | QuantifyError::Overflow(_) => ErrorCode::EvaluationFailed,
     };
     ApiError::unprocessable(code, e.to_string())

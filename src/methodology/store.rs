@@ -1,4 +1,5 @@
-//! Queries on regions, grid factors, activity types and methodology versions.
+//! Queries on regions, grid factors, activity types and methodology versions; the catalog they make with
+//! the active region-parameter versions.
 
 use std::collections::BTreeMap;
 
@@ -31,7 +32,6 @@ pub struct RegionRow {
     pub macro_region: Option<String>,
     pub nbs_region: Option<String>,
     pub grid_region: Option<String>,
-    pub points_per_gram: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -246,7 +246,6 @@ pub fn load_catalog(conn: &mut AnyConnection) -> QueryResult<Catalog> {
     let regions = all_regions(conn)?
         .into_iter()
         .map(|r| RegionInfo {
-            points_per_gram: r.points_per_gram.as_deref().and_then(|p| p.parse().ok()),
             code: r.code,
             parent: r.parent_code,
             grid_region: r.grid_region,
@@ -290,5 +289,6 @@ pub fn load_catalog(conn: &mut AnyConnection) -> QueryResult<Catalog> {
             }
         })
         .collect();
-    Ok(Catalog::new(regions, grid, types, versions))
+    let parameters = crate::region_parameters::store::active_versions(conn)?;
+    Ok(Catalog::new(regions, grid, types, versions).with_parameter_versions(parameters))
 }

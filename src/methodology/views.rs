@@ -24,7 +24,8 @@ pub struct RegionView {
     /// east, central, west or northeast (NBS since 2011)
     pub nbs_region: Option<String>,
     pub grid_region: Option<String>,
-    /// The rate in force here, inherited down the hierarchy (decimal string).
+    /// The rate in force here now: the region parameter `points_per_gram`, inherited down the hierarchy
+    /// (decimal string).
     pub points_per_gram: String,
 }
 

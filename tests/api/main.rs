@@ -17,4 +17,5 @@ mod methodology;
 mod profile;
 mod providers;
 mod redemptions;
+mod region_parameters;
 mod retention;
