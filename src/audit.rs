@@ -10,13 +10,18 @@ use crate::db::AnyConnection;
 crate::text_enum! {
     /// What an administrator did.
     pub enum AuditAction {
+        ActivityTypeChangeApprove = "activity_type.change_approve",
+        ActivityTypeChangeRequest = "activity_type.change_request",
         ActivityTypeCreate = "activity_type.create",
         AdminCreate = "admin.create",
         KeyCreate = "key.create",
         KeyRevoke = "key.revoke",
         MethodologyActivate = "methodology.activate",
         MethodologyDraft = "methodology.draft",
+        MethodologyDraftDelete = "methodology.draft_delete",
+        MethodologyDraftEdit = "methodology.draft_edit",
         MethodologyRetire = "methodology.retire",
+        MethodologyRetireRequest = "methodology.retire_request",
         PartnerCreate = "partner.create",
         ProviderCreate = "provider.create",
         ReviewApprove = "review.approve",
@@ -31,6 +36,7 @@ crate::text_enum! {
     pub enum AuditEntity {
         Activity = "activity",
         ActivityType = "activity_type",
+        ActivityTypeChange = "activity_type_change",
         MethodologyVersion = "methodology_version",
         Partner = "partner",
         Provider = "provider",

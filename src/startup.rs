@@ -90,7 +90,12 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
-    let ingest = writer::start(db.clone(), settings.activities.clone(), clock.clone());
+    let ingest = writer::start(
+        db.clone(),
+        settings.activities.clone(),
+        clock.clone(),
+        catalog.clone(),
+    );
     let transfers = transfer_writer::start(
         db.clone(),
         Batching {
@@ -127,6 +132,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
                 .configure(methodology::handlers::routes)
+                .configure(methodology::type_handlers::routes)
                 .configure(governance::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod activities;
+mod activity_types;
 mod auth;
 mod basics;
 mod cli;
@@ -11,6 +12,7 @@ mod governance;
 mod ledger;
 mod ledger_model;
 mod methodology;
+mod methodology_governance;
 mod providers;
 mod redemptions;
 mod retention;
