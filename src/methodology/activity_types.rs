@@ -156,6 +156,27 @@ fn find_change(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<ChangeRo
         .optional()
 }
 
+/// Changes to activity types, newest first, keyset-paged by id; only those in `status` when given.
+pub fn list_changes(
+    conn: &mut AnyConnection,
+    status: Option<ChangeStatus>,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<ChangeRow>> {
+    let mut query = activity_type_changes::table
+        .select(ChangeRow::as_select())
+        .order(activity_type_changes::id.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(status) = status {
+        query = query.filter(activity_type_changes::status.eq(status));
+    }
+    if let Some(before) = before {
+        query = query.filter(activity_type_changes::id.lt(before));
+    }
+    query.load(conn)
+}
+
 /// Refuses a data schema change that would leave a stored activity invalid, naming each field.
 fn check_schema_change(current: &ActivityTypeRow, change: &TypeChange) -> TypeResult<()> {
     let Some(proposed) = &change.data_schema else {

@@ -13,6 +13,7 @@ use crate::domain::data_schema::DataSchema;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use crate::governance::Governor;
 use crate::http::json::ApiJson;
+use crate::http::pagination::{PageQuery, Paginated};
 use crate::state::AppState;
 
 impl From<TypeError> for ApiError {
@@ -39,6 +40,7 @@ impl From<TypeError> for ApiError {
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/admin/activity-types").route(web::post().to(create_activity_type)))
         .service(web::resource("/admin/activity-types/{code}").route(web::patch().to(change_activity_type)))
+        .service(web::resource("/admin/activity-type-changes").route(web::get().to(list_changes)))
         .service(
             web::resource("/admin/activity-type-changes/{id}/approve").route(web::post().to(approve_change)),
         );
@@ -266,6 +268,47 @@ pub async fn change_activity_type(
         })
         .await?;
     Ok(HttpResponse::Accepted().json(TypeChangeView::from(row)))
+}
+
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+pub struct ChangeQuery {
+    /// pending or approved
+    #[serde(default, deserialize_with = "crate::http::query::blank_is_absent")]
+    #[param(value_type = Option<ChangeStatus>)]
+    pub status: Option<String>,
+}
+
+/// Changes to activity types, newest first (any administrator): what waits for approval with
+/// `status=pending`.
+#[utoipa::path(get, path = "/api/v1/admin/activity-type-changes", tag = "admin", params(ChangeQuery, PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = Paginated<TypeChangeView>), (status = 422, body = Problem)))]
+pub async fn list_changes(
+    state: web::Data<AppState>,
+    _governor: Governor,
+    query: web::Query<ChangeQuery>,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let status = match &query.status {
+        None => None,
+        Some(s) => Some(
+            s.parse::<ChangeStatus>()
+                .map_err(|_| ApiError::field("status", "must be pending or approved"))?,
+        ),
+    };
+    let rows = state
+        .db
+        .run(move |conn| {
+            Ok(activity_types::list_changes(
+                conn,
+                status,
+                page.before,
+                page.limit + 1,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, TypeChangeView::from)))
 }
 
 /// The change approved and the type as it now is.

@@ -91,6 +91,23 @@ async fn a_speed_limit_change_is_in_force_only_once_approved(app: TestApp) {
         "pending is not in force"
     );
     assert_eq!(activity_type(&app, "walking").await["max_speed_kmh"], 8);
+    // The approver finds it among the pending changes.
+    let pending = app
+        .get(
+            "/api/v1/admin/activity-type-changes?status=pending",
+            Some(&checker),
+        )
+        .await;
+    let listed = pending.assert_status(200)["items"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["change_id"], change["change_id"]);
+    assert_eq!(
+        listed[0]["proposed"],
+        json!({"max_speed_kmh": 15, "name": "快走"})
+    );
+    app.get("/api/v1/admin/activity-type-changes?status=later", Some(&checker))
+        .await
+        .assert_problem(422, "validation_failed");
 
     app.post(&approve(&change), &json!({}), Some(&maker))
         .await
@@ -112,6 +129,13 @@ async fn a_speed_limit_change_is_in_force_only_once_approved(app: TestApp) {
     app.post(&approve(&change), &json!({}), Some(&checker))
         .await
         .assert_problem(409, "invalid_state");
+    let pending = app
+        .get(
+            "/api/v1/admin/activity-type-changes?status=pending",
+            Some(&checker),
+        )
+        .await;
+    assert_eq!(pending.assert_status(200)["items"], json!([]));
 
     // Both steps are audited.
     let audit = app.get("/api/v1/admin/audit?limit=20", Some(&checker)).await;
