@@ -11,6 +11,7 @@ both_backends!(
     retiring_needs_a_second_administrator_in_scope,
     drafts_are_corrected_by_their_drafter_and_deleted_in_scope,
     the_diff_shows_what_a_draft_changes_against_the_version_it_replaces,
+    the_openapi_document_lists_the_governance_routes,
 );
 
 fn bus_draft(region: &str, k: &str) -> Value {
@@ -283,4 +284,21 @@ async fn the_diff_shows_what_a_draft_changes_against_the_version_it_replaces(app
     app.get(&path(&hubei, "/diff"), Some(&user))
         .await
         .assert_problem(403, "forbidden");
+}
+
+async fn the_openapi_document_lists_the_governance_routes(app: TestApp) {
+    let r = app.get("/api/v1/openapi.json", None).await;
+    let paths = &r.assert_status(200)["paths"];
+    for (path, method) in [
+        ("/api/v1/admin/methodologies/{id}", "patch"),
+        ("/api/v1/admin/methodologies/{id}", "delete"),
+        ("/api/v1/admin/methodologies/{id}/diff", "get"),
+        ("/api/v1/admin/methodologies/{id}/retire", "post"),
+        ("/api/v1/admin/methodologies/{id}/retire/approve", "post"),
+        ("/api/v1/admin/activity-types/{code}", "patch"),
+        ("/api/v1/admin/activity-type-changes", "get"),
+        ("/api/v1/admin/activity-type-changes/{id}/approve", "post"),
+    ] {
+        assert!(paths[path].get(method).is_some(), "{method} {path} missing");
+    }
 }
