@@ -34,7 +34,6 @@ impl From<MethodologyError> for ApiError {
             E::NotADraft(_)
             | E::NotActive(_)
             | E::ChangedMeanwhile
-            | E::AlreadyFinal(_)
             | E::RetireAlreadyRequested
             | E::NoRetireRequest => ApiError::conflict(ErrorCode::InvalidState, detail),
             E::VersionNumberTaken => ApiError::conflict(ErrorCode::Conflict, detail),

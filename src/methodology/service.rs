@@ -35,8 +35,6 @@ pub enum MethodologyError {
     /// Another request moved the version between reading and updating it.
     #[error("the version changed meanwhile")]
     ChangedMeanwhile,
-    #[error("this version is already {0}")]
-    AlreadyFinal(MethodologyStatus),
     #[error("another draft took this version number; retry")]
     VersionNumberTaken,
     /// A row written in this transaction could not be read back.
