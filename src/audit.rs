@@ -10,6 +10,8 @@ use crate::db::AnyConnection;
 crate::text_enum! {
     /// What an administrator did.
     pub enum AuditAction {
+        ActivityTypeChangeApprove = "activity_type.change_approve",
+        ActivityTypeChangeRequest = "activity_type.change_request",
         ActivityTypeCreate = "activity_type.create",
         AdminCreate = "admin.create",
         KeyCreate = "key.create",
@@ -17,7 +19,10 @@ crate::text_enum! {
         KeyRotate = "key.rotate",
         MethodologyActivate = "methodology.activate",
         MethodologyDraft = "methodology.draft",
+        MethodologyDraftDelete = "methodology.draft_delete",
+        MethodologyDraftEdit = "methodology.draft_edit",
         MethodologyRetire = "methodology.retire",
+        MethodologyRetireRequest = "methodology.retire_request",
         PartnerCreate = "partner.create",
         ProviderCreate = "provider.create",
         RegionParametersActivate = "region_parameters.activate",
@@ -36,6 +41,7 @@ crate::text_enum! {
     pub enum AuditEntity {
         Activity = "activity",
         ActivityType = "activity_type",
+        ActivityTypeChange = "activity_type_change",
         MethodologyVersion = "methodology_version",
         Partner = "partner",
         Provider = "provider",

@@ -150,7 +150,6 @@ pub struct ActivitySettings {
     pub annual_points_cap: i64,
     /// Grams one event may reduce and still be credited without review.
     pub max_reduction_g_per_event: i64,
-    pub max_speed_kmh: std::collections::HashMap<String, u32>,
 }
 
 /// A setting that fails its check: its key and why.

@@ -275,6 +275,7 @@ fn earn(
         )?;
         let mut cx = ingest::Context {
             settings: &state.settings.activities,
+            catalog: &catalog,
             issuance: &mut IssuanceAccounts::default(),
             now: state.clock.now_naive(),
             planning: Planning::EachTime,

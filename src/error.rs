@@ -21,6 +21,7 @@ crate::text_enum! {
         Forbidden = "forbidden",
         IdempotencyConflict = "idempotency_conflict",
         IdempotencyKeyRequired = "idempotency_key_required",
+        IncompatibleSchema = "incompatible_schema",
         InsufficientFunds = "insufficient_funds",
         InternalError = "internal_error",
         InvalidCredentials = "invalid_credentials",

@@ -90,7 +90,12 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
-    let ingest = writer::start(db.clone(), settings.activities.clone(), clock.clone());
+    let ingest = writer::start(
+        db.clone(),
+        settings.activities.clone(),
+        clock.clone(),
+        catalog.clone(),
+    );
     let transfers = transfer_writer::start(
         db.clone(),
         Batching {
@@ -129,6 +134,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(accounts::handlers::routes)
                 .configure(accounts::me::routes)
                 .configure(methodology::handlers::routes)
+                .configure(methodology::type_handlers::routes)
                 .configure(governance::handlers::routes)
                 .configure(region_parameters::handlers::routes)
                 .configure(ledger::handlers::routes)

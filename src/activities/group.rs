@@ -27,6 +27,7 @@ use super::{rules, store};
 use crate::db::group_commit::write_alone;
 use crate::db::prepared::Planning;
 use crate::db::{self, AnyConnection, Ids};
+use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
 use crate::ledger::service::{Cause, Kind};
@@ -46,7 +47,7 @@ pub fn ingest_group(
     let mut accounts = batch::lock_accounts(conn, &owners)?;
     let mut read = Read {
         stored: store::stored_answers(conn, &keys, cx.planning)?,
-        neighbours: neighbours_of(conn, events, cx.planning)?,
+        neighbours: neighbours_of(conn, cx.catalog, events, cx.planning)?,
         book: book_of(conn, cx, events)?,
     };
     let (mut answers, decided) = decide_in_order(conn, cx, events, &keys, &mut read)?;
@@ -151,10 +152,15 @@ pub fn ingest_alone(conn: &mut AnyConnection, cx: &mut Context<'_>, event: &Even
 /// Every stored live activity the group's travel events can overlap, in one query.
 fn neighbours_of(
     conn: &mut AnyConnection,
+    catalog: &Catalog,
     events: &[&Event],
     planning: Planning,
 ) -> QueryResult<Vec<Neighbour>> {
-    let travel: Vec<&Event> = events.iter().copied().filter(|e| needs_neighbours(e)).collect();
+    let travel: Vec<&Event> = events
+        .iter()
+        .copied()
+        .filter(|e| needs_neighbours(catalog, e))
+        .collect();
     let (Some(from), Some(to)) = (
         travel.iter().map(|e| e.interval.0).min(),
         travel.iter().map(|e| e.interval.1).max(),

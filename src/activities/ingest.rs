@@ -15,7 +15,7 @@ use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
-use crate::domain::catalog::AmountOverflow;
+use crate::domain::catalog::{AmountOverflow, Catalog};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
@@ -24,6 +24,8 @@ use crate::methodology::quantify::Quantified;
 /// What stays the same for every event of a batch.
 pub struct Context<'a> {
     pub settings: &'a ActivitySettings,
+    /// Which types are travel and their speed bounds.
+    pub catalog: &'a Catalog,
     pub issuance: &'a mut IssuanceAccounts,
     pub now: NaiveDateTime,
     /// `Cached` only on a writer's own connection (see `prepared::Planning`).
@@ -138,8 +140,8 @@ pub struct Decided {
 }
 
 /// Whether the overlap rules apply to the event at all (a late event is rejected before them).
-pub fn needs_neighbours(event: &Event) -> bool {
-    event.quantified.is_some() && rules::is_travel(&event.activity_type)
+pub fn needs_neighbours(catalog: &Catalog, event: &Event) -> bool {
+    event.quantified.is_some() && catalog.is_travel(&event.activity_type)
 }
 
 /// Judges the event against its overlapping neighbours and takes its grant from the book. An error is a
@@ -155,10 +157,11 @@ pub fn decide(
         return Ok(Decided::refused(Status::Rejected, vec![Reason::Late]));
     };
     let bounds = rules::Bounds {
-        max_speed_kmh: cx.settings.max_speed_kmh.get(&event.activity_type).copied(),
+        kind: rules::TypeRules::of(cx.catalog, &event.activity_type),
         max_reduction_g: cx.settings.max_reduction_g_per_event,
     };
-    let (base, already) = match rules::judge(event, bounds, overlapping) {
+    let is_travel = |code: &str| cx.catalog.is_travel(code);
+    let (base, already) = match rules::judge(event, bounds, overlapping, &is_travel) {
         Verdict::Rejected(why) => return Ok(Decided::refused(Status::Rejected, vec![why])),
         Verdict::Flagged(flags) => return Ok(Decided::refused(Status::Flagged, flags)),
         Verdict::Credit { reasons, already } => (reasons, already),

@@ -129,10 +129,10 @@ fn check(
     let ended_at = req.ended_at.map(|t| t.naive_utc());
     check_ends_after_start(occurred_at, ended_at, &mut errors);
     let typed = typed_data(catalog, req, &mut errors);
-    let max_speed_kmh = settings.max_speed_kmh.get(&req.activity_type).copied();
+    let kind = rules::TypeRules::of(catalog, &req.activity_type);
     let occupied = typed
         .as_ref()
-        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, &req.activity_type, max_speed_kmh));
+        .map(|(_, values)| rules::interval(occurred_at, ended_at, values, kind));
     if let (Some(occupied), Some((_, values))) = (occupied, &typed) {
         check_lasts_at_most_a_day(occupied, &mut errors);
         check_duration_fits(values, occurred_at, ended_at, &mut errors);

@@ -182,6 +182,7 @@ fn approve(
         already,
     } = approval_terms(
         &before.activity_type,
+        catalog.is_travel(&before.activity_type),
         before.provider_id.is_some(),
         &store::overlapping(conn, before)?,
     )?;

@@ -9,14 +9,35 @@ use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 
 use super::model::{Event, Neighbour, Reason, Status};
-use crate::domain::catalog::{china, AmountOverflow};
+use crate::domain::catalog::{china, ActivityTypeInfo, AmountOverflow, Catalog};
 use crate::domain::data_schema::DataValues;
 
-/// Travel types are the ones a person can only do one of at a time.
-pub fn is_travel(activity_type: &str) -> bool {
-    activity_type == "walking"
-        || activity_type.starts_with("cycling.")
-        || activity_type.starts_with("transit.")
+/// What the rules read of an activity type: properties administrators govern in the catalog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TypeRules {
+    /// Travel types are the ones a person can only do one of at a time.
+    pub travel: bool,
+    /// The type's speed bound, if it has one.
+    pub max_speed_kmh: Option<u32>,
+}
+
+impl From<&ActivityTypeInfo> for TypeRules {
+    fn from(kind: &ActivityTypeInfo) -> TypeRules {
+        TypeRules {
+            travel: kind.travel,
+            max_speed_kmh: kind.max_speed_kmh,
+        }
+    }
+}
+
+impl TypeRules {
+    /// The rules of `activity_type` in `catalog` (an unknown type has none).
+    pub fn of(catalog: &Catalog, activity_type: &str) -> TypeRules {
+        catalog
+            .activity_type(activity_type)
+            .map(TypeRules::from)
+            .unwrap_or_default()
+    }
 }
 
 /// The Asia/Shanghai calendar date of a UTC instant, `YYYY-MM-DD`: the day a daily cap counts.
@@ -67,8 +88,7 @@ pub fn interval(
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     data: &DataValues,
-    activity_type: &str,
-    max_speed_kmh: Option<u32>,
+    kind: TypeRules,
 ) -> Occupied {
     let after = |seconds: Decimal| {
         seconds
@@ -84,8 +104,8 @@ pub fn interval(
         (None, None) => None,
     };
     let least = || {
-        is_travel(activity_type)
-            .then(|| least_time(data, max_speed_kmh))
+        kind.travel
+            .then(|| least_time(data, kind.max_speed_kmh))
             .flatten()
             .map(|(seconds, field)| (after(seconds), field))
     };
@@ -184,25 +204,31 @@ pub enum Verdict {
 /// What is plausible for one event of a type.
 #[derive(Debug, Clone, Copy)]
 pub struct Bounds {
-    /// The type's speed bound, if it has one.
-    pub max_speed_kmh: Option<u32>,
+    /// The event's type: whether it is travel, and its speed bound.
+    pub kind: TypeRules,
     /// The most grams one event may reduce before an administrator looks at it
     /// (`activities.max_reduction_g_per_event`).
     pub max_reduction_g: i64,
 }
 
-/// Judges an event against its type's bounds and the other activities of its account that overlap it.
-pub fn judge(event: &Event, bounds: Bounds, overlapping: &[&Neighbour]) -> Verdict {
+/// Judges an event against its type's bounds and the other activities of its account that overlap it;
+/// `is_travel` says which of their types are travel.
+pub fn judge(
+    event: &Event,
+    bounds: Bounds,
+    overlapping: &[&Neighbour],
+    is_travel: &dyn Fn(&str) -> bool,
+) -> Verdict {
     let mut flags = Vec::new();
     let reduction_g = event.quantified.as_ref().map_or(0, |q| q.quantity.reduction_g);
     if reduction_g > bounds.max_reduction_g {
         flags.push(Reason::ImplausibleAmount);
     }
-    if too_fast(event, bounds.max_speed_kmh) {
+    if too_fast(event, bounds.kind.max_speed_kmh) {
         flags.push(Reason::Speed);
     }
     let mut app_records = Vec::new();
-    if is_travel(&event.activity_type) {
+    if bounds.kind.travel {
         let this_is_operator = event.poster.provider_id.is_some();
         for &other in overlapping.iter().filter(|other| is_travel(&other.activity_type)) {
             match (
@@ -299,13 +325,15 @@ pub struct ApprovalTerms {
 /// Approving a flagged travel record honours the other records of its trip as posting it would have:
 /// an app record yields to any live operator record of the trip, and an operator record only tops up what
 /// the trip's app records were granted. `overlapping`: the account's live activities overlapping it (the
-/// record itself may be among them: it is no other side's record of its trip).
+/// record itself may be among them: it is no other side's record of its trip). `travel`: whether its type
+/// is travel.
 pub fn approval_terms(
     activity_type: &str,
+    travel: bool,
     from_operator: bool,
     overlapping: &[Neighbour],
 ) -> Result<ApprovalTerms, Unapprovable> {
-    if !is_travel(activity_type) {
+    if !travel {
         return Ok(ApprovalTerms {
             reasons: Vec::new(),
             already: (0, 0),
@@ -367,31 +395,37 @@ mod tests {
         // Counted rides take their least time each, and a distance its own at the bound: the longer wins.
         let rides = DataValues::from([("count".into(), Decimal::from(3))]);
         assert_eq!(
-            interval(t(1, 0), None, &rides, "transit.bus", Some(80)).span.1,
+            interval(t(1, 0), None, &rides, kind("transit.bus", Some(80)))
+                .span
+                .1,
             t(1, 6)
         );
         let mut both = rides.clone();
         both.insert("distance_m".into(), Decimal::from(20_000));
         assert_eq!(
-            interval(t(1, 0), None, &both, "transit.bus", Some(80)).span.1,
+            interval(t(1, 0), None, &both, kind("transit.bus", Some(80)))
+                .span
+                .1,
             t(1, 15)
         );
         assert_eq!(
-            interval(t(1, 0), None, &data, "transit.bus", Some(8)).span,
+            interval(t(1, 0), None, &data, kind("transit.bus", Some(8))).span,
             (t(1, 0), t(1, 30))
         );
         assert_eq!(
-            interval(t(1, 0), None, &walk, "transit.bus", None).span.1,
+            interval(t(1, 0), None, &walk, kind("transit.bus", None)).span.1,
             t(1, 0) + Duration::seconds(1)
         );
         // Untimed, 3 km at no more than 8 km/h took at least 22.5 minutes (rounded up to the second).
         let least = t(1, 22) + Duration::seconds(30);
         assert_eq!(
-            interval(t(1, 0), None, &walk, "transit.bus", Some(8)).span.1,
+            interval(t(1, 0), None, &walk, kind("transit.bus", Some(8)))
+                .span
+                .1,
             least
         );
         assert_eq!(
-            interval(t(1, 0), Some(t(1, 5)), &walk, "transit.bus", Some(8))
+            interval(t(1, 0), Some(t(1, 5)), &walk, kind("transit.bus", Some(8)))
                 .span
                 .1,
             t(1, 5),
@@ -399,25 +433,24 @@ mod tests {
         );
         let absurd = DataValues::from([("duration_s".into(), Decimal::from(i64::MAX))]);
         assert_eq!(
-            interval(t(1, 0), None, &absurd, "transit.bus", None).span.1,
+            interval(t(1, 0), None, &absurd, kind("transit.bus", None)).span.1,
             NaiveDateTime::MAX
         );
         let far = DataValues::from([("distance_m".into(), Decimal::MAX)]);
         assert_eq!(
-            interval(t(1, 0), None, &far, "transit.bus", Some(8)).span.1,
+            interval(t(1, 0), None, &far, kind("transit.bus", Some(8))).span.1,
             NaiveDateTime::MAX
         );
-        assert!(is_travel("transit.metro") && is_travel("walking") && !is_travel("waste.sorting"));
     }
 
     #[test]
     fn only_travel_counts_rides_and_the_end_names_the_field_that_set_it() {
         let thousand = DataValues::from([("count".into(), Decimal::from(1000))]);
         // A thousand bags of sorted waste take no time of their own: an instant, not 2,000 minutes.
-        let waste = interval(t(1, 0), None, &thousand, "waste.bags", Some(8));
+        let waste = interval(t(1, 0), None, &thousand, kind("waste.bags", Some(8)));
         assert_eq!(waste.span, (t(1, 0), t(1, 0) + shortest()));
         assert_eq!(waste.end_set_by, "occurred_at");
-        let rides = interval(t(1, 0), None, &thousand, "transit.bus", Some(80));
+        let rides = interval(t(1, 0), None, &thousand, kind("transit.bus", Some(80)));
         assert_eq!(
             (rides.span.1, rides.end_set_by),
             (t(1, 0) + Duration::minutes(2000), "data.count")
@@ -426,16 +459,16 @@ mod tests {
         far.insert("distance_m".into(), Decimal::from(1_000_000));
         // 1,000 km at 8 km/h is longer than a thousand rides: the distance set the end.
         assert_eq!(
-            interval(t(1, 0), None, &far, "walking", Some(8)).end_set_by,
+            interval(t(1, 0), None, &far, kind("walking", Some(8))).end_set_by,
             "data.distance_m"
         );
         let timed = DataValues::from([("duration_s".into(), Decimal::from(60))]);
         assert_eq!(
-            interval(t(1, 0), None, &timed, "waste.bags", None).end_set_by,
+            interval(t(1, 0), None, &timed, kind("waste.bags", None)).end_set_by,
             "data.duration_s"
         );
         assert_eq!(
-            interval(t(1, 0), Some(t(2, 0)), &timed, "waste.bags", None).end_set_by,
+            interval(t(1, 0), Some(t(2, 0)), &timed, kind("waste.bags", None)).end_set_by,
             "ended_at"
         );
     }
@@ -450,7 +483,7 @@ mod tests {
         let mut trip = event("cycling.private", None, endless);
         trip.ended_at = Some(t(8, 15));
         assert_eq!(
-            judge(&trip, bounds(Some(30)), &[]),
+            judge(&trip, bounds(&trip, Some(30)), &[], &travel),
             Verdict::Flagged(vec![Reason::Speed])
         );
     }
@@ -527,14 +560,14 @@ mod tests {
             record("transit.bus", None, Status::Credited, (80, 40)),
             record("transit.metro", Some(7), Status::Credited, (467, 467)),
         ];
-        let terms = approval_terms("transit.metro", true, &legs).unwrap();
+        let terms = approval_terms("transit.metro", travel("transit.metro"), true, &legs).unwrap();
         assert_eq!(
             terms.already,
             (374, 186),
             "both metro legs of the app, not the bus, not the operator"
         );
         assert_eq!(terms.reasons, [Reason::SupersedesAppRecord]);
-        let terms = approval_terms("transit.metro", true, &legs[2..3]).unwrap();
+        let terms = approval_terms("transit.metro", travel("transit.metro"), true, &legs[2..3]).unwrap();
         assert_eq!((terms.reasons.len(), terms.already), (0, (0, 0)));
     }
 
@@ -542,20 +575,35 @@ mod tests {
     fn an_app_record_yields_to_any_operator_record_of_its_trip() {
         let flagged_operator = [record("transit.metro", Some(7), Status::Flagged, (0, 0))];
         assert_eq!(
-            approval_terms("transit.metro", false, &flagged_operator),
+            approval_terms("transit.metro", travel("transit.metro"), false, &flagged_operator),
             Err(OperatorRecordStands.into())
         );
         let other_type = [record("transit.bus", Some(7), Status::Credited, (80, 80))];
-        assert!(approval_terms("transit.metro", false, &other_type).is_ok());
+        assert!(approval_terms("transit.metro", travel("transit.metro"), false, &other_type).is_ok());
         assert!(
-            approval_terms("waste.sorting", false, &flagged_operator).is_ok(),
+            approval_terms("waste.sorting", travel("waste.sorting"), false, &flagged_operator).is_ok(),
             "not travel"
         );
     }
 
-    fn bounds(max_speed_kmh: Option<u32>) -> Bounds {
-        Bounds {
+    /// The seeded travel types, as the catalog has them.
+    fn travel(code: &str) -> bool {
+        matches!(
+            code,
+            "walking" | "cycling.bikeshare" | "transit.bus" | "transit.metro"
+        )
+    }
+
+    fn kind(code: &str, max_speed_kmh: Option<u32>) -> TypeRules {
+        TypeRules {
+            travel: travel(code),
             max_speed_kmh,
+        }
+    }
+
+    fn bounds(event: &Event, max_speed_kmh: Option<u32>) -> Bounds {
+        Bounds {
+            kind: kind(&event.activity_type, max_speed_kmh),
             max_reduction_g: 100_000,
         }
     }
@@ -576,13 +624,13 @@ mod tests {
         let none = DataValues::new();
         let at_bound = weighing(event("waste.bags", None, none.clone()), 100_000);
         assert!(matches!(
-            judge(&at_bound, bounds(None), &[]),
+            judge(&at_bound, bounds(&at_bound, None), &[], &travel),
             Verdict::Credit { .. }
         ));
         for above in [100_001, i64::MAX] {
             let huge = weighing(event("waste.bags", None, none.clone()), above);
             assert_eq!(
-                judge(&huge, bounds(None), &[]),
+                judge(&huge, bounds(&huge, None), &[], &travel),
                 Verdict::Flagged(vec![Reason::ImplausibleAmount])
             );
         }
@@ -590,7 +638,7 @@ mod tests {
         let walk = record("walking", None, Status::Credited, (50, 50));
         let huge_trip = weighing(event("transit.metro", None, none), 100_001);
         assert_eq!(
-            judge(&huge_trip, bounds(None), &[&walk]),
+            judge(&huge_trip, bounds(&huge_trip, None), &[&walk], &travel),
             Verdict::Flagged(vec![Reason::ImplausibleAmount, Reason::Overlap])
         );
     }
@@ -606,12 +654,12 @@ mod tests {
         // An operator's record cannot top up such a trip: it is held for review, and its approval refused.
         let operator = weighing(event("transit.metro", Some(7), DataValues::new()), 100);
         assert_eq!(
-            judge(&operator, bounds(None), &[&huge, &more]),
+            judge(&operator, bounds(&operator, None), &[&huge, &more], &travel),
             Verdict::Flagged(vec![Reason::ImplausibleAmount])
         );
         let legs = [huge.clone(), more.clone()];
         assert!(matches!(
-            approval_terms("transit.metro", true, &legs),
+            approval_terms("transit.metro", travel("transit.metro"), true, &legs),
             Err(Unapprovable::Overflow(_))
         ));
     }
@@ -624,17 +672,17 @@ mod tests {
         let walk = record("walking", None, Status::Credited, (50, 50));
         let app_event = event("transit.metro", None, none.clone());
         assert_eq!(
-            judge(&app_event, bounds(None), &[&operator]),
+            judge(&app_event, bounds(&app_event, None), &[&operator], &travel),
             Verdict::Rejected(Reason::Duplicate)
         );
         assert_eq!(
-            judge(&app_event, bounds(None), &[&walk, &walk]),
+            judge(&app_event, bounds(&app_event, None), &[&walk, &walk], &travel),
             Verdict::Flagged(vec![Reason::Overlap]),
             "one overlap reason, however many overlaps"
         );
         let operator_event = event("transit.metro", Some(7), none);
         assert_eq!(
-            judge(&operator_event, bounds(None), &[&app]),
+            judge(&operator_event, bounds(&operator_event, None), &[&app], &travel),
             Verdict::Credit {
                 reasons: vec![Reason::SupersedesAppRecord],
                 already: (187, 93)
@@ -642,7 +690,12 @@ mod tests {
         );
         let flagged_app = record("transit.metro", None, Status::Flagged, (0, 0));
         assert_eq!(
-            judge(&operator_event, bounds(None), &[&flagged_app]),
+            judge(
+                &operator_event,
+                bounds(&operator_event, None),
+                &[&flagged_app],
+                &travel
+            ),
             Verdict::Credit {
                 reasons: vec![],
                 already: (0, 0)
@@ -656,11 +709,11 @@ mod tests {
             DataValues::from([("distance_m".into(), Decimal::from(3000))]),
         );
         assert_eq!(
-            judge(&fast, bounds(Some(15)), &[]),
+            judge(&fast, bounds(&fast, Some(15)), &[], &travel),
             Verdict::Flagged(vec![Reason::Speed])
         );
         assert!(matches!(
-            judge(&fast, bounds(Some(20)), &[]),
+            judge(&fast, bounds(&fast, Some(20)), &[], &travel),
             Verdict::Credit { .. }
         ));
     }

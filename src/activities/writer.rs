@@ -4,6 +4,7 @@
 //! nothing written and its neighbours carry on; an event that fails after writing, or a failed commit,
 //! rolls the transaction back, and the batch is retried one event per transaction.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::group::ingest_group;
@@ -14,8 +15,10 @@ use crate::config::ActivitySettings;
 use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
 use crate::db::prepared::Planning;
 use crate::db::Db;
+use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
+use crate::methodology::cache::CatalogCache;
 
 type Answers = Vec<Answer>;
 
@@ -23,20 +26,26 @@ type Answers = Vec<Answer>;
 pub type IngestQueue = Queue<Event, Answer>;
 
 /// Starts `settings.writers` ingest writers; they stop when the last queue handle is dropped. The rows
-/// they write are stamped with `clock`'s time.
-pub fn start(db: Db, settings: ActivitySettings, clock: Clock) -> IngestQueue {
+/// they write are stamped with `clock`'s time, and judged by the activity types of `catalog` as it is then.
+pub fn start(db: Db, settings: ActivitySettings, clock: Clock, catalog: Arc<CatalogCache>) -> IngestQueue {
     let batching = Batching {
         window: Duration::from_millis(settings.batch_window_ms),
         max: settings.batch_max,
         writers: settings.writers,
     };
     Queue::start("ingest-writer", batching, move || {
-        let (mut conn, settings, clock) =
-            (WriterConnection::new(db.clone()), settings.clone(), clock.clone());
+        let (mut conn, settings, clock, catalog) = (
+            WriterConnection::new(db.clone()),
+            settings.clone(),
+            clock.clone(),
+            catalog.clone(),
+        );
         let mut issuance = IssuanceAccounts::default();
         move |events: &[&Event]| {
+            let catalog = catalog.get();
             let mut writing = Writing {
                 settings: &settings,
+                catalog: &catalog,
                 issuance: &mut issuance,
                 clock: &clock,
             };
@@ -48,6 +57,7 @@ pub fn start(db: Db, settings: ActivitySettings, clock: Clock) -> IngestQueue {
 /// What a writer keeps between its batches.
 struct Writing<'a> {
     settings: &'a ActivitySettings,
+    catalog: &'a Catalog,
     /// The issuance accounts looked up so far (their rows never change).
     issuance: &'a mut IssuanceAccounts,
     clock: &'a Clock,
@@ -77,6 +87,7 @@ fn write_batch(conn: &mut WriterConnection, writing: &mut Writing<'_>, events: &
     group_commit::write_batch(conn, "ingest", events, |conn, events| {
         let mut cx = Context {
             settings: writing.settings,
+            catalog: writing.catalog,
             issuance: &mut *writing.issuance,
             now: writing.clock.now_naive(),
             planning: Planning::Cached,

@@ -108,6 +108,21 @@ diesel::table! {
         data_schema -> Text,
         claim_window_days -> Integer,
         created_at -> Timestamp,
+        travel -> Bool,
+        max_speed_kmh -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    activity_type_changes (id) {
+        id -> BigInt,
+        activity_type -> Text,
+        proposed -> Text,
+        status -> Text,
+        requested_by -> BigInt,
+        requested_at -> Timestamp,
+        approved_by -> Nullable<BigInt>,
+        approved_at -> Nullable<Timestamp>,
     }
 }
 
@@ -130,6 +145,8 @@ diesel::table! {
         created_at -> Timestamp,
         activated_at -> Nullable<Timestamp>,
         retired_at -> Nullable<Timestamp>,
+        retire_requested_by -> Nullable<BigInt>,
+        retire_requested_at -> Nullable<Timestamp>,
     }
 }
 

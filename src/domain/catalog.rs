@@ -41,6 +41,11 @@ pub struct ActivityTypeInfo {
     pub code: String,
     pub schema: DataSchema,
     pub claim_window_days: i64,
+    /// Travel: a person does one at a time, so two overlapping trips are one too many.
+    pub travel: bool,
+    /// Average speeds above this flag an activity for review; an untimed trip takes at least its distance
+    /// at this speed.
+    pub max_speed_kmh: Option<u32>,
 }
 
 crate::text_enum! {
@@ -290,6 +295,11 @@ impl Catalog {
         self.types.get(code)
     }
 
+    /// Whether `code` is a travel type (an unknown type is not).
+    pub fn is_travel(&self, code: &str) -> bool {
+        self.types.get(code).is_some_and(|t| t.travel)
+    }
+
     /// The region and its ancestors, nearest first, up to the nation. Bounded so a cycle cannot loop.
     pub fn lineage<'a>(&'a self, code: &'a str) -> impl Iterator<Item = &'a RegionInfo> + 'a {
         let mut next = self.regions.get(code);
@@ -529,6 +539,8 @@ mod tests {
                 code: "transit.metro".into(),
                 schema,
                 claim_window_days: 7,
+                travel: true,
+                max_speed_kmh: Some(120),
             }],
             versions,
         )

@@ -198,6 +198,68 @@ impl DataSchema {
     }
 }
 
+/// Whether a bound moved only outward: `None` is no bound, so any bound after none narrows.
+fn widened(old: Option<Decimal>, new: Option<Decimal>, outward: impl Fn(Decimal, Decimal) -> bool) -> bool {
+    match (old, new) {
+        (_, None) => true,
+        (None, Some(_)) => false,
+        (Some(old), Some(new)) => outward(old, new),
+    }
+}
+
+impl DataSchema {
+    /// Checks that changing this schema to `new` leaves every stored activity's data valid and every
+    /// formula's names bound: fields may be added if optional and bounds widened; removing a field,
+    /// changing its type, narrowing a bound, or making a field required or optional is refused, naming it.
+    pub fn check_change_to(&self, new: &DataSchema) -> Result<(), Vec<FieldError>> {
+        let mut errors = Vec::new();
+        let at = |name: &str| format!("data_schema.properties.{name}");
+        let required = |schema: &DataSchema, name: &str| schema.required.iter().any(|r| r == name);
+        for old in &self.fields {
+            let Some(field) = new.field(&old.name) else {
+                errors.push(field_error(
+                    at(&old.name),
+                    "cannot be removed: stored activities have it",
+                ));
+                continue;
+            };
+            if field.kind != old.kind {
+                errors.push(field_error(at(&old.name), "cannot change its type"));
+            }
+            if !widened(old.minimum, field.minimum, |o, n| n <= o) {
+                errors.push(field_error(at(&old.name), "its minimum may only be lowered"));
+            }
+            if !widened(old.maximum, field.maximum, |o, n| n >= o) {
+                errors.push(field_error(at(&old.name), "its maximum may only be raised"));
+            }
+            match (required(self, &old.name), required(new, &old.name)) {
+                (false, true) => errors.push(field_error(
+                    at(&old.name),
+                    "cannot become required: stored activities may lack it",
+                )),
+                (true, false) => errors.push(field_error(
+                    at(&old.name),
+                    "cannot become optional: formulas read it from every activity",
+                )),
+                _ => {}
+            }
+        }
+        for added in new.fields.iter().filter(|f| self.field(&f.name).is_none()) {
+            if required(new, &added.name) {
+                errors.push(field_error(
+                    at(&added.name),
+                    "a new field must be optional: stored activities lack it",
+                ));
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
+    }
+}
+
 /// Grams and points are `i64`: an integer beyond that range is a count no arithmetic on them can carry,
 /// so it is refused where it comes in, naming its field, rather than overflowing later.
 const INTEGER_RANGE: &str = "must be between -9223372036854775808 and 9223372036854775807";
@@ -351,5 +413,119 @@ mod tests {
             &json!({"type": "object", "properties": {"x": {"type": "integer", "minimum": 5, "maximum": 1}}})
         )
         .is_err());
+    }
+
+    fn change(from: Value, to: Value) -> Result<(), Vec<String>> {
+        let (old, new) = (DataSchema::parse(&from).unwrap(), DataSchema::parse(&to).unwrap());
+        old.check_change_to(&new)
+            .map_err(|errors| errors.into_iter().map(|e| e.field).collect())
+    }
+
+    fn metro(distance: Value, extra: Value, required: Value) -> Value {
+        let mut properties = json!({"distance_m": distance});
+        for (k, v) in extra.as_object().unwrap() {
+            properties[k] = v.clone();
+        }
+        json!({"type": "object", "properties": properties, "required": required})
+    }
+
+    #[test]
+    fn a_schema_may_add_optional_fields_and_widen_bounds() {
+        let base = metro(
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+            json!({}),
+            json!(["distance_m"]),
+        );
+        assert_eq!(change(base.clone(), base.clone()), Ok(()));
+        let wider = metro(
+            json!({"type": "integer", "minimum": 0}),
+            json!({"stops": {"type": "integer", "minimum": 1}}),
+            json!(["distance_m"]),
+        );
+        assert_eq!(change(base, wider), Ok(()));
+    }
+
+    #[test]
+    fn every_other_change_is_refused_naming_the_field() {
+        let distance = "data_schema.properties.distance_m";
+        let base = metro(
+            json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+            json!({"kwh": {"type": "number"}}),
+            json!(["distance_m"]),
+        );
+        let cases = [
+            // removed
+            (
+                json!({"type": "object", "properties": {"kwh": {"type": "number"}}}),
+                distance,
+            ),
+            // type changed
+            (
+                metro(
+                    json!({"type": "number", "minimum": 1, "maximum": 1000}),
+                    json!({"kwh": {"type": "number"}}),
+                    json!(["distance_m"]),
+                ),
+                distance,
+            ),
+            // minimum raised, maximum lowered, a bound where there was none
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 2, "maximum": 1000}),
+                    json!({"kwh": {"type": "number"}}),
+                    json!(["distance_m"]),
+                ),
+                distance,
+            ),
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 1, "maximum": 999}),
+                    json!({"kwh": {"type": "number"}}),
+                    json!(["distance_m"]),
+                ),
+                distance,
+            ),
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                    json!({"kwh": {"type": "number", "maximum": 5}}),
+                    json!(["distance_m"]),
+                ),
+                "data_schema.properties.kwh",
+            ),
+            // made required, made optional
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                    json!({"kwh": {"type": "number"}}),
+                    json!(["distance_m", "kwh"]),
+                ),
+                "data_schema.properties.kwh",
+            ),
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                    json!({"kwh": {"type": "number"}}),
+                    json!([]),
+                ),
+                distance,
+            ),
+            // a new field that is required
+            (
+                metro(
+                    json!({"type": "integer", "minimum": 1, "maximum": 1000}),
+                    json!({"kwh": {"type": "number"}, "stops": {"type": "integer"}}),
+                    json!(["distance_m", "stops"]),
+                ),
+                "data_schema.properties.stops",
+            ),
+        ];
+        for (to, field) in cases {
+            assert_eq!(
+                change(base.clone(), to.clone()),
+                Err(vec![field.to_string()]),
+                "{to}"
+            );
+        }
     }
 }

@@ -5,18 +5,19 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::diff::{self, VersionDiff};
 use super::draft::{self, DraftError, DraftRequest};
 use super::quantify::quantify;
-use super::service::{self, MethodologyError, NewActivityType};
+use super::service::{self, Actor, MethodologyError};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
-use super::store::{self, MethodologyStatus, VersionFilter};
+use super::store::{self, MethodologyStatus, VersionFilter, VersionRow};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
 use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::{Admin, Authenticated};
 use crate::domain::catalog::Evidence;
-use crate::domain::data_schema::DataSchema;
 use crate::domain::formula::Step;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
+use crate::governance::Governor;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::state::AppState;
@@ -27,11 +28,15 @@ impl From<MethodologyError> for ApiError {
         let detail = e.to_string();
         match e {
             E::NoSuchVersion => ApiError::not_found(detail),
-            E::OwnDraft => ApiError::forbidden(detail),
-            E::NotADraft(_) | E::ChangedMeanwhile | E::AlreadyFinal(_) => {
-                ApiError::conflict(ErrorCode::InvalidState, detail)
-            }
-            E::VersionNumberTaken | E::ActivityTypeExists => ApiError::conflict(ErrorCode::Conflict, detail),
+            E::OutOfScope(e) => e.into(),
+            E::OwnRequest(e) => e.into(),
+            E::NotTheDrafter => ApiError::forbidden(detail),
+            E::NotADraft(_)
+            | E::NotActive(_)
+            | E::ChangedMeanwhile
+            | E::RetireAlreadyRequested
+            | E::NoRetireRequest => ApiError::conflict(ErrorCode::InvalidState, detail),
+            E::VersionNumberTaken => ApiError::conflict(ErrorCode::Conflict, detail),
             E::Vanished(_) | E::Json(_) => ApiError::internal(e),
             E::Database(e) => e.into(),
         }
@@ -63,10 +68,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/methodologies").route(web::get().to(list_methodologies)))
         .service(web::resource("/methodologies/{id}").route(web::get().to(get_methodology)))
         .service(web::resource("/quantify").route(web::post().to(quantify_dry_run)))
-        .service(web::resource("/admin/activity-types").route(web::post().to(create_activity_type)))
         .service(web::resource("/admin/methodologies").route(web::post().to(create_draft)))
+        .service(
+            web::resource("/admin/methodologies/{id}")
+                .route(web::patch().to(edit_draft))
+                .route(web::delete().to(delete_draft)),
+        )
+        .service(web::resource("/admin/methodologies/{id}/diff").route(web::get().to(version_diff)))
         .service(web::resource("/admin/methodologies/{id}/activate").route(web::post().to(activate)))
         .service(web::resource("/admin/methodologies/{id}/retire").route(web::post().to(retire)))
+        .service(
+            web::resource("/admin/methodologies/{id}/retire/approve").route(web::post().to(approve_retire)),
+        )
         .service(web::resource("/admin/methodologies/{id}/simulate").route(web::post().to(simulate)))
         .service(web::resource("/admin/audit").route(web::get().to(list_audit)));
 }
@@ -122,105 +135,6 @@ pub async fn list_activity_types(state: web::Data<AppState>) -> ApiResult<HttpRe
     Ok(HttpResponse::Ok().json(ActivityTypeList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ActivityTypeRequest {
-    /// Lower-case, dot-separated, e.g. `transit.ferry`.
-    pub code: String,
-    pub name: String,
-    pub unit: String,
-    #[schema(value_type = Object)]
-    pub data_schema: serde_json::Value,
-    /// Days after which an event is too late to claim (default 7).
-    pub claim_window_days: Option<i32>,
-}
-
-/// The longest activity type code: room for a few dotted words, and short enough to key every activity row.
-pub const TYPE_CODE_MAX_LEN: usize = 64;
-/// The longest name or unit of an activity type: a label in lists, not a description.
-pub const TYPE_LABEL_MAX_CHARS: usize = 64;
-/// How many days late an event may still be claimed when a new type does not say: a week covers a
-/// provider's weekly upload.
-pub const DEFAULT_CLAIM_WINDOW_DAYS: i32 = 7;
-/// The longest claim window a type may have: a year, beyond which an event is history, not a claim.
-pub const MAX_CLAIM_WINDOW_DAYS: i32 = 365;
-
-fn is_type_code(code: &str) -> bool {
-    !code.is_empty()
-        && code.len() <= TYPE_CODE_MAX_LEN
-        && code.split('.').all(|part| {
-            part.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-                && part
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        })
-}
-
-impl ActivityTypeRequest {
-    /// The new type with its name and unit trimmed, or every field that is wrong.
-    fn check(self) -> Result<NewActivityType, Vec<FieldError>> {
-        let mut errors = Vec::new();
-        if !is_type_code(&self.code) {
-            errors.push(FieldError {
-                field: "code".into(),
-                message: "lower-case words separated by dots, e.g. transit.ferry".into(),
-            });
-        }
-        for (field, value) in [("name", &self.name), ("unit", &self.unit)] {
-            if value.trim().is_empty() || value.chars().count() > TYPE_LABEL_MAX_CHARS {
-                errors.push(FieldError {
-                    field: field.into(),
-                    message: format!("must be 1 to {TYPE_LABEL_MAX_CHARS} characters"),
-                });
-            }
-        }
-        let window = self.claim_window_days.unwrap_or(DEFAULT_CLAIM_WINDOW_DAYS);
-        if !(1..=MAX_CLAIM_WINDOW_DAYS).contains(&window) {
-            errors.push(FieldError {
-                field: "claim_window_days".into(),
-                message: format!("must be between 1 and {MAX_CLAIM_WINDOW_DAYS}"),
-            });
-        }
-        if let Err(schema_errors) = DataSchema::parse(&self.data_schema) {
-            errors.extend(schema_errors);
-        }
-        if !errors.is_empty() {
-            return Err(errors);
-        }
-        Ok(NewActivityType {
-            code: self.code,
-            name: self.name.trim().to_string(),
-            unit: self.unit.trim().to_string(),
-            schema: self.data_schema,
-            claim_window_days: window,
-        })
-    }
-}
-
-/// Add an activity type without a code change.
-#[utoipa::path(post, path = "/api/v1/admin/activity-types", tag = "admin", request_body = ActivityTypeRequest,
-    security(("bearer" = [])),
-    responses((status = 201, body = ActivityTypeView), (status = 409, body = Problem), (status = 422, body = Problem)))]
-pub async fn create_activity_type(
-    state: web::Data<AppState>,
-    admin: Admin,
-    body: ApiJson<ActivityTypeRequest>,
-) -> ApiResult<HttpResponse> {
-    let new = body.0.check().map_err(ApiError::validation)?;
-    let admin_id = admin.0.user_id()?;
-    let now = state.clock.now_naive();
-    let cache = state.catalog.clone();
-    let row = state
-        .db
-        .run(move |conn| {
-            let row = service::create_activity_type(conn, now, admin_id, &new)?;
-            cache.reload(conn)?;
-            Ok(row)
-        })
-        .await?;
-    Ok(HttpResponse::Created().json(ActivityTypeView::from(row)))
 }
 
 /// The listing's filter as given in the query string.
@@ -285,40 +199,158 @@ pub async fn get_methodology(state: web::Data<AppState>, id: web::Path<i64>) -> 
     Ok(HttpResponse::Ok().json(VersionView::from(row)))
 }
 
-/// Draft a new methodology version; the formula is parsed and its names checked now.
+/// Draft a new methodology version; the formula is parsed and its names checked now. The region must be in
+/// the caller's scope.
 #[utoipa::path(post, path = "/api/v1/admin/methodologies", tag = "admin", request_body = DraftRequest,
     security(("bearer" = [])),
-    responses((status = 201, body = VersionView), (status = 422, body = Problem)))]
+    responses((status = 201, body = VersionView), (status = 403, body = Problem), (status = 422, body = Problem)))]
 pub async fn create_draft(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     body: ApiJson<DraftRequest>,
 ) -> ApiResult<HttpResponse> {
     let draft = draft::validate(body.0, &state.catalog.get())?;
-    let admin_id = admin.0.user_id()?;
     let now = state.clock.now_naive();
     let row = state
         .db
-        .run(move |conn| Ok(service::create_draft(conn, now, admin_id, &draft)?))
+        .run(move |conn| {
+            let actor = actor(&governor, now);
+            Ok(service::create_draft(conn, &actor, &draft)?)
+        })
         .await?;
     Ok(HttpResponse::Created().json(VersionView::from(row)))
 }
 
-/// Put a draft in force. Needs an administrator other than the drafter.
+fn actor(governor: &Governor, at: chrono::NaiveDateTime) -> Actor<'_> {
+    Actor {
+        at,
+        admin: governor.user_id,
+        scope: &governor.scope,
+    }
+}
+
+async fn find_version(state: &AppState, id: i64) -> ApiResult<VersionRow> {
+    state
+        .db
+        .run(move |conn| Ok(store::find_version(conn, id)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such methodology version"))
+}
+
+/// A draft as the request that would draft it, for a correction to be laid over.
+fn as_request(row: &VersionRow) -> serde_json::Value {
+    serde_json::json!({
+        "activity_type": row.activity_type,
+        "region_code": row.region_code,
+        "effective_from": utc(row.effective_from).to_rfc3339(),
+        "effective_to": row.effective_to.map(|t| utc(t).to_rfc3339()),
+        "parameters": row.parameters(),
+        "formula": row.formula,
+        "daily_cap_g": row.daily_cap_g,
+        "citation": row.citation,
+        "evidence_weights": row.weights(),
+    })
+}
+
+/// Correct a draft (its drafter only, in scope): any fields of a draft, laid over the stored ones and
+/// checked again as a whole; `null` clears `effective_to` or `daily_cap_g`. A version that is not a draft
+/// → 409 `invalid_state`.
+#[utoipa::path(patch, path = "/api/v1/admin/methodologies/{id}", tag = "admin",
+    request_body(content = DraftRequest, description = "Any subset of a draft's fields"),
+    security(("bearer" = [])),
+    responses((status = 200, body = VersionView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn edit_draft(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+    body: ApiJson<serde_json::Map<String, serde_json::Value>>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let row = find_version(&state, id).await?;
+    if row.status != MethodologyStatus::Draft {
+        return Err(MethodologyError::NotADraft(row.status).into());
+    }
+    governor.scope.check(&row.region_code)?;
+    let mut merged = as_request(&row);
+    for (field, value) in body.0 {
+        merged[field] = value;
+    }
+    let bytes = serde_json::to_vec(&merged).map_err(ApiError::internal)?;
+    let request: DraftRequest = crate::http::json::parse(&bytes)?;
+    let draft = draft::validate(request, &state.catalog.get())?;
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| {
+            let actor = actor(&governor, now);
+            Ok(service::edit_draft(conn, &actor, id, &draft)?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(VersionView::from(row)))
+}
+
+/// Delete a draft (any administrator whose scope covers it); it is gone, not listed. A version that is not
+/// a draft → 409 `invalid_state`.
+#[utoipa::path(delete, path = "/api/v1/admin/methodologies/{id}", tag = "admin", security(("bearer" = [])),
+    responses((status = 204), (status = 403, body = Problem), (status = 404, body = Problem), (status = 409, body = Problem)))]
+pub async fn delete_draft(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now_naive();
+    state
+        .db
+        .run(move |conn| {
+            let actor = actor(&governor, now);
+            Ok(service::delete_draft(conn, &actor, id)?)
+        })
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What a version changes against the one it replaces (the active version of the same type and region in
+/// force when it takes effect): dates, formula, cap, each parameter and each evidence weight. For the
+/// approver to read before activating.
+#[utoipa::path(get, path = "/api/v1/admin/methodologies/{id}/diff", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = VersionDiff), (status = 404, body = Problem)))]
+pub async fn version_diff(
+    state: web::Data<AppState>,
+    _governor: Governor,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let (row, replaced) = state
+        .db
+        .run(move |conn| {
+            let Some(row) = store::find_version(conn, id)? else {
+                return Ok(None);
+            };
+            let replaced = store::replaced_version(conn, &row)?;
+            Ok(Some((row, replaced)))
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
+    Ok(HttpResponse::Ok().json(diff::diff(replaced.as_ref(), &row)))
+}
+
+/// Put a draft in force. Needs an administrator in scope other than the drafter.
 #[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/activate", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = VersionView), (status = 403, body = Problem), (status = 409, body = Problem)))]
 pub async fn activate(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
-    let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    let id = id.into_inner();
     let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::activate(conn, now, admin_id, id)?;
+            let row = service::activate(conn, &actor(&governor, now), id)?;
             cache.reload(conn)?;
             Ok(row)
         })
@@ -326,17 +358,58 @@ pub async fn activate(
     Ok(HttpResponse::Ok().json(VersionView::from(row)))
 }
 
-/// Retire a draft or an active version.
+/// A retirement waiting for a second administrator.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetireRequestView {
+    pub id: String,
+    /// `retire_pending`: the version stays in force until approved.
+    pub status: &'static str,
+    pub retire_requested_by: Option<String>,
+    pub retire_requested_at: Option<DateTime<Utc>>,
+}
+
+/// Ask to retire an active version (in scope); it stays in force until another administrator in scope
+/// approves. A draft is deleted instead (409 `invalid_state`), as is a version already retired or whose
+/// retirement is already requested.
 #[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/retire", tag = "admin", security(("bearer" = [])),
-    responses((status = 200, body = VersionView), (status = 409, body = Problem)))]
-pub async fn retire(state: web::Data<AppState>, admin: Admin, id: web::Path<i64>) -> ApiResult<HttpResponse> {
-    let (admin_id, id) = (admin.0.user_id()?, id.into_inner());
+    responses((status = 202, body = RetireRequestView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn retire(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let now = state.clock.now_naive();
+    let row = state
+        .db
+        .run(move |conn| Ok(service::request_retire(conn, &actor(&governor, now), id)?))
+        .await?;
+    Ok(HttpResponse::Accepted().json(RetireRequestView {
+        id: row.id.to_string(),
+        status: "retire_pending",
+        retire_requested_by: row.retire_requested_by.map(|u| u.to_string()),
+        retire_requested_at: row.retire_requested_at.map(utc),
+    }))
+}
+
+/// Approve a requested retirement: an administrator in scope other than the requester. Stored results keep
+/// their version and stay explainable.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/retire/approve", tag = "admin", security(("bearer" = [])),
+    responses((status = 200, body = VersionView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn approve_retire(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
     let now = state.clock.now_naive();
     let cache = state.catalog.clone();
     let row = state
         .db
         .run(move |conn| {
-            let row = service::retire(conn, now, admin_id, id)?;
+            let row = service::approve_retire(conn, &actor(&governor, now), id)?;
             cache.reload(conn)?;
             Ok(row)
         })

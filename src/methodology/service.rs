@@ -6,29 +6,37 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use super::draft::ValidDraft;
-use super::store::{self, ActivityTypeRow, MethodologyStatus, VersionRow};
+use super::store::{self, MethodologyStatus, VersionRow};
 use crate::audit::{self, AuditAction, AuditEntity};
-use crate::db::schema::{activity_types, methodology_versions};
+use crate::db::schema::methodology_versions;
 use crate::db::{self, AnyConnection, Tx};
+use crate::governance::scope::{require_second_admin, OutOfScope, OwnRequest, Scope};
 
 /// Why a change to the catalog was not made.
 #[derive(Debug, thiserror::Error)]
 pub enum MethodologyError {
     #[error("no such methodology version")]
     NoSuchVersion,
-    #[error("only a draft can be activated; this version is {0}")]
+    #[error("only a draft can be activated, edited or deleted; this version is {0}")]
     NotADraft(MethodologyStatus),
-    #[error("a version must be activated by an administrator other than its drafter")]
-    OwnDraft,
+    #[error("only an active version is retired (a draft is deleted); this version is {0}")]
+    NotActive(MethodologyStatus),
+    #[error(transparent)]
+    OutOfScope(#[from] OutOfScope),
+    /// Maker-checker: the drafter activating, or the requester approving a retirement.
+    #[error(transparent)]
+    OwnRequest(#[from] OwnRequest),
+    #[error("only its drafter edits a draft; draft a version of your own instead")]
+    NotTheDrafter,
+    #[error("retiring this version is already requested; another administrator approves it")]
+    RetireAlreadyRequested,
+    #[error("nobody asked to retire this version: request it first")]
+    NoRetireRequest,
     /// Another request moved the version between reading and updating it.
     #[error("the version changed meanwhile")]
     ChangedMeanwhile,
-    #[error("this version is already {0}")]
-    AlreadyFinal(MethodologyStatus),
     #[error("another draft took this version number; retry")]
     VersionNumberTaken,
-    #[error("an activity type with this code exists")]
-    ActivityTypeExists,
     /// A row written in this transaction could not be read back.
     #[error("{0} vanished")]
     Vanished(&'static str),
@@ -41,36 +49,143 @@ pub enum MethodologyError {
 pub type MethodologyResult<T> = Result<T, MethodologyError>;
 
 /// A unique violation as the domain's refusal, any other database error as it is.
-fn unique_violation_as(e: DieselError, conflict: MethodologyError) -> MethodologyError {
+pub(super) fn unique_violation_as<E: From<DieselError>>(e: DieselError, conflict: E) -> E {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => conflict,
         other => other.into(),
     }
 }
 
-pub fn create_draft(
-    conn: &mut AnyConnection,
-    now: NaiveDateTime,
-    admin: i64,
-    draft: &ValidDraft,
-) -> MethodologyResult<VersionRow> {
-    db::transaction(conn, Tx::Write, |conn| {
-        let version = store::next_version_number(conn, &draft.activity_type, &draft.region_code)?;
-        let id = insert_draft(conn, now, admin, draft, version)?;
-        let row = store::find_version(conn, id)?.ok_or(MethodologyError::Vanished("draft"))?;
+/// Who acts, with what scope, and when.
+pub struct Actor<'a> {
+    pub at: NaiveDateTime,
+    pub admin: i64,
+    pub scope: &'a Scope,
+}
+
+impl Actor<'_> {
+    fn audit(
+        &self,
+        conn: &mut AnyConnection,
+        action: AuditAction,
+        id: i64,
+        before: Option<&VersionRow>,
+        after: Option<&VersionRow>,
+    ) -> MethodologyResult<()> {
         audit::record(
             conn,
             audit::Entry {
-                at: now,
-                actor_user_id: Some(admin),
-                action: AuditAction::MethodologyDraft,
+                at: self.at,
+                actor_user_id: Some(self.admin),
+                action,
                 entity: AuditEntity::MethodologyVersion,
                 entity_id: &id.to_string(),
-                before: None,
-                after: Some(json(&row)),
+                before: before.map(json),
+                after: after.map(json),
             },
         )?;
+        Ok(())
+    }
+}
+
+/// The version, if the actor's scope covers its region.
+fn in_scope(conn: &mut AnyConnection, actor: &Actor<'_>, id: i64) -> MethodologyResult<VersionRow> {
+    let row = store::find_version(conn, id)?.ok_or(MethodologyError::NoSuchVersion)?;
+    actor.scope.check(&row.region_code)?;
+    Ok(row)
+}
+
+pub fn create_draft(
+    conn: &mut AnyConnection,
+    actor: &Actor<'_>,
+    draft: &ValidDraft,
+) -> MethodologyResult<VersionRow> {
+    actor.scope.check(&draft.region_code)?;
+    db::transaction(conn, Tx::Write, |conn| {
+        let version = store::next_version_number(conn, &draft.activity_type, &draft.region_code)?;
+        let id = insert_draft(conn, actor.at, actor.admin, draft, version)?;
+        let row = store::find_version(conn, id)?.ok_or(MethodologyError::Vanished("draft"))?;
+        actor.audit(conn, AuditAction::MethodologyDraft, id, None, Some(&row))?;
         Ok(row)
+    })
+}
+
+/// Replaces a draft's content with `draft` (checked whole by the caller). Only its drafter edits it, so
+/// the drafter stays the one administrator who cannot activate it; moved to another type or region, it
+/// takes the next version number there.
+pub fn edit_draft(
+    conn: &mut AnyConnection,
+    actor: &Actor<'_>,
+    id: i64,
+    draft: &ValidDraft,
+) -> MethodologyResult<VersionRow> {
+    actor.scope.check(&draft.region_code)?;
+    db::transaction(conn, Tx::Write, |conn| {
+        let before = in_scope(conn, actor, id)?;
+        if before.status != MethodologyStatus::Draft {
+            return Err(MethodologyError::NotADraft(before.status));
+        }
+        if before.drafted_by != Some(actor.admin) {
+            return Err(MethodologyError::NotTheDrafter);
+        }
+        let version = if (before.activity_type.as_str(), before.region_code.as_str())
+            == (draft.activity_type.as_str(), draft.region_code.as_str())
+        {
+            before.version
+        } else {
+            store::next_version_number(conn, &draft.activity_type, &draft.region_code)?
+        };
+        let moved = diesel::update(
+            methodology_versions::table
+                .find(id)
+                .filter(methodology_versions::status.eq(MethodologyStatus::Draft)),
+        )
+        .set((
+            methodology_versions::activity_type.eq(&draft.activity_type),
+            methodology_versions::region_code.eq(&draft.region_code),
+            methodology_versions::version.eq(version),
+            methodology_versions::effective_from.eq(draft.effective_from),
+            methodology_versions::effective_to.eq(draft.effective_to),
+            methodology_versions::parameters.eq(serde_json::to_string(&draft.parameters)?),
+            methodology_versions::formula.eq(&draft.formula),
+            methodology_versions::daily_cap_g.eq(draft.daily_cap_g),
+            methodology_versions::evidence_weights.eq(serde_json::to_string(&draft.weights)?),
+            methodology_versions::citation.eq(&draft.citation),
+        ))
+        .execute(conn)
+        .map_err(|e| unique_violation_as(e, MethodologyError::VersionNumberTaken))?;
+        if moved != 1 {
+            return Err(MethodologyError::ChangedMeanwhile);
+        }
+        let after = store::find_version(conn, id)?.ok_or(MethodologyError::Vanished("draft"))?;
+        actor.audit(
+            conn,
+            AuditAction::MethodologyDraftEdit,
+            id,
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok(after)
+    })
+}
+
+/// Deletes a draft: never in force, so nothing refers to it. Any administrator whose scope covers it may.
+pub fn delete_draft(conn: &mut AnyConnection, actor: &Actor<'_>, id: i64) -> MethodologyResult<()> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let before = in_scope(conn, actor, id)?;
+        if before.status != MethodologyStatus::Draft {
+            return Err(MethodologyError::NotADraft(before.status));
+        }
+        let deleted = diesel::delete(
+            methodology_versions::table
+                .find(id)
+                .filter(methodology_versions::status.eq(MethodologyStatus::Draft)),
+        )
+        .execute(conn)?;
+        if deleted != 1 {
+            return Err(MethodologyError::ChangedMeanwhile);
+        }
+        actor.audit(conn, AuditAction::MethodologyDraftDelete, id, Some(&before), None)
     })
 }
 
@@ -103,74 +218,89 @@ fn insert_draft(
         .map_err(|e| unique_violation_as(e, MethodologyError::VersionNumberTaken))
 }
 
-fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
+pub(super) fn json<T: serde::Serialize>(value: &T) -> serde_json::Value {
     serde_json::to_value(value).unwrap_or(serde_json::Value::Null)
 }
 
-/// Activation needs a second administrator: the drafter cannot approve their own version.
-pub fn activate(
-    conn: &mut AnyConnection,
-    now: NaiveDateTime,
-    admin: i64,
-    id: i64,
-) -> MethodologyResult<VersionRow> {
+/// Activation needs a second administrator in scope: the drafter cannot approve their own version.
+pub fn activate(conn: &mut AnyConnection, actor: &Actor<'_>, id: i64) -> MethodologyResult<VersionRow> {
     db::transaction(conn, Tx::Write, |conn| {
-        let before = store::find_version(conn, id)?.ok_or(MethodologyError::NoSuchVersion)?;
+        let before = in_scope(conn, actor, id)?;
         if before.status != MethodologyStatus::Draft {
             return Err(MethodologyError::NotADraft(before.status));
         }
-        if before.drafted_by == Some(admin) {
-            return Err(MethodologyError::OwnDraft);
-        }
+        require_second_admin(before.drafted_by, actor.admin)?;
         let moved = store::transition(
             conn,
             id,
             &[MethodologyStatus::Draft],
             MethodologyStatus::Active,
-            Some(admin),
-            now,
+            Some(actor.admin),
+            actor.at,
         )?;
         let change = Transition {
-            at: now,
-            admin,
             action: AuditAction::MethodologyActivate,
             refusal: MethodologyError::ChangedMeanwhile,
         };
-        record_transition(conn, change, before, moved)
+        record_transition(conn, actor, change, before, moved)
     })
 }
 
-/// Retires a draft or an active version. Stored results keep their version id and stay explainable.
-pub fn retire(
-    conn: &mut AnyConnection,
-    now: NaiveDateTime,
-    admin: i64,
-    id: i64,
-) -> MethodologyResult<VersionRow> {
+/// Asks to retire an active version; it stays in force until a second administrator approves.
+pub fn request_retire(conn: &mut AnyConnection, actor: &Actor<'_>, id: i64) -> MethodologyResult<VersionRow> {
     db::transaction(conn, Tx::Write, |conn| {
-        let before = store::find_version(conn, id)?.ok_or(MethodologyError::NoSuchVersion)?;
+        let before = in_scope(conn, actor, id)?;
+        if before.status != MethodologyStatus::Active {
+            return Err(MethodologyError::NotActive(before.status));
+        }
+        if before.retire_requested_by.is_some() {
+            return Err(MethodologyError::RetireAlreadyRequested);
+        }
+        if !store::request_retire(conn, id, actor.admin, actor.at)? {
+            return Err(MethodologyError::RetireAlreadyRequested);
+        }
+        let after = store::find_version(conn, id)?.ok_or(MethodologyError::NoSuchVersion)?;
+        actor.audit(
+            conn,
+            AuditAction::MethodologyRetireRequest,
+            id,
+            Some(&before),
+            Some(&after),
+        )?;
+        Ok(after)
+    })
+}
+
+/// Retires an active version whose retirement another administrator requested. Stored results keep their
+/// version id and stay explainable.
+pub fn approve_retire(conn: &mut AnyConnection, actor: &Actor<'_>, id: i64) -> MethodologyResult<VersionRow> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let before = in_scope(conn, actor, id)?;
+        if before.status != MethodologyStatus::Active {
+            return Err(MethodologyError::NotActive(before.status));
+        }
+        let Some(requester) = before.retire_requested_by else {
+            return Err(MethodologyError::NoRetireRequest);
+        };
+        require_second_admin(Some(requester), actor.admin)?;
         let moved = store::transition(
             conn,
             id,
-            &[MethodologyStatus::Draft, MethodologyStatus::Active],
+            &[MethodologyStatus::Active],
             MethodologyStatus::Retired,
             None,
-            now,
+            actor.at,
         )?;
         let change = Transition {
-            at: now,
-            admin,
             action: AuditAction::MethodologyRetire,
-            refusal: MethodologyError::AlreadyFinal(before.status),
+            refusal: MethodologyError::ChangedMeanwhile,
         };
-        record_transition(conn, change, before, moved)
+        record_transition(conn, actor, change, before, moved)
     })
 }
 
 /// A status change as audited, and what to answer if it did not happen.
 struct Transition {
-    at: NaiveDateTime,
-    admin: i64,
     action: AuditAction,
     refusal: MethodologyError,
 }
@@ -178,6 +308,7 @@ struct Transition {
 /// After a status change: refuse if it did not happen, else bump the catalog epoch and audit before/after.
 fn record_transition(
     conn: &mut AnyConnection,
+    actor: &Actor<'_>,
     change: Transition,
     before: VersionRow,
     moved: bool,
@@ -187,63 +318,6 @@ fn record_transition(
     }
     store::bump_epoch(conn)?;
     let after = store::find_version(conn, before.id)?.ok_or(MethodologyError::NoSuchVersion)?;
-    audit::record(
-        conn,
-        audit::Entry {
-            at: change.at,
-            actor_user_id: Some(change.admin),
-            action: change.action,
-            entity: AuditEntity::MethodologyVersion,
-            entity_id: &before.id.to_string(),
-            before: Some(json(&before)),
-            after: Some(json(&after)),
-        },
-    )?;
+    actor.audit(conn, change.action, before.id, Some(&before), Some(&after))?;
     Ok(after)
-}
-
-pub struct NewActivityType {
-    pub code: String,
-    pub name: String,
-    pub unit: String,
-    pub schema: serde_json::Value,
-    pub claim_window_days: i32,
-}
-
-/// Adds an activity type; the caller has checked its schema.
-pub fn create_activity_type(
-    conn: &mut AnyConnection,
-    now: NaiveDateTime,
-    admin: i64,
-    new: &NewActivityType,
-) -> MethodologyResult<ActivityTypeRow> {
-    db::transaction(conn, Tx::Write, |conn| {
-        diesel::insert_into(activity_types::table)
-            .values((
-                activity_types::code.eq(&new.code),
-                activity_types::name.eq(&new.name),
-                activity_types::unit.eq(&new.unit),
-                activity_types::data_schema.eq(new.schema.to_string()),
-                activity_types::claim_window_days.eq(new.claim_window_days),
-                activity_types::created_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(|e| unique_violation_as(e, MethodologyError::ActivityTypeExists))?;
-        store::bump_epoch(conn)?;
-        let row =
-            store::find_activity_type(conn, &new.code)?.ok_or(MethodologyError::Vanished("activity type"))?;
-        audit::record(
-            conn,
-            audit::Entry {
-                at: now,
-                actor_user_id: Some(admin),
-                action: AuditAction::ActivityTypeCreate,
-                entity: AuditEntity::ActivityType,
-                entity_id: &new.code,
-                before: None,
-                after: Some(json(&row)),
-            },
-        )?;
-        Ok(row)
-    })
 }

@@ -43,6 +43,8 @@ pub struct ActivityTypeRow {
     pub data_schema: String,
     pub claim_window_days: i32,
     pub created_at: NaiveDateTime,
+    pub travel: bool,
+    pub max_speed_kmh: Option<i32>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, serde::Serialize)]
@@ -65,6 +67,9 @@ pub struct VersionRow {
     pub created_at: NaiveDateTime,
     pub activated_at: Option<NaiveDateTime>,
     pub retired_at: Option<NaiveDateTime>,
+    /// Who asked to retire this active version, awaiting a second administrator.
+    pub retire_requested_by: Option<i64>,
+    pub retire_requested_at: Option<NaiveDateTime>,
 }
 
 /// A stored parameter: `{"value": "46.7", "unit": "g/pkm", "source": "…"}`.
@@ -225,6 +230,45 @@ pub fn transition(
     Ok(n == 1)
 }
 
+/// Records who asked to retire an active version, unless someone already has; false when not recorded.
+pub fn request_retire(conn: &mut AnyConnection, id: i64, admin: i64, at: NaiveDateTime) -> QueryResult<bool> {
+    let n = diesel::update(
+        methodology_versions::table
+            .find(id)
+            .filter(methodology_versions::status.eq(MethodologyStatus::Active))
+            .filter(methodology_versions::retire_requested_by.is_null()),
+    )
+    .set((
+        methodology_versions::retire_requested_by.eq(Some(admin)),
+        methodology_versions::retire_requested_at.eq(Some(at)),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// The version `row` replaces: the other active version of its type and region in force when it takes
+/// effect (the latest `effective_from`, then the highest number, as the catalog chooses).
+pub fn replaced_version(conn: &mut AnyConnection, row: &VersionRow) -> QueryResult<Option<VersionRow>> {
+    methodology_versions::table
+        .filter(methodology_versions::activity_type.eq(&row.activity_type))
+        .filter(methodology_versions::region_code.eq(&row.region_code))
+        .filter(methodology_versions::status.eq(MethodologyStatus::Active))
+        .filter(methodology_versions::id.ne(row.id))
+        .filter(methodology_versions::effective_from.le(row.effective_from))
+        .filter(
+            methodology_versions::effective_to
+                .is_null()
+                .or(methodology_versions::effective_to.gt(row.effective_from)),
+        )
+        .order((
+            methodology_versions::effective_from.desc(),
+            methodology_versions::version.desc(),
+        ))
+        .select(VersionRow::as_select())
+        .first(conn)
+        .optional()
+}
+
 /// Marks the catalog changed; committed with the change itself, so no instance can see one without the other.
 pub fn bump_epoch(conn: &mut AnyConnection) -> QueryResult<()> {
     diesel::update(catalog_epoch::table.find(1))
@@ -269,6 +313,8 @@ pub fn load_catalog(conn: &mut AnyConnection) -> QueryResult<Catalog> {
                 code: t.code,
                 schema,
                 claim_window_days: i64::from(t.claim_window_days),
+                travel: t.travel,
+                max_speed_kmh: t.max_speed_kmh.and_then(|s| u32::try_from(s).ok()),
             }),
             Err(e) => {
                 tracing::error!(code = %t.code, error = ?e, "activity type has an unusable schema");

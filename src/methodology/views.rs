@@ -53,6 +53,10 @@ pub struct ActivityTypeView {
     #[schema(value_type = Object)]
     pub data_schema: serde_json::Value,
     pub claim_window_days: i32,
+    /// A person does one travel activity at a time: overlapping trips are flagged.
+    pub travel: bool,
+    /// Average speeds above this flag an activity for review.
+    pub max_speed_kmh: Option<i32>,
 }
 
 impl From<ActivityTypeRow> for ActivityTypeView {
@@ -63,6 +67,8 @@ impl From<ActivityTypeRow> for ActivityTypeView {
             name: row.name,
             unit: row.unit,
             claim_window_days: row.claim_window_days,
+            travel: row.travel,
+            max_speed_kmh: row.max_speed_kmh,
         }
     }
 }
@@ -88,6 +94,9 @@ pub struct VersionView {
     pub created_at: DateTime<Utc>,
     pub activated_at: Option<DateTime<Utc>>,
     pub retired_at: Option<DateTime<Utc>>,
+    /// Who asked to retire this active version, awaiting a second administrator's approval.
+    pub retire_requested_by: Option<String>,
+    pub retire_requested_at: Option<DateTime<Utc>>,
 }
 
 impl From<VersionRow> for VersionView {
@@ -110,6 +119,8 @@ impl From<VersionRow> for VersionView {
             created_at: utc(row.created_at),
             activated_at: row.activated_at.map(utc),
             retired_at: row.retired_at.map(utc),
+            retire_requested_by: row.retire_requested_by.map(|u| u.to_string()),
+            retire_requested_at: row.retire_requested_at.map(utc),
         }
     }
 }

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod activities;
+mod activity_types;
 mod auth;
 mod basics;
 mod bindings;
@@ -14,6 +15,7 @@ mod ledger;
 mod ledger_model;
 mod limits;
 mod methodology;
+mod methodology_governance;
 mod profile;
 mod providers;
 mod redemptions;

@@ -348,9 +348,20 @@ async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
         .await
         .assert_problem(409, "invalid_state");
 
+    // Retiring is requested by one administrator and approved by another.
     let retire = format!("/api/v1/admin/methodologies/{id}/retire");
     assert_eq!(
         app.post(&retire, &json!({}), Some(&checker))
+            .await
+            .assert_status(202)["status"],
+        "retire_pending"
+    );
+    let approve_retire = format!("{retire}/approve");
+    app.post(&approve_retire, &json!({}), Some(&checker))
+        .await
+        .assert_problem(403, "forbidden");
+    assert_eq!(
+        app.post(&approve_retire, &json!({}), Some(&maker))
             .await
             .assert_status(200)["status"],
         "retired"
@@ -382,18 +393,23 @@ async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
     .assert_problem(400, "invalid_path");
 
     // Every change is audited with who, and before/after.
-    let r = app.get("/api/v1/admin/audit?limit=3", Some(&checker)).await;
+    let r = app.get("/api/v1/admin/audit?limit=4", Some(&checker)).await;
     let items = r.assert_status(200)["items"].as_array().unwrap().clone();
     let actions: Vec<&str> = items.iter().map(|i| i["action"].as_str().unwrap()).collect();
     assert_eq!(
         actions,
-        ["methodology.retire", "methodology.activate", "methodology.draft"]
+        [
+            "methodology.retire",
+            "methodology.retire_request",
+            "methodology.activate",
+            "methodology.draft"
+        ]
     );
-    assert_eq!(items[1]["before"]["status"], "draft");
-    assert_eq!(items[1]["after"]["status"], "active");
+    assert_eq!(items[2]["before"]["status"], "draft");
+    assert_eq!(items[2]["after"]["status"], "active");
     assert!(r.body["next_cursor"].is_string());
     let next = format!(
-        "/api/v1/admin/audit?limit=3&cursor={}",
+        "/api/v1/admin/audit?limit=4&cursor={}",
         r.body["next_cursor"].as_str().unwrap()
     );
     let older = app.get(&next, Some(&checker)).await;
@@ -401,7 +417,7 @@ async fn drafts_need_a_second_admin_and_follow_the_lifecycle(app: TestApp) {
         .as_array()
         .unwrap()
         .iter()
-        .all(|i| i["id"] != items[2]["id"]));
+        .all(|i| i["id"] != items[3]["id"]));
     app.get("/api/v1/admin/audit", Some(&user))
         .await
         .assert_problem(403, "forbidden");
