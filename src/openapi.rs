@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, error, governance, health, ledger, methodology, offers, partners, providers,
+    accounts, activities, audit, error, governance, health, ledger, methodology, offers, partners, providers,
     redemptions,
 };
 
@@ -20,12 +20,13 @@ use crate::{
         methodology::handlers::list_activity_types, methodology::handlers::create_activity_type,
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire, methodology::handlers::simulate,
-        methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        methodology::handlers::quantify_dry_run, audit::handlers::list_audit,
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
-        activities::handlers::list_reviews, activities::handlers::review_activity,
-        providers::create_provider, providers::provider_activity,
+        activities::explain::get_activity, activities::explain::requantify_activity,
+        activities::queue::list_reviews, activities::queue::review_activity, activities::queue::decide_many,
+        providers::create_provider, providers::list_providers, providers::provider_activity,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,
         partners::admin::create_partner, partners::admin::list_partners, partners::admin::list_keys, partners::admin::add_key, partners::admin::revoke_key,
         offers::handlers::list_offers, offers::handlers::get_offer,

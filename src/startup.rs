@@ -28,7 +28,7 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, governance, health, keys, ledger, methodology, offers, openapi,
+    accounts, activities, audit, background, governance, health, keys, ledger, methodology, offers, openapi,
     partners, providers, redemptions, telemetry,
 };
 
@@ -128,8 +128,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(accounts::handlers::routes)
                 .configure(methodology::handlers::routes)
                 .configure(governance::handlers::routes)
+                .configure(audit::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
+                .configure(activities::explain::routes)
+                .configure(activities::queue::routes)
                 .configure(providers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)

@@ -30,6 +30,15 @@ pub fn parse(text: &str) -> Result<DateTime<FixedOffset>, String> {
     Ok(t.trunc_subsecs(6))
 }
 
+/// A time given in a query string (a period's bound), in UTC, or 422 naming `field`. A `+` offset arrives
+/// as a space when the client did not percent-encode it; that is taken back.
+pub fn query_bound(field: &str, value: &str) -> Result<NaiveDateTime, crate::error::ApiError> {
+    let text = value.trim().replacen(' ', "+", 1);
+    parse(&text)
+        .map(|t| t.naive_utc())
+        .map_err(|message| crate::error::ApiError::field(field, message))
+}
+
 /// `#[serde(deserialize_with = "timestamp::required")]`
 pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
     let text = String::deserialize(d)?;

@@ -15,6 +15,7 @@ use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::http::timestamp;
 use crate::idempotency;
 use crate::ledger::signing::PlatformKey;
 use crate::partners::SignedPartner;
@@ -397,8 +398,8 @@ pub async fn settlements(
     period: web::Query<Period>,
 ) -> ApiResult<HttpResponse> {
     let SignedPartner { partner, .. } = SignedPartner::authenticate(&req, &mut payload, &state).await?;
-    let from = settlement::parse_bound("from", &period.from)?;
-    let to = settlement::parse_bound("to", &period.to)?;
+    let from = timestamp::query_bound("from", &period.from)?;
+    let to = timestamp::query_bound("to", &period.to)?;
     if to <= from {
         return Err(ApiError::field("to", "must be after from"));
     }

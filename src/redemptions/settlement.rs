@@ -13,7 +13,6 @@ use super::store::RedemptionStatus;
 use crate::db::schema::{offers, redemptions};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
-use crate::http::timestamp;
 use crate::ledger::service::Kind;
 use crate::ledger::store as ledger;
 use crate::partners::Partner;
@@ -46,15 +45,6 @@ pub struct Statement {
     pub settlement_account_id: String,
     /// Points captured since the partner was onboarded: its settlement account's balance.
     pub settlement_balance: i64,
-}
-
-/// A period's bound as given in a query string. A `+` offset arrives as a space when the client did
-/// not percent-encode it; that is taken back.
-pub fn parse_bound(field: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
-    let text = value.trim().replacen(' ', "+", 1);
-    timestamp::parse(&text)
-        .map(|t| t.naive_utc())
-        .map_err(|message| ApiError::field(field, message))
 }
 
 #[derive(QueryableByName)]

@@ -3,10 +3,12 @@
 mod helpers;
 
 mod activities;
+mod admin_search;
 mod auth;
 mod basics;
 mod cli;
 mod crash;
+mod explain;
 mod governance;
 mod ledger;
 mod ledger_model;
