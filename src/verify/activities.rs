@@ -168,3 +168,27 @@ impl Reproducibility {
         out
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_the_listed_ones_only_their_number_is_reported() {
+        let few = Reproducibility {
+            checked: 10,
+            irreproducible: 2,
+            listed: vec!["a".into(), "b".into()],
+        };
+        assert_eq!(few.mismatches(), ["a", "b"]);
+        let many = Reproducibility {
+            checked: 1_000,
+            irreproducible: IRREPRODUCIBLE_LISTED_MAX + 5,
+            listed: vec!["x".into(); IRREPRODUCIBLE_LISTED_MAX],
+        };
+        let reported = many.mismatches();
+        assert_eq!(reported.len(), IRREPRODUCIBLE_LISTED_MAX + 1);
+        assert!(reported[IRREPRODUCIBLE_LISTED_MAX].contains("5 more"));
+        assert!(Reproducibility::default().mismatches().is_empty());
+    }
+}
