@@ -1,4 +1,7 @@
-//! The audit trail: who changed what, when, with the state before and after.
+//! The audit trail: who changed what, when, with the state before and after; searched over HTTP in
+//! [`handlers`].
+
+pub mod handlers;
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -100,8 +103,25 @@ pub struct AuditRow {
     pub created_at: chrono::NaiveDateTime,
 }
 
-/// Newest first, below the cursor id.
-pub fn list(conn: &mut AnyConnection, before: Option<i64>, limit: i64) -> QueryResult<Vec<AuditRow>> {
+/// Which entries an audit search finds: each condition that is set must hold.
+#[derive(Debug, Default)]
+pub struct Search {
+    pub actor_user_id: Option<i64>,
+    pub entity: Option<AuditEntity>,
+    pub entity_id: Option<String>,
+    /// Recorded at or after.
+    pub from: Option<NaiveDateTime>,
+    /// Recorded before.
+    pub to: Option<NaiveDateTime>,
+}
+
+/// The entries `search` finds, newest first, below the cursor id.
+pub fn list(
+    conn: &mut AnyConnection,
+    search: &Search,
+    before: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_log::table
         .select(AuditRow::as_select())
         .order(audit_log::id.desc())
@@ -109,6 +129,21 @@ pub fn list(conn: &mut AnyConnection, before: Option<i64>, limit: i64) -> QueryR
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(audit_log::id.lt(before));
+    }
+    if let Some(actor) = search.actor_user_id {
+        query = query.filter(audit_log::actor_user_id.eq(actor));
+    }
+    if let Some(entity) = search.entity {
+        query = query.filter(audit_log::entity.eq(entity));
+    }
+    if let Some(entity_id) = &search.entity_id {
+        query = query.filter(audit_log::entity_id.eq(entity_id.clone()));
+    }
+    if let Some(from) = search.from {
+        query = query.filter(audit_log::created_at.ge(from));
+    }
+    if let Some(to) = search.to {
+        query = query.filter(audit_log::created_at.lt(to));
     }
     query.load(conn)
 }

@@ -154,26 +154,33 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|k| k.expose_secret().to_string());
     let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
-    let mut last_percent = None;
-    let report = crate::verify::verify(&mut conn, &key.public_key_bytes(), |done, total| {
+    let mut last = None;
+    let report = crate::verify::verify(&mut conn, &key.public_key_bytes(), |stage, done, total| {
         let percent = (done * 100).checked_div(total).unwrap_or(100);
-        if last_percent != Some(percent) {
-            eprint!("\rreading transfers: {done}/{total} ({percent}%)");
-            last_percent = Some(percent);
+        if last.is_some_and(|(shown, _)| shown != stage) {
+            eprintln!();
+        }
+        if last != Some((stage, percent)) {
+            eprint!("\r{}: {done}/{total} ({percent}%)", stage.label());
+            last = Some((stage, percent));
         }
     })?;
-    if last_percent.is_some() {
+    if last.is_some() {
         eprintln!();
     }
     println!(
-        "checked {} accounts, {} transfers, {} blocks (key {})",
+        "checked {} accounts, {} transfers, {} blocks, {} activities (key {})",
         report.accounts,
         report.transfers,
         report.blocks,
+        report.activities,
         key.key_id()
     );
     if report.ok() {
-        println!("ledger OK: every balance equals its transfers, balances sum to zero, every block verifies");
+        println!(
+            "OK: every balance equals its transfers, balances sum to zero, every block verifies, \
+             every activity's grams are reproduced under the version it recorded"
+        );
         Ok(ExitCode::SUCCESS)
     } else {
         println!("{} mismatches:", report.mismatches.len());

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 use crate::auth::api_keys::KeyError;
 use crate::domain::catalog::Catalog;
 use crate::error::{ApiError, FieldError};
+use crate::governance::{OutOfScope, Scope};
 
 /// The longest partner or provider name: a company's full registered name fits.
 pub const NAME_MAX_CHARS: usize = 100;
@@ -87,5 +88,11 @@ impl Onboarding {
         } else {
             Err(ApiError::validation(errors))
         }
+    }
+
+    /// Whether `scope` governs every region the party serves; one that names none serves everywhere,
+    /// which only a national administrator governs.
+    pub fn check_governed(&self, scope: &Scope) -> Result<(), OutOfScope> {
+        scope.check_all(self.region_codes.iter().map(String::as_str))
     }
 }

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, bindings, error, governance, health, ledger, methodology, offers, partners,
+    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, offers, partners,
     providers, redemptions, region_parameters,
 };
 
@@ -25,7 +25,7 @@ use crate::{
         methodology::handlers::create_draft, methodology::handlers::edit_draft, methodology::handlers::delete_draft,
         methodology::handlers::version_diff, methodology::handlers::activate,
         methodology::handlers::retire, methodology::handlers::approve_retire, methodology::handlers::simulate,
-        methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        methodology::handlers::quantify_dry_run, audit::handlers::list_audit,
         region_parameters::handlers::parameters_in_force, region_parameters::handlers::create_draft,
         region_parameters::handlers::list_versions, region_parameters::handlers::get_version,
         region_parameters::handlers::edit_draft, region_parameters::handlers::delete_draft,
@@ -33,8 +33,9 @@ use crate::{
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
-        activities::handlers::list_reviews, activities::handlers::review_activity,
-        providers::create_provider, providers::provider_activity, providers::provider_batch,
+        activities::explain::get_activity, activities::explain::requantify_activity,
+        activities::queue::list_reviews, activities::queue::review_activity, activities::queue::decide_many,
+        providers::create_provider, providers::list_providers, providers::provider_activity, providers::provider_batch,
         bindings::handlers::create_code, bindings::handlers::list_bindings, bindings::handlers::remove_binding,
         bindings::handlers::provider_bind,
         ledger::handlers::public_key, ledger::handlers::get_block, ledger::handlers::get_proof,

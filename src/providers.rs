@@ -3,8 +3,10 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::activities::handlers::{
     answer_batch, batch_events, check_raw, event_id, ingest_one, respond, BatchRequest, BatchResponse,
@@ -13,8 +15,7 @@ use crate::activities::model::ActivityResult;
 use crate::activities::request::ActivityRequest;
 use crate::activities::retry::{self, Refused, RetryOf};
 use crate::audit;
-use crate::auth::api_keys::{self, Credentials, Owner};
-use crate::auth::extract::Admin;
+use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
 use crate::auth::signature;
 use crate::bindings::subjects::{posters, take_subject, Subject};
 use crate::db::schema::providers;
@@ -22,7 +23,9 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
 use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::governance::Governor;
 use crate::http::json::{self, ApiJson};
+use crate::http::pagination::{PageQuery, Paginated};
 use crate::onboarding::{OnboardError, Onboarding};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
@@ -49,9 +52,13 @@ fn check_served(catalog: &Catalog, served: &str, region: &str) -> ApiResult<()> 
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(web::resource("/admin/providers").route(web::post().to(create_provider)))
-        .service(web::resource("/provider/activities").route(web::post().to(provider_activity)))
-        .service(web::resource("/provider/activities/batch").route(web::post().to(provider_batch)));
+    cfg.service(
+        web::resource("/admin/providers")
+            .route(web::post().to(create_provider))
+            .route(web::get().to(list_providers)),
+    )
+    .service(web::resource("/provider/activities").route(web::post().to(provider_activity)))
+    .service(web::resource("/provider/activities/batch").route(web::post().to(provider_batch)));
 }
 
 /// The partners' kinds (the contract's onboarding body is the same for both) and the kinds of data
@@ -66,17 +73,21 @@ pub const PROVIDER_KINDS: [&str; 7] = [
     "other",
 ];
 
-/// Onboard a data provider; its key id and secret are in the answer, and only there.
+/// Onboard a data provider; its key id and secret are in the answer, and only there. The caller must
+/// govern every region it serves (none named: everywhere, which only a national administrator governs),
+/// else 403 `out_of_scope`.
 #[utoipa::path(post, path = "/api/v1/admin/providers", tag = "admin", request_body = Onboarding, security(("bearer" = [])),
-    responses((status = 201, body = Credentials), (status = 422, body = Problem)))]
+    responses((status = 201, body = Credentials), (status = 403, body = Problem, description = "out_of_scope"),
+        (status = 422, body = Problem)))]
 pub async fn create_provider(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     body: ApiJson<Onboarding>,
 ) -> ApiResult<HttpResponse> {
     let onboarding = body.0;
     onboarding.validate(&PROVIDER_KINDS, false, &state.catalog.get())?;
-    let admin_id = admin.0.user_id()?;
+    onboarding.check_governed(&governor.scope)?;
+    let admin_id = governor.user_id;
     let task_state = state.clone();
     let now = state.clock.now_naive();
     let credentials = state
@@ -122,6 +133,70 @@ pub fn register(
         )?;
         Ok(credentials)
     })
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = providers)]
+struct ProviderRow {
+    id: i64,
+    name: String,
+    kind: String,
+    region_codes: String,
+    created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub provider_id: String,
+    pub name: String,
+    pub kind: String,
+    /// The regions it reports for (empty: everywhere).
+    pub region_codes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    /// Its signing keys, newest first: ids and dates, never secrets.
+    pub keys: Vec<KeyInfo>,
+}
+
+/// The data providers with their keys' state (never their secrets), newest first. Any administrator
+/// reads the whole list.
+#[utoipa::path(get, path = "/api/v1/admin/providers", tag = "admin", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<ProviderView>)))]
+pub async fn list_providers(
+    state: web::Data<AppState>,
+    _governor: Governor,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let (rows, mut keys) = state
+        .db
+        .run(move |conn| {
+            let mut query = providers::table
+                .select(ProviderRow::as_select())
+                .order(providers::id.desc())
+                .limit(page.limit + 1)
+                .into_boxed();
+            if let Some(before) = page.before {
+                query = query.filter(providers::id.lt(before));
+            }
+            let rows: Vec<ProviderRow> = query.load(conn)?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let keys = api_keys::list_of_owners(conn, Owner::Provider, &ids)?;
+            Ok((rows, keys))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |p| p.id,
+        |p| ProviderView {
+            provider_id: p.id.to_string(),
+            keys: keys.remove(&p.id).unwrap_or_default(),
+            region_codes: serde_json::from_str(&p.region_codes).unwrap_or_default(),
+            name: p.name,
+            kind: p.kind,
+            created_at: p.created_at.and_utc(),
+        },
+    )))
 }
 
 /// Post an activity a provider observed for one of our users. Signed; evidence is `operator`.

@@ -28,7 +28,7 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, background, bindings, governance, health, keys, ledger, methodology, offers,
+    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology, offers,
     openapi, partners, providers, redemptions, region_parameters, telemetry,
 };
 
@@ -137,8 +137,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(methodology::type_handlers::routes)
                 .configure(governance::handlers::routes)
                 .configure(region_parameters::handlers::routes)
+                .configure(audit::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
+                .configure(activities::explain::routes)
+                .configure(activities::queue::routes)
                 .configure(providers::routes)
                 .configure(bindings::handlers::routes)
                 .configure(partners::routes)

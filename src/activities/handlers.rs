@@ -1,6 +1,6 @@
-//! `/api/v1/activities*` and the admin review queue.
+//! `/api/v1/activities*`: posting activities and listing one's own (one activity explained is in
+//! `explain`, the review queue in `queue`).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -9,22 +9,17 @@ use utoipa::ToSchema;
 use super::model::{ActivityResult, Event, Outcome, Poster, Reason, Status};
 use super::request::{self, ActivityRequest};
 use super::retry::{self, Refused, RetryOf};
-use super::review::{self, Decision, Review};
 use super::store::{self, ActivityRow};
-use crate::auth::extract::{Admin, Member};
+use crate::auth::extract::Member;
 use crate::domain::catalog::Evidence;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::{self, ApiJson};
 use crate::http::pagination::{PageQuery, Paginated};
-use crate::idempotency;
 use crate::state::AppState;
 
 /// The most events one batch request holds. A batch is one job for the ingest writer, which takes whole
 /// jobs up to `activities.batch_max` events (2,000 by default): four full batches share a commit.
 pub const BATCH_MAX: usize = 500;
-
-/// The longest note an administrator may leave on a review, in characters.
-pub const REVIEW_NOTE_MAX_CHARS: usize = 500;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -32,9 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(post_activity))
             .route(web::get().to(list_activities)),
     )
-    .service(web::resource("/activities/batch").route(web::post().to(post_batch)))
-    .service(web::resource("/admin/reviews").route(web::get().to(list_reviews)))
-    .service(web::resource("/admin/reviews/{activity_id}").route(web::post().to(review_activity)));
+    .service(web::resource("/activities/batch").route(web::post().to(post_batch)));
 }
 
 fn poster(member: &Member) -> ApiResult<Poster> {
@@ -324,88 +317,4 @@ pub async fn list_activities(
         })
         .await?;
     Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, ActivityView::from)))
-}
-
-/// Flagged activities waiting for a decision, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/reviews", tag = "admin", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paginated<ActivityView>)))]
-pub async fn list_reviews(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
-    let page = page.page()?;
-    let rows = state
-        .db
-        .run(move |conn| Ok(store::list_flagged(conn, page.before, page.limit + 1)?))
-        .await?;
-    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, ActivityView::from)))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewRequest {
-    pub decision: Decision,
-    pub note: String,
-}
-
-/// Approve (credit under that day's cap) or reject a flagged activity. A trip reported by both the app and
-/// its operator is credited once: approving the operator's record tops up what the app's records of it
-/// were granted, and the app's record of a trip the operator also reported can only be rejected (409
-/// `duplicate_trip`); 409 `invalid_state` once it is decided.
-#[utoipa::path(post, path = "/api/v1/admin/reviews/{activity_id}", tag = "admin", request_body = ReviewRequest,
-    security(("bearer" = [])), params(("Idempotency-Key" = Option<String>, Header)),
-    responses((status = 200, body = ActivityResult), (status = 404, body = Problem), (status = 409, body = Problem)))]
-pub async fn review_activity(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    admin: Admin,
-    id: web::Path<i64>,
-    body: ApiJson<ReviewRequest>,
-) -> ApiResult<HttpResponse> {
-    let admin_id = admin.0.user_id()?;
-    let id = id.into_inner();
-    let ReviewRequest { decision, note } = body.0;
-    if note.chars().count() > REVIEW_NOTE_MAX_CHARS {
-        return Err(ApiError::field(
-            "note",
-            format!("at most {REVIEW_NOTE_MAX_CHARS} characters"),
-        ));
-    }
-    // An approval issues points: under an Idempotency-Key, a retry is answered what the first call was
-    // (not `invalid_state` because the first one decided it).
-    let key = idempotency::optional_key(&req)?;
-    let hash =
-        idempotency::request_hash(&serde_json::json!({"review": id, "decision": decision, "note": note}));
-    let scope = format!("admin:{admin_id}");
-    let task_state = state.clone();
-    let clock = state.clock.clone();
-    let now = clock.now_naive();
-    let answered = state
-        .db
-        .run(move |conn| {
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                key.as_deref(),
-                &hash,
-                StatusCode::OK,
-                |conn| {
-                    let catalog = task_state.catalog.get();
-                    let settings = &task_state.settings.activities;
-                    let review = Review {
-                        admin: admin_id,
-                        activity_id: id,
-                        decision,
-                        note: &note,
-                        at: now,
-                    };
-                    let result = review::decide(conn, &catalog, settings, &review)?;
-                    idempotency::body_of(&result)
-                },
-            )
-        })
-        .await?;
-    Ok(idempotency::respond(answered))
 }

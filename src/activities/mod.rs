@@ -2,12 +2,14 @@
 //! earn points. See docs/architecture.md for the path of one event.
 
 pub mod caps;
+pub mod explain;
 #[cfg(test)]
 mod fixtures;
 pub mod group;
 pub mod handlers;
 pub mod ingest;
 pub mod model;
+pub mod queue;
 pub mod request;
 pub mod retry;
 pub mod review;

@@ -16,6 +16,7 @@ use crate::db::schema::activities;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::{AmountOverflow, Catalog};
 use crate::error::{ApiError, ErrorCode};
+use crate::governance::{OutOfScope, Scope};
 use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::methodology::requantify::{requantify, RequantifyError};
@@ -31,6 +32,8 @@ crate::text_enum! {
 /// One administrator's decision on one activity, at one time.
 pub struct Review<'a> {
     pub admin: i64,
+    /// What the administrator governs: the activity's region must be in it.
+    pub scope: &'a Scope,
     pub activity_id: i64,
     pub decision: Decision,
     pub note: &'a str,
@@ -42,6 +45,8 @@ pub struct Review<'a> {
 pub enum ReviewError {
     #[error("no such activity")]
     NotFound,
+    #[error(transparent)]
+    OutOfScope(#[from] OutOfScope),
     #[error("this activity is {0}, not flagged")]
     NotFlagged(Status),
     #[error("this activity has no methodology to credit under")]
@@ -71,6 +76,7 @@ impl From<ReviewError> for ApiError {
     fn from(e: ReviewError) -> ApiError {
         match e {
             ReviewError::NotFound => ApiError::not_found(e.to_string()),
+            ReviewError::OutOfScope(e) => e.into(),
             ReviewError::NotFlagged(_) | ReviewError::NoMethodology | ReviewError::DecidedMeanwhile => {
                 ApiError::conflict(ErrorCode::InvalidState, e.to_string())
             }
@@ -122,6 +128,7 @@ pub fn decide(
 ) -> Result<ActivityResult, ReviewError> {
     db::transaction(conn, Tx::Write, |conn| {
         let before = store::find(conn, review.activity_id)?.ok_or(ReviewError::NotFound)?;
+        review.scope.check(&before.region_code)?;
         if before.status != Status::Flagged {
             return Err(ReviewError::NotFlagged(before.status));
         }

@@ -7,7 +7,7 @@ use diesel::dsl::sql;
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
-use super::model::{EventKey, Neighbour, Status, StoredAnswer};
+use super::model::{EventKey, Neighbour, Reason, Status, StoredAnswer};
 use crate::db::columns::columns;
 use crate::db::prepared::{in_list, matching_aliased, Dynamic, Planning, Value};
 use crate::db::schema::activities;
@@ -44,6 +44,8 @@ pub struct ActivityRow {
     pub reviewed_by: Option<i64>,
     pub reviewed_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The most specific region-parameter version in force for its region and time, when quantified.
+    pub region_parameters_id: Option<i64>,
 }
 
 impl ActivityRow {
@@ -245,13 +247,24 @@ pub fn list_for_account(
     query.load(conn)
 }
 
+/// Which flagged activities a review queue shows.
+#[derive(Debug, Default)]
+pub struct QueueFilter {
+    /// Only these regions (`None`: every region).
+    pub regions: Option<Vec<String>>,
+    pub activity_type: Option<String>,
+    pub reason: Option<Reason>,
+}
+
 pub fn list_flagged(
     conn: &mut AnyConnection,
+    filter: &QueueFilter,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ActivityRow>> {
     // Written as a literal, not a bound parameter: only a literal lets a prepared (generic) plan use the
-    // partial index of flagged rows on PostgreSQL and SQLite alike.
+    // partial index of flagged rows on PostgreSQL and SQLite alike. The other conditions filter what
+    // that index finds (the flagged rows are few).
     let mut query = activities::table
         .filter(sql::<Bool>("activities.status = 'flagged'"))
         .select(ActivityRow::as_select())
@@ -260,6 +273,16 @@ pub fn list_flagged(
         .into_boxed();
     if let Some(before) = before {
         query = query.filter(activities::id.lt(before));
+    }
+    if let Some(regions) = &filter.regions {
+        query = query.filter(activities::region_code.eq_any(regions.clone()));
+    }
+    if let Some(activity_type) = &filter.activity_type {
+        query = query.filter(activities::activity_type.eq(activity_type.clone()));
+    }
+    if let Some(reason) = filter.reason {
+        // Reasons are stored as a JSON array of their texts: the quoted text matches that reason only.
+        query = query.filter(activities::reasons.like(format!("%\"{}\"%", reason.as_str())));
     }
     query.load(conn)
 }

@@ -5,6 +5,8 @@
 //! `revoked_at` is when a key stops working: NULL for a live key, a past time for a revoked one, a future
 //! time for a key being rotated out.
 
+use std::collections::HashMap;
+
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use chrono::{DateTime, NaiveDateTime, Utc};
@@ -160,6 +162,25 @@ pub fn list(conn: &mut AnyConnection, owner: Owner, owner_id: i64) -> QueryResul
         .select(KEY_COLUMNS)
         .load::<KeyRow>(conn)
         .map(|rows| rows.into_iter().map(key_info).collect())
+}
+
+/// The keys of each of these owners (of one kind), newest first, in one query: a page of a list.
+pub fn list_of_owners(
+    conn: &mut AnyConnection,
+    owner: Owner,
+    owner_ids: &[i64],
+) -> QueryResult<HashMap<i64, Vec<KeyInfo>>> {
+    let rows: Vec<(i64, KeyRow)> = api_keys::table
+        .filter(api_keys::owner_type.eq(owner))
+        .filter(api_keys::owner_id.eq_any(owner_ids))
+        .order(api_keys::created_at.desc())
+        .select((api_keys::owner_id, KEY_COLUMNS))
+        .load(conn)?;
+    let mut keys: HashMap<i64, Vec<KeyInfo>> = HashMap::new();
+    for (owner_id, row) in rows {
+        keys.entry(owner_id).or_default().push(key_info(row));
+    }
+    Ok(keys)
 }
 
 /// Revokes one of an owner's keys, with whether this call revoked it (revoking a revoked key changes

@@ -30,11 +30,19 @@ impl FromRequest for Governor {
             let user_id = admin.await?.0.user_id()?;
             let state =
                 state.ok_or_else(|| ApiError::internal(anyhow::anyhow!("application state missing")))?;
-            let live = state.db.run(move |conn| Ok(grants::live(conn, user_id)?)).await?;
-            Ok(Governor {
-                user_id,
-                scope: Scope::new(&live, state.catalog.get()),
-            })
+            Governor::load(&state, user_id).await
+        })
+    }
+}
+
+impl Governor {
+    /// Administrator `user_id` with its live scope, for a route that also serves other roles and has
+    /// already checked the token.
+    pub async fn load(state: &AppState, user_id: i64) -> Result<Governor, ApiError> {
+        let live = state.db.run(move |conn| Ok(grants::live(conn, user_id)?)).await?;
+        Ok(Governor {
+            user_id,
+            scope: Scope::new(&live, state.catalog.get()),
         })
     }
 }

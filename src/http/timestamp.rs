@@ -32,6 +32,15 @@ pub fn parse(text: &str) -> Result<DateTime<FixedOffset>, String> {
     Ok(t.trunc_subsecs(6))
 }
 
+/// A time given in a query string (a period's bound), in UTC, or 422 naming `field`. A `+` offset arrives
+/// as a space when the client did not percent-encode it; that is taken back.
+pub fn query_bound(field: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
+    let text = value.trim().replacen(' ', "+", 1);
+    parse(&text)
+        .map(|t| t.naive_utc())
+        .map_err(|message| ApiError::field(field, message))
+}
+
 /// `#[serde(deserialize_with = "timestamp::required")]`
 pub fn required<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<FixedOffset>, D::Error> {
     let text = String::deserialize(d)?;
@@ -44,15 +53,6 @@ pub fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Fixed
         Some(text) => parse(&text).map(Some).map_err(de::Error::custom),
         None => Ok(None),
     }
-}
-
-/// A time bound given in a query string, RFC 3339 with an offset; a `+` in the offset that arrived
-/// decoded as a space (an unencoded `+08:00`) is read back as `+`.
-pub fn query_bound(field: &str, value: &str) -> Result<NaiveDateTime, ApiError> {
-    let text = value.trim().replacen(' ', "+", 1);
-    parse(&text)
-        .map(|t| t.naive_utc())
-        .map_err(|message| ApiError::field(field, message))
 }
 
 #[cfg(test)]

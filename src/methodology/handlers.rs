@@ -1,4 +1,4 @@
-//! Regions, activity types, methodologies, quantification and the audit log over HTTP.
+//! Regions, activity types, methodologies and quantification over HTTP.
 
 use actix_web::{web, HttpResponse};
 use chrono::{DateTime, FixedOffset, Utc};
@@ -12,7 +12,6 @@ use super::service::{self, Actor, MethodologyError};
 use super::simulate::{self as simulation, SimulateRequest, Simulation};
 use super::store::{self, MethodologyStatus, VersionFilter, VersionRow};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
-use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::{Admin, Authenticated};
 use crate::domain::catalog::Evidence;
 use crate::domain::formula::Step;
@@ -80,8 +79,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/admin/methodologies/{id}/retire/approve").route(web::post().to(approve_retire)),
         )
-        .service(web::resource("/admin/methodologies/{id}/simulate").route(web::post().to(simulate)))
-        .service(web::resource("/admin/audit").route(web::get().to(list_audit)));
+        .service(web::resource("/admin/methodologies/{id}/simulate").route(web::post().to(simulate)));
 }
 
 #[derive(Serialize, ToSchema)]
@@ -471,51 +469,6 @@ pub async fn quantify_dry_run(
         methodology: q.methodology(),
         breakdown: q.quantity.breakdown,
     }))
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditView {
-    pub id: String,
-    pub actor_user_id: Option<String>,
-    pub action: AuditAction,
-    pub entity: AuditEntity,
-    pub entity_id: String,
-    #[schema(value_type = Option<Object>)]
-    pub before: Option<serde_json::Value>,
-    #[schema(value_type = Option<Object>)]
-    pub after: Option<serde_json::Value>,
-    pub created_at: DateTime<Utc>,
-}
-
-/// The audit log, newest first.
-#[utoipa::path(get, path = "/api/v1/admin/audit", tag = "admin", params(PageQuery), security(("bearer" = [])),
-    responses((status = 200, body = Paginated<AuditView>)))]
-pub async fn list_audit(
-    state: web::Data<AppState>,
-    _admin: Admin,
-    page: web::Query<PageQuery>,
-) -> ApiResult<HttpResponse> {
-    let page = page.page()?;
-    let rows = state
-        .db
-        .run(move |conn| Ok(audit::list(conn, page.before, page.limit + 1)?))
-        .await?;
-    let parse = |s: Option<String>| s.and_then(|s| serde_json::from_str(&s).ok());
-    Ok(HttpResponse::Ok().json(Paginated::from_rows(
-        rows,
-        page,
-        |r| r.id,
-        |r| AuditView {
-            id: r.id.to_string(),
-            actor_user_id: r.actor_user_id.map(|u| u.to_string()),
-            action: r.action,
-            entity: r.entity,
-            entity_id: r.entity_id,
-            before: parse(r.before_json),
-            after: parse(r.after_json),
-            created_at: utc(r.created_at),
-        },
-    )))
 }
 
 /// Re-quantify stored activities in the window the version would cover: under the versions they were

@@ -1,5 +1,6 @@
 //! Re-quantifying a stored activity with the version it recorded, so its figures can be reproduced: by
-//! the review queue when it credits a flagged activity, and by the simulation of a draft version.
+//! the review queue when it credits a flagged activity, by the simulation of a draft version, by an
+//! administrator asking for it, and by `tanhui verify` for every activity.
 
 use std::sync::Arc;
 
@@ -8,7 +9,7 @@ use chrono::NaiveDateTime;
 use super::quantify::{quantify_error, Quantified};
 use super::store;
 use crate::db::AnyConnection;
-use crate::domain::catalog::{points_for, Catalog, Evidence, QuantifyError};
+use crate::domain::catalog::{points_for, Catalog, Evidence, QuantifyError, Version};
 use crate::domain::data_schema::{exact_decimal, DataValues};
 use crate::error::ApiError;
 
@@ -59,10 +60,30 @@ pub fn requantify(
     let Some(version_id) = activity.methodology_id else {
         return Ok(None);
     };
-    let version = store::find_version(conn, version_id)?
-        .ok_or(RequantifyError::MissingVersion(activity.id))?
+    let version = recorded_version(conn, activity.id, version_id)?;
+    requantify_under(catalog, Arc::new(version), activity, true).map(Some)
+}
+
+/// Version `version_id`, which activity `activity_id` recorded, parsed.
+pub fn recorded_version(
+    conn: &mut AnyConnection,
+    activity_id: i64,
+    version_id: i64,
+) -> Result<Version, RequantifyError> {
+    store::find_version(conn, version_id)?
+        .ok_or(RequantifyError::MissingVersion(activity_id))?
         .to_version()
-        .map_err(RequantifyError::BrokenVersion)?;
+        .map_err(RequantifyError::BrokenVersion)
+}
+
+/// The activity's quantification under `version` (the one it recorded, which a caller checking many
+/// activities keeps at hand), with its breakdown when `explain`.
+pub fn requantify_under(
+    catalog: &Catalog,
+    version: Arc<Version>,
+    activity: &Recorded,
+    explain: bool,
+) -> Result<Quantified, RequantifyError> {
     let data: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&activity.data).unwrap_or_default();
     let values: DataValues = data
@@ -74,7 +95,7 @@ pub fn requantify(
         &activity.region_code,
         activity.occurred_at,
         &values,
-        true,
+        explain,
     )?;
     let points = points_for(
         quantity.reduction_g,
@@ -82,10 +103,10 @@ pub fn requantify(
         version.weights.weight(activity.evidence),
     )
     .map_err(QuantifyError::from)?;
-    Ok(Some(Quantified {
-        version: Arc::new(version),
+    Ok(Quantified {
+        version,
         quantity,
         data: values,
         points,
-    }))
+    })
 }

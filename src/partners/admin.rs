@@ -9,10 +9,10 @@ use utoipa::ToSchema;
 use super::{Partner, PartnerKind, PARTNER_KINDS};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
-use crate::auth::extract::Admin;
 use crate::db::schema::{accounts, partners, providers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::governance::{Governor, Scope};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::ledger::kinds::AccountKind;
@@ -43,18 +43,21 @@ pub struct PartnerCreated {
     pub settlement_account_id: String,
 }
 
-/// Onboard a partner (transit, scenic or green_credit) with the regions it serves. Its key id and
-/// secret are in the answer, and only there.
+/// Onboard a partner (transit, scenic or green_credit) with the regions it serves, every one of which
+/// the caller must govern (else 403 `out_of_scope`). Its key id and secret are in the answer, and only
+/// there.
 #[utoipa::path(post, path = "/api/v1/admin/partners", tag = "admin", request_body = Onboarding, security(("bearer" = [])),
-    responses((status = 201, body = PartnerCreated), (status = 422, body = Problem)))]
+    responses((status = 201, body = PartnerCreated), (status = 403, body = Problem, description = "out_of_scope"),
+        (status = 422, body = Problem)))]
 pub async fn create_partner(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     body: ApiJson<Onboarding>,
 ) -> ApiResult<HttpResponse> {
     let onboarding = body.0;
     onboarding.validate(&PARTNER_KINDS, true, &state.catalog.get())?;
-    let admin_id = admin.0.user_id()?;
+    onboarding.check_governed(&governor.scope)?;
+    let admin_id = governor.user_id;
     let task_state = state.clone();
     let created = state
         .db
@@ -134,18 +137,21 @@ pub struct PartnerView {
     pub region_codes: Vec<String>,
     pub settlement_account_id: String,
     pub created_at: chrono::DateTime<Utc>,
+    /// Its signing keys, newest first: ids and dates, never secrets.
+    pub keys: Vec<KeyInfo>,
 }
 
-/// The partners, newest first.
+/// The partners with their keys' state (never their secrets), newest first. Any administrator reads
+/// the whole list.
 #[utoipa::path(get, path = "/api/v1/admin/partners", tag = "admin", params(PageQuery), security(("bearer" = [])),
     responses((status = 200, body = Paginated<PartnerView>)))]
 pub async fn list_partners(
     state: web::Data<AppState>,
-    _admin: Admin,
+    _governor: Governor,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.page()?;
-    let rows = state
+    let (rows, mut keys) = state
         .db
         .run(move |conn| {
             let mut query = partners::table
@@ -156,7 +162,10 @@ pub async fn list_partners(
             if let Some(before) = page.before {
                 query = query.filter(partners::id.lt(before));
             }
-            Ok(query.load(conn)?)
+            let rows: Vec<Partner> = query.load(conn)?;
+            let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
+            let keys = api_keys::list_of_owners(conn, Owner::Partner, &ids)?;
+            Ok((rows, keys))
         })
         .await?;
     Ok(HttpResponse::Ok().json(Paginated::from_rows(
@@ -165,6 +174,7 @@ pub async fn list_partners(
         |p| p.id,
         |p| PartnerView {
             partner_id: p.id.to_string(),
+            keys: keys.remove(&p.id).unwrap_or_default(),
             region_codes: p.regions(),
             name: p.name,
             kind: p.kind,
@@ -174,24 +184,32 @@ pub async fn list_partners(
     )))
 }
 
-/// `partners` or `providers` in a path, and the owner it names, checked to exist.
-fn owner_of(conn: &mut AnyConnection, owners: &str, id: i64) -> Result<Owner, ApiError> {
-    let (owner, exists) = match owners {
+/// `partners` or `providers` in a path, and the owner it names, checked to exist and to serve only
+/// regions `scope` governs (its keys are the caller's to see and change only then: 403 `out_of_scope`).
+fn owner_of(conn: &mut AnyConnection, scope: &Scope, owners: &str, id: i64) -> Result<Owner, ApiError> {
+    let (owner, served): (Owner, Option<String>) = match owners {
         "partners" => (
             Owner::Partner,
-            partners::table.find(id).count().get_result::<i64>(conn)? > 0,
+            partners::table
+                .find(id)
+                .select(partners::region_codes)
+                .first(conn)
+                .optional()?,
         ),
         "providers" => (
             Owner::Provider,
-            providers::table.find(id).count().get_result::<i64>(conn)? > 0,
+            providers::table
+                .find(id)
+                .select(providers::region_codes)
+                .first(conn)
+                .optional()?,
         ),
         _ => return Err(ApiError::not_found("no such route")),
     };
-    if exists {
-        Ok(owner)
-    } else {
-        Err(ApiError::not_found(format!("no such {}", owner.as_str())))
-    }
+    let served = served.ok_or_else(|| ApiError::not_found(format!("no such {}", owner.as_str())))?;
+    let served: Vec<String> = serde_json::from_str(&served).unwrap_or_default();
+    scope.check_all(served.iter().map(String::as_str))?;
+    Ok(owner)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -199,20 +217,21 @@ pub struct KeyList {
     pub items: Vec<KeyInfo>,
 }
 
-/// The keys of a partner or provider (never their secrets), newest first.
+/// The keys of a partner or provider (never their secrets), newest first, for an administrator governing
+/// every region it serves.
 #[utoipa::path(get, path = "/api/v1/admin/{owners}/{id}/keys", tag = "admin", security(("bearer" = [])),
     params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path)),
     responses((status = 200, body = KeyList), (status = 404, body = Problem)))]
 pub async fn list_keys(
     state: web::Data<AppState>,
-    _admin: Admin,
+    governor: Governor,
     path: web::Path<(String, i64)>,
 ) -> ApiResult<HttpResponse> {
     let (owners, id) = path.into_inner();
     let items = state
         .db
         .run(move |conn| {
-            let owner = owner_of(conn, &owners, id)?;
+            let owner = owner_of(conn, &governor.scope, &owners, id)?;
             Ok(api_keys::list(conn, owner, id)?)
         })
         .await?;
@@ -225,17 +244,17 @@ pub async fn list_keys(
     responses((status = 201, body = Credentials), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn add_key(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     path: web::Path<(String, i64)>,
 ) -> ApiResult<HttpResponse> {
     let (owners, id) = path.into_inner();
-    let admin_id = admin.0.user_id()?;
+    let admin_id = governor.user_id;
     let task_state = state.clone();
     let credentials = state
         .db
         .run(move |conn| {
             db::transaction(conn, Tx::Write, |conn| {
-                let owner = owner_of(conn, &owners, id)?;
+                let owner = owner_of(conn, &governor.scope, &owners, id)?;
                 let now = task_state.clock.now_naive();
                 let credentials = api_keys::issue(conn, now, &task_state.secrets, owner, id)?;
                 audit::record(
@@ -264,17 +283,17 @@ pub async fn add_key(
     responses((status = 200, body = KeyInfo), (status = 404, body = Problem)))]
 pub async fn revoke_key(
     state: web::Data<AppState>,
-    admin: Admin,
+    governor: Governor,
     path: web::Path<(String, i64, String)>,
 ) -> ApiResult<HttpResponse> {
     let (owners, id, key_id) = path.into_inner();
-    let admin_id = admin.0.user_id()?;
+    let admin_id = governor.user_id;
     let clock = state.clock.clone();
     let key = state
         .db
         .run(move |conn| {
             db::transaction(conn, Tx::Write, |conn| {
-                let owner = owner_of(conn, &owners, id)?;
+                let owner = owner_of(conn, &governor.scope, &owners, id)?;
                 let now = clock.now_naive();
                 let (key, revoked) = api_keys::revoke(conn, now, owner, id, &key_id)?
                     .ok_or_else(|| ApiError::not_found("no such key"))?;

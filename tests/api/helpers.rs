@@ -245,7 +245,7 @@ impl TestApp {
     /// `tanhui verify` over the app's database.
     pub async fn verify(&self) -> tanhui::verify::Report {
         let key = self.state.platform_key.public_key_bytes();
-        self.with_conn(move |conn| tanhui::verify::verify(conn, &key, |_, _| {}).unwrap())
+        self.with_conn(move |conn| tanhui::verify::verify(conn, &key, |_, _, _| {}).unwrap())
             .await
     }
 

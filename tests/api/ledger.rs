@@ -488,7 +488,7 @@ async fn post_void_and_expiry_race_on_two_instances(app: TestApp) {
     let w = wallet(&app, &alice).await;
     assert_eq!(w["held"], 0);
     let report = app
-        .with_conn(|conn| verify::verify(conn, &[0; 32], |_, _| {}).unwrap())
+        .with_conn(|conn| verify::verify(conn, &[0; 32], |_, _, _| {}).unwrap())
         .await;
     assert!(
         report.mismatches.iter().all(|m| m.contains("signature")),
@@ -527,7 +527,7 @@ async fn racing_sealers_keep_one_chain(app: TestApp) {
             sealer.join().expect("a sealer failed");
         }
         let mut conn = db.get().unwrap();
-        verify::verify(&mut conn, &key.public_key_bytes(), |_, _| {}).unwrap()
+        verify::verify(&mut conn, &key.public_key_bytes(), |_, _, _| {}).unwrap()
     })
     .await
     .unwrap();

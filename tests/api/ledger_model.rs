@@ -251,7 +251,7 @@ async fn randomized_operations_keep_every_invariant(app: TestApp) {
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
-        let report = verify::verify(&mut conn, &key.public_key_bytes(), |_, _| {}).unwrap();
+        let report = verify::verify(&mut conn, &key.public_key_bytes(), |_, _, _| {}).unwrap();
         assert!(report.ok(), "seed {seed}: {:?}", report.mismatches);
         assert!(
             report.transfers > 1000,

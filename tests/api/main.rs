@@ -4,11 +4,13 @@ mod helpers;
 
 mod activities;
 mod activity_types;
+mod admin_search;
 mod auth;
 mod basics;
 mod bindings;
 mod cli;
 mod crash;
+mod explain;
 mod gate;
 mod governance;
 mod ledger;
