@@ -3,9 +3,11 @@
 pub mod cache;
 pub mod draft;
 pub mod handlers;
+pub mod impact;
 pub mod quantify;
 pub mod requantify;
 pub mod service;
 pub mod simulate;
 pub mod store;
 pub mod views;
+pub mod window;

@@ -1,5 +1,5 @@
 //! Re-quantifying a stored activity with the version it recorded, so its figures can be reproduced: by
-//! the review queue when it credits a flagged activity, and by the simulation of a draft version.
+//! the review queue when it credits a flagged activity.
 
 use std::sync::Arc;
 
@@ -50,6 +50,14 @@ impl From<RequantifyError> for ApiError {
     }
 }
 
+/// The numbers of an activity's stored `data` (its request's JSON), read back exactly.
+pub fn stored_values(data: &str) -> DataValues {
+    let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).unwrap_or_default();
+    data.iter()
+        .filter_map(|(k, v)| exact_decimal(v).map(|d| (k.clone(), d)))
+        .collect()
+}
+
 /// The activity's quantification under the version it recorded (`None`: it recorded none, being late).
 pub fn requantify(
     conn: &mut AnyConnection,
@@ -63,12 +71,7 @@ pub fn requantify(
         .ok_or(RequantifyError::MissingVersion(activity.id))?
         .to_version()
         .map_err(RequantifyError::BrokenVersion)?;
-    let data: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&activity.data).unwrap_or_default();
-    let values: DataValues = data
-        .iter()
-        .filter_map(|(k, v)| exact_decimal(v).map(|d| (k.clone(), d)))
-        .collect();
+    let values = stored_values(&activity.data);
     let quantity = catalog.quantify(
         &version,
         &activity.region_code,
