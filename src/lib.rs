@@ -28,6 +28,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod partners;
 pub mod providers;
+pub mod publication;
 pub mod redemptions;
 pub mod secrets;
 pub mod startup;

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, error, governance, health, ledger, methodology, offers, partners, providers,
-    redemptions,
+    publication, redemptions,
 };
 
 #[derive(OpenApi)]
@@ -21,6 +21,7 @@ use crate::{
         methodology::handlers::list_methodologies, methodology::handlers::get_methodology,
         methodology::handlers::create_draft, methodology::handlers::activate, methodology::handlers::retire, methodology::handlers::simulate,
         methodology::handlers::quantify_dry_run, methodology::handlers::list_audit,
+        publication::handlers::signed_methodology,
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
@@ -35,7 +36,7 @@ use crate::{
         redemptions::handlers::partner_redemptions, redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
         redemptions::handlers::redeem_voucher, redemptions::handlers::settlements, redemptions::handlers::jwks,
     ),
-    components(schemas(error::Problem, error::FieldError)),
+    components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Accounts and tokens"), (name = "health", description = "Probes"),
         (name = "regions", description = "Regions and their hierarchy"),

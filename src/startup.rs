@@ -29,7 +29,7 @@ use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
     accounts, activities, background, governance, health, keys, ledger, methodology, offers, openapi,
-    partners, providers, redemptions, telemetry,
+    partners, providers, publication, redemptions, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -131,6 +131,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(ledger::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(providers::routes)
+                .configure(publication::handlers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)
                 .configure(redemptions::routes)

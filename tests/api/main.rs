@@ -12,5 +12,6 @@ mod ledger;
 mod ledger_model;
 mod methodology;
 mod providers;
+mod publication;
 mod redemptions;
 mod retention;
