@@ -38,6 +38,18 @@ pub fn for_each(
     activity_type: &str,
     from: NaiveDateTime,
     to: NaiveDateTime,
+    each: impl FnMut(&Stored),
+) -> QueryResult<()> {
+    for_each_in_pages(conn, activity_type, from, to, PAGE_ROWS, each)
+}
+
+/// [`for_each`], `page_rows` at a time.
+pub fn for_each_in_pages(
+    conn: &mut AnyConnection,
+    activity_type: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+    page_rows: i64,
     mut each: impl FnMut(&Stored),
 ) -> QueryResult<()> {
     let mut after: (NaiveDateTime, i64) = (from - chrono::Duration::seconds(MOST_FUTURE_SKEW_SECS), 0);
@@ -61,11 +73,11 @@ pub fn for_each(
                 activities::created_at,
             ))
             .order((activities::created_at, activities::id))
-            .limit(PAGE_ROWS)
+            .limit(page_rows)
             .load(conn)?;
         page.iter().for_each(&mut each);
         match page.last() {
-            Some(last) if page.len() as i64 == PAGE_ROWS => after = (last.created_at, last.id),
+            Some(last) if page.len() as i64 == page_rows => after = (last.created_at, last.id),
             _ => return Ok(()),
         }
     }

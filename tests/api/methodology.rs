@@ -599,6 +599,7 @@ both_backends!(simulation_compares_a_draft_with_what_was_credited);
 both_backends!(simulation_finds_activities_by_when_they_occurred_not_when_they_arrived);
 both_backends!(simulation_answers_points_people_and_macro_regions);
 both_backends!(simulation_needs_the_drafts_region_in_scope);
+both_backends!(simulation_pages_through_activities_that_arrived_together);
 
 /// Simulates methodology version `id` over `window` (`{from, to, region_code?}`), as `token`.
 async fn simulate(app: &TestApp, token: &str, id: &str, window: &Value) -> Resp {
@@ -804,6 +805,42 @@ async fn simulation_needs_the_drafts_region_in_scope(app: TestApp) {
             .assert_problem(403, "out_of_scope");
     }
     simulate(&app, &maker, &wuhan, &window).await.assert_status(200);
+}
+
+/// Activities stored in one group share their arrival time: pages that end among them resume after the
+/// last one read, so each activity is read once.
+async fn simulation_pages_through_activities_that_arrived_together(app: TestApp) {
+    let user = app.new_user_token().await;
+    let now = chrono::Utc::now();
+    let rides: Vec<Value> = (0..7)
+        .map(|i| {
+            json!({"client_event_id": format!("t{i}"), "activity_type": "transit.bus", "region_code": "420100",
+                "occurred_at": (now - chrono::Duration::minutes(10 * (i + 1))).to_rfc3339(), "data": {"count": 1}})
+        })
+        .collect();
+    app.post("/api/v1/activities/batch", &json!({"events": rides}), Some(&user))
+        .await
+        .assert_status(200);
+    let (from, to) = (
+        (now - chrono::Duration::days(1)).naive_utc(),
+        (now + chrono::Duration::minutes(1)).naive_utc(),
+    );
+    let (arrivals, ids) = app
+        .with_conn(move |conn| {
+            let (mut arrivals, mut ids) = (std::collections::BTreeSet::new(), Vec::new());
+            tanhui::methodology::window::for_each_in_pages(conn, "transit.bus", from, to, 2, |row| {
+                arrivals.insert(row.created_at);
+                ids.push(row.id);
+            })
+            .unwrap();
+            (arrivals, ids)
+        })
+        .await;
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((ids.len(), distinct.len()), (7, 7), "{ids:?}");
+    assert!(arrivals.len() < 7, "some arrived together: {arrivals:?}");
 }
 
 /// Activities are read by when they arrived (the index every insert appends to), but a late post belongs
