@@ -29,8 +29,8 @@ pub struct Stored {
 ///
 /// Read through the index of the type's activities by arrival (`activity_type, created_at, id,
 /// occurred_at`), which every insert appends to: no activity is stored before it occurred, beyond the
-/// clock skew allowed, so those of the window arrived after `from - MOST_FUTURE_SKEW_SECS`; rows that
-/// occurred outside the window are passed over in the index. (Late posts arrive any time after, so only
+/// clock skew allowed, so those of the window arrived after `from - MOST_FUTURE_SKEW_SECS`; `occurred_at`
+/// is tested on the index's entries. (Late posts arrive any time after, so only
 /// the lower bound is known: a window far in the past reads every later arrival of the type's index.)
 /// Pages follow the index by (`created_at`, `id`), each starting where the last one ended.
 pub fn for_each(
