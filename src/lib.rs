@@ -29,6 +29,7 @@ pub mod onboarding;
 pub mod openapi;
 pub mod partners;
 pub mod providers;
+pub mod publication;
 pub mod redemptions;
 pub mod region_parameters;
 pub mod secrets;

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, error, governance, health, ledger, methodology, offers, partners,
-    providers, redemptions, region_parameters,
+    providers, publication, redemptions, region_parameters,
 };
 
 #[derive(OpenApi)]
@@ -30,6 +30,7 @@ use crate::{
         region_parameters::handlers::list_versions, region_parameters::handlers::get_version,
         region_parameters::handlers::edit_draft, region_parameters::handlers::delete_draft,
         region_parameters::handlers::activate,
+        publication::handlers::signed_methodology,
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,
         activities::handlers::post_activity, activities::handlers::post_batch, activities::handlers::list_activities,
@@ -48,7 +49,7 @@ use crate::{
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
     ),
-    components(schemas(error::Problem, error::FieldError)),
+    components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
     tags((name = "auth", description = "Accounts and tokens"), (name = "health", description = "Probes"),
         (name = "regions", description = "Regions and their hierarchy"),

@@ -7,12 +7,13 @@ use utoipa::ToSchema;
 
 use super::diff::{self, VersionDiff};
 use super::draft::{self, DraftError, DraftRequest};
+use super::impact::Simulation;
 use super::quantify::quantify;
 use super::service::{self, Actor, MethodologyError};
-use super::simulate::{self as simulation, SimulateRequest, Simulation};
+use super::simulate::{self as simulation, SimulateRequest};
 use super::store::{self, MethodologyStatus, VersionFilter, VersionRow};
 use super::views::{utc, ActivityTypeView, MethodologyRef, RegionView, VersionView};
-use crate::auth::extract::{Admin, Authenticated};
+use crate::auth::extract::Authenticated;
 use crate::domain::catalog::Evidence;
 use crate::domain::formula::Step;
 use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
@@ -471,14 +472,19 @@ pub async fn quantify_dry_run(
     }))
 }
 
-/// Re-quantify stored activities in the window the version would cover: under the versions they were
-/// credited under and under this one, with totals, delta and the split by region. Nothing changes.
+/// Simulate a draft before activating it: the stored activities it would take in the window (those that
+/// occurred then, in its region, where no nearer or later version keeps them) quantified under the rules
+/// in force now and under the draft, in grams and in points, with the split by region code and by
+/// macro-region and the number of people whose result changes. Points follow crediting (the region's
+/// points per gram, the evidence's weight) but ignore daily and annual caps. Nothing changes. The
+/// administrator's scope must cover the draft's region (403 `out_of_scope`).
 #[utoipa::path(post, path = "/api/v1/admin/methodologies/{id}/simulate", tag = "admin", request_body = SimulateRequest,
     security(("bearer" = [])),
-    responses((status = 200, body = Simulation), (status = 404, body = Problem), (status = 422, body = Problem)))]
+    responses((status = 200, body = Simulation), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
 pub async fn simulate(
     state: web::Data<AppState>,
-    _admin: Admin,
+    governor: Governor,
     id: web::Path<i64>,
     body: ApiJson<SimulateRequest>,
 ) -> ApiResult<HttpResponse> {
@@ -487,7 +493,7 @@ pub async fn simulate(
     let catalog = state.catalog.get();
     let result = state
         .db
-        .run(move |conn| Ok(simulation::simulate(conn, &catalog, id, &req)?))
+        .run(move |conn| Ok(simulation::simulate(conn, &catalog, &governor.scope, id, &req)?))
         .await?;
     Ok(HttpResponse::Ok().json(result))
 }

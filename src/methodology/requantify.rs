@@ -1,6 +1,6 @@
 //! Re-quantifying a stored activity with the version it recorded, so its figures can be reproduced: by
-//! the review queue when it credits a flagged activity, by the simulation of a draft version, by an
-//! administrator asking for it, and by `tanhui verify` for every activity.
+//! the review queue when it credits a flagged activity, by an administrator asking for it, and by
+//! `tanhui verify` for every activity.
 
 use std::sync::Arc;
 
@@ -51,6 +51,14 @@ impl From<RequantifyError> for ApiError {
     }
 }
 
+/// The numbers of an activity's stored `data` (its request's JSON), read back exactly.
+pub fn stored_values(data: &str) -> DataValues {
+    let data: serde_json::Map<String, serde_json::Value> = serde_json::from_str(data).unwrap_or_default();
+    data.iter()
+        .filter_map(|(k, v)| exact_decimal(v).map(|d| (k.clone(), d)))
+        .collect()
+}
+
 /// The activity's quantification under the version it recorded (`None`: it recorded none, being late).
 pub fn requantify(
     conn: &mut AnyConnection,
@@ -84,12 +92,7 @@ pub fn requantify_under(
     activity: &Recorded,
     explain: bool,
 ) -> Result<Quantified, RequantifyError> {
-    let data: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_str(&activity.data).unwrap_or_default();
-    let values: DataValues = data
-        .iter()
-        .filter_map(|(k, v)| exact_decimal(v).map(|d| (k.clone(), d)))
-        .collect();
+    let values = stored_values(&activity.data);
     let quantity = catalog.quantify(
         &version,
         &activity.region_code,

@@ -338,3 +338,17 @@ pub fn load_catalog(conn: &mut AnyConnection) -> QueryResult<Catalog> {
     let parameters = crate::region_parameters::store::active_versions(conn)?;
     Ok(Catalog::new(regions, grid, types, versions).with_parameter_versions(parameters))
 }
+
+/// The latest earlier version of the same activity type and region that was ever in force (active or
+/// retired): the one `row` follows.
+pub fn previous_published(conn: &mut AnyConnection, row: &VersionRow) -> QueryResult<Option<VersionRow>> {
+    methodology_versions::table
+        .filter(methodology_versions::activity_type.eq(&row.activity_type))
+        .filter(methodology_versions::region_code.eq(&row.region_code))
+        .filter(methodology_versions::version.lt(row.version))
+        .filter(methodology_versions::status.ne(MethodologyStatus::Draft))
+        .order(methodology_versions::version.desc())
+        .select(VersionRow::as_select())
+        .first(conn)
+        .optional()
+}

@@ -20,6 +20,7 @@ mod methodology;
 mod methodology_governance;
 mod profile;
 mod providers;
+mod publication;
 mod redemptions;
 mod region_parameters;
 mod retention;

@@ -613,6 +613,9 @@ async fn an_activation_reaches_another_instance_within_a_second(app: TestApp) {
 
 both_backends!(simulation_compares_a_draft_with_what_was_credited);
 both_backends!(simulation_finds_activities_by_when_they_occurred_not_when_they_arrived);
+both_backends!(simulation_answers_points_people_and_macro_regions);
+both_backends!(simulation_needs_the_drafts_region_in_scope);
+both_backends!(simulation_pages_through_activities_that_arrived_together);
 
 /// Simulates methodology version `id` over `window` (`{from, to, region_code?}`), as `token`.
 async fn simulate(app: &TestApp, token: &str, id: &str, window: &Value) -> Resp {
@@ -659,7 +662,8 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     assert_eq!(sim["delta_g"], 60);
     assert_eq!(
         sim["by_region"],
-        json!([{"region_code": "420100", "activities": 2, "current_total_g": 340, "draft_total_g": 400, "delta_g": 60}])
+        json!([{"region_code": "420100", "macro_region": "central", "activities": 2, "delta_g": 60,
+                "delta_points": 60, "people": 1}])
     );
 
     // A national draft takes only what no city's own version takes: Beijing's ride, not Wuhan's or
@@ -669,8 +673,8 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     let sim = simulate(&app, &maker, &id, &window).await;
     assert_eq!(
         sim.assert_status(200)["by_region"],
-        json!([{"region_code": "110000", "activities": 1, "current_total_g": beijing_g, "draft_total_g": 500,
-                "delta_g": 500 - beijing_g}])
+        json!([{"region_code": "110000", "macro_region": "east", "activities": 1, "delta_g": 500 - beijing_g,
+                "delta_points": 500 - beijing_g, "people": 1}])
     );
     let mut only_shenzhen = window.clone();
     only_shenzhen["region_code"] = json!("440300");
@@ -709,6 +713,150 @@ async fn simulation_compares_a_draft_with_what_was_credited(app: TestApp) {
     simulate(&app, &user, &id, &window)
         .await
         .assert_problem(403, "forbidden");
+}
+
+/// A national bus draft paying 100 g a ride (80 in force): points follow the evidence's weight, people
+/// count once, regions stay as the activities carry them and roll up by macro-region.
+async fn simulation_answers_points_people_and_macro_regions(app: TestApp) {
+    let maker = app.admin_token().await;
+    let (a, b, c) = (
+        app.new_user_token().await,
+        app.new_user_token().await,
+        app.new_user_token().await,
+    );
+    let now = chrono::Utc::now();
+    let bus = |id: &str, region: &str, evidence: &str, count: i64, minutes: i64| {
+        json!({"client_event_id": id, "activity_type": "transit.bus", "region_code": region, "evidence": evidence,
+            "occurred_at": (now - chrono::Duration::minutes(minutes)).to_rfc3339(), "data": {"count": count, "distance_m": 5000}})
+    };
+    for (user, ride) in [
+        (&a, bus("a1", "420100", "trace", 1, 300)),
+        (&a, bus("a2", "420100", "trace", 1, 200)),
+        (&b, bus("b1", "420100", "self_report", 1, 250)),
+        (&b, bus("b2", "610000", "trace", 2, 100)),
+        (&c, bus("c1", "440100", "trace", 1, 150)),
+        // Shenzhen has a bus version of its own: the national draft does not take its rides.
+        (&c, bus("c2", "440300", "trace", 1, 50)),
+    ] {
+        app.post_activity(user, &ride).await.assert_status(201);
+    }
+    let mut draft = bus_draft("CN", "count * k", "100");
+    draft["effective_from"] = json!((now - chrono::Duration::days(1)).to_rfc3339());
+    let id = app.draft(&maker, &draft).await;
+    let window = json!({"from": (now - chrono::Duration::days(1)).to_rfc3339(), "to": now.to_rfc3339()});
+    let sim = simulate(&app, &maker, &id, &window)
+        .await
+        .assert_status(200)
+        .clone();
+    // Grams: 80 a ride now, 100 under the draft; points: the same at 1 point per gram, half for b1
+    // (self-reported).
+    assert_eq!(
+        [
+            &sim["activities"],
+            &sim["current_total_g"],
+            &sim["draft_total_g"],
+            &sim["delta_g"]
+        ],
+        [5, 480, 600, 120]
+    );
+    assert_eq!(
+        [&sim["current_points"], &sim["draft_points"], &sim["delta_points"]],
+        [440, 550, 110]
+    );
+    assert_eq!(sim["people"], 3, "a, b and c, each once");
+    assert_eq!(
+        sim["by_region"],
+        json!([
+            {"region_code": "420100", "macro_region": "central", "activities": 3, "delta_g": 60, "delta_points": 50, "people": 2},
+            {"region_code": "440100", "macro_region": "east", "activities": 1, "delta_g": 20, "delta_points": 20, "people": 1},
+            {"region_code": "610000", "macro_region": "west", "activities": 1, "delta_g": 40, "delta_points": 40, "people": 1},
+        ])
+    );
+    assert_eq!(
+        sim["by_macro_region"],
+        json!([
+            {"macro_region": "central", "activities": 3, "delta_g": 60, "delta_points": 50, "people": 2},
+            {"macro_region": "east", "activities": 1, "delta_g": 20, "delta_points": 20, "people": 1},
+            {"macro_region": "west", "activities": 1, "delta_g": 40, "delta_points": 40, "people": 1},
+        ])
+    );
+
+    // A draft that changes nothing for anyone: the same activities, nobody affected.
+    let same = app
+        .draft(&maker, &{
+            let mut d = bus_draft("CN", "count * k", "80");
+            d["effective_from"] = draft["effective_from"].clone();
+            d
+        })
+        .await;
+    let sim = simulate(&app, &maker, &same, &window)
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(
+        [
+            &sim["activities"],
+            &sim["delta_g"],
+            &sim["delta_points"],
+            &sim["people"]
+        ],
+        [5, 0, 0, 0]
+    );
+}
+
+/// Only an administrator whose scope covers the draft's region may simulate it.
+async fn simulation_needs_the_drafts_region_in_scope(app: TestApp) {
+    let maker = app.admin_token().await;
+    let (_, guangdong) = app.administrator("440000").await;
+    let window = json!({"from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z"});
+    let shenzhen = app.draft(&maker, &bus_draft("440300", "count * k", "100")).await;
+    let wuhan = app.draft(&maker, &bus_draft("420100", "count * k", "100")).await;
+    let national = app.draft(&maker, &bus_draft("CN", "count * k", "100")).await;
+    simulate(&app, &guangdong, &shenzhen, &window)
+        .await
+        .assert_status(200);
+    for other in [&wuhan, &national] {
+        simulate(&app, &guangdong, other, &window)
+            .await
+            .assert_problem(403, "out_of_scope");
+    }
+    simulate(&app, &maker, &wuhan, &window).await.assert_status(200);
+}
+
+/// Activities stored in one group share their arrival time: pages that end among them resume after the
+/// last one read, so each activity is read once.
+async fn simulation_pages_through_activities_that_arrived_together(app: TestApp) {
+    let user = app.new_user_token().await;
+    let now = chrono::Utc::now();
+    let rides: Vec<Value> = (0..7)
+        .map(|i| {
+            json!({"client_event_id": format!("t{i}"), "activity_type": "transit.bus", "region_code": "420100",
+                "occurred_at": (now - chrono::Duration::minutes(10 * (i + 1))).to_rfc3339(), "data": {"count": 1}})
+        })
+        .collect();
+    app.post("/api/v1/activities/batch", &json!({"events": rides}), Some(&user))
+        .await
+        .assert_status(200);
+    let (from, to) = (
+        (now - chrono::Duration::days(1)).naive_utc(),
+        (now + chrono::Duration::minutes(1)).naive_utc(),
+    );
+    let (arrivals, ids) = app
+        .with_conn(move |conn| {
+            let (mut arrivals, mut ids) = (std::collections::BTreeSet::new(), Vec::new());
+            tanhui::methodology::window::for_each_in_pages(conn, "transit.bus", from, to, 2, |row| {
+                arrivals.insert(row.created_at);
+                ids.push(row.id);
+            })
+            .unwrap();
+            (arrivals, ids)
+        })
+        .await;
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!((ids.len(), distinct.len()), (7, 7), "{ids:?}");
+    assert!(arrivals.len() < 7, "some arrived together: {arrivals:?}");
 }
 
 /// Activities are read by when they arrived (the index every insert appends to), but a late post belongs

@@ -1,0 +1,2 @@
+DROP INDEX activities_type_arrival;
+CREATE INDEX activities_type_created ON activities (activity_type, created_at);

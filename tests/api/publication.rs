@@ -1,0 +1,163 @@
+//! Published methodology versions: signed documents anyone can verify with the platform's public key and
+//! apply to an activity of their own.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+use rust_decimal::Decimal;
+use serde_json::{json, Value};
+use tanhui::domain::formula::{to_grams, Formula};
+
+use crate::both_backends;
+use crate::helpers::TestApp;
+
+both_backends!(a_published_version_verifies_with_the_jwks_alone_and_reproduces_an_activity);
+both_backends!(only_versions_in_force_or_retired_are_published);
+
+fn signed_path(id: &str) -> String {
+    format!("/api/v1/public/methodologies/{id}/signed")
+}
+
+/// The payload of `token`, checked as an outsider would: its key is the one `/.well-known/jwks.json`
+/// names by the header's `kid`, and the signature verifies with that key alone.
+async fn verified_payload(app: &TestApp, token: &str) -> Result<Value, String> {
+    let jwks = app.get("/.well-known/jwks.json", None).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(format!("not a compact JWS: {token}"));
+    };
+    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string());
+    let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "EdDSA" {
+        return Err(format!("alg {}", header["alg"]));
+    }
+    let jwk = jwks.body["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+        .ok_or("no key with the header's kid")?;
+    assert_eq!((&jwk["kty"], &jwk["crv"]), (&json!("OKP"), &json!("Ed25519")));
+    let x: [u8; 32] = decode(jwk["x"].as_str().ok_or("no x")?)?
+        .try_into()
+        .map_err(|_| "x is not 32 bytes")?;
+    let key = VerifyingKey::from_bytes(&x).map_err(|e| e.to_string())?;
+    let signature = Signature::from_slice(&decode(signature)?).map_err(|e| e.to_string())?;
+    let signing_input = &token[..token.rfind('.').unwrap()];
+    key.verify(signing_input.as_bytes(), &signature)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&decode(payload)?).map_err(|e| e.to_string())
+}
+
+/// Grams from the published version alone: its formula read by the crate's parser, its names bound to
+/// the published parameters and to the activity's data.
+fn evaluate(version: &Value, data: &Value) -> i64 {
+    let formula = Formula::parse(version["formula"].as_str().unwrap()).expect("a published formula parses");
+    let values: Vec<Decimal> = formula
+        .variables()
+        .iter()
+        .map(|name| {
+            let text = match version["parameters"][name]["value"].as_str() {
+                Some(value) => value.to_string(),
+                None => data[name].to_string(),
+            };
+            text.parse().unwrap_or_else(|_| panic!("no value for `{name}`"))
+        })
+        .collect();
+    to_grams(formula.evaluate(&values).unwrap()).unwrap()
+}
+
+async fn a_published_version_verifies_with_the_jwks_alone_and_reproduces_an_activity(app: TestApp) {
+    let user = app.new_user_token().await;
+    let data = json!({"count": 1, "distance_m": 12345});
+    let ride = json!({"client_event_id": "pub-1", "activity_type": "transit.metro", "region_code": "440300",
+        "evidence": "trace", "occurred_at": chrono::Utc::now().to_rfc3339(), "data": data});
+    let stored = app.post_activity(&user, &ride).await.assert_status(201).clone();
+    let id = stored["methodology"]["id"].as_str().unwrap();
+
+    let r = app.get(&signed_path(id), None).await;
+    r.assert_status(200);
+    assert_eq!(r.content_type(), "application/jose");
+    let version = verified_payload(&app, &r.text).await.expect("verifies");
+    assert_eq!(version["id"], id);
+    assert_eq!(
+        [
+            &version["activity_type"]["code"],
+            &version["region_code"],
+            &version["status"]
+        ],
+        ["transit.metro", "440300", "active"]
+    );
+    assert_eq!(version["parameters"]["metro_saving_g_per_pkm"]["unit"], "g/pkm");
+    assert!(version["parameters"]["metro_saving_g_per_pkm"]["source"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty()));
+    assert!(version["activity_type"]["data_schema"]["properties"]["distance_m"].is_object());
+    assert!(version["effective_from"].is_string());
+    assert!(version.get("evidence_weights").is_some() && version.get("daily_cap_g").is_some());
+    assert_eq!(version["replaces"], Value::Null, "Shenzhen's first metro version");
+    assert_eq!(evaluate(&version, &data), stored["reduction_g"].as_i64().unwrap());
+
+    // A changed payload under the same signature is refused.
+    let parts: Vec<&str> = r.text.split('.').collect();
+    let mut forged = version.clone();
+    forged["parameters"]["metro_saving_g_per_pkm"]["value"] = json!("99");
+    let forged = format!(
+        "{}.{}.{}",
+        parts[0],
+        URL_SAFE_NO_PAD.encode(forged.to_string()),
+        parts[2]
+    );
+    assert!(verified_payload(&app, &forged).await.is_err());
+
+    // Wuhan's second metro version names the first as the one it replaces.
+    let wuhan = json!({"client_event_id": "pub-2", "activity_type": "transit.metro", "region_code": "420100",
+        "evidence": "trace", "occurred_at": chrono::Utc::now().to_rfc3339(), "data": data});
+    let stored = app.post_activity(&user, &wuhan).await.assert_status(201).clone();
+    let r = app
+        .get(&signed_path(stored["methodology"]["id"].as_str().unwrap()), None)
+        .await;
+    let version = verified_payload(&app, &r.text).await.expect("verifies");
+    assert_eq!(version["version"], 2);
+    assert_eq!(version["replaces"]["version"], 1);
+    assert_eq!(evaluate(&version, &data), stored["reduction_g"].as_i64().unwrap());
+}
+
+async fn only_versions_in_force_or_retired_are_published(app: TestApp) {
+    let maker = app.admin_token().await;
+    let draft = json!({"activity_type": "transit.bus", "region_code": "110000",
+        "effective_from": "2030-01-01T00:00:00+08:00",
+        "parameters": {"k": {"value": "90", "unit": "g/ride", "source": "test"}},
+        "formula": "count * k", "citation": "test fixture"});
+    let id = app.draft(&maker, &draft).await;
+    app.get(&signed_path(&id), None)
+        .await
+        .assert_problem(404, "not_found");
+    app.get(&signed_path("9999999"), None)
+        .await
+        .assert_problem(404, "not_found");
+
+    // Once in force and then retired, it stays published, saying so.
+    let checker = app.admin_token().await;
+    app.post(
+        &format!("/api/v1/admin/methodologies/{id}/activate"),
+        &json!({}),
+        Some(&checker),
+    )
+    .await
+    .assert_status(200);
+    let r = app.get(&signed_path(&id), None).await;
+    assert_eq!(verified_payload(&app, &r.text).await.unwrap()["status"], "active");
+    let retired = id.parse::<i64>().unwrap();
+    app.with_conn(move |conn| {
+        use diesel::prelude::*;
+        diesel::sql_query(format!(
+            "UPDATE methodology_versions SET status = 'retired', retired_at = activated_at WHERE id = {retired}"
+        ))
+        .execute(conn)
+        .unwrap();
+    })
+    .await;
+    let r = app.get(&signed_path(&id), None).await;
+    let version = verified_payload(&app, &r.text).await.unwrap();
+    assert_eq!(version["status"], "retired");
+    assert!(version["retired_at"].is_string());
+}
