@@ -5,3 +5,4 @@
 pub mod handlers;
 pub mod jws;
 pub mod methodology;
+pub mod region_parameters;

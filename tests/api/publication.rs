@@ -13,6 +13,7 @@ use crate::helpers::TestApp;
 
 both_backends!(a_published_version_verifies_with_the_jwks_alone_and_reproduces_an_activity);
 both_backends!(only_versions_in_force_or_retired_are_published);
+both_backends!(a_region_parameter_version_is_published_signed_once_active);
 
 fn signed_path(id: &str) -> String {
     format!("/api/v1/public/methodologies/{id}/signed")
@@ -160,4 +161,58 @@ async fn only_versions_in_force_or_retired_are_published(app: TestApp) {
     let version = verified_payload(&app, &r.text).await.unwrap();
     assert_eq!(version["status"], "retired");
     assert!(version["retired_at"].is_string());
+}
+
+async fn a_region_parameter_version_is_published_signed_once_active(app: TestApp) {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let from = app.clock.clock().now() + chrono::Duration::hours(1);
+    let body = json!({"region_code": "440300", "effective_from": from.to_rfc3339(),
+        "values": {"points_per_gram": "2", "transit_bonus": "1.25"}, "citation": "深圳市碳普惠管理办法"});
+    let drafted = app
+        .post("/api/v1/admin/region-parameters", &body, Some(&maker))
+        .await;
+    let id = drafted.assert_status(201)["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/public/region-parameters/{id}/signed");
+    app.get(&path, None).await.assert_problem(404, "not_found");
+    let activate = format!("/api/v1/admin/region-parameters/{id}/activate");
+    app.post(&activate, &json!({}), Some(&checker))
+        .await
+        .assert_status(200);
+
+    let signed = app.get(&path, None).await;
+    assert_eq!(signed.assert_status(200), &Value::Null, "a JWS is not JSON");
+    assert_eq!(signed.content_type(), "application/jose");
+    let document = verified_payload(&app, &signed.text)
+        .await
+        .expect("verifies with the JWKS alone");
+    assert_eq!(document["id"], id.as_str());
+    assert_eq!(
+        (
+            document["region_code"].as_str(),
+            document["inherits_from"].as_str()
+        ),
+        (Some("440300"), Some("440000"))
+    );
+    assert_eq!(document["status"], "active");
+    assert_eq!(
+        document["values"]["points_per_gram"],
+        json!({"value": "2", "unit": "points/g"})
+    );
+    assert_eq!(
+        document["values"]["transit_bonus"],
+        json!({"value": "1.25", "unit": null})
+    );
+    assert_eq!(document["citation"], "深圳市碳普惠管理办法");
+    let effective: chrono::DateTime<chrono::Utc> =
+        document["effective_from"].as_str().unwrap().parse().unwrap();
+    assert_eq!(effective.timestamp(), from.timestamp());
+    // A changed payload under the same signature is refused.
+    let mut parts: Vec<String> = signed.text.split('.').map(str::to_string).collect();
+    let mut forged = document.clone();
+    forged["values"]["points_per_gram"]["value"] = json!("20");
+    parts[1] = URL_SAFE_NO_PAD.encode(forged.to_string());
+    assert!(verified_payload(&app, &parts.join(".")).await.is_err());
+    app.get("/api/v1/public/region-parameters/999999/signed", None)
+        .await
+        .assert_problem(404, "not_found");
 }
