@@ -29,7 +29,7 @@ use crate::{
         region_parameters::handlers::parameters_in_force, region_parameters::handlers::create_draft,
         region_parameters::handlers::list_versions, region_parameters::handlers::get_version,
         region_parameters::handlers::edit_draft, region_parameters::handlers::delete_draft,
-        region_parameters::handlers::activate,
+        region_parameters::handlers::activate, region_parameters::handlers::simulate,
         publication::handlers::signed_methodology, publication::handlers::signed_region_parameters,
         governance::handlers::create_grant, governance::handlers::list_grants, governance::handlers::revoke_grant,
         ledger::handlers::wallet, ledger::handlers::wallet_transfers, ledger::handlers::create_transfer,

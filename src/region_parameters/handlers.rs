@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::draft::{self, earliest_start, DraftRequest, EditRequest};
 use super::service::{self, Actor, ParameterError};
+use super::simulate::{self as simulation, ParameterSimulationError, ParameterSimulationRequest};
 use super::store::{self, ParameterFilter, ParameterStatus};
 use super::views::{ParameterVersionView, ParametersInForce, ValueInForce};
 use crate::domain::region_parameters::Source;
@@ -13,6 +14,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
 use crate::governance::Governor;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::methodology::impact::Simulation;
 use crate::state::AppState;
 
 impl From<ParameterError> for ApiError {
@@ -45,7 +47,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(web::patch().to(edit_draft))
                 .route(web::delete().to(delete_draft)),
         )
-        .service(web::resource("/admin/region-parameters/{id}/activate").route(web::post().to(activate)));
+        .service(web::resource("/admin/region-parameters/{id}/activate").route(web::post().to(activate)))
+        .service(web::resource("/admin/region-parameters/{id}/simulate").route(web::post().to(simulate)));
 }
 
 /// The earliest start a version may have now.
@@ -275,4 +278,53 @@ pub async fn activate(
         })
         .await?;
     Ok(HttpResponse::Ok().json(ParameterVersionView::from(&row)))
+}
+
+impl From<ParameterSimulationError> for ApiError {
+    fn from(e: ParameterSimulationError) -> ApiError {
+        use ParameterSimulationError as E;
+        let detail = e.to_string();
+        match e {
+            E::EmptyWindow => ApiError::field("to", detail),
+            E::OutsideDraft => ApiError::field("region_code", detail),
+            E::UnknownActivityType => ApiError::unprocessable(ErrorCode::UnknownActivityType, detail),
+            E::NotFound => ApiError::not_found(detail),
+            E::OutOfScope(e) => e.into(),
+            E::BrokenVersion(why) => ApiError::internal(anyhow::anyhow!(why)),
+            E::Query(e) => e.into(),
+        }
+    }
+}
+
+/// What a region-parameter draft would change, decided before activating it: the stored activities of
+/// its region (and below) in the window, in grams and points under the values in force and as if the
+/// draft had been in force from the window's start, with the split by region code and macro-region and the
+/// number of people whose result changes. Points follow crediting but ignore caps. Nothing changes. The
+/// administrator's scope must cover the draft's region (403 `out_of_scope`).
+#[utoipa::path(post, path = "/api/v1/admin/region-parameters/{id}/simulate", tag = "admin",
+    request_body = ParameterSimulationRequest, security(("bearer" = [])),
+    responses((status = 200, body = Simulation), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn simulate(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+    body: ApiJson<ParameterSimulationRequest>,
+) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let request = body.0;
+    let catalog = state.catalog.get();
+    let result = state
+        .db
+        .run(move |conn| {
+            Ok(simulation::simulate(
+                conn,
+                &catalog,
+                &governor.scope,
+                id,
+                &request,
+            )?)
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(result))
 }

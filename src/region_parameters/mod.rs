@@ -6,5 +6,6 @@
 pub mod draft;
 pub mod handlers;
 pub mod service;
+pub mod simulate;
 pub mod store;
 pub mod views;

@@ -10,6 +10,7 @@ use crate::helpers::{second_instance, Resp, TestApp};
 use crate::{both_backends, both_backends_with};
 
 both_backends!(
+    a_draft_is_simulated_over_past_activities_before_it_is_activated,
     a_city_inherits_from_its_province_then_the_nation,
     the_drafter_and_admins_out_of_scope_cannot_activate,
     a_formula_reads_any_region_value_some_version_sets,
@@ -486,5 +487,85 @@ async fn a_formula_reads_any_region_value_some_version_sets(app: TestApp) {
     assert_eq!(
         source(&in_force_at(&app, "420100", start).await, "ferry_g").1,
         wuhan
+    );
+}
+
+async fn a_draft_is_simulated_over_past_activities_before_it_is_activated(app: TestApp) {
+    let (_, guangdong) = app.administrator("440000").await;
+    let (_, hubei) = app.administrator("420000").await;
+    let window_start = now(&app) - Duration::hours(3);
+    // Two people walk in Shenzhen (86 g and 86 points each at today's rate of 1), one twice.
+    let (first, second) = (app.new_user_token().await, app.new_user_token().await);
+    for (token, id, minutes_ago) in [(&first, "w-1", 120), (&first, "w-2", 60), (&second, "w-3", 90)] {
+        let r = app
+            .post_activity(token, &walk(id, now(&app) - Duration::minutes(minutes_ago)))
+            .await;
+        assert_eq!(r.assert_status(201)["points"], 86);
+    }
+    let drafted = draft(
+        &app,
+        &guangdong,
+        "440300",
+        in_an_hour(&app),
+        json!({"points_per_gram": "2"}),
+    )
+    .await;
+    let id = drafted.assert_status(201)["id"].as_str().unwrap().to_string();
+    let path = format!("/api/v1/admin/region-parameters/{id}/simulate");
+    let window = json!({"from": window_start.to_rfc3339(), "to": now(&app).to_rfc3339()});
+    let simulated = app
+        .post(&path, &window, Some(&guangdong))
+        .await
+        .assert_status(200)
+        .clone();
+    assert_eq!(simulated["activities"], 3);
+    assert_eq!(
+        (
+            simulated["current_total_g"].as_i64(),
+            simulated["delta_g"].as_i64()
+        ),
+        (Some(258), Some(0))
+    );
+    assert_eq!(
+        (
+            simulated["current_points"].as_i64(),
+            simulated["draft_points"].as_i64()
+        ),
+        (Some(258), Some(516))
+    );
+    assert_eq!(
+        (simulated["delta_points"].as_i64(), simulated["people"].as_i64()),
+        (Some(258), Some(2))
+    );
+    assert_eq!(simulated["by_region"][0]["region_code"], "440300");
+    assert_eq!(simulated["by_region"][0]["macro_region"], "east");
+    // Only walks: the same; only metro rides: nothing to compare.
+    let walks =
+        json!({"from": window_start.to_rfc3339(), "to": now(&app).to_rfc3339(), "activity_type": "walking"});
+    assert_eq!(
+        app.post(&path, &walks, Some(&guangdong)).await.body["delta_points"],
+        258
+    );
+    let rides = json!({"from": window_start.to_rfc3339(), "to": now(&app).to_rfc3339(), "activity_type": "transit.metro"});
+    assert_eq!(
+        app.post(&path, &rides, Some(&guangdong)).await.body["activities"],
+        0
+    );
+    // Out of scope, outside the draft's region, or an empty window: refused, nothing changes.
+    app.post(&path, &window, Some(&hubei))
+        .await
+        .assert_problem(403, "out_of_scope");
+    let elsewhere =
+        json!({"from": window_start.to_rfc3339(), "to": now(&app).to_rfc3339(), "region_code": "420100"});
+    app.post(&path, &elsewhere, Some(&guangdong))
+        .await
+        .assert_problem(422, "validation_failed");
+    let empty = json!({"from": now(&app).to_rfc3339(), "to": window_start.to_rfc3339()});
+    app.post(&path, &empty, Some(&guangdong))
+        .await
+        .assert_problem(422, "validation_failed");
+    assert_eq!(
+        app.get("/api/v1/regions/440300", None).await.body["points_per_gram"],
+        "1"
     );
 }
