@@ -433,6 +433,9 @@ async fn an_activity_earns_at_the_rate_in_force_when_it_occurred(app: TestApp) {
         let q = app.post("/api/v1/quantify", &body, Some(&token)).await;
         assert_eq!(q.assert_status(200)["points"], points, "{at}");
     }
+    // Every figure still reproduces from its recorded versions after the change.
+    let report = app.verify().await;
+    assert!(report.mismatches.is_empty(), "{:?}", report.mismatches);
 }
 
 async fn a_formula_reads_any_region_value_some_version_sets(app: TestApp) {
