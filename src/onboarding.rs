@@ -1,12 +1,19 @@
 //! What administrators give to onboard a party that signs its requests (a data provider or a partner).
 
+use actix_web::HttpResponse;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use crate::auth::api_keys::KeyError;
+use diesel::QueryResult;
+
+use crate::auth::api_keys::{self, KeyError, KeyInfo, Owner};
+use crate::db::AnyConnection;
 use crate::domain::catalog::Catalog;
+use crate::error::ApiResult;
 use crate::error::{ApiError, FieldError};
 use crate::governance::{OutOfScope, Scope};
+use crate::http::pagination::{Page, Paginated};
+use crate::state::AppState;
 
 /// The longest partner or provider name: a company's full registered name fits.
 pub const NAME_MAX_CHARS: usize = 100;
@@ -95,4 +102,34 @@ impl Onboarding {
     pub fn check_governed(&self, scope: &Scope) -> Result<(), OutOfScope> {
         scope.check_all(self.region_codes.iter().map(String::as_str))
     }
+}
+
+/// One page of onboarded parties (newest first), each with its keys' state and never a secret, as the
+/// administrators' lists answer it. `load` reads the page's rows (at most `page.limit + 1`, ids below
+/// `page.before`), `view` shapes one with its keys.
+pub async fn page_with_keys<R, V>(
+    state: &AppState,
+    page: Page,
+    owner: Owner,
+    load: fn(&mut AnyConnection, Page) -> QueryResult<Vec<R>>,
+    id: fn(&R) -> i64,
+    view: impl Fn(R, Vec<KeyInfo>) -> V,
+) -> ApiResult<HttpResponse>
+where
+    R: Send + 'static,
+    V: serde::Serialize,
+{
+    let (rows, mut keys) = state
+        .db
+        .run(move |conn| {
+            let rows = load(conn, page)?;
+            let ids: Vec<i64> = rows.iter().map(id).collect();
+            let keys = api_keys::list_of_owners(conn, owner, &ids)?;
+            Ok((rows, keys))
+        })
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, id, |r| {
+        let own = keys.remove(&id(&r)).unwrap_or_default();
+        view(r, own)
+    })))
 }

@@ -25,8 +25,8 @@ use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::governance::Governor;
 use crate::http::json::{self, ApiJson};
-use crate::http::pagination::{PageQuery, Paginated};
-use crate::onboarding::{OnboardError, Onboarding};
+use crate::http::pagination::{Page, PageQuery, Paginated};
+use crate::onboarding::{page_with_keys, OnboardError, Onboarding};
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 
@@ -166,37 +166,35 @@ pub async fn list_providers(
     _governor: Governor,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = page.page()?;
-    let (rows, mut keys) = state
-        .db
-        .run(move |conn| {
-            let mut query = providers::table
-                .select(ProviderRow::as_select())
-                .order(providers::id.desc())
-                .limit(page.limit + 1)
-                .into_boxed();
-            if let Some(before) = page.before {
-                query = query.filter(providers::id.lt(before));
-            }
-            let rows: Vec<ProviderRow> = query.load(conn)?;
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            let keys = api_keys::list_of_owners(conn, Owner::Provider, &ids)?;
-            Ok((rows, keys))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(Paginated::from_rows(
-        rows,
-        page,
+    page_with_keys(
+        &state,
+        page.page()?,
+        Owner::Provider,
+        provider_page,
         |p| p.id,
-        |p| ProviderView {
+        |p, keys| ProviderView {
             provider_id: p.id.to_string(),
-            keys: keys.remove(&p.id).unwrap_or_default(),
+            keys,
             region_codes: serde_json::from_str(&p.region_codes).unwrap_or_default(),
             name: p.name,
             kind: p.kind,
             created_at: p.created_at.and_utc(),
         },
-    )))
+    )
+    .await
+}
+
+/// A page of providers, newest first.
+fn provider_page(conn: &mut AnyConnection, page: Page) -> QueryResult<Vec<ProviderRow>> {
+    let mut query = providers::table
+        .select(ProviderRow::as_select())
+        .order(providers::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(before) = page.before {
+        query = query.filter(providers::id.lt(before));
+    }
+    query.load(conn)
 }
 
 /// Post an activity a provider observed for one of our users. Signed; evidence is `operator`.

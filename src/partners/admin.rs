@@ -14,9 +14,9 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::governance::{Governor, Scope};
 use crate::http::json::ApiJson;
-use crate::http::pagination::{PageQuery, Paginated};
+use crate::http::pagination::{Page, PageQuery, Paginated};
 use crate::ledger::kinds::AccountKind;
-use crate::onboarding::{OnboardError, Onboarding};
+use crate::onboarding::{page_with_keys, OnboardError, Onboarding};
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -150,38 +150,36 @@ pub async fn list_partners(
     _governor: Governor,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
-    let page = page.page()?;
-    let (rows, mut keys) = state
-        .db
-        .run(move |conn| {
-            let mut query = partners::table
-                .select(Partner::as_select())
-                .order(partners::id.desc())
-                .limit(page.limit + 1)
-                .into_boxed();
-            if let Some(before) = page.before {
-                query = query.filter(partners::id.lt(before));
-            }
-            let rows: Vec<Partner> = query.load(conn)?;
-            let ids: Vec<i64> = rows.iter().map(|p| p.id).collect();
-            let keys = api_keys::list_of_owners(conn, Owner::Partner, &ids)?;
-            Ok((rows, keys))
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(Paginated::from_rows(
-        rows,
-        page,
+    page_with_keys(
+        &state,
+        page.page()?,
+        Owner::Partner,
+        partner_page,
         |p| p.id,
-        |p| PartnerView {
+        |p, keys| PartnerView {
             partner_id: p.id.to_string(),
-            keys: keys.remove(&p.id).unwrap_or_default(),
+            keys,
             region_codes: p.regions(),
             name: p.name,
             kind: p.kind,
             settlement_account_id: p.account_id.to_string(),
             created_at: p.created_at.and_utc(),
         },
-    )))
+    )
+    .await
+}
+
+/// A page of partners, newest first.
+fn partner_page(conn: &mut AnyConnection, page: Page) -> QueryResult<Vec<Partner>> {
+    let mut query = partners::table
+        .select(Partner::as_select())
+        .order(partners::id.desc())
+        .limit(page.limit + 1)
+        .into_boxed();
+    if let Some(before) = page.before {
+        query = query.filter(partners::id.lt(before));
+    }
+    query.load(conn)
 }
 
 /// `partners` or `providers` in a path, and the owner it names, checked to exist and to serve only
