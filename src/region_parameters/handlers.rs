@@ -34,6 +34,15 @@ impl From<ParameterError> for ApiError {
     }
 }
 
+/// The governor acting at `now`, as the service takes it.
+fn actor(governor: &Governor, now: chrono::NaiveDateTime) -> Actor<'_> {
+    Actor {
+        admin: governor.user_id,
+        scope: &governor.scope,
+        now,
+    }
+}
+
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/regions/{code}/parameters").route(web::get().to(parameters_in_force)))
         .service(
@@ -125,11 +134,7 @@ pub async fn create_draft(
     let row = state
         .db
         .run(move |conn| {
-            let actor = Actor {
-                admin: governor.user_id,
-                scope: &governor.scope,
-                now,
-            };
+            let actor = actor(&governor, now);
             Ok(service::create_draft(conn, actor, &draft)?)
         })
         .await?;
@@ -216,11 +221,7 @@ pub async fn edit_draft(
     let row = state
         .db
         .run(move |conn| {
-            let actor = Actor {
-                admin: governor.user_id,
-                scope: &governor.scope,
-                now,
-            };
+            let actor = actor(&governor, now);
             Ok(service::edit_draft(conn, actor, id, edit, &catalog, earliest)?)
         })
         .await?;
@@ -240,11 +241,7 @@ pub async fn delete_draft(
     state
         .db
         .run(move |conn| {
-            let actor = Actor {
-                admin: governor.user_id,
-                scope: &governor.scope,
-                now,
-            };
+            let actor = actor(&governor, now);
             Ok(service::delete_draft(conn, actor, id)?)
         })
         .await?;
@@ -267,11 +264,7 @@ pub async fn activate(
     let row = state
         .db
         .run(move |conn| {
-            let actor = Actor {
-                admin: governor.user_id,
-                scope: &governor.scope,
-                now,
-            };
+            let actor = actor(&governor, now);
             let row = service::activate(conn, actor, id, earliest)?;
             cache.reload(conn)?;
             Ok(row)
