@@ -11,6 +11,7 @@ use diesel::QueryResult;
 
 use crate::db::{self, AnyConnection, Db, Tx};
 use crate::domain::catalog::Catalog;
+use crate::error::ApiError;
 
 use super::store;
 
@@ -47,6 +48,22 @@ impl CatalogCache {
             *current = (epoch, Arc::new(catalog));
         }
         Ok(())
+    }
+
+    /// Runs a change to what quantification sees (`change` commits its own transaction, bumping the epoch),
+    /// then reloads this instance's catalog at once; the others see it within one poll.
+    pub async fn apply<T, F>(self: &Arc<Self>, db: &Db, change: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let cache = self.clone();
+        db.run(move |conn| {
+            let changed = change(conn)?;
+            cache.reload(conn)?;
+            Ok(changed)
+        })
+        .await
     }
 
     /// Polls the epoch for the life of the server and reloads when another instance changed the catalog.

@@ -345,24 +345,27 @@ pub async fn activate(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now_naive();
-    let cache = state.catalog.clone();
     let row = state
-        .db
-        .run(move |conn| {
-            let row = service::activate(conn, &actor(&governor, now), id)?;
-            cache.reload(conn)?;
-            Ok(row)
+        .catalog
+        .apply(&state.db, move |conn| {
+            Ok(service::activate(conn, &actor(&governor, now), id)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(VersionView::from(row)))
+}
+
+crate::text_enum! {
+    /// Where a requested retirement stands: the version stays in force until a second administrator approves.
+    pub enum RetirementStatus {
+        Pending = "retire_pending",
+    }
 }
 
 /// A retirement waiting for a second administrator.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RetireRequestView {
     pub id: String,
-    /// `retire_pending`: the version stays in force until approved.
-    pub status: &'static str,
+    pub status: RetirementStatus,
     pub retire_requested_by: Option<String>,
     pub retire_requested_at: Option<DateTime<Utc>>,
 }
@@ -386,7 +389,7 @@ pub async fn retire(
         .await?;
     Ok(HttpResponse::Accepted().json(RetireRequestView {
         id: row.id.to_string(),
-        status: "retire_pending",
+        status: RetirementStatus::Pending,
         retire_requested_by: row.retire_requested_by.map(|u| u.to_string()),
         retire_requested_at: row.retire_requested_at.map(utc),
     }))
@@ -404,13 +407,10 @@ pub async fn approve_retire(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let now = state.clock.now_naive();
-    let cache = state.catalog.clone();
     let row = state
-        .db
-        .run(move |conn| {
-            let row = service::approve_retire(conn, &actor(&governor, now), id)?;
-            cache.reload(conn)?;
-            Ok(row)
+        .catalog
+        .apply(&state.db, move |conn| {
+            Ok(service::approve_retire(conn, &actor(&governor, now), id)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(VersionView::from(row)))

@@ -197,13 +197,10 @@ pub async fn create_activity_type(
     governor.scope.check_national()?;
     let new = body.0.check().map_err(ApiError::validation)?;
     let now = state.clock.now_naive();
-    let cache = state.catalog.clone();
     let row = state
-        .db
-        .run(move |conn| {
-            let row = activity_types::create(conn, now, governor.user_id, &new)?;
-            cache.reload(conn)?;
-            Ok(row)
+        .catalog
+        .apply(&state.db, move |conn| {
+            Ok(activity_types::create(conn, now, governor.user_id, &new)?)
         })
         .await?;
     Ok(HttpResponse::Created().json(ActivityTypeView::from(row)))
@@ -332,13 +329,10 @@ pub async fn approve_change(
 ) -> ApiResult<HttpResponse> {
     governor.scope.check_national()?;
     let (id, now) = (id.into_inner(), state.clock.now_naive());
-    let cache = state.catalog.clone();
     let (change, kind) = state
-        .db
-        .run(move |conn| {
-            let approved = activity_types::approve_change(conn, now, governor.user_id, id)?;
-            cache.reload(conn)?;
-            Ok(approved)
+        .catalog
+        .apply(&state.db, move |conn| {
+            Ok(activity_types::approve_change(conn, now, governor.user_id, id)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ApprovedChange {

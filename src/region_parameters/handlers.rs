@@ -260,14 +260,11 @@ pub async fn activate(
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let (now, earliest) = (state.clock.now_naive(), earliest(&state));
-    let cache = state.catalog.clone();
     let row = state
-        .db
-        .run(move |conn| {
+        .catalog
+        .apply(&state.db, move |conn| {
             let actor = actor(&governor, now);
-            let row = service::activate(conn, actor, id, earliest)?;
-            cache.reload(conn)?;
-            Ok(row)
+            Ok(service::activate(conn, actor, id, earliest)?)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ParameterVersionView::from(&row)))
