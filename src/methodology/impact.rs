@@ -16,6 +16,30 @@ use crate::db::AnyConnection;
 use crate::domain::catalog::{points_for, Catalog, Evidence};
 use crate::domain::data_schema::DataValues;
 
+/// The longest window a simulation reads: a year of activities of one type is what a decision needs, and
+/// a bound on what one administrator's request can make the database read.
+pub const WINDOW_MAX_DAYS: i64 = 366;
+
+/// Why a simulation's window was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WindowError {
+    #[error("must be after from")]
+    Empty,
+    #[error("must be at most {WINDOW_MAX_DAYS} days after from")]
+    TooLong,
+}
+
+/// `Ok` for a window [`from`, `to`) a simulation may read.
+pub fn check_window(from: NaiveDateTime, to: NaiveDateTime) -> Result<(), WindowError> {
+    if to <= from {
+        Err(WindowError::Empty)
+    } else if to - from > chrono::Duration::days(WINDOW_MAX_DAYS) {
+        Err(WindowError::TooLong)
+    } else {
+        Ok(())
+    }
+}
+
 /// Which stored activities to compare: quantified ones (late posts recorded no version) that occurred in
 /// [`from`, `to`).
 #[derive(Debug, Clone)]
@@ -290,6 +314,15 @@ fn summarize(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_is_forward_and_at_most_a_year_long() {
+        let at = |days: i64| chrono::DateTime::UNIX_EPOCH.naive_utc() + chrono::Duration::days(days);
+        assert_eq!(check_window(at(0), at(366)), Ok(()));
+        assert_eq!(check_window(at(0), at(367)), Err(WindowError::TooLong));
+        assert_eq!(check_window(at(5), at(5)), Err(WindowError::Empty));
+        assert_eq!(check_window(at(5), at(4)), Err(WindowError::Empty));
+    }
 
     fn o(grams: i64, points: i64) -> Outcome {
         Outcome { grams, points }

@@ -5,7 +5,7 @@ use chrono::{DateTime, FixedOffset};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::impact::{self, Filter, Simulation};
+use super::impact::{self, check_window, Filter, Simulation, WindowError};
 use super::store;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
@@ -26,8 +26,8 @@ pub struct SimulateRequest {
 /// Why a simulation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SimulateError {
-    #[error("to must be after from")]
-    EmptyWindow,
+    #[error(transparent)]
+    Window(#[from] WindowError),
     #[error("unknown region")]
     UnknownRegion,
     #[error("no such methodology version")]
@@ -44,7 +44,7 @@ pub enum SimulateError {
 impl From<SimulateError> for ApiError {
     fn from(e: SimulateError) -> ApiError {
         match e {
-            SimulateError::EmptyWindow => ApiError::field("to", "must be after from"),
+            SimulateError::Window(e) => ApiError::field("to", e.to_string()),
             SimulateError::UnknownRegion => ApiError::field("region_code", "unknown region"),
             SimulateError::NoSuchVersion => ApiError::not_found("no such methodology version"),
             SimulateError::OutOfScope(e) => e.into(),
@@ -63,9 +63,7 @@ pub fn simulate(
     version_id: i64,
     req: &SimulateRequest,
 ) -> Result<Simulation, SimulateError> {
-    if req.to <= req.from {
-        return Err(SimulateError::EmptyWindow);
-    }
+    check_window(req.from.naive_utc(), req.to.naive_utc())?;
     if let Some(region) = &req.region_code {
         if catalog.region(region).is_none() {
             return Err(SimulateError::UnknownRegion);

@@ -275,7 +275,7 @@ impl From<ParameterSimulationError> for ApiError {
         use ParameterSimulationError as E;
         let detail = e.to_string();
         match e {
-            E::EmptyWindow => ApiError::field("to", detail),
+            E::Window(e) => ApiError::field("to", e.to_string()),
             E::OutsideDraft => ApiError::field("region_code", detail),
             E::UnknownActivityType => ApiError::unprocessable(ErrorCode::UnknownActivityType, detail),
             E::NotFound => ApiError::not_found(detail),

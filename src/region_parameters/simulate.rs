@@ -10,7 +10,7 @@ use super::store;
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::Catalog;
 use crate::governance::{OutOfScope, Scope};
-use crate::methodology::impact::{self, Filter, Simulation};
+use crate::methodology::impact::{self, check_window, Filter, Simulation, WindowError};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -28,8 +28,8 @@ pub struct ParameterSimulationRequest {
 /// Why a simulation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ParameterSimulationError {
-    #[error("to must be after from")]
-    EmptyWindow,
+    #[error(transparent)]
+    Window(#[from] WindowError),
     #[error("region_code must be the draft's region or lie below it")]
     OutsideDraft,
     #[error("unknown activity type")]
@@ -54,9 +54,7 @@ pub fn simulate(
     id: i64,
     req: &ParameterSimulationRequest,
 ) -> Result<Simulation, ParameterSimulationError> {
-    if req.to <= req.from {
-        return Err(ParameterSimulationError::EmptyWindow);
-    }
+    check_window(req.from.naive_utc(), req.to.naive_utc())?;
     if let Some(code) = &req.activity_type {
         catalog
             .activity_type(code)

@@ -567,6 +567,11 @@ async fn a_draft_is_simulated_over_past_activities_before_it_is_activated(app: T
     app.post(&path, &empty, Some(&guangdong))
         .await
         .assert_problem(422, "validation_failed");
+    let too_long =
+        json!({"from": (now(&app) - Duration::days(400)).to_rfc3339(), "to": now(&app).to_rfc3339()});
+    app.post(&path, &too_long, Some(&guangdong))
+        .await
+        .assert_problem(422, "validation_failed");
     assert_eq!(
         app.get("/api/v1/regions/440300", None).await.body["points_per_gram"],
         "1"
