@@ -168,7 +168,7 @@ fn belt_name(key: &str) -> &str {
 struct Keying {
     /// Region code → group key; `None`: every region counts.
     regions: Option<Vec<(String, String)>>,
-    /// The key's SQL over the union `s` (and the map `m`); `None`: one row for everything.
+    /// The key's SQL over the union `s` (with `rk`, the region's group); `None`: one row for everything.
     key: Option<&'static str>,
 }
 
@@ -198,7 +198,7 @@ impl Keying {
             GroupBy::ActivityType => Some("s.activity_type"),
             GroupBy::Day => Some("s.period"),
             GroupBy::Month => Some("substr(s.period, 1, 7)"),
-            _ => Some("m.k"),
+            _ => Some("s.rk"),
         };
         Keying { regions: map, key }
     }
@@ -250,24 +250,27 @@ fn statement<'a>(
     keying: &'a Keying,
     measure: Measure,
 ) -> Dynamic<'a, (Text, BigInt, BigInt, BigInt, BigInt)> {
-    let mut q = Dynamic::new("");
-    if let Some(map) = &keying.regions {
-        q.push_sql("WITH m (code, k) AS (VALUES ");
-        if map.is_empty() {
-            // No region of the filter has a group: a map that matches nothing.
-            q.push_sql("('', '')");
-        }
-        q.push_tuples(
-            map.iter()
-                .map(|(code, key)| [Value::Text(code), Value::Text(key)]),
-        );
-        q.push_sql(") ");
-    }
-    q.push_sql(&format!(
-        "SELECT {} AS k, {} FROM (",
+    let mut q = Dynamic::new(format!(
+        "SELECT {} AS k, {} FROM (SELECT ",
         keying.key.unwrap_or("CAST('' AS TEXT)"),
         measure.aggregates()
     ));
+    // The region's group as a CASE over the few region codes (a join with a VALUES list was planned as
+    // a scan of the union per region on SQLite); NULL outside the filter.
+    if keying.regions.as_ref().is_some_and(Vec::is_empty) {
+        q.push_sql("CAST(NULL AS TEXT) AS rk, s.* FROM (");
+    } else if let Some(map) = &keying.regions {
+        q.push_sql("CASE s.region_code");
+        for (code, key) in map {
+            q.push_sql(" WHEN ");
+            q.push_bind(Value::Text(code));
+            q.push_sql(" THEN ");
+            q.push_bind(Value::Text(key));
+        }
+        q.push_sql(" ELSE NULL END AS rk, s.* FROM (");
+    } else {
+        q.push_sql("'' AS rk, s.* FROM (");
+    }
     let (days, months) = measure.tables();
     let mut first = true;
     let mut union = |q: &mut Dynamic<'a, _>| {
@@ -312,10 +315,7 @@ fn statement<'a>(
         q.push_bind(Value::Text(&edge.day));
         q.push_sql(" AND a.status IN ('credited', 'capped')");
     }
-    q.push_sql(") s");
-    if keying.regions.is_some() {
-        q.push_sql(" JOIN m ON m.code = s.region_code");
-    }
+    q.push_sql(") s) s WHERE s.rk IS NOT NULL");
     if keying.key.is_some() {
         q.push_sql(" GROUP BY 1");
     }
