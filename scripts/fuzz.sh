@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SCHEMATHESIS_VERSION=4.25.2 # 4.3x crash in their own auth-bootstrap and coverage phases on this schema
-venv=target/schemathesis-venv
+venv=$PWD/target/schemathesis-venv
 bin=${1:-target/debug/tanhui}
 examples=${FUZZ_EXAMPLES:-10}
 min_requests=${FUZZ_MIN_REQUESTS:-5000}
@@ -59,11 +59,12 @@ run() {
   local who=$1
   shift
   echo "== schemathesis as $who"
-  "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
+  # From the scratch directory: schemathesis leaves its cache in the working directory.
+  (cd "$work" && "$venv/bin/schemathesis" run "$base/api/v1/openapi.json" \
     --checks not_a_server_error --max-examples "$examples" --seed 4711 \
     --phases examples,coverage,fuzzing --workers 2 --no-color \
     --request-timeout 10 --suppress-health-check all \
-    --generation-database none "$@" || true
+    --generation-database none "$@") || true
 }
 # Signing out or changing the password would end the caller's session for the rest of its run.
 authed=(--exclude-path /api/v1/auth/logout --exclude-path /api/v1/me/password)
