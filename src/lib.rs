@@ -24,6 +24,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod ledger;
 pub mod methodology;
+pub mod metrics;
 pub mod offers;
 pub mod onboarding;
 pub mod openapi;

@@ -5,15 +5,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, offers, partners,
-    providers, publication, redemptions, region_parameters, stats,
+    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, metrics, offers,
+    partners, providers, publication, redemptions, region_parameters, stats,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tanhui API", version = "1", description = "Carbon-inclusive personal credit: quantify low-carbon actions, issue and move points, redeem them with partners."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::metrics,
         accounts::handlers::register, accounts::handlers::login, accounts::handlers::refresh,
         accounts::handlers::logout, accounts::me::me, accounts::me::update_me, accounts::me::change_password,
         accounts::me::my_summary, accounts::me::lookup,

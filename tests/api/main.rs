@@ -18,6 +18,7 @@ mod ledger_model;
 mod limits;
 mod methodology;
 mod methodology_governance;
+mod operations;
 mod profile;
 mod providers;
 mod publication;
