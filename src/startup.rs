@@ -25,14 +25,15 @@ use crate::http::{fallback, nul};
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer;
 use crate::methodology::cache::CatalogCache;
-use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology, offers,
-    openapi, partners, providers, publication, redemptions, region_parameters, telemetry,
+    accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
+    methodology, offers, openapi, partners, providers, publication, redemptions, region_parameters, secrets,
+    telemetry,
 };
 
-/// Connects to the database and applies migrations.
+/// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
+/// conversion needs the secrets key, so it is Rust's work, not a migration's; see docs/privacy.md).
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let db = Db::connect(
         ConnectOptions {
@@ -46,6 +47,13 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "migrations applied");
     }
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secrets = secrets::load(&mut conn, settings, chrono::Utc::now().naive_utc(), false)?;
+    let sealed = accounts::phones::seal_plain(&mut conn, &secrets)?;
+    if sealed > 0 {
+        tracing::info!(count = sealed, "stored phone numbers sealed");
+    }
+    drop(conn);
     Ok(db)
 }
 
@@ -77,17 +85,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             .as_ref()
             .map(|k| k.expose_secret().to_string());
         let platform_key = PlatformKey::load(&mut conn, &clock, configured.as_deref())?;
-        let secrets_key = match &settings.auth.secrets_key {
-            Some(key) => key.expose_secret().to_string(),
-            None => keys::get_or_create(
-                &mut conn,
-                clock.now_naive(),
-                keys::SECRETS_KEY,
-                keys::random_hex_32,
-            )?,
-        };
-        let secrets =
-            SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
+        let secrets = secrets::load(&mut conn, &settings, clock.now_naive(), true)?;
         (Arc::new(catalog), platform_key, secrets)
     };
     let ingest = writer::start(
@@ -133,6 +131,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
                 .configure(accounts::me::routes)
+                .configure(accounts::privacy::routes)
                 .configure(methodology::handlers::routes)
                 .configure(methodology::type_handlers::routes)
                 .configure(governance::handlers::routes)
@@ -144,6 +143,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(activities::queue::routes)
                 .configure(providers::routes)
                 .configure(bindings::handlers::routes)
+                .configure(green::routes)
+                .configure(consents::routes)
                 .configure(publication::handlers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)

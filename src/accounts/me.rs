@@ -19,13 +19,15 @@ use crate::domain::phone;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::http::json::ApiJson;
 use crate::http::timestamp;
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/me")
             .route(web::get().to(me))
-            .route(web::patch().to(update_me)),
+            .route(web::patch().to(update_me))
+            .route(web::delete().to(super::privacy::erase_me)),
     )
     .service(web::resource("/me/password").route(web::post().to(change_password)))
     .service(web::resource("/me/summary").route(web::get().to(my_summary)))
@@ -44,12 +46,13 @@ pub struct Me {
     pub roles: Vec<Role>,
 }
 
-impl From<UserRow> for Me {
-    fn from(user: UserRow) -> Me {
+impl Me {
+    /// The profile of `user`, its phone unsealed only to be masked.
+    pub fn of(user: UserRow, secrets: &SecretBox) -> Me {
         Me {
             user_id: user.id.to_string(),
             account_id: user.account_id.to_string(),
-            phone_masked: phone::mask_phone(&user.phone),
+            phone_masked: phone::mask_phone(&plain_phone(&user, secrets)),
             display_name: user.display_name,
             roles: Role::for_account(user.account_type, user.is_admin),
             account_type: user.account_type,
@@ -68,7 +71,7 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
         .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
         .await?
         .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    Ok(HttpResponse::Ok().json(Me::from(user)))
+    Ok(HttpResponse::Ok().json(Me::of(user, &state.secrets)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,7 +107,7 @@ pub async fn update_me(
         .db
         .run(move |conn| Ok(profile::update(conn, user_id, &change)?))
         .await?;
-    Ok(HttpResponse::Ok().json(Me::from(user)))
+    Ok(HttpResponse::Ok().json(Me::of(user, &state.secrets)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -142,19 +145,21 @@ pub async fn change_password(
         forwarded_for(req.headers()).as_deref(),
         &state.settings.server.trusted_proxies,
     );
-    state.login_throttle.attempt(&user.phone, ip).await?;
+    // The same allowance as signing in with this phone.
+    let user_phone = plain_phone(&user, &state.secrets);
+    state.login_throttle.attempt(&user_phone, ip).await?;
     let stored = Some(user.password_hash.clone());
     let matches = match state.passwords.verify_queued(current_password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
-            state.login_throttle.refund(&user.phone, ip).await?;
+            state.login_throttle.refund(&user_phone, ip).await?;
             return Err(password_error(e));
         }
     };
     if !matches {
         return Err(invalid_credentials());
     }
-    state.login_throttle.succeeded(&user.phone, ip).await?;
+    state.login_throttle.succeeded(&user_phone, ip).await?;
     let new_hash = state
         .passwords
         .hash_queued(new_password)
@@ -262,9 +267,10 @@ pub async fn lookup(
     if counter.count > LOOKUPS_PER_WINDOW {
         return Err(ApiError::rate_limited(counter.resets_in.as_secs() + 1));
     }
+    let hash = state.secrets.lookup_hash(&phone);
     let user = state
         .db
-        .run(move |conn| Ok(store::find_by_phone(conn, &phone)?))
+        .run(move |conn| Ok(store::find_by_phone_hash(conn, &hash)?))
         .await?
         .filter(|u| !u.is_admin)
         .ok_or_else(|| ApiError::not_found("no account has this phone number"))?;
@@ -272,6 +278,15 @@ pub async fn lookup(
         account_id: user.account_id.to_string(),
         display_name_masked: mask_name(&user.display_name),
     }))
+}
+
+/// The user's phone, unsealed. A row the secrets key cannot open (it was sealed under another key) gives
+/// an empty phone rather than failing the request: it masks to `****`.
+pub(crate) fn plain_phone(user: &UserRow, secrets: &SecretBox) -> String {
+    user.phone_sealed
+        .as_deref()
+        .and_then(|sealed| secrets.open(sealed))
+        .unwrap_or_default()
 }
 
 /// Every character but the last as `*`, at most three of them (so the length of a long name is not told).

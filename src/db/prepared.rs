@@ -282,6 +282,33 @@ where
     execute_all(conn, inserts(rows, &on_conflict_update::<K, T, R>()))
 }
 
+/// [`insert_rows`], where a row whose key (the columns declared by `K`) is stored already adds its other
+/// declared columns to that row's (`ON CONFLICT (key) DO UPDATE SET c = t.c + excluded.c, …`): counters
+/// kept with the writes. A key must appear once in `rows` (PostgreSQL refuses to update a row twice in
+/// one statement).
+pub fn add_rows<K, T, R>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize>
+where
+    K: Columns<T>,
+    R: Columns<T>,
+{
+    let set: Vec<String> = R::NAMES
+        .iter()
+        .filter(|column| !K::NAMES.contains(column))
+        .map(|column| {
+            format!(
+                "{column} = {table}.{column} + excluded.{column}",
+                table = R::TABLE
+            )
+        })
+        .collect();
+    let then = format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        K::NAMES.join(", "),
+        set.join(", ")
+    );
+    execute_all(conn, inserts(rows, &then))
+}
+
 fn execute_all<'r>(
     conn: &mut AnyConnection,
     statements: impl Iterator<Item = Dynamic<'r, BigInt>>,
