@@ -11,15 +11,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use chrono::NaiveDateTime;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
-use secrecy::ExposeSecret;
 use sha2::Sha256;
-
-use crate::config::Settings;
-use crate::db::AnyConnection;
-use crate::keys;
 
 /// XChaCha20-Poly1305's key: 256 bits.
 const KEY_BYTES: usize = 32;
@@ -76,31 +70,6 @@ impl SecretBox {
         let plain = self.cipher.decrypt(&XNonce::from(nonce), ciphertext).ok()?;
         String::from_utf8(plain).ok()
     }
-}
-
-/// The secrets key: the configured one, else the one generated on first start and kept in the database.
-/// The second is for development: a database backup then holds the key beside what it seals, so sealed
-/// phones and secrets in that backup are only as safe as the backup itself. `warn` says so in the log.
-pub fn load(
-    conn: &mut AnyConnection,
-    settings: &Settings,
-    now: NaiveDateTime,
-    warn: bool,
-) -> anyhow::Result<SecretBox> {
-    let key = match &settings.auth.secrets_key {
-        Some(key) => key.expose_secret().to_string(),
-        None => {
-            if warn {
-                tracing::warn!(
-                    "auth.secrets_key is not configured: the key that seals phone numbers and API secrets \
-                     is kept in the database, so a database backup can unseal them; configure it outside \
-                     the database in production (docs/privacy.md)"
-                );
-            }
-            keys::get_or_create(conn, now, keys::SECRETS_KEY, keys::random_hex_32)?
-        }
-    };
-    SecretBox::from_hex(&key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {

@@ -7,19 +7,16 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::{access_token_lifetime, invalid_credentials, password_error};
-use super::profile::{self, ProfileChange};
-use super::store::{self, UserRow};
+use super::profile::{self, plain_phone, Me, ProfileChange};
+use super::store;
 use super::summary::{self, Summary};
 use super::validate::{display_name_problem, password_problem};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::{Authenticated, Member};
-use crate::auth::Role;
-use crate::domain::account::AccountType;
 use crate::domain::phone;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::http::json::ApiJson;
 use crate::http::timestamp;
-use crate::secrets::SecretBox;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -32,33 +29,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource("/me/password").route(web::post().to(change_password)))
     .service(web::resource("/me/summary").route(web::get().to(my_summary)))
     .service(web::resource("/accounts/lookup").route(web::get().to(lookup)));
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub user_id: String,
-    pub account_id: String,
-    /// `138****5678`
-    pub phone_masked: String,
-    pub display_name: String,
-    pub account_type: AccountType,
-    pub region_code: String,
-    pub roles: Vec<Role>,
-}
-
-impl Me {
-    /// The profile of `user`, its phone unsealed only to be masked.
-    pub fn of(user: UserRow, secrets: &SecretBox) -> Me {
-        Me {
-            user_id: user.id.to_string(),
-            account_id: user.account_id.to_string(),
-            phone_masked: phone::mask_phone(&plain_phone(&user, secrets)),
-            display_name: user.display_name,
-            roles: Role::for_account(user.account_type, user.is_admin),
-            account_type: user.account_type,
-            region_code: user.region_code,
-        }
-    }
 }
 
 /// The caller's profile.
@@ -278,15 +248,6 @@ pub async fn lookup(
         account_id: user.account_id.to_string(),
         display_name_masked: mask_name(&user.display_name),
     }))
-}
-
-/// The user's phone, unsealed. A row the secrets key cannot open (it was sealed under another key) gives
-/// an empty phone rather than failing the request: it masks to `****`.
-pub(crate) fn plain_phone(user: &UserRow, secrets: &SecretBox) -> String {
-    user.phone_sealed
-        .as_deref()
-        .and_then(|sealed| secrets.open(sealed))
-        .unwrap_or_default()
 }
 
 /// Every character but the last as `*`, at most three of them (so the length of a long name is not told).

@@ -8,8 +8,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::handlers::{access_token_lifetime, invalid_credentials, password_error};
-use super::me::{plain_phone, Me};
 use super::phones;
+use super::profile::{plain_phone, Me};
 use super::store::{self, UserRow};
 use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::client_ip::{client_ip, forwarded_for};
