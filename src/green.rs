@@ -9,12 +9,14 @@ use std::collections::HashSet;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamp};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::Member;
 use crate::db::schema::{activity_rollups, partner_green_tiers};
-use crate::db::AnyConnection;
+use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::china;
 use crate::domain::green::{factors, Factor, Quarter, QuarterCounts, Thresholds, Tier};
 use crate::error::{ApiError, ApiResult, Problem};
@@ -122,6 +124,41 @@ pub fn thresholds_of(conn: &mut AnyConnection, partner_id: i64) -> QueryResult<T
         .unwrap_or(Thresholds::PLATFORM))
 }
 
+/// Stores a partner's thresholds (replacing any before) and audits the change.
+fn store_thresholds(
+    conn: &mut AnyConnection,
+    partner_id: i64,
+    thresholds: Thresholds,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    db::transaction(conn, Tx::Write, |conn| {
+        let before = thresholds_of(conn, partner_id)?;
+        diesel::sql_query(
+            "INSERT INTO partner_green_tiers (partner_id, medium_from_g, deep_above_g, updated_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id) DO UPDATE SET \
+             medium_from_g = excluded.medium_from_g, deep_above_g = excluded.deep_above_g, \
+             updated_at = excluded.updated_at",
+        )
+        .bind::<BigInt, _>(partner_id)
+        .bind::<BigInt, _>(thresholds.medium_from_g)
+        .bind::<BigInt, _>(thresholds.deep_above_g)
+        .bind::<Timestamp, _>(now)
+        .execute(conn)?;
+        audit::record(
+            conn,
+            audit::Entry {
+                at: now,
+                actor_user_id: None,
+                action: AuditAction::GreenTiersPublish,
+                entity: AuditEntity::Partner,
+                entity_id: &partner_id.to_string(),
+                before: serde_json::to_value(before).ok(),
+                after: serde_json::to_value(thresholds).ok(),
+            },
+        )
+    })
+}
+
 /// The caller's green profile for the current quarter, graded by the platform's thresholds (light below
 /// 50 kg, medium from 50 to 100 kg, deep above).
 #[utoipa::path(get, path = "/api/v1/me/green-profile", tag = "green credit", security(("bearer" = [])),
@@ -199,20 +236,7 @@ pub async fn publish_tiers(
     let now = state.clock.now_naive();
     state
         .db
-        .run(move |conn| {
-            diesel::sql_query(
-                "INSERT INTO partner_green_tiers (partner_id, medium_from_g, deep_above_g, updated_at) \
-                 VALUES ($1, $2, $3, $4) ON CONFLICT (partner_id) DO UPDATE SET \
-                 medium_from_g = excluded.medium_from_g, deep_above_g = excluded.deep_above_g, \
-                 updated_at = excluded.updated_at",
-            )
-            .bind::<diesel::sql_types::BigInt, _>(partner_id)
-            .bind::<diesel::sql_types::BigInt, _>(thresholds.medium_from_g)
-            .bind::<diesel::sql_types::BigInt, _>(thresholds.deep_above_g)
-            .bind::<diesel::sql_types::Timestamp, _>(now)
-            .execute(conn)?;
-            Ok(())
-        })
+        .run(move |conn| Ok(store_thresholds(conn, partner_id, thresholds, now)?))
         .await?;
     Ok(HttpResponse::Ok().json(thresholds))
 }
