@@ -350,7 +350,7 @@ fn administrator(state: &tanhui::state::AppState, conn: &mut tanhui::db::AnyConn
     })
     .expect("admin");
     let hash = state.passwords.hash(&reg.password).expect("hash");
-    tanhui::accounts::service::register(conn, state.clock.now(), &reg, &hash, Some("CN"))
+    tanhui::accounts::service::register(conn, &state.secrets, state.clock.now(), &reg, &hash, Some("CN"))
         .expect("admin")
         .user_id
 }

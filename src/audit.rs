@@ -11,12 +11,17 @@ use crate::db::schema::audit_log;
 use crate::db::AnyConnection;
 
 crate::text_enum! {
-    /// What an administrator did.
+    /// What an administrator did (and what people and partners did with personal data).
     pub enum AuditAction {
         ActivityTypeChangeApprove = "activity_type.change_approve",
         ActivityTypeChangeRequest = "activity_type.change_request",
         ActivityTypeCreate = "activity_type.create",
+        AccountErase = "account.erase",
         AdminCreate = "admin.create",
+        ConsentGrant = "consent.grant",
+        ConsentRead = "consent.read",
+        ConsentRevoke = "consent.revoke",
+        GreenTiersPublish = "green_tiers.publish",
         KeyCreate = "key.create",
         KeyRevoke = "key.revoke",
         KeyRotate = "key.rotate",
@@ -45,6 +50,7 @@ crate::text_enum! {
         Activity = "activity",
         ActivityType = "activity_type",
         ActivityTypeChange = "activity_type_change",
+        Consent = "consent",
         MethodologyVersion = "methodology_version",
         Partner = "partner",
         Provider = "provider",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use chrono::{Duration as Span, NaiveDateTime};
 use diesel::QueryResult;
 
+use crate::activities;
 use crate::auth::refresh;
 use crate::bindings;
 use crate::config::Settings;
@@ -101,12 +102,14 @@ pub struct Swept {
     pub idempotency_keys: usize,
     pub refresh_tokens: usize,
     pub binding_codes: usize,
+    /// Activities whose raw data was reduced to what reproduces their figure.
+    pub activity_data: usize,
 }
 
 /// Deletes, at `now`, the idempotency records older than `retention.idempotency_days`, the refresh
 /// tokens nothing can use (expired, or revoked longer ago than the access-token lifetime) and expired
-/// binding codes, in
-/// transactions of at most [`RETENTION_SWEEP_BATCH`] rows each, until none is left.
+/// binding codes, and reduces raw activity data older than `retention.activity_data_days`
+/// (`activities::retention`), in transactions of at most [`RETENTION_SWEEP_BATCH`] rows each, until none is left.
 pub fn sweep_retention(
     conn: &mut AnyConnection,
     now: NaiveDateTime,
@@ -114,6 +117,7 @@ pub fn sweep_retention(
 ) -> QueryResult<Swept> {
     let kept_since = now - Span::days(i64::from(settings.retention.idempotency_days));
     let access_lifetime = Span::seconds(settings.auth.access_token_ttl_secs as i64);
+    let data_kept_since = now - Span::days(i64::from(settings.retention.activity_data_days));
     Ok(Swept {
         idempotency_keys: in_batches(conn, |conn| {
             idempotency::delete_stored_before(conn, kept_since, RETENTION_SWEEP_BATCH)
@@ -123,6 +127,9 @@ pub fn sweep_retention(
         })?,
         binding_codes: in_batches(conn, |conn| {
             bindings::store::delete_expired_codes(conn, now, RETENTION_SWEEP_BATCH)
+        })?,
+        activity_data: in_batches(conn, |conn| {
+            activities::retention::reduce_batch(conn, data_kept_since, RETENTION_SWEEP_BATCH)
         })?,
     })
 }
@@ -153,6 +160,7 @@ pub fn spawn_retention_sweep(state: Arc<AppState>) {
                 idempotency_keys = swept.idempotency_keys,
                 refresh_tokens = swept.refresh_tokens,
                 binding_codes = swept.binding_codes,
+                activity_data = swept.activity_data,
                 "past retention: deleted"
             );
         }

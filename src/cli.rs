@@ -138,8 +138,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
             let hash = state.passwords.hash(&reg.password)?;
             let mut conn = state.db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
-            let created = service::register(&mut conn, state.clock.now(), &reg, &hash, Some(&governs))
-                .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).detail))?;
+            let created = service::register(
+                &mut conn,
+                &state.secrets,
+                state.clock.now(),
+                &reg,
+                &hash,
+                Some(&governs),
+            )
+            .map_err(|e| anyhow::anyhow!("{}", crate::error::ApiError::from(e).detail))?;
             println!(
                 "administrator created: user_id={} account_id={}",
                 created.user_id, created.account_id

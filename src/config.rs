@@ -133,6 +133,9 @@ pub struct RedemptionSettings {
 pub struct RetentionSettings {
     /// Days an `Idempotency-Key`'s answer is kept; a retry after that is a new request.
     pub idempotency_days: u32,
+    /// Days an activity's raw `data` is kept as posted; after them it is reduced to the fields its
+    /// figure is computed from (docs/privacy.md).
+    pub activity_data_days: u32,
     /// How often each instance deletes what is past its retention (idempotency records, spent refresh
     /// tokens).
     pub sweep_interval_secs: u64,
@@ -333,6 +336,9 @@ impl Settings {
         }
         if self.retention.idempotency_days == 0 {
             return fail("retention.idempotency_days", "must be at least 1");
+        }
+        if self.retention.activity_data_days == 0 {
+            return fail("retention.activity_data_days", "must be at least 1");
         }
         if self.retention.sweep_interval_secs == 0 {
             return fail("retention.sweep_interval_secs", "must be positive");

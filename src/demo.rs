@@ -259,7 +259,7 @@ fn register(
     })
     .map_err(ApiError::validation)?;
     let hash = state.passwords.hash(&reg.password).map_err(ApiError::internal)?;
-    let created = accounts::register(conn, state.clock.now(), &reg, &hash, governs)?;
+    let created = accounts::register(conn, &state.secrets, state.clock.now(), &reg, &hash, governs)?;
     Ok((created.user_id, created.account_id))
 }
 

@@ -16,6 +16,7 @@ crate::text_enum! {
         BadSignature = "bad_signature",
         BindingCodeInvalid = "binding_code_invalid",
         Conflict = "conflict",
+        ConsentRevoked = "consent_revoked",
         DuplicateTrip = "duplicate_trip",
         EvaluationFailed = "evaluation_failed",
         Forbidden = "forbidden",

@@ -5,8 +5,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, metrics, offers,
-    partners, providers, publication, redemptions, region_parameters, stats,
+    accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
+    metrics, offers, partners, providers, publication, redemptions, region_parameters, stats,
 };
 
 #[derive(OpenApi)]
@@ -17,6 +17,9 @@ use crate::{
         accounts::handlers::register, accounts::handlers::login, accounts::handlers::refresh,
         accounts::handlers::logout, accounts::me::me, accounts::me::update_me, accounts::me::change_password,
         accounts::me::my_summary, accounts::me::lookup,
+        accounts::privacy::export, accounts::privacy::erase_me,
+        green::my_green_profile, green::partner_tiers, green::publish_tiers,
+        consents::grant, consents::list, consents::revoke, consents::accesses, consents::partner_green_profile,
         methodology::handlers::list_regions, methodology::handlers::get_region,
         methodology::handlers::list_activity_types, methodology::type_handlers::create_activity_type,
         methodology::type_handlers::change_activity_type, methodology::type_handlers::list_changes,
@@ -62,7 +65,9 @@ use crate::{
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
         (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
         (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
-        (name = "statistics", description = "Public statistics of what was granted, by region, type and time"))
+        (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
+        (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
+        (name = "privacy", description = "A person's own data: export and erasure"))
 )]
 pub struct ApiDoc;
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::middleware::{from_fn, ErrorHandlers};
 use actix_web::{web, App, HttpServer};
+use chrono::NaiveDateTime;
 use secrecy::ExposeSecret;
 
 use crate::activities::writer;
@@ -18,7 +19,7 @@ use crate::cache::Cache;
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::db::group_commit::Batching;
-use crate::db::{ConnectOptions, Db};
+use crate::db::{AnyConnection, ConnectOptions, Db};
 use crate::error::ApiError;
 use crate::http::json::BodyLimit;
 use crate::http::{fallback, nul};
@@ -29,12 +30,14 @@ use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology,
-    metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters, stats,
+    accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
+    methodology, metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters,
+    stats,
     telemetry,
 };
 
-/// Connects to the database and applies migrations.
+/// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
+/// conversion needs the secrets key, so it is Rust's work, not a migration's; see docs/privacy.md).
 pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     let db = Db::connect(
         ConnectOptions {
@@ -48,7 +51,39 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "migrations applied");
     }
+    let mut conn = db.get().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let secrets = load_secrets(&mut conn, settings, chrono::Utc::now().naive_utc(), false)?;
+    let sealed = accounts::phones::seal_plain(&mut conn, &secrets)?;
+    if sealed > 0 {
+        tracing::info!(count = sealed, "stored phone numbers sealed");
+    }
+    drop(conn);
     Ok(db)
+}
+
+/// The secrets key: the configured one, else the one generated on first start and kept in the database.
+/// The second is for development: a database backup then holds the key beside what it seals, so sealed
+/// phones and secrets in that backup are only as safe as the backup itself. `warn` says so in the log.
+pub fn load_secrets(
+    conn: &mut AnyConnection,
+    settings: &Settings,
+    now: NaiveDateTime,
+    warn: bool,
+) -> anyhow::Result<SecretBox> {
+    let key = match &settings.auth.secrets_key {
+        Some(key) => key.expose_secret().to_string(),
+        None => {
+            if warn {
+                tracing::warn!(
+                    "auth.secrets_key is not configured: the key that seals phone numbers and API secrets \
+                     is kept in the database, so a database backup can unseal them; configure it outside \
+                     the database in production (docs/privacy.md)"
+                );
+            }
+            keys::get_or_create(conn, now, keys::SECRETS_KEY, keys::random_hex_32)?
+        }
+    };
+    SecretBox::from_hex(&key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))
 }
 
 /// Everything the handlers need, for the server and for CLI commands alike.
@@ -79,17 +114,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             .as_ref()
             .map(|k| k.expose_secret().to_string());
         let platform_key = PlatformKey::load(&mut conn, &clock, configured.as_deref())?;
-        let secrets_key = match &settings.auth.secrets_key {
-            Some(key) => key.expose_secret().to_string(),
-            None => keys::get_or_create(
-                &mut conn,
-                clock.now_naive(),
-                keys::SECRETS_KEY,
-                keys::random_hex_32,
-            )?,
-        };
-        let secrets =
-            SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
+        let secrets = load_secrets(&mut conn, &settings, clock.now_naive(), true)?;
         (Arc::new(catalog), platform_key, secrets)
     };
     let metrics = Arc::new(Metrics::new());
@@ -139,6 +164,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)
                 .configure(accounts::me::routes)
+                .configure(accounts::privacy::routes)
                 .configure(methodology::handlers::routes)
                 .configure(methodology::type_handlers::routes)
                 .configure(governance::handlers::routes)
@@ -150,6 +176,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(activities::queue::routes)
                 .configure(providers::routes)
                 .configure(bindings::handlers::routes)
+                .configure(green::routes)
+                .configure(consents::routes)
                 .configure(publication::handlers::routes)
                 .configure(stats::handlers::routes)
                 .configure(partners::routes)

@@ -64,9 +64,10 @@ pub async fn register(state: web::Data<AppState>, body: ApiJson<RegisterRequest>
         .await
         .map_err(password_error)?;
     let now = state.clock.now();
+    let secrets = state.secrets.clone();
     let done = state
         .db
-        .run(move |conn| Ok(service::register(conn, now, &reg, &hash, None)?))
+        .run(move |conn| Ok(service::register(conn, &secrets, now, &reg, &hash, None)?))
         .await?;
     Ok(HttpResponse::Created().json(Registered {
         user_id: done.user_id.to_string(),
@@ -126,10 +127,10 @@ pub async fn login(
     );
     state.login_throttle.attempt(&phone, ip).await?;
 
-    let lookup = phone.clone();
+    let lookup = state.secrets.lookup_hash(&phone);
     let user = state
         .db
-        .run(move |conn| Ok(store::find_by_phone(conn, &lookup)?))
+        .run(move |conn| Ok(store::find_by_phone_hash(conn, &lookup)?))
         .await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let matches = match state.passwords.verify_queued(password, stored).await {

@@ -7,14 +7,12 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::handlers::{access_token_lifetime, invalid_credentials, password_error};
-use super::profile::{self, ProfileChange};
-use super::store::{self, UserRow};
+use super::profile::{self, plain_phone, Me, ProfileChange};
+use super::store;
 use super::summary::{self, Summary};
 use super::validate::{display_name_problem, password_problem};
 use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::{Authenticated, Member};
-use crate::auth::Role;
-use crate::domain::account::AccountType;
 use crate::domain::phone;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
 use crate::http::json::ApiJson;
@@ -25,37 +23,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/me")
             .route(web::get().to(me))
-            .route(web::patch().to(update_me)),
+            .route(web::patch().to(update_me))
+            .route(web::delete().to(super::privacy::erase_me)),
     )
     .service(web::resource("/me/password").route(web::post().to(change_password)))
     .service(web::resource("/me/summary").route(web::get().to(my_summary)))
     .service(web::resource("/accounts/lookup").route(web::get().to(lookup)));
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Me {
-    pub user_id: String,
-    pub account_id: String,
-    /// `138****5678`
-    pub phone_masked: String,
-    pub display_name: String,
-    pub account_type: AccountType,
-    pub region_code: String,
-    pub roles: Vec<Role>,
-}
-
-impl From<UserRow> for Me {
-    fn from(user: UserRow) -> Me {
-        Me {
-            user_id: user.id.to_string(),
-            account_id: user.account_id.to_string(),
-            phone_masked: phone::mask_phone(&user.phone),
-            display_name: user.display_name,
-            roles: Role::for_account(user.account_type, user.is_admin),
-            account_type: user.account_type,
-            region_code: user.region_code,
-        }
-    }
 }
 
 /// The caller's profile.
@@ -68,7 +41,7 @@ pub async fn me(state: web::Data<AppState>, caller: Authenticated) -> ApiResult<
         .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
         .await?
         .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    Ok(HttpResponse::Ok().json(Me::from(user)))
+    Ok(HttpResponse::Ok().json(Me::of(user, &state.secrets)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -104,7 +77,7 @@ pub async fn update_me(
         .db
         .run(move |conn| Ok(profile::update(conn, user_id, &change)?))
         .await?;
-    Ok(HttpResponse::Ok().json(Me::from(user)))
+    Ok(HttpResponse::Ok().json(Me::of(user, &state.secrets)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -142,19 +115,21 @@ pub async fn change_password(
         forwarded_for(req.headers()).as_deref(),
         &state.settings.server.trusted_proxies,
     );
-    state.login_throttle.attempt(&user.phone, ip).await?;
+    // The same allowance as signing in with this phone.
+    let user_phone = plain_phone(&user, &state.secrets);
+    state.login_throttle.attempt(&user_phone, ip).await?;
     let stored = Some(user.password_hash.clone());
     let matches = match state.passwords.verify_queued(current_password, stored).await {
         Ok(matches) => matches,
         Err(e) => {
-            state.login_throttle.refund(&user.phone, ip).await?;
+            state.login_throttle.refund(&user_phone, ip).await?;
             return Err(password_error(e));
         }
     };
     if !matches {
         return Err(invalid_credentials());
     }
-    state.login_throttle.succeeded(&user.phone, ip).await?;
+    state.login_throttle.succeeded(&user_phone, ip).await?;
     let new_hash = state
         .passwords
         .hash_queued(new_password)
@@ -262,9 +237,10 @@ pub async fn lookup(
     if counter.count > LOOKUPS_PER_WINDOW {
         return Err(ApiError::rate_limited(counter.resets_in.as_secs() + 1));
     }
+    let hash = state.secrets.lookup_hash(&phone);
     let user = state
         .db
-        .run(move |conn| Ok(store::find_by_phone(conn, &phone)?))
+        .run(move |conn| Ok(store::find_by_phone_hash(conn, &hash)?))
         .await?
         .filter(|u| !u.is_admin)
         .ok_or_else(|| ApiError::not_found("no account has this phone number"))?;

@@ -2,6 +2,8 @@
 
 pub mod handlers;
 pub mod me;
+pub mod phones;
+pub mod privacy;
 pub mod profile;
 pub mod service;
 pub mod store;

@@ -1,10 +1,52 @@
-//! Changes a person makes to their own account: name and home region, password.
+//! A person's profile as they read it, and the changes they make to it: name and home region, password.
 
 use chrono::NaiveDateTime;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::service::{AccountError, AccountResult};
 use super::store::{self, UserRow};
+use crate::auth::Role;
 use crate::db::{self, AnyConnection, Tx};
+use crate::domain::account::AccountType;
+use crate::domain::phone;
+use crate::secrets::SecretBox;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Me {
+    pub user_id: String,
+    pub account_id: String,
+    /// `138****5678`
+    pub phone_masked: String,
+    pub display_name: String,
+    pub account_type: AccountType,
+    pub region_code: String,
+    pub roles: Vec<Role>,
+}
+
+impl Me {
+    /// The profile of `user`, its phone unsealed only to be masked.
+    pub fn of(user: UserRow, secrets: &SecretBox) -> Me {
+        Me {
+            user_id: user.id.to_string(),
+            account_id: user.account_id.to_string(),
+            phone_masked: phone::mask_phone(&plain_phone(&user, secrets)),
+            display_name: user.display_name,
+            roles: Role::for_account(user.account_type, user.is_admin),
+            account_type: user.account_type,
+            region_code: user.region_code,
+        }
+    }
+}
+
+/// The user's phone, unsealed. A row the secrets key cannot open (it was sealed under another key) gives
+/// an empty phone rather than failing the request: it masks to `****`.
+pub fn plain_phone(user: &UserRow, secrets: &SecretBox) -> String {
+    user.phone_sealed
+        .as_deref()
+        .and_then(|sealed| secrets.open(sealed))
+        .unwrap_or_default()
+}
 
 /// A profile change, already checked field by field; absent fields stay as they are.
 pub struct ProfileChange {

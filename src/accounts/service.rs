@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, NaiveDateTime, Utc};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
+use super::phones;
 use super::store::{self, NewUser, UserRow};
 use super::validate::ValidRegistration;
 use crate::audit::{self, AuditAction, AuditEntity};
@@ -10,6 +11,7 @@ use crate::auth::{refresh, Role};
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::catalog::NATION;
 use crate::governance::grants::{self, GrantRole};
+use crate::secrets::SecretBox;
 use crate::state::AppState;
 
 /// Why an account change was refused or failed.
@@ -35,11 +37,12 @@ pub struct Registered {
     pub account_id: i64,
 }
 
-/// Stores a checked registration whose password is already hashed. An administrator `governs` a region
+/// Stores a checked registration whose password is already hashed, its phone sealed (`phones`). An administrator `governs` a region
 /// (`CN`: the nation), granted at creation. The phone's uniqueness is the
 /// database's to decide, so twenty simultaneous registrations of one phone give exactly one account.
 pub fn register(
     conn: &mut AnyConnection,
+    secrets: &SecretBox,
     now: DateTime<Utc>,
     reg: &ValidRegistration,
     password_hash: &str,
@@ -55,8 +58,9 @@ pub fn register(
                 return Err(AccountError::UnknownRegion);
             }
         }
+        let phone = phones::seal(secrets, &reg.phone);
         let new = NewUser {
-            phone: &reg.phone,
+            phone: &phone,
             password_hash,
             display_name: &reg.display_name,
             account_type: reg.account_type,

@@ -3,6 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::phones::StoredPhone;
 use crate::db::schema::{accounts, refresh_tokens, regions, users};
 use crate::db::AnyConnection;
 use crate::domain::account::AccountType;
@@ -11,7 +12,10 @@ use crate::domain::account::AccountType;
 #[diesel(table_name = users)]
 pub struct UserRow {
     pub id: i64,
-    pub phone: String,
+    /// The phone's keyed hash (`phones`).
+    pub phone_hash: String,
+    /// The phone, sealed; `None` only for an erased account.
+    pub phone_sealed: Option<String>,
     pub password_hash: String,
     pub display_name: String,
     pub account_type: AccountType,
@@ -23,7 +27,7 @@ pub struct UserRow {
 }
 
 pub struct NewUser<'a> {
-    pub phone: &'a str,
+    pub phone: &'a StoredPhone,
     pub password_hash: &'a str,
     pub display_name: &'a str,
     pub account_type: AccountType,
@@ -55,7 +59,8 @@ pub fn insert_user(
         .get_result(conn)?;
     let user_id: i64 = diesel::insert_into(users::table)
         .values((
-            users::phone.eq(new.phone),
+            users::phone_hash.eq(&new.phone.hash),
+            users::phone_sealed.eq(&new.phone.sealed),
             users::password_hash.eq(new.password_hash),
             users::display_name.eq(new.display_name),
             users::account_type.eq(new.account_type),
@@ -70,17 +75,20 @@ pub fn insert_user(
     Ok((user_id, account_id))
 }
 
-pub fn find_by_phone(conn: &mut AnyConnection, phone: &str) -> QueryResult<Option<UserRow>> {
+/// The user whose phone has this keyed hash (`SecretBox::lookup_hash`).
+pub fn find_by_phone_hash(conn: &mut AnyConnection, phone_hash: &str) -> QueryResult<Option<UserRow>> {
     users::table
-        .filter(users::phone.eq(phone))
+        .filter(users::phone_hash.eq(phone_hash))
         .select(UserRow::as_select())
         .first(conn)
         .optional()
 }
 
+/// A user who has not erased their account.
 pub fn find_by_id(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<UserRow>> {
     users::table
         .find(id)
+        .filter(users::erased_at.is_null())
         .select(UserRow::as_select())
         .first(conn)
         .optional()

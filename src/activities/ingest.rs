@@ -8,6 +8,7 @@ use diesel::prelude::*;
 
 use super::caps::Book;
 use super::model::{ActivityResult, BrokenAnswer, Event, Neighbour, Outcome, Reason, Status, StoredAnswer};
+use super::rollups::{self, Counts};
 use super::rules::allowance::{credit, Credit, Grant, GrantError};
 use super::rules::{self, Verdict};
 use crate::config::ActivitySettings;
@@ -15,7 +16,7 @@ use crate::db::columns::columns;
 use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
-use crate::domain::catalog::{AmountOverflow, Catalog};
+use crate::domain::catalog::{AmountOverflow, Catalog, Evidence};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
@@ -252,10 +253,10 @@ impl Decided {
             occurred_at: event.interval.0,
             ended_at: Some(event.interval.1),
             local_day: &event.local_day,
-            evidence: event.evidence.as_str(),
+            evidence: event.evidence,
             provider_id: event.poster.provider_id,
             data: &event.data_json,
-            status: self.status.as_str(),
+            status: self.status,
             reasons: serde_json::to_string(&self.reasons).unwrap_or_default(),
             methodology_id: quantified.map(|q| q.version.id),
             region_parameters_id: quantified.and_then(|q| q.quantity.region_parameters_id),
@@ -295,10 +296,10 @@ pub struct NewActivity<'a> {
     occurred_at: NaiveDateTime,
     ended_at: Option<NaiveDateTime>,
     local_day: &'a str,
-    evidence: &'a str,
+    evidence: Evidence,
     provider_id: Option<i64>,
     data: &'a str,
-    status: &'a str,
+    status: Status,
     reasons: String,
     methodology_id: Option<i64>,
     region_parameters_id: Option<i64>,
@@ -339,7 +340,15 @@ columns! {
     }
 }
 
-/// Stores activities in multi-row statements.
+/// Stores activities in multi-row statements, and adds them to their days' rollups.
 pub fn insert_activities(conn: &mut AnyConnection, rows: &[NewActivity<'_>]) -> QueryResult<usize> {
-    insert_rows(conn, activities::table, rows)
+    let stored = insert_rows(conn, activities::table, rows)?;
+    rollups::record(
+        conn,
+        rows.iter().map(|r| {
+            let counts = Counts::of(r.status, r.evidence, r.granted_g);
+            (r.account_id, r.local_day, counts)
+        }),
+    )?;
+    Ok(stored)
 }

@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::ingest::{cap_book, overflow_refusal};
 use super::model::{self, ActivityResult, BrokenAnswer, Status};
+use super::rollups;
 use super::rules::allowance::{credit, Credit, Grant, GrantError};
 use super::rules::{approval_terms, ApprovalTerms, OperatorRecordStands, Unapprovable};
 use super::store::{self, ActivityRow};
@@ -161,6 +162,9 @@ pub fn decide(
         if settled.status.is_counted() {
             rollup::record(conn, &[settled.counted(&before)])?;
         }
+        // A flag was counted on arrival; the day now counts the outcome too.
+        let counts = rollups::Counts::of(settled.status, before.evidence, settled.granted_g);
+        rollups::record(conn, [(before.account_id, before.local_day.as_str(), counts)])?;
         let transfer_id = issue(conn, &before, settled.points, review.at)?;
         diesel::update(activities::table.find(review.activity_id))
             .set(activities::transfer_id.eq(transfer_id))

@@ -245,6 +245,55 @@ mod tests {
         assert_eq!(rate("440000"), 0);
     }
 
+    /// A phone stored before sealing is sealed at start-up: the migration leaves it in `phone_hash`, the
+    /// conversion replaces it by its keyed hash beside its sealed copy, and a second run changes nothing.
+    #[test]
+    fn phones_stored_before_sealing_are_sealed_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut conn, migrations, at) = migrated_up_to(&dir, "sealed_phones");
+        conn.batch_execute(
+            "INSERT INTO accounts (id, kind, code, region_code, floored, created_at)
+                 VALUES (5000, 'wallet', 'wallet:test', 'CN', TRUE, '2026-11-29 00:00:00');
+             INSERT INTO users (id, phone, password_hash, display_name, account_type, region_code, account_id,
+                                created_at)
+                 VALUES (6, '13800138000', 'x', 't', 'individual', 'CN', 5000, '2026-11-29 00:00:00');",
+        )
+        .expect("a user stored before");
+        conn.run_migration(&migrations[at]).expect("sealed phones");
+        assert_sound(&mut conn);
+        let secrets = crate::secrets::SecretBox::from_hex(&"ab".repeat(32)).expect("key");
+        let mut any = AnyConnection::Sqlite(conn);
+        let sealed = crate::accounts::phones::seal_plain(&mut any, &secrets).expect("sealing");
+        assert_eq!(sealed, 1);
+        assert_eq!(
+            crate::accounts::phones::seal_plain(&mut any, &secrets).expect("again"),
+            0
+        );
+        let AnyConnection::Sqlite(mut conn) = any else {
+            unreachable!()
+        };
+        let hash = secrets.lookup_hash("13800138000");
+        let rows = |conn: &mut SqliteConnection, sql: &str| crate::db::count(conn, sql);
+        assert_eq!(
+            rows(
+                &mut conn,
+                &format!("SELECT count(*) AS n FROM users WHERE id = 6 AND phone_hash = '{hash}'")
+            ),
+            1
+        );
+        assert_eq!(
+            rows(
+                &mut conn,
+                "SELECT count(*) AS n FROM users WHERE phone_hash LIKE '%13800138000%'"
+            ),
+            0
+        );
+        let sealed: Line = diesel::sql_query("SELECT phone_sealed AS line FROM users WHERE id = 6")
+            .get_result(&mut conn)
+            .expect("sealed copy");
+        assert_eq!(secrets.open(&sealed.line).as_deref(), Some("13800138000"));
+    }
+
     /// SQLite reports what these checks find as rows, not errors.
     fn assert_sound(conn: &mut SqliteConnection) {
         let broken = crate::db::count(conn, "SELECT count(*) AS n FROM pragma_foreign_key_check");

@@ -33,7 +33,7 @@ diesel::table! {
 diesel::table! {
     users (id) {
         id -> BigInt,
-        phone -> Text,
+        phone_hash -> Text,
         password_hash -> Text,
         display_name -> Text,
         account_type -> Text,
@@ -42,6 +42,8 @@ diesel::table! {
         is_admin -> Bool,
         account_id -> BigInt,
         created_at -> Timestamp,
+        phone_sealed -> Nullable<Text>,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 
@@ -406,11 +408,63 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    activity_rollups (account_id, local_day) {
+        account_id -> BigInt,
+        local_day -> Text,
+        granted_g -> BigInt,
+        accepted -> BigInt,
+        verified -> BigInt,
+        flagged -> BigInt,
+        rejected -> BigInt,
+    }
+}
+
+diesel::table! {
+    partner_green_tiers (partner_id) {
+        partner_id -> BigInt,
+        medium_from_g -> BigInt,
+        deep_above_g -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    consents (id) {
+        id -> Text,
+        user_id -> BigInt,
+        partner_id -> BigInt,
+        scopes -> Text,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    retention_marks (name) {
+        name -> Text,
+        last_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    consent_accesses (id) {
+        id -> BigInt,
+        consent_id -> Text,
+        partner_id -> BigInt,
+        scope -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(offers -> partners (partner_id));
 diesel::joinable!(bindings -> providers (provider_id));
 diesel::joinable!(offer_regions -> offers (offer_id));
 diesel::joinable!(redemptions -> offers (offer_id));
 diesel::joinable!(users -> accounts (account_id));
+diesel::joinable!(consents -> partners (partner_id));
+diesel::joinable!(consent_accesses -> partners (partner_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_grants -> users (user_id));
@@ -473,5 +527,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     pending_holds,
     unsealed_transfers,
     bindings,
-    providers
+    providers,
+    consents,
+    consent_accesses
 );

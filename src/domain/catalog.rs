@@ -133,6 +133,17 @@ pub struct VersionTerms {
 }
 
 impl Version {
+    /// The data fields the formula reads: all of an activity's data that its figure depends on.
+    pub fn data_fields(&self) -> Vec<String> {
+        self.bindings
+            .iter()
+            .filter_map(|b| match b {
+                Binding::Data(name) => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// Binds the formula's variables to parameters, data fields and region parameters; a `region.` name
     /// that no region parameter can have is an error here too, though drafts are checked when saved.
     pub fn new(

@@ -5,6 +5,7 @@ pub mod catalog;
 pub mod credit_code;
 pub mod data_schema;
 pub mod formula;
+pub mod green;
 pub mod phone;
 pub mod region_parameters;
 

@@ -196,9 +196,16 @@ impl TestApp {
             .unwrap();
             let hash = state.passwords.hash(&reg.password).unwrap();
             let mut conn = state.db.get().unwrap();
-            tanhui::accounts::service::register(&mut conn, state.clock.now(), &reg, &hash, Some(&governs))
-                .unwrap()
-                .user_id
+            tanhui::accounts::service::register(
+                &mut conn,
+                &state.secrets,
+                state.clock.now(),
+                &reg,
+                &hash,
+                Some(&governs),
+            )
+            .unwrap()
+            .user_id
         })
         .await
         .unwrap();

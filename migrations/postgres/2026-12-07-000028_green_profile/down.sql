@@ -1,0 +1,2 @@
+DROP TABLE partner_green_tiers;
+DROP TABLE activity_rollups;

@@ -1,0 +1,3 @@
+DROP TABLE retention_marks;
+DROP TABLE consent_accesses;
+DROP TABLE consents;
