@@ -1,0 +1,371 @@
+//! The administrators' console in a real browser (headless Chromium), and its formula check endpoint.
+
+use serde_json::{json, Value};
+
+use crate::browser::{screenshot_path, Browser};
+use crate::helpers::{TestApp, ADMIN_PASSWORD};
+
+crate::both_backends!(
+    the_shell_is_public_and_sets_a_strict_policy,
+    the_formula_check_places_problems_and_previews_a_sample,
+    two_administrators_draft_simulate_and_activate_in_the_browser,
+);
+
+async fn the_shell_is_public_and_sets_a_strict_policy(app: TestApp) {
+    let r = app.send(app.client.get(app.url("/console"))).await;
+    assert_eq!(r.status, 200);
+    assert!(r.text.contains("id=\"signin-form\""), "the sign-in page");
+    let csp = r.headers["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
+    assert!(
+        !r.text.contains("<script>") && !r.text.contains(" style="),
+        "no inline script or style"
+    );
+    for src in ["http://", "https://", "//"] {
+        assert!(
+            !r.text.contains(&format!("src=\"{src}")),
+            "nothing from another origin"
+        );
+    }
+    let js = app.send(app.client.get(app.url("/console/assets/main.js"))).await;
+    assert_eq!(js.status, 200);
+    assert!(js.headers["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/javascript"));
+    assert!(!js.text.contains("innerHTML"), "the DOM is built from nodes");
+    app.send(app.client.get(app.url("/console/assets/nothing.js")))
+        .await
+        .assert_problem(404, "not_found");
+    // The data behind it needs an administrator.
+    app.get("/api/v1/admin/audit", None)
+        .await
+        .assert_problem(401, "unauthorized");
+}
+
+async fn check(app: &TestApp, token: &str, body: &Value) -> Value {
+    app.post("/api/v1/admin/methodologies/validate", body, Some(token))
+        .await
+        .assert_status(200)
+        .clone()
+}
+
+async fn the_formula_check_places_problems_and_previews_a_sample(app: TestApp) {
+    let admin = app.admin_token().await;
+    let draft = |formula: &str| {
+        json!({"activity_type": "transit.bus", "region_code": "CN", "formula": formula,
+            "parameters": {"k": {"value": "80", "unit": "g/ride", "source": "test"}},
+            "sample": {"data": {"count": 3, "distance_m": 5000}, "evidence": "trace"}})
+    };
+    let r = check(&app, &admin, &draft("count * (k")).await;
+    assert_eq!(r["valid"], false);
+    let p = &r["problems"][0];
+    assert_eq!(
+        (p["field"].as_str(), p["line"].as_u64(), p["column"].as_u64()),
+        (Some("formula"), Some(1), Some(11))
+    );
+    assert_eq!((p["start"].as_u64(), p["end"].as_u64()), (Some(10), Some(11)));
+    assert!(r.get("preview").is_none());
+
+    let r = check(&app, &admin, &draft("count * kk")).await;
+    let p = &r["problems"][0];
+    assert!(
+        p["message"].as_str().unwrap().contains("unknown name `kk`"),
+        "{p}"
+    );
+    assert_eq!((p["start"].as_u64(), p["end"].as_u64()), (Some(8), Some(10)));
+    assert_eq!(r["variables"], json!(["count", "kk"]));
+
+    let r = check(&app, &admin, &draft("count * k")).await;
+    assert_eq!(r["valid"], true, "{r}");
+    assert_eq!(r["problems"], json!([]));
+    assert_eq!(r["preview"]["reduction_g"], 240);
+    assert_eq!(r["preview"]["evidence"], "trace");
+    assert!(r["preview"]["breakdown"].as_array().unwrap().len() >= 3);
+
+    // The sample is checked like an activity's data; a parameter like a draft's.
+    let mut body = draft("count * k");
+    body["sample"]["data"] = json!({"distance_m": 5000});
+    let r = check(&app, &admin, &body).await;
+    assert_eq!(r["valid"], true);
+    assert_eq!(r["preview_problem"]["code"], "missing_field", "{r}");
+    let mut body = draft("count * k");
+    body["parameters"]["k"]["value"] = json!("eighty");
+    body["activity_type"] = json!("no.such.type");
+    let r = check(&app, &admin, &body).await;
+    let fields: Vec<&str> = r["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"activity_type") && fields.contains(&"parameters.k.value"),
+        "{fields:?}"
+    );
+
+    // Bounded like a draft, and for administrators only.
+    let r = check(&app, &admin, &draft(&"k+".repeat(2100))).await;
+    assert_eq!(
+        r["problems"][0]["message"],
+        "formula too long or too deeply nested"
+    );
+    let user = app.new_user_token().await;
+    app.post("/api/v1/admin/methodologies/validate", &draft("k"), Some(&user))
+        .await
+        .assert_problem(403, "forbidden");
+    app.post(
+        "/api/v1/admin/methodologies/validate",
+        &json!({"formula": "k"}),
+        Some(&admin),
+    )
+    .await
+    .assert_problem(422, "validation_failed");
+}
+
+/// Bus rides in three provinces (east, central, west) over the last hours, for a simulation to show.
+async fn rides(app: &TestApp) {
+    let now = chrono::Utc::now();
+    let user = app.new_user_token().await;
+    for (i, region) in ["420100", "610000", "440100", "420100"].iter().enumerate() {
+        let ride = json!({"client_event_id": format!("ride-{i}"), "activity_type": "transit.bus", "region_code": region,
+            "evidence": "trace", "occurred_at": (now - chrono::Duration::hours(i as i64 + 1)).to_rfc3339(),
+            "data": {"count": 1, "distance_m": 5000}});
+        app.post_activity(&user, &ride).await.assert_status(201);
+    }
+}
+
+async fn sign_in(b: &Browser, app: &TestApp, phone: &str) {
+    b.goto(&app.url("/console")).await;
+    let field = b.find("#phone").await;
+    b.type_into(&field, phone).await;
+    b.type_into(&b.find("#password").await, ADMIN_PASSWORD).await;
+    b.click(&b.find("#signin-submit").await).await;
+    b.find("#signout").await;
+}
+
+async fn sign_out(b: &Browser) {
+    b.click(&b.find("#signout").await).await;
+    b.find("#signin-form").await;
+}
+
+/// Picks an option of a select by its value.
+async fn choose(b: &Browser, select: &str, value: &str) {
+    b.click(&b.find(&format!("{select} option[value=\"{value}\"]")).await)
+        .await;
+}
+
+/// No script error, no policy violation: the only complaints allowed are the 4xx answers the test
+/// provoked on purpose.
+async fn assert_quiet(b: &Browser) {
+    let problems: Vec<String> = b
+        .console_problems()
+        .await
+        .into_iter()
+        .filter(|m| !m.contains("the server responded with a status of 4"))
+        .collect();
+    assert!(problems.is_empty(), "the console logged: {problems:?}");
+}
+
+async fn shoot(app: &TestApp, b: &Browser, name: &str) {
+    // One set of pictures is enough: taken on SQLite.
+    if app.settings.database.url.starts_with("sqlite") {
+        b.screenshot(&screenshot_path(name)).await;
+    }
+}
+
+async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: TestApp) {
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    rides(&app).await;
+    let (maker, _) = app.administrator_account("CN").await;
+    let (checker, _) = app.administrator_account("CN").await;
+    let (guangdong, _) = app.administrator_account("440000").await;
+    let national = app.admin_token().await;
+    app.post(
+        "/api/v1/admin/partners",
+        &json!({"name": "深圳通", "kind": "transit", "region_codes": ["440300"]}),
+        Some(&national),
+    )
+    .await
+    .assert_status(201);
+    app.post(
+        "/api/v1/admin/providers",
+        &json!({"name": "湖北公交", "kind": "transit", "region_codes": ["420000"]}),
+        Some(&national),
+    )
+    .await
+    .assert_status(201);
+
+    // The sign-in page, by keyboard: phone, password, then the button.
+    b.goto(&app.url("/console")).await;
+    b.click(&b.find("#phone").await).await;
+    b.keys("\u{E004}").await;
+    assert_eq!(b.focused_id().await, "password");
+    b.keys("\u{E004}").await;
+    assert_eq!(b.focused_id().await, "signin-submit");
+    shoot(&app, &b, "console-signin.png").await;
+
+    // The maker drafts: a bad formula is refused inline, the fixed one previews the sample.
+    sign_in(&b, &app, &maker).await;
+    b.find_text("#who", "national administrator").await;
+    b.find_text("caption", "transit.bus").await;
+    shoot(&app, &b, "console-methodologies.png").await;
+    b.goto(&app.url("/console#/editor")).await;
+    b.find("#draft-form").await;
+    choose(&b, "#draft-form select[name=activity_type]", "transit.bus").await;
+    choose(&b, "#draft-form select[name=region_code]", "CN").await;
+    let from = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    b.type_into(&b.find("#draft-form input[name=effective_from]").await, &from)
+        .await;
+    b.type_into(
+        &b.find("#draft-form textarea[name=parameters]").await,
+        r#"{"k": {"value": "100", "unit": "g/ride", "source": "operator survey"}}"#,
+    )
+    .await;
+    b.type_into(
+        &b.find("#draft-form textarea[name=sample]").await,
+        r#"{"count": 2, "distance_m": 5000}"#,
+    )
+    .await;
+    b.type_into(
+        &b.find("#draft-form textarea[name=citation]").await,
+        "Console test, 2026",
+    )
+    .await;
+    let formula = b.find("#draft-form textarea[name=formula]").await;
+    b.type_into(&formula, "count * (k").await;
+    b.find_text(".formula-problem", "syntax error at line 1, column 11")
+        .await;
+    assert_eq!(
+        b.attribute(&formula, "aria-invalid").await.as_deref(),
+        Some("true")
+    );
+    b.find("#formula-marked mark").await;
+    b.type_into(&formula, "count * kk").await;
+    b.find_text(".formula-problem", "unknown name `kk`").await;
+    shoot(&app, &b, "console-editor-refused.png").await;
+    b.type_into(&formula, "count * k").await;
+    b.find_text("#formula-status", "Formula valid").await;
+    b.find_text("#preview", "200 g").await;
+    assert_eq!(
+        b.attribute(&formula, "aria-invalid").await.as_deref(),
+        Some("false")
+    );
+    b.click(&b.find_text("#draft-form button", "Create draft").await)
+        .await;
+    let saved = b.find_text("#save-outcome", "saved").await;
+    let text = b.text(&saved).await;
+    let id = text
+        .split("(id ")
+        .nth(1)
+        .unwrap()
+        .split(')')
+        .next()
+        .unwrap()
+        .to_string();
+    shoot(&app, &b, "console-editor.png").await;
+
+    // …simulates it and sees the chart, before anyone activates it.
+    b.click(&b.find_text("#simulation button", "Simulate").await)
+        .await;
+    b.find("#simulation-result svg.chart").await;
+    b.find_text("#simulation-result", "4 activities").await;
+    assert!(
+        b.all("#simulation-result svg.chart rect.bar").await.len() >= 4,
+        "a bar for all and one per region"
+    );
+    shoot(&app, &b, "console-simulation.png").await;
+    // The maker cannot activate their own draft: the console says so rather than offering it.
+    b.goto(&app.url(&format!("/console#/approve/{id}"))).await;
+    b.find_text(".notice", "a second administrator must activate it")
+        .await;
+    assert!(b.all("#activate").await.is_empty());
+    assert_quiet(&b).await;
+    sign_out(&b).await;
+
+    // The checker activates it with the diff in view.
+    sign_in(&b, &app, &checker).await;
+    b.click(&b.find_text("a", "Review and activate").await).await;
+    b.find_text("table", "count * k").await;
+    b.find_text("td", "parameters.k").await;
+    shoot(&app, &b, "console-activation.png").await;
+    b.click(&b.find("#activate").await).await;
+    b.find_text("#activation-outcome", "is active").await;
+    let v = app.get(&format!("/api/v1/methodologies/{id}"), None).await;
+    assert_eq!(v.assert_status(200)["status"], "active");
+
+    // The other pages draw for a national administrator.
+    for (view, expect, picture) in [
+        ("region-parameters", "Versions", "console-region-parameters.png"),
+        ("activity-types", "Pending changes", "console-activity-types.png"),
+        ("reviews", "Flagged activities", "console-reviews.png"),
+        ("partners", "深圳通", "console-partners.png"),
+        ("audit", "methodology_version", "console-audit.png"),
+    ] {
+        b.goto(&app.url(&format!("/console#/{view}"))).await;
+        b.find_text("main", expect).await;
+        shoot(&app, &b, picture).await;
+    }
+    // Keys rotate from the console: the new secret is shown once.
+    b.goto(&app.url("/console#/partners")).await;
+    b.click(&b.find_text("button", "New key for 深圳通").await).await;
+    b.find_text("#key-outcome .secret", "shown once").await;
+    assert_quiet(&b).await;
+    sign_out(&b).await;
+
+    // A region administrator sees national versions but no action on them, drafts only in its subtree,
+    // and an out-of-scope refusal is shown as such.
+    sign_in(&b, &app, &guangdong).await;
+    b.find_text("#who", "region administrator of 440000").await;
+    b.find_text("caption", "transit.bus · CN").await;
+    assert!(
+        b.all("a[href^=\"#/approve/\"]").await.is_empty(),
+        "nothing to approve outside its scope"
+    );
+    b.find_text("td", "outside your scope").await;
+    b.goto(&app.url("/console#/editor")).await;
+    b.find("#draft-form").await;
+    let regions = b
+        .script(
+            "return [...document.querySelectorAll('#draft-form select[name=region_code] option')].map(o => o.value)",
+            json!([]),
+        )
+        .await;
+    let regions: Vec<&str> = regions
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(
+        !regions.is_empty() && regions.iter().all(|r| r.starts_with("44")),
+        "{regions:?}"
+    );
+    b.goto(&app.url("/console#/activity-types")).await;
+    b.find_text(".notice", "needs a national administrator").await;
+    let offered = b
+        .script(
+            "return [...document.querySelectorAll('main button')].map(b => b.textContent)",
+            json!([]),
+        )
+        .await;
+    assert_eq!(offered, json!([]), "no approve or propose buttons");
+    // Were the page to offer a region outside the scope, the API's refusal reads as such.
+    b.goto(&app.url("/console#/region-parameters")).await;
+    b.find_text("form.card", "New draft").await;
+    b.script(
+        "const s = document.querySelector('form.card select[name=region_code]'); s.append(new Option('420000', '420000')); s.value = '420000';",
+        json!([]),
+    )
+    .await;
+    b.click(&b.find_text("form.card button", "Create draft").await)
+        .await;
+    b.find_text(".problem.out-of-scope", "Outside your scope").await;
+    shoot(&app, &b, "console-out-of-scope.png").await;
+    assert_quiet(&b).await;
+}
