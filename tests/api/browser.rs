@@ -107,7 +107,13 @@ impl Browser {
         })
     }
 
-    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+    /// A command's value, or the driver's refusal (a stale element, say) as its JSON.
+    async fn try_command(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Value> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut request = self.http.request(method, url);
         if let Some(body) = body {
@@ -116,8 +122,17 @@ impl Browser {
         let r = request.send().await.unwrap();
         let status = r.status();
         let body: Value = r.json().await.unwrap();
-        assert!(status.is_success(), "WebDriver {path}: {status} {body}");
-        body["value"].clone()
+        if status.is_success() {
+            Ok(body["value"].clone())
+        } else {
+            Err(body)
+        }
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_command(method, path, body)
+            .await
+            .unwrap_or_else(|e| panic!("WebDriver {path}: {e}"))
     }
 
     async fn post(&self, path: &str, body: Value) -> Value {
@@ -174,8 +189,17 @@ impl Browser {
         let started = Instant::now();
         loop {
             for e in self.all(css).await {
-                let shown = self.get(&format!("/element/{}/displayed", e.0)).await;
-                if shown == json!(true) && accept(&self.text(&e).await) {
+                // The page may replace an element between the look-up and these reads: a stale element
+                // is one more reason to look again.
+                let (shown, text) = (
+                    format!("/element/{}/displayed", e.0),
+                    format!("/element/{}/text", e.0),
+                );
+                if self.try_command(reqwest::Method::GET, &shown, None).await != Ok(json!(true)) {
+                    continue;
+                }
+                let text = self.try_command(reqwest::Method::GET, &text, None).await;
+                if text.is_ok_and(|t| accept(t.as_str().unwrap_or_default())) {
                     return e;
                 }
             }

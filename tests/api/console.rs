@@ -11,6 +11,11 @@ crate::both_backends!(
     two_administrators_draft_simulate_and_activate_in_the_browser,
 );
 
+// Access tokens of 8 s: the console must refresh them for a session to outlive them.
+crate::both_backends_with!(the_session_outlives_its_access_tokens_and_decides_reviews => |s| {
+    s.auth.access_token_ttl_secs = 8;
+});
+
 async fn the_shell_is_public_and_sets_a_strict_policy(app: TestApp) {
     let r = app.send(app.client.get(app.url("/console"))).await;
     assert_eq!(r.status, 200);
@@ -368,4 +373,66 @@ async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: Test
     b.find_text(".problem.out-of-scope", "Outside your scope").await;
     shoot(&app, &b, "console-out-of-scope.png").await;
     assert_quiet(&b).await;
+}
+
+/// A parcel type whose counts are grams: 200,000 of them is above the per-event plausibility bound, so
+/// the activity waits in the review queue.
+async fn flagged_activity(app: &TestApp) -> String {
+    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
+    let kind = json!({"code": "test.parcel", "name": "parcel", "unit": "parcel", "travel": false,
+        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1}}, "required": ["count"]}});
+    app.post("/api/v1/admin/activity-types", &kind, Some(&maker))
+        .await
+        .assert_status(201);
+    let version = json!({"activity_type": "test.parcel", "region_code": "CN",
+        "effective_from": "2020-01-01T00:00:00+08:00", "formula": "count * k",
+        "parameters": {"k": {"value": "1", "unit": "g/parcel", "source": "test"}}, "citation": "test fixture"});
+    app.in_force(&maker, &checker, &version).await;
+    let user = app.new_user_token().await;
+    let big = json!({"client_event_id": "big", "activity_type": "test.parcel", "region_code": "440300",
+        "occurred_at": chrono::Utc::now().to_rfc3339(), "evidence": "trace", "data": {"count": 200000}});
+    let r = app.post_activity(&user, &big).await;
+    assert_eq!(r.assert_status(201)["status"], "flagged");
+    r.body["activity_id"].as_str().unwrap().to_string()
+}
+
+async fn the_session_outlives_its_access_tokens_and_decides_reviews(app: TestApp) {
+    let Some(b) = Browser::start(1280, 900).await else {
+        return;
+    };
+    let activity = flagged_activity(&app).await;
+    let (reviewer, _) = app.administrator_account("440000").await;
+    sign_in(&b, &app, &reviewer).await;
+    b.goto(&app.url("/console#/reviews")).await;
+    b.find_text("td", &activity).await;
+    // Two lifetimes of an access token later, the session still acts, without a refused call.
+    tokio::time::sleep(std::time::Duration::from_secs(17)).await;
+    b.click(
+        &b.find(&format!("input[aria-label=\"Select activity {activity}\"]"))
+            .await,
+    )
+    .await;
+    b.type_into(&b.find("main input[name=note]").await, "checked with the shipper")
+        .await;
+    b.click(&b.find_text("main button", "Approve selected").await)
+        .await;
+    b.find_text("#review-outcome", "credited").await;
+    let problems = b.console_problems().await;
+    assert!(
+        problems.iter().all(|m| !m.contains("status of 401")),
+        "{problems:?}"
+    );
+    assert!(problems.is_empty(), "the console logged: {problems:?}");
+    let stored = app
+        .get(
+            &format!("/api/v1/activities/{activity}"),
+            Some(&app.admin_token().await),
+        )
+        .await;
+    assert_eq!(stored.assert_status(200)["status"], "credited");
+    shoot(&app, &b, "console-reviews-decided.png").await;
+    // Sign-out ends the session: the form is back and the tokens are gone from the page.
+    sign_out(&b).await;
+    b.goto(&app.url("/console#/audit")).await;
+    b.find("#signin-form").await;
 }
