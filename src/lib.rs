@@ -38,3 +38,4 @@ pub mod state;
 pub mod telemetry;
 pub mod text_enum;
 pub mod verify;
+pub mod web;
