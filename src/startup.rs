@@ -28,9 +28,8 @@ use crate::methodology::cache::CatalogCache;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, audit, background, bindings, console, governance, health, keys, ledger,
-    methodology, offers, openapi, partners, providers, publication, redemptions, region_parameters,
-    telemetry,
+    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology, offers,
+    openapi, partners, providers, publication, redemptions, region_parameters, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -130,7 +129,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::QueryConfig::default().error_handler(fallback::query_error))
         .configure(health::routes)
         .configure(redemptions::handlers::well_known)
-        .configure(console::routes)
+        .configure(crate::web::routes)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)

@@ -2,7 +2,9 @@
 
 use serde_json::{json, Value};
 
-use crate::browser::{screenshot_path, Browser};
+use fantoccini::Locator;
+
+use crate::browser::Browser;
 use crate::helpers::{TestApp, ADMIN_PASSWORD};
 
 crate::both_backends!(
@@ -35,16 +37,35 @@ async fn the_shell_is_public_and_sets_a_strict_policy(app: TestApp) {
             "nothing from another origin"
         );
     }
-    let js = app.send(app.client.get(app.url("/console/assets/main.js"))).await;
+    // The script is an embedded asset of this origin, named by the page.
+    let script = r
+        .text
+        .split("<script type=\"module\" src=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    assert!(
+        script.starts_with("/assets/") && script.ends_with("/console/main.js"),
+        "{script}"
+    );
+    let js = app.send(app.client.get(app.url(script))).await;
     assert_eq!(js.status, 200);
     assert!(js.headers["content-type"]
         .to_str()
         .unwrap()
         .starts_with("text/javascript"));
-    assert!(!js.text.contains("innerHTML"), "the DOM is built from nodes");
-    app.send(app.client.get(app.url("/console/assets/nothing.js")))
-        .await
-        .assert_problem(404, "not_found");
+    for module in ["main.js", "ui.js", "api.js", "chart.js"] {
+        let js = app
+            .send(app.client.get(app.url(&script.replace("main.js", module))))
+            .await;
+        assert_eq!(js.status, 200, "{module}");
+        assert!(
+            !js.text.contains("innerHTML"),
+            "{module} builds the DOM from nodes"
+        );
+    }
     // The data behind it needs an administrator.
     app.get("/api/v1/admin/audit", None)
         .await
@@ -143,31 +164,91 @@ async fn rides(app: &TestApp) {
     }
 }
 
+/// A string as a JavaScript literal.
+fn js(text: &str) -> String {
+    serde_json::to_string(text).unwrap()
+}
+
+/// The index of the first shown element matching `css` whose text contains `text`, once there is one.
+async fn shown(b: &Browser, css: &str, text: &str) -> usize {
+    let index = format!(
+        "[...document.querySelectorAll({})].findIndex(e => e.getClientRects().length > 0 && e.textContent.includes({}))",
+        js(css),
+        js(text)
+    );
+    b.wait_until(&format!("{index} >= 0")).await;
+    b.eval(&index).await.as_u64().unwrap() as usize
+}
+
+async fn find(b: &Browser, css: &str) {
+    shown(b, css, "").await;
+}
+
+async fn find_text(b: &Browser, css: &str, text: &str) {
+    shown(b, css, text).await;
+}
+
+/// Clicks, as a person would, the first shown element matching `css` whose text contains `text`.
+async fn click_text(b: &Browser, css: &str, text: &str) {
+    let i = shown(b, css, text).await;
+    let all = b.client.find_all(Locator::Css(css)).await.unwrap();
+    all[i].click().await.unwrap();
+}
+
+/// Types into a field, replacing what it held (keystrokes, so the page sees `input` events).
+async fn type_into(b: &Browser, css: &str, text: &str) {
+    find(b, css).await;
+    let field = b.client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+async fn count(b: &Browser, css: &str) -> u64 {
+    b.eval(&format!("document.querySelectorAll({}).length", js(css)))
+        .await
+        .as_u64()
+        .unwrap()
+}
+
+async fn attribute(b: &Browser, css: &str, name: &str) -> Value {
+    b.eval(&format!(
+        "document.querySelector({}).getAttribute({})",
+        js(css),
+        js(name)
+    ))
+    .await
+}
+
 async fn sign_in(b: &Browser, app: &TestApp, phone: &str) {
     b.goto(&app.url("/console")).await;
-    let field = b.find("#phone").await;
-    b.type_into(&field, phone).await;
-    b.type_into(&b.find("#password").await, ADMIN_PASSWORD).await;
-    b.click(&b.find("#signin-submit").await).await;
-    b.find("#signout").await;
+    type_into(b, "#phone", phone).await;
+    type_into(b, "#password", ADMIN_PASSWORD).await;
+    b.click("#signin-submit").await;
+    find(b, "#signout").await;
 }
 
 async fn sign_out(b: &Browser) {
-    b.click(&b.find("#signout").await).await;
-    b.find("#signin-form").await;
+    b.click("#signout").await;
+    find(b, "#signin-form").await;
 }
 
 /// Picks an option of a select by its value.
 async fn choose(b: &Browser, select: &str, value: &str) {
-    b.click(&b.find(&format!("{select} option[value=\"{value}\"]")).await)
-        .await;
+    let option = format!("{select} option[value=\"{value}\"]");
+    b.client
+        .find(Locator::Css(&option))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 }
 
 /// No script error, no policy violation: the only complaints allowed are the 4xx answers the test
 /// provoked on purpose.
 async fn assert_quiet(b: &Browser) {
     let problems: Vec<String> = b
-        .console_problems()
+        .console_errors()
         .await
         .into_iter()
         .filter(|m| !m.contains("the server responded with a status of 4"))
@@ -175,97 +256,92 @@ async fn assert_quiet(b: &Browser) {
     assert!(problems.is_empty(), "the console logged: {problems:?}");
 }
 
+/// A picture of the whole page into `docs/screenshots/` (taken on SQLite: one set is enough).
 async fn shoot(app: &TestApp, b: &Browser, name: &str) {
-    // One set of pictures is enough: taken on SQLite.
-    if app.settings.database.url.starts_with("sqlite") {
-        b.screenshot(&screenshot_path(name)).await;
+    if !app.settings.database.url.starts_with("sqlite") {
+        return;
     }
+    let height = b
+        .eval("Math.min(4000, document.documentElement.scrollHeight)")
+        .await
+        .as_u64()
+        .unwrap_or(900) as u32;
+    b.client
+        .set_window_size(1280, height.max(900) + 120)
+        .await
+        .unwrap();
+    let png = b.screenshot().await;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/screenshots")
+        .join(name);
+    std::fs::write(path, png).unwrap();
+    b.client.set_window_size(1280, 900).await.unwrap();
 }
 
 async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: TestApp) {
-    let Some(b) = Browser::start(1280, 900).await else {
-        return;
-    };
+    let Some(b) = Browser::start().await else { return };
     rides(&app).await;
     let (maker, _) = app.administrator_account("CN").await;
     let (checker, _) = app.administrator_account("CN").await;
     let (guangdong, _) = app.administrator_account("440000").await;
     let national = app.admin_token().await;
-    app.post(
-        "/api/v1/admin/partners",
-        &json!({"name": "深圳通", "kind": "transit", "region_codes": ["440300"]}),
-        Some(&national),
-    )
-    .await
-    .assert_status(201);
-    app.post(
-        "/api/v1/admin/providers",
-        &json!({"name": "湖北公交", "kind": "transit", "region_codes": ["420000"]}),
-        Some(&national),
-    )
-    .await
-    .assert_status(201);
+    let partner = json!({"name": "深圳通", "kind": "transit", "region_codes": ["440300"]});
+    app.post("/api/v1/admin/partners", &partner, Some(&national))
+        .await
+        .assert_status(201);
+    let provider = json!({"name": "湖北公交", "kind": "transit", "region_codes": ["420000"]});
+    app.post("/api/v1/admin/providers", &provider, Some(&national))
+        .await
+        .assert_status(201);
 
     // The sign-in page, by keyboard: phone, password, then the button.
     b.goto(&app.url("/console")).await;
-    b.click(&b.find("#phone").await).await;
-    b.keys("\u{E004}").await;
-    assert_eq!(b.focused_id().await, "password");
-    b.keys("\u{E004}").await;
-    assert_eq!(b.focused_id().await, "signin-submit");
+    find(&b, "#phone").await;
+    let phone = b.client.find(Locator::Css("#phone")).await.unwrap();
+    phone.click().await.unwrap();
+    phone.send_keys("\u{E004}").await.unwrap();
+    assert_eq!(b.eval("document.activeElement.id").await, "password");
+    let password = b.client.find(Locator::Css("#password")).await.unwrap();
+    password.send_keys("\u{E004}").await.unwrap();
+    assert_eq!(b.eval("document.activeElement.id").await, "signin-submit");
     shoot(&app, &b, "console-signin.png").await;
 
     // The maker drafts: a bad formula is refused inline, the fixed one previews the sample.
     sign_in(&b, &app, &maker).await;
-    b.find_text("#who", "national administrator").await;
-    b.find_text("caption", "transit.bus").await;
+    find_text(&b, "#who", "national administrator").await;
+    find_text(&b, "caption", "transit.bus").await;
     shoot(&app, &b, "console-methodologies.png").await;
     b.goto(&app.url("/console#/editor")).await;
-    b.find("#draft-form").await;
+    find(&b, "#draft-form").await;
     choose(&b, "#draft-form select[name=activity_type]", "transit.bus").await;
     choose(&b, "#draft-form select[name=region_code]", "CN").await;
     let from = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
-    b.type_into(&b.find("#draft-form input[name=effective_from]").await, &from)
-        .await;
-    b.type_into(
-        &b.find("#draft-form textarea[name=parameters]").await,
-        r#"{"k": {"value": "100", "unit": "g/ride", "source": "operator survey"}}"#,
-    )
-    .await;
-    b.type_into(
-        &b.find("#draft-form textarea[name=sample]").await,
-        r#"{"count": 2, "distance_m": 5000}"#,
-    )
-    .await;
-    b.type_into(
-        &b.find("#draft-form textarea[name=citation]").await,
-        "Console test, 2026",
-    )
-    .await;
-    let formula = b.find("#draft-form textarea[name=formula]").await;
-    b.type_into(&formula, "count * (k").await;
-    b.find_text(".formula-problem", "syntax error at line 1, column 11")
-        .await;
-    assert_eq!(
-        b.attribute(&formula, "aria-invalid").await.as_deref(),
-        Some("true")
-    );
-    b.find("#formula-marked mark").await;
-    b.type_into(&formula, "count * kk").await;
-    b.find_text(".formula-problem", "unknown name `kk`").await;
+    type_into(&b, "#draft-form input[name=effective_from]", &from).await;
+    let parameters = r#"{"k": {"value": "100", "unit": "g/ride", "source": "operator survey"}}"#;
+    type_into(&b, "#draft-form textarea[name=parameters]", parameters).await;
+    let sample = r#"{"count": 2, "distance_m": 5000}"#;
+    type_into(&b, "#draft-form textarea[name=sample]", sample).await;
+    type_into(&b, "#draft-form textarea[name=citation]", "Console test, 2026").await;
+    let formula = "#draft-form textarea[name=formula]";
+    type_into(&b, formula, "count * (k").await;
+    find_text(&b, ".formula-problem", "syntax error at line 1, column 11").await;
+    assert_eq!(attribute(&b, formula, "aria-invalid").await, "true");
+    find(&b, "#formula-marked mark").await;
+    type_into(&b, formula, "count * kk").await;
+    find_text(&b, ".formula-problem", "unknown name `kk`").await;
     shoot(&app, &b, "console-editor-refused.png").await;
-    b.type_into(&formula, "count * k").await;
-    b.find_text("#formula-status", "Formula valid").await;
-    b.find_text("#preview", "200 g").await;
-    assert_eq!(
-        b.attribute(&formula, "aria-invalid").await.as_deref(),
-        Some("false")
-    );
-    b.click(&b.find_text("#draft-form button", "Create draft").await)
+    type_into(&b, formula, "count * k").await;
+    find_text(&b, "#formula-status", "Formula valid").await;
+    find_text(&b, "#preview", "200 g").await;
+    assert_eq!(attribute(&b, formula, "aria-invalid").await, "false");
+    click_text(&b, "#draft-form button", "Create draft").await;
+    find_text(&b, "#save-outcome", "saved").await;
+    let saved = b
+        .eval("document.querySelector('#save-outcome').textContent")
         .await;
-    let saved = b.find_text("#save-outcome", "saved").await;
-    let text = b.text(&saved).await;
-    let id = text
+    let id = saved
+        .as_str()
+        .unwrap()
         .split("(id ")
         .nth(1)
         .unwrap()
@@ -273,34 +349,31 @@ async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: Test
         .next()
         .unwrap()
         .to_string();
-    shoot(&app, &b, "console-editor.png").await;
 
     // …simulates it and sees the chart, before anyone activates it.
-    b.click(&b.find_text("#simulation button", "Simulate").await)
-        .await;
-    b.find("#simulation-result svg.chart").await;
-    b.find_text("#simulation-result", "4 activities").await;
+    click_text(&b, "#simulation button", "Simulate").await;
+    find(&b, "#simulation-result svg.chart").await;
+    find_text(&b, "#simulation-result", "4 activities").await;
     assert!(
-        b.all("#simulation-result svg.chart rect.bar").await.len() >= 4,
+        count(&b, "#simulation-result svg.chart rect.bar").await >= 4,
         "a bar for all and one per region"
     );
     shoot(&app, &b, "console-simulation.png").await;
     // The maker cannot activate their own draft: the console says so rather than offering it.
     b.goto(&app.url(&format!("/console#/approve/{id}"))).await;
-    b.find_text(".notice", "a second administrator must activate it")
-        .await;
-    assert!(b.all("#activate").await.is_empty());
+    find_text(&b, ".notice", "a second administrator must activate it").await;
+    assert_eq!(count(&b, "#activate").await, 0);
     assert_quiet(&b).await;
     sign_out(&b).await;
 
     // The checker activates it with the diff in view.
     sign_in(&b, &app, &checker).await;
-    b.click(&b.find_text("a", "Review and activate").await).await;
-    b.find_text("table", "count * k").await;
-    b.find_text("td", "parameters.k").await;
+    click_text(&b, "a", "Review and activate").await;
+    find_text(&b, "table", "count * k").await;
+    find_text(&b, "td", "parameters.k").await;
     shoot(&app, &b, "console-activation.png").await;
-    b.click(&b.find("#activate").await).await;
-    b.find_text("#activation-outcome", "is active").await;
+    b.click("#activate").await;
+    find_text(&b, "#activation-outcome", "is active").await;
     let v = app.get(&format!("/api/v1/methodologies/{id}"), None).await;
     assert_eq!(v.assert_status(200)["status"], "active");
 
@@ -313,32 +386,32 @@ async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: Test
         ("audit", "methodology_version", "console-audit.png"),
     ] {
         b.goto(&app.url(&format!("/console#/{view}"))).await;
-        b.find_text("main", expect).await;
+        find_text(&b, "main", expect).await;
         shoot(&app, &b, picture).await;
     }
     // Keys rotate from the console: the new secret is shown once.
     b.goto(&app.url("/console#/partners")).await;
-    b.click(&b.find_text("button", "New key for 深圳通").await).await;
-    b.find_text("#key-outcome .secret", "shown once").await;
+    click_text(&b, "button", "New key for 深圳通").await;
+    find_text(&b, "#key-outcome .secret", "shown once").await;
     assert_quiet(&b).await;
     sign_out(&b).await;
 
     // A region administrator sees national versions but no action on them, drafts only in its subtree,
     // and an out-of-scope refusal is shown as such.
     sign_in(&b, &app, &guangdong).await;
-    b.find_text("#who", "region administrator of 440000").await;
-    b.find_text("caption", "transit.bus · CN").await;
-    assert!(
-        b.all("a[href^=\"#/approve/\"]").await.is_empty(),
+    find_text(&b, "#who", "region administrator of 440000").await;
+    find_text(&b, "caption", "transit.bus · CN").await;
+    assert_eq!(
+        count(&b, "a[href^='#/approve/']").await,
+        0,
         "nothing to approve outside its scope"
     );
-    b.find_text("td", "outside your scope").await;
+    find_text(&b, "td", "outside your scope").await;
     b.goto(&app.url("/console#/editor")).await;
-    b.find("#draft-form").await;
+    find(&b, "#draft-form").await;
     let regions = b
-        .script(
-            "return [...document.querySelectorAll('#draft-form select[name=region_code] option')].map(o => o.value)",
-            json!([]),
+        .eval(
+            "[...document.querySelectorAll('#draft-form select[name=region_code] option')].map(o => o.value)",
         )
         .await;
     let regions: Vec<&str> = regions
@@ -352,27 +425,24 @@ async fn two_administrators_draft_simulate_and_activate_in_the_browser(app: Test
         "{regions:?}"
     );
     b.goto(&app.url("/console#/activity-types")).await;
-    b.find_text(".notice", "needs a national administrator").await;
+    find_text(&b, ".notice", "needs a national administrator").await;
     let offered = b
-        .script(
-            "return [...document.querySelectorAll('main button')].map(b => b.textContent)",
-            json!([]),
-        )
+        .eval("[...document.querySelectorAll('main button')].map(b => b.textContent)")
         .await;
     assert_eq!(offered, json!([]), "no approve or propose buttons");
     // Were the page to offer a region outside the scope, the API's refusal reads as such.
     b.goto(&app.url("/console#/region-parameters")).await;
-    b.find_text("form.card", "New draft").await;
-    b.script(
-        "const s = document.querySelector('form.card select[name=region_code]'); s.append(new Option('420000', '420000')); s.value = '420000';",
-        json!([]),
+    find_text(&b, "form.card", "New draft").await;
+    b.eval(
+        "(() => { const s = document.querySelector('form.card select[name=region_code]'); \
+         s.append(new Option('420000', '420000')); s.value = '420000'; })()",
     )
     .await;
-    b.click(&b.find_text("form.card button", "Create draft").await)
-        .await;
-    b.find_text(".problem.out-of-scope", "Outside your scope").await;
+    click_text(&b, "form.card button", "Create draft").await;
+    find_text(&b, ".problem.out-of-scope", "Outside your scope").await;
     shoot(&app, &b, "console-out-of-scope.png").await;
     assert_quiet(&b).await;
+    b.close().await;
 }
 
 /// A parcel type whose counts are grams: 200,000 of them is above the per-event plausibility bound, so
@@ -397,42 +467,29 @@ async fn flagged_activity(app: &TestApp) -> String {
 }
 
 async fn the_session_outlives_its_access_tokens_and_decides_reviews(app: TestApp) {
-    let Some(b) = Browser::start(1280, 900).await else {
-        return;
-    };
+    let Some(b) = Browser::start().await else { return };
     let activity = flagged_activity(&app).await;
     let (reviewer, _) = app.administrator_account("440000").await;
     sign_in(&b, &app, &reviewer).await;
     b.goto(&app.url("/console#/reviews")).await;
-    b.find_text("td", &activity).await;
+    find_text(&b, "td", &activity).await;
     // Two lifetimes of an access token later, the session still acts, without a refused call.
     tokio::time::sleep(std::time::Duration::from_secs(17)).await;
-    b.click(
-        &b.find(&format!("input[aria-label=\"Select activity {activity}\"]"))
-            .await,
-    )
-    .await;
-    b.type_into(&b.find("main input[name=note]").await, "checked with the shipper")
+    b.click(&format!("input[aria-label='Select activity {activity}']"))
         .await;
-    b.click(&b.find_text("main button", "Approve selected").await)
-        .await;
-    b.find_text("#review-outcome", "credited").await;
-    let problems = b.console_problems().await;
-    assert!(
-        problems.iter().all(|m| !m.contains("status of 401")),
-        "{problems:?}"
-    );
-    assert!(problems.is_empty(), "the console logged: {problems:?}");
+    type_into(&b, "main input[name=note]", "checked with the shipper").await;
+    click_text(&b, "main button", "Approve selected").await;
+    find_text(&b, "#review-outcome", "credited").await;
+    b.assert_no_console_errors().await;
+    let admin = app.admin_token().await;
     let stored = app
-        .get(
-            &format!("/api/v1/activities/{activity}"),
-            Some(&app.admin_token().await),
-        )
+        .get(&format!("/api/v1/activities/{activity}"), Some(&admin))
         .await;
     assert_eq!(stored.assert_status(200)["status"], "credited");
     shoot(&app, &b, "console-reviews-decided.png").await;
     // Sign-out ends the session: the form is back and the tokens are gone from the page.
     sign_out(&b).await;
     b.goto(&app.url("/console#/audit")).await;
-    b.find("#signin-form").await;
+    find(&b, "#signin-form").await;
+    b.close().await;
 }

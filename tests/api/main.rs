@@ -12,6 +12,7 @@ mod browser;
 mod cli;
 mod console;
 mod crash;
+mod dashboard;
 mod explain;
 mod gate;
 mod governance;

@@ -1,13 +1,8 @@
-// SVG charts drawn with createElementNS: no library, no inline style (colours come from classes).
+// SVG charts built through the shared `svg` helper: no library, no inline style (colours come from classes).
 
-const NS = "http://www.w3.org/2000/svg";
+// Signed bars (a simulation's change may be a loss), which the shared bar chart does not draw.
 
-function svg(tag, attrs = {}, text) {
-  const el = document.createElementNS(NS, tag);
-  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
-  if (text !== undefined) el.textContent = text;
-  return el;
-}
+import { svg } from "../shared/dom.js";
 
 const fmt = new Intl.NumberFormat("en");
 

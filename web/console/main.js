@@ -2,7 +2,7 @@
 // API enforces every rule and scope, the console only hides what it knows the administrator cannot do.
 
 import { api, signIn, signOut, whenSignedOut, query } from "./api.js";
-import { h, fill, field, select, table, problem, notice, act, when, json } from "./dom.js";
+import { h, fill, field, select, table, problem, notice, act, when, json } from "./ui.js";
 import { barChart } from "./chart.js";
 
 const $ = (id) => document.getElementById(id);
@@ -114,7 +114,7 @@ function route() {
     if (a.dataset.view === view || (view === "editor" && a.dataset.view === "editor") || (view === "approve" && a.dataset.view === "methodologies")) a.setAttribute("aria-current", "page");
     else a.removeAttribute("aria-current");
   }
-  const main = $("view");
+  const main = $("main");
   fill(main, h("p", { class: "loading" }, "Loading…"));
   views[view](main, arg ? decodeURIComponent(arg) : undefined).catch((e) => fill(main, problem(e)));
 }

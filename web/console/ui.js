@@ -1,33 +1,20 @@
-// Building the page: every element is made with createElement and every text set as a text node, so
-// nothing the service returns is ever parsed as HTML.
+// The console's building blocks over the shared DOM helpers (`../shared/dom.js`, which never parse
+// HTML): labelled fields, tables with captions, problems shown where they happened.
 
-/** An element with attributes (`on*` functions become listeners) and children (strings become text). */
+import { el, replace } from "../shared/dom.js";
+
+/**
+ * An element as `el` of the shared module makes it, except that `value` is set as the control's current
+ * value (a textarea has no value attribute).
+ */
 export function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
-    else if (k === "class") el.className = v;
-    else if (k === "value") el.value = v;
-    else el.setAttribute(k, v === true ? "" : String(v));
-  }
-  append(el, children);
-  return el;
+  const { value, ...rest } = attrs;
+  const node = el(tag, rest, ...children);
+  if (value !== undefined && value !== null) node.value = value;
+  return node;
 }
 
-function append(el, children) {
-  for (const c of children.flat(Infinity)) {
-    if (c === undefined || c === null || c === false) continue;
-    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-}
-
-/** Replaces an element's children. */
-export function fill(el, ...children) {
-  el.replaceChildren();
-  append(el, children);
-  return el;
-}
+export const fill = replace;
 
 let ids = 0;
 /** A labelled control: the label is tied to the control by id. */
