@@ -133,6 +133,13 @@ async fn the_formula_check_places_problems_and_previews_a_sample(app: TestApp) {
         "{fields:?}"
     );
 
+    let doc = app.get("/api/v1/openapi.json", None).await;
+    let path = &doc.assert_status(200)["paths"]["/api/v1/admin/methodologies/validate"]["post"];
+    assert!(
+        path["requestBody"].is_object() && path["responses"]["200"].is_object(),
+        "{path}"
+    );
+
     // Bounded like a draft, and for administrators only.
     let r = check(&app, &admin, &draft(&"k+".repeat(2100))).await;
     assert_eq!(
