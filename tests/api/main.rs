@@ -26,3 +26,4 @@ mod publication;
 mod redemptions;
 mod region_parameters;
 mod retention;
+mod stats;
