@@ -139,7 +139,9 @@ function drawTypes(answer) {
     barChart({
       title: "各类低碳行动的核定减排 Reductions granted by activity type",
       width: widthOf(figure),
-      rows: ranked(answer).map((item) => ({
+      rows: ranked(answer)
+        .filter((item) => Number(item.granted_g) > 0)
+        .map((item) => ({
         key: item.key,
         label: item.name && item.name !== item.key ? `${item.name} ${item.key}` : item.key,
         value: Number(item.granted_g),
@@ -209,8 +211,8 @@ async function load() {
     const answers = await Promise.all(SECTIONS.map(([group]) => getJson(queryOf(group))));
     SECTIONS.forEach(([group], i) => (loaded[group] = answers[i]));
     drawAll();
-    const asOf = answers[0].as_of ? new Date(answers[0].as_of).toLocaleString("zh-CN", { hour12: false }) : "";
-    replace(status, ...bilingual(`数据截至 ${asOf}`, `As of ${answers[0].as_of || ""}`));
+    const asOf = new Date(answers[0].as_of).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+    replace(status, ...bilingual(`数据截至北京时间 ${asOf}`, `As of ${asOf}, Beijing time`));
     main.dataset.state = "ready";
   } catch (error) {
     replace(status, ...bilingual(`数据暂不可用（${error.message}）`, "Statistics are unavailable right now."));
