@@ -35,6 +35,7 @@ pub mod region_parameters;
 pub mod secrets;
 pub mod startup;
 pub mod state;
+pub mod stats;
 pub mod telemetry;
 pub mod text_enum;
 pub mod verify;

@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, error, governance, health, ledger, methodology, offers, partners,
-    providers, publication, redemptions, region_parameters,
+    providers, publication, redemptions, region_parameters, stats,
 };
 
 #[derive(OpenApi)]
@@ -49,6 +49,7 @@ use crate::{
         redemptions::handlers::partner_redemptions, redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
+        stats::handlers::reductions,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -61,7 +62,8 @@ use crate::{
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
         (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
-        (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"))
+        (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
+        (name = "statistics", description = "Public statistics of what was granted, by region, type and time"))
 )]
 pub struct ApiDoc;
 

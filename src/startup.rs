@@ -29,7 +29,7 @@ use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
     accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology, offers,
-    openapi, partners, providers, publication, redemptions, region_parameters, telemetry,
+    openapi, partners, providers, publication, redemptions, region_parameters, stats, telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -146,6 +146,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(providers::routes)
                 .configure(bindings::handlers::routes)
                 .configure(publication::handlers::routes)
+                .configure(stats::handlers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)
                 .configure(redemptions::routes)

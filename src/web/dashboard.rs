@@ -203,8 +203,9 @@ fn section(id: &str, zh: &str, en: &str, group_by: &str, bounds: &Bounds, conten
             h2 id=(heading) { (bilingual(zh, en)) }
             (content)
             p class="download" {
+                // Without the script this link reads the JSON: a link cannot ask for text/csv.
                 a class="csv" href=(bounds.api(group_by)) data-group=(group_by)
-                    download=(format!("tanhui-{group_by}.csv")) {
+                    data-filename=(format!("tanhui-{group_by}.csv")) {
                     (bilingual("下载 CSV", "Download CSV"))
                 }
             }

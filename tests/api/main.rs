@@ -27,3 +27,4 @@ mod publication;
 mod redemptions;
 mod region_parameters;
 mod retention;
+mod stats;

@@ -139,7 +139,9 @@ function drawTypes(answer) {
     barChart({
       title: "各类低碳行动的核定减排 Reductions granted by activity type",
       width: widthOf(figure),
-      rows: ranked(answer).map((item) => ({
+      rows: ranked(answer)
+        .filter((item) => Number(item.granted_g) > 0)
+        .map((item) => ({
         key: item.key,
         label: item.name && item.name !== item.key ? `${item.name} ${item.key}` : item.key,
         value: Number(item.granted_g),
@@ -150,12 +152,35 @@ function drawTypes(answer) {
   );
 }
 
+/** Every day (`YYYY-MM-DD`) or month (`YYYY-MM`) of the window, in Asia/Shanghai time. */
+function periods(from, to, daily) {
+  const shift = 8 * 3600 * 1000;
+  const cursor = new Date(Date.parse(from) + shift);
+  const end = Date.parse(to) + shift;
+  const keys = [];
+  while (cursor.getTime() < end && keys.length < 1200) {
+    const month = `${cursor.getUTCFullYear()}-${String(cursor.getUTCMonth() + 1).padStart(2, "0")}`;
+    if (daily) {
+      keys.push(`${month}-${String(cursor.getUTCDate()).padStart(2, "0")}`);
+      cursor.setUTCDate(cursor.getUTCDate() + 1);
+    } else {
+      keys.push(month);
+      cursor.setUTCDate(1);
+      cursor.setUTCMonth(cursor.getUTCMonth() + 1);
+    }
+  }
+  return keys;
+}
+
 function drawSeries(answer) {
   const figure = document.getElementById("series-chart");
   const daily = main.dataset.series === "day";
-  const points = [...answer.items]
-    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
-    .map((item) => ({ key: item.key, label: period(item.key), value: Number(item.granted_g), text: mass(item.granted_g) }));
+  // The API lists only periods with activities; the chart shows the quiet ones as zero.
+  const byKey = Object.fromEntries(answer.items.map((item) => [item.key, item]));
+  const points = periods(main.dataset.from, main.dataset.to, daily).map((key) => {
+    const grams = byKey[key] ? byKey[key].granted_g : 0;
+    return { key, label: period(key), value: Number(grams), text: mass(grams) };
+  });
   caption(
     figure,
     daily ? "每日核定减排" : "每月核定减排",
@@ -186,8 +211,8 @@ async function load() {
     const answers = await Promise.all(SECTIONS.map(([group]) => getJson(queryOf(group))));
     SECTIONS.forEach(([group], i) => (loaded[group] = answers[i]));
     drawAll();
-    const asOf = answers[0].as_of ? new Date(answers[0].as_of).toLocaleString("zh-CN", { hour12: false }) : "";
-    replace(status, ...bilingual(`数据截至 ${asOf}`, `As of ${answers[0].as_of || ""}`));
+    const asOf = new Date(answers[0].as_of).toLocaleString("zh-CN", { hour12: false, timeZone: "Asia/Shanghai" });
+    replace(status, ...bilingual(`数据截至北京时间 ${asOf}`, `As of ${asOf}, Beijing time`));
     main.dataset.state = "ready";
   } catch (error) {
     replace(status, ...bilingual(`数据暂不可用（${error.message}）`, "Statistics are unavailable right now."));
@@ -202,7 +227,7 @@ function downloadCsv(event) {
   if (!link) return;
   event.preventDefault();
   getBlob(link.getAttribute("href"), "text/csv")
-    .then((blob) => save(blob, link.getAttribute("download")))
+    .then((blob) => save(blob, link.dataset.filename))
     .catch((error) => replace(status, ...bilingual(`下载失败（${error.message}）`, "Download failed.")));
 }
 
