@@ -42,3 +42,4 @@ pub mod stats;
 pub mod telemetry;
 pub mod text_enum;
 pub mod verify;
+pub mod web;

@@ -160,6 +160,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::QueryConfig::default().error_handler(fallback::query_error))
         .configure(health::routes)
         .configure(redemptions::handlers::well_known)
+        .configure(crate::web::routes)
         .service(
             web::scope("/api/v1")
                 .configure(accounts::handlers::routes)

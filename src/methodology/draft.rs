@@ -61,7 +61,7 @@ pub const PARAMETER_UNIT_MAX_CHARS: usize = 64;
 /// The longest source of one parameter: a reference and its page, shorter than the version's citation.
 pub const PARAMETER_SOURCE_MAX_CHARS: usize = 500;
 
-fn field(field: &str, message: impl Into<String>) -> FieldError {
+pub(super) fn field(field: &str, message: impl Into<String>) -> FieldError {
     FieldError {
         field: field.into(),
         message: message.into(),
@@ -81,7 +81,7 @@ pub enum DraftError {
 
 /// The parameters' values, noting every name and value that is wrong: a name is an identifier that no
 /// data field of the type has, a value a decimal string.
-fn check_parameters(
+pub(super) fn check_parameters(
     parameters: &Parameters,
     schema: Option<&DataSchema>,
     errors: &mut Vec<FieldError>,
@@ -191,15 +191,7 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
     if !errors.is_empty() {
         return Err(DraftError::Fields(errors));
     }
-    let formula = Formula::parse(&req.formula)?;
-    let known = |name: &str| {
-        values.contains_key(name)
-            || name
-                .strip_prefix(FORMULA_PREFIX)
-                .is_some_and(|n| catalog.defines_region_value(n))
-            || schema.is_some_and(|s| s.field(name).is_some())
-    };
-    formula.check_names(known)?;
+    check_formula(&req.formula, &values, schema, catalog)?;
     Ok(ValidDraft {
         activity_type: req.activity_type,
         region_code: req.region_code,
@@ -211,4 +203,24 @@ pub fn validate(mut req: DraftRequest, catalog: &Catalog) -> Result<ValidDraft, 
         citation: req.citation,
         weights,
     })
+}
+
+/// Parses a draft's formula and checks that every name it uses is one of the draft's parameters, a data
+/// field of its type or a region value some region parameter defines.
+pub fn check_formula(
+    source: &str,
+    parameters: &BTreeMap<String, Decimal>,
+    schema: Option<&DataSchema>,
+    catalog: &Catalog,
+) -> Result<Formula, FormulaError> {
+    let formula = Formula::parse(source)?;
+    let known = |name: &str| {
+        parameters.contains_key(name)
+            || name
+                .strip_prefix(FORMULA_PREFIX)
+                .is_some_and(|n| catalog.defines_region_value(n))
+            || schema.is_some_and(|s| s.field(name).is_some())
+    };
+    formula.check_names(known)?;
+    Ok(formula)
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::check::{self, FormulaCheck, FormulaCheckRequest};
 use super::diff::{self, VersionDiff};
 use super::draft::{self, DraftError, DraftRequest};
 use super::impact::Simulation;
@@ -69,6 +70,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/methodologies/{id}").route(web::get().to(get_methodology)))
         .service(web::resource("/quantify").route(web::post().to(quantify_dry_run)))
         .service(web::resource("/admin/methodologies").route(web::post().to(create_draft)))
+        // Before `{id}`, which would take `validate` for an id and answer 405.
+        .service(web::resource("/admin/methodologies/validate").route(web::post().to(check_formula)))
         .service(
             web::resource("/admin/methodologies/{id}")
                 .route(web::patch().to(edit_draft))
@@ -218,6 +221,23 @@ pub async fn create_draft(
         })
         .await?;
     Ok(HttpResponse::Created().json(VersionView::from(row)))
+}
+
+/// Check a draft's formula as it is written, storing nothing: where it fails to parse (line, column and
+/// span), which names it does not know, which parameters are wrong and, when it is valid and a sample is
+/// given, the sample's reduction, points and breakdown in the draft's region. Answers 200 with the
+/// problems; only a malformed body is refused. Any administrator.
+#[utoipa::path(post, path = "/api/v1/admin/methodologies/validate", tag = "admin", request_body = FormulaCheckRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = FormulaCheck), (status = 401, body = Problem), (status = 403, body = Problem),
+        (status = 422, body = Problem)))]
+pub async fn check_formula(
+    state: web::Data<AppState>,
+    _governor: Governor,
+    body: ApiJson<FormulaCheckRequest>,
+) -> ApiResult<HttpResponse> {
+    let result = check::check(body.0, &state.catalog.get(), state.clock.now_naive());
+    Ok(HttpResponse::Ok().json(result))
 }
 
 fn actor(governor: &Governor, at: chrono::NaiveDateTime) -> Actor<'_> {

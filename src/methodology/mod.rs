@@ -2,6 +2,7 @@
 
 pub mod activity_types;
 pub mod cache;
+pub mod check;
 pub mod diff;
 pub mod draft;
 pub mod handlers;

@@ -16,6 +16,9 @@ pub enum Backend {
     Postgres,
 }
 
+/// The password of every administrator the tests create.
+pub const ADMIN_PASSWORD: &str = "admin passphrase";
+
 pub const TEST_JWT_SECRET: &str = "test-only-secret-0123456789abcdef0123456789";
 
 pub struct TestApp {
@@ -180,6 +183,13 @@ impl TestApp {
     /// Creates an administrator governing `region` (and everything under it), as
     /// `tanhui admin create --governs` does; returns its user id and a token.
     pub async fn administrator(&self, region: &str) -> (i64, String) {
+        let (phone, user_id) = self.administrator_account(region).await;
+        (user_id, self.token_of(&phone, ADMIN_PASSWORD).await)
+    }
+
+    /// As [`TestApp::administrator`], without signing in: its phone and user id (the password is
+    /// [`ADMIN_PASSWORD`]), for a test that signs in some other way, such as through a browser.
+    pub async fn administrator_account(&self, region: &str) -> (String, i64) {
         let phone = random_phone();
         let state = self.state.clone();
         let stored_phone = phone.clone();
@@ -187,7 +197,7 @@ impl TestApp {
         let user_id = actix_web::web::block(move || {
             let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
                 phone: stored_phone,
-                password: "admin passphrase".into(),
+                password: ADMIN_PASSWORD.into(),
                 display_name: "Admin".into(),
                 account_type: tanhui::accounts::validate::AccountType::Individual,
                 region_code: "CN".into(),
@@ -209,7 +219,7 @@ impl TestApp {
         })
         .await
         .unwrap();
-        (user_id, self.token_of(&phone, "admin passphrase").await)
+        (phone, user_id)
     }
 
     /// Issues points to a wallet straight through the ledger service (as an earned activity would).
