@@ -52,6 +52,9 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// A PostgreSQL streaming replica for anonymous, read-only work (docs/scaling.md, "Read replica").
+    #[serde(default)]
+    pub replica_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -221,6 +224,17 @@ impl Settings {
         if self.database.pool_size == 0 {
             return fail("database.pool_size", "must be at least 1");
         }
+        if let Some(replica) = self.replica_url() {
+            let postgres = crate::db::Backend::Postgres;
+            if crate::db::Backend::from_url(replica) != Ok(postgres)
+                || crate::db::Backend::from_url(&self.database.url) != Ok(postgres)
+            {
+                return fail(
+                    "database.replica_url",
+                    "a replica is for a PostgreSQL primary: postgres://…",
+                );
+            }
+        }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
         }
@@ -340,6 +354,10 @@ impl Settings {
     /// The Redis URL, treating an empty string as unset.
     pub fn redis_url(&self) -> Option<&str> {
         self.redis.url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    pub fn replica_url(&self) -> Option<&str> {
+        self.database.replica_url.as_deref().filter(|u| !u.is_empty())
     }
 }
 
