@@ -1,6 +1,6 @@
-//! The cache's counters and markers in the database (`cache_entries`), for while a configured Redis does
-//! not answer. Every instance shares the table, so a login throttle or a nonce refused by one instance is
-//! refused by all of them, as with Redis. Slower than Redis (a write transaction per call), which is why it
+//! The cache's counters in the database (`cache_entries`), for while a configured Redis does
+//! not answer. Every instance shares the table, so a login throttle that refuses on one instance refuses on
+//! all of them, as with Redis. Slower than Redis (a write transaction per call), which is why it
 //! is the fallback and not the default.
 
 use std::time::Duration;
@@ -33,22 +33,17 @@ fn sweep(conn: &mut AnyConnection, now: NaiveDateTime) -> QueryResult<()> {
         .map(|_| ())
 }
 
-/// Inserts the entry `key` at 1 for `ttl` (expired ones are gone first); when it is live, `on_conflict`
-/// says what becomes of it. The number of rows written.
-fn upsert(
-    conn: &mut AnyConnection,
-    key: &str,
-    ttl: Duration,
-    now: NaiveDateTime,
-    on_conflict: &str,
-) -> QueryResult<usize> {
+/// Adds one to the live counter `key`, or starts it at one for `ttl` (expired entries are gone first).
+fn bump(conn: &mut AnyConnection, key: &str, ttl: Duration, now: NaiveDateTime) -> QueryResult<()> {
     sweep(conn, now)?;
-    diesel::sql_query(format!(
-        "INSERT INTO cache_entries (key, count, expires_at) VALUES ($1, 1, $2) ON CONFLICT (key) {on_conflict}"
-    ))
+    diesel::sql_query(
+        "INSERT INTO cache_entries (key, count, expires_at) VALUES ($1, 1, $2) \
+         ON CONFLICT (key) DO UPDATE SET count = cache_entries.count + 1",
+    )
     .bind::<Text, _>(key)
     .bind::<Timestamp, _>(after(now, ttl))
     .execute(conn)
+    .map(|_| ())
 }
 
 impl DatabaseCache {
@@ -71,13 +66,7 @@ impl DatabaseCache {
         let key = key.to_string();
         let (count, expires) = self
             .write(move |conn, now| {
-                upsert(
-                    conn,
-                    &key,
-                    window,
-                    now,
-                    "DO UPDATE SET count = cache_entries.count + 1",
-                )?;
+                bump(conn, &key, window, now)?;
                 cache_entries::table
                     .find(&key)
                     .select((cache_entries::count, cache_entries::expires_at))
@@ -116,12 +105,5 @@ impl DatabaseCache {
                 .map(|_| ())
         })
         .await
-    }
-
-    /// True when this call created `key` (it was absent or expired).
-    pub async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
-        let key = key.to_string();
-        self.write(move |conn, now| Ok(upsert(conn, &key, ttl, now, "DO NOTHING")? == 1))
-            .await
     }
 }

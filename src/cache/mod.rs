@@ -4,9 +4,10 @@
 //! which is right for the single-instance embedded default. Nothing here must survive a restart.
 //!
 //! A configured Redis that does not answer (down, unreachable, or its breaker open) is not an outage:
-//! throttles and nonces go to the database every instance shares (`cache_entries`), so replays and
-//! password guessing stay refused; rate limits go to this process's memory (they admit when unsure
-//! anyway). See docs/operations.md, "Redis".
+//! the login throttle and the binding-code allowance go to the database every instance shares
+//! (`cache_entries`), so password guessing stays refused; rate limits go to this process's memory
+//! (they admit when unsure anyway). Nonces never live here: see `auth::signature`. See
+//! docs/operations.md, "Faults".
 
 mod database;
 mod memory;
@@ -97,17 +98,6 @@ impl Cache {
             Cache::Redis(s) => match s.redis.delete(key).await {
                 Ok(()) => Ok(()),
                 Err(_) => s.database.delete(key).await,
-            },
-        }
-    }
-
-    /// Sets `key` only if it is absent; true when this call set it (a nonce seen for the first time).
-    pub async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
-        match self {
-            Cache::Memory(m) => Ok(m.insert_once(key, ttl)),
-            Cache::Redis(s) => match s.redis.insert_once(key, ttl).await {
-                Ok(set) => Ok(set),
-                Err(_) => s.database.insert_once(key, ttl).await,
             },
         }
     }

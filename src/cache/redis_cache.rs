@@ -215,19 +215,6 @@ impl RedisCache {
             .await
     }
 
-    pub async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
-        let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(key))
-            .arg(1)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl.as_millis() as u64);
-        let set: Option<String> = self
-            .call(|mut conn| async move { cmd.query_async(&mut conn).await.map_err(err) })
-            .await?;
-        Ok(set.is_some())
-    }
-
     pub async fn admit(
         &self,
         key: &str,

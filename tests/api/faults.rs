@@ -471,7 +471,6 @@ async fn postgres_restarted_mid_load_answers_503_and_recovers() {
     for (i, _, _, outcome) in load.finish().await {
         record(i, outcome, &mut acknowledged);
     }
-    drop(record);
     assert!(unavailable > 0, "no post was refused while PostgreSQL was down");
     assert!(other.is_empty(), "answers other than 201 and 503: {other:?}");
 

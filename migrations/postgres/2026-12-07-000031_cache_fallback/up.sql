@@ -1,4 +1,4 @@
--- Counters and markers of the short-lived cache (login throttles, binding allowances, nonces) while
+-- Counters of the short-lived cache (login throttles, binding-code allowances) while
 -- Redis is configured but does not answer: every instance falls back to this one table, so the limits
 -- stay shared and refusing. Rows live until `expires_at`; each write deletes the expired ones.
 CREATE TABLE cache_entries (
