@@ -62,6 +62,8 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     pub url: Option<String>,
     pub key_prefix: String,
+    /// The longest a request waits on Redis (a command, a connection) before the fallback answers.
+    pub command_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -223,6 +225,9 @@ impl Settings {
         }
         if self.database.pool_size == 0 {
             return fail("database.pool_size", "must be at least 1");
+        }
+        if !(1..=10_000).contains(&self.redis.command_timeout_ms) {
+            return fail("redis.command_timeout_ms", "must be between 1 and 10000");
         }
         if let Some(replica) = self.replica_url() {
             let postgres = crate::db::Backend::Postgres;

@@ -56,7 +56,7 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
 /// Everything the handlers need, for the server and for CLI commands alike.
 pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let db = open_database(&settings)?;
-    let cache = Cache::connect(settings.redis_url(), &settings.redis.key_prefix, &db).await?;
+    let cache = Cache::connect(&settings.redis, &db).await?;
     let jwt_secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {

@@ -17,14 +17,15 @@ use std::time::Duration;
 
 pub use database::DatabaseCache;
 pub use memory::MemoryCache;
-pub use redis_cache::{RedisCache, COMMAND_TIMEOUT};
+pub use redis_cache::RedisCache;
 
+use crate::config::RedisSettings;
 use crate::db::Db;
 
 #[derive(Clone)]
 pub enum Cache {
     Memory(MemoryCache),
-    Redis(Shared),
+    Redis(Box<Shared>),
 }
 
 /// Redis with what stands in for it while it does not answer.
@@ -49,13 +50,19 @@ pub struct CacheError(pub String);
 impl Cache {
     /// Redis when a URL is given (connected in the background: an unreachable Redis does not stop the
     /// start, only a malformed URL does), falling back to `db`; else an in-process cache.
-    pub async fn connect(url: Option<&str>, key_prefix: &str, db: &Db) -> anyhow::Result<Cache> {
+    pub async fn connect(settings: &RedisSettings, db: &Db) -> anyhow::Result<Cache> {
+        let url = settings.url.as_deref().filter(|u| !u.is_empty());
         match url {
-            Some(url) => Ok(Cache::Redis(Shared {
-                redis: RedisCache::connect(url, key_prefix).await?,
+            Some(url) => Ok(Cache::Redis(Box::new(Shared {
+                redis: RedisCache::connect(
+                    url,
+                    &settings.key_prefix,
+                    Duration::from_millis(settings.command_timeout_ms),
+                )
+                .await?,
                 database: DatabaseCache::new(db.clone()),
                 local: MemoryCache::default(),
-            })),
+            }))),
             None => Ok(Cache::Memory(MemoryCache::default())),
         }
     }

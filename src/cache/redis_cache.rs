@@ -8,10 +8,6 @@ use redis::AsyncCommands;
 
 use super::{CacheError, Counter};
 
-/// The longest a request waits on Redis for one command: a healthy round trip is well under a
-/// millisecond, and past this the cache's fallback answers instead.
-pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(100);
-
 /// How long readiness waits for Redis's PING.
 const PING_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -22,7 +18,8 @@ const OPEN_FOR: Duration = Duration::from_secs(1);
 /// Redis-backed counters and markers, shared by every instance. Keys carry a configurable prefix so
 /// several deployments (or test runs) can share one Redis.
 ///
-/// A Redis that is down must cost a request at most [`COMMAND_TIMEOUT`], once a second: the connection
+/// A Redis that is down must cost a request at most `redis.command_timeout_ms` (100 ms: a healthy round
+/// trip is well under a millisecond), once a second: the connection
 /// is made in the background (an instance starts without Redis, and no request waits for a connect),
 /// every command is bounded, and a failure opens a breaker for [`OPEN_FOR`].
 #[derive(Clone)]
@@ -30,6 +27,8 @@ pub struct RedisCache {
     client: redis::Client,
     shared: Arc<Shared>,
     prefix: String,
+    /// The longest a request waits on Redis for one command or a connection.
+    timeout: Duration,
 }
 
 struct Shared {
@@ -101,7 +100,7 @@ return 0
 impl RedisCache {
     /// Fails only on a malformed URL. A reachable Redis is connected before this returns (so the first
     /// requests already share it); an unreachable one is connected to later, in the background.
-    pub async fn connect(url: &str, prefix: &str) -> anyhow::Result<RedisCache> {
+    pub async fn connect(url: &str, prefix: &str, timeout: Duration) -> anyhow::Result<RedisCache> {
         let client = redis::Client::open(url).map_err(|e| anyhow::anyhow!("redis.url: {e}"))?;
         let cache = RedisCache {
             client,
@@ -112,22 +111,20 @@ impl RedisCache {
                 epoch: Instant::now(),
             }),
             prefix: prefix.to_string(),
+            timeout,
         };
-        Self::establish(cache.client.clone(), cache.shared.clone()).await;
+        Self::establish(cache.client.clone(), cache.shared.clone(), timeout).await;
         Ok(cache)
     }
 
     /// One attempt at a connection, kept when it succeeds; a failure opens the breaker.
-    async fn establish(client: redis::Client, shared: Arc<Shared>) {
+    async fn establish(client: redis::Client, shared: Arc<Shared>, timeout: Duration) {
         let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(COMMAND_TIMEOUT)
-            .set_response_timeout(COMMAND_TIMEOUT)
+            .set_connection_timeout(timeout)
+            .set_response_timeout(timeout)
             .set_number_of_retries(1);
         // The connection timeout bounds each TCP connect; this bounds the handshake and retries too.
-        let attempt = tokio::time::timeout(
-            COMMAND_TIMEOUT * 5,
-            ConnectionManager::new_with_config(client, config),
-        );
+        let attempt = tokio::time::timeout(timeout * 5, ConnectionManager::new_with_config(client, config));
         match attempt.await {
             Ok(Ok(conn)) => {
                 *shared.conn.lock().unwrap_or_else(|p| p.into_inner()) = Some(conn);
@@ -143,14 +140,14 @@ impl RedisCache {
         if self.shared.connecting.swap(true, Ordering::AcqRel) {
             return;
         }
-        let (client, shared) = (self.client.clone(), self.shared.clone());
+        let (client, shared, timeout) = (self.client.clone(), self.shared.clone(), self.timeout);
         tokio::spawn(async move {
-            Self::establish(client, shared.clone()).await;
+            Self::establish(client, shared.clone(), timeout).await;
             shared.connecting.store(false, Ordering::Release);
         });
     }
 
-    /// Runs one command within [`COMMAND_TIMEOUT`], or fails at once while the breaker is open or no
+    /// Runs one command within the timeout, or fails at once while the breaker is open or no
     /// connection is made yet.
     async fn call<T, F, Fut>(&self, f: F) -> Result<T, CacheError>
     where
@@ -160,7 +157,7 @@ impl RedisCache {
         if self.shared.is_open() {
             return Err(CacheError("circuit open".into()));
         }
-        self.call_within(COMMAND_TIMEOUT, f).await
+        self.call_within(self.timeout, f).await
     }
 
     /// As [`Self::call`], whatever the breaker says, waiting up to `timeout`.
@@ -259,7 +256,8 @@ mod tests {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let cache = RedisCache::connect(&format!("redis://127.0.0.1:{port}"), "t:")
+        let timeout = Duration::from_millis(100);
+        let cache = RedisCache::connect(&format!("redis://127.0.0.1:{port}"), "t:", timeout)
             .await
             .expect("a well-formed URL is enough to start");
         let refused = cache.increment("k", Duration::from_secs(1)).await.unwrap_err();

@@ -655,6 +655,8 @@ async fn with_own_redis(redis: &OwnRedis) -> Option<TestApp> {
     let url = redis.url();
     spawn_with(Backend::Postgres, move |s| {
         s.redis.url = Some(url);
+        // The production bound, which the checks below hold requests to.
+        s.redis.command_timeout_ms = 100;
         // The login throttle's limit, reached quickly.
         s.throttle.login_failures_per_phone = 3;
     })
