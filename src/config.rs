@@ -55,6 +55,9 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
     pub connect_timeout_secs: u64,
     pub sqlite_busy_timeout_ms: u64,
+    /// A PostgreSQL streaming replica for anonymous, read-only work (docs/scaling.md, "Read replica").
+    #[serde(default)]
+    pub replica_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -62,6 +65,8 @@ pub struct DatabaseSettings {
 pub struct RedisSettings {
     pub url: Option<String>,
     pub key_prefix: String,
+    /// The longest a request waits on Redis (a command, a connection) before the fallback answers.
+    pub command_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -227,6 +232,20 @@ impl Settings {
         if self.database.pool_size == 0 {
             return fail("database.pool_size", "must be at least 1");
         }
+        if !(1..=10_000).contains(&self.redis.command_timeout_ms) {
+            return fail("redis.command_timeout_ms", "must be between 1 and 10000");
+        }
+        if let Some(replica) = self.replica_url() {
+            let postgres = crate::db::Backend::Postgres;
+            if crate::db::Backend::from_url(replica) != Ok(postgres)
+                || crate::db::Backend::from_url(&self.database.url) != Ok(postgres)
+            {
+                return fail(
+                    "database.replica_url",
+                    "a replica is for a PostgreSQL primary: postgres://…",
+                );
+            }
+        }
         if self.server.body_limit_bytes < 1024 {
             return fail("server.body_limit_bytes", "must be at least 1024");
         }
@@ -349,6 +368,10 @@ impl Settings {
     /// The Redis URL, treating an empty string as unset.
     pub fn redis_url(&self) -> Option<&str> {
         self.redis.url.as_deref().filter(|u| !u.is_empty())
+    }
+
+    pub fn replica_url(&self) -> Option<&str> {
+        self.database.replica_url.as_deref().filter(|u| !u.is_empty())
     }
 }
 

@@ -287,8 +287,41 @@ impl From<diesel::result::Error> for ApiError {
                     format!("concurrent update, retry: {}", info.message()),
                 )
             },
+            // The database went away or ran out of room: nothing was written, and the same request
+            // succeeds once it is back.
+            ref other if database_unavailable(other) => {
+                ApiError::unavailable_because("database unavailable", other)
+            }
             other => ApiError::internal(other),
         }
+    }
+}
+
+/// Messages of a database that cannot take the statement right now (PostgreSQL restarting or
+/// unreachable, a disk full on either backend), as libpq and SQLite word them. Matched by message
+/// because diesel reports most of them as `Unknown`.
+const UNAVAILABLE_MESSAGES: [&str; 9] = [
+    "server closed the connection",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "the database system is in recovery mode",
+    "no connection to the server",
+    "could not extend file",
+    "database or disk is full",
+    "No space left on device",
+];
+
+/// Whether `e` says the database is down or full rather than that the statement was wrong.
+pub fn database_unavailable(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match e {
+        Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => true,
+        Error::DatabaseError(_, info) => UNAVAILABLE_MESSAGES.iter().any(|m| info.message().contains(m)),
+        // A statement sent on a connection that broke before it: SQLite's I/O errors and libpq's write
+        // failures surface here.
+        Error::BrokenTransactionManager => true,
+        _ => false,
     }
 }
 

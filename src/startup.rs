@@ -47,6 +47,10 @@ pub fn open_database(settings: &Settings) -> anyhow::Result<Db> {
         settings.database.pool_size,
         Duration::from_secs(settings.database.connect_timeout_secs),
     )?;
+    let db = match settings.replica_url() {
+        Some(url) => db.with_replica(url, settings.database.pool_size)?,
+        None => db,
+    };
     let applied = db.migrate()?;
     if !applied.is_empty() {
         tracing::info!(count = applied.len(), "migrations applied");
@@ -89,7 +93,7 @@ pub fn load_secrets(
 /// Everything the handlers need, for the server and for CLI commands alike.
 pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<AppState> {
     let db = open_database(&settings)?;
-    let cache = Cache::connect(settings.redis_url(), &settings.redis.key_prefix).await?;
+    let cache = Cache::connect(&settings.redis, &db).await?;
     let jwt_secret = match &settings.auth.jwt_secret {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {

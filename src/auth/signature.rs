@@ -199,16 +199,10 @@ pub async fn verify(
     })
 }
 
-/// True when the nonce is new for this key. Redis when configured (shared by every instance), else the
-/// database, which every instance of a single-database deployment also shares.
+/// True when the nonce is new for this key. Always the database, which every instance shares, also with
+/// Redis configured: a nonce must be remembered for as long as a copy of its request could be replayed,
+/// and Redis may be restarted empty or stop answering (its fallback would not know the nonces it held).
 async fn remember_nonce(state: &AppState, key_id: &str, nonce: &str) -> Result<bool, ApiError> {
-    if state.cache.is_shared() {
-        return state
-            .cache
-            .insert_once(&format!("nonce:{key_id}:{nonce}"), NONCE_TTL)
-            .await
-            .map_err(|e| ApiError::unavailable_because("the nonce cache is unavailable", e));
-    }
     let (key_id, nonce) = (key_id.to_string(), nonce.to_string());
     let now = state.clock.now_naive();
     state

@@ -89,22 +89,6 @@ impl MemoryCache {
     pub fn delete(&self, key: &str) {
         self.with_entries(|entries, _| entries.remove(key));
     }
-
-    pub fn insert_once(&self, key: &str, ttl: Duration) -> bool {
-        self.with_entries(|entries, now| match entries.get(key) {
-            Some(e) if e.expires > now => false,
-            _ => {
-                entries.insert(
-                    key.to_string(),
-                    Entry {
-                        count: 1,
-                        expires: now + ttl,
-                    },
-                );
-                true
-            }
-        })
-    }
 }
 
 #[cfg(test)]
@@ -136,14 +120,5 @@ mod tests {
         assert_eq!(cache.increment("k", ttl).count, 1, "never below zero");
         cache.refund("absent");
         assert_eq!(cache.increment("absent", ttl).count, 1);
-    }
-
-    #[test]
-    fn insert_once_refuses_a_live_key() {
-        let cache = MemoryCache::default();
-        assert!(cache.insert_once("n", Duration::from_secs(60)));
-        assert!(!cache.insert_once("n", Duration::from_secs(60)));
-        cache.delete("n");
-        assert!(cache.insert_once("n", Duration::from_secs(60)));
     }
 }

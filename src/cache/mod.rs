@@ -2,19 +2,38 @@
 //!
 //! With Redis configured every instance sees the same values; without it they live in this process,
 //! which is right for the single-instance embedded default. Nothing here must survive a restart.
+//!
+//! A configured Redis that does not answer (down, unreachable, or its breaker open) is not an outage:
+//! the login throttle and the binding-code allowance go to the database every instance shares
+//! (`cache_entries`), so password guessing stays refused; rate limits go to this process's memory
+//! (they admit when unsure anyway). Nonces never live here: see `auth::signature`. See
+//! docs/operations.md, "Faults".
 
+mod database;
 mod memory;
 mod redis_cache;
 
 use std::time::Duration;
 
+pub use database::DatabaseCache;
 pub use memory::MemoryCache;
 pub use redis_cache::RedisCache;
+
+use crate::config::RedisSettings;
+use crate::db::Db;
 
 #[derive(Clone)]
 pub enum Cache {
     Memory(MemoryCache),
-    Redis(RedisCache),
+    Redis(Box<Shared>),
+}
+
+/// Redis with what stands in for it while it does not answer.
+#[derive(Clone)]
+pub struct Shared {
+    redis: RedisCache,
+    database: DatabaseCache,
+    local: MemoryCache,
 }
 
 /// A counter's value and how long until it resets.
@@ -29,10 +48,21 @@ pub struct Counter {
 pub struct CacheError(pub String);
 
 impl Cache {
-    /// Connects to Redis when a URL is given (failing with Redis's own error), else an in-process cache.
-    pub async fn connect(url: Option<&str>, key_prefix: &str) -> anyhow::Result<Cache> {
+    /// Redis when a URL is given (connected in the background: an unreachable Redis does not stop the
+    /// start, only a malformed URL does), falling back to `db`; else an in-process cache.
+    pub async fn connect(settings: &RedisSettings, db: &Db) -> anyhow::Result<Cache> {
+        let url = settings.url.as_deref().filter(|u| !u.is_empty());
         match url {
-            Some(url) => Ok(Cache::Redis(RedisCache::connect(url, key_prefix).await?)),
+            Some(url) => Ok(Cache::Redis(Box::new(Shared {
+                redis: RedisCache::connect(
+                    url,
+                    &settings.key_prefix,
+                    Duration::from_millis(settings.command_timeout_ms),
+                )
+                .await?,
+                database: DatabaseCache::new(db.clone()),
+                local: MemoryCache::default(),
+            }))),
             None => Ok(Cache::Memory(MemoryCache::default())),
         }
     }
@@ -45,7 +75,10 @@ impl Cache {
     pub async fn increment(&self, key: &str, window: Duration) -> Result<Counter, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.increment(key, window)),
-            Cache::Redis(r) => r.increment(key, window).await,
+            Cache::Redis(s) => match s.redis.increment(key, window).await {
+                Ok(counter) => Ok(counter),
+                Err(_) => s.database.increment(key, window).await,
+            },
         }
     }
 
@@ -56,7 +89,10 @@ impl Cache {
                 m.refund(key);
                 Ok(())
             }
-            Cache::Redis(r) => r.refund(key).await,
+            Cache::Redis(s) => match s.redis.refund(key).await {
+                Ok(()) => Ok(()),
+                Err(_) => s.database.refund(key).await,
+            },
         }
     }
 
@@ -66,15 +102,10 @@ impl Cache {
                 m.delete(key);
                 Ok(())
             }
-            Cache::Redis(r) => r.delete(key).await,
-        }
-    }
-
-    /// Sets `key` only if it is absent; true when this call set it (a nonce seen for the first time).
-    pub async fn insert_once(&self, key: &str, ttl: Duration) -> Result<bool, CacheError> {
-        match self {
-            Cache::Memory(m) => Ok(m.insert_once(key, ttl)),
-            Cache::Redis(r) => r.insert_once(key, ttl).await,
+            Cache::Redis(s) => match s.redis.delete(key).await {
+                Ok(()) => Ok(()),
+                Err(_) => s.database.delete(key).await,
+            },
         }
     }
 
@@ -88,14 +119,19 @@ impl Cache {
     ) -> Result<Option<Duration>, CacheError> {
         match self {
             Cache::Memory(m) => Ok(m.admit(key, interval, tolerance)),
-            Cache::Redis(r) => r.admit(key, interval, tolerance).await,
+            Cache::Redis(s) => match s.redis.admit(key, interval, tolerance).await {
+                Ok(wait) => Ok(wait),
+                Err(_) => Ok(s.local.admit(key, interval, tolerance)),
+            },
         }
     }
 
+    /// Whether Redis itself answers (the fallback keeps the service up, but without Redis an instance
+    /// is not ready: readiness says so).
     pub async fn ping(&self) -> Result<(), CacheError> {
         match self {
             Cache::Memory(_) => Ok(()),
-            Cache::Redis(r) => r.ping().await,
+            Cache::Redis(s) => s.redis.ping().await,
         }
     }
 }

@@ -53,9 +53,13 @@ pub fn write_batch<T, X>(
     items: &[&T],
     mut write: impl FnMut(&mut AnyConnection, &[&T]) -> Result<Vec<Answer<X>>, ApiError>,
 ) -> Vec<Answer<X>> {
-    let together = writer
-        .get()
-        .and_then(|conn| super::transaction(conn, Tx::Write, |conn| write(conn, items)));
+    // Remembers where the WAL is after each commit, for reads from a replica (`Db::read`).
+    let db = writer.db.clone();
+    let together = writer.get().and_then(|conn| {
+        let answers = super::transaction(conn, Tx::Write, |conn| write(conn, items));
+        db.note_writes(conn);
+        answers
+    });
     let e = match together {
         Ok(answers) => return answers,
         Err(e) => e,
@@ -63,10 +67,14 @@ pub fn write_batch<T, X>(
     tracing::warn!(error = %e, items = items.len(), "{what} batch rolled back; writing them one by one");
     // Asked again: a connection that broke meanwhile (the server closed it) is replaced first.
     match writer.get() {
-        Ok(conn) => items
-            .iter()
-            .map(|&item| write_alone(conn, item, &mut write))
-            .collect(),
+        Ok(conn) => {
+            let answers = items
+                .iter()
+                .map(|&item| write_alone(conn, item, &mut write))
+                .collect();
+            db.note_writes(conn);
+            answers
+        }
         Err(e) => items
             .iter()
             .map(|_| Err(ApiError::unavailable(e.detail.clone())))

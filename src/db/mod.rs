@@ -13,6 +13,8 @@ pub mod schema;
 mod sqlite_plans;
 mod sqlite_url;
 
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -183,7 +185,29 @@ pub struct Db {
     options: ConnectOptions,
     /// SQLite's, stopped when the last clone of the pool is dropped.
     _checkpointer: Option<Arc<checkpoint::Checkpointer>>,
+    replica: Option<Replica>,
 }
+
+/// A PostgreSQL streaming replica for [`Db::read`], and how far this instance's own writes went.
+#[derive(Clone)]
+struct Replica {
+    pool: Pool,
+    /// The primary's WAL position (bytes) after this instance's latest write transaction: the replica
+    /// serves a read only once it has replayed that far, so an instance always reads its own writes.
+    written: Arc<AtomicU64>,
+}
+
+/// How long a read waits for a replica connection before it reads the primary instead.
+const REPLICA_TIMEOUT: Duration = Duration::from_millis(500);
+
+thread_local! {
+    /// Set when a PostgreSQL write transaction commits on this thread; [`Db::note_writes`] takes it.
+    static WROTE: Cell<bool> = const { Cell::new(false) };
+}
+
+/// A WAL position as bytes from the start (`pg_lsn` has no integer cast of its own).
+const CURRENT_LSN: &str = "SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS id";
+const REPLAYED_LSN: &str = "SELECT COALESCE((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0) AS id";
 
 impl Db {
     /// Opens the pool. The first connection is made eagerly so that a database that does not answer
@@ -215,7 +239,89 @@ impl Db {
             backend,
             options,
             _checkpointer: checkpointer,
+            replica: None,
         })
+    }
+
+    /// Sends [`Db::read`] work to the PostgreSQL replica at `url`. Its pool connects on demand: a
+    /// replica that is down at start (or later) only sends reads to the primary.
+    pub fn with_replica(mut self, url: &str, pool_size: u32) -> anyhow::Result<Db> {
+        let manager = Manager::new(ConnectOptions {
+            url: url.to_string(),
+            busy_timeout_ms: self.options.busy_timeout_ms,
+        })?;
+        anyhow::ensure!(
+            manager.backend == Backend::Postgres && self.backend == Backend::Postgres,
+            "database.replica_url: a replica is for a PostgreSQL primary"
+        );
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(REPLICA_TIMEOUT)
+            .build_unchecked(manager);
+        self.replica = Some(Replica {
+            pool,
+            written: Arc::new(AtomicU64::new(0)),
+        });
+        Ok(self)
+    }
+
+    /// After work on `conn` that may have committed writes on this thread: when it did and a replica is
+    /// configured, remembers how far the primary's WAL is, for [`Db::read`]. One small query per write
+    /// transaction, and none without a replica.
+    pub fn note_writes(&self, conn: &mut AnyConnection) {
+        if !WROTE.with(|w| w.replace(false)) {
+            return;
+        }
+        let Some(replica) = &self.replica else { return };
+        match Dynamic::<BigInt>::new(CURRENT_LSN).get_result::<i64>(conn) {
+            Ok(lsn) => {
+                replica
+                    .written
+                    .fetch_max(u64::try_from(lsn).unwrap_or(0), Ordering::Relaxed);
+            }
+            // Unknown: every read goes to the primary until the next write tells.
+            Err(_) => {
+                replica.written.store(u64::MAX, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// A replica connection that has replayed this instance's writes, if there is one.
+    fn caught_up_replica(&self) -> Option<PooledConn> {
+        let replica = self.replica.as_ref()?;
+        let mut conn = replica.pool.get().ok()?;
+        let replayed: i64 = Dynamic::<BigInt>::new(REPLAYED_LSN).get_result(&mut *conn).ok()?;
+        let written = replica.written.load(Ordering::Relaxed);
+        (u64::try_from(replayed).unwrap_or(0) >= written).then_some(conn)
+    }
+
+    /// Runs read-only work for an anonymous caller (public lists, blocks, proofs, publications) on the
+    /// replica when one is configured and has replayed this instance's writes, else on the primary.
+    /// A signed-in caller's reads use [`Db::run`]: their writes may have gone through another instance.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&mut AnyConnection) -> Result<T, ApiError> + Send + 'static,
+        T: Send + 'static,
+    {
+        if self.replica.is_none() {
+            return self.run(f).await;
+        }
+        let db = self.clone();
+        actix_web::web::block(move || match db.caught_up_replica() {
+            Some(mut conn) => f(&mut conn),
+            None => f(&mut *db.get()?),
+        })
+        .await
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
+    }
+
+    /// Whether [`Db::read`] would use the replica now (for tests and readiness of the replica path).
+    pub async fn reads_from_replica(&self) -> bool {
+        let db = self.clone();
+        actix_web::web::block(move || db.caught_up_replica().is_some())
+            .await
+            .unwrap_or(false)
     }
 
     pub fn backend(&self) -> Backend {
@@ -269,7 +375,10 @@ impl Db {
         let db = self.clone();
         actix_web::web::block(move || {
             let mut conn = db.get()?;
-            f(&mut conn)
+            WROTE.with(|w| w.set(false));
+            let answer = f(&mut conn);
+            db.note_writes(&mut conn);
+            answer
         })
         .await
         .map_err(|e| ApiError::internal(anyhow::anyhow!("blocking task failed: {e}")))?
@@ -360,6 +469,9 @@ where
     match f(conn) {
         Ok(value) => {
             Multi::commit_transaction(conn)?;
+            if outermost && kind == Tx::Write && matches!(conn, AnyConnection::Postgresql(_)) {
+                WROTE.with(|w| w.set(true));
+            }
             Ok(value)
         }
         Err(e) => match Multi::rollback_transaction(conn) {

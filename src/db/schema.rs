@@ -307,6 +307,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    cache_entries (key) {
+        key -> Text,
+        count -> BigInt,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     request_nonces (key_id, nonce) {
         key_id -> Text,
         nonce -> Text,

@@ -6,4 +6,5 @@ pub mod json;
 pub mod nul;
 pub mod pagination;
 pub mod query;
+pub mod reader;
 pub mod timestamp;

@@ -18,6 +18,7 @@ use crate::error::ErrorCode;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::http::reader::Reader;
 use crate::idempotency;
 use crate::state::AppState;
 
@@ -249,11 +250,14 @@ impl From<BlockRow> for BlockView {
 /// A sealed block (heights start at 1).
 #[utoipa::path(get, path = "/api/v1/public/ledger/blocks/{height}", tag = "ledger",
     responses((status = 200, body = BlockView), (status = 404, body = Problem)))]
-pub async fn get_block(state: web::Data<AppState>, height: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn get_block(
+    state: web::Data<AppState>,
+    reader: Reader,
+    height: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     let height = height.into_inner();
-    let block = state
-        .db
-        .run(move |conn| Ok(store::block(conn, height)?))
+    let block = reader
+        .run(&state.db, move |conn| Ok(store::block(conn, height)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no block at that height"))?;
     Ok(HttpResponse::Ok().json(BlockView::from(block)))
@@ -284,13 +288,13 @@ pub struct InclusionProof {
     responses((status = 200, body = InclusionProof), (status = 401, body = Problem), (status = 404, body = Problem)))]
 pub async fn get_proof(
     state: web::Data<AppState>,
+    reader: Reader,
     caller: OptionalCaller,
     transfer_id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let transfer_id = transfer_id.into_inner();
-    let proof = state
-        .db
-        .run(move |conn| {
+    let proof = reader
+        .run(&state.db, move |conn| {
             db::transaction(conn, Tx::Snapshot, |conn| {
                 let height = seal::block_of(conn, transfer_id)?.ok_or_else(|| {
                     ApiError::not_found("that transfer does not exist or is not sealed yet (blocks are sealed every few seconds)")

@@ -21,6 +21,7 @@ use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use crate::governance::Governor;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
+use crate::http::reader::Reader;
 use crate::state::AppState;
 
 impl From<MethodologyError> for ApiError {
@@ -93,8 +94,10 @@ pub struct RegionList {
 
 /// Every region (nation, provinces, pilot cities), unpaginated.
 #[utoipa::path(get, path = "/api/v1/regions", tag = "regions", responses((status = 200, body = RegionList)))]
-pub async fn list_regions(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let rows = state.db.run(|conn| Ok(store::all_regions(conn)?)).await?;
+pub async fn list_regions(state: web::Data<AppState>, reader: Reader) -> ApiResult<HttpResponse> {
+    let rows = reader
+        .run(&state.db, |conn| Ok(store::all_regions(conn)?))
+        .await?;
     let catalog = state.catalog.get();
     let now = state.clock.now_naive();
     let items = rows
@@ -110,11 +113,14 @@ pub async fn list_regions(state: web::Data<AppState>) -> ApiResult<HttpResponse>
 /// One region.
 #[utoipa::path(get, path = "/api/v1/regions/{code}", tag = "regions",
     responses((status = 200, body = RegionView), (status = 404, body = Problem)))]
-pub async fn get_region(state: web::Data<AppState>, code: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn get_region(
+    state: web::Data<AppState>,
+    reader: Reader,
+    code: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let code = code.into_inner();
-    let row = state
-        .db
-        .run(move |conn| Ok(store::find_region(conn, &code)?))
+    let row = reader
+        .run(&state.db, move |conn| Ok(store::find_region(conn, &code)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no such region"))?;
     let rate = state
@@ -132,8 +138,10 @@ pub struct ActivityTypeList {
 
 /// Every activity type with the schema of its data.
 #[utoipa::path(get, path = "/api/v1/activity-types", tag = "methodologies", responses((status = 200, body = ActivityTypeList)))]
-pub async fn list_activity_types(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let rows = state.db.run(|conn| Ok(store::all_activity_types(conn)?)).await?;
+pub async fn list_activity_types(state: web::Data<AppState>, reader: Reader) -> ApiResult<HttpResponse> {
+    let rows = reader
+        .run(&state.db, |conn| Ok(store::all_activity_types(conn)?))
+        .await?;
     Ok(HttpResponse::Ok().json(ActivityTypeList {
         items: rows.into_iter().map(Into::into).collect(),
     }))
@@ -176,14 +184,16 @@ impl VersionQuery {
     responses((status = 200, body = Paginated<VersionView>)))]
 pub async fn list_methodologies(
     state: web::Data<AppState>,
+    reader: Reader,
     query: web::Query<VersionQuery>,
     page: web::Query<PageQuery>,
 ) -> ApiResult<HttpResponse> {
     let page = page.page()?;
     let filter = query.into_inner().filter()?;
-    let rows = state
-        .db
-        .run(move |conn| Ok(store::list_versions(conn, &filter, page.before, page.limit + 1)?))
+    let rows = reader
+        .run(&state.db, move |conn| {
+            Ok(store::list_versions(conn, &filter, page.before, page.limit + 1)?)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(Paginated::from_rows(rows, page, |r| r.id, VersionView::from)))
 }
@@ -191,11 +201,14 @@ pub async fn list_methodologies(
 /// One methodology version.
 #[utoipa::path(get, path = "/api/v1/methodologies/{id}", tag = "methodologies",
     responses((status = 200, body = VersionView), (status = 404, body = Problem)))]
-pub async fn get_methodology(state: web::Data<AppState>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn get_methodology(
+    state: web::Data<AppState>,
+    reader: Reader,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let row = state
-        .db
-        .run(move |conn| Ok(store::find_version(conn, id)?))
+    let row = reader
+        .run(&state.db, move |conn| Ok(store::find_version(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no such methodology version"))?;
     Ok(HttpResponse::Ok().json(VersionView::from(row)))

@@ -13,6 +13,7 @@ use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::json;
 use crate::http::pagination::{Page, PageQuery, Paginated};
+use crate::http::reader::Reader;
 use crate::idempotency;
 use crate::partners::{self, Partner, PartnerKind, SignedPartner, PARTNER_KINDS};
 use crate::state::AppState;
@@ -107,11 +108,10 @@ fn page_of(
 }
 
 /// One page of offers matching `filter`, as JSON.
-async fn listing(state: &AppState, filter: Filter, page: Page) -> ApiResult<HttpResponse> {
+async fn listing(state: &AppState, reader: Reader, filter: Filter, page: Page) -> ApiResult<HttpResponse> {
     let now = state.clock.now_naive();
-    let listed = state
-        .db
-        .run(move |conn| {
+    let listed = reader
+        .run(&state.db, move |conn| {
             let rows = store::list(conn, &filter, now, page.before, page.limit + 1)?;
             page_of(conn, rows, page)
         })
@@ -236,7 +236,7 @@ pub async fn partner_offers(
         regions: None,
         partner_id: Some(partner.id),
     };
-    listing(&state, filter, page).await
+    listing(&state, Reader::signed_in(), filter, page).await
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -258,6 +258,7 @@ pub struct OfferQuery {
     responses((status = 200, body = Paginated<OfferView>), (status = 422, body = Problem)))]
 pub async fn list_offers(
     state: web::Data<AppState>,
+    reader: Reader,
     query: web::Query<OfferQuery>,
 ) -> ApiResult<HttpResponse> {
     let query = query.into_inner();
@@ -287,17 +288,20 @@ pub async fn list_offers(
         regions,
         partner_id: None,
     };
-    listing(&state, filter, page).await
+    listing(&state, reader, filter, page).await
 }
 
 /// One offer, open or not. Public.
 #[utoipa::path(get, path = "/api/v1/offers/{id}", tag = "partners",
     responses((status = 200, body = OfferView), (status = 404, body = Problem)))]
-pub async fn get_offer(state: web::Data<AppState>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn get_offer(
+    state: web::Data<AppState>,
+    reader: Reader,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let offer = state
-        .db
-        .run(move |conn| load_view(conn, id))
+    let offer = reader
+        .run(&state.db, move |conn| load_view(conn, id))
         .await?
         .ok_or_else(|| ApiError::not_found("no such offer"))?;
     Ok(HttpResponse::Ok().json(offer))

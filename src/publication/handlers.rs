@@ -4,6 +4,7 @@ use actix_web::{web, HttpResponse};
 
 use super::{jws, methodology, region_parameters};
 use crate::error::{ApiError, ApiResult, Problem};
+use crate::http::reader::Reader;
 use crate::state::AppState;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -21,11 +22,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 #[utoipa::path(get, path = "/api/v1/public/methodologies/{id}/signed", tag = "methodologies",
     responses((status = 200, description = "A compact JWS whose payload is a PublishedMethodology",
         content_type = "application/jose", body = String), (status = 404, body = Problem)))]
-pub async fn signed_methodology(state: web::Data<AppState>, id: web::Path<i64>) -> ApiResult<HttpResponse> {
+pub async fn signed_methodology(
+    state: web::Data<AppState>,
+    reader: Reader,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let document = state
-        .db
-        .run(move |conn| Ok(methodology::published(conn, id)?))
+    let document = reader
+        .run(&state.db, move |conn| Ok(methodology::published(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no such active or retired methodology version"))?;
     jws::respond(&state.platform_key, methodology::TYP, &document).map_err(ApiError::internal)
@@ -39,12 +43,12 @@ pub async fn signed_methodology(state: web::Data<AppState>, id: web::Path<i64>) 
         content_type = "application/jose", body = String), (status = 404, body = Problem)))]
 pub async fn signed_region_parameters(
     state: web::Data<AppState>,
+    reader: Reader,
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let document = state
-        .db
-        .run(move |conn| Ok(region_parameters::published(conn, id)?))
+    let document = reader
+        .run(&state.db, move |conn| Ok(region_parameters::published(conn, id)?))
         .await?
         .ok_or_else(|| ApiError::not_found("no such active region-parameter version"))?;
     jws::respond(&state.platform_key, region_parameters::TYP, &document).map_err(ApiError::internal)

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 use crate::helpers::{base_settings, random_phone, Backend};
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -20,6 +20,16 @@ fn free_port() -> u16 {
 
 /// Starts the service; an idle ingest writer gathers events for `window_ms` before it commits.
 fn serve(settings: &tanhui::config::Settings, port: u16, window_ms: u64) -> Child {
+    serve_with(settings, port, window_ms, &[])
+}
+
+/// As [`serve`], with more settings in the environment (they override the ones set here).
+pub(crate) fn serve_with(
+    settings: &tanhui::config::Settings,
+    port: u16,
+    window_ms: u64,
+    env: &[(&str, String)],
+) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tanhui"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -38,10 +48,11 @@ fn serve(settings: &tanhui::config::Settings, port: u16, window_ms: u64) -> Chil
         cmd.env("TANHUI__REDIS__URL", redis)
             .env("TANHUI__REDIS__KEY_PREFIX", &settings.redis.key_prefix);
     }
+    cmd.envs(env.iter().map(|(k, v)| (k, v)));
     cmd.spawn().expect("start tanhui")
 }
 
-async fn wait_ready(client: &reqwest::Client, base: &str) {
+pub(crate) async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..200 {
         if client
             .get(format!("{base}/readyz"))
@@ -58,9 +69,10 @@ async fn wait_ready(client: &reqwest::Client, base: &str) {
 
 /// Metro rides a minute apart: each occupies the 30 s its kilometre takes at the speed bound, so none
 /// overlaps another and every one is credited.
-fn event(i: usize) -> Value {
+/// Timed back from `now`, which a retry must repeat to be the same event.
+pub(crate) fn event(now: chrono::DateTime<chrono::Utc>, i: usize) -> Value {
     json!({"client_event_id": format!("crash-{i}"), "activity_type": "transit.metro", "evidence": "trace",
-        "occurred_at": (chrono::Utc::now() - chrono::Duration::minutes(i as i64 + 1)).to_rfc3339(),
+        "occurred_at": (now - chrono::Duration::minutes(i as i64 + 1)).to_rfc3339(),
         "data": {"distance_m": 1000 + i}})
 }
 
@@ -106,7 +118,8 @@ async fn crash_mid_batch(backend: Backend) {
     let token = login["access_token"].as_str().unwrap().to_string();
 
     // Fire events continuously; kill the server once some are acknowledged and more are in flight.
-    let events: Vec<Value> = (0..200).map(event).collect();
+    let now = chrono::Utc::now();
+    let events: Vec<Value> = (0..200).map(|i| event(now, i)).collect();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     // The requests sent and not yet answered, with when they were sent: the kill waits until some have
     // waited long enough that they sit in an open group (a commit takes far less), not between one

@@ -446,8 +446,14 @@ pub fn base_settings(backend: Backend) -> Option<(Settings, DatabaseGuard)> {
             let (pg_url, redis_url) = postgres_env()?;
             let (url, name) = fresh_postgres_database(&pg_url);
             settings.database.url = url;
+            // With a streaming replica of the test server (`.ci/run` starts one), anonymous reads go there.
+            settings.database.replica_url = replica_env().map(|replica| with_database(&replica, &name));
             settings.redis.url = Some(redis_url);
             settings.redis.key_prefix = format!("tanhui-test:{}:", uuid::Uuid::new_v4());
+            // A test machine busy with builds can take longer than the production bound to answer; a
+            // spurious trip would split throttles between Redis and the fallback and fail the tests of
+            // the limits. The tests of the fallback (`faults`) set the production bound again.
+            settings.redis.command_timeout_ms = 2_000;
             DatabaseGuard::Postgres {
                 admin_url: pg_url,
                 name,
@@ -478,6 +484,13 @@ pub fn postgres_env() -> Option<(String, String)> {
             None
         }
     }
+}
+
+/// `TANHUI_TEST_REPLICA_URL`: a streaming replica of the server of `TANHUI_TEST_DATABASE_URL`.
+pub fn replica_env() -> Option<String> {
+    std::env::var("TANHUI_TEST_REPLICA_URL")
+        .ok()
+        .filter(|v| !v.is_empty())
 }
 
 pub enum DatabaseGuard {
