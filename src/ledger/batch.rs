@@ -51,6 +51,7 @@ type AccountColumns = (
     BigInt,
     BigInt,
     BigInt,
+    BigInt,
 );
 
 /// Locks and reads the accounts, in ascending id order. Derived accounts (regional issuance) are read
@@ -92,7 +93,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
             for query in in_list::<AccountColumns>(
                 Dynamic::new(
                     "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
-                     debits_pending, credits_pending FROM accounts WHERE id IN ",
+                     debits_pending, credits_pending, issued_posted FROM accounts WHERE id IN ",
                 ),
                 &ids,
                 // Read only on PostgreSQL: SQLite keeps every shape prepared.
@@ -134,6 +135,8 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
             // Both sides are checked before either changes: a refused order leaves no trace.
             let debits = raised(&accounts[&order.debit], |a| a.debits_posted, order.amount)?;
             let credits = raised(&accounts[&order.credit], |a| a.credits_posted, order.amount)?;
+            // The wallet's issued total is part of its credits, so it fits where they fit.
+            let issued = (order.kind == Kind::Issue).then_some(order.amount);
             // Derived accounts (regional issuance) keep no balance columns: their transfers are it.
             if let Some(debits) = debits {
                 accounts
@@ -142,10 +145,9 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
                     .debits_posted = debits;
             }
             if let Some(credits) = credits {
-                accounts
-                    .get_mut(&order.credit)
-                    .expect("checked above")
-                    .credits_posted = credits;
+                let credit = accounts.get_mut(&order.credit).expect("checked above");
+                credit.credits_posted = credits;
+                credit.issued_posted += issued.unwrap_or(0);
             }
             Ok(accounts[&order.debit].balance())
         })
@@ -164,11 +166,12 @@ fn raised(account: &AccountRow, column: fn(&AccountRow) -> i64, amount: i64) -> 
         .ok_or(LedgerError::OutOfRange)
 }
 
-/// Net posted (debits, credits) per account between two readings, for the accounts that changed.
+/// Net posted (debits, credits, of which issued) per account between two readings, for the accounts
+/// that changed.
 fn net_changes(
     before: &HashMap<i64, AccountRow>,
     after: &HashMap<i64, AccountRow>,
-) -> BTreeMap<i64, (i64, i64)> {
+) -> BTreeMap<i64, (i64, i64, i64)> {
     after
         .values()
         .filter_map(|a| {
@@ -176,8 +179,9 @@ fn net_changes(
             let change = (
                 a.debits_posted - b.debits_posted,
                 a.credits_posted - b.credits_posted,
+                a.issued_posted - b.issued_posted,
             );
-            (change != (0, 0)).then_some((a.id, change))
+            (change != (0, 0, 0)).then_some((a.id, change))
         })
         .collect()
 }
@@ -257,16 +261,17 @@ pub fn post(
 /// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared. The
 /// changes were decided against the locked rows, so none takes a column out of the 64-bit range; the
 /// guard makes the database hold to that too (a row it skips fails the count below and the batch).
-fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64)>) -> Result<()> {
-    let rows: Vec<[i64; 3]> = changes
+fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64, i64)>) -> Result<()> {
+    let rows: Vec<[i64; 4]> = changes
         .iter()
-        .map(|(&id, &(debits, credits))| [id, debits, credits])
+        .map(|(&id, &(debits, credits, issued))| [id, debits, credits, issued])
         .collect();
     let mut updated = 0;
     for chunk in rows.chunks(ROWS_PER_STATEMENT) {
         let mut statement = Dynamic::<BigInt>::new(
-            "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
-             FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES ",
+            "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c, \
+             issued_posted = issued_posted + v.i \
+             FROM (SELECT column1 AS id, column2 AS d, column3 AS c, column4 AS i FROM (VALUES ",
         );
         statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
         updated += statement
@@ -303,6 +308,7 @@ mod tests {
             credits_posted: balance,
             debits_pending: held,
             credits_pending: 0,
+            issued_posted: 0,
         }
     }
 
@@ -350,7 +356,7 @@ mod tests {
         );
         assert_eq!(
             net_changes(&before, &accounts),
-            BTreeMap::from([(1, (70, 0)), (2, (50, 50)), (3, (0, 70))])
+            BTreeMap::from([(1, (70, 0, 0)), (2, (50, 50, 0)), (3, (0, 70, 0))])
         );
     }
 
@@ -365,8 +371,19 @@ mod tests {
             .map(|a| (a.id, a))
             .collect();
         let before = accounts.clone();
-        assert_eq!(decide(&mut accounts, &[order(1, 2, 500, &cause)]), vec![Ok(0)]);
-        assert_eq!(net_changes(&before, &accounts), BTreeMap::from([(2, (0, 500))]));
+        let issue = Order {
+            kind: Kind::Issue,
+            ..order(1, 2, 7, &cause)
+        };
+        assert_eq!(
+            decide(&mut accounts, &[order(1, 2, 500, &cause), issue]),
+            vec![Ok(0), Ok(0)]
+        );
+        // Only the issue counts in the wallet's issued total; the issuance account keeps no totals.
+        assert_eq!(
+            net_changes(&before, &accounts),
+            BTreeMap::from([(2, (0, 507, 7))])
+        );
     }
 
     #[test]
