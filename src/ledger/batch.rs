@@ -17,7 +17,9 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
-use crate::db::prepared::{in_list, insert_rows, Dynamic, Planning, Value, ROWS_PER_STATEMENT};
+use crate::db::prepared::{
+    in_list, insert_rows, is_postgres, Array, Dynamic, Planning, Value, ROWS_PER_STATEMENT,
+};
 use crate::db::schema::{accounts, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Ids};
 
@@ -91,6 +93,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
         AnyConnection::Sqlite(_) => {
             let mut rows = Vec::with_capacity(ids.len());
             for query in in_list::<AccountColumns>(
+                conn,
                 Dynamic::new(
                     "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
                      debits_pending, credits_pending, issued_posted FROM accounts WHERE id IN ",
@@ -99,7 +102,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
                 // Read only on PostgreSQL: SQLite keeps every shape prepared.
                 Planning::EachTime,
             ) {
-                rows.extend(query.load::<AccountRow>(conn)?);
+                rows.extend(query.load_rows::<AccountRow>(conn)?);
             }
             rows
         }
@@ -258,29 +261,34 @@ pub fn post(
     Ok(answers)
 }
 
-/// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared. The
-/// changes were decided against the locked rows, so none takes a column out of the 64-bit range; the
-/// guard makes the database hold to that too (a row it skips fails the count below and the batch).
+/// Adds each account's net change: on PostgreSQL in one statement (the changes bound as arrays), on SQLite
+/// up to 32 accounts per statement, each shape kept prepared. The changes were decided against the locked
+/// rows, so none takes a column out of the 64-bit range; the guard makes the database hold to that too (a
+/// row it skips fails the count below and the batch).
 fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64, i64)>) -> Result<()> {
+    const SET: &str = "UPDATE accounts SET debits_posted = debits_posted + v.d, \
+                       credits_posted = credits_posted + v.c, issued_posted = issued_posted + v.i FROM ";
+    const GUARD: &str = " WHERE accounts.id = v.id \
+                         AND accounts.debits_posted <= 9223372036854775807 - v.d \
+                         AND accounts.credits_posted <= 9223372036854775807 - v.c";
     let rows: Vec<[i64; 4]> = changes
         .iter()
         .map(|(&id, &(debits, credits, issued))| [id, debits, credits, issued])
         .collect();
     let mut updated = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = Dynamic::<BigInt>::new(
-            "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c, \
-             issued_posted = issued_posted + v.i \
-             FROM (SELECT column1 AS id, column2 AS d, column3 AS c, column4 AS i FROM (VALUES ",
-        );
-        statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
-        updated += statement
-            .sql(
-                ") AS t) AS v WHERE accounts.id = v.id \
-                 AND accounts.debits_posted <= 9223372036854775807 - v.d \
-                 AND accounts.credits_posted <= 9223372036854775807 - v.c",
-            )
-            .execute(conn)?;
+    if is_postgres(conn) {
+        let mut statement = Dynamic::<BigInt>::new(SET);
+        let column = |i: usize| Array::BigInt(rows.iter().map(|row| row[i]).collect());
+        statement.push_unnest((0..4).map(column).collect());
+        updated += statement.sql(" AS v (id, d, c, i)").sql(GUARD).execute(conn)?;
+    } else {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut statement = Dynamic::<BigInt>::new(format!(
+                "{SET}(SELECT column1 AS id, column2 AS d, column3 AS c, column4 AS i FROM (VALUES "
+            ));
+            statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
+            updated += statement.sql(") AS t) AS v").sql(GUARD).execute(conn)?;
+        }
     }
     if updated != changes.len() {
         return Err(LedgerError::Inconsistent(format!(
