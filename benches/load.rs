@@ -9,7 +9,9 @@
 //! p99 at half the peak rate), `batch` (500 events per request), `redeem-hot` / `redeem-spread`
 //! (redemptions of one offer with a large stock, one hot stock row / spread over 256 offers),
 //! `sqlite-ceiling` (the reference: one credit per durable transaction, no HTTP), `http-floor` (a GET of
-//! `/healthz`: what the load generator and the HTTP stack reach with no database work).
+//! `/healthz`: what the load generator and the HTTP stack reach with no database work), `wallet` (the HTTP
+//! floor (`wallet-floor`), then `GET /wallet` of 256 people, of one new wallet and of one with 100,000 transfers, side by
+//! side in one run).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -439,6 +441,106 @@ async fn posts(
     .await
 }
 
+/// Transfers in the deep wallet of the `wallet` scenario.
+const DEEP_WALLET_TRANSFERS: i64 = 100_000;
+
+/// The wallet's read against the HTTP floor, and a wallet with a long history against a new one, all in
+/// one run: `http-floor`, `wallet` (every client reading one of the users' wallets), `wallet-new` and
+/// `wallet-deep` (every client reading one wallet, with no transfers or with `DEEP_WALLET_TRANSFERS`).
+async fn wallet_reads(base: &str, settings: &Settings, users: &Arc<Vec<User>>, backend: &str) {
+    let floor = drive(base, move |_, _| Request::get("/healthz"), None).await;
+    floor.print(&format!("wallet-floor/{backend}"), 1);
+    let u = users.clone();
+    let spread = drive(base, move |w, n| wallet_of(&u[(w + n * CLIENTS) % u.len()]), None).await;
+    spread.print(&format!("wallet/{backend}"), 1);
+    // The last two users: one keeps a new wallet, the other is given a long history first.
+    let (new, deep) = (&users[users.len() - 2], &users[users.len() - 1]);
+    deepen(settings, deep.account.parse().expect("id"));
+    // The sealer hashes what was queued: timed alongside it, the reads would measure it.
+    sealed(settings).await;
+    let reads = |user: &User| {
+        let token = user.token.clone();
+        drive(
+            base,
+            move |_, _| Request {
+                token: Some(token.clone()),
+                ..Request::get("/api/v1/wallet")
+            },
+            None,
+        )
+    };
+    let fresh = reads(new).await;
+    fresh.print(&format!("wallet-new/{backend}"), 1);
+    let deep = reads(deep).await;
+    deep.print(&format!("wallet-deep/{backend}"), 1);
+    let rate = |s: &Stats| s.ok as f64 / s.elapsed.as_secs_f64();
+    println!(
+        "RESULT wallet-ratios/{backend}: wallet/floor={:.3} deep/new={:.3}",
+        rate(&spread) / rate(&floor),
+        rate(&deep) / rate(&fresh)
+    );
+}
+
+/// Waits until every transfer is sealed (at most two minutes).
+async fn sealed(settings: &Settings) {
+    use diesel::prelude::*;
+    use tanhui::db::schema::unsealed_transfers;
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let started = Instant::now();
+    loop {
+        let queued: i64 = unsealed_transfers::table
+            .count()
+            .get_result(&mut db.get().expect("connection"))
+            .expect("queue");
+        if queued == 0 || started.elapsed() > Duration::from_secs(120) {
+            eprintln!("{queued} transfers left unsealed after {:.1} s", started.elapsed().as_secs_f64());
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn wallet_of(user: &User) -> Request {
+    Request {
+        token: Some(user.token.clone()),
+        ..Request::get("/api/v1/wallet")
+    }
+}
+
+/// Gives `account` `DEEP_WALLET_TRANSFERS` issue transfers, a thousand per transaction, through the
+/// ledger's batch (as the activity writers issue).
+fn deepen(settings: &Settings, account: i64) {
+    use tanhui::ledger::{batch, service};
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let mut conn = db.get().expect("connection");
+    let now = tanhui::clock::Clock::system().now_naive();
+    let source = service::issuance_account(&mut conn, "440300")
+        .expect("issuance")
+        .id;
+    let cause = service::Cause::of("bench", "deep");
+    let started = Instant::now();
+    for _ in 0..DEEP_WALLET_TRANSFERS / 1000 {
+        tanhui::db::transaction(&mut conn, tanhui::db::Tx::Write, |conn| {
+            let mut accounts = batch::lock_accounts(conn, &[source, account])?;
+            let orders: Vec<batch::Order<'_>> = (0..1000)
+                .map(|_| batch::Order {
+                    kind: service::Kind::Issue,
+                    debit: source,
+                    credit: account,
+                    amount: 1,
+                    cause: &cause,
+                })
+                .collect();
+            batch::post(conn, &mut accounts, &orders, now).map(|_| ())
+        })
+        .expect("deepen");
+    }
+    eprintln!(
+        "gave account {account} {DEEP_WALLET_TRANSFERS} transfers in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
 fn sqlite_ceiling() {
     // The SQLite equivalent of credit.sql: an activity row, the daily counter, a transfer and the wallet,
     // one durable (synchronous=FULL, WAL) transaction per credit.
@@ -491,7 +593,11 @@ fn main() {
         sqlite_ceiling();
         return;
     }
-    let (settings, sqlite_dir) = settings(&backend);
+    let (mut settings, sqlite_dir) = settings(&backend);
+    if scenario == "wallet" {
+        // The deep wallet's 100,000 transfers are sealed in a few blocks before its reads are timed.
+        settings.ledger.seal_max_transfers = 25_000;
+    }
     let own_database = (backend != "sqlite").then(|| settings.database.url.clone());
     let base = start(settings.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -537,6 +643,7 @@ fn main() {
                 .await;
                 stats.print(&format!("transfers/{backend}"), 1);
             }
+            "wallet" => wallet_reads(&base, &settings, &users, &backend).await,
             "http-floor" => {
                 // What the load generator and the HTTP stack alone reach on this machine: no database.
                 drive(&base, move |_, _| Request::get("/healthz"), None)

@@ -47,8 +47,11 @@ for backend in sqlite postgres; do
     run "$scenario" "$backend" | tee -a "$OUT"
   done
 done
-run batch sqlite | tee -a "$OUT"
-run provider-batch sqlite | tee -a "$OUT"
+for backend in sqlite postgres; do
+  run batch "$backend" | tee -a "$OUT"
+  run provider-batch "$backend" | tee -a "$OUT"
+  run wallet "$backend" | tee -a "$OUT"
+done
 for scenario in redeem-spread redeem-hot; do
   run "$scenario" postgres | tee -a "$OUT"
 done
@@ -67,7 +70,13 @@ echo "activity posts on SQLite / one-credit-per-tx SQLite loop:      $(ratio "$(
 echo "redemptions one hot offer / spread over 256, PostgreSQL:      $(ratio "$(rate redeem-hot/postgres)" "$(rate redeem-spread/postgres)")"
 echo "activity posts on SQLite / HTTP floor (GET /healthz):       $(ratio "$(rate activities/sqlite)" "$(rate http-floor/sqlite)")  (for reference)"
 echo "batch events/s on SQLite:                                      $(rate batch-events/sqlite)  (target >= 20000)"
+echo "batch events/s on PostgreSQL:                                  $(rate batch-events/postgres)  (target >= 10000)"
 echo "provider batch / app batch events/s, SQLite:                   $(ratio "$(rate provider-batch-events/sqlite)" "$(rate batch-events/sqlite)")  (target ~1)"
+echo "provider batch / app batch events/s, PostgreSQL:               $(ratio "$(rate provider-batch-events/postgres)" "$(rate batch-events/postgres)")  (target ~1)"
+for backend in sqlite postgres; do
+  echo "wallet reads / HTTP floor, $backend (same run):$(printf '%*s' $((18 - ${#backend})) '')$(ratio "$(rate "wallet/$backend")" "$(rate "wallet-floor/$backend")")  (target >= 0.25 SQLite, 0.15 PostgreSQL)"
+  echo "wallet of 100,000 transfers / new wallet, $backend:$(printf '%*s' $((14 - ${#backend})) '')$(ratio "$(rate "wallet-deep/$backend")" "$(rate "wallet-new/$backend")")  (target >= 0.9)"
+done
 rm -f "$OUT"
 if [ -e "$FAILED" ]; then
   rm -f "$FAILED"

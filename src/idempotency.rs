@@ -142,12 +142,13 @@ pub fn stored(
     }
     let mut rows: Vec<(String, String, String, i32, String)> = Vec::new();
     for query in matching::<(Text, Text, Text, Integer, Text), _, _>(
+        conn,
         idempotency_keys::table,
         "SELECT scope, idempotency_key, request_hash, status, response FROM idempotency_keys",
         keys,
         planning,
     ) {
-        rows.extend(query.load(conn)?);
+        rows.extend(query.load_rows(conn)?);
     }
     Ok(rows
         .into_iter()

@@ -65,13 +65,18 @@ columns! {
 }
 
 /// The statements reading the counters (rows `R` of table `T`) of `keys`.
-fn lookups<'k, T, K, R>(table: T, keys: &'k [K], planning: Planning) -> Vec<Dynamic<'k, R::SqlType>>
+fn lookups<'k, T, K, R>(
+    conn: &AnyConnection,
+    table: T,
+    keys: &'k [K],
+    planning: Planning,
+) -> Vec<Dynamic<'k, R::SqlType>>
 where
     K: Columns<T>,
     R: Columns<T>,
 {
     let select = format!("SELECT {} FROM {}", R::NAMES.join(", "), R::TABLE);
-    matching(table, &select, keys, planning)
+    matching(conn, table, &select, keys, planning)
 }
 
 /// The changed counters, as rows to write back.
@@ -95,13 +100,13 @@ impl Book {
         planning: Planning,
     ) -> QueryResult<Book> {
         let mut book = Book::zeroed(daily, annual);
-        for query in lookups::<_, _, DailyRow>(daily_grants::table, daily, planning) {
-            for (a, t, d, total, last) in query.load(conn)? {
+        for query in lookups::<_, _, DailyRow>(conn, daily_grants::table, daily, planning) {
+            for (a, t, d, total, last) in query.load_rows(conn)? {
                 book.daily.insert((a, t, d), Counter::stored(total, last));
             }
         }
-        for query in lookups::<_, _, AnnualRow>(annual_points::table, annual, planning) {
-            for (a, y, total, last) in query.load(conn)? {
+        for query in lookups::<_, _, AnnualRow>(conn, annual_points::table, annual, planning) {
+            for (a, y, total, last) in query.load_rows(conn)? {
                 book.annual.insert((a, y), Counter::stored(total, last));
             }
         }

@@ -87,8 +87,8 @@ pub fn neighbours_between(
     .sql(" AND occurred_at < ")
     .bind(Value::Timestamp(to))
     .sql(" AND status <> 'rejected' AND account_id IN ");
-    for query in in_list::<NeighbourColumns>(head, accounts, planning) {
-        found.extend(query.load::<Neighbour>(conn)?);
+    for query in in_list::<NeighbourColumns>(conn, head, accounts, planning) {
+        found.extend(query.load_rows::<Neighbour>(conn)?);
     }
     Ok(found)
 }
@@ -183,6 +183,7 @@ pub fn stored_answers(
 ) -> QueryResult<StoredAnswers> {
     let mut rows: Vec<StoredRow> = Vec::new();
     for query in matching_aliased::<StoredColumns, _, _>(
+        conn,
         "a",
         activities::table,
         "SELECT a.account_id, COALESCE(a.provider_id, 0), a.client_event_id, a.request_hash, a.id, a.status, \
@@ -192,7 +193,7 @@ pub fn stored_answers(
         events,
         planning,
     ) {
-        rows.extend(query.load(conn)?);
+        rows.extend(query.load_rows(conn)?);
     }
     Ok(rows
         .into_iter()

@@ -531,15 +531,21 @@ pub fn reserve_ids(conn: &mut AnyConnection, of: Ids, n: usize) -> diesel::Query
     }
     let table = of.table();
     match conn {
-        // At most `ROWS_PER_STATEMENT` ids per statement, the count written into its text: a statement without parameters
-        // keeps one plan per connection. With the count a parameter, PostgreSQL planned it afresh on every
-        // execution (its generic plan assumes a thousand rows, so the plan cache never chose it): two
-        // plannings per group commit, 12,602 of the 17,700 plannings of an ingestion benchmark's run.
+        // The count written into the statement's text: a statement without parameters keeps one plan per
+        // connection. With the count a parameter, PostgreSQL planned it afresh on every execution (its
+        // generic plan assumes a thousand rows, so the plan cache never chose it): two plannings per group
+        // commit, 12,602 of the 17,700 plannings of an ingestion benchmark's run. Up to
+        // `ROWS_PER_STATEMENT` ids are one statement of their count; more are taken in powers of two up to
+        // 2,048, so that a batch's 500 ids are five statements, not sixteen, and the shapes stay few.
         AnyConnection::Postgresql(_) => {
             let mut ids = Vec::with_capacity(n);
             let mut left = n;
             while left > 0 {
-                let count = left.min(ROWS_PER_STATEMENT);
+                let count = if left <= ROWS_PER_STATEMENT {
+                    left
+                } else {
+                    1 << left.ilog2().min(11)
+                };
                 // The sequence is looked up once per statement (a materialized CTE): inlined,
                 // `pg_get_serial_sequence` searched the catalog for every id, 6 µs each.
                 let taken: Vec<i64> = Dynamic::<BigInt>::new(format!(

@@ -17,6 +17,7 @@ use diesel::backend::Backend;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{BigInt, HasSqlType, Integer, Nullable, Text, Timestamp};
 use diesel::sqlite::Sqlite;
@@ -35,7 +36,7 @@ pub struct Dynamic<'a, ST> {
     /// The SQL text, without the parameters.
     sql: String,
     /// Each parameter's value with where it goes in `sql` (the text's length when it was pushed), in order.
-    binds: Vec<(usize, Value<'a>)>,
+    binds: Vec<(usize, Bind<'a>)>,
     /// How PostgreSQL plans it; kept prepared unless a caller says otherwise.
     planning: Planning,
     /// The timestamps among the parameters as SQLite text, made on the first walk (diesel walks a
@@ -73,7 +74,27 @@ impl<'a, ST> Dynamic<'a, ST> {
     }
 
     pub fn push_bind(&mut self, value: Value<'a>) {
-        self.binds.push((self.sql.len(), value));
+        self.binds.push((self.sql.len(), Bind::One(value)));
+    }
+
+    /// Appends a parameter bound to a whole column of values, as one PostgreSQL array (`$n::type[]`).
+    /// Only PostgreSQL runs such a statement.
+    pub fn push_array(&mut self, array: Array<'a>) {
+        let cast = array.cast();
+        self.binds.push((self.sql.len(), Bind::Array(array)));
+        self.push_sql(cast);
+    }
+
+    /// Appends `UNNEST($1::type[], $2::type[], …)`: the rows whose columns are `columns`.
+    pub fn push_unnest(&mut self, columns: Vec<Array<'a>>) {
+        self.push_sql("UNNEST(");
+        for (i, column) in columns.into_iter().enumerate() {
+            if i > 0 {
+                self.push_sql(", ");
+            }
+            self.push_array(column);
+        }
+        self.push_sql(")");
     }
 
     /// Appends `(v, v, …)`, a parameter for each of `values`.
@@ -110,8 +131,10 @@ impl<'a, ST> Dynamic<'a, ST> {
         self.sqlite_times.get_or_init(|| {
             self.binds
                 .iter()
-                .filter_map(|(_, value)| match value {
-                    Value::Timestamp(t) | Value::NullableTimestamp(Some(t)) => Some(sqlite_timestamp(*t)),
+                .filter_map(|(_, bind)| match bind {
+                    Bind::One(Value::Timestamp(t) | Value::NullableTimestamp(Some(t))) => {
+                        Some(sqlite_timestamp(*t))
+                    }
                     _ => None,
                 })
                 .collect()
@@ -193,6 +216,130 @@ impl<ST: 'static> Dynamic<'_, ST> {
             AnyConnection::Postgresql(conn) => RunQueryDsl::execute(self, conn),
         }
     }
+
+    /// Loads the statement's rows on the backend's own connection (see [`Dynamic::execute`]); the only
+    /// way to run a statement with array parameters, which the two-backend connection cannot bind.
+    pub fn load_rows<'q, U>(self, conn: &mut AnyConnection) -> QueryResult<Vec<U>>
+    where
+        Self: LoadQuery<'q, SqliteConnection, U> + LoadQuery<'q, PgConnection, U>,
+    {
+        match conn {
+            AnyConnection::Sqlite(conn) => RunQueryDsl::load(self, conn),
+            AnyConnection::Postgresql(conn) => RunQueryDsl::load(self, conn),
+        }
+    }
+}
+
+/// A parameter: one value, or a column of values bound as one PostgreSQL array.
+#[derive(Debug, Clone)]
+enum Bind<'a> {
+    One(Value<'a>),
+    Array(Array<'a>),
+}
+
+/// A column of values, bound as one PostgreSQL array: a set-based statement (`UNNEST`) takes any number of
+/// rows in one shape, kept prepared, where a `VALUES` list has a shape per row count.
+#[derive(Debug, Clone)]
+pub enum Array<'a> {
+    BigInt(Vec<i64>),
+    Integer(Vec<i32>),
+    Text(Vec<&'a str>),
+    NullableBigInt(Vec<Option<i64>>),
+    NullableText(Vec<Option<&'a str>>),
+    Timestamp(Vec<NaiveDateTime>),
+    NullableTimestamp(Vec<Option<NaiveDateTime>>),
+}
+
+impl<'a> Array<'a> {
+    /// An empty column of `value`'s type, with room for `capacity` values.
+    fn like(value: &Value<'_>, capacity: usize) -> Array<'a> {
+        match value {
+            Value::BigInt(_) => Array::BigInt(Vec::with_capacity(capacity)),
+            Value::Integer(_) => Array::Integer(Vec::with_capacity(capacity)),
+            Value::Text(_) => Array::Text(Vec::with_capacity(capacity)),
+            Value::NullableBigInt(_) => Array::NullableBigInt(Vec::with_capacity(capacity)),
+            Value::NullableText(_) => Array::NullableText(Vec::with_capacity(capacity)),
+            Value::Timestamp(_) => Array::Timestamp(Vec::with_capacity(capacity)),
+            Value::NullableTimestamp(_) => Array::NullableTimestamp(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// Appends `value`, which must be of the column's type (a position always binds one type).
+    fn push(&mut self, value: Value<'a>) {
+        match (self, value) {
+            (Array::BigInt(a), Value::BigInt(v)) => a.push(v),
+            (Array::Integer(a), Value::Integer(v)) => a.push(v),
+            (Array::Text(a), Value::Text(v)) => a.push(v),
+            (Array::NullableBigInt(a), Value::NullableBigInt(v)) => a.push(v),
+            (Array::NullableText(a), Value::NullableText(v)) => a.push(v),
+            (Array::Timestamp(a), Value::Timestamp(v)) => a.push(v),
+            (Array::NullableTimestamp(a), Value::NullableTimestamp(v)) => a.push(v),
+            (array, value) => unreachable!("a {value:?} in a column of {}", array.cast()),
+        }
+    }
+
+    /// The cast that names the array's type in the statement's text (`UNNEST` of untyped parameters
+    /// cannot be planned).
+    fn cast(&self) -> &'static str {
+        match self {
+            Array::BigInt(_) | Array::NullableBigInt(_) => "::bigint[]",
+            Array::Integer(_) => "::integer[]",
+            Array::Text(_) | Array::NullableText(_) => "::text[]",
+            Array::Timestamp(_) | Array::NullableTimestamp(_) => "::timestamp[]",
+        }
+    }
+
+    /// `rows` by column: one array per declared column of `R`.
+    pub fn columns<T, R: Columns<T>>(rows: &'a [R]) -> Vec<Array<'a>> {
+        let mut columns: Vec<Array<'a>> = Vec::with_capacity(R::NAMES.len());
+        for (i, row) in rows.iter().enumerate() {
+            for (j, value) in row.values().enumerate() {
+                if i == 0 {
+                    columns.push(Array::like(&value, rows.len()));
+                }
+                columns[j].push(value);
+            }
+        }
+        columns
+    }
+}
+
+/// Binds an array parameter where the backend has arrays (PostgreSQL); elsewhere it is an error.
+pub trait BindArrays: OnPostgres {
+    fn push_array<'b>(out: &mut AstPass<'_, 'b, Self>, array: &'b Array<'_>) -> QueryResult<()>;
+}
+
+fn no_arrays() -> diesel::result::Error {
+    diesel::result::Error::QueryBuilderError(
+        "array parameters are PostgreSQL's; run it on its own connection".into(),
+    )
+}
+
+impl BindArrays for Pg {
+    fn push_array<'b>(out: &mut AstPass<'_, 'b, Pg>, array: &'b Array<'_>) -> QueryResult<()> {
+        use diesel::sql_types::Array as A;
+        match array {
+            Array::BigInt(v) => out.push_bind_param::<A<BigInt>, _>(v),
+            Array::Integer(v) => out.push_bind_param::<A<Integer>, _>(v),
+            Array::Text(v) => out.push_bind_param::<A<Text>, _>(v),
+            Array::NullableBigInt(v) => out.push_bind_param::<A<Nullable<BigInt>>, _>(v),
+            Array::NullableText(v) => out.push_bind_param::<A<Nullable<Text>>, _>(v),
+            Array::Timestamp(v) => out.push_bind_param::<A<Timestamp>, _>(v),
+            Array::NullableTimestamp(v) => out.push_bind_param::<A<Nullable<Timestamp>>, _>(v),
+        }
+    }
+}
+
+impl BindArrays for Sqlite {
+    fn push_array<'b>(_: &mut AstPass<'_, 'b, Sqlite>, _: &'b Array<'_>) -> QueryResult<()> {
+        Err(no_arrays())
+    }
+}
+
+impl BindArrays for Multi {
+    fn push_array<'b>(_: &mut AstPass<'_, 'b, Multi>, _: &'b Array<'_>) -> QueryResult<()> {
+        Err(no_arrays())
+    }
 }
 
 /// Which backend a statement is about to run on.
@@ -221,7 +368,7 @@ impl OnPostgres for Multi {
 /// For each backend alone as well as for the two-backend connection: see [`Dynamic::execute`].
 impl<ST: 'static, DB> QueryFragment<DB> for Dynamic<'_, ST>
 where
-    DB: OnPostgres + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Text> + HasSqlType<Timestamp>,
+    DB: BindArrays + HasSqlType<BigInt> + HasSqlType<Integer> + HasSqlType<Text> + HasSqlType<Timestamp>,
     i64: ToSql<BigInt, DB>,
     i32: ToSql<Integer, DB>,
     str: ToSql<Text, DB>,
@@ -236,8 +383,16 @@ where
         let on_sqlite = !out.backend().is_postgres();
         let mut sqlite_times = if on_sqlite { self.sqlite_times() } else { &[] }.iter();
         let mut start = 0;
-        for (at, value) in &self.binds {
+        for (at, bind) in &self.binds {
             out.push_sql(&self.sql[start..*at]);
+            let value = match bind {
+                Bind::One(value) => value,
+                Bind::Array(array) => {
+                    DB::push_array(&mut out, array)?;
+                    start = *at;
+                    continue;
+                }
+            };
             match value {
                 Value::Timestamp(_) | Value::NullableTimestamp(Some(_)) if on_sqlite => {
                     let text = sqlite_times.next().expect("one text per timestamp");
@@ -265,10 +420,24 @@ where
 /// to this), many rows per statement.
 pub const ROWS_PER_STATEMENT: usize = 32;
 
-/// Inserts `rows` into `table` (their declared [`Columns`]) with multi-row statements of at most
-/// [`ROWS_PER_STATEMENT`] rows each, every shape kept prepared. (Diesel's own batch insert runs one
-/// statement per row on SQLite, and none at all on the two-backend connection.)
+/// Rows per set-based statement on PostgreSQL (`UNNEST` of one array per column): one shape for any
+/// count, so a group of 2,000 events is a statement per table, not 63; bounded so that no statement's
+/// arrays grow without limit.
+pub const ROWS_PER_SET: usize = 4096;
+
+/// Whether `conn` is PostgreSQL's (where statements take arrays).
+pub fn is_postgres(conn: &AnyConnection) -> bool {
+    matches!(conn, AnyConnection::Postgresql(_))
+}
+
+/// Inserts `rows` into `table` (their declared [`Columns`]): on PostgreSQL in one statement per
+/// [`ROWS_PER_SET`] rows (`INSERT … SELECT * FROM UNNEST(column arrays)`), on SQLite with multi-row
+/// statements of at most [`ROWS_PER_STATEMENT`] rows each, every shape kept prepared. (Diesel's own batch
+/// insert runs one statement per row on SQLite, and none at all on the two-backend connection.)
 pub fn insert_rows<T, R: Columns<T>>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize> {
+    if is_postgres(conn) {
+        return execute_all(conn, unnest_inserts(rows, ""));
+    }
     execute_all(conn, inserts(rows, ""))
 }
 
@@ -279,7 +448,28 @@ where
     K: Columns<T>,
     R: Columns<T>,
 {
-    execute_all(conn, inserts(rows, &on_conflict_update::<K, T, R>()))
+    let then = on_conflict_update::<K, T, R>();
+    if is_postgres(conn) {
+        return execute_all(conn, unnest_inserts(rows, &then));
+    }
+    execute_all(conn, inserts(rows, &then))
+}
+
+/// The PostgreSQL statements inserting `rows` as columns of arrays, each followed by `then`.
+fn unnest_inserts<'r, T, R: Columns<T>>(
+    rows: &'r [R],
+    then: &'r str,
+) -> impl Iterator<Item = Dynamic<'r, BigInt>> {
+    let head = format!(
+        "INSERT INTO {} ({}) SELECT * FROM ",
+        R::TABLE,
+        R::NAMES.join(", ")
+    );
+    rows.chunks(ROWS_PER_SET).map(move |chunk| {
+        let mut statement = Dynamic::new(head.as_str());
+        statement.push_unnest(Array::columns(chunk));
+        statement.sql(then)
+    })
 }
 
 /// [`insert_rows`], where a row whose key (the columns declared by `K`) is stored already adds its other
@@ -363,20 +553,24 @@ pub enum Planning {
 }
 
 /// Statements `select` (a query of `table`) restricted to the rows that match any of `keys` exactly, on
-/// the key's declared [`Columns`]: ORed equality terms, each an index lookup, at most
-/// [`ROWS_PER_STATEMENT`] keys per statement. The caller loads each.
+/// the key's declared [`Columns`]. On PostgreSQL one statement per [`ROWS_PER_SET`] keys, the keys bound as
+/// one array per column (`WHERE (k1, k2) IN (SELECT * FROM UNNEST(…))`, a join over the key's index); on
+/// SQLite ORed equality terms, each an index lookup, at most [`ROWS_PER_STATEMENT`] keys per statement.
+/// The caller loads each with [`Dynamic::load_rows`].
 pub fn matching<'v, ST, T, K: Columns<T>>(
+    conn: &AnyConnection,
     table: T,
     select: &str,
     keys: &'v [K],
     planning: Planning,
 ) -> Vec<Dynamic<'v, ST>> {
-    matching_aliased("", table, select, keys, planning)
+    matching_aliased(conn, "", table, select, keys, planning)
 }
 
 /// [`matching`] where `select` names the keyed table `alias` (`FROM activities a`): the key's columns are
 /// written `alias.column`.
 pub fn matching_aliased<'v, ST, T, K: Columns<T>>(
+    conn: &AnyConnection,
     alias: &str,
     _table: T,
     select: &str,
@@ -388,6 +582,18 @@ pub fn matching_aliased<'v, ST, T, K: Columns<T>>(
     } else {
         format!("{alias}.")
     };
+    if is_postgres(conn) {
+        let key: Vec<String> = K::NAMES.iter().map(|c| format!("{qualifier}{c}")).collect();
+        let head = format!("{select} WHERE ({}) IN (SELECT * FROM ", key.join(", "));
+        return keys
+            .chunks(ROWS_PER_SET)
+            .map(|chunk| {
+                let mut statement = Dynamic::new(head.as_str());
+                statement.push_unnest(Array::columns(chunk));
+                statement.sql(")").planned(planning)
+            })
+            .collect();
+    }
     keys.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
             let mut statement = Dynamic::new(format!("{select} WHERE "));
@@ -409,10 +615,28 @@ pub fn matching_aliased<'v, ST, T, K: Columns<T>>(
         .collect()
 }
 
-/// Statements `head (id, id, …)`, each list holding at most [`ROWS_PER_STATEMENT`] of `ids` (`head` ends
-/// with `… IN `). Diesel's own `eq_any` writes one `?` per value on SQLite and so is never kept prepared;
-/// these are, one shape per list length.
-pub fn in_list<'v, ST>(head: Dynamic<'v, ST>, ids: &[i64], planning: Planning) -> Vec<Dynamic<'v, ST>> {
+/// Statements `head (id, id, …)` (`head` ends with `… IN `): on PostgreSQL one statement per
+/// [`ROWS_PER_SET`] ids, bound as one array (`IN (SELECT UNNEST($n::bigint[]))`); on SQLite each list
+/// holding at most [`ROWS_PER_STATEMENT`] of `ids`. Diesel's own `eq_any` writes one `?` per value on
+/// SQLite and so is never kept prepared; these are, one shape per list length. The caller loads each with
+/// [`Dynamic::load_rows`].
+pub fn in_list<'v, ST>(
+    conn: &AnyConnection,
+    head: Dynamic<'v, ST>,
+    ids: &[i64],
+    planning: Planning,
+) -> Vec<Dynamic<'v, ST>> {
+    if is_postgres(conn) {
+        return ids
+            .chunks(ROWS_PER_SET)
+            .map(|chunk| {
+                let mut statement = head.clone();
+                statement.push_sql("(SELECT UNNEST(");
+                statement.push_array(Array::BigInt(chunk.to_vec()));
+                statement.sql("))").planned(planning)
+            })
+            .collect();
+    }
     ids.chunks(ROWS_PER_STATEMENT)
         .map(|chunk| {
             let mut statement = head.clone();
@@ -611,8 +835,14 @@ mod tests {
             " ON CONFLICT (account_id, activity_type) DO UPDATE SET granted_g = excluded.granted_g"
         );
         let keys = [(1, "walking"), (2, "cycling")];
-        let lookups =
-            matching::<BigInt, _, _>(daily_grants::table, "SELECT n FROM k", &keys, Planning::Cached);
+        let sqlite = sqlite();
+        let lookups = matching::<BigInt, _, _>(
+            &sqlite,
+            daily_grants::table,
+            "SELECT n FROM k",
+            &keys,
+            Planning::Cached,
+        );
         assert_eq!(
             sql_of(&lookups[0]),
             "SELECT n FROM k WHERE (account_id = ? AND activity_type = ?) OR (account_id = ? AND activity_type = ?)"
@@ -620,7 +850,7 @@ mod tests {
         let head = Dynamic::new("SELECT id FROM t WHERE at > ")
             .bind(Value::BigInt(0))
             .sql(" AND id IN ");
-        let lists = in_list(head, &(0..40).collect::<Vec<i64>>(), Planning::EachTime);
+        let lists = in_list(&sqlite, head, &(0..40).collect::<Vec<i64>>(), Planning::EachTime);
         assert_eq!(
             lists.iter().map(sql_of).collect::<Vec<_>>(),
             [32, 8].map(|n| format!(
@@ -634,6 +864,19 @@ mod tests {
     fn rows_go_in_are_updated_and_are_found_in_chunks() {
         let mut conn = sqlite();
         conn.batch_execute(GRANTS_TABLE).unwrap();
+        rows_go_in_are_updated_and_are_found(&mut conn);
+        // PostgreSQL where the test setup has one: the same rows as arrays, one statement each. A
+        // temporary table lives only in this session, beside whatever the shared database holds.
+        if let Ok(url) = std::env::var("TANHUI_TEST_DATABASE_URL") {
+            let mut conn =
+                AnyConnection::Postgresql(PgConnection::establish(&url).expect("the test PostgreSQL"));
+            conn.batch_execute(&GRANTS_TABLE.replace("CREATE TABLE", "CREATE TEMPORARY TABLE"))
+                .unwrap();
+            rows_go_in_are_updated_and_are_found(&mut conn);
+        }
+    }
+
+    fn rows_go_in_are_updated_and_are_found(conn: &mut AnyConnection) {
         let names: Vec<String> = (0..70).map(|i| format!("k{i}")).collect();
         let mut rows: Vec<Grant<'_>> = names
             .iter()
@@ -644,11 +887,11 @@ mod tests {
                 granted: i as i64,
             })
             .collect();
-        assert_eq!(insert_rows(&mut conn, daily_grants::table, &rows).unwrap(), 70);
+        assert_eq!(insert_rows(conn, daily_grants::table, &rows).unwrap(), 70);
         for row in &mut rows[..35] {
             row.granted += 100;
         }
-        upsert_rows::<(i64, &str), _, _>(&mut conn, daily_grants::table, &rows[..35]).unwrap();
+        upsert_rows::<(i64, &str), _, _>(conn, daily_grants::table, &rows[..35]).unwrap();
         // Every third key exists; the others name the wrong account.
         let keys: Vec<(i64, &str)> = names
             .iter()
@@ -657,20 +900,27 @@ mod tests {
             .collect();
         let mut found: Vec<i64> = Vec::new();
         for query in matching::<BigInt, _, _>(
+            conn,
             daily_grants::table,
             "SELECT granted_g FROM daily_grants",
             &keys,
             Planning::Cached,
         ) {
-            found.extend(query.load::<i64>(&mut conn).unwrap());
+            found.extend(query.load_rows::<i64>(conn).unwrap());
         }
         found.sort_unstable();
-        let expected: Vec<i64> = (0..70)
+        let mut expected: Vec<i64> = (0..70)
             .step_by(3)
             .map(|i| if i < 35 { i + 100 } else { i })
             .collect();
-        let mut expected_sorted = expected.clone();
-        expected_sorted.sort_unstable();
-        assert_eq!(found, expected_sorted);
+        expected.sort_unstable();
+        assert_eq!(found, expected);
+        // By a list of ids: the accounts 1 and 2 (and one that has none).
+        let head = Dynamic::<BigInt>::new("SELECT granted_g FROM daily_grants WHERE account_id IN ");
+        let mut listed: Vec<i64> = Vec::new();
+        for query in in_list(conn, head, &[1, 2, 7], Planning::EachTime) {
+            listed.extend(query.load_rows::<i64>(conn).unwrap());
+        }
+        assert_eq!(listed.len(), 70 - 24);
     }
 }

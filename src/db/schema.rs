@@ -27,6 +27,7 @@ diesel::table! {
         credits_pending -> BigInt,
         created_at -> Timestamp,
         derived -> Bool,
+        issued_posted -> BigInt,
     }
 }
 

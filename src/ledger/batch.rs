@@ -17,7 +17,9 @@ use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
-use crate::db::prepared::{in_list, insert_rows, Dynamic, Planning, Value, ROWS_PER_STATEMENT};
+use crate::db::prepared::{
+    in_list, insert_rows, is_postgres, Array, Dynamic, Planning, Value, ROWS_PER_STATEMENT,
+};
 use crate::db::schema::{accounts, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Ids};
 
@@ -47,6 +49,7 @@ type AccountColumns = (
     Nullable<Text>,
     Bool,
     Bool,
+    BigInt,
     BigInt,
     BigInt,
     BigInt,
@@ -90,15 +93,16 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
         AnyConnection::Sqlite(_) => {
             let mut rows = Vec::with_capacity(ids.len());
             for query in in_list::<AccountColumns>(
+                conn,
                 Dynamic::new(
                     "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
-                     debits_pending, credits_pending FROM accounts WHERE id IN ",
+                     debits_pending, credits_pending, issued_posted FROM accounts WHERE id IN ",
                 ),
                 &ids,
                 // Read only on PostgreSQL: SQLite keeps every shape prepared.
                 Planning::EachTime,
             ) {
-                rows.extend(query.load::<AccountRow>(conn)?);
+                rows.extend(query.load_rows::<AccountRow>(conn)?);
             }
             rows
         }
@@ -134,6 +138,8 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
             // Both sides are checked before either changes: a refused order leaves no trace.
             let debits = raised(&accounts[&order.debit], |a| a.debits_posted, order.amount)?;
             let credits = raised(&accounts[&order.credit], |a| a.credits_posted, order.amount)?;
+            // The wallet's issued total is part of its credits, so it fits where they fit.
+            let issued = (order.kind == Kind::Issue).then_some(order.amount);
             // Derived accounts (regional issuance) keep no balance columns: their transfers are it.
             if let Some(debits) = debits {
                 accounts
@@ -142,10 +148,9 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
                     .debits_posted = debits;
             }
             if let Some(credits) = credits {
-                accounts
-                    .get_mut(&order.credit)
-                    .expect("checked above")
-                    .credits_posted = credits;
+                let credit = accounts.get_mut(&order.credit).expect("checked above");
+                credit.credits_posted = credits;
+                credit.issued_posted += issued.unwrap_or(0);
             }
             Ok(accounts[&order.debit].balance())
         })
@@ -164,11 +169,12 @@ fn raised(account: &AccountRow, column: fn(&AccountRow) -> i64, amount: i64) -> 
         .ok_or(LedgerError::OutOfRange)
 }
 
-/// Net posted (debits, credits) per account between two readings, for the accounts that changed.
+/// Net posted (debits, credits, of which issued) per account between two readings, for the accounts
+/// that changed.
 fn net_changes(
     before: &HashMap<i64, AccountRow>,
     after: &HashMap<i64, AccountRow>,
-) -> BTreeMap<i64, (i64, i64)> {
+) -> BTreeMap<i64, (i64, i64, i64)> {
     after
         .values()
         .filter_map(|a| {
@@ -176,8 +182,9 @@ fn net_changes(
             let change = (
                 a.debits_posted - b.debits_posted,
                 a.credits_posted - b.credits_posted,
+                a.issued_posted - b.issued_posted,
             );
-            (change != (0, 0)).then_some((a.id, change))
+            (change != (0, 0, 0)).then_some((a.id, change))
         })
         .collect()
 }
@@ -254,28 +261,34 @@ pub fn post(
     Ok(answers)
 }
 
-/// Adds each account's net change, up to 32 accounts per statement, each shape kept prepared. The
-/// changes were decided against the locked rows, so none takes a column out of the 64-bit range; the
-/// guard makes the database hold to that too (a row it skips fails the count below and the batch).
-fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64)>) -> Result<()> {
-    let rows: Vec<[i64; 3]> = changes
+/// Adds each account's net change: on PostgreSQL in one statement (the changes bound as arrays), on SQLite
+/// up to 32 accounts per statement, each shape kept prepared. The changes were decided against the locked
+/// rows, so none takes a column out of the 64-bit range; the guard makes the database hold to that too (a
+/// row it skips fails the count below and the batch).
+fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64, i64)>) -> Result<()> {
+    const SET: &str = "UPDATE accounts SET debits_posted = debits_posted + v.d, \
+                       credits_posted = credits_posted + v.c, issued_posted = issued_posted + v.i FROM ";
+    const GUARD: &str = " WHERE accounts.id = v.id \
+                         AND accounts.debits_posted <= 9223372036854775807 - v.d \
+                         AND accounts.credits_posted <= 9223372036854775807 - v.c";
+    let rows: Vec<[i64; 4]> = changes
         .iter()
-        .map(|(&id, &(debits, credits))| [id, debits, credits])
+        .map(|(&id, &(debits, credits, issued))| [id, debits, credits, issued])
         .collect();
     let mut updated = 0;
-    for chunk in rows.chunks(ROWS_PER_STATEMENT) {
-        let mut statement = Dynamic::<BigInt>::new(
-            "UPDATE accounts SET debits_posted = debits_posted + v.d, credits_posted = credits_posted + v.c \
-             FROM (SELECT column1 AS id, column2 AS d, column3 AS c FROM (VALUES ",
-        );
-        statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
-        updated += statement
-            .sql(
-                ") AS t) AS v WHERE accounts.id = v.id \
-                 AND accounts.debits_posted <= 9223372036854775807 - v.d \
-                 AND accounts.credits_posted <= 9223372036854775807 - v.c",
-            )
-            .execute(conn)?;
+    if is_postgres(conn) {
+        let mut statement = Dynamic::<BigInt>::new(SET);
+        let column = |i: usize| Array::BigInt(rows.iter().map(|row| row[i]).collect());
+        statement.push_unnest((0..4).map(column).collect());
+        updated += statement.sql(" AS v (id, d, c, i)").sql(GUARD).execute(conn)?;
+    } else {
+        for chunk in rows.chunks(ROWS_PER_STATEMENT) {
+            let mut statement = Dynamic::<BigInt>::new(format!(
+                "{SET}(SELECT column1 AS id, column2 AS d, column3 AS c, column4 AS i FROM (VALUES "
+            ));
+            statement.push_tuples(chunk.iter().map(|row| row.map(Value::BigInt)));
+            updated += statement.sql(") AS t) AS v").sql(GUARD).execute(conn)?;
+        }
     }
     if updated != changes.len() {
         return Err(LedgerError::Inconsistent(format!(
@@ -303,6 +316,7 @@ mod tests {
             credits_posted: balance,
             debits_pending: held,
             credits_pending: 0,
+            issued_posted: 0,
         }
     }
 
@@ -350,7 +364,7 @@ mod tests {
         );
         assert_eq!(
             net_changes(&before, &accounts),
-            BTreeMap::from([(1, (70, 0)), (2, (50, 50)), (3, (0, 70))])
+            BTreeMap::from([(1, (70, 0, 0)), (2, (50, 50, 0)), (3, (0, 70, 0))])
         );
     }
 
@@ -365,8 +379,19 @@ mod tests {
             .map(|a| (a.id, a))
             .collect();
         let before = accounts.clone();
-        assert_eq!(decide(&mut accounts, &[order(1, 2, 500, &cause)]), vec![Ok(0)]);
-        assert_eq!(net_changes(&before, &accounts), BTreeMap::from([(2, (0, 500))]));
+        let issue = Order {
+            kind: Kind::Issue,
+            ..order(1, 2, 7, &cause)
+        };
+        assert_eq!(
+            decide(&mut accounts, &[order(1, 2, 500, &cause), issue]),
+            vec![Ok(0), Ok(0)]
+        );
+        // Only the issue counts in the wallet's issued total; the issuance account keeps no totals.
+        assert_eq!(
+            net_changes(&before, &accounts),
+            BTreeMap::from([(2, (0, 507, 7))])
+        );
     }
 
     #[test]

@@ -22,6 +22,9 @@ pub struct Balances {
     pub credits_posted: i64,
     pub debits_pending: i64,
     pub credits_pending: i64,
+    /// The part of `credits_posted` that came by `issue` transfers: a wallet's row keeps it for the
+    /// wallet's read, so it is checked like the other totals.
+    pub issued_posted: i64,
 }
 
 /// What the ledger's check found.
@@ -115,6 +118,7 @@ struct WideBalances {
     credits_posted: i128,
     debits_pending: i128,
     credits_pending: i128,
+    issued_posted: i128,
 }
 
 /// The derived balances in the ledger's own 64-bit range. A sum outside it is a mismatch (no account
@@ -139,6 +143,7 @@ fn narrow(wide: HashMap<i64, WideBalances>, mismatches: &mut Vec<String>) -> Has
                 credits_posted: fit(id, "posted credits", w.credits_posted),
                 debits_pending: fit(id, "pending debits", w.debits_pending),
                 credits_pending: fit(id, "pending credits", w.credits_pending),
+                issued_posted: fit(id, "issued credits", w.issued_posted),
             };
             (id, balances)
         })
@@ -159,7 +164,7 @@ fn check_stored_integers(conn: &mut AnyConnection, mismatches: &mut Vec<String>)
     let accounts: Vec<Id> = diesel::sql_query(
         "SELECT id FROM accounts WHERE typeof(debits_posted) <> 'integer' \
          OR typeof(credits_posted) <> 'integer' OR typeof(debits_pending) <> 'integer' \
-         OR typeof(credits_pending) <> 'integer' ORDER BY id",
+         OR typeof(credits_pending) <> 'integer' OR typeof(issued_posted) <> 'integer' ORDER BY id",
     )
     .load(conn)?;
     for a in accounts {
@@ -218,9 +223,12 @@ fn derive(
                 change(c, &|b| b.credits_posted += a);
             }
         }
-        _ => {
+        kind => {
             change(d, &|b| b.debits_posted += a);
             change(c, &|b| b.credits_posted += a);
+            if kind == TransferKind::Issue {
+                change(c, &|b| b.issued_posted += a);
+            }
         }
     }
 }
@@ -273,6 +281,7 @@ fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatc
             credits_posted: row.credits_posted,
             debits_pending: row.debits_pending,
             credits_pending: row.credits_pending,
+            issued_posted: row.issued_posted,
         };
         if row.derived && columns != Balances::default() {
             mismatches.push(format!(

@@ -98,6 +98,8 @@ enum Change {
     /// Posted debit; checked against the floor.
     DebitPosted,
     CreditPosted,
+    /// Posted credit by an `issue`: also raises the wallet's issued total.
+    CreditIssued,
     /// Pending debit (a hold); checked against the floor.
     DebitPending,
     CreditPending,
@@ -115,7 +117,9 @@ impl Change {
     fn raised(self, account: &AccountRow, amount: i64) -> Option<i64> {
         let column = match self {
             Change::DebitPosted | Change::DebitPendingToPosted => account.debits_posted,
-            Change::CreditPosted | Change::CreditPendingToPosted => account.credits_posted,
+            Change::CreditPosted | Change::CreditIssued | Change::CreditPendingToPosted => {
+                account.credits_posted
+            }
             Change::DebitPending => account.debits_pending,
             Change::CreditPending => account.credits_pending,
             Change::DebitPendingReleased | Change::CreditPendingReleased => 0,
@@ -150,6 +154,13 @@ fn apply(conn: &mut AnyConnection, account: &AccountRow, change: Change, amount:
             .execute(conn)?,
         Change::CreditPosted => diesel::update(row.filter(a::credits_posted.le(room)))
             .set(a::credits_posted.eq(a::credits_posted + amount))
+            .execute(conn)?,
+        // The issued total is part of the posted credits: it fits wherever they fit.
+        Change::CreditIssued => diesel::update(row.filter(a::credits_posted.le(room)))
+            .set((
+                a::credits_posted.eq(a::credits_posted + amount),
+                a::issued_posted.eq(a::issued_posted + amount),
+            ))
             .execute(conn)?,
         Change::CreditPending => diesel::update(row.filter(a::credits_pending.le(room)))
             .set(a::credits_pending.eq(a::credits_pending + amount))
@@ -297,13 +308,12 @@ fn posted(
     cause: &Cause,
     now: NaiveDateTime,
 ) -> Result<TransferRow> {
-    apply_both(
-        conn,
-        debit,
-        credit,
-        (Change::DebitPosted, Change::CreditPosted),
-        amount,
-    )?;
+    let credited = if kind == Kind::Issue {
+        Change::CreditIssued
+    } else {
+        Change::CreditPosted
+    };
+    apply_both(conn, debit, credit, (Change::DebitPosted, credited), amount)?;
     insert(
         conn,
         NewTransfer {

@@ -20,6 +20,8 @@ pub struct AccountRow {
     pub credits_posted: i64,
     pub debits_pending: i64,
     pub credits_pending: i64,
+    /// The part of `credits_posted` that came by `issue` transfers (0 on derived accounts).
+    pub issued_posted: i64,
 }
 
 impl AccountRow {

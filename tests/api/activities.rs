@@ -18,6 +18,7 @@ both_backends!(
     a_retry_is_answered_as_stored_after_its_version_is_retired,
     implausible_events_are_flagged_and_reviewed,
     batches_let_each_event_stand_alone,
+    a_batch_and_single_posts_on_two_instances_share_the_daily_cap,
     events_of_one_batch_are_judged_against_each_other,
     approvals_and_posts_on_two_instances_share_the_daily_cap,
     identical_batches_on_two_instances_store_each_event_once,
@@ -631,6 +632,59 @@ async fn batches_let_each_event_stand_alone(app: TestApp) {
     )
     .await
     .assert_problem(422, "validation_failed");
+}
+
+/// A batch's events are decided in memory and written in sets, each still standing alone: a valid, an
+/// invalid and a repeated event in one batch, while single posts for the same account arrive on a second
+/// instance. The daily cap holds across both, every credited event issued its points, and verify passes.
+async fn a_batch_and_single_posts_on_two_instances_share_the_daily_cap(app: TestApp) {
+    let other = second_instance(&app).await;
+    let token = app.new_user_token().await;
+    // Walking is capped at 296 g a day; each walk is 86 g, and takes at least 22.5 minutes.
+    let mut events: Vec<Value> = (0..6)
+        .map(|i| walk(&format!("mix-{i}"), 5 + 23 * i, 3000, "trace"))
+        .collect();
+    events.insert(
+        2,
+        json!({"client_event_id": "mix-bad", "activity_type": "walking", "occurred_at": "yesterday", "data": {}}),
+    );
+    events.push(walk("mix-0", 5, 3000, "trace"));
+    let singles: Vec<Value> = (6..10)
+        .map(|i| walk(&format!("one-{i}"), 5 + 23 * i, 3000, "trace"))
+        .collect();
+    let body = json!({"events": events});
+    let (batch, posts) = tokio::join!(
+        app.post("/api/v1/activities/batch", &body, Some(&token)),
+        futures_util::future::join_all(singles.iter().map(|e| other.post_activity(&token, e)))
+    );
+    let results = batch.assert_status(200)["results"].as_array().unwrap().clone();
+    assert_eq!(results.len(), 8);
+    assert_eq!(results[2]["status"], "error");
+    assert_eq!(results[2]["error"]["code"], "validation_failed");
+    assert_eq!(
+        results[0]["activity_id"], results[7]["activity_id"],
+        "the repeat is the first event"
+    );
+    let mut granted: i64 = results
+        .iter()
+        .enumerate()
+        .filter(|(i, item)| *i != 2 && *i != 7 && item["status"] != "error")
+        .map(|(_, item)| item["points"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        results.iter().filter(|item| item["status"] == "error").count(),
+        1,
+        "{results:?}"
+    );
+    granted += posts
+        .iter()
+        .map(|r| r.assert_status(201)["points"].as_i64().unwrap())
+        .sum::<i64>();
+    // A walk traced earns a point a gram: the points are the grams granted.
+    assert_eq!(granted, 296);
+    assert_eq!(app.balance(&token).await, 296);
+    let report = app.verify().await;
+    assert!(report.ok(), "{:?}", report.mismatches);
 }
 
 /// `minutes` after noon in Asia/Shanghai `days` ago, RFC 3339: times on one local day whatever the hour.

@@ -13,10 +13,11 @@ use tanhui::ledger::{merkle, seal};
 use tanhui::verify;
 
 use crate::both_backends;
-use crate::helpers::{now, second_instance, Resp, TestApp};
+use crate::helpers::{anchor, now, second_instance, Resp, TestApp};
 
 both_backends!(
     wallets_show_issued_points,
+    wallet_totals_follow_every_kind_of_transfer,
     transfers_move_points_once,
     transfer_errors_are_clear,
     sixteen_concurrent_transfers_only_two_fit,
@@ -680,6 +681,88 @@ async fn exec(app: &TestApp, sql: &str) {
         diesel::sql_query(sql).execute(conn).unwrap()
     })
     .await;
+}
+
+/// The totals a wallet's read answers are kept in its row with every write that changes them: issues by
+/// the ledger service and by an activity's group commit, transfers both ways, a hold posted and one voided,
+/// a reversal. Each total is what the transfers give, and `verify` reports one edited behind its back.
+async fn wallet_totals_follow_every_kind_of_transfer(app: TestApp) {
+    let (alice, alice_account) = app.new_member().await;
+    let (bob, bob_account) = app.new_member().await;
+    app.grant(&alice_account, 500).await;
+    let walk = json!({"client_event_id": "totals-walk", "activity_type": "walking", "evidence": "self_report",
+        "occurred_at": (anchor() - chrono::Duration::minutes(30)).to_rfc3339(), "data": {"distance_m": 3000}});
+    let earned = app.post_activity(&alice, &walk).await.assert_status(201)["points"]
+        .as_i64()
+        .unwrap();
+    assert!(earned > 0);
+    send(
+        &app,
+        &alice,
+        "t-out",
+        &json!({"to_account_id": bob_account, "points": 30}),
+    )
+    .await
+    .assert_status(201);
+    send(
+        &app,
+        &bob,
+        "t-in",
+        &json!({"to_account_id": alice_account, "points": 10}),
+    )
+    .await
+    .assert_status(201);
+    let (a, b): (i64, i64) = (alice_account.parse().unwrap(), bob_account.parse().unwrap());
+    let at = now();
+    app.with_conn(move |conn| {
+        let cause = Cause::of("test", "totals");
+        let captured = service::hold(conn, a, b, 50, at + chrono::Duration::hours(1), &cause, at).unwrap();
+        service::post(conn, captured.id, &cause, at).unwrap();
+        let voided = service::hold(conn, a, b, 20, at + chrono::Duration::hours(1), &cause, at).unwrap();
+        service::void(conn, voided.id, &cause, at).unwrap();
+        let issuance = service::issuance_account(conn, "440300").unwrap().id;
+        service::transfer(conn, service::Kind::Reverse, a, issuance, 5, &cause, at).unwrap();
+    })
+    .await;
+    let w = wallet(&app, &alice).await;
+    let issued = 500 + earned;
+    assert_eq!(w["issued_total"], issued);
+    assert_eq!(w["spent_total"], 30 + 50 + 5);
+    assert_eq!(w["balance"], issued + 10 - 85);
+    assert_eq!(
+        (w["held"].as_i64(), w["available"].clone()),
+        (Some(0), w["balance"].clone())
+    );
+    let w = wallet(&app, &bob).await;
+    assert_eq!(
+        (w["issued_total"].as_i64(), w["spent_total"].as_i64()),
+        (Some(0), Some(10))
+    );
+    assert_eq!(w["balance"], 30 + 50 - 10);
+    let clean = app.verify().await;
+    assert!(clean.ok(), "{:?}", clean.mismatches);
+
+    // A total edited behind the ledger's back is reported, and the wallet's read shows nothing else.
+    exec(
+        &app,
+        &format!("UPDATE accounts SET issued_posted = issued_posted + 1 WHERE id = {a}"),
+    )
+    .await;
+    let report = app.verify().await;
+    assert!(
+        report
+            .mismatches
+            .iter()
+            .any(|m| m.starts_with(&format!("account {a} (")) && m.contains("stored")),
+        "{:?}",
+        report.mismatches
+    );
+    exec(
+        &app,
+        &format!("UPDATE accounts SET issued_posted = issued_posted - 1 WHERE id = {a}"),
+    )
+    .await;
+    assert!(app.verify().await.ok());
 }
 
 async fn verify_detects_tampering(app: TestApp) {

@@ -19,7 +19,8 @@ both_backends!(
     identical_provider_posts_on_two_instances_credit_once,
     a_retry_is_answered_after_the_providers_regions_were_narrowed,
     an_operator_record_stands_over_a_flagged_app_record,
-    an_operator_top_up_after_the_cap_is_a_credit
+    an_operator_top_up_after_the_cap_is_a_credit,
+    a_provider_batch_for_many_people_and_single_posts_on_another_instance_share_caps
 );
 
 both_backends_with!(an_operators_enormous_trip_is_held_for_review_too => |s| {
@@ -563,4 +564,72 @@ async fn an_operators_enormous_trip_is_held_for_review_too(app: TestApp) {
         .await;
     assert_eq!(approved.assert_status(200)["points"], 467, "{}", approved.text);
     assert_eq!(app.balance(&token).await, 467);
+}
+
+/// A provider's batch for several people is decided in memory and written in sets (their accounts, cap
+/// counters and issues together), each event standing alone: an unknown person, an invalid event and a
+/// repeat in the batch fail or replay alone, while the same provider's single posts for one of the people
+/// arrive on a second instance. Each person's daily cap holds across both, and verify passes.
+async fn a_provider_batch_for_many_people_and_single_posts_on_another_instance_share_caps(app: TestApp) {
+    let other = second_instance(&app).await;
+    let provider = onboard(&app).await;
+    let mut people = Vec::new();
+    for _ in 0..3 {
+        let (phone, password, user_id, _) = app.register().await;
+        people.push((app.token_of(&phone, &password).await, user_id));
+    }
+    // Walking is capped at 296 g a day (86 g a walk of 3 km, at least 22.5 minutes each).
+    let walk = |user_id: &str, id: &str, n: i64| {
+        json!({"user_id": user_id, "client_event_id": id, "activity_type": "walking", "region_code": "440300",
+            "occurred_at": (anchor() - Duration::minutes(5 + 23 * n)).to_rfc3339(),
+            "data": {"distance_m": 3000}})
+    };
+    let mut events: Vec<Value> = (0..5)
+        .map(|n| walk(&people[0].1, &format!("pb-0-{n}"), n))
+        .collect();
+    events.push(walk(&people[1].1, "pb-1-0", 0));
+    events.push(walk("999999999", "pb-nobody", 0));
+    events.push(json!({"user_id": people[2].1, "client_event_id": "pb-bad", "activity_type": "walking"}));
+    events.push(walk(&people[2].1, "pb-2-0", 0));
+    events.push(walk(&people[0].1, "pb-0-0", 0));
+    let singles: Vec<Value> = (5..9)
+        .map(|n| walk(&people[0].1, &format!("ps-0-{n}"), n))
+        .collect();
+    let signings: Vec<Signing<'_>> = singles.iter().map(|_| fresh(&provider)).collect();
+    let body = json!({"events": events});
+    let (batch, posts) = tokio::join!(
+        app.signed(
+            &provider,
+            "POST",
+            "/api/v1/provider/activities/batch",
+            Some(&body)
+        ),
+        futures_util::future::join_all(
+            signings
+                .iter()
+                .zip(&singles)
+                .map(|(signing, e)| send_signed(&other, signing, PATH, e))
+        )
+    );
+    let results = batch.assert_status(200)["results"].as_array().unwrap().clone();
+    let statuses: Vec<&str> = results.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(results.len(), 10);
+    assert_eq!(results[6]["error"]["code"], "unknown_user", "{statuses:?}");
+    assert_eq!(results[7]["error"]["code"], "validation_failed", "{statuses:?}");
+    assert_eq!(
+        results[0]["activity_id"], results[9]["activity_id"],
+        "the repeat is the first event"
+    );
+    // An operator's walk earns a point a gram: the points are the grams granted.
+    let granted = |r: &Value| r["points"].as_i64().unwrap_or(0);
+    let first: i64 = results[..5].iter().map(granted).sum::<i64>()
+        + posts.iter().map(|r| granted(r.assert_status(201))).sum::<i64>();
+    assert_eq!(first, 296, "{statuses:?}");
+    assert_eq!((granted(&results[5]), granted(&results[8])), (86, 86));
+    let balances = [296, 86, 86];
+    for ((token, _), want) in people.iter().zip(balances) {
+        assert_eq!(app.balance(token).await, want);
+    }
+    let report = app.verify().await;
+    assert!(report.ok(), "{:?}", report.mismatches);
 }

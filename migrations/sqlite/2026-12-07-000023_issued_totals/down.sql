@@ -1,0 +1,1 @@
+ALTER TABLE accounts DROP COLUMN issued_posted;
