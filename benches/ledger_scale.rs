@@ -91,10 +91,11 @@ fn fresh_database(backend: &str) -> String {
                 .rsplit_once('/')
                 .map_or(admin.clone(), |(b, _)| b.to_string());
             let mut pg = diesel::PgConnection::establish(&admin).expect("PostgreSQL");
-            pg.batch_execute(
-                "DROP DATABASE IF EXISTS tanhui_ledger_scale WITH (FORCE); CREATE DATABASE tanhui_ledger_scale",
-            )
-            .expect("a fresh database");
+            // Two statements: one string would run them in one transaction, which DROP DATABASE refuses.
+            pg.batch_execute("DROP DATABASE IF EXISTS tanhui_ledger_scale WITH (FORCE)")
+                .expect("the old database dropped");
+            pg.batch_execute("CREATE DATABASE tanhui_ledger_scale")
+                .expect("a fresh database");
             format!("{base}/tanhui_ledger_scale")
         }
         other => panic!("unknown backend {other}"),
@@ -257,7 +258,8 @@ fn build(conn: &mut AnyConnection, key: &PlatformKey, transfers: usize, wallets:
             .collect();
         conn.batch_execute(&format!(
             "UPDATE accounts SET credits_posted = v.c, debits_posted = v.d \
-             FROM (VALUES {}) AS v (id, c, d) WHERE accounts.id = v.id",
+             FROM (SELECT column1 AS id, column2 AS c, column3 AS d FROM (VALUES {}) AS rows) AS v \
+             WHERE accounts.id = v.id",
             values.join(", ")
         ))
         .unwrap();

@@ -162,9 +162,15 @@ impl Progress {
             if self.stage.is_some() {
                 eprintln!();
             }
+            // The first stage's clock runs from the start of the run (its first chunk took time too).
+            let started = if self.stage.is_some() {
+                now
+            } else {
+                self.started.unwrap_or(now)
+            };
             *self = Progress {
                 stage: Some(stage),
-                started: Some(now),
+                started: Some(started),
                 printed: None,
             };
         }
@@ -193,7 +199,10 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|k| k.expose_secret().to_string());
     let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
-    let mut shown = Progress::default();
+    let mut shown = Progress {
+        started: Some(std::time::Instant::now()),
+        ..Progress::default()
+    };
     let report = crate::verify::verify(&mut conn, &key.public_key_bytes(), |stage, done, total| {
         shown.report(stage, done, total)
     })?;

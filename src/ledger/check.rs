@@ -48,7 +48,7 @@ pub struct LedgerCheck {
 
 /// Rows read per statement: large enough that the round trips do not count, small enough that a
 /// ledger of millions is never held in memory at once.
-pub const TRANSFERS_PER_PAGE: i64 = 10_000;
+const TRANSFERS_PER_PAGE: i64 = 10_000;
 
 /// Block headers read per statement.
 const BLOCKS_PER_PAGE: i64 = 1_000;
@@ -123,8 +123,9 @@ impl Members {
         if self.chunk.is_empty() && !self.exhausted {
             let (height, index) = self.after;
             // A row-value comparison: both backends walk the (block_height, leaf_index) index from it.
-            let page: Vec<MemberRow> = block_transfers::table
-                .left_join(transfers::table.on(transfers::id.eq(block_transfers::transfer_id)))
+            // The rows are then fetched by id, not joined: joined, PostgreSQL hashes the whole transfers
+            // table for a chunk whenever it estimates few members are left.
+            let keys: Vec<(i64, i64, i64)> = block_transfers::table
                 .filter(
                     sql::<Bool>("(block_transfers.block_height, block_transfers.leaf_index) > (")
                         .bind::<BigInt, _>(height)
@@ -138,9 +139,19 @@ impl Members {
                     block_transfers::transfer_id,
                     block_transfers::block_height,
                     block_transfers::leaf_index,
-                    Option::<TransferRow>::as_select(),
                 ))
                 .load(conn)?;
+            let mut rows: HashMap<i64, TransferRow> = transfers::table
+                .filter(transfers::id.eq_any(keys.iter().map(|k| k.0).collect::<Vec<_>>()))
+                .select(TransferRow::as_select())
+                .load(conn)?
+                .into_iter()
+                .map(|t| (t.id, t))
+                .collect();
+            let page: Vec<MemberRow> = keys
+                .into_iter()
+                .map(|(id, height, index)| (id, height, index, rows.remove(&id)))
+                .collect();
             self.exhausted = (page.len() as i64) < TRANSFERS_PER_PAGE;
             if let Some(last) = page.last() {
                 self.after = (last.1, last.2);
