@@ -38,7 +38,9 @@ where
         loop {
             ticker.tick().await;
             let task_state = state.clone();
-            if let Err(e) = state.db.run(move |conn| step(conn, &task_state)).await {
+            let result = state.db.run(move |conn| step(conn, &task_state)).await;
+            state.metrics.background_run(name, result.is_ok());
+            if let Err(e) = result {
                 tracing::warn!(
                     task = name,
                     error = e.log_message(),
@@ -63,6 +65,7 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
                 state.settings.ledger.seal_max_transfers,
                 &state.clock,
             )? {
+                state.metrics.block_sealed();
                 tracing::debug!(
                     height = block.height,
                     transfers = block.transfer_count,
@@ -77,7 +80,7 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
     );
     every(
         Duration::from_millis(ledger.expiry_sweep_interval_ms),
-        "hold expiry",
+        "hold_expiry",
         state,
         |conn, state| {
             let now = state.clock.now_naive();
@@ -143,7 +146,7 @@ fn in_batches(
 /// Sweeps what is past its retention every `retention.sweep_interval_secs`.
 pub fn spawn_retention_sweep(state: Arc<AppState>) {
     let interval = Duration::from_secs(state.settings.retention.sweep_interval_secs);
-    every(interval, "retention sweep", state, |conn, state| {
+    every(interval, "retention_sweep", state, |conn, state| {
         let swept = sweep_retention(conn, state.clock.now_naive(), &state.settings)?;
         if swept != Swept::default() {
             tracing::info!(

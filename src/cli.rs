@@ -32,6 +32,14 @@ pub enum Command {
     /// Load a demo world (people with points, a partner of each kind with offers, a data provider)
     /// into an empty database, and print what to try next.
     Demo,
+    /// Copy the SQLite database, while the service runs, into a new file at PATH (a consistent snapshot,
+    /// `VACUUM INTO`). Refuses an existing file, and PostgreSQL (use pg_dump or pg_basebackup there).
+    Backup {
+        /// Where the copy goes; must not exist yet.
+        path: std::path::PathBuf,
+    },
+    /// Ask the local server's `/readyz` (the container's health check): exits 0 when it answers 200.
+    Healthcheck,
     /// Manage administrators.
     Admin {
         #[command(subcommand)]
@@ -87,6 +95,12 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Verify => verify(settings),
+        Command::Backup { path } => {
+            let copied = crate::db::backup::sqlite_into(&settings.database, &path)?;
+            println!("backed up {copied} bytes to {}", path.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Healthcheck => Ok(healthcheck(&settings.server)),
         Command::Demo => {
             let base_url = format!("http://{}:{}", settings.server.host, settings.server.port);
             let state = runtime()?.block_on(startup::build_state(settings, Clock::system()))?;
@@ -131,6 +145,46 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 created.user_id, created.account_id
             );
             Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// How long the health check waits for the whole answer: a probe that hangs is a failed probe.
+const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// GET /readyz on this machine's listener with a plain HTTP/1.0 request (the image has no curl).
+fn healthcheck(server: &crate::config::ServerSettings) -> ExitCode {
+    use std::io::{Read, Write};
+    // A server listening on every address is reached on loopback.
+    let host = match server.host.as_str() {
+        "0.0.0.0" => "127.0.0.1",
+        "::" | "[::]" => "::1",
+        host => host,
+    };
+    let address = (host, server.port);
+    let probe = || -> std::io::Result<String> {
+        let target = std::net::ToSocketAddrs::to_socket_addrs(&address)?
+            .next()
+            .ok_or_else(|| std::io::Error::other("no address"))?;
+        let mut stream = std::net::TcpStream::connect_timeout(&target, HEALTHCHECK_TIMEOUT)?;
+        stream.set_read_timeout(Some(HEALTHCHECK_TIMEOUT))?;
+        stream.set_write_timeout(Some(HEALTHCHECK_TIMEOUT))?;
+        stream.write_all(b"GET /readyz HTTP/1.0\r\nHost: localhost\r\n\r\n")?;
+        let mut head = [0u8; 64];
+        let n = stream.read(&mut head)?;
+        Ok(String::from_utf8_lossy(&head[..n]).into_owned())
+    };
+    match probe() {
+        Ok(answer) if answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200") => {
+            ExitCode::SUCCESS
+        }
+        Ok(answer) => {
+            eprintln!("not ready: {}", answer.lines().next().unwrap_or(""));
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("no answer from {}:{}: {e}", address.0, address.1);
+            ExitCode::FAILURE
         }
     }
 }

@@ -43,6 +43,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     pub workers: usize,
     pub trusted_proxies: Vec<IpAddr>,
+    /// When set, `/metrics` is served on this port (on `host`) instead of the main one.
+    #[serde(default)]
+    pub metrics_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -105,7 +105,31 @@ pub struct World {
     pub provider: Credentials,
     pub offer_ids: Vec<i64>,
     pub points: Vec<i64>,
+    /// The crowd behind the dashboard: people, and their activities credited or capped.
+    pub crowd: (usize, usize),
 }
+
+/// Where the crowd lives, and how many of them: east, central and west (the study's three belts), so the
+/// public dashboard has something to compare.
+const CROWD: [(&str, usize); 14] = [
+    ("440300", 6),
+    ("440100", 4),
+    ("310000", 4),
+    ("330100", 3),
+    ("110000", 3),
+    ("370200", 2),
+    ("420100", 5),
+    ("410100", 3),
+    ("430000", 3),
+    ("340000", 2),
+    ("510100", 5),
+    ("500000", 3),
+    ("610000", 2),
+    ("530000", 2),
+];
+
+/// Days back the crowd's activities go.
+const CROWD_DAYS: i64 = 120;
 
 /// Loads the demo world; refuses when the database already has users.
 pub fn load(state: &AppState) -> Result<World, ApiError> {
@@ -160,11 +184,13 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         &bikes,
         state.clock.now_naive(),
     )?;
+    let crowd = crowd(state, &mut conn)?;
     Ok(World {
         partners: partners_made,
         provider,
         offer_ids,
         points,
+        crowd,
     })
 }
 
@@ -288,6 +314,137 @@ fn earn(
     Ok(earned)
 }
 
+/// A small deterministic generator (xorshift64*): the same demo every time, no dependency.
+struct Dice(u64);
+
+impl Dice {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number in `[low, high]`.
+    fn between(&mut self, low: i64, high: i64) -> i64 {
+        let span = u64::try_from(high - low + 1).unwrap_or(1).max(1);
+        low + i64::try_from(self.next() % span).unwrap_or(0)
+    }
+
+    /// True `percent` times in a hundred.
+    fn chance(&mut self, percent: i64) -> bool {
+        self.between(0, 99) < percent
+    }
+}
+
+/// Registers the crowd and posts their last months of metro rides, walks and bike rides through
+/// ingestion, a day per group commit, each day's events validated as if posted that evening (so none is
+/// late); returns (people, activities counted). More people are active in recent weeks than months ago.
+fn crowd(state: &AppState, conn: &mut AnyConnection) -> Result<(usize, usize), ApiError> {
+    let mut people: Vec<Poster> = Vec::new();
+    for (region, count) in CROWD {
+        for _ in 0..count {
+            let phone = format!("1380001{:04}", people.len());
+            let name = format!("绿友{:02}", people.len() + 1);
+            let (user_id, account_id) = register(state, conn, &phone, &name, region, USER_PASSWORD, None)?;
+            people.push(Poster {
+                user_id,
+                account_id,
+                home_region: region.into(),
+                provider_id: None,
+            });
+        }
+    }
+    people.sort_by_key(|p| p.account_id);
+    let catalog = state.catalog.get();
+    let mut dice = Dice(0x7461_6e68_7569_2026);
+    let mut counted = 0;
+    for days_ago in (1..=CROWD_DAYS).rev() {
+        let day = (state.clock.now() + Duration::hours(8)).date_naive() - Duration::days(days_ago);
+        let local = |hour: i64, minute: i64| {
+            day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc() - Duration::hours(8)
+                + Duration::minutes(hour * 60 + minute)
+        };
+        let posted = local(23, 0);
+        let active_percent = 25 + 35 * (CROWD_DAYS - days_ago) / CROWD_DAYS;
+        let mut events = Vec::new();
+        for person in &people {
+            if !dice.chance(active_percent) {
+                continue;
+            }
+            for (slot, trip) in day_of_trips(&mut dice).into_iter().enumerate() {
+                let (activity_type, start_minute, minutes, data) = trip;
+                let start = local(0, start_minute);
+                let request: ActivityRequest = serde_json::from_value(serde_json::json!({
+                    "client_event_id": format!("demo-{day}-{slot}"),
+                    "activity_type": activity_type,
+                    "occurred_at": start.to_rfc3339(),
+                    "ended_at": (start + Duration::minutes(minutes)).to_rfc3339(),
+                    "evidence": "trace",
+                    "data": data,
+                }))
+                .map_err(ApiError::internal)?;
+                let digest = request::digest(&request)?;
+                events.push(request::validate(
+                    request,
+                    digest,
+                    person.clone(),
+                    &catalog,
+                    posted,
+                    &state.settings.activities,
+                )?);
+            }
+        }
+        let mut cx = ingest::Context {
+            settings: &state.settings.activities,
+            catalog: &catalog,
+            issuance: &mut IssuanceAccounts::default(),
+            now: posted.naive_utc(),
+            planning: Planning::EachTime,
+        };
+        let group: Vec<&crate::activities::model::Event> = events.iter().collect();
+        let answers = db::transaction(conn, Tx::Write, |conn| group::ingest_group(conn, &mut cx, &group))?;
+        counted += answers
+            .into_iter()
+            .filter(|a| matches!(a, Ok(Outcome::Created(r)) if r.status.is_counted()))
+            .count();
+    }
+    Ok((people.len(), counted))
+}
+
+/// One person's trips on an active day: (type, start in minutes after local midnight, minutes, data).
+fn day_of_trips(dice: &mut Dice) -> Vec<(&'static str, i64, i64, serde_json::Value)> {
+    let mut trips = Vec::new();
+    if dice.chance(80) {
+        let km = dice.between(4, 25);
+        trips.push((
+            "transit.metro",
+            7 * 60 + dice.between(0, 90),
+            km * 2 + 10,
+            serde_json::json!({"distance_m": km * 1000, "count": 1}),
+        ));
+    }
+    if dice.chance(45) {
+        let km = dice.between(1, 5);
+        trips.push((
+            "walking",
+            12 * 60,
+            km * 15,
+            serde_json::json!({"distance_m": km * 1000}),
+        ));
+    }
+    if dice.chance(35) {
+        let km = dice.between(1, 6);
+        trips.push((
+            "cycling.bikeshare",
+            18 * 60 + dice.between(0, 60),
+            km * 4,
+            serde_json::json!({"distance_m": km * 1000}),
+        ));
+    }
+    trips
+}
+
 /// The guide printed after loading: who is who, and five commands to earn and redeem.
 pub fn guide(world: &World, base_url: &str) -> String {
     let mut out = String::new();
@@ -303,6 +460,12 @@ pub fn guide(world: &World, base_url: &str) -> String {
             person.name, person.region, person.phone
         );
     }
+    let (people, activities) = world.crowd;
+    let _ = writeln!(
+        out,
+        "{activities} activities of {people} more people in east, central and west China over the last \
+         {CROWD_DAYS} days: see {base_url}/dashboard (phones 13800010000…, password {USER_PASSWORD})"
+    );
     let _ = writeln!(
         out,
         "\nPartners (sign their calls with these; the secrets are shown only now):"

@@ -5,15 +5,15 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, offers, partners,
-    providers, publication, redemptions, region_parameters,
+    accounts, activities, audit, bindings, error, governance, health, ledger, methodology, metrics, offers,
+    partners, providers, publication, redemptions, region_parameters, stats,
 };
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Tanhui API", version = "1", description = "Carbon-inclusive personal credit: quantify low-carbon actions, issue and move points, redeem them with partners."),
     paths(
-        health::healthz, health::readyz,
+        health::healthz, health::readyz, metrics::metrics,
         accounts::handlers::register, accounts::handlers::login, accounts::handlers::refresh,
         accounts::handlers::logout, accounts::me::me, accounts::me::update_me, accounts::me::change_password,
         accounts::me::my_summary, accounts::me::lookup,
@@ -48,6 +48,7 @@ use crate::{
         redemptions::handlers::partner_redemptions, redemptions::handlers::partner_capture, redemptions::handlers::partner_void,
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
+        stats::handlers::reductions,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -60,7 +61,8 @@ use crate::{
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
         (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
-        (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"))
+        (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
+        (name = "statistics", description = "Public statistics of what was granted, by region, type and time"))
 )]
 pub struct ApiDoc;
 

@@ -25,11 +25,13 @@ use crate::http::{fallback, nul};
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer;
 use crate::methodology::cache::CatalogCache;
+use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology, offers,
-    openapi, partners, providers, publication, redemptions, region_parameters, telemetry,
+    accounts, activities, audit, background, bindings, governance, health, keys, ledger, methodology,
+    metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters, stats,
+    telemetry,
 };
 
 /// Connects to the database and applies migrations.
@@ -90,11 +92,13 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             SecretBox::from_hex(&secrets_key).map_err(|e| anyhow::anyhow!("auth.secrets_key: {e}"))?;
         (Arc::new(catalog), platform_key, secrets)
     };
+    let metrics = Arc::new(Metrics::new());
     let ingest = writer::start(
         db.clone(),
         settings.activities.clone(),
         clock.clone(),
         catalog.clone(),
+        metrics.clone(),
     );
     let transfers = transfer_writer::start(
         db.clone(),
@@ -104,6 +108,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
             writers: settings.ledger.transfer_writers,
         },
         clock.clone(),
+        metrics.transfers.clone(),
     );
     let sessions = SessionRevocations::new(db.clone(), clock.clone(), settings.auth.access_token_ttl_secs);
     Ok(AppState {
@@ -120,6 +125,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         settings: Arc::new(settings),
         db,
         cache,
+        metrics,
     })
 }
 
@@ -145,6 +151,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(providers::routes)
                 .configure(bindings::handlers::routes)
                 .configure(publication::handlers::routes)
+                .configure(stats::handlers::routes)
                 .configure(partners::routes)
                 .configure(offers::routes)
                 .configure(redemptions::routes)
@@ -158,6 +165,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The listener of `/metrics` when `server.metrics_port` is set.
+    metrics_server: Option<(u16, Server)>,
     state: web::Data<AppState>,
 }
 
@@ -177,10 +186,16 @@ impl Application {
         let server_settings = state.settings.server.clone();
         let app_state = state.clone();
         let body_limit = BodyLimit(server_settings.body_limit_bytes);
+        let metrics_apart = server_settings.metrics_port.is_some();
         let mut server = HttpServer::new(move || {
             App::new()
                 .app_data(app_state.clone())
                 .app_data(body_limit)
+                .configure(|cfg| {
+                    if !metrics_apart {
+                        metrics::routes(cfg);
+                    }
+                })
                 .configure(configure)
                 .wrap(
                     ErrorHandlers::new()
@@ -189,12 +204,17 @@ impl Application {
                 )
                 .wrap(from_fn(nul::refuse_in_url))
                 .wrap(from_fn(telemetry::request_span))
+                .wrap(from_fn(metrics::record_request))
         })
         .shutdown_timeout(server_settings.shutdown_timeout_secs)
         .listen(listener)?;
         if server_settings.workers > 0 {
             server = server.workers(server_settings.workers);
         }
+        let metrics_server = match server_settings.metrics_port {
+            Some(port) => Some(metrics_listener(&server_settings.host, port, state.clone())?),
+            None => None,
+        };
         state.catalog.clone().spawn_refresher(state.db.clone());
         state.sessions.clone().spawn_feed();
         background::spawn_ledger_tasks(state.clone().into_inner());
@@ -203,6 +223,7 @@ impl Application {
         Ok(Application {
             port,
             server: server.run(),
+            metrics_server,
             state,
         })
     }
@@ -211,12 +232,47 @@ impl Application {
         self.port
     }
 
+    /// The port `/metrics` is served on when it has a listener of its own.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
+    }
+
     pub fn state(&self) -> web::Data<AppState> {
         self.state.clone()
     }
 
     /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let Some((_, metrics_server)) = self.metrics_server else {
+            return self.server.await;
+        };
+        let metrics_handle = metrics_server.handle();
+        actix_web::rt::spawn(metrics_server);
+        let served = self.server.await;
+        metrics_handle.stop(true).await;
+        served
     }
+}
+
+/// A second listener serving only `/metrics` (one worker: a scrape every few seconds), so that the main
+/// port, which may face the internet, need not expose it.
+fn metrics_listener(host: &str, port: u16, state: web::Data<AppState>) -> anyhow::Result<(u16, Server)> {
+    let address = format!("{host}:{port}");
+    let listener = TcpListener::bind(&address)
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address} for metrics: {e}"))?;
+    let port = listener.local_addr()?.port();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .configure(metrics::routes)
+            .default_service(web::to(|| async {
+                Err::<actix_web::HttpResponse, _>(ApiError::not_found("only /metrics is served here"))
+            }))
+    })
+    .workers(1)
+    .disable_signals()
+    .listen(listener)?
+    .run();
+    tracing::info!(%address, port, "metrics listening");
+    Ok((port, server))
 }

@@ -14,6 +14,7 @@ use crate::db::Db;
 use crate::ledger::signing::PlatformKey;
 use crate::ledger::transfer_writer::TransferQueue;
 use crate::methodology::cache::CatalogCache;
+use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 
 pub struct AppState {
@@ -32,4 +33,5 @@ pub struct AppState {
     pub ingest: IngestQueue,
     pub transfers: TransferQueue,
     pub secrets: SecretBox,
+    pub metrics: Arc<Metrics>,
 }

@@ -8,7 +8,8 @@
 //!    accounts are locked first, see `caps`) and written back in one upsert;
 //! 4. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
 //!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
-//!    with its transfer.
+//!    with its transfer;
+//! 5. the statistics' rollups of what was granted (`stats::rollup`), one statement per table.
 //!
 //! An event whose `client_event_id` came earlier in the group is written after the rest, alone, so it
 //! finds the stored one and replays it. A database failure fails the whole group (the writer then writes
@@ -32,6 +33,7 @@ use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
 use crate::ledger::service::{Cause, Kind};
 use crate::ledger::store::AccountRow;
+use crate::stats::rollup;
 use diesel::QueryResult;
 
 /// Ingests `events` (sorted by account) inside the caller's transaction; one answer per event, in order.
@@ -141,6 +143,11 @@ fn write_decided(
         .map(|(((i, verdict), &id), &transfer)| verdict.row(events[*i], id, transfer, cx.now))
         .collect();
     insert_activities(conn, &rows)?;
+    let counted: Vec<_> = decided
+        .iter()
+        .filter_map(|(i, verdict)| verdict.counted(events[*i]))
+        .collect();
+    rollup::record(conn, &counted)?;
     Ok(())
 }
 

@@ -20,6 +20,7 @@ use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
 use crate::methodology::quantify::Quantified;
+use crate::stats::rollup::Counted;
 
 /// What stays the same for every event of a batch.
 pub struct Context<'a> {
@@ -216,6 +217,19 @@ impl Decided {
                 .map(|q| q.quantity.breakdown.clone())
                 .unwrap_or_default(),
         }
+    }
+
+    /// What the statistics add up of the event, if they count it.
+    pub fn counted<'a>(&self, event: &'a Event) -> Option<Counted<'a>> {
+        self.status.is_counted().then(|| Counted {
+            account_id: event.poster.account_id,
+            local_day: &event.local_day,
+            region_code: &event.region_code,
+            activity_type: &event.activity_type,
+            granted_g: self.granted_g,
+            reduction_g: event.quantified.as_ref().map_or(0, |q| q.quantity.reduction_g),
+            points: self.points,
+        })
     }
 
     /// The activity's row, with its id and issue transfer.

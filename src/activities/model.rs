@@ -24,6 +24,13 @@ crate::text_enum! {
     }
 }
 
+impl Status {
+    /// Whether the statistics count it: what was granted (credited, or capped to nothing).
+    pub fn is_counted(self) -> bool {
+        matches!(self, Status::Credited | Status::Capped)
+    }
+}
+
 crate::text_enum! {
     /// Why an activity was granted less than it claimed, flagged or rejected, or what it superseded.
     pub enum Reason {

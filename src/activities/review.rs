@@ -20,6 +20,7 @@ use crate::governance::{OutOfScope, Scope};
 use crate::ledger::batch;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::methodology::requantify::{requantify, RequantifyError};
+use crate::stats::rollup::{self, Counted};
 
 crate::text_enum! {
     /// An administrator's decision on a flagged activity.
@@ -118,6 +119,21 @@ struct Settled {
     points: i64,
 }
 
+impl Settled {
+    /// What the statistics add up of the activity once decided so.
+    fn counted<'a>(&self, row: &'a ActivityRow) -> Counted<'a> {
+        Counted {
+            account_id: row.account_id,
+            local_day: &row.local_day,
+            region_code: &row.region_code,
+            activity_type: &row.activity_type,
+            granted_g: self.granted_g,
+            reduction_g: row.reduction_g,
+            points: self.points,
+        }
+    }
+}
+
 /// Decides a flagged activity in one transaction: its new status and grant, the points issued, the audit
 /// entry. Returns its client's answer as it now stands.
 pub fn decide(
@@ -142,6 +158,9 @@ pub fn decide(
             Decision::Approve => approve(conn, catalog, settings, &before, &mut result)?,
         };
         store_decision(conn, review, &settled, &result)?;
+        if settled.status.is_counted() {
+            rollup::record(conn, &[settled.counted(&before)])?;
+        }
         let transfer_id = issue(conn, &before, settled.points, review.at)?;
         diesel::update(activities::table.find(review.activity_id))
             .set(activities::transfer_id.eq(transfer_id))

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::group::ingest_group;
 use super::ingest::Context;
-use super::model::{Answer, Event};
+use super::model::{Answer, Event, Outcome};
 use crate::clock::Clock;
 use crate::config::ActivitySettings;
 use crate::db::group_commit::{self, Batching, Queue, WriterConnection};
@@ -19,6 +19,7 @@ use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::ledger::service::IssuanceAccounts;
 use crate::methodology::cache::CatalogCache;
+use crate::metrics::Metrics;
 
 type Answers = Vec<Answer>;
 
@@ -27,18 +28,26 @@ pub type IngestQueue = Queue<Event, Answer>;
 
 /// Starts `settings.writers` ingest writers; they stop when the last queue handle is dropped. The rows
 /// they write are stamped with `clock`'s time, and judged by the activity types of `catalog` as it is then.
-pub fn start(db: Db, settings: ActivitySettings, clock: Clock, catalog: Arc<CatalogCache>) -> IngestQueue {
+/// What each commit recorded goes to `metrics` once it is durable.
+pub fn start(
+    db: Db,
+    settings: ActivitySettings,
+    clock: Clock,
+    catalog: Arc<CatalogCache>,
+    metrics: Arc<Metrics>,
+) -> IngestQueue {
     let batching = Batching {
         window: Duration::from_millis(settings.batch_window_ms),
         max: settings.batch_max,
         writers: settings.writers,
     };
-    Queue::start("ingest-writer", batching, move || {
-        let (mut conn, settings, clock, catalog) = (
+    Queue::start("ingest-writer", batching, metrics.ingest.clone(), move || {
+        let (mut conn, settings, clock, catalog, metrics) = (
             WriterConnection::new(db.clone()),
             settings.clone(),
             clock.clone(),
             catalog.clone(),
+            metrics.clone(),
         );
         let mut issuance = IssuanceAccounts::default();
         move |events: &[&Event]| {
@@ -49,7 +58,14 @@ pub fn start(db: Db, settings: ActivitySettings, clock: Clock, catalog: Arc<Cata
                 issuance: &mut issuance,
                 clock: &clock,
             };
-            write_in_account_order(&mut conn, &mut writing, events)
+            let answers = write_in_account_order(&mut conn, &mut writing, events);
+            for answer in &answers {
+                // A replay was counted when it was first written.
+                if let Ok(Outcome::Created(result)) = answer {
+                    metrics.activity_recorded(result.status.as_str(), result.points);
+                }
+            }
+            answers
         }
     })
 }

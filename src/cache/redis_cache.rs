@@ -14,6 +14,7 @@ pub struct RedisCache {
 }
 
 fn err(e: redis::RedisError) -> CacheError {
+    crate::metrics::REDIS_ERRORS.inc();
     CacheError(e.to_string())
 }
 

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::{AnyConnection, Db, Tx};
 use crate::error::ApiError;
+use crate::metrics::BatchMetrics;
 
 /// An item's answer.
 pub type Answer<X> = Result<X, ApiError>;
@@ -119,8 +120,9 @@ impl<T, A> Clone for Queue<T, A> {
 impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
     /// Starts `batching.writers` threads named `name-N`. Each calls `writer()` once for its own state, then
     /// hands it every batch: the items of whole jobs in arrival order, to be answered in the same order.
-    /// The threads stop when the last queue handle is dropped.
-    pub fn start<M, W>(name: &str, batching: Batching, writer: M) -> Queue<T, A>
+    /// The threads stop when the last queue handle is dropped. Each batch's size and the time its write
+    /// and commit took go to `metrics`.
+    pub fn start<M, W>(name: &str, batching: Batching, metrics: BatchMetrics, writer: M) -> Queue<T, A>
     where
         M: Fn() -> W + Send + Sync + 'static,
         W: FnMut(&[&T]) -> Vec<A>,
@@ -130,13 +132,13 @@ impl<T: Send + 'static, A: Send + 'static> Queue<T, A> {
         let receiver = Arc::new(Mutex::new(receiver));
         let writer = Arc::new(writer);
         for i in 0..batching.writers.max(1) {
-            let (receiver, writer) = (receiver.clone(), writer.clone());
+            let (receiver, writer, metrics) = (receiver.clone(), writer.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
                 .spawn(move || {
                     let mut write = writer();
                     while let Some(batch) = next_batch(&receiver, batching.window, batching.max) {
-                        answer(batch, &mut write);
+                        answer(batch, &mut write, &metrics);
                     }
                 })
                 .expect("spawn a group-commit writer");
@@ -212,10 +214,12 @@ fn next_batch<T, A>(
 }
 
 /// Writes one batch and sends each job its share of the answers.
-fn answer<T, A>(batch: Vec<Job<T, A>>, write: &mut impl FnMut(&[&T]) -> Vec<A>) {
+fn answer<T, A>(batch: Vec<Job<T, A>>, write: &mut impl FnMut(&[&T]) -> Vec<A>, metrics: &BatchMetrics) {
     let items: Vec<&T> = batch.iter().flat_map(|job| job.items.iter()).collect();
     let expected = items.len();
+    let started = Instant::now();
     let mut answers = write(&items).into_iter();
+    metrics.observe(expected, started.elapsed());
     debug_assert_eq!(answers.len(), expected, "one answer per item");
     for job in batch {
         let mine: Vec<A> = answers.by_ref().take(job.items.len()).collect();
@@ -236,7 +240,7 @@ mod tests {
             max: 100,
             writers: 1,
         };
-        let queue: Queue<u32, u32> = Queue::start("test-writer", batching, || {
+        let queue: Queue<u32, u32> = Queue::start("test-writer", batching, BatchMetrics::detached(), || {
             |items: &[&u32]| items.iter().map(|&&n| n * 10).collect()
         });
         let (a, b, c) = tokio::join!(

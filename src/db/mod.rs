@@ -3,6 +3,7 @@
 //! The backend is chosen by the URL scheme (`sqlite://…` or `postgres://…`). Blocking diesel work runs on
 //! actix's blocking thread pool through [`Db::run`], so async workers never wait on the database.
 
+pub mod backup;
 mod checkpoint;
 pub mod columns;
 pub mod group_commit;
@@ -245,6 +246,11 @@ impl Db {
         };
         conn.batch_execute(&session).map_err(|e| unavailable(e.into()))?;
         Ok(conn)
+    }
+
+    /// How many connections the pool holds and how many of them are idle.
+    pub fn pool_state(&self) -> r2d2::State {
+        self.pool.state()
     }
 
     pub fn get(&self) -> Result<PooledConn, ApiError> {

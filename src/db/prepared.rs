@@ -101,7 +101,7 @@ impl<'a, ST> Dynamic<'a, ST> {
         }
     }
 
-    fn planned(mut self, planning: Planning) -> Dynamic<'a, ST> {
+    pub fn planned(mut self, planning: Planning) -> Dynamic<'a, ST> {
         self.planning = planning;
         self
     }
@@ -280,6 +280,36 @@ where
     R: Columns<T>,
 {
     execute_all(conn, inserts(rows, &on_conflict_update::<K, T, R>()))
+}
+
+/// [`insert_rows`], where a row whose key (the columns declared by `K`) is stored already adds its other
+/// declared columns to the stored ones (`ON CONFLICT (key) DO UPDATE SET c = table.c + excluded.c`): a
+/// counter's increments, summed by the database under the row's lock.
+pub fn add_rows<K, T, R>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize>
+where
+    K: Columns<T>,
+    R: Columns<T>,
+{
+    let set: Vec<String> = R::NAMES
+        .iter()
+        .filter(|column| !K::NAMES.contains(column))
+        .map(|column| format!("{column} = {}.{column} + excluded.{column}", R::TABLE))
+        .collect();
+    let then = format!(
+        " ON CONFLICT ({}) DO UPDATE SET {}",
+        K::NAMES.join(", "),
+        set.join(", ")
+    );
+    execute_all(conn, inserts(rows, &then))
+}
+
+/// [`insert_rows`], leaving out the rows whose key is stored already (`ON CONFLICT DO NOTHING`).
+pub fn insert_new_rows<T, R: Columns<T>>(
+    conn: &mut AnyConnection,
+    _table: T,
+    rows: &[R],
+) -> QueryResult<usize> {
+    execute_all(conn, inserts(rows, " ON CONFLICT DO NOTHING"))
 }
 
 fn execute_all<'r>(

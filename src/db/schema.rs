@@ -10,6 +10,7 @@ diesel::table! {
         macro_region -> Nullable<Text>,
         nbs_region -> Nullable<Text>,
         grid_region -> Nullable<Text>,
+        population_2020 -> Nullable<BigInt>,
     }
 }
 
@@ -413,6 +414,48 @@ diesel::joinable!(users -> accounts (account_id));
 diesel::joinable!(users -> regions (region_code));
 diesel::joinable!(refresh_tokens -> users (user_id));
 diesel::joinable!(role_grants -> users (user_id));
+
+diesel::table! {
+    stats_days (local_day, region_code, activity_type) {
+        local_day -> Text,
+        region_code -> Text,
+        activity_type -> Text,
+        granted_g -> BigInt,
+        reduction_g -> BigInt,
+        points -> BigInt,
+        activities -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_months (month, region_code, activity_type) {
+        month -> Text,
+        region_code -> Text,
+        activity_type -> Text,
+        granted_g -> BigInt,
+        reduction_g -> BigInt,
+        points -> BigInt,
+        activities -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_day_accounts (local_day, region_code, activity_type, account_id) {
+        local_day -> Text,
+        region_code -> Text,
+        activity_type -> Text,
+        account_id -> BigInt,
+    }
+}
+
+diesel::table! {
+    stats_month_accounts (month, region_code, activity_type, account_id) {
+        month -> Text,
+        region_code -> Text,
+        activity_type -> Text,
+        account_id -> BigInt,
+    }
+}
 
 diesel::allow_tables_to_appear_in_same_query!(
     regions,

@@ -32,6 +32,7 @@ use crate::db::{AnyConnection, Db};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::idempotency::{self, Answered};
+use crate::metrics::BatchMetrics;
 
 /// A validated transfer request.
 #[derive(Debug)]
@@ -62,8 +63,8 @@ pub type StatusAndBody = (StatusCode, String);
 
 pub type TransferQueue = Queue<TransferJob, Answer<StatusAndBody>>;
 
-pub fn start(db: Db, batching: Batching, clock: Clock) -> TransferQueue {
-    Queue::start("transfer-writer", batching, move || {
+pub fn start(db: Db, batching: Batching, clock: Clock, metrics: BatchMetrics) -> TransferQueue {
+    Queue::start("transfer-writer", batching, metrics, move || {
         let mut conn = WriterConnection::new(db.clone());
         let clock = clock.clone();
         move |jobs: &[&TransferJob]| {

@@ -185,6 +185,19 @@ async fn demo_world(backend: Backend) {
         )
         .await;
     assert_eq!(redeemed.assert_status(201)["status"], "held");
+    // The dashboard's statistics have months of activity in each of east, central and west.
+    let from = (chrono::Utc::now() - chrono::Duration::days(200)).format("%Y-%m-%dT%H:%M:%SZ");
+    let belts = app
+        .get(
+            &format!("/api/v1/public/stats/reductions?group_by=macro_region&from={from}"),
+            None,
+        )
+        .await;
+    let belts = belts.assert_status(200).clone();
+    assert!(belts["totals"]["activities"].as_i64().unwrap() > 2000, "{belts}");
+    for belt in belts["items"].as_array().unwrap() {
+        assert!(belt["active_accounts"].as_i64().unwrap() >= 10, "{belts}");
+    }
     let verify = tanhui()
         .env("TANHUI__DATABASE__URL", &settings.database.url)
         .arg("verify")

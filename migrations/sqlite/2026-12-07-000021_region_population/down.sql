@@ -1,0 +1,1 @@
+ALTER TABLE regions DROP COLUMN population_2020;
