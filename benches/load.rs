@@ -10,8 +10,10 @@
 //! (redemptions of one offer with a large stock, one hot stock row / spread over 256 offers),
 //! `sqlite-ceiling` (the reference: one credit per durable transaction, no HTTP), `http-floor` (a GET of
 //! `/healthz`: what the load generator and the HTTP stack reach with no database work), `wallet` (the HTTP
-//! floor (`wallet-floor`), then `GET /wallet` of 256 people, of one new wallet and of one with 100,000 transfers, side by
-//! side in one run).
+//! floor (`wallet-floor`), then `GET /wallet` of 256 people, of one new wallet and of one with 100,000
+//! transfers, side by side in one run), `deep-pages` (page 1 and page 1,000 of one person's activities and
+//! transfers, 50 a page, 60,000 of each), `read-mix` (80 % reads: wallet, activity list, offers; 20 %
+//! activity posts; the peak, then the p99 at half of it, paced open loop).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -267,6 +269,61 @@ where
     }
 }
 
+/// A GET as a signed-in user.
+fn get_as(path: impl Into<String>, token: &str) -> Request {
+    let mut request = Request::get(path);
+    request.token = Some(token.to_string());
+    request
+}
+
+/// Rows of one person's history written straight into the database (through the service this would take
+/// minutes): `count` copies of their one posted activity, and `count` issues of one point to their wallet.
+/// Returns the cursors that open page 1,000 (50 a page) of `/activities` and `/wallet/transfers`.
+fn deepen(settings: &Settings, account: &str, count: usize) -> (String, String) {
+    use diesel::prelude::*;
+    use diesel::sql_types::BigInt;
+    #[derive(QueryableByName)]
+    struct Id {
+        #[diesel(sql_type = BigInt)]
+        id: i64,
+    }
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let mut conn = db.get().expect("connection");
+    let numbers =
+        format!("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) ");
+    diesel::sql_query(format!(
+        "{numbers}INSERT INTO activities (account_id, user_id, client_event_id, request_hash, activity_type, \
+         region_code, occurred_at, ended_at, local_day, evidence, provider_id, data, status, reasons, \
+         methodology_id, reduction_g, granted_g, points, breakdown, transfer_id, created_at, region_parameters_id) \
+         SELECT a.account_id, a.user_id, 'deep-' || n.i, a.request_hash, a.activity_type, a.region_code, \
+         a.occurred_at, a.ended_at, a.local_day, a.evidence, a.provider_id, a.data, 'flagged', a.reasons, \
+         a.methodology_id, a.reduction_g, 0, 0, a.breakdown, NULL, a.created_at, a.region_parameters_id \
+         FROM n, activities a WHERE a.account_id = {account}"
+    ))
+    .execute(&mut conn)
+    .expect("activities");
+    diesel::sql_query(format!(
+        "{numbers}INSERT INTO transfers (kind, debit_account_id, credit_account_id, amount, ref_type, ref_id, created_at) \
+         SELECT 'issue', i.id, {account}, 1, 'bench', 'deep', CURRENT_TIMESTAMP \
+         FROM n, accounts i WHERE i.code = 'issuance:440300'"
+    ))
+    .execute(&mut conn)
+    .expect("transfers");
+    let mut page_1000 = |table: &str, column: &str| {
+        let id: Id = diesel::sql_query(format!(
+            "SELECT id FROM {table} WHERE {column} = {account} ORDER BY id DESC LIMIT 1 OFFSET {}",
+            999 * 50 - 1
+        ))
+        .get_result(&mut conn)
+        .expect("page 1,000");
+        tanhui::http::pagination::encode_cursor(id.id)
+    };
+    (
+        page_1000("activities", "account_id"),
+        page_1000("transfers", "credit_account_id"),
+    )
+}
+
 fn metro(id: String, seconds_ago: i64) -> Value {
     json!({"client_event_id": id, "activity_type": "transit.metro", "evidence": "trace",
            "occurred_at": (chrono::Utc::now() - chrono::Duration::seconds(seconds_ago)).to_rfc3339(),
@@ -455,7 +512,7 @@ async fn wallet_reads(base: &str, settings: &Settings, users: &Arc<Vec<User>>, b
     spread.print(&format!("wallet/{backend}"), 1);
     // The last two users: one keeps a new wallet, the other is given a long history first.
     let (new, deep) = (&users[users.len() - 2], &users[users.len() - 1]);
-    deepen(settings, deep.account.parse().expect("id"));
+    deepen_wallet(settings, deep.account.parse().expect("id"));
     // The sealer hashes what was queued: timed alongside it, the reads would measure it.
     sealed(settings).await;
     let reads = |user: &User| {
@@ -509,7 +566,7 @@ fn wallet_of(user: &User) -> Request {
 
 /// Gives `account` `DEEP_WALLET_TRANSFERS` issue transfers, a thousand per transaction, through the
 /// ledger's batch (as the activity writers issue).
-fn deepen(settings: &Settings, account: i64) {
+fn deepen_wallet(settings: &Settings, account: i64) {
     use tanhui::ledger::{batch, service};
     let db = tanhui::startup::open_database(settings).expect("database");
     let mut conn = db.get().expect("connection");
@@ -539,6 +596,17 @@ fn deepen(settings: &Settings, account: i64) {
         "gave account {account} {DEEP_WALLET_TRANSFERS} transfers in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// One activity posted for `user` (the template of a deep history); whether it was stored.
+async fn posts_once(client: &reqwest::Client, base: &str, user: &User) -> bool {
+    client
+        .post(format!("{base}/api/v1/activities"))
+        .bearer_auth(&user.token)
+        .json(&metro("deep-template".into(), 60))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
 }
 
 fn sqlite_ceiling() {
@@ -620,7 +688,9 @@ fn main() {
             &["440300"]
         };
         let count = match scenario.as_str() {
-            "issue-spread" | "issue-hot" | "activities" | "batch" | "provider-batch" => POSTING_USERS,
+            "issue-spread" | "issue-hot" | "activities" | "batch" | "provider-batch" | "read-mix" => {
+                POSTING_USERS
+            }
             _ => USERS,
         };
         let users = Arc::new(users(&client, &base, regions, count).await);
@@ -722,6 +792,56 @@ fn main() {
                     "RESULT provider-batch-statuses/{backend}: {}",
                     statuses(&settings)
                 );
+            }
+            "deep-pages" => {
+                let deep = &users[0];
+                let posted = posts_once(&client, &base, deep).await;
+                assert!(posted, "the first activity of the deep history");
+                let (activities, transfers) = deepen(&settings, &deep.account, 60_000);
+                for (list, cursor) in [("activities", activities), ("wallet/transfers", transfers)] {
+                    for (page, cursor) in [("page-1", None), ("page-1000", Some(cursor))] {
+                        let token = deep.token.clone();
+                        let path = match &cursor {
+                            None => format!("/api/v1/{list}?limit=50"),
+                            Some(c) => format!("/api/v1/{list}?limit=50&cursor={c}"),
+                        };
+                        drive(&base, move |_, _| get_as(path.clone(), &token), None)
+                            .await
+                            .print(&format!("deep-pages/{list}/{page}/{backend}"), 1);
+                    }
+                }
+            }
+            "read-mix" => {
+                // Sixteen offers open in the whole country: what the offer listing reads.
+                offers(&settings, 16).await;
+                let mix = |users: Arc<Vec<User>>, tag: &'static str, offset_s: i64| {
+                    move |w: usize, n: usize| {
+                        let k = w + n * CLIENTS;
+                        let user = &users[k % users.len()];
+                        // Of every ten requests: two posts, four wallet reads, two activity lists, two
+                        // offer listings.
+                        match k % 10 {
+                            0 | 5 => {
+                                let trip = metro(
+                                    format!("{tag}-{w}-{n}"),
+                                    (n * 7 + w) as i64 % 500_000 + 1 + offset_s,
+                                );
+                                Request::post("/api/v1/activities", &user.token, trip.to_string())
+                            }
+                            1 | 3 | 6 | 8 => get_as("/api/v1/wallet", &user.token),
+                            2 | 7 => get_as("/api/v1/activities?limit=20", &user.token),
+                            _ => Request::get("/api/v1/offers?region_code=440300"),
+                        }
+                    }
+                };
+                let peak = drive(&base, mix(users.clone(), "m", 0), None).await;
+                peak.print(&format!("read-mix/{backend}"), 1);
+                let rate = peak.ok as f64 / peak.elapsed.as_secs_f64() / 2.0;
+                let interval = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1.0));
+                // Offset so that no trip lands on one of the peak's (they would overlap and be flagged).
+                drive(&base, mix(users, "n", 200), Some(interval))
+                    .await
+                    .print(&format!("read-mix-at-half-peak/{backend}"), 1);
             }
             "redeem-hot" | "redeem-spread" => {
                 grant_all(&base, &settings, &users).await;

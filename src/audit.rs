@@ -7,6 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::auth::api_keys::Owner;
+use crate::db::plan::ListQuery;
 use crate::db::schema::audit_log;
 use crate::db::AnyConnection;
 
@@ -128,6 +129,12 @@ pub fn list(
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
+    list_query(search, before, limit).load(conn)
+}
+
+/// The query [`list`] runs (its plan is tested for no condition, an actor, and an entity with its id:
+/// each walks an index in id order).
+pub fn list_query(search: &Search, before: Option<i64>, limit: i64) -> impl ListQuery<AuditRow> {
     let mut query = audit_log::table
         .select(AuditRow::as_select())
         .order(audit_log::id.desc())
@@ -151,5 +158,5 @@ pub fn list(
     if let Some(to) = search.to {
         query = query.filter(audit_log::created_at.lt(to));
     }
-    query.load(conn)
+    query
 }

@@ -205,6 +205,51 @@ fn read_password_line() -> anyhow::Result<String> {
     Ok(trimmed.to_string())
 }
 
+/// `verify`'s progress on stderr: a line per stage, rewritten at most every [`Progress::EVERY`] (and
+/// when the stage ends), with how many rows were read and how fast.
+#[derive(Default)]
+struct Progress {
+    stage: Option<crate::verify::Stage>,
+    started: Option<std::time::Instant>,
+    printed: Option<std::time::Instant>,
+}
+
+impl Progress {
+    const EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+    fn report(&mut self, stage: crate::verify::Stage, done: usize, total: usize) {
+        let now = std::time::Instant::now();
+        if self.stage != Some(stage) {
+            if self.stage.is_some() {
+                eprintln!();
+            }
+            // The first stage's clock runs from the start of the run (its first chunk took time too).
+            let started = if self.stage.is_some() {
+                now
+            } else {
+                self.started.unwrap_or(now)
+            };
+            *self = Progress {
+                stage: Some(stage),
+                started: Some(started),
+                printed: None,
+            };
+        }
+        let finished = done >= total;
+        if !finished && self.printed.is_some_and(|at| now - at < Self::EVERY) {
+            return;
+        }
+        self.printed = Some(now);
+        let elapsed = self.started.map_or(0.0, |at| (now - at).as_secs_f64());
+        let rate = if elapsed > 0.0 { done as f64 / elapsed } else { 0.0 };
+        let percent = (done * 100).checked_div(total).unwrap_or(100);
+        eprint!(
+            "\r{}: {done}/{total} ({percent}%) in {elapsed:.1} s, {rate:.0}/s   ",
+            stage.label()
+        );
+    }
+}
+
 fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
     use secrecy::ExposeSecret;
     let db = startup::open_database(&settings)?;
@@ -215,18 +260,14 @@ fn verify(settings: Settings) -> anyhow::Result<ExitCode> {
         .as_ref()
         .map(|k| k.expose_secret().to_string());
     let key = PlatformKey::load(&mut conn, &Clock::system(), configured.as_deref())?;
-    let mut last = None;
+    let mut shown = Progress {
+        started: Some(std::time::Instant::now()),
+        ..Progress::default()
+    };
     let report = crate::verify::verify(&mut conn, &key.public_key_bytes(), |stage, done, total| {
-        let percent = (done * 100).checked_div(total).unwrap_or(100);
-        if last.is_some_and(|(shown, _)| shown != stage) {
-            eprintln!();
-        }
-        if last != Some((stage, percent)) {
-            eprint!("\r{}: {done}/{total} ({percent}%)", stage.label());
-            last = Some((stage, percent));
-        }
+        shown.report(stage, done, total)
     })?;
-    if last.is_some() {
+    if shown.stage.is_some() {
         eprintln!();
     }
     println!(

@@ -9,6 +9,7 @@ use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamp};
 
 use super::model::{EventKey, Neighbour, Reason, Status, StoredAnswer};
 use crate::db::columns::columns;
+use crate::db::plan::ListQuery;
 use crate::db::prepared::{in_list, matching_aliased, Dynamic, Planning, Value};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
@@ -230,12 +231,23 @@ pub fn stored_answers(
         .collect())
 }
 
+/// An account's activities, newest first, below the cursor: a walk of `activities_account
+/// (account_id, id)` that stops after `limit` rows, however deep the page.
 pub fn list_for_account(
     conn: &mut AnyConnection,
     account_id: i64,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ActivityRow>> {
+    list_for_account_query(account_id, before, limit).load(conn)
+}
+
+/// The query [`list_for_account`] runs (its plan is tested).
+pub fn list_for_account_query(
+    account_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> impl ListQuery<ActivityRow> {
     let mut query = activities::table
         .filter(activities::account_id.eq(account_id))
         .select(ActivityRow::as_select())
@@ -245,7 +257,7 @@ pub fn list_for_account(
     if let Some(before) = before {
         query = query.filter(activities::id.lt(before));
     }
-    query.load(conn)
+    query
 }
 
 /// Which flagged activities a review queue shows.
@@ -263,6 +275,15 @@ pub fn list_flagged(
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<ActivityRow>> {
+    list_flagged_query(filter, before, limit).load(conn)
+}
+
+/// The query [`list_flagged`] runs (its plan is tested).
+pub fn list_flagged_query(
+    filter: &QueueFilter,
+    before: Option<i64>,
+    limit: i64,
+) -> impl ListQuery<ActivityRow> {
     // Written as a literal, not a bound parameter: only a literal lets a prepared (generic) plan use the
     // partial index of flagged rows on PostgreSQL and SQLite alike. The other conditions filter what
     // that index finds (the flagged rows are few).
@@ -285,5 +306,5 @@ pub fn list_flagged(
         // Reasons are stored as a JSON array of their texts: the quoted text matches that reason only.
         query = query.filter(activities::reasons.like(format!("%\"{}\"%", reason.as_str())));
     }
-    query.load(conn)
+    query
 }

@@ -8,6 +8,7 @@ mod checkpoint;
 pub mod columns;
 pub mod group_commit;
 pub mod migrate;
+pub mod plan;
 pub mod prepared;
 pub mod schema;
 mod sqlite_plans;

@@ -535,6 +535,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     transfers,
     pending_holds,
     unsealed_transfers,
+    block_transfers,
     bindings,
     providers,
     consents,

@@ -4,6 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::kinds::{AccountKind, TransferKind};
+use crate::db::plan::ListQuery;
 use crate::db::schema::{accounts, ledger_blocks, transfers};
 use crate::db::AnyConnection;
 
@@ -129,26 +130,68 @@ pub fn transfer(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<Transfe
 }
 
 /// An account's transfers, newest first, below the cursor id.
+/// An account's transfers, newest first, below the cursor. Read as two walks that each stop after
+/// `limit` rows (the account's debits by `transfers_debit (debit_account_id, id)`, its credits by
+/// `transfers_credit (credit_account_id, id)`) merged here: one statement with `debit = ? OR credit = ?`
+/// gathers every transfer of the account and sorts them, so a deep page of a long history grows slower
+/// with every transfer.
 pub fn account_transfers(
     conn: &mut AnyConnection,
     account_id: i64,
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<TransferRow>> {
+    let debits = account_side_query(Side::Debit, account_id, before, limit).load(conn)?;
+    let credits = account_side_query(Side::Credit, account_id, before, limit).load(conn)?;
+    Ok(newest_first(debits, credits, limit))
+}
+
+/// Which column of a transfer names the account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    Debit,
+    Credit,
+}
+
+/// One side of [`account_transfers`] (its plan is tested).
+pub fn account_side_query(
+    side: Side,
+    account_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> impl ListQuery<TransferRow> {
     let mut query = transfers::table
         .select(TransferRow::as_select())
-        .filter(
-            transfers::debit_account_id
-                .eq(account_id)
-                .or(transfers::credit_account_id.eq(account_id)),
-        )
         .order(transfers::id.desc())
         .limit(limit)
         .into_boxed();
+    query = match side {
+        Side::Debit => query.filter(transfers::debit_account_id.eq(account_id)),
+        Side::Credit => query.filter(transfers::credit_account_id.eq(account_id)),
+    };
     if let Some(before) = before {
         query = query.filter(transfers::id.lt(before));
     }
-    query.load(conn)
+    query
+}
+
+/// The first `limit` of two lists that are each newest first, newest first. A transfer's two accounts
+/// differ, so no transfer is in both.
+fn newest_first(a: Vec<TransferRow>, b: Vec<TransferRow>, limit: i64) -> Vec<TransferRow> {
+    let limit = usize::try_from(limit).unwrap_or(0);
+    let mut merged = Vec::with_capacity(limit.min(a.len() + b.len()));
+    let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+    while merged.len() < limit {
+        let next = match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) if x.id > y.id => a.next(),
+            (Some(_), Some(_)) | (None, Some(_)) => b.next(),
+            (Some(_), None) => a.next(),
+            (None, None) => None,
+        };
+        let Some(t) = next else { break };
+        merged.push(t);
+    }
+    merged
 }
 
 /// Sum of one kind of transfer into an account.
@@ -176,4 +219,38 @@ pub fn latest_block(conn: &mut AnyConnection) -> QueryResult<Option<BlockRow>> {
         .select(BlockRow::as_select())
         .first(conn)
         .optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64) -> TransferRow {
+        TransferRow {
+            id,
+            kind: TransferKind::Transfer,
+            debit_account_id: 1,
+            credit_account_id: 2,
+            amount: 1,
+            pending_id: None,
+            timeout_at: None,
+            ref_type: None,
+            ref_id: None,
+            memo: None,
+            created_at: NaiveDateTime::default(),
+        }
+    }
+
+    #[test]
+    fn two_sides_merge_newest_first_up_to_the_limit() {
+        let ids = |rows: Vec<TransferRow>| rows.iter().map(|t| t.id).collect::<Vec<_>>();
+        let debits = vec![row(9), row(4), row(3)];
+        let credits = vec![row(8), row(7), row(1)];
+        assert_eq!(
+            ids(newest_first(debits.clone(), credits.clone(), 4)),
+            [9, 8, 7, 4]
+        );
+        assert_eq!(ids(newest_first(debits, credits, 10)), [9, 8, 7, 4, 3, 1]);
+        assert_eq!(ids(newest_first(vec![], vec![row(2)], 3)), [2]);
+    }
 }

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::stock;
 use super::terms::Terms;
+use crate::db::plan::ListQuery;
 use crate::db::schema::{offer_regions, offers, partners};
 use crate::db::AnyConnection;
 use crate::partners::PartnerKind;
@@ -182,6 +183,17 @@ pub fn list(
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<Listed>> {
+    list_query(filter, now, before, limit).load(conn)
+}
+
+/// The query [`list`] runs (its plan is tested for a partner's own listing, which walks
+/// `offers_partner (partner_id, id)`; the public listing reads the few offers open now).
+pub fn list_query(
+    filter: &Filter,
+    now: NaiveDateTime,
+    before: Option<i64>,
+    limit: i64,
+) -> impl ListQuery<Listed> {
     let mut query = offers::table
         .inner_join(partners::table)
         .select((OfferRow::as_select(), partners::name, partners::kind))
@@ -209,5 +221,5 @@ pub fn list(
     if let Some(before) = before {
         query = query.filter(offers::id.lt(before));
     }
-    query.load(conn)
+    query
 }

@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use diesel::sql_types::BigInt;
 
+use crate::db::plan::ListQuery;
 use crate::db::schema::{redemption_counts, redemptions};
 use crate::db::AnyConnection;
 
@@ -91,6 +92,13 @@ pub fn list(
     before: Option<i64>,
     limit: i64,
 ) -> QueryResult<Vec<RedemptionRow>> {
+    list_query(owner, before, limit).load(conn)
+}
+
+/// The query [`list`] runs: a walk of `redemptions_account (account_id, id)`, or of
+/// `redemptions_partner (partner_id, id)` / `redemptions_partner_status (partner_id, status, id)`,
+/// stopping after `limit` rows (its plan is tested).
+pub fn list_query(owner: Owner, before: Option<i64>, limit: i64) -> impl ListQuery<RedemptionRow> {
     let mut query = redemptions::table
         .select(RedemptionRow::as_select())
         .order(redemptions::id.desc())
@@ -108,7 +116,7 @@ pub fn list(
     if let Some(before) = before {
         query = query.filter(redemptions::id.lt(before));
     }
-    query.load(conn)
+    query
 }
 
 /// Records the ledger hold and the stock bucket of a new redemption.

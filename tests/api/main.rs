@@ -21,6 +21,7 @@ mod governance;
 mod ledger;
 mod ledger_model;
 mod limits;
+mod list_plans;
 mod methodology;
 mod methodology_governance;
 mod operations;

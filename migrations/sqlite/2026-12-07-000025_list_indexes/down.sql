@@ -1,0 +1,2 @@
+DROP INDEX redemptions_partner_status;
+DROP INDEX redemptions_partner;
