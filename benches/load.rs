@@ -550,7 +550,10 @@ async fn sealed(settings: &Settings) {
             .get_result(&mut db.get().expect("connection"))
             .expect("queue");
         if queued == 0 || started.elapsed() > Duration::from_secs(120) {
-            eprintln!("{queued} transfers left unsealed after {:.1} s", started.elapsed().as_secs_f64());
+            eprintln!(
+                "{queued} transfers left unsealed after {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

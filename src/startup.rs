@@ -32,8 +32,7 @@ use crate::state::AppState;
 use crate::{
     accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
     methodology, metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters,
-    stats,
-    telemetry,
+    stats, telemetry,
 };
 
 /// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that

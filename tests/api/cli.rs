@@ -160,8 +160,17 @@ async fn demo_world(backend: Backend) {
     assert!(String::from_utf8_lossy(&again.stderr).contains("empty database"));
 
     // The guide's steps work: sign in, see points, list offers, redeem.
-    let url = settings.database.url.clone();
-    let app = spawn_with(backend, move |s| s.database.url = url).await.unwrap();
+    // The app reads the demo's database, and so does its replica (anonymous reads go there).
+    let (url, replica_url) = (
+        settings.database.url.clone(),
+        settings.database.replica_url.clone(),
+    );
+    let app = spawn_with(backend, move |s| {
+        s.database.url = url;
+        s.database.replica_url = replica_url;
+    })
+    .await
+    .unwrap();
     let login = app
         .login(tanhui::demo::ADMIN_PHONE, tanhui::demo::ADMIN_PASSWORD)
         .await;

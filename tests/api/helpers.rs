@@ -259,6 +259,47 @@ impl TestApp {
         id
     }
 
+    /// Waits (at most 5 s) until the replica, when one is configured, has replayed everything the primary
+    /// committed so far, whichever instance wrote it: an anonymous read then sees every earlier write.
+    /// Anonymous reads go to the replica and are only as fresh as its replay (one instance's own writes
+    /// are waited for by the service; another instance's are not).
+    pub async fn replica_settled(&self) {
+        use diesel::{Connection, RunQueryDsl};
+        if self.settings.database.replica_url.is_none() {
+            return;
+        }
+        // The WAL is the cluster's: ask the replica's fixed database, which exists before this test's
+        // database has been replayed there.
+        let Some(replica_url) = replica_env() else { return };
+        #[derive(diesel::QueryableByName)]
+        struct Lsn {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            lsn: i64,
+        }
+        let primary: i64 = self
+            .with_conn(|conn| {
+                diesel::sql_query("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS lsn")
+                    .get_result::<Lsn>(conn)
+                    .unwrap()
+                    .lsn
+            })
+            .await;
+        let mut replica = diesel::PgConnection::establish(&replica_url).expect("replica");
+        for _ in 0..500 {
+            let replayed = diesel::sql_query(
+                "SELECT COALESCE((pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint, 0) AS lsn",
+            )
+            .get_result::<Lsn>(&mut replica)
+            .unwrap()
+            .lsn;
+            if replayed >= primary {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("the replica did not replay the primary's writes within 5 s");
+    }
+
     /// `tanhui verify` over the app's database.
     pub async fn verify(&self) -> tanhui::verify::Report {
         let key = self.state.platform_key.public_key_bytes();

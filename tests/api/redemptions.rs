@@ -134,7 +134,9 @@ async fn expect_expired_and_returned(app: &TestApp, token: &str, id: &str, offer
     assert_eq!(offer(app, offer_id).await["stock"], 1);
 }
 
+/// The offer as the public reads it, once the replica (if any) has every earlier write.
 async fn offer(app: &TestApp, id: &str) -> Value {
+    app.replica_settled().await;
     app.get(&format!("/api/v1/offers/{id}"), None)
         .await
         .assert_status(200)
