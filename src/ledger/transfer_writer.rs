@@ -146,13 +146,15 @@ fn people_wallets(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashSet<i64>,
     let owned: Vec<i64> = users::table
         .filter(users::account_id.eq_any(ids))
         .filter(users::is_admin.eq(false))
+        // An erased person's wallet only waits for its lots to expire: nothing new goes in.
+        .filter(users::erased_at.is_null())
         .select(users::account_id)
         .load(conn)?;
     Ok(owned.into_iter().collect())
 }
 
 /// Sorts the jobs by their keys' stored answers (one read) and their place in the batch. Only the wallets
-/// of people and businesses (`receivers`) take transfers from people: a new job to anything else is
+/// of people and businesses not erased (`receivers`) take transfers from people: a new job to anything else is
 /// refused as unknown before deciding.
 fn sort(
     conn: &mut AnyConnection,

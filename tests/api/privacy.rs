@@ -252,6 +252,18 @@ async fn an_erased_account_frees_its_phone_and_keeps_the_ledger_whole(app: TestA
     let new_token = app.token_of(&phone, "a new password 1").await;
     assert_eq!(app.balance(&new_token).await, 0);
 
+    // Nothing new goes into the erased wallet: it is no one's to receive.
+    let (friend_phone, friend_password, _, _) = app.register().await;
+    let friend = app.token_of(&friend_phone, &friend_password).await;
+    let late = app
+        .post_transfer(
+            &friend,
+            "late-gift",
+            &json!({"to_account_id": account, "points": 1}),
+        )
+        .await;
+    late.assert_problem(422, "unknown_account");
+
     // The ledger is whole: the erased wallet keeps its history and its remaining 300 points.
     let report = app.verify().await;
     assert!(report.ok(), "{report:?}");
