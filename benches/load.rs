@@ -22,8 +22,11 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tanhui::config::Settings;
 
+#[path = "common/memory.rs"]
+mod memory;
 #[path = "load/wire.rs"]
 mod wire;
+use memory::resident_memory;
 use wire::Request;
 
 const CLIENTS: usize = 64;
@@ -197,20 +200,6 @@ impl Stats {
             resident_memory()
         );
     }
-}
-
-/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`): the service and the load
-/// generator together, as they share the process.
-fn resident_memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or("?".to_string(), |kib| (kib / 1024).to_string())
-    };
-    format!("rss={}MiB peak={}MiB", mib("VmRSS:"), mib("VmHWM:"))
 }
 
 /// Runs `CLIENTS` workers for `RUN`, each on a keep-alive connection of its own; worker `w` makes

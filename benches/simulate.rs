@@ -13,14 +13,21 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use diesel::{Connection, RunQueryDsl};
-use tanhui::config::Settings;
+use diesel::RunQueryDsl;
 use tanhui::db::{transaction, AnyConnection, Db, Tx};
 use tanhui::domain::catalog::{Catalog, EvidenceWeights, Version, VersionTerms};
 use tanhui::domain::formula::Formula;
 use tanhui::methodology::impact::{compare, Filter, Simulation};
 use tanhui::methodology::store::load_catalog;
 use tanhui::startup::open_database;
+
+#[path = "common/database.rs"]
+mod database;
+#[path = "common/memory.rs"]
+mod memory;
+
+use database::{drop_database, fresh_database};
+use memory::resident_memory;
 
 const ACTIVITIES: i64 = 1_000_000;
 const ACCOUNTS: i64 = 20_000;
@@ -41,7 +48,7 @@ fn main() {
 }
 
 fn run(backend: &str) {
-    let (settings, _dir, pg_name) = settings(backend);
+    let (settings, _dir, pg_name) = fresh_database(backend, "tanhui_simulate");
     let db = open_database(&settings).expect("database");
     let mut conn = db.get().expect("connection");
     let started = Instant::now();
@@ -244,54 +251,4 @@ fn national_version_id(conn: &mut AnyConnection, activity_type: &str) -> i64 {
         .select(v::id)
         .first(conn)
         .expect("a seeded national version")
-}
-
-/// Settings for a fresh database: a temporary SQLite file, or a new PostgreSQL database (named, to drop).
-fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>, Option<String>) {
-    let mut s = Settings::defaults();
-    s.log.level = "warn".into();
-    if backend == "sqlite" {
-        let dir = tempfile::tempdir().expect("temp dir");
-        s.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        return (s, Some(dir), None);
-    }
-    let admin = admin_url();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.clone(), |(b, _)| b.to_string());
-    let name = format!("tanhui_simulate_{}", std::process::id());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .ok();
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create database");
-    s.database.url = format!("{base}/{name}");
-    (s, None, Some(name))
-}
-
-fn admin_url() -> String {
-    std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn drop_database(name: &str) {
-    if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .ok();
-    }
-}
-
-/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`; PostgreSQL's own is its server's).
-fn resident_memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or("?".to_string(), |kib| (kib / 1024).to_string())
-    };
-    format!("rss={}MiB peak={}MiB", mib("VmRSS:"), mib("VmHWM:"))
 }

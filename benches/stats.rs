@@ -15,11 +15,18 @@
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDateTime;
-use diesel::{Connection, RunQueryDsl};
-use tanhui::config::Settings;
+use diesel::RunQueryDsl;
 use tanhui::db::{AnyConnection, Db};
 use tanhui::startup::open_database;
 use tanhui::stats::report::{reductions, Ask, GroupBy};
+
+#[path = "common/database.rs"]
+mod database;
+#[path = "common/memory.rs"]
+mod memory;
+
+use database::{drop_database, fresh_database};
+use memory::resident_memory;
 
 const ACCOUNTS: i64 = 50_000;
 /// The first account and user id the bench writes (clear of those the migrations create).
@@ -51,7 +58,7 @@ fn env_number<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 fn run(backend: &str, activities: i64, runs: usize) {
-    let (settings, _dir, pg_name) = settings(backend);
+    let (settings, _dir, pg_name) = fresh_database(backend, "tanhui_stats");
     let db = open_database(&settings).expect("database");
     let mut conn = db.get().expect("connection");
     let started = Instant::now();
@@ -250,54 +257,4 @@ fn rollups(conn: &mut AnyConnection, backend: &str) {
     } else {
         exec(conn, "ANALYZE".into());
     }
-}
-
-/// Settings for a fresh database: a temporary SQLite file, or a new PostgreSQL database (named, to drop).
-fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>, Option<String>) {
-    let mut s = Settings::defaults();
-    s.log.level = "warn".into();
-    if backend == "sqlite" {
-        let dir = tempfile::tempdir().expect("temp dir");
-        s.database.url = format!("sqlite://{}", dir.path().join("bench.db").display());
-        return (s, Some(dir), None);
-    }
-    let admin = admin_url();
-    let base = admin
-        .rsplit_once('/')
-        .map_or(admin.clone(), |(b, _)| b.to_string());
-    let name = format!("tanhui_stats_{}", std::process::id());
-    let mut conn = diesel::PgConnection::establish(&admin).expect("PostgreSQL");
-    diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .ok();
-    diesel::sql_query(format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .expect("create database");
-    s.database.url = format!("{base}/{name}");
-    (s, None, Some(name))
-}
-
-fn admin_url() -> String {
-    std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into())
-}
-
-fn drop_database(name: &str) {
-    if let Ok(mut conn) = diesel::PgConnection::establish(&admin_url()) {
-        diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-            .execute(&mut conn)
-            .ok();
-    }
-}
-
-/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`; PostgreSQL's own is its server's).
-fn resident_memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let mib = |field: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(field))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .map_or("?".to_string(), |kib| (kib / 1024).to_string())
-    };
-    format!("rss={}MiB peak={}MiB", mib("VmRSS:"), mib("VmHWM:"))
 }
