@@ -105,7 +105,31 @@ pub async fn change_password(
         return Err(ApiError::field("new_password", problem));
     }
     let user_id = caller.0.user_id()?;
-    confirm_password(&req, &state, user_id, current_password).await?;
+    let user = state
+        .db
+        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let ip = client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        forwarded_for(req.headers()).as_deref(),
+        &state.settings.server.trusted_proxies,
+    );
+    // The same allowance as signing in with this phone.
+    let user_phone = plain_phone(&user, &state.secrets);
+    state.login_throttle.attempt(&user_phone, ip).await?;
+    let stored = Some(user.password_hash.clone());
+    let matches = match state.passwords.verify_queued(current_password, stored).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            state.login_throttle.refund(&user_phone, ip).await?;
+            return Err(password_error(e));
+        }
+    };
+    if !matches {
+        return Err(invalid_credentials());
+    }
+    state.login_throttle.succeeded(&user_phone, ip).await?;
     let new_hash = state
         .passwords
         .hash_queued(new_password)
@@ -233,41 +257,6 @@ fn mask_name(name: &str) -> String {
         None => "*".into(),
         Some((last, rest)) => "*".repeat(rest.len().clamp(1, 3)) + &last.to_string(),
     }
-}
-
-/// Checks the caller's own password before a change only its holder may make (a new password, erasure),
-/// under the same allowance as signing in with their phone: a wrong one counts as a failed sign-in.
-pub(super) async fn confirm_password(
-    req: &HttpRequest,
-    state: &AppState,
-    user_id: i64,
-    password: String,
-) -> ApiResult<()> {
-    let user = state
-        .db
-        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    let ip = client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        forwarded_for(req.headers()).as_deref(),
-        &state.settings.server.trusted_proxies,
-    );
-    let phone = plain_phone(&user, &state.secrets);
-    state.login_throttle.attempt(&phone, ip).await?;
-    let stored = Some(user.password_hash.clone());
-    let matches = match state.passwords.verify_queued(password, stored).await {
-        Ok(matches) => matches,
-        Err(e) => {
-            state.login_throttle.refund(&phone, ip).await?;
-            return Err(password_error(e));
-        }
-    };
-    if !matches {
-        return Err(invalid_credentials());
-    }
-    state.login_throttle.succeeded(&phone, ip).await?;
-    Ok(())
 }
 
 #[cfg(test)]
