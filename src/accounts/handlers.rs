@@ -234,3 +234,38 @@ pub async fn logout(
 pub(super) fn access_token_lifetime(state: &AppState) -> chrono::Duration {
     chrono::Duration::seconds(state.tokens.ttl_secs() as i64 + crate::auth::tokens::EXPIRY_LEEWAY_SECS)
 }
+
+/// Checks the caller's own password before a change only its holder may make (a new password, erasure),
+/// under the same allowance as signing in with their phone: a wrong one counts as a failed sign-in.
+pub(super) async fn confirm_password(
+    req: &HttpRequest,
+    state: &AppState,
+    user_id: i64,
+    password: String,
+) -> ApiResult<()> {
+    let user = state
+        .db
+        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
+    let ip = crate::auth::client_ip::client_ip(
+        req.peer_addr().map(|a| a.ip()),
+        crate::auth::client_ip::forwarded_for(req.headers()).as_deref(),
+        &state.settings.server.trusted_proxies,
+    );
+    let phone = super::profile::plain_phone(&user, &state.secrets);
+    state.login_throttle.attempt(&phone, ip).await?;
+    let stored = Some(user.password_hash.clone());
+    let matches = match state.passwords.verify_queued(password, stored).await {
+        Ok(matches) => matches,
+        Err(e) => {
+            state.login_throttle.refund(&phone, ip).await?;
+            return Err(password_error(e));
+        }
+    };
+    if !matches {
+        return Err(invalid_credentials());
+    }
+    state.login_throttle.succeeded(&phone, ip).await?;
+    Ok(())
+}

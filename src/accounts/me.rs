@@ -6,12 +6,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::handlers::{access_token_lifetime, invalid_credentials, password_error};
-use super::profile::{self, plain_phone, Me, ProfileChange};
+use super::handlers::{access_token_lifetime, password_error};
+use super::profile::{self, Me, ProfileChange};
 use super::store;
 use super::summary::{self, Summary};
 use super::validate::{display_name_problem, password_problem};
-use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::{Authenticated, Member};
 use crate::domain::phone;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
@@ -105,31 +104,7 @@ pub async fn change_password(
         return Err(ApiError::field("new_password", problem));
     }
     let user_id = caller.0.user_id()?;
-    let user = state
-        .db
-        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    let ip = client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        forwarded_for(req.headers()).as_deref(),
-        &state.settings.server.trusted_proxies,
-    );
-    // The same allowance as signing in with this phone.
-    let user_phone = plain_phone(&user, &state.secrets);
-    state.login_throttle.attempt(&user_phone, ip).await?;
-    let stored = Some(user.password_hash.clone());
-    let matches = match state.passwords.verify_queued(current_password, stored).await {
-        Ok(matches) => matches,
-        Err(e) => {
-            state.login_throttle.refund(&user_phone, ip).await?;
-            return Err(password_error(e));
-        }
-    };
-    if !matches {
-        return Err(invalid_credentials());
-    }
-    state.login_throttle.succeeded(&user_phone, ip).await?;
+    super::handlers::confirm_password(&req, &state, user_id, current_password).await?;
     let new_hash = state
         .passwords
         .hash_queued(new_password)

@@ -7,12 +7,11 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::handlers::{access_token_lifetime, invalid_credentials, password_error};
+use super::handlers::access_token_lifetime;
 use super::phones;
 use super::profile::{plain_phone, Me};
 use super::store::{self, UserRow};
 use crate::audit::{self, AuditAction, AuditEntity};
-use crate::auth::client_ip::{client_ip, forwarded_for};
 use crate::auth::extract::Member;
 use crate::consents::{self, Consent, ConsentAccess};
 use crate::db::schema::{
@@ -403,30 +402,7 @@ pub async fn erase_me(
     body: ApiJson<EraseRequest>,
 ) -> ApiResult<HttpResponse> {
     let user_id = caller.0.user_id()?;
-    let user = state
-        .db
-        .run(move |conn| Ok(store::find_by_id(conn, user_id)?))
-        .await?
-        .ok_or_else(|| ApiError::unauthorized("account no longer exists"))?;
-    let ip = client_ip(
-        req.peer_addr().map(|a| a.ip()),
-        forwarded_for(req.headers()).as_deref(),
-        &state.settings.server.trusted_proxies,
-    );
-    let phone = plain_phone(&user, &state.secrets);
-    state.login_throttle.attempt(&phone, ip).await?;
-    let stored = Some(user.password_hash.clone());
-    let matches = match state.passwords.verify_queued(body.0.password, stored).await {
-        Ok(matches) => matches,
-        Err(e) => {
-            state.login_throttle.refund(&phone, ip).await?;
-            return Err(password_error(e));
-        }
-    };
-    if !matches {
-        return Err(invalid_credentials());
-    }
-    state.login_throttle.succeeded(&phone, ip).await?;
+    super::handlers::confirm_password(&req, &state, user_id, body.0.password).await?;
     let now = state.clock.now_naive();
     let tokens_live_since = now - access_token_lifetime(&state);
     let ended = state
