@@ -16,7 +16,7 @@ examples=${FUZZ_EXAMPLES:-10}
 min_requests=${FUZZ_MIN_REQUESTS:-5000}
 
 if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
-  python3 -m venv "$venv"
+  python3 -m venv --clear "$venv" # a moved or broken venv is rebuilt, not reused
   "$venv/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 [ -x "$bin" ] || cargo build --bin tanhui
