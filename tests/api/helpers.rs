@@ -277,7 +277,7 @@ impl TestApp {
             lsn: i64,
         }
         let primary: i64 = self
-            .with_conn(|conn| {
+            .on_primary(|conn| {
                 diesel::sql_query("SELECT (pg_current_wal_lsn() - '0/0'::pg_lsn)::bigint AS lsn")
                     .get_result::<Lsn>(conn)
                     .unwrap()
@@ -307,8 +307,19 @@ impl TestApp {
             .await
     }
 
-    /// Runs blocking database work on one of the app's connections.
+    /// Runs blocking database work on one of the app's connections. Work done here goes behind the
+    /// service's back (the service does not know the WAL position it reached), so the replica is waited
+    /// for afterwards: the anonymous reads that follow see it.
     pub async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut tanhui::db::AnyConnection) -> T + Send + 'static,
+    ) -> T {
+        let out = self.on_primary(f).await;
+        self.replica_settled().await;
+        out
+    }
+
+    async fn on_primary<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut tanhui::db::AnyConnection) -> T + Send + 'static,
     ) -> T {
