@@ -323,14 +323,16 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
     // Seed balances straight through the ledger service, as earned activities would.
     let db = tanhui::startup::open_database(settings).expect("database");
     let mut conn = db.get().expect("connection");
+    let now = tanhui::clock::Clock::system().now_naive();
+    let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
     for u in users {
         tanhui::ledger::service::issue(
             &mut conn,
-            "440300",
+            &origin,
             u.account.parse().expect("id"),
             1_000_000,
             &tanhui::ledger::service::Cause::of("bench", "seed"),
-            tanhui::clock::Clock::system().now_naive(),
+            now,
         )
         .expect("seed");
     }
@@ -567,6 +569,7 @@ fn deepen_wallet(settings: &Settings, account: i64) {
         .expect("issuance")
         .id;
     let cause = service::Cause::of("bench", "deep");
+    let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
     let started = Instant::now();
     for _ in 0..DEEP_WALLET_TRANSFERS / 1000 {
         tanhui::db::transaction(&mut conn, tanhui::db::Tx::Write, |conn| {
@@ -578,6 +581,7 @@ fn deepen_wallet(settings: &Settings, account: i64) {
                     credit: account,
                     amount: 1,
                     cause: &cause,
+                    lot: Some(&origin),
                 })
                 .collect();
             batch::post(conn, &mut accounts, &orders, now).map(|_| ())

@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, stats,
+    metrics, offers, partners, providers, publication, redemptions, region_parameters, retirements,
+    stats,
 };
 
 #[derive(OpenApi)]
@@ -53,6 +54,8 @@ use crate::{
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
         stats::handlers::reductions,
+        retirements::handlers::create_retirement, retirements::handlers::list_retirements,
+        retirements::handlers::get_retirement,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -63,6 +66,7 @@ use crate::{
         (name = "activities", description = "Low-carbon actions and the points they earn"),
         (name = "wallet", description = "Points, transfers between people"),
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
+        (name = "registry", description = "Retirements and their public registry"),
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
         (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
         (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),

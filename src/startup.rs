@@ -32,7 +32,7 @@ use crate::state::AppState;
 use crate::{
     accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
     methodology, metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters,
-    stats, telemetry,
+    retirements, stats, telemetry,
 };
 
 /// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
@@ -175,6 +175,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(region_parameters::handlers::routes)
                 .configure(audit::handlers::routes)
                 .configure(ledger::handlers::routes)
+                .configure(retirements::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(activities::explain::routes)
                 .configure(activities::queue::routes)

@@ -31,6 +31,7 @@ use crate::db::{self, AnyConnection, Ids};
 use crate::domain::catalog::Catalog;
 use crate::error::ApiError;
 use crate::ledger::batch::{self, Order};
+use crate::ledger::lots::Origin;
 use crate::ledger::service::{Cause, Kind};
 use crate::ledger::store::AccountRow;
 use crate::stats::rollup;
@@ -194,9 +195,17 @@ fn issue(
     let issuing: Vec<usize> = (0..decided.len())
         .filter(|&d| decided[d].1.issuance_account.is_some())
         .collect();
-    let orders: Vec<Order<'_>> = issuing
+    let origins: Vec<Origin<'_>> = issuing
         .iter()
         .map(|&d| {
+            let (i, verdict) = &decided[d];
+            verdict.lot_origin(cx.catalog, events[*i], cx.now)
+        })
+        .collect();
+    let orders: Vec<Order<'_>> = issuing
+        .iter()
+        .zip(&origins)
+        .map(|(&d, origin)| {
             let (i, verdict) = &decided[d];
             Order {
                 kind: Kind::Issue,
@@ -204,6 +213,7 @@ fn issue(
                 credit: events[*i].poster.account_id,
                 amount: verdict.points,
                 cause: &causes[d],
+                lot: Some(origin),
             }
         })
         .collect();

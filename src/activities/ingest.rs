@@ -19,6 +19,7 @@ use crate::db::AnyConnection;
 use crate::domain::catalog::{AmountOverflow, Catalog, Evidence};
 use crate::error::ApiError;
 use crate::error::ErrorCode;
+use crate::ledger::lots::Origin;
 use crate::ledger::service::{IssuanceAccounts, LedgerError};
 use crate::methodology::quantify::Quantified;
 use crate::stats::rollup::Counted;
@@ -266,6 +267,17 @@ impl Decided {
             breakdown: Some(&event.breakdown_json),
             transfer_id,
             created_at,
+        }
+    }
+
+    /// The lot its points make: what it was granted, where and how, expiring as the region says.
+    pub fn lot_origin<'a>(&self, catalog: &Catalog, event: &'a Event, now: NaiveDateTime) -> Origin<'a> {
+        Origin {
+            region_code: &event.region_code,
+            activity_type: Some(&event.activity_type),
+            methodology_id: event.quantified.as_ref().map(|q| q.version.id),
+            reduction_g: self.granted_g,
+            expires_at: catalog.points_expire_at(&event.region_code, now),
         }
     }
 

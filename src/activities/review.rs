@@ -19,6 +19,7 @@ use crate::domain::catalog::{AmountOverflow, Catalog};
 use crate::error::{ApiError, ErrorCode};
 use crate::governance::{OutOfScope, Scope};
 use crate::ledger::batch;
+use crate::ledger::lots::Origin;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::methodology::requantify::{requantify, RequantifyError};
 use crate::stats::rollup::{self, Counted};
@@ -165,7 +166,7 @@ pub fn decide(
         // A flag was counted on arrival; the day now counts the outcome too.
         let counts = rollups::Counts::of(settled.status, before.evidence, settled.granted_g);
         rollups::record(conn, [(before.account_id, before.local_day.as_str(), counts)])?;
-        let transfer_id = issue(conn, &before, settled.points, review.at)?;
+        let transfer_id = issue(conn, catalog, &before, &settled, review.at)?;
         diesel::update(activities::table.find(review.activity_id))
             .set(activities::transfer_id.eq(transfer_id))
             .execute(conn)?;
@@ -274,19 +275,27 @@ fn store_decision(
     Ok(())
 }
 
-/// Issues the points an approval earned; returns the transfer, if any.
+/// Issues the points an approval earned, as a lot of the activity; returns the transfer, if any.
 fn issue(
     conn: &mut AnyConnection,
+    catalog: &Catalog,
     row: &ActivityRow,
-    points: i64,
+    settled: &Settled,
     at: NaiveDateTime,
 ) -> Result<Option<i64>, ReviewError> {
-    if points <= 0 {
+    if settled.points <= 0 {
         return Ok(None);
     }
     let cause = Cause::of("activity", row.id);
+    let origin = Origin {
+        region_code: &row.region_code,
+        activity_type: Some(&row.activity_type),
+        methodology_id: row.methodology_id,
+        reduction_g: settled.granted_g,
+        expires_at: catalog.points_expire_at(&row.region_code, at),
+    };
     Ok(Some(
-        ledger::issue(conn, &row.region_code, row.account_id, points, &cause, at)?.id,
+        ledger::issue(conn, &origin, row.account_id, settled.points, &cause, at)?.id,
     ))
 }
 

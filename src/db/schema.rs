@@ -193,6 +193,54 @@ diesel::table! {
 }
 
 diesel::table! {
+    lots (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        region_code -> Text,
+        activity_type -> Nullable<Text>,
+        methodology_id -> Nullable<BigInt>,
+        points -> BigInt,
+        reduction_g -> BigInt,
+        expires_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    lot_holdings (account_id, hold_id, expires_at, lot_id) {
+        account_id -> BigInt,
+        hold_id -> BigInt,
+        expires_at -> Timestamp,
+        lot_id -> BigInt,
+        points -> BigInt,
+    }
+}
+
+diesel::table! {
+    lot_exits (transfer_id, lot_id) {
+        transfer_id -> BigInt,
+        lot_id -> BigInt,
+        points -> BigInt,
+    }
+}
+
+diesel::table! {
+    retirements (id) {
+        id -> BigInt,
+        serial -> Nullable<Text>,
+        account_id -> BigInt,
+        transfer_id -> Nullable<BigInt>,
+        points -> BigInt,
+        reduction_g -> BigInt,
+        beneficiary -> Text,
+        reason -> Text,
+        period_from -> Nullable<Text>,
+        period_to -> Nullable<Text>,
+        retired_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     pending_holds (hold_id) {
         hold_id -> BigInt,
         timeout_at -> Timestamp,
@@ -523,6 +571,10 @@ diesel::table! {
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     accounts,
+    lots,
+    lot_holdings,
+    lot_exits,
+    retirements,
     users,
     refresh_tokens,
     role_grants,

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{Datelike, FixedOffset, NaiveDateTime};
+use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
@@ -13,6 +14,7 @@ use super::data_schema::{is_identifier, DataSchema, DataValues};
 use super::formula::{to_grams, EvalError, Formula, Step};
 use super::region_parameters::{
     ParameterVersion, ParameterVersions, Resolved, FORMULA_PREFIX, GRID_EF_G_PER_KWH, POINTS_PER_GRAM,
+    POINTS_VALIDITY_DAYS,
 };
 
 /// China keeps one time zone, without daylight saving: local days and years are UTC+8.
@@ -22,6 +24,9 @@ pub fn china() -> FixedOffset {
 
 pub const REGION_GRID_EF: &str = "region.grid_ef_g_per_kwh";
 pub const REGION_POINTS_PER_GRAM: &str = "region.points_per_gram";
+
+/// How long points stay valid where no region parameter says (the contract's default).
+const DEFAULT_VALIDITY_DAYS: i64 = 3650;
 
 /// The nation's region code: the root of the region tree.
 pub const NATION: &str = "CN";
@@ -387,6 +392,21 @@ impl Catalog {
     pub fn points_per_gram(&self, region: &str, t: NaiveDateTime) -> Decimal {
         self.region_value(region, POINTS_PER_GRAM, t)
             .map_or(Decimal::ONE, |r| r.value)
+    }
+
+    /// When points issued in `region` at `t` expire: at the end of the (Asia/Shanghai) day
+    /// `points_validity_days` later (the region parameter, inherited, default 3,650; whole days between 1
+    /// and 36,500 whatever a version says). A day's points expire together: one date per day to show in a
+    /// wallet, and one sweep takes them.
+    pub fn points_expire_at(&self, region: &str, t: NaiveDateTime) -> NaiveDateTime {
+        let days = self
+            .region_value(region, POINTS_VALIDITY_DAYS, t)
+            .and_then(|r| r.value.trunc().to_i64())
+            .unwrap_or(DEFAULT_VALIDITY_DAYS)
+            .clamp(1, 36_500);
+        let offset = chrono::Duration::seconds(i64::from(china().local_minus_utc()));
+        let last_day = (t + offset + chrono::Duration::days(days)).date();
+        last_day.succ_opt().unwrap_or(last_day).and_time(chrono::NaiveTime::MIN) - offset
     }
 
     /// The grid factor of a region at `t`: the `grid_ef_g_per_kwh` a version in force sets, else the

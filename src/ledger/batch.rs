@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
+use super::lots::{self, NewLot, Origin};
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
@@ -33,6 +34,8 @@ pub struct Order<'a> {
     pub credit: i64,
     pub amount: i64,
     pub cause: &'a Cause,
+    /// Where an issue's points come from (every issue has one; no other kind does).
+    pub lot: Option<&'a Origin<'a>>,
 }
 
 /// A transfer made, with the debit account's balance right after it.
@@ -258,7 +261,48 @@ pub fn post(
     insert_rows(conn, transfers::table, &made)?;
     insert_rows(conn, unsealed_transfers::table, &made)?;
     apply_net_changes(conn, &net_changes(&before, accounts))?;
+    follow_lots(conn, accounts, orders, &answers)?;
     Ok(answers)
+}
+
+/// Creates the lots of the batch's issues (one multi-row insert), then moves lots for its other transfers
+/// in order, so that a transfer spends what an earlier one of the batch brought.
+fn follow_lots(
+    conn: &mut AnyConnection,
+    accounts: &HashMap<i64, AccountRow>,
+    orders: &[Order<'_>],
+    answers: &[Result<Posted>],
+) -> Result<()> {
+    let made = || orders.iter().zip(answers).filter_map(|(o, a)| Some((o, &a.as_ref().ok()?.transfer)));
+    let mut issued = Vec::new();
+    for (order, transfer) in made() {
+        match (order.kind, order.lot) {
+            (Kind::Issue, Some(origin)) => issued.push(NewLot {
+                id: transfer.id,
+                account_id: transfer.credit_account_id,
+                points: transfer.amount,
+                origin,
+                created_at: transfer.created_at,
+            }),
+            (Kind::Issue, None) | (_, Some(_)) => {
+                return Err(LedgerError::Inconsistent(format!(
+                    "a lot's origin is given with every issue and only then (transfer {})",
+                    transfer.id
+                )))
+            }
+            _ => {}
+        }
+    }
+    lots::create(conn, &issued)?;
+    for (_, transfer) in made().filter(|(o, _)| o.kind != Kind::Issue) {
+        let account = |id: i64| {
+            accounts
+                .get(&id)
+                .ok_or_else(|| LedgerError::Inconsistent(format!("account {id} was not locked")))
+        };
+        lots::follow(conn, transfer, account(transfer.debit_account_id)?, account(transfer.credit_account_id)?)?;
+    }
+    Ok(())
 }
 
 /// Adds each account's net change: on PostgreSQL in one statement (the changes bound as arrays), on SQLite
@@ -327,6 +371,7 @@ mod tests {
             credit,
             amount,
             cause,
+            lot: None,
         }
     }
 

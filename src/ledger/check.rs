@@ -453,7 +453,7 @@ fn derive(
             change(c, &|b| b.credits_pending += a);
             holds.insert(t.id, t.clone());
         }
-        kind if kind.resolves_hold() => {
+        kind if kind.resolves_hold(t.pending_id) => {
             match t.pending_id.and_then(|h| holds.remove(&h)) {
                 Some(h) if h.debit_account_id == d && h.credit_account_id == c && h.amount == t.amount => {}
                 Some(_) => mismatches.push(format!(
@@ -482,17 +482,20 @@ fn derive(
     }
 }
 
-/// Points enter circulation only by `issue`, from an issuance account to a wallet, and people move them
-/// only between wallets: a transfer of another kind out of an issuance account would create points the
+/// Points enter circulation only by `issue`, from an issuance account to a wallet, people move them
+/// only between wallets, and they end in a sink (retired or expired): a transfer of another kind out of an issuance account would create points the
 /// balances cannot show (an issuance account's balance is just the sum of its transfers).
 fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, AccountKind>, mismatches: &mut Vec<String>) {
-    use AccountKind::{Issuance, Wallet};
+    use AccountKind::{Issuance, Sink, Wallet};
     let kind_of = |id: i64| kinds.get(&id).copied();
     let (debit, credit) = (kind_of(t.debit_account_id), kind_of(t.credit_account_id));
     let allowed = match t.kind {
         TransferKind::Issue => debit == Some(Issuance) && credit == Some(Wallet),
         TransferKind::Transfer => debit == Some(Wallet) && credit == Some(Wallet),
-        _ => debit != Some(Issuance),
+        // Points end in a sink only by retirement or a lot's expiry, and never leave it.
+        TransferKind::Retire => debit == Some(Wallet) && credit == Some(Sink),
+        TransferKind::Expire if t.pending_id.is_none() => debit == Some(Wallet) && credit == Some(Sink),
+        _ => debit != Some(Issuance) && debit != Some(Sink) && credit != Some(Sink),
     };
     if !allowed {
         let name = |kind: Option<AccountKind>| kind.map_or("missing", AccountKind::as_str);
@@ -511,7 +514,7 @@ fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, AccountKind>, mismatches: &
 fn expected_flags(kind: AccountKind) -> (bool, bool) {
     match kind {
         AccountKind::Wallet => (true, false),
-        AccountKind::Issuance | AccountKind::Settlement => (false, true),
+        AccountKind::Issuance | AccountKind::Settlement | AccountKind::Sink => (false, true),
     }
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::lots;
 use super::merkle;
 use super::seal::{self, leaf};
 use super::service::{Cause, Kind};
@@ -44,7 +45,18 @@ pub struct Wallet {
     pub issued_total: i64,
     /// Points that ever left this wallet (transfers out and captured redemptions).
     pub spent_total: i64,
+    /// When the free points expire: per date, soonest first, at most 12 dates.
+    pub expiring: Vec<Expiring>,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Expiring {
+    pub points: i64,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Dates shown in a wallet's `expiring`.
+const EXPIRING_DATES: usize = 12;
 
 /// The caller's points.
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("bearer" = [])),
@@ -52,10 +64,14 @@ pub struct Wallet {
 pub async fn wallet(state: web::Data<AppState>, member: Member) -> ApiResult<HttpResponse> {
     let account_id = member.0.account_id()?;
     // One row holds every total the answer needs (the issued total is kept with each issue, see
-    // `docs/ledger.md`): one keyed read, whatever the wallet's history.
-    let account = state
+    // `docs/ledger.md`): one keyed read, whatever the wallet's history; the expiring points are the
+    // first rows of the wallet's holdings.
+    let (account, expiring) = state
         .db
-        .run(move |conn| store::account(conn, account_id)?.ok_or_else(|| ApiError::not_found("no wallet")))
+        .run(move |conn| {
+            let account = store::account(conn, account_id)?.ok_or_else(|| ApiError::not_found("no wallet"))?;
+            Ok((account, lots::expiring(conn, account_id, EXPIRING_DATES)?))
+        })
         .await?;
     let held = account.debits_pending;
     Ok(HttpResponse::Ok().json(Wallet {
@@ -65,6 +81,13 @@ pub async fn wallet(state: web::Data<AppState>, member: Member) -> ApiResult<Htt
         available: account.balance() - held,
         issued_total: account.issued_posted,
         spent_total: account.debits_posted,
+        expiring: expiring
+            .into_iter()
+            .map(|(at, points)| Expiring {
+                points,
+                expires_at: at.and_utc(),
+            })
+            .collect(),
     }))
 }
 

@@ -15,20 +15,24 @@ crate::text_enum! {
 }
 
 impl TransferKind {
-    /// Whether this kind resolves a pending hold.
-    pub fn resolves_hold(self) -> bool {
-        matches!(
-            self,
-            TransferKind::Post | TransferKind::Void | TransferKind::Expire
-        )
+    /// Whether a transfer of this kind, naming a hold (`pending_id`) or not, resolves a pending hold. An
+    /// `expire` that names none is a lot's expiry: points leaving a wallet for good.
+    pub fn resolves_hold(self, pending_id: Option<i64>) -> bool {
+        match self {
+            TransferKind::Post | TransferKind::Void => true,
+            TransferKind::Expire => pending_id.is_some(),
+            _ => false,
+        }
     }
 }
 
 crate::text_enum! {
-    /// What an account is: a person's wallet, a region's issuance account, or a partner's settlement.
+    /// What an account is: a person's wallet, a region's issuance account, a partner's settlement, or a
+    /// sink where points end (`sink:expired`, `sink:retired`).
     pub enum AccountKind {
         Wallet = "wallet",
         Issuance = "issuance",
         Settlement = "settlement",
+        Sink = "sink",
     }
 }

@@ -6,6 +6,7 @@ pub mod batch;
 pub mod check;
 pub mod handlers;
 pub mod kinds;
+pub mod lots;
 pub mod merkle;
 pub mod seal;
 pub mod service;

@@ -12,6 +12,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::lots::{self, NewLot, Origin};
 use super::store::{self, AccountRow, TransferRow};
 use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
@@ -282,7 +283,8 @@ fn in_tx<T>(conn: &mut AnyConnection, f: impl FnOnce(&mut AnyConnection) -> Resu
     db::transaction(conn, Tx::Write, f)
 }
 
-/// A single-phase transfer of any kind (issue, transfer, reverse, retire).
+/// A single-phase transfer of any kind but issue (transfer, reverse, retire, a lot's expiry): the points
+/// taken from a wallet are its soonest-expiring ones.
 pub fn transfer(
     conn: &mut AnyConnection,
     kind: Kind,
@@ -294,11 +296,13 @@ pub fn transfer(
 ) -> Result<TransferRow> {
     in_tx(conn, |conn| {
         let (d, c) = pair(conn, debit, credit, amount)?;
-        posted(conn, kind, &d, &c, amount, cause, now)
+        posted(conn, kind, &d, &c, amount, cause, now, None)
     })
 }
 
-/// The body of a single-phase transfer between two loaded accounts, inside the caller's transaction.
+/// The body of a single-phase transfer between two loaded accounts, inside the caller's transaction. An
+/// issue creates a lot of `origin`; any other transfer moves lots ([`lots::follow`]).
+#[allow(clippy::too_many_arguments)]
 fn posted(
     conn: &mut AnyConnection,
     kind: Kind,
@@ -307,14 +311,20 @@ fn posted(
     amount: i64,
     cause: &Cause,
     now: NaiveDateTime,
+    origin: Option<&Origin<'_>>,
 ) -> Result<TransferRow> {
+    if (kind == Kind::Issue) != origin.is_some() {
+        return Err(LedgerError::Inconsistent(format!(
+            "a lot's origin is given with every issue and only then ({kind})"
+        )));
+    }
     let credited = if kind == Kind::Issue {
         Change::CreditIssued
     } else {
         Change::CreditPosted
     };
     apply_both(conn, debit, credit, (Change::DebitPosted, credited), amount)?;
-    insert(
+    let row = insert(
         conn,
         NewTransfer {
             kind,
@@ -326,7 +336,21 @@ fn posted(
             cause,
             created_at: now,
         },
-    )
+    )?;
+    match origin {
+        Some(origin) => lots::create(
+            conn,
+            &[NewLot {
+                id: row.id,
+                account_id: credit.id,
+                points: amount,
+                origin,
+                created_at: now,
+            }],
+        )?,
+        None => lots::follow(conn, &row, debit, credit)?,
+    }
+    Ok(row)
 }
 
 /// The issuance account of a region.
@@ -335,15 +359,16 @@ pub fn issuance_account(conn: &mut AnyConnection, region_code: &str) -> Result<A
         .ok_or_else(|| LedgerError::Inconsistent(format!("no issuance account for region {region_code}")))
 }
 
-/// New points from a region's issuance account into a wallet.
+/// New points from the issuance account of `origin`'s region into a wallet, as a lot of `origin`.
 pub fn issue(
     conn: &mut AnyConnection,
-    region_code: &str,
+    origin: &Origin<'_>,
     wallet: i64,
     amount: i64,
     cause: &Cause,
     now: NaiveDateTime,
 ) -> Result<TransferRow> {
+    let region_code = origin.region_code;
     if amount <= 0 {
         return Err(LedgerError::NonPositive);
     }
@@ -354,7 +379,7 @@ pub fn issue(
         if source.id == target.id {
             return Err(LedgerError::SameAccount);
         }
-        posted(conn, Kind::Issue, &source, &target, amount, cause, now)
+        posted(conn, Kind::Issue, &source, &target, amount, cause, now, Some(origin))
     })
 }
 
@@ -412,6 +437,7 @@ pub fn hold(
                 created_at: now,
             },
         )?;
+        lots::follow(conn, &row, &d, &c)?;
         diesel::insert_into(pending_holds::table)
             .values((
                 pending_holds::hold_id.eq(row.id),
@@ -447,7 +473,7 @@ fn resolve(
             (Change::DebitPendingReleased, Change::CreditPendingReleased)
         };
         apply_both(conn, &d, &c, changes, hold.amount)?;
-        insert(
+        let row = insert(
             conn,
             NewTransfer {
                 kind,
@@ -459,7 +485,9 @@ fn resolve(
                 cause,
                 created_at: now,
             },
-        )
+        )?;
+        lots::follow(conn, &row, &d, &c)?;
+        Ok(row)
     })
 }
 

@@ -125,6 +125,7 @@ fn write_together(
             credit: job.to,
             amount: job.points,
             cause: &job.cause,
+            lot: None,
         })
         .collect();
     let now = clock.now_naive();

@@ -161,7 +161,8 @@ async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
     let now = app.state.clock.now_naive();
     app.with_conn(move |conn| {
         let cause = tanhui::ledger::service::Cause::of("activity", id);
-        tanhui::ledger::service::issue(conn, "440300", account, 43, &cause, now).unwrap()
+        let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
+        tanhui::ledger::service::issue(conn, &origin, account, 43, &cause, now).unwrap()
     })
     .await;
     reported("is not the transfer of the activity it names").await;

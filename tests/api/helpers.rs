@@ -229,7 +229,7 @@ impl TestApp {
         self.with_conn(move |conn| {
             tanhui::ledger::service::issue(
                 conn,
-                "440300",
+                &tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650)),
                 account,
                 points,
                 &tanhui::ledger::service::Cause::of("test", "grant"),
@@ -763,4 +763,36 @@ macro_rules! both_backends {
             }
         )+
     };
+}
+
+/// The payload of `token`, checked as an outsider would: its key is the one `/.well-known/jwks.json`
+/// names by the header's `kid`, and the signature verifies with that key alone.
+pub async fn verified_payload(app: &TestApp, token: &str) -> Result<Value, String> {
+    let jwks = app.get("/.well-known/jwks.json", None).await;
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, payload, signature] = parts[..] else {
+        return Err(format!("not a compact JWS: {token}"));
+    };
+    use base64::Engine;
+    use ed25519_dalek::Verifier;
+    use serde_json::json;
+    let decode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string());
+    let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
+    if header["alg"] != "EdDSA" {
+        return Err(format!("alg {}", header["alg"]));
+    }
+    let jwk = jwks.body["keys"]
+        .as_array()
+        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
+        .ok_or("no key with the header's kid")?;
+    assert_eq!((&jwk["kty"], &jwk["crv"]), (&json!("OKP"), &json!("Ed25519")));
+    let x: [u8; 32] = decode(jwk["x"].as_str().ok_or("no x")?)?
+        .try_into()
+        .map_err(|_| "x is not 32 bytes")?;
+    let key = ed25519_dalek::VerifyingKey::from_bytes(&x).map_err(|e| e.to_string())?;
+    let signature = ed25519_dalek::Signature::from_slice(&decode(signature)?).map_err(|e| e.to_string())?;
+    let signing_input = &token[..token.rfind('.').unwrap()];
+    key.verify(signing_input.as_bytes(), &signature)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_slice(&decode(payload)?).map_err(|e| e.to_string())
 }

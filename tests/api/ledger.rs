@@ -8,6 +8,7 @@ use tanhui::db::schema::unsealed_transfers;
 use tanhui::db::{self, Tx};
 use tanhui::idempotency;
 use tanhui::ledger::handlers::TransferRequest;
+use tanhui::ledger::lots::Origin;
 use tanhui::ledger::service::{self, Cause, LedgerError};
 use tanhui::ledger::{merkle, seal};
 use tanhui::verify;
@@ -902,7 +903,8 @@ async fn issue(app: &TestApp, region: &'static str, account: &str, points: i64) 
     let account: i64 = account.parse().unwrap();
     let now = app.state.clock.now_naive();
     app.with_conn(move |conn| {
-        service::issue(conn, region, account, points, &Cause::of("test", "issue"), now).map(|_| ())
+        let origin = Origin::plain(region, now + chrono::Duration::days(3650));
+        service::issue(conn, &origin, account, points, &Cause::of("test", "issue"), now).map(|_| ())
     })
     .await
 }

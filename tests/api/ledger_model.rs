@@ -233,7 +233,9 @@ impl Auditor {
                 0..=19 => {
                     let to = pick(rng, &self.wallets);
                     let amount = rng.gen_range(1..500);
-                    let got = service::issue(conn, "440300", to, amount, &cause, crate::helpers::now());
+                    let now = crate::helpers::now();
+                    let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
+                    let got = service::issue(conn, &origin, to, amount, &cause, now);
                     self.check("issue", &got, true, None);
                     self.expected.entry(to).or_default().balance += amount;
                 }

@@ -22,6 +22,7 @@ mod ledger;
 mod ledger_model;
 mod limits;
 mod list_plans;
+mod lots;
 mod methodology;
 mod methodology_governance;
 mod operations;

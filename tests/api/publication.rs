@@ -3,13 +3,12 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use rust_decimal::Decimal;
 use serde_json::{json, Value};
 use tanhui::domain::formula::{to_grams, Formula};
 
 use crate::both_backends;
-use crate::helpers::TestApp;
+use crate::helpers::{verified_payload, TestApp};
 
 both_backends!(a_published_version_verifies_with_the_jwks_alone_and_reproduces_an_activity);
 both_backends!(only_versions_in_force_or_retired_are_published);
@@ -17,35 +16,6 @@ both_backends!(a_region_parameter_version_is_published_signed_once_active);
 
 fn signed_path(id: &str) -> String {
     format!("/api/v1/public/methodologies/{id}/signed")
-}
-
-/// The payload of `token`, checked as an outsider would: its key is the one `/.well-known/jwks.json`
-/// names by the header's `kid`, and the signature verifies with that key alone.
-async fn verified_payload(app: &TestApp, token: &str) -> Result<Value, String> {
-    let jwks = app.get("/.well-known/jwks.json", None).await;
-    let parts: Vec<&str> = token.split('.').collect();
-    let [header, payload, signature] = parts[..] else {
-        return Err(format!("not a compact JWS: {token}"));
-    };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string());
-    let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
-    if header["alg"] != "EdDSA" {
-        return Err(format!("alg {}", header["alg"]));
-    }
-    let jwk = jwks.body["keys"]
-        .as_array()
-        .and_then(|keys| keys.iter().find(|k| k["kid"] == header["kid"]))
-        .ok_or("no key with the header's kid")?;
-    assert_eq!((&jwk["kty"], &jwk["crv"]), (&json!("OKP"), &json!("Ed25519")));
-    let x: [u8; 32] = decode(jwk["x"].as_str().ok_or("no x")?)?
-        .try_into()
-        .map_err(|_| "x is not 32 bytes")?;
-    let key = VerifyingKey::from_bytes(&x).map_err(|e| e.to_string())?;
-    let signature = Signature::from_slice(&decode(signature)?).map_err(|e| e.to_string())?;
-    let signing_input = &token[..token.rfind('.').unwrap()];
-    key.verify(signing_input.as_bytes(), &signature)
-        .map_err(|e| e.to_string())?;
-    serde_json::from_slice(&decode(payload)?).map_err(|e| e.to_string())
 }
 
 /// Grams from the published version alone: its formula read by the crate's parser, its names bound to

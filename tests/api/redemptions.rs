@@ -28,12 +28,12 @@ both_backends!(
     visitors_redeem_unless_an_offer_is_kept_for_residents
 );
 
-struct Partner {
-    key: Key,
-    id: String,
+pub struct Partner {
+    pub key: Key,
+    pub id: String,
 }
 
-async fn onboard(app: &TestApp, kind: &str, regions: &[&str]) -> Partner {
+pub async fn onboard(app: &TestApp, kind: &str, regions: &[&str]) -> Partner {
     let admin = app.admin_token().await;
     let r = app
         .post(
@@ -49,7 +49,7 @@ async fn onboard(app: &TestApp, kind: &str, regions: &[&str]) -> Partner {
     }
 }
 
-fn offer_terms(points_cost: i64, stock: i64, per_user_limit: i64) -> Value {
+pub fn offer_terms(points_cost: i64, stock: i64, per_user_limit: i64) -> Value {
     json!({
         "title": "地铁一日票", "description": "Unlimited metro rides for a day",
         "points_cost": points_cost, "stock": stock, "per_user_limit": per_user_limit,
@@ -59,7 +59,7 @@ fn offer_terms(points_cost: i64, stock: i64, per_user_limit: i64) -> Value {
     })
 }
 
-async fn publish(app: &TestApp, partner: &Partner, terms: &Value) -> String {
+pub async fn publish(app: &TestApp, partner: &Partner, terms: &Value) -> String {
     let r = app
         .signed(&partner.key, "POST", "/api/v1/partner/offers", Some(terms))
         .await;

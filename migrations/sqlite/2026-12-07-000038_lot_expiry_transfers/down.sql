@@ -1,0 +1,2 @@
+-- The old CHECK cannot hold once a lot has expired; going back keeps the looser one.
+SELECT 1;
