@@ -12,7 +12,8 @@
 //! `/healthz`: what the load generator and the HTTP stack reach with no database work), `wallet` (the HTTP
 //! floor (`wallet-floor`), then `GET /wallet` of 256 people, of one new wallet and of one with 100,000
 //! transfers, side by side in one run), `deep-pages` (page 1 and page 1,000 of one person's activities and
-//! transfers, 50 a page, 60,000 of each), `read-mix` (80 % reads: wallet, activity list, offers; 20 %
+//! transfers, 50 a page, 60,000 of each), `deep-lots` (one-point transfers from a wallet of ten lots, then
+//! from one of 100,000, side by side), `read-mix` (80 % reads: wallet, activity list, offers; 20 %
 //! activity posts; the peak, then the p99 at half of it, paced open loop).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -529,6 +530,49 @@ async fn wallet_reads(base: &str, settings: &Settings, users: &Arc<Vec<User>>, b
     );
 }
 
+/// Transfers of one point from a wallet holding 100,000 lots against one holding ten: a spend reads and
+/// deletes the first holdings of the wallet's key range, whatever else it holds.
+async fn lot_spends(base: &str, settings: &Settings, users: &Arc<Vec<User>>, backend: &str) {
+    let (ten, deep) = (&users[users.len() - 2], &users[users.len() - 1]);
+    deepen_wallet(settings, deep.account.parse().expect("id"));
+    grant_lots(settings, ten.account.parse().expect("id"), 10);
+    sealed(settings).await;
+    let spend = |from: &User, tag: &'static str| {
+        let (token, u) = (from.token.clone(), users.clone());
+        drive(
+            base,
+            move |w, n| {
+                let to = &u[(w + n * CLIENTS) % (u.len() - 2)];
+                let body = json!({"to_account_id": to.account, "points": 1}).to_string();
+                Request::post("/api/v1/transfers", &token, body)
+                    .header("idempotency-key", format!("{tag}-{w}-{n}"))
+            },
+            None,
+        )
+    };
+    let shallow = spend(ten, "ten").await;
+    shallow.print(&format!("spend-ten-lots/{backend}"), 1);
+    let deep = spend(deep, "deep").await;
+    deep.print(&format!("spend-100k-lots/{backend}"), 1);
+    let rate = |s: &Stats| s.ok as f64 / s.elapsed.as_secs_f64();
+    println!(
+        "RESULT lots-ratios/{backend}: deep/ten={:.3}",
+        rate(&deep) / rate(&shallow)
+    );
+}
+
+/// Gives `account` `lots` lots of 100,000 points, expiring on successive days.
+fn grant_lots(settings: &Settings, account: i64, lots: i64) {
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let mut conn = db.get().expect("connection");
+    let now = tanhui::clock::Clock::system().now_naive();
+    for day in 1..=lots {
+        let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(day));
+        let cause = tanhui::ledger::service::Cause::of("bench", "lots");
+        tanhui::ledger::service::issue(&mut conn, &origin, account, 100_000, &cause, now).expect("lot");
+    }
+}
+
 /// Waits until every transfer is sealed (at most two minutes).
 async fn sealed(settings: &Settings) {
     use diesel::prelude::*;
@@ -569,19 +613,22 @@ fn deepen_wallet(settings: &Settings, account: i64) {
         .expect("issuance")
         .id;
     let cause = service::Cause::of("bench", "deep");
-    let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
+    // As ten years of history would: each lot expires on one of 3,650 days, about 27 a day.
+    let origins: Vec<tanhui::ledger::lots::Origin<'_>> = (0..3650)
+        .map(|day| tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(day + 1)))
+        .collect();
     let started = Instant::now();
-    for _ in 0..DEEP_WALLET_TRANSFERS / 1000 {
+    for round in 0..DEEP_WALLET_TRANSFERS as usize / 1000 {
         tanhui::db::transaction(&mut conn, tanhui::db::Tx::Write, |conn| {
             let mut accounts = batch::lock_accounts(conn, &[source, account])?;
-            let orders: Vec<batch::Order<'_>> = (0..1000)
-                .map(|_| batch::Order {
+            let orders: Vec<batch::Order<'_>> = (round * 1000..(round + 1) * 1000)
+                .map(|i| batch::Order {
                     kind: service::Kind::Issue,
                     debit: source,
                     credit: account,
                     amount: 1,
                     cause: &cause,
-                    lot: Some(&origin),
+                    lot: Some(&origins[i % origins.len()]),
                 })
                 .collect();
             batch::post(conn, &mut accounts, &orders, now).map(|_| ())
@@ -789,6 +836,7 @@ fn main() {
                     statuses(&settings)
                 );
             }
+            "deep-lots" => lot_spends(&base, &settings, &users, &backend).await,
             "deep-pages" => {
                 let deep = &users[0];
                 let posted = posts_once(&client, &base, deep).await;

@@ -16,7 +16,7 @@ use crate::config::Settings;
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::ApiError;
 use crate::idempotency;
-use crate::ledger::{lots, seal, service};
+use crate::ledger::{expiry, seal, service};
 use crate::redemptions;
 use crate::state::AppState;
 
@@ -89,9 +89,14 @@ pub fn spawn_ledger_tasks(state: Arc<AppState>) {
             let redemptions = redemptions::service::expire_due(conn, now, EXPIRY_SWEEP_BATCH)?;
             let others = service::expire_due(conn, now, EXPIRY_SWEEP_BATCH, &[redemptions::REF_TYPE])?;
             // Then points past their lots' expiry, one transfer per wallet.
-            let wallets = lots::sweeper::expire_due(conn, now, EXPIRY_SWEEP_BATCH)?;
+            let wallets = expiry::expire_due(conn, now, EXPIRY_SWEEP_BATCH)?;
             if redemptions + others.len() + wallets.len() > 0 {
-                tracing::info!(redemptions, others = others.len(), wallets = wallets.len(), "expired");
+                tracing::info!(
+                    redemptions,
+                    others = others.len(),
+                    wallets = wallets.len(),
+                    "expired"
+                );
             }
             Ok(())
         },

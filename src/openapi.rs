@@ -6,8 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, retirements,
-    stats,
+    metrics, offers, partners, providers, publication, redemptions, region_parameters, retirements, stats,
 };
 
 #[derive(OpenApi)]

@@ -406,7 +406,11 @@ impl Catalog {
             .clamp(1, 36_500);
         let offset = chrono::Duration::seconds(i64::from(china().local_minus_utc()));
         let last_day = (t + offset + chrono::Duration::days(days)).date();
-        last_day.succ_opt().unwrap_or(last_day).and_time(chrono::NaiveTime::MIN) - offset
+        last_day
+            .succ_opt()
+            .unwrap_or(last_day)
+            .and_time(chrono::NaiveTime::MIN)
+            - offset
     }
 
     /// The grid factor of a region at `t`: the `grid_ef_g_per_kwh` a version in force sets, else the

@@ -273,7 +273,12 @@ fn follow_lots(
     orders: &[Order<'_>],
     answers: &[Result<Posted>],
 ) -> Result<()> {
-    let made = || orders.iter().zip(answers).filter_map(|(o, a)| Some((o, &a.as_ref().ok()?.transfer)));
+    let made = || {
+        orders
+            .iter()
+            .zip(answers)
+            .filter_map(|(o, a)| Some((o, &a.as_ref().ok()?.transfer)))
+    };
     let mut issued = Vec::new();
     for (order, transfer) in made() {
         match (order.kind, order.lot) {
@@ -300,7 +305,12 @@ fn follow_lots(
                 .get(&id)
                 .ok_or_else(|| LedgerError::Inconsistent(format!("account {id} was not locked")))
         };
-        lots::follow(conn, transfer, account(transfer.debit_account_id)?, account(transfer.credit_account_id)?)?;
+        lots::follow(
+            conn,
+            transfer,
+            account(transfer.debit_account_id)?,
+            account(transfer.credit_account_id)?,
+        )?;
     }
     Ok(())
 }

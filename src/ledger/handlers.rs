@@ -56,7 +56,7 @@ pub struct Expiring {
 }
 
 /// Dates shown in a wallet's `expiring`.
-const EXPIRING_DATES: usize = 12;
+const EXPIRING_DATES: i64 = 12;
 
 /// The caller's points.
 #[utoipa::path(get, path = "/api/v1/wallet", tag = "wallet", security(("bearer" = [])),
@@ -69,7 +69,8 @@ pub async fn wallet(state: web::Data<AppState>, member: Member) -> ApiResult<Htt
     let (account, expiring) = state
         .db
         .run(move |conn| {
-            let account = store::account(conn, account_id)?.ok_or_else(|| ApiError::not_found("no wallet"))?;
+            let account =
+                store::account(conn, account_id)?.ok_or_else(|| ApiError::not_found("no wallet"))?;
             Ok((account, lots::expiring(conn, account_id, EXPIRING_DATES)?))
         })
         .await?;

@@ -15,9 +15,10 @@
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Timestamp};
 
+use super::error::LedgerError;
 use super::kinds::TransferKind as Kind;
-use super::service::LedgerError;
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
 use crate::db::prepared::{add_rows, insert_rows};
@@ -25,7 +26,6 @@ use crate::db::schema::{lot_exits, lot_holdings, lots};
 use crate::db::AnyConnection;
 
 pub mod check;
-pub mod sweeper;
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
@@ -202,8 +202,10 @@ pub fn take(conn: &mut AnyConnection, account: i64, hold_id: i64, points: i64) -
         return Ok(taken);
     };
     // What was taken whole is a prefix of the key range: one range delete; the last may be taken in part.
-    let through = |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.le(lot)));
-    let before = |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.lt(lot)));
+    let through =
+        |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.le(lot)));
+    let before =
+        |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.lt(lot)));
     let range = h::lot_holdings
         .filter(h::account_id.eq(account))
         .filter(h::hold_id.eq(hold_id));
@@ -246,10 +248,7 @@ pub fn put(conn: &mut AnyConnection, account: i64, hold_id: i64, pieces: &[Piece
 
 /// Writes `pieces` off their lots as having left the wallets by `transfer_id`.
 fn exit(conn: &mut AnyConnection, transfer_id: i64, pieces: &[Piece]) -> Result<()> {
-    let rows: Vec<Exit> = pieces
-        .iter()
-        .map(|&piece| Exit { transfer_id, piece })
-        .collect();
+    let rows: Vec<Exit> = pieces.iter().map(|&piece| Exit { transfer_id, piece }).collect();
     insert_rows(conn, lot_exits::table, &rows)?;
     Ok(())
 }
@@ -284,10 +283,12 @@ pub fn follow(
         }
         // Points from an account that keeps no lots (a partner's settlement) would reach a wallet with no
         // provenance: no flow does that, and the ledger refuses it rather than invent a lot.
-        _ if wallet(credit) && !transfer.kind.resolves_hold(transfer.pending_id) => Err(LedgerError::Inconsistent(format!(
-            "{} transfer {} would bring points without lots into wallet {}",
-            transfer.kind, transfer.id, credit.id
-        ))),
+        _ if wallet(credit) && !transfer.kind.resolves_hold(transfer.pending_id) => {
+            Err(LedgerError::Inconsistent(format!(
+                "{} transfer {} would bring points without lots into wallet {}",
+                transfer.kind, transfer.id, credit.id
+            )))
+        }
         _ => Ok(()),
     }
 }
@@ -303,41 +304,25 @@ fn arrive(conn: &mut AnyConnection, transfer_id: i64, credit: &AccountRow, piece
 }
 
 /// A wallet's free points by expiry, soonest first: at most `limit` dates, each with the points that
-/// expire then.
-pub fn expiring(conn: &mut AnyConnection, account: i64, limit: usize) -> Result<Vec<(NaiveDateTime, i64)>> {
-    use lot_holdings::dsl as h;
-    // Read in key order, summed per date here: one index range of the wallet, whatever its size, up to
-    // the dates asked for (lots expire at the end of a local day, so a date may hold many: read in pages
-    // until enough dates).
-    let mut dates: Vec<(NaiveDateTime, i64)> = Vec::new();
-    let mut after: Option<(NaiveDateTime, i64)> = None;
-    loop {
-        let mut page = h::lot_holdings
-            .filter(h::account_id.eq(account))
-            .filter(h::hold_id.eq(FREE))
-            .into_boxed();
-        if let Some((t, lot)) = after {
-            page = page.filter(h::expires_at.gt(t).or(h::expires_at.eq(t).and(h::lot_id.gt(lot))));
-        }
-        let rows: Vec<Piece> = page
-            .order((h::expires_at, h::lot_id))
-            .select((h::expires_at, h::lot_id, h::points))
-            .limit(PAGE)
-            .load(conn)?;
-        let done = rows.len() < PAGE as usize;
-        for row in &rows {
-            let full = dates.len() == limit;
-            match dates.last_mut() {
-                Some((t, sum)) if *t == row.expires_at => *sum = sum.saturating_add(row.points),
-                _ if full => return Ok(dates),
-                _ => dates.push((row.expires_at, row.points)),
-            }
-        }
-        match rows.last() {
-            Some(row) if !done => after = Some((row.expires_at, row.lot_id)),
-            _ => return Ok(dates),
-        }
+/// expire then. Lots expire at the end of a local day, so the rows read are the lots of those dates: a
+/// day's activities, or what transfers brought of other wallets' days (a transfer adds to the holding of
+/// the lot it carries, so no one can split a lot into more rows than there are lots).
+pub fn expiring(conn: &mut AnyConnection, account: i64, limit: i64) -> Result<Vec<(NaiveDateTime, i64)>> {
+    #[derive(QueryableByName)]
+    struct Due {
+        #[diesel(sql_type = Timestamp)]
+        expires_at: NaiveDateTime,
+        #[diesel(sql_type = BigInt)]
+        points: i64,
     }
+    let rows: Vec<Due> = diesel::sql_query(
+        "SELECT expires_at, CAST(SUM(points) AS BIGINT) AS points FROM lot_holdings \
+         WHERE account_id = $1 AND hold_id = 0 GROUP BY expires_at ORDER BY expires_at LIMIT $2",
+    )
+    .bind::<BigInt, _>(account)
+    .bind::<BigInt, _>(limit)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|d| (d.expires_at, d.points)).collect())
 }
 
 /// The lots a transfer wrote off (a retirement's, a capture's), with what it took of each: for the grams

@@ -4,6 +4,8 @@
 
 pub mod batch;
 pub mod check;
+pub mod error;
+pub mod expiry;
 pub mod handlers;
 pub mod kinds;
 pub mod lots;

@@ -16,54 +16,11 @@ use super::lots::{self, NewLot, Origin};
 use super::store::{self, AccountRow, TransferRow};
 use crate::db::schema::{accounts, pending_holds, transfers, unsealed_transfers};
 use crate::db::{self, AnyConnection, Tx};
-use crate::error::ApiError;
-use crate::error::ErrorCode;
+
+pub use super::error::LedgerError;
 
 /// What a transfer does (the name the ledger's callers use).
 pub use super::kinds::TransferKind as Kind;
-
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum LedgerError {
-    #[error("not enough available points")]
-    InsufficientFunds,
-    #[error("unknown account {0}")]
-    UnknownAccount(i64),
-    #[error("an account cannot pay itself")]
-    SameAccount,
-    #[error("amounts must be positive")]
-    NonPositive,
-    /// An account's posted or pending total would leave the 64-bit range: refused, never wrapped.
-    #[error("that amount would take an account's totals beyond what the ledger can hold")]
-    OutOfRange,
-    #[error("the hold is no longer pending")]
-    NotPending,
-    #[error("no such hold")]
-    UnknownHold,
-    /// The ledger's own rows disagree with what the code relies on (a missing issuance account, a
-    /// statement that changed fewer rows than it must): a bug or an edited database.
-    #[error("{0}")]
-    Inconsistent(String),
-    #[error(transparent)]
-    Database(#[from] diesel::result::Error),
-}
-
-impl From<LedgerError> for ApiError {
-    fn from(e: LedgerError) -> ApiError {
-        match e {
-            LedgerError::InsufficientFunds => ApiError::conflict(ErrorCode::InsufficientFunds, e.to_string()),
-            LedgerError::UnknownAccount(_) => {
-                ApiError::unprocessable(ErrorCode::UnknownAccount, e.to_string())
-            }
-            LedgerError::SameAccount => ApiError::unprocessable(ErrorCode::SelfTransfer, e.to_string()),
-            LedgerError::NonPositive => ApiError::field("points", e.to_string()),
-            LedgerError::OutOfRange => ApiError::unprocessable(ErrorCode::AmountOutOfRange, e.to_string()),
-            LedgerError::NotPending => ApiError::conflict(ErrorCode::InvalidState, e.to_string()),
-            LedgerError::UnknownHold => ApiError::not_found(e.to_string()),
-            LedgerError::Inconsistent(message) => ApiError::internal(anyhow::anyhow!(message)),
-            LedgerError::Database(e) => e.into(),
-        }
-    }
-}
 
 /// What caused a transfer.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -379,7 +336,16 @@ pub fn issue(
         if source.id == target.id {
             return Err(LedgerError::SameAccount);
         }
-        posted(conn, Kind::Issue, &source, &target, amount, cause, now, Some(origin))
+        posted(
+            conn,
+            Kind::Issue,
+            &source,
+            &target,
+            amount,
+            cause,
+            now,
+            Some(origin),
+        )
     })
 }
 

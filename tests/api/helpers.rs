@@ -776,7 +776,11 @@ pub async fn verified_payload(app: &TestApp, token: &str) -> Result<Value, Strin
     use base64::Engine;
     use ed25519_dalek::Verifier;
     use serde_json::json;
-    let decode = |part: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).map_err(|e| e.to_string());
+    let decode = |part: &str| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(part)
+            .map_err(|e| e.to_string())
+    };
     let header: Value = serde_json::from_slice(&decode(header)?).map_err(|e| e.to_string())?;
     if header["alg"] != "EdDSA" {
         return Err(format!("alg {}", header["alg"]));

@@ -234,7 +234,8 @@ impl Auditor {
                     let to = pick(rng, &self.wallets);
                     let amount = rng.gen_range(1..500);
                     let now = crate::helpers::now();
-                    let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
+                    let origin =
+                        tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(3650));
                     let got = service::issue(conn, &origin, to, amount, &cause, now);
                     self.check("issue", &got, true, None);
                     self.expected.entry(to).or_default().balance += amount;

@@ -8,7 +8,7 @@ use tanhui::ledger::lots::Origin;
 
 use crate::both_backends;
 use crate::helpers::{second_instance, verified_payload, TestApp};
-use crate::redemptions::{onboard, offer_terms, publish};
+use crate::redemptions::{offer_terms, onboard, publish};
 
 both_backends!(
     spends_take_the_soonest_expiring_lots_and_transfers_carry_them,
@@ -97,13 +97,20 @@ async fn holds_reserve_lots_and_give_them_back_or_pass_them_on(app: TestApp) {
                 .json(&json!({"offer_id": offer})),
         )
         .await;
-    let id = held.assert_status(201)["redemption_id"].as_str().unwrap().to_string();
+    let id = held.assert_status(201)["redemption_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(expiring(&app, &token).await, vec![(150, later)]);
 
     // Voided, they come back with their expiry.
-    app.post(&format!("/api/v1/redemptions/{id}/void"), &json!({}), Some(&token))
-        .await
-        .assert_status(200);
+    app.post(
+        &format!("/api/v1/redemptions/{id}/void"),
+        &json!({}),
+        Some(&token),
+    )
+    .await
+    .assert_status(200);
     assert_eq!(expiring(&app, &token).await, vec![(100, soon), (200, later)]);
 
     // Captured, they leave for the partner: the capture wrote them off their lots.
@@ -116,7 +123,10 @@ async fn holds_reserve_lots_and_give_them_back_or_pass_them_on(app: TestApp) {
                 .json(&json!({"offer_id": offer})),
         )
         .await;
-    let id = held.assert_status(201)["redemption_id"].as_str().unwrap().to_string();
+    let id = held.assert_status(201)["redemption_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     app.signed(
         &partner.key,
         "POST",
@@ -145,7 +155,9 @@ async fn expired_points_leave_once_with_two_instances_sweeping(app: TestApp) {
         let sweeps = [a, b].map(|db| {
             scope.spawn(move || {
                 let mut conn = db.get().unwrap();
-                tanhui::ledger::lots::sweeper::expire_due(&mut conn, now, 100).unwrap().len()
+                tanhui::ledger::expiry::expire_due(&mut conn, now, 100)
+                    .unwrap()
+                    .len()
             })
         });
         sweeps.map(|s| s.join().unwrap())
@@ -226,7 +238,10 @@ async fn a_retirement_is_certified_listed_and_final(app: TestApp) {
 
     // A retry is answered the same retirement; the points left once.
     let again = retire(&app, &token, "ret-1", &body).await;
-    assert_eq!(again.assert_status(201)["retirement_id"], retired["retirement_id"]);
+    assert_eq!(
+        again.assert_status(201)["retirement_id"],
+        retired["retirement_id"]
+    );
     let w = app.get("/api/v1/wallet", Some(&token)).await;
     assert_eq!(w.assert_status(200)["balance"], points - half);
 
@@ -251,7 +266,9 @@ async fn a_retirement_is_certified_listed_and_final(app: TestApp) {
         )
         .await;
     csv.assert_status(200);
-    assert!(csv.text.starts_with("retirement_id,serial,beneficiary,reason,points,reduction_g"));
+    assert!(csv
+        .text
+        .starts_with("retirement_id,serial,beneficiary,reason,points,reduction_g"));
     assert!(csv.text.contains(serial));
     let one = app.get(&format!("/api/v1/public/retirements/{id}"), None).await;
     assert_eq!(one.assert_status(200)["certificate"], retired["certificate"]);
@@ -284,7 +301,10 @@ async fn retirements_refuse_bad_input_and_short_wallets(app: TestApp) {
         if field == "period_from" {
             body["period_to"] = json!("2026-12-31");
         }
-        refusals.push((field, retire(&app, &token, &uuid::Uuid::new_v4().to_string(), &body).await));
+        refusals.push((
+            field,
+            retire(&app, &token, &uuid::Uuid::new_v4().to_string(), &body).await,
+        ));
     }
     for (field, r) in refusals {
         r.assert_problem(422, "validation_failed");

@@ -8,7 +8,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::FREE;
+use super::lots::FREE;
 use crate::db::schema::lot_holdings;
 use crate::db::{self, AnyConnection, Tx};
 use crate::ledger::batch::lock_accounts;
@@ -38,7 +38,9 @@ pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> R
         .id;
     let mut made = Vec::new();
     for wallet in wallets {
-        if let Some(transfer) = db::transaction(conn, Tx::Write, |conn| expire_wallet(conn, wallet, sink, now))? {
+        if let Some(transfer) =
+            db::transaction(conn, Tx::Write, |conn| expire_wallet(conn, wallet, sink, now))?
+        {
             made.push(transfer);
         }
     }
@@ -47,7 +49,12 @@ pub fn expire_due(conn: &mut AnyConnection, now: NaiveDateTime, limit: i64) -> R
 
 /// Writes off `wallet`'s free points due at `now`, under its row lock: `None` when none are due (another
 /// instance took them first).
-fn expire_wallet(conn: &mut AnyConnection, wallet: i64, sink: i64, now: NaiveDateTime) -> Result<Option<TransferRow>> {
+fn expire_wallet(
+    conn: &mut AnyConnection,
+    wallet: i64,
+    sink: i64,
+    now: NaiveDateTime,
+) -> Result<Option<TransferRow>> {
     use lot_holdings::dsl as h;
     lock_accounts(conn, &[wallet])?;
     let due: Vec<i64> = h::lot_holdings
@@ -69,5 +76,13 @@ fn expire_wallet(conn: &mut AnyConnection, wallet: i64, sink: i64, now: NaiveDat
         ref_id: None,
         memo: Some("points expired".into()),
     };
-    Ok(Some(service::transfer(conn, Kind::Expire, wallet, sink, amount, &cause, now)?))
+    Ok(Some(service::transfer(
+        conn,
+        Kind::Expire,
+        wallet,
+        sink,
+        amount,
+        &cause,
+        now,
+    )?))
 }
