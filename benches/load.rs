@@ -413,6 +413,7 @@ async fn provider(settings: &Settings) -> (String, String) {
         name: "bench metro operator".into(),
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
+        code: None,
     };
     let admin = administrator(&state, &mut conn);
     let credentials = tanhui::providers::register(
@@ -441,6 +442,7 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
         name: "bench metro".into(),
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
+        code: None,
     };
     let partner = tanhui::partners::admin::onboard(&mut conn, &state, admin, &onboarding).expect("partner");
     let now = state.clock.now_naive();

@@ -45,6 +45,7 @@ crate::text_enum! {
         NotFound = "not_found",
         NotReady = "not_ready",
         OfferInactive = "offer_inactive",
+        OperatorCodeTaken = "operator_code_taken",
         OutOfScope = "out_of_scope",
         OutOfStock = "out_of_stock",
         PayloadTooLarge = "payload_too_large",

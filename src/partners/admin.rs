@@ -55,6 +55,13 @@ pub async fn create_partner(
     body: ApiJson<Onboarding>,
 ) -> ApiResult<HttpResponse> {
     let onboarding = body.0;
+    if onboarding.code.is_some() {
+        // An operator code names a data provider's trips; a partner reports none.
+        return Err(ApiError::field(
+            "code",
+            "only data providers have an operator code",
+        ));
+    }
     onboarding.validate(&PARTNER_KINDS, true, &state.catalog.get())?;
     onboarding.check_governed(&governor.scope)?;
     let admin_id = governor.user_id;
