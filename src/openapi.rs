@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, stats,
+    metrics, offers, partners, providers, publication, redemptions, region_parameters, registry, stats,
 };
 
 #[derive(OpenApi)]
@@ -53,6 +53,8 @@ use crate::{
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
         stats::handlers::reductions,
+        registry::peers::create_peer, registry::peers::list_peers,
+        registry::handlers::check_claims, registry::handlers::register_claims,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -68,7 +70,8 @@ use crate::{
         (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
         (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
         (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
-        (name = "privacy", description = "A person's own data: export and erasure"))
+        (name = "privacy", description = "A person's own data: export and erasure"),
+        (name = "registry", description = "The claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"))
 )]
 pub struct ApiDoc;
 
