@@ -291,6 +291,7 @@ fn earn(
             account_id,
             home_region: person.region.into(),
             provider_id: None,
+            operator_code: None,
         };
         let digest = request::digest(&trip)?;
         let event = request::validate(
@@ -354,6 +355,7 @@ fn crowd(state: &AppState, conn: &mut AnyConnection) -> Result<(usize, usize), A
                 account_id,
                 home_region: region.into(),
                 provider_id: None,
+                operator_code: None,
             });
         }
     }

@@ -229,7 +229,8 @@ fn provider_page(conn: &mut AnyConnection, page: Page) -> QueryResult<Vec<Provid
 /// The body is an activity (as for `POST /api/v1/activities`) plus `user_id`. The `client_event_id` is
 /// the provider's own: a replay is answered from the provider's record, whatever ids the user's app or
 /// other providers used. A provider onboarded for some regions reports events in those only (403
-/// `region_not_served`).
+/// `region_not_served`). A provider with an operator code may name the trip (`trip_ref`): its claim is
+/// registered as the activity is stored (docs/registry.md).
 #[utoipa::path(post, path = "/api/v1/provider/activities", tag = "activities", request_body = ActivityRequest,
     params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 201, body = ActivityResult), (status = 200, body = ActivityResult, description = "replay"),
@@ -250,10 +251,8 @@ pub async fn provider_activity(
     let (mut posters, served) = state
         .db
         .run(move |conn| {
-            Ok((
-                posters(conn, provider_id, &[subject])?,
-                served_regions(conn, provider_id)?,
-            ))
+            let (served, code) = terms(conn, provider_id)?;
+            Ok((posters(conn, provider_id, code.as_deref(), &[subject])?, served))
         })
         .await?;
     let poster = posters
@@ -268,11 +267,12 @@ pub async fn provider_activity(
     Ok(respond(ingest_one(&state, request, poster, now).await?))
 }
 
-/// The regions a provider was onboarded for, as stored (a JSON list).
-fn served_regions(conn: &mut AnyConnection, provider_id: i64) -> QueryResult<String> {
+/// What a provider was onboarded with that its events depend on: the regions it reports for, as stored
+/// (a JSON list), and its operator code.
+fn terms(conn: &mut AnyConnection, provider_id: i64) -> QueryResult<(String, Option<String>)> {
     providers::table
         .find(provider_id)
-        .select(providers::region_codes)
+        .select((providers::region_codes, providers::code))
         .first(conn)
 }
 
@@ -296,10 +296,8 @@ pub async fn provider_batch(
     let (resolved, served) = state
         .db
         .run(move |conn| {
-            Ok((
-                posters(conn, provider_id, &named)?,
-                served_regions(conn, provider_id)?,
-            ))
+            let (served, code) = terms(conn, provider_id)?;
+            Ok((posters(conn, provider_id, code.as_deref(), &named)?, served))
         })
         .await?;
     let catalog = state.catalog.get();
