@@ -87,8 +87,9 @@ pub fn register(
         })
         .collect();
     // In key order: two transactions registering overlapping sets then wait for each other's rows in
-    // the same order, and cannot deadlock (PostgreSQL; SQLite has one writer).
-    rows.sort_unstable_by(|a, b| a.claim_id.cmp(b.claim_id));
+    // the same order, and cannot deadlock (PostgreSQL; SQLite has one writer). A stable sort: of a claim
+    // named twice, the first naming's time is kept.
+    rows.sort_by(|a, b| a.claim_id.cmp(b.claim_id));
     rows.dedup_by(|a, b| a.claim_id == b.claim_id);
     if rows.is_empty() {
         return Ok(HashSet::new());
