@@ -64,11 +64,11 @@ async fn check(app: &TestApp, key: &Key, claims: &[&str]) -> Resp {
         .await
 }
 
-async fn register(app: &TestApp, key: &Key, claims: &[&str]) -> Resp {
+async fn register(app: &TestApp, key: &Key, claims: &[impl AsRef<str>]) -> Resp {
     let at = Utc::now().to_rfc3339();
     let entries: Vec<Value> = claims
         .iter()
-        .map(|c| json!({"claim": c, "claimed_at": at}))
+        .map(|c| json!({"claim": c.as_ref(), "claimed_at": at}))
         .collect();
     app.signed(key, "POST", REGISTER, Some(&json!({"claims": entries})))
         .await
@@ -319,6 +319,32 @@ async fn a_claim_raced_by_two_peers_on_two_instances_has_one_owner(app: TestApp)
             "round {round}: {registered:?}"
         );
         assert!(claimed(&check(&other, &two, &forward).await).iter().all(|c| *c));
+    }
+    // A provider's trips posted on one instance while a peer registers their claims on the other: each
+    // trip is credited here or registered there, never both, never neither.
+    let metro = provider(&app, Some("bus-7")).await;
+    let (_, _, user_id, _) = app.register().await;
+    let trips: Vec<Value> = (0..12)
+        .map(|i| trip(&user_id, &format!("race-{i}"), &format!("X-{i}"), 30 + 25 * i))
+        .collect();
+    let claims: Vec<[String; 1]> = (0..12).map(|i| [claim("bus-7", &format!("X-{i}"))]).collect();
+    let (posted, registered) = futures_util::future::join(
+        futures_util::future::join_all(
+            trips
+                .iter()
+                .map(|t| app.signed(&metro, "POST", ACTIVITIES, Some(t))),
+        ),
+        futures_util::future::join_all(claims.iter().map(|c| register(&other, &one, &c[..]))),
+    )
+    .await;
+    for (post, registration) in posted.iter().zip(&registered) {
+        let activity = post.assert_status(201);
+        let ours = activity["status"] == "credited";
+        let theirs = statuses(registration) == ["registered"];
+        assert!(ours != theirs, "{} / {}", post.text, registration.text);
+        if theirs {
+            assert_eq!(activity["reasons"], json!(["already_claimed"]));
+        }
     }
 }
 
