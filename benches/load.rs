@@ -25,9 +25,12 @@ use tanhui::config::Settings;
 
 #[path = "common/memory.rs"]
 mod memory;
+#[path = "common/service.rs"]
+mod service;
 #[path = "load/wire.rs"]
 mod wire;
 use memory::resident_memory;
+use service::{administrator, start};
 use wire::Request;
 
 const CLIENTS: usize = 64;
@@ -91,7 +94,6 @@ fn settings(backend: &str) -> (Settings, Option<tempfile::TempDir>) {
     }
 }
 
-/// Starts the server on its own actix system thread; returns its base URL.
 fn admin_url() -> String {
     std::env::var("TANHUI_BENCH_DATABASE_URL").unwrap_or("postgres://postgres@127.0.0.1:5432/test".into())
 }
@@ -107,20 +109,6 @@ fn drop_database(url: &str) {
             .execute(&mut conn)
             .ok();
     }
-}
-
-fn start(settings: Settings) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        actix_web::rt::System::new().block_on(async move {
-            let app = tanhui::startup::Application::build(settings)
-                .await
-                .expect("start");
-            tx.send(app.port()).expect("port");
-            app.run_until_stopped().await.expect("serve");
-        })
-    });
-    format!("http://127.0.0.1:{}", rx.recv().expect("server port"))
 }
 
 struct User {
@@ -389,23 +377,6 @@ fn signed_post(path: &str, key_id: &str, secret: &str, nonce: &str, body: String
     }
 }
 
-/// A national administrator, as `tanhui admin create` makes one; returns its user id.
-fn administrator(state: &tanhui::state::AppState, conn: &mut tanhui::db::AnyConnection) -> i64 {
-    let reg = tanhui::accounts::validate::validate(tanhui::accounts::validate::RegisterRequest {
-        phone: format!("137{:08}", rand::random::<u32>() % 100_000_000),
-        password: "bench admin password".into(),
-        display_name: "bench admin".into(),
-        account_type: tanhui::accounts::validate::AccountType::Individual,
-        region_code: "CN".into(),
-        credit_code: None,
-    })
-    .expect("admin");
-    let hash = state.passwords.hash(&reg.password).expect("hash");
-    tanhui::accounts::service::register(conn, &state.secrets, state.clock.now(), &reg, &hash, Some("CN"))
-        .expect("admin")
-        .user_id
-}
-
 /// A transit operator onboarded for the whole country; returns its key id and secret.
 async fn provider(settings: &Settings) -> (String, String) {
     let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
@@ -416,6 +387,7 @@ async fn provider(settings: &Settings) -> (String, String) {
         name: "bench metro operator".into(),
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
+        code: None,
     };
     let admin = administrator(&state, &mut conn);
     let credentials = tanhui::providers::register(
@@ -444,6 +416,7 @@ async fn offers(settings: &Settings, count: usize) -> Vec<String> {
         name: "bench metro".into(),
         kind: "transit".into(),
         region_codes: vec!["CN".into()],
+        code: None,
     };
     let partner = tanhui::partners::admin::onboard(&mut conn, &state, admin, &onboarding).expect("partner");
     let now = state.clock.now_naive();

@@ -33,6 +33,7 @@ crate::text_enum! {
         MethodologyRetire = "methodology.retire",
         MethodologyRetireRequest = "methodology.retire_request",
         PartnerCreate = "partner.create",
+        PeerCreate = "peer.create",
         ProviderCreate = "provider.create",
         RegionParametersActivate = "region_parameters.activate",
         RegionParametersDelete = "region_parameters.delete",
@@ -54,6 +55,7 @@ crate::text_enum! {
         Consent = "consent",
         MethodologyVersion = "methodology_version",
         Partner = "partner",
+        Peer = "peer",
         Provider = "provider",
         RegionParameterVersion = "region_parameter_version",
         RoleGrant = "role_grant",
@@ -67,6 +69,7 @@ impl From<Owner> for AuditEntity {
         match owner {
             Owner::Partner => AuditEntity::Partner,
             Owner::Provider => AuditEntity::Provider,
+            Owner::Peer => AuditEntity::Peer,
         }
     }
 }

@@ -175,6 +175,7 @@ pub fn load(state: &AppState) -> Result<World, ApiError> {
         name: "美团单车".into(),
         kind: "bikeshare".into(),
         region_codes: vec!["CN".into()],
+        code: None,
     };
     bikes.validate(&providers::PROVIDER_KINDS, false, &state.catalog.get())?;
     let provider = providers::register(
@@ -213,6 +214,7 @@ fn open_partner_offer(
         name: offer.partner.into(),
         kind: offer.kind.as_str().into(),
         region_codes: offer.partner_regions.iter().map(|r| r.to_string()).collect(),
+        code: None,
     };
     onboarding.validate(&partners::PARTNER_KINDS, true, &catalog)?;
     let start = state.clock.now_naive();
@@ -289,6 +291,7 @@ fn earn(
             account_id,
             home_region: person.region.into(),
             provider_id: None,
+            operator_code: None,
         };
         let digest = request::digest(&trip)?;
         let event = request::validate(
@@ -352,6 +355,7 @@ fn crowd(state: &AppState, conn: &mut AnyConnection) -> Result<(usize, usize), A
                 account_id,
                 home_region: region.into(),
                 provider_id: None,
+                operator_code: None,
             });
         }
     }

@@ -9,6 +9,7 @@ use serde::Serialize;
 crate::text_enum! {
     /// Every `code` a problem document can carry: the list clients program against.
     pub enum ErrorCode {
+        AlreadyClaimed = "already_claimed",
         AmountOutOfRange = "amount_out_of_range",
         BadBody = "bad_body",
         BadNonce = "bad_nonce",
@@ -39,12 +40,14 @@ crate::text_enum! {
         MissingField = "missing_field",
         NoGridFactor = "no_grid_factor",
         NoMethodology = "no_methodology",
+        NoOperatorCode = "no_operator_code",
         NoRegionValue = "no_region_value",
         NonceReplayed = "nonce_replayed",
         NotEmpty = "not_empty",
         NotFound = "not_found",
         NotReady = "not_ready",
         OfferInactive = "offer_inactive",
+        OperatorCodeTaken = "operator_code_taken",
         OutOfScope = "out_of_scope",
         OutOfStock = "out_of_stock",
         PayloadTooLarge = "payload_too_large",
@@ -177,6 +180,15 @@ impl ApiError {
         }
     }
 
+    /// 503 `retry` with `Retry-After`: the request lost a race, nothing was written, and the same request
+    /// can simply be sent again.
+    pub fn retry(detail: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(RETRY_AFTER_CONFLICT_SECS),
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Retry, detail)
+        }
+    }
+
     pub fn unavailable(detail: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::SERVICE_UNAVAILABLE, ErrorCode::Unavailable, detail)
     }
@@ -279,14 +291,9 @@ impl From<diesel::result::Error> for ApiError {
         match e {
             Error::NotFound => ApiError::not_found("not found"),
             // A serialization failure or deadlock is the database asking the client to retry.
-            Error::DatabaseError(_, ref info) if lost_a_race(&e) => ApiError {
-                retry_after_secs: Some(RETRY_AFTER_CONFLICT_SECS),
-                ..ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    ErrorCode::Retry,
-                    format!("concurrent update, retry: {}", info.message()),
-                )
-            },
+            Error::DatabaseError(_, ref info) if lost_a_race(&e) => {
+                ApiError::retry(format!("concurrent update, retry: {}", info.message()))
+            }
             // The database went away or ran out of room: nothing was written, and the same request
             // succeeds once it is back.
             ref other if database_unavailable(other) => {

@@ -35,6 +35,7 @@ pub mod providers;
 pub mod publication;
 pub mod redemptions;
 pub mod region_parameters;
+pub mod registry;
 pub mod retirements;
 pub mod secrets;
 pub mod startup;

@@ -9,8 +9,9 @@ use diesel::QueryResult;
 use crate::auth::api_keys::{self, KeyError, KeyInfo, Owner};
 use crate::db::AnyConnection;
 use crate::domain::catalog::Catalog;
-use crate::error::ApiResult;
+use crate::domain::claim::OperatorCode;
 use crate::error::{ApiError, FieldError};
+use crate::error::{ApiResult, ErrorCode};
 use crate::governance::{OutOfScope, Scope};
 use crate::http::pagination::{Page, Paginated};
 use crate::state::AppState;
@@ -27,6 +28,9 @@ pub const REGION_CODES_MAX: usize = 64;
 pub enum OnboardError {
     #[error("{field}: {message}")]
     Invalid { field: &'static str, message: String },
+    /// Another provider has this operator code.
+    #[error("operator code {0} is taken by another provider")]
+    CodeTaken(String),
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -39,6 +43,7 @@ impl From<OnboardError> for ApiError {
     fn from(e: OnboardError) -> ApiError {
         match e {
             OnboardError::Invalid { field, message } => ApiError::field(field, message),
+            OnboardError::CodeTaken(_) => ApiError::conflict(ErrorCode::OperatorCodeTaken, e.to_string()),
             OnboardError::Key(e) => e.into(),
             OnboardError::Database(e) => e.into(),
             OnboardError::Encoding(e) => ApiError::internal(e),
@@ -55,6 +60,11 @@ pub struct Onboarding {
     /// The regions it serves (GB/T 2260 codes).
     #[serde(default)]
     pub region_codes: Vec<String>,
+    /// Providers only: the operator's code, a unique lowercase slug such as `shenzhen-metro` (at most 64
+    /// characters). With it the provider's activities may name their trips (`trip_ref`), whose claims
+    /// are computed from the code (docs/registry.md). A taken code → 409 `operator_code_taken`.
+    #[serde(default)]
+    pub code: Option<String>,
 }
 
 impl Onboarding {
@@ -89,6 +99,9 @@ impl Onboarding {
             if catalog.region(code).is_none() {
                 error("region_codes", format!("unknown region {code}"));
             }
+        }
+        if let Some(Err(message)) = self.code.as_deref().map(OperatorCode::parse) {
+            error("code", message);
         }
         if errors.is_empty() {
             Ok(())

@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, retirements, stats,
+    metrics, offers, partners, providers, publication, redemptions, region_parameters, registry, retirements,
+    stats,
 };
 
 #[derive(OpenApi)]
@@ -55,6 +56,8 @@ use crate::{
         stats::handlers::reductions,
         retirements::handlers::create_retirement, retirements::handlers::list_retirements,
         retirements::handlers::get_retirement,
+        registry::peers::create_peer, registry::peers::list_peers,
+        registry::handlers::check_claims, registry::handlers::register_claims,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -65,13 +68,13 @@ use crate::{
         (name = "activities", description = "Low-carbon actions and the points they earn"),
         (name = "wallet", description = "Points, transfers between people"),
         (name = "ledger", description = "Public, signed ledger blocks and inclusion proofs"),
-        (name = "registry", description = "Retirements and their public registry"),
         (name = "partners", description = "Partners' offers, captures and settlements (signed calls), and the public offer list"),
         (name = "redemptions", description = "Spending points on offers: holds, vouchers, voids"),
         (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
         (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
         (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
-        (name = "privacy", description = "A person's own data: export and erasure"))
+        (name = "privacy", description = "A person's own data: export and erasure"),
+        (name = "registry", description = "Retirements and their public registry; the claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"))
 )]
 pub struct ApiDoc;
 

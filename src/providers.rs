@@ -5,6 +5,8 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::result::DatabaseErrorKind;
+use diesel::result::Error::DatabaseError;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -73,12 +75,21 @@ pub const PROVIDER_KINDS: [&str; 7] = [
     "other",
 ];
 
+/// A provider as onboarded: its first key, and its operator code.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderCreated {
+    #[serde(flatten)]
+    pub credentials: Credentials,
+    /// The code its trips' claims are computed with, if it was given one.
+    pub operator_code: Option<String>,
+}
+
 /// Onboard a data provider; its key id and secret are in the answer, and only there. The caller must
 /// govern every region it serves (none named: everywhere, which only a national administrator governs),
-/// else 403 `out_of_scope`.
+/// else 403 `out_of_scope`. An operator `code` another provider has → 409 `operator_code_taken`.
 #[utoipa::path(post, path = "/api/v1/admin/providers", tag = "admin", request_body = Onboarding, security(("bearer" = [])),
-    responses((status = 201, body = Credentials), (status = 403, body = Problem, description = "out_of_scope"),
-        (status = 422, body = Problem)))]
+    responses((status = 201, body = ProviderCreated), (status = 403, body = Problem, description = "out_of_scope"),
+        (status = 409, body = Problem, description = "operator_code_taken"), (status = 422, body = Problem)))]
 pub async fn create_provider(
     state: web::Data<AppState>,
     governor: Governor,
@@ -90,11 +101,15 @@ pub async fn create_provider(
     let admin_id = governor.user_id;
     let task_state = state.clone();
     let now = state.clock.now_naive();
+    let operator_code = onboarding.code.clone();
     let credentials = state
         .db
         .run(move |conn| Ok(register(conn, &task_state.secrets, admin_id, &onboarding, now)?))
         .await?;
-    Ok(HttpResponse::Created().json(credentials))
+    Ok(HttpResponse::Created().json(ProviderCreated {
+        credentials,
+        operator_code,
+    }))
 }
 
 /// Onboards a validated provider at `now` in one transaction, audited, and issues its first key.
@@ -113,9 +128,17 @@ pub fn register(
                 providers::kind.eq(&onboarding.kind),
                 providers::region_codes.eq(serde_json::to_string(&onboarding.region_codes)?),
                 providers::created_at.eq(now),
+                providers::code.eq(onboarding.code.as_deref()),
             ))
             .returning(providers::id)
-            .get_result(conn)?;
+            .get_result(conn)
+            .map_err(|e| match (e, &onboarding.code) {
+                // The code's unique index: two admins onboarding one code at once meet here too.
+                (DatabaseError(DatabaseErrorKind::UniqueViolation, _), Some(code)) => {
+                    OnboardError::CodeTaken(code.clone())
+                }
+                (e, _) => e.into(),
+            })?;
         let credentials = api_keys::issue(conn, now, secrets, Owner::Provider, provider_id)?;
         audit::record(
             conn,
@@ -127,7 +150,8 @@ pub fn register(
                 entity_id: &provider_id.to_string(),
                 before: None,
                 after: Some(
-                    serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes, "key_id": credentials.key_id}),
+                    serde_json::json!({"name": name, "kind": onboarding.kind, "region_codes": onboarding.region_codes,
+                        "operator_code": onboarding.code, "key_id": credentials.key_id}),
                 ),
             },
         )?;
@@ -143,6 +167,7 @@ struct ProviderRow {
     kind: String,
     region_codes: String,
     created_at: NaiveDateTime,
+    code: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -152,6 +177,8 @@ pub struct ProviderView {
     pub kind: String,
     /// The regions it reports for (empty: everywhere).
     pub region_codes: Vec<String>,
+    /// The code its trips' claims are computed with, if it has one.
+    pub operator_code: Option<String>,
     pub created_at: DateTime<Utc>,
     /// Its signing keys, newest first: ids and dates, never secrets.
     pub keys: Vec<KeyInfo>,
@@ -178,6 +205,7 @@ pub async fn list_providers(
             region_codes: serde_json::from_str(&p.region_codes).unwrap_or_default(),
             name: p.name,
             kind: p.kind,
+            operator_code: p.code,
             created_at: p.created_at.and_utc(),
         },
     )
@@ -201,7 +229,8 @@ fn provider_page(conn: &mut AnyConnection, page: Page) -> QueryResult<Vec<Provid
 /// The body is an activity (as for `POST /api/v1/activities`) plus `user_id`. The `client_event_id` is
 /// the provider's own: a replay is answered from the provider's record, whatever ids the user's app or
 /// other providers used. A provider onboarded for some regions reports events in those only (403
-/// `region_not_served`).
+/// `region_not_served`). A provider with an operator code may name the trip (`trip_ref`): its claim is
+/// registered as the activity is stored (docs/registry.md).
 #[utoipa::path(post, path = "/api/v1/provider/activities", tag = "activities", request_body = ActivityRequest,
     params(("X-Key-Id" = String, Header), ("X-Timestamp" = String, Header), ("X-Nonce" = String, Header), ("X-Signature" = String, Header)),
     responses((status = 201, body = ActivityResult), (status = 200, body = ActivityResult, description = "replay"),
@@ -222,10 +251,8 @@ pub async fn provider_activity(
     let (mut posters, served) = state
         .db
         .run(move |conn| {
-            Ok((
-                posters(conn, provider_id, &[subject])?,
-                served_regions(conn, provider_id)?,
-            ))
+            let (served, code) = terms(conn, provider_id)?;
+            Ok((posters(conn, provider_id, code.as_deref(), &[subject])?, served))
         })
         .await?;
     let poster = posters
@@ -240,11 +267,12 @@ pub async fn provider_activity(
     Ok(respond(ingest_one(&state, request, poster, now).await?))
 }
 
-/// The regions a provider was onboarded for, as stored (a JSON list).
-fn served_regions(conn: &mut AnyConnection, provider_id: i64) -> QueryResult<String> {
+/// What a provider was onboarded with that its events depend on: the regions it reports for, as stored
+/// (a JSON list), and its operator code.
+fn terms(conn: &mut AnyConnection, provider_id: i64) -> QueryResult<(String, Option<String>)> {
     providers::table
         .find(provider_id)
-        .select(providers::region_codes)
+        .select((providers::region_codes, providers::code))
         .first(conn)
 }
 
@@ -268,10 +296,8 @@ pub async fn provider_batch(
     let (resolved, served) = state
         .db
         .run(move |conn| {
-            Ok((
-                posters(conn, provider_id, &named)?,
-                served_regions(conn, provider_id)?,
-            ))
+            let (served, code) = terms(conn, provider_id)?;
+            Ok((posters(conn, provider_id, code.as_deref(), &named)?, served))
         })
         .await?;
     let catalog = state.catalog.get();

@@ -32,7 +32,7 @@ use crate::state::AppState;
 use crate::{
     accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
     methodology, metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters,
-    retirements, stats, telemetry,
+    registry, retirements, stats, telemetry,
 };
 
 /// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
@@ -180,6 +180,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(activities::explain::routes)
                 .configure(activities::queue::routes)
                 .configure(providers::routes)
+                .configure(registry::routes)
                 .configure(bindings::handlers::routes)
                 .configure(green::routes)
                 .configure(consents::routes)

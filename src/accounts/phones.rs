@@ -65,11 +65,48 @@ pub fn seal_plain(conn: &mut AnyConnection, secrets: &SecretBox) -> anyhow::Resu
     }
     if sealed > 0 {
         if let AnyConnection::Sqlite(lite) = conn {
-            lite.batch_execute("VACUUM; PRAGMA wal_checkpoint(TRUNCATE);")?;
+            lite.batch_execute("VACUUM;")?;
+            empty_the_log(lite)?;
         }
     }
     Ok(sealed)
 }
+
+/// Copies the whole write-ahead log into the file and truncates it. A reader still on an older snapshot
+/// (another connection's read, the checkpointer) makes a checkpoint stop short, leaving the old pages in
+/// the file and the log: it is tried again until it completes, for at most [`CHECKPOINT_PATIENCE`].
+fn empty_the_log(lite: &mut diesel::SqliteConnection) -> anyhow::Result<()> {
+    #[derive(QueryableByName)]
+    struct Checkpoint {
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        busy: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        log: i32,
+        #[diesel(sql_type = diesel::sql_types::Integer)]
+        checkpointed: i32,
+    }
+    let started = std::time::Instant::now();
+    loop {
+        let c: Checkpoint = diesel::sql_query("PRAGMA wal_checkpoint(TRUNCATE)").get_result(lite)?;
+        if c.busy == 0 && c.checkpointed >= c.log {
+            return Ok(());
+        }
+        if started.elapsed() > CHECKPOINT_PATIENCE {
+            // The rows are sealed; only free pages may still hold a plain phone, until the next checkpoint.
+            tracing::warn!(
+                busy = c.busy,
+                log_pages = c.log,
+                copied = c.checkpointed,
+                "the write-ahead log could not be emptied after sealing phones"
+            );
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// How long sealing waits for other readers to let the log be emptied.
+const CHECKPOINT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

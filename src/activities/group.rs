@@ -3,13 +3,16 @@
 //!
 //! 1. one read of the stored activities of their `client_event_id`s (replays, answered from the row);
 //! 2. one read of every live activity their intervals can overlap;
-//! 3. per event, in account order: the verdict (against the stored neighbours and the group's earlier
-//!    events) and the daily and annual cap grants, taken in memory from the counters read once (the
-//!    accounts are locked first, see `caps`) and written back in one upsert;
-//! 4. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
+//! 3. the trip claims the new events name, registered for Tanhui in one insert-or-nothing, and one read of
+//!    who holds those it could not register (`claims`);
+//! 4. per event, in account order: the verdict (a trip another platform claimed first is rejected; one
+//!    Tanhui holds is refused; else against the stored neighbours and the group's earlier events) and
+//!    the daily and annual cap grants, taken in memory from the counters read once (the accounts are
+//!    locked first, see `caps`) and written back in one upsert; the claims no event kept, given up;
+//! 5. ids for the new activities, then their issue transfers (`ledger::batch`: one insert of transfers,
 //!    one of their sealing-queue rows, one update of the wallets) and one insert of the activities, each
 //!    with its transfer;
-//! 5. the statistics' rollups of what was granted (`stats::rollup`), one statement per table.
+//! 6. the statistics' rollups of what was granted (`stats::rollup`), one statement per table.
 //!
 //! An event whose `client_event_id` came earlier in the group is written after the rest, alone, so it
 //! finds the stored one and replays it. A database failure fails the whole group (the writer then writes
@@ -20,10 +23,11 @@ use std::collections::{HashMap, HashSet};
 use chrono::NaiveDateTime;
 
 use super::caps::Book;
+use super::claims::{claim_moved, claimed_here, GroupClaims, Standing};
 use super::ingest::{
     self, cap_book, decide, insert_activities, needs_neighbours, Context, Decided, WriteError,
 };
-use super::model::{Answer, Event, EventKey, Neighbour, Outcome};
+use super::model::{Answer, Event, EventKey, Neighbour, Outcome, Reason, Status};
 use super::{rules, store};
 use crate::db::group_commit::write_alone;
 use crate::db::prepared::Planning;
@@ -48,13 +52,22 @@ pub fn ingest_group(
     // read below stay as read until this transaction writes them (see `caps`).
     let owners: Vec<i64> = keys.iter().map(|k| k.0).collect();
     let mut accounts = batch::lock_accounts(conn, &owners)?;
+    let stored = store::stored_answers(conn, &keys, cx.planning)?;
+    let new_events = events
+        .iter()
+        .zip(&keys)
+        .filter(|(_, key)| !stored.contains_key(&(key.0, key.1, key.2.to_string())))
+        .map(|(event, _)| *event);
+    let claims = GroupClaims::register(conn, new_events, cx.now, cx.planning)?;
     let mut read = Read {
-        stored: store::stored_answers(conn, &keys, cx.planning)?,
+        stored,
         neighbours: neighbours_of(conn, cx.catalog, events, cx.planning)?,
         book: book_of(conn, cx, events)?,
+        claims,
     };
     let (mut answers, decided) = decide_in_order(conn, cx, events, &keys, &mut read)?;
     read.book.write(conn)?;
+    read.claims.release_unused(conn)?;
     write_decided(conn, cx, events, &mut accounts, &decided, &mut answers)?;
     // Repeats now find their first event stored, and replay it (or conflict with it).
     Ok(answers
@@ -72,6 +85,8 @@ struct Read {
     neighbours: Vec<Neighbour>,
     /// The cap counters the group's credits can draw on.
     book: Book,
+    /// The trip claims the group's new events name, and who holds each.
+    claims: GroupClaims,
 }
 
 /// The cap counters of the group's quantified events.
@@ -111,12 +126,28 @@ fn decide_in_order(
         if !seen.insert(*key) {
             continue;
         }
-        let overlapping: Vec<&Neighbour> = read
-            .neighbours
-            .iter()
-            .filter(|n| n.overlaps(event.poster.account_id, event.interval))
-            .collect();
-        let verdict = decide(conn, cx, event, &overlapping, &mut read.book)?;
+        let verdict = match read.claims.standing(event) {
+            Standing::Open => {
+                let overlapping: Vec<&Neighbour> = read
+                    .neighbours
+                    .iter()
+                    .filter(|n| n.overlaps(event.poster.account_id, event.interval))
+                    .collect();
+                decide(conn, cx, event, &overlapping, &mut read.book)?
+            }
+            Standing::Peer => Decided::refused(Status::Rejected, vec![Reason::AlreadyClaimed]),
+            Standing::Tanhui => {
+                answers[i] = Some(Err(claimed_here()));
+                continue;
+            }
+            Standing::Released => {
+                answers[i] = Some(Err(claim_moved()));
+                continue;
+            }
+        };
+        if verdict.status != Status::Rejected {
+            read.claims.take(event);
+        }
         read.neighbours.push(verdict.as_neighbour(event));
         decided.push((i, verdict));
     }

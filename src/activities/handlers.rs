@@ -36,6 +36,7 @@ fn poster(member: &Member) -> ApiResult<Poster> {
         account_id: member.0.account_id()?,
         home_region: member.0.reg.clone(),
         provider_id: None,
+        operator_code: None,
     })
 }
 

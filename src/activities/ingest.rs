@@ -17,6 +17,7 @@ use crate::db::prepared::{insert_rows, Planning};
 use crate::db::schema::activities;
 use crate::db::AnyConnection;
 use crate::domain::catalog::{AmountOverflow, Catalog, Evidence};
+use crate::domain::claim::ClaimId;
 use crate::error::ApiError;
 use crate::error::ErrorCode;
 use crate::ledger::lots::Origin;
@@ -194,7 +195,8 @@ pub fn decide(
 }
 
 impl Decided {
-    fn refused(status: Status, reasons: Vec<Reason>) -> Decided {
+    /// Nothing granted: rejected, or flagged for review.
+    pub fn refused(status: Status, reasons: Vec<Reason>) -> Decided {
         Decided {
             status,
             granted_g: 0,
@@ -267,6 +269,7 @@ impl Decided {
             breakdown: Some(&event.breakdown_json),
             transfer_id,
             created_at,
+            claim_id: event.claim.as_ref().map(ClaimId::as_str),
         }
     }
 
@@ -321,6 +324,7 @@ pub struct NewActivity<'a> {
     breakdown: Option<&'a str>,
     transfer_id: Option<i64>,
     created_at: NaiveDateTime,
+    claim_id: Option<&'a str>,
 }
 
 columns! {
@@ -349,6 +353,7 @@ columns! {
         breakdown: row.breakdown,
         transfer_id: row.transfer_id,
         created_at: row.created_at,
+        claim_id: row.claim_id,
     }
 }
 

@@ -2,6 +2,7 @@
 //! earn points. See docs/architecture.md for the path of one event.
 
 pub mod caps;
+pub mod claims;
 pub mod explain;
 #[cfg(test)]
 mod fixtures;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::domain::catalog::Evidence;
+use crate::domain::claim::ClaimId;
 use crate::domain::data_schema::DataValues;
 use crate::domain::formula::Step;
 use crate::error::ApiError;
@@ -50,6 +51,8 @@ crate::text_enum! {
         AnnualCapReached = "annual_cap_reached",
         /// Its reduction is above `activities.max_reduction_g_per_event`: held for review, nothing issued.
         ImplausibleAmount = "implausible_amount",
+        /// Another platform registered the claim of its trip first (docs/registry.md): nothing issued.
+        AlreadyClaimed = "already_claimed",
     }
 }
 
@@ -135,6 +138,8 @@ pub struct Poster {
     pub account_id: i64,
     pub home_region: String,
     pub provider_id: Option<i64>,
+    /// The vouching provider's operator code, if it has one: its trips' claims are computed with it.
+    pub operator_code: Option<String>,
 }
 
 /// An event's idempotency key: (account, poster, `client_event_id`), the poster being the data provider
@@ -168,6 +173,9 @@ pub struct Event {
     /// The request's `data` and the quantification's breakdown, as stored.
     pub data_json: String,
     pub breakdown_json: String,
+    /// The claim of the operator's trip, when its provider named the trip (`trip_ref`): registered for
+    /// Tanhui as the activity is stored, unless another platform holds it (docs/registry.md).
+    pub claim: Option<ClaimId>,
 }
 
 impl Event {

@@ -8,8 +8,9 @@ use super::model::{Event, Poster};
 use super::rules;
 use crate::config::ActivitySettings;
 use crate::domain::catalog::{Catalog, Evidence};
+use crate::domain::claim::{ClaimId, OperatorCode, TripRef};
 use crate::domain::data_schema::DataValues;
-use crate::error::{ApiError, FieldError};
+use crate::error::{ApiError, ErrorCode, FieldError};
 use crate::idempotency::request_hash;
 use crate::methodology::quantify::quantify_values;
 
@@ -30,6 +31,13 @@ pub struct ActivityRequest {
     pub evidence: Option<Evidence>,
     #[schema(value_type = Object)]
     pub data: serde_json::Map<String, serde_json::Value>,
+    /// Signed provider calls only, from a provider with an operator code (else 422 `no_operator_code`):
+    /// the operator's own id of the trip, 1 to 128 printable ASCII characters. The trip's claim is
+    /// registered as the activity is stored; a trip another platform claimed first is stored `rejected`
+    /// with reason `already_claimed`, and one this provider reported before under another
+    /// `client_event_id` is refused with 409 `already_claimed` (docs/registry.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trip_ref: Option<String>,
 }
 
 fn field(field: &str, message: impl Into<String>) -> FieldError {
@@ -70,6 +78,7 @@ pub fn validate(
     now: DateTime<Utc>,
     settings: &ActivitySettings,
 ) -> Result<Event, ApiError> {
+    let claim = claim_of(req.trip_ref.as_deref(), &poster)?;
     let checked = check(&req, &poster, catalog, now, settings);
     let (Some((claim_window_days, values)), Some(interval), true) =
         (checked.typed, checked.interval, checked.errors.is_empty())
@@ -109,7 +118,35 @@ pub fn validate(
         evidence,
         values,
         quantified,
+        claim,
     })
+}
+
+/// The claim of the trip a provider named, computed with its operator code. An app cannot name one (only
+/// an operator knows its trips' ids), nor a provider without a code (the claim would not be the one
+/// other platforms compute).
+fn claim_of(trip_ref: Option<&str>, poster: &Poster) -> Result<Option<ClaimId>, ApiError> {
+    let Some(trip_ref) = trip_ref else {
+        return Ok(None);
+    };
+    if poster.provider_id.is_none() {
+        return Err(ApiError::field(
+            "trip_ref",
+            "only signed provider calls name an operator's trip",
+        ));
+    }
+    let code = poster.operator_code.as_deref().ok_or_else(|| {
+        ApiError::unprocessable(
+            ErrorCode::NoOperatorCode,
+            "this provider has no operator code, so its trips have no claim: send no trip_ref, or \
+             onboard the operator with a code",
+        )
+    })?;
+    // Checked when the provider was onboarded: a stored code that does not parse is a bug.
+    let code = OperatorCode::parse(code)
+        .map_err(|e| ApiError::internal(anyhow::anyhow!("stored operator code {code}: {e}")))?;
+    let trip = TripRef::parse(trip_ref).map_err(|message| ApiError::field("trip_ref", message))?;
+    Ok(Some(ClaimId::of(&code, &trip)))
 }
 
 /// Every check that needs no quantification, each rule a step; all their errors are collected.

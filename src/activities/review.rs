@@ -22,6 +22,7 @@ use crate::ledger::batch;
 use crate::ledger::lots::Origin;
 use crate::ledger::service::{self as ledger, Cause, LedgerError};
 use crate::methodology::requantify::{requantify, RequantifyError};
+use crate::registry;
 use crate::stats::rollup::{self, Counted};
 
 crate::text_enum! {
@@ -160,6 +161,10 @@ pub fn decide(
             Decision::Approve => approve(conn, catalog, settings, &before, &mut result)?,
         };
         store_decision(conn, review, &settled, &result)?;
+        if let (Status::Rejected, Some(claim)) = (settled.status, &before.claim_id) {
+            // A rejected activity keeps no claim: its trip may be credited elsewhere, or reported again.
+            registry::store::release(conn, &[claim.as_str()])?;
+        }
         if settled.status.is_counted() {
             rollup::record(conn, &[settled.counted(&before)])?;
         }

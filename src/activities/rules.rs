@@ -535,6 +535,7 @@ mod tests {
                 account_id: 1,
                 home_region: "CN-31".into(),
                 provider_id,
+                operator_code: None,
             },
             client_event_id: "e".into(),
             request_hash: String::new(),
@@ -549,6 +550,7 @@ mod tests {
             quantified: None,
             data_json: "{}".into(),
             breakdown_json: "[]".into(),
+            claim: None,
         }
     }
 

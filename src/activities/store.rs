@@ -47,6 +47,8 @@ pub struct ActivityRow {
     pub created_at: NaiveDateTime,
     /// The most specific region-parameter version in force for its region and time, when quantified.
     pub region_parameters_id: Option<i64>,
+    /// The claim of its trip, when its provider named the trip (held by it unless it is rejected).
+    pub claim_id: Option<String>,
 }
 
 impl ActivityRow {

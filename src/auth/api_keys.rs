@@ -29,6 +29,8 @@ crate::text_enum! {
     pub enum Owner {
         Provider = "provider",
         Partner = "partner",
+        /// Another carbon-inclusive platform, calling the claim registry.
+        Peer = "peer",
     }
 }
 
@@ -37,6 +39,7 @@ impl Owner {
         match self {
             Owner::Provider => "pv",
             Owner::Partner => "pt",
+            Owner::Peer => "pe",
         }
     }
 }

@@ -48,12 +48,14 @@ pub fn take_subject(event: &mut serde_json::Value) -> Result<Subject, ApiError> 
     }
 }
 
-/// The poster of each subject for `provider_id`, in order: read in two queries whatever their number.
+/// The poster of each subject for `provider_id` (whose operator code, if it has one, is
+/// `operator_code`), in order: read in two queries whatever their number.
 /// A user id that is no person's is 422 `unknown_user`; a reference with no live binding to this provider,
 /// 422 `unbound`.
 pub fn posters(
     conn: &mut AnyConnection,
     provider_id: i64,
+    operator_code: Option<&str>,
     subjects: &[Subject],
 ) -> QueryResult<Vec<Result<Poster, ApiError>>> {
     let refs: Vec<&str> = subjects
@@ -87,6 +89,7 @@ pub fn posters(
             account_id: *account_id,
             home_region: region.clone(),
             provider_id: Some(provider_id),
+            operator_code: operator_code.map(str::to_string),
         })
     };
     Ok(subjects

@@ -172,7 +172,9 @@ mod tests {
     /// row is declared against can be selected from a migrated database.
     #[test]
     fn the_declared_tables_are_in_the_migrated_database_as_schema_rs_has_them() {
-        use crate::db::schema::{activities, annual_points, daily_grants, transfers, unsealed_transfers};
+        use crate::db::schema::{
+            activities, annual_points, claims, daily_grants, peers, providers, transfers, unsealed_transfers,
+        };
         use crate::db::{ConnectOptions, Db};
         use diesel::{QueryDsl, RunQueryDsl};
 
@@ -193,8 +195,11 @@ mod tests {
         selectable!(
             activities,
             annual_points,
+            claims,
             daily_grants,
             idempotency_keys,
+            peers,
+            providers,
             transfers,
             unsealed_transfers
         );

@@ -456,10 +456,10 @@ where
 }
 
 /// The PostgreSQL statements inserting `rows` as columns of arrays, each followed by `then`.
-fn unnest_inserts<'r, T, R: Columns<T>>(
+fn unnest_inserts<'r, T, R: Columns<T>, ST>(
     rows: &'r [R],
     then: &'r str,
-) -> impl Iterator<Item = Dynamic<'r, BigInt>> {
+) -> impl Iterator<Item = Dynamic<'r, ST>> {
     let head = format!(
         "INSERT INTO {} ({}) SELECT * FROM ",
         R::TABLE,
@@ -502,6 +502,35 @@ pub fn insert_new_rows<T, R: Columns<T>>(
     execute_all(conn, inserts(rows, " ON CONFLICT DO NOTHING"))
 }
 
+/// [`insert_new_rows`] that answers the `key` (a text column) of each row it inserted, leaving out the
+/// rows stored already (`… ON CONFLICT DO NOTHING RETURNING key`): which rows this statement was the first
+/// to write, what an insert-or-nothing race is decided by. On PostgreSQL one statement per
+/// [`ROWS_PER_SET`] rows (`UNNEST`), in the rows' order (callers sort them, so that two transactions
+/// inserting overlapping sets wait for each other in one order and never deadlock); on SQLite multi-row
+/// statements of at most [`ROWS_PER_STATEMENT`] rows.
+pub fn insert_new_rows_returning<T, R, K>(
+    conn: &mut AnyConnection,
+    _table: T,
+    rows: &[R],
+    _key: K,
+) -> QueryResult<Vec<String>>
+where
+    R: Columns<T>,
+    K: diesel::Column<SqlType = Text>,
+{
+    let then = format!(" ON CONFLICT DO NOTHING RETURNING {}", K::NAME);
+    let statements: Vec<Dynamic<'_, Text>> = if is_postgres(conn) {
+        unnest_inserts(rows, &then).collect()
+    } else {
+        inserts(rows, &then).collect()
+    };
+    let mut inserted = Vec::with_capacity(rows.len());
+    for statement in statements {
+        inserted.extend(statement.load_rows::<String>(conn)?);
+    }
+    Ok(inserted)
+}
+
 fn execute_all<'r>(
     conn: &mut AnyConnection,
     statements: impl Iterator<Item = Dynamic<'r, BigInt>>,
@@ -514,7 +543,7 @@ fn execute_all<'r>(
 }
 
 /// The statements inserting `rows`, each followed by `then`.
-fn inserts<'r, T, R: Columns<T>>(rows: &'r [R], then: &'r str) -> impl Iterator<Item = Dynamic<'r, BigInt>> {
+fn inserts<'r, T, R: Columns<T>, ST>(rows: &'r [R], then: &'r str) -> impl Iterator<Item = Dynamic<'r, ST>> {
     let head = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::NAMES.join(", "));
     rows.chunks(ROWS_PER_STATEMENT).map(move |chunk| {
         let mut statement = Dynamic::new(head.as_str());

@@ -312,6 +312,7 @@ diesel::table! {
         reviewed_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         region_parameters_id -> Nullable<BigInt>,
+        claim_id -> Nullable<Text>,
     }
 }
 
@@ -341,6 +342,24 @@ diesel::table! {
         kind -> Text,
         region_codes -> Text,
         created_at -> Timestamp,
+        code -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    peers (id) {
+        id -> BigInt,
+        name -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    claims (claim_id) {
+        claim_id -> Text,
+        peer_id -> Nullable<BigInt>,
+        claimed_at -> Timestamp,
+        registered_at -> Timestamp,
     }
 }
 

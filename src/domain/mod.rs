@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod claim;
 pub mod credit_code;
 pub mod data_schema;
 pub mod formula;

@@ -1,4 +1,4 @@
-//! Administration of partners and of the signing keys of partners and data providers.
+//! Administration of partners and of the signing keys of partners, data providers and peer platforms.
 
 use actix_web::{web, HttpResponse};
 use chrono::Utc;
@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 use super::{Partner, PartnerKind, PARTNER_KINDS};
 use crate::audit;
 use crate::auth::api_keys::{self, Credentials, KeyInfo, Owner};
-use crate::db::schema::{accounts, partners, providers};
+use crate::db::schema::{accounts, partners, peers, providers};
 use crate::db::{self, AnyConnection, Tx};
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::governance::{Governor, Scope};
@@ -55,6 +55,13 @@ pub async fn create_partner(
     body: ApiJson<Onboarding>,
 ) -> ApiResult<HttpResponse> {
     let onboarding = body.0;
+    if onboarding.code.is_some() {
+        // An operator code names a data provider's trips; a partner reports none.
+        return Err(ApiError::field(
+            "code",
+            "only data providers have an operator code",
+        ));
+    }
     onboarding.validate(&PARTNER_KINDS, true, &state.catalog.get())?;
     onboarding.check_governed(&governor.scope)?;
     let admin_id = governor.user_id;
@@ -182,8 +189,10 @@ fn partner_page(conn: &mut AnyConnection, page: Page) -> QueryResult<Vec<Partner
     query.load(conn)
 }
 
-/// `partners` or `providers` in a path, and the owner it names, checked to exist and to serve only
-/// regions `scope` governs (its keys are the caller's to see and change only then: 403 `out_of_scope`).
+/// `partners`, `providers` or `peers` in a path, and the owner it names, checked to exist and to serve
+/// only regions `scope` governs (its keys are the caller's to see and change only then: 403
+/// `out_of_scope`). A peer platform serves no region in particular: only a national administrator
+/// governs its keys.
 fn owner_of(conn: &mut AnyConnection, scope: &Scope, owners: &str, id: i64) -> Result<Owner, ApiError> {
     let (owner, served): (Owner, Option<String>) = match owners {
         "partners" => (
@@ -202,6 +211,13 @@ fn owner_of(conn: &mut AnyConnection, scope: &Scope, owners: &str, id: i64) -> R
                 .first(conn)
                 .optional()?,
         ),
+        "peers" => (
+            Owner::Peer,
+            // No regions named: everywhere.
+            diesel::select(diesel::dsl::exists(peers::table.find(id)))
+                .get_result::<bool>(conn)?
+                .then(|| "[]".to_string()),
+        ),
         _ => return Err(ApiError::not_found("no such route")),
     };
     let served = served.ok_or_else(|| ApiError::not_found(format!("no such {}", owner.as_str())))?;
@@ -218,7 +234,7 @@ pub struct KeyList {
 /// The keys of a partner or provider (never their secrets), newest first, for an administrator governing
 /// every region it serves.
 #[utoipa::path(get, path = "/api/v1/admin/{owners}/{id}/keys", tag = "admin", security(("bearer" = [])),
-    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path)),
+    params(("owners" = String, Path, description = "partners, providers or peers"), ("id" = String, Path)),
     responses((status = 200, body = KeyList), (status = 404, body = Problem)))]
 pub async fn list_keys(
     state: web::Data<AppState>,
@@ -238,7 +254,7 @@ pub async fn list_keys(
 
 /// Issue a second key so the partner or provider can rotate without downtime (at most two active).
 #[utoipa::path(post, path = "/api/v1/admin/{owners}/{id}/keys", tag = "admin", security(("bearer" = [])),
-    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path)),
+    params(("owners" = String, Path, description = "partners, providers or peers"), ("id" = String, Path)),
     responses((status = 201, body = Credentials), (status = 404, body = Problem), (status = 409, body = Problem)))]
 pub async fn add_key(
     state: web::Data<AppState>,
@@ -277,7 +293,7 @@ pub async fn add_key(
 /// Revoke a key: requests signed with it are refused from now on (`key_revoked`). Revoking a revoked key
 /// answers it as it is.
 #[utoipa::path(post, path = "/api/v1/admin/{owners}/{id}/keys/{key_id}/revoke", tag = "admin", security(("bearer" = [])),
-    params(("owners" = String, Path, description = "partners or providers"), ("id" = String, Path), ("key_id" = String, Path)),
+    params(("owners" = String, Path, description = "partners, providers or peers"), ("id" = String, Path), ("key_id" = String, Path)),
     responses((status = 200, body = KeyInfo), (status = 404, body = Problem)))]
 pub async fn revoke_key(
     state: web::Data<AppState>,

@@ -9,6 +9,7 @@ mod auth;
 mod basics;
 mod bindings;
 mod browser;
+mod claims;
 mod cli;
 mod consent;
 mod console;
