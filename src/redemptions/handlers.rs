@@ -451,11 +451,7 @@ pub async fn settlements(
     if to <= from {
         return Err(ApiError::field("to", "must be after from"));
     }
-    let wants_csv = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = crate::http::csv::wanted(&req);
     if wants_csv {
         let csv = state
             .db

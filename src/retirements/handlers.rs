@@ -1,6 +1,6 @@
 //! `POST /retirements` (a person or a business), and the public registry of retirements.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -188,11 +188,7 @@ pub async fn list_retirements(
         })
         .await?;
     let listed = Paginated::from_rows(rows, page, |r| r.id, |r| view_of(r, None));
-    let wants_csv = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = crate::http::csv::wanted(&req);
     if !wants_csv {
         return Ok(HttpResponse::Ok().json(listed));
     }

@@ -1,6 +1,5 @@
 //! `GET /api/v1/public/stats/reductions`: public, read-only statistics of what was granted.
 
-use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
 use serde::Deserialize;
@@ -53,11 +52,7 @@ pub async fn reductions(
         .db
         .run(move |conn| Ok(report::reductions(conn, &ask, now)?))
         .await?;
-    let wants_csv = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/csv"));
+    let wants_csv = crate::http::csv::wanted(&req);
     if wants_csv {
         return Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")

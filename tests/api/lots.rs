@@ -80,6 +80,23 @@ async fn spends_take_the_soonest_expiring_lots_and_transfers_carry_them(app: Tes
     assert!(report.ok(), "{:?}", report.mismatches);
 }
 
+/// Redeems `offer` under `key`; returns the held redemption's id.
+async fn redeem(app: &TestApp, token: &str, offer: &str, key: &str) -> String {
+    let held = app
+        .send(
+            app.client
+                .post(app.url("/api/v1/redemptions"))
+                .bearer_auth(token)
+                .header("Idempotency-Key", key)
+                .json(&json!({"offer_id": offer})),
+        )
+        .await;
+    held.assert_status(201)["redemption_id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 async fn holds_reserve_lots_and_give_them_back_or_pass_them_on(app: TestApp) {
     let partner = onboard(&app, "transit", &["440300"]).await;
     let offer = publish(&app, &partner, &offer_terms(150, 5, 5)).await;
@@ -88,19 +105,7 @@ async fn holds_reserve_lots_and_give_them_back_or_pass_them_on(app: TestApp) {
     let later = grant_lot(&app, &account, 200, 20).await;
 
     // A hold reserves the soonest points: only the rest shows as expiring.
-    let held = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/redemptions"))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", "lots-1")
-                .json(&json!({"offer_id": offer})),
-        )
-        .await;
-    let id = held.assert_status(201)["redemption_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = redeem(&app, &token, &offer, "lots-1").await;
     assert_eq!(expiring(&app, &token).await, vec![(150, later)]);
 
     // Voided, they come back with their expiry.
@@ -114,19 +119,7 @@ async fn holds_reserve_lots_and_give_them_back_or_pass_them_on(app: TestApp) {
     assert_eq!(expiring(&app, &token).await, vec![(100, soon), (200, later)]);
 
     // Captured, they leave for the partner: the capture wrote them off their lots.
-    let held = app
-        .send(
-            app.client
-                .post(app.url("/api/v1/redemptions"))
-                .bearer_auth(&token)
-                .header("Idempotency-Key", "lots-2")
-                .json(&json!({"offer_id": offer})),
-        )
-        .await;
-    let id = held.assert_status(201)["redemption_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = redeem(&app, &token, &offer, "lots-2").await;
     app.signed(
         &partner.key,
         "POST",
