@@ -11,6 +11,7 @@ crate::text_enum! {
     pub enum ErrorCode {
         AmountOutOfRange = "amount_out_of_range",
         BadBody = "bad_body",
+        BelowOneTonne = "below_one_tonne",
         BadNonce = "bad_nonce",
         BadRequest = "bad_request",
         BadSignature = "bad_signature",
@@ -18,6 +19,7 @@ crate::text_enum! {
         Conflict = "conflict",
         ConsentRevoked = "consent_revoked",
         DuplicateTrip = "duplicate_trip",
+        EmptyBatch = "empty_batch",
         EvaluationFailed = "evaluation_failed",
         Forbidden = "forbidden",
         IdempotencyConflict = "idempotency_conflict",

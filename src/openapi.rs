@@ -6,7 +6,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, stats,
+    metrics, offers, partners, providers, publication, redemptions, reductions, region_parameters, stats,
 };
 
 #[derive(OpenApi)]
@@ -53,6 +53,9 @@ use crate::{
         redemptions::handlers::redeem_voucher, redemptions::handlers::partner_redemption,
         redemptions::handlers::inspect_voucher, partners::rotation::partner_rotate, partners::rotation::provider_rotate, redemptions::handlers::settlements, redemptions::handlers::jwks,
         stats::handlers::reductions,
+        reductions::handlers::create_draft, reductions::handlers::list_batches, reductions::handlers::get_batch,
+        reductions::handlers::delete_draft, reductions::handlers::submit, reductions::handlers::verify,
+        reductions::handlers::issue, reductions::handlers::evidence,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -68,7 +71,8 @@ use crate::{
         (name = "bindings", description = "Linking an operator's own reference for a person (a card, an account) to their wallet"),
         (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
         (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
-        (name = "privacy", description = "A person's own data: export and erasure"))
+        (name = "privacy", description = "A person's own data: export and erasure"),
+        (name = "registry", description = "Pooled reductions: batches of credited activities issued as whole tonnes (admin)"))
 )]
 pub struct ApiDoc;
 
