@@ -34,6 +34,7 @@ pub mod partners;
 pub mod providers;
 pub mod publication;
 pub mod redemptions;
+pub mod reductions;
 pub mod region_parameters;
 pub mod registry;
 pub mod retirements;

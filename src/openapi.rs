@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::{
     accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, region_parameters, registry, retirements,
-    stats,
+    metrics, offers, partners, providers, publication, redemptions, reductions, region_parameters, registry,
+    retirements, stats,
 };
 
 #[derive(OpenApi)]
@@ -58,6 +58,9 @@ use crate::{
         retirements::handlers::get_retirement,
         registry::peers::create_peer, registry::peers::list_peers,
         registry::handlers::check_claims, registry::handlers::register_claims,
+        reductions::handlers::create_draft, reductions::handlers::list_batches, reductions::handlers::get_batch,
+        reductions::handlers::delete_draft, reductions::handlers::submit, reductions::handlers::verify,
+        reductions::handlers::issue, reductions::handlers::evidence,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -74,7 +77,7 @@ use crate::{
         (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
         (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
         (name = "privacy", description = "A person's own data: export and erasure"),
-        (name = "registry", description = "Retirements and their public registry; the claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"))
+        (name = "registry", description = "Retirements and their public registry; pooled reductions issued as whole tonnes (admin); the claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"))
 )]
 pub struct ApiDoc;
 

@@ -22,22 +22,27 @@ const NONCE_BYTES: usize = 24;
 
 /// What the look-up key is derived for: a new purpose gets a new label, never this key.
 const LOOKUP_LABEL: &[u8] = b"tanhui/lookup-hash/v1";
+/// What the key of accounts' pseudonyms in exported evidence is derived for.
+const ACCOUNT_PSEUDONYM_LABEL: &[u8] = b"tanhui/account-pseudonym/v1";
 
 #[derive(Clone)]
 pub struct SecretBox {
     cipher: XChaCha20Poly1305,
     /// HMAC-SHA256(secrets key, [`LOOKUP_LABEL`]): the key of [`SecretBox::lookup_hash`].
     lookup_key: [u8; 32],
+    /// HMAC-SHA256(secrets key, [`ACCOUNT_PSEUDONYM_LABEL`]): the key of
+    /// [`SecretBox::account_pseudonym`].
+    pseudonym_key: [u8; 32],
 }
 
 impl SecretBox {
     pub fn from_hex(key_hex: &str) -> Result<SecretBox, String> {
         let bytes = hex::decode(key_hex.trim()).map_err(|_| "must be 64 hex characters".to_string())?;
         let key: [u8; KEY_BYTES] = bytes.try_into().map_err(|_| "must be 32 bytes".to_string())?;
-        let lookup_key = hmac_sha256(&key, LOOKUP_LABEL);
         Ok(SecretBox {
             cipher: XChaCha20Poly1305::new(&key.into()),
-            lookup_key,
+            lookup_key: hmac_sha256(&key, LOOKUP_LABEL),
+            pseudonym_key: hmac_sha256(&key, ACCOUNT_PSEUDONYM_LABEL),
         })
     }
 
@@ -45,6 +50,17 @@ impl SecretBox {
     /// a unique key), and without the secrets key nobody can compute it. 64 hex characters.
     pub fn lookup_hash(&self, value: &str) -> String {
         hex::encode(hmac_sha256(&self.lookup_key, value.as_bytes()))
+    }
+
+    /// An account as exported evidence names it: the same account always gives the same pseudonym (so a
+    /// verifier can check one person's activities against the caps), and without the secrets key nobody
+    /// can tell which account it is, though account ids are small consecutive numbers. A key of its own,
+    /// so a pseudonym is never a look-up hash of anything. 64 hex characters.
+    pub fn account_pseudonym(&self, account_id: i64) -> String {
+        hex::encode(hmac_sha256(
+            &self.pseudonym_key,
+            account_id.to_string().as_bytes(),
+        ))
     }
 
     /// `base64(nonce ‖ ciphertext)`, with a fresh random 192-bit nonce.
@@ -103,5 +119,16 @@ mod tests {
         assert_ne!(hash, other.lookup_hash("13800138000"));
         assert_eq!(hash.len(), 64);
         assert!(!hash.contains("13800138000"));
+    }
+
+    #[test]
+    fn account_pseudonyms_are_stable_keyed_and_apart_from_lookup_hashes() {
+        let b = SecretBox::from_hex(&"ab".repeat(32)).unwrap();
+        let other = SecretBox::from_hex(&"cd".repeat(32)).unwrap();
+        assert_eq!(b.account_pseudonym(7), b.account_pseudonym(7));
+        assert_ne!(b.account_pseudonym(7), b.account_pseudonym(8));
+        assert_ne!(b.account_pseudonym(7), other.account_pseudonym(7));
+        assert_ne!(b.account_pseudonym(7), b.lookup_hash("7"));
+        assert_eq!(b.account_pseudonym(7).len(), 64);
     }
 }

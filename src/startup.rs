@@ -31,8 +31,8 @@ use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
     accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
-    methodology, metrics, offers, openapi, partners, providers, publication, redemptions, region_parameters,
-    registry, retirements, stats, telemetry,
+    methodology, metrics, offers, openapi, partners, providers, publication, redemptions, reductions,
+    region_parameters, registry, retirements, stats, telemetry,
 };
 
 /// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
@@ -189,6 +189,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(partners::routes)
                 .configure(offers::routes)
                 .configure(redemptions::routes)
+                .configure(reductions::handlers::routes)
                 .configure(openapi::routes),
         )
         .default_service(web::to(|| async {

@@ -587,6 +587,46 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reduction_batches (id) {
+        id -> BigInt,
+        region_code -> Text,
+        activity_types -> Nullable<Text>,
+        window_from -> Timestamp,
+        window_to -> Timestamp,
+        status -> Text,
+        activities -> BigInt,
+        reduction_g -> BigInt,
+        created_by -> BigInt,
+        created_at -> Timestamp,
+        submitted_by -> Nullable<BigInt>,
+        submitted_at -> Nullable<Timestamp>,
+        verified_by -> Nullable<BigInt>,
+        verified_at -> Nullable<Timestamp>,
+        issued_by -> Nullable<BigInt>,
+        issued_at -> Nullable<Timestamp>,
+        tonnes -> Nullable<BigInt>,
+        serial_year -> Nullable<Integer>,
+        serial_first -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    reduction_batch_items (activity_id) {
+        activity_id -> BigInt,
+        batch_id -> BigInt,
+        granted_g -> BigInt,
+    }
+}
+
+diesel::table! {
+    reduction_serials (region_code, year) {
+        region_code -> Text,
+        year -> Integer,
+        last_n -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     accounts,
@@ -610,5 +650,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     bindings,
     providers,
     consents,
-    consent_accesses
+    consent_accesses,
+    activities,
+    methodology_versions,
+    reduction_batches,
+    reduction_batch_items
 );

@@ -1122,33 +1122,12 @@ async fn an_event_is_late_once_the_clock_passes_its_claim_window(app: TestApp) {
     assert_eq!(app.balance(&token).await, 86);
 }
 
-/// A type counted in `count` or `units` (no maximum) and created by an administrator, travel or not, with
-/// a version in force: `formula`, with `k` = 1 g a unit when it uses it, and no daily cap.
-async fn counted_type(app: &TestApp, code: &str, formula: &str, travel: bool) {
-    let (maker, checker) = (app.admin_token().await, app.admin_token().await);
-    let kind = json!({"code": code, "name": code, "unit": "unit", "travel": travel,
-        "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1},
-                                                         "units": {"type": "integer", "minimum": 0}}}});
-    app.post("/api/v1/admin/activity-types", &kind, Some(&maker))
-        .await
-        .assert_status(201);
-    let parameters = if formula.contains('k') {
-        json!({"k": {"value": "1", "unit": "g/unit", "source": "test"}})
-    } else {
-        json!({})
-    };
-    let version = json!({"activity_type": code, "region_code": "CN",
-        "effective_from": "2020-01-01T00:00:00+08:00", "formula": formula,
-        "parameters": parameters, "citation": "test fixture"});
-    app.in_force(&maker, &checker, &version).await;
-}
-
 /// The `count` of a type that is not travel is a quantity (bags, phones), not rides that take two
 /// minutes each: a thousand is credited. A travel type's thousand rides still take longer than a day,
 /// and the refusal names the field that made them so long.
 async fn a_count_is_rides_only_for_travel(app: TestApp) {
-    counted_type(&app, "waste.bags", "count * k", false).await;
-    counted_type(&app, "transit.ferry", "count * k", true).await;
+    app.counted_type("waste.bags", "count * k", false).await;
+    app.counted_type("transit.ferry", "count * k", true).await;
     let token = app.new_user_token().await;
     let thousand = |id: &str, activity_type: &str| {
         json!({"client_event_id": id, "activity_type": activity_type, "occurred_at": at(30),
@@ -1175,7 +1154,7 @@ async fn a_count_is_rides_only_for_travel(app: TestApp) {
 /// `activities.max_reduction_g_per_event` is held for review instead, and issues nothing; one at the bound
 /// is credited; a count beyond an `i64` is refused naming its field.
 async fn an_enormous_amount_is_held_for_review_and_issues_nothing(app: TestApp) {
-    counted_type(&app, "household.units", "units", false).await;
+    app.counted_type("household.units", "units", false).await;
     let token = app.new_user_token().await;
     let units = |id: &str, minutes_ago: i64, units: Value| {
         json!({"client_event_id": id, "activity_type": "household.units", "occurred_at": at(minutes_ago),

@@ -259,6 +259,27 @@ impl TestApp {
         id
     }
 
+    /// A type counted in `count` or `units` (no maximum) and created by an administrator, travel or not,
+    /// with a version in force: `formula`, with `k` = 1 g a unit when it uses it, and no daily cap.
+    pub async fn counted_type(&self, code: &str, formula: &str, travel: bool) {
+        let (maker, checker) = (self.admin_token().await, self.admin_token().await);
+        let kind = serde_json::json!({"code": code, "name": code, "unit": "unit", "travel": travel,
+            "data_schema": {"type": "object", "properties": {"count": {"type": "integer", "minimum": 1},
+                                                             "units": {"type": "integer", "minimum": 0}}}});
+        self.post("/api/v1/admin/activity-types", &kind, Some(&maker))
+            .await
+            .assert_status(201);
+        let parameters = if formula.contains('k') {
+            serde_json::json!({"k": {"value": "1", "unit": "g/unit", "source": "test"}})
+        } else {
+            serde_json::json!({})
+        };
+        let version = serde_json::json!({"activity_type": code, "region_code": "CN",
+            "effective_from": "2020-01-01T00:00:00+08:00", "formula": formula,
+            "parameters": parameters, "citation": "test fixture"});
+        self.in_force(&maker, &checker, &version).await;
+    }
+
     /// Waits (at most 5 s) until the replica, when one is configured, has replayed everything the primary
     /// committed so far, whichever instance wrote it: an anonymous read then sees every earlier write.
     /// Anonymous reads go to the replica and are only as fresh as its replay (one instance's own writes

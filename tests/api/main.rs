@@ -32,6 +32,7 @@ mod profile;
 mod providers;
 mod publication;
 mod redemptions;
+mod reduction_batches;
 mod region_parameters;
 mod replica;
 mod retention;

@@ -1,0 +1,3 @@
+DROP TABLE reduction_serials;
+DROP TABLE reduction_batch_items;
+DROP TABLE reduction_batches;

@@ -1,0 +1,12 @@
+//! Pooled reductions (docs/registry.md): credited activities of a region subtree and a window, packaged
+//! as a batch that goes draft ▸ submitted ▸ verified ▸ issued, each activity in one batch ever (the
+//! database's primary key on the activity), issued as whole tonnes under gapless serial numbers, with
+//! its evidence exportable as CSV. Selling and settling a batch come with the cash ledger.
+
+pub mod draft;
+pub mod evidence;
+pub mod handlers;
+pub mod serials;
+pub mod service;
+pub mod store;
+pub mod views;
