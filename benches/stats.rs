@@ -194,8 +194,9 @@ fn generate(conn: &mut AnyConnection, backend: &str, activities: i64) {
     exec(
         conn,
         format!(
-            "{} INSERT INTO users (id, phone, password_hash, display_name, account_type, region_code, is_admin, \
-             account_id, created_at) SELECT {FIRST_ID} + n, 'bench:' || n, 'x', 'bench', 'individual', '440300', \
+            "{} INSERT INTO users (id, phone_hash, phone_sealed, password_hash, display_name, account_type, region_code, \
+             is_admin, account_id, created_at) SELECT {FIRST_ID} + n, 'bench:' || n, 'bench', 'x', 'bench', 'individual', \
+             '440300', \
              FALSE, {FIRST_ID} + n, '{START}' FROM s",
             series(ACCOUNTS)
         ),
