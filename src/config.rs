@@ -31,6 +31,7 @@ pub struct Settings {
     pub ledger: LedgerSettings,
     pub activities: ActivitySettings,
     pub redemptions: RedemptionSettings,
+    pub market: MarketSettings,
     pub retention: RetentionSettings,
 }
 
@@ -132,6 +133,16 @@ pub struct LedgerSettings {
 pub struct RedemptionSettings {
     pub hold_ttl_secs: u64,
 }
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MarketSettings {
+    /// The market's fee, in basis points of what a buyer pays, taken from what the seller receives.
+    pub fee_bps: u32,
+}
+
+/// The highest market fee the configuration may set: 10 %.
+pub const MOST_FEE_BPS: u32 = 1_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -332,7 +343,7 @@ impl Settings {
         Ok(())
     }
 
-    /// Activities, redemptions and retention.
+    /// Activities, redemptions, the market and retention.
     fn check_work(&self) -> Checked {
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");
@@ -352,6 +363,12 @@ impl Settings {
         }
         if !(60..=30 * 86_400).contains(&self.redemptions.hold_ttl_secs) {
             return fail("redemptions.hold_ttl_secs", "must be between 60 s and 30 days");
+        }
+        if self.market.fee_bps > MOST_FEE_BPS {
+            return fail(
+                "market.fee_bps",
+                &format!("must be at most {MOST_FEE_BPS} (10 %)"),
+            );
         }
         if self.retention.idempotency_days == 0 {
             return fail("retention.idempotency_days", "must be at least 1");

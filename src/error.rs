@@ -63,6 +63,7 @@ crate::text_enum! {
         SignatureMissing = "signature_missing",
         StaleTimestamp = "stale_timestamp",
         TokenExpired = "token_expired",
+        TradingDisabled = "trading_disabled",
         TooManyKeys = "too_many_keys",
         Unauthorized = "unauthorized",
         Unavailable = "unavailable",

@@ -5,9 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::{
-    accounts, activities, audit, bindings, consents, error, governance, green, health, ledger, methodology,
-    metrics, offers, partners, providers, publication, redemptions, reductions, region_parameters, registry,
-    retirements, stats,
+    accounts, activities, audit, bindings, cash, consents, error, governance, green, health, ledger, market,
+    methodology, metrics, offers, partners, providers, publication, redemptions, reductions,
+    region_parameters, registry, retirements, stats,
 };
 
 #[derive(OpenApi)]
@@ -61,6 +61,11 @@ use crate::{
         reductions::handlers::create_draft, reductions::handlers::list_batches, reductions::handlers::get_batch,
         reductions::handlers::delete_draft, reductions::handlers::submit, reductions::handlers::verify,
         reductions::handlers::issue, reductions::handlers::evidence,
+        cash::handlers::get_cash, cash::handlers::request_withdrawal, cash::handlers::my_withdrawals,
+        cash::handlers::record_deposit, cash::handlers::list_deposits, cash::handlers::confirm_deposit,
+        cash::handlers::list_withdrawals, cash::handlers::complete_withdrawal, cash::handlers::reject_withdrawal,
+        market::handlers::place_order, market::handlers::my_orders, market::handlers::get_order,
+        market::handlers::cancel_order, market::handlers::book, market::handlers::trades, market::handlers::candles,
     ),
     components(schemas(error::Problem, error::FieldError, publication::methodology::PublishedMethodology)),
     modifiers(&BearerAuth),
@@ -77,7 +82,8 @@ use crate::{
         (name = "statistics", description = "Public statistics of what was granted, by region, type and time"),
         (name = "green credit", description = "Green profiles, and the consents under which green-credit partners read them"),
         (name = "privacy", description = "A person's own data: export and erasure"),
-        (name = "registry", description = "Retirements and their public registry; pooled reductions issued as whole tonnes (admin); the claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"))
+        (name = "registry", description = "Retirements and their public registry; pooled reductions issued as whole tonnes (admin); the claim registry: peer platforms check and register trip claims (signed calls), so one trip is credited once"),
+        (name = "market", description = "Cash (CNY fen) beside points: deposits confirmed by a second administrator, withdrawals; limit orders in lots of 1,000 points, each fill settling points and cash at once; public depth, trades and candles"))
 )]
 pub struct ApiDoc;
 

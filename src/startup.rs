@@ -30,9 +30,9 @@ use crate::metrics::Metrics;
 use crate::secrets::SecretBox;
 use crate::state::AppState;
 use crate::{
-    accounts, activities, audit, background, bindings, consents, governance, green, health, keys, ledger,
-    methodology, metrics, offers, openapi, partners, providers, publication, redemptions, reductions,
-    region_parameters, registry, retirements, stats, telemetry,
+    accounts, activities, audit, background, bindings, cash, consents, governance, green, health, keys,
+    ledger, market, methodology, metrics, offers, openapi, partners, providers, publication, redemptions,
+    reductions, region_parameters, registry, retirements, stats, telemetry,
 };
 
 /// Connects to the database, applies migrations and seals any phone stored before phones were sealed (that
@@ -176,6 +176,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .configure(audit::handlers::routes)
                 .configure(ledger::handlers::routes)
                 .configure(retirements::handlers::routes)
+                .configure(cash::handlers::routes)
+                .configure(market::handlers::routes)
                 .configure(activities::handlers::routes)
                 .configure(activities::explain::routes)
                 .configure(activities::queue::routes)

@@ -6,6 +6,7 @@
 pub mod backup;
 mod checkpoint;
 pub mod columns;
+pub mod disagreements;
 pub mod group_commit;
 pub mod migrate;
 pub mod plan;

@@ -28,6 +28,7 @@ diesel::table! {
         created_at -> Timestamp,
         derived -> Bool,
         issued_posted -> BigInt,
+        asset -> Text,
     }
 }
 
@@ -627,8 +628,85 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    cash_deposits (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        amount_fen -> BigInt,
+        bank_reference -> Text,
+        status -> Text,
+        recorded_by -> BigInt,
+        confirmed_by -> Nullable<BigInt>,
+        transfer_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        confirmed_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    cash_withdrawals (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        amount_fen -> BigInt,
+        status -> Text,
+        hold_id -> Nullable<BigInt>,
+        resolved_by -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    market_orders (id) {
+        id -> BigInt,
+        account_id -> BigInt,
+        cash_account_id -> BigInt,
+        side -> Text,
+        price_fen_per_1000 -> BigInt,
+        points -> BigInt,
+        filled_points -> BigInt,
+        status -> Text,
+        time_in_force -> Text,
+        hold_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    market_trades (id) {
+        id -> BigInt,
+        buy_order_id -> BigInt,
+        sell_order_id -> BigInt,
+        taker_side -> Text,
+        points -> BigInt,
+        price_fen_per_1000 -> BigInt,
+        cash_fen -> BigInt,
+        fee_fen -> BigInt,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    market_candles (period, bucket) {
+        period -> Text,
+        bucket -> Timestamp,
+        open_price -> BigInt,
+        high_price -> BigInt,
+        low_price -> BigInt,
+        close_price -> BigInt,
+        volume_points -> BigInt,
+        volume_fen -> BigInt,
+        trades -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
+    cash_deposits,
+    cash_withdrawals,
+    market_orders,
+    market_trades,
     accounts,
     lots,
     lot_holdings,

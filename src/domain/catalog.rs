@@ -14,7 +14,7 @@ use super::data_schema::{is_identifier, DataSchema, DataValues};
 use super::formula::{to_grams, EvalError, Formula, Step};
 use super::region_parameters::{
     ParameterVersion, ParameterVersions, Resolved, FORMULA_PREFIX, GRID_EF_G_PER_KWH, POINTS_PER_GRAM,
-    POINTS_VALIDITY_DAYS,
+    POINTS_VALIDITY_DAYS, TRADING_ENABLED,
 };
 
 /// China keeps one time zone, without daylight saving: local days and years are UTC+8.
@@ -411,6 +411,13 @@ impl Catalog {
             .unwrap_or(last_day)
             .and_time(chrono::NaiveTime::MIN)
             - offset
+    }
+
+    /// Whether people homed in `region` may trade points at `t`: the region parameter `trading_enabled`,
+    /// inherited (default "1"); "0" switches trading off (businesses trade wherever they are homed).
+    pub fn trading_enabled(&self, region: &str, t: NaiveDateTime) -> bool {
+        self.region_value(region, TRADING_ENABLED, t)
+            .is_none_or(|r| !r.value.is_zero())
     }
 
     /// The grid factor of a region at `t`: the `grid_ef_g_per_kwh` a version in force sets, else the

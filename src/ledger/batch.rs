@@ -57,6 +57,7 @@ type AccountColumns = (
     BigInt,
     BigInt,
     BigInt,
+    Text,
 );
 
 /// Locks and reads the accounts, in ascending id order. Derived accounts (regional issuance) are read
@@ -99,7 +100,7 @@ pub fn lock_accounts(conn: &mut AnyConnection, ids: &[i64]) -> Result<HashMap<i6
                 conn,
                 Dynamic::new(
                     "SELECT id, kind, code, region_code, floored, derived, debits_posted, credits_posted, \
-                     debits_pending, credits_pending, issued_posted FROM accounts WHERE id IN ",
+                     debits_pending, credits_pending, issued_posted, asset FROM accounts WHERE id IN ",
                 ),
                 &ids,
                 // Read only on PostgreSQL: SQLite keeps every shape prepared.
@@ -129,6 +130,9 @@ fn decide(accounts: &mut HashMap<i64, AccountRow>, orders: &[Order<'_>]) -> Vec<
                 if !accounts.contains_key(&id) {
                     return Err(LedgerError::UnknownAccount(id));
                 }
+            }
+            if accounts[&order.debit].asset != accounts[&order.credit].asset {
+                return Err(LedgerError::OtherAsset(order.credit));
             }
             let debit = &accounts[&order.debit];
             // In 128 bits: columns edited out of step must not wrap the comparison.
@@ -356,7 +360,7 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::kinds::AccountKind;
+    use crate::ledger::kinds::{AccountKind, Asset};
 
     fn wallet(id: i64, balance: i64, held: i64) -> AccountRow {
         AccountRow {
@@ -371,6 +375,7 @@ mod tests {
             debits_pending: held,
             credits_pending: 0,
             issued_posted: 0,
+            asset: Asset::Points,
         }
     }
 

@@ -17,7 +17,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool};
 use sha2::{Digest, Sha256};
 
-use super::kinds::{AccountKind, TransferKind};
+use super::kinds::{AccountKind, Asset, TransferKind};
 use super::merkle;
 use super::seal::{leaf, GENESIS_PREV_HASH};
 use super::signing;
@@ -59,7 +59,7 @@ const BLOCKS_PER_PAGE: i64 = 1_000;
 /// What is carried from one transfer to the next while they are read: the derived balances, the
 /// holds not yet resolved, and what the other checks need of the accounts.
 struct Derivation {
-    kinds: HashMap<i64, AccountKind>,
+    kinds: HashMap<i64, (AccountKind, Asset)>,
     balances: HashMap<i64, WideBalances>,
     open_holds: HashMap<i64, TransferRow>,
     transfers: usize,
@@ -90,7 +90,7 @@ pub fn check(
     report.accounts = rows.len();
     let total: i64 = transfers::table.count().get_result(conn)?;
     let mut chain = Derivation {
-        kinds: rows.iter().map(|a| (a.id, a.kind)).collect(),
+        kinds: rows.iter().map(|a| (a.id, (a.kind, a.asset))).collect(),
         balances: HashMap::new(),
         open_holds: HashMap::new(),
         transfers: 0,
@@ -482,44 +482,80 @@ fn derive(
     }
 }
 
-/// Points enter circulation only by `issue`, from an issuance account to a wallet, people move them
-/// only between wallets, and they end in a sink (retired or expired): a transfer of another kind out of an issuance account would create points the
-/// balances cannot show (an issuance account's balance is just the sum of its transfers).
-fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, AccountKind>, mismatches: &mut Vec<String>) {
-    use AccountKind::{Issuance, Sink, Wallet};
-    let kind_of = |id: i64| kinds.get(&id).copied();
-    let (debit, credit) = (kind_of(t.debit_account_id), kind_of(t.credit_account_id));
-    let allowed = match t.kind {
-        TransferKind::Issue => debit == Some(Issuance) && credit == Some(Wallet),
-        TransferKind::Transfer => debit == Some(Wallet) && credit == Some(Wallet),
-        // Points end in a sink only by retirement or a lot's expiry, and never leave it.
-        TransferKind::Retire => debit == Some(Wallet) && credit == Some(Sink),
-        TransferKind::Expire if t.pending_id.is_none() => debit == Some(Wallet) && credit == Some(Sink),
-        _ => debit != Some(Issuance) && debit != Some(Sink) && credit != Some(Sink),
+/// Which accounts each kind of transfer may move value between (an issuance or bank account's balance
+/// is just the sum of its transfers, so a transfer of the wrong kind out of one would create value the
+/// balances cannot show):
+///
+/// - points enter circulation only by `issue`, from an issuance account to a wallet; people move them
+///   only between wallets, and they end in a sink (retired or expired), which they never leave;
+/// - money enters only from the bank account to a wallet (a confirmed deposit, which `verify`'s cash check
+///   matches to its record), moves between wallets and to the fee account, and leaves by a withdrawal
+///   hold posted to the bank;
+/// - a market account is only ever the credit side of an order's hold, which a fill or cancel voids;
+/// - both sides of every transfer hold the same asset.
+fn check_kinds(t: &TransferRow, kinds: &HashMap<i64, (AccountKind, Asset)>, mismatches: &mut Vec<String>) {
+    let (debit, credit) = (kinds.get(&t.debit_account_id), kinds.get(&t.credit_account_id));
+    let allowed = match (debit, credit) {
+        (Some(&(debit, asset)), Some(&(credit, other))) if asset == other => {
+            allowed_between(t, asset, debit, credit)
+        }
+        _ => false,
     };
     if !allowed {
-        let name = |kind: Option<AccountKind>| kind.map_or("missing", AccountKind::as_str);
+        let name = |side: Option<&(AccountKind, Asset)>| {
+            side.map_or("missing".to_string(), |(kind, asset)| format!("{asset} {kind}"))
+        };
         let (debit, credit) = (name(debit), name(credit));
         mismatches.push(format!(
-            "transfer {} ({}) moves points from a {debit} account to a {credit} account",
+            "transfer {} ({}) moves value from a {debit} account to a {credit} account",
             t.id, t.kind
         ));
     }
 }
 
-/// The flags (floored, derived) an account of a kind must carry: a wallet never goes below zero and
-/// keeps its balances in its row; issuance and settlement accounts are sums of their transfers, unfloored.
-/// The service decides by these flags, so a flag edited in the database would let a wallet overdraw
-/// or hide a balance: they are checked, not trusted.
+/// Whether a transfer of `t`'s kind may move `asset` from a `debit` account to a `credit` one.
+fn allowed_between(t: &TransferRow, asset: Asset, debit: AccountKind, credit: AccountKind) -> bool {
+    use AccountKind::{Bank, Fees, Issuance, Market, Sink, Wallet};
+    let lot_expiry = t.kind == TransferKind::Expire && t.pending_id.is_none();
+    match (asset, t.kind) {
+        (Asset::Points, TransferKind::Issue) => debit == Issuance && credit == Wallet,
+        (Asset::Points, TransferKind::Transfer) => debit == Wallet && credit == Wallet,
+        // Points end in a sink only by retirement or a lot's expiry, and never leave it.
+        (Asset::Points, TransferKind::Retire) => debit == Wallet && credit == Sink,
+        (Asset::Points, TransferKind::Expire) if lot_expiry => debit == Wallet && credit == Sink,
+        // An order's hold is voided, never posted: a fill moves the value between the traders.
+        (_, TransferKind::Post) if credit == Market => false,
+        (Asset::Points, _) => {
+            ![Issuance, Sink, Bank, Fees, Market].contains(&debit) && ![Sink, Bank, Fees].contains(&credit)
+        }
+        (Asset::Cny, TransferKind::Transfer) => {
+            (debit == Bank && credit == Wallet) || (debit == Wallet && [Wallet, Fees].contains(&credit))
+        }
+        (Asset::Cny, kind) if kind == TransferKind::Hold || kind.resolves_hold(t.pending_id) => {
+            debit == Wallet && [Bank, Market].contains(&credit)
+        }
+        (Asset::Cny, _) => false,
+    }
+}
+
+/// The flags (floored, derived) an account of a kind must carry: a wallet (and the fee income) never goes
+/// below zero and keeps its balances in its row; issuance, settlement, sink, bank and market accounts are
+/// sums of their transfers, unfloored. The service decides by these flags, so a flag edited in the
+/// database would let a wallet overdraw or hide a balance: they are checked, not trusted.
 fn expected_flags(kind: AccountKind) -> (bool, bool) {
     match kind {
-        AccountKind::Wallet => (true, false),
-        AccountKind::Issuance | AccountKind::Settlement | AccountKind::Sink => (false, true),
+        AccountKind::Wallet | AccountKind::Fees => (true, false),
+        AccountKind::Issuance
+        | AccountKind::Settlement
+        | AccountKind::Sink
+        | AccountKind::Bank
+        | AccountKind::Market => (false, true),
     }
 }
 
 fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatches: &mut Vec<String>) {
-    let (mut posted, mut pending) = (0i128, 0i128);
+    // Per asset: (posted, pending).
+    let mut sums: HashMap<Asset, (i128, i128)> = HashMap::new();
     for row in rows {
         let flags = expected_flags(row.kind);
         if flags != (row.floored, row.derived) {
@@ -556,13 +592,16 @@ fn check_accounts(rows: &[AccountRow], derived: &HashMap<i64, Balances>, mismatc
                 row.id, row.code, stored
             ));
         }
-        posted += i128::from(stored.credits_posted) - i128::from(stored.debits_posted);
-        pending += i128::from(stored.credits_pending) - i128::from(stored.debits_pending);
+        let sum = sums.entry(row.asset).or_default();
+        sum.0 += i128::from(stored.credits_posted) - i128::from(stored.debits_posted);
+        sum.1 += i128::from(stored.credits_pending) - i128::from(stored.debits_pending);
     }
-    if posted != 0 || pending != 0 {
-        mismatches.push(format!(
-            "balances do not sum to zero: posted {posted}, pending {pending}"
-        ));
+    for (asset, (posted, pending)) in sums {
+        if posted != 0 || pending != 0 {
+            mismatches.push(format!(
+                "{asset} balances do not sum to zero: posted {posted}, pending {pending}"
+            ));
+        }
     }
 }
 

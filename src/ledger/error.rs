@@ -8,6 +8,9 @@ pub enum LedgerError {
     InsufficientFunds,
     #[error("unknown account {0}")]
     UnknownAccount(i64),
+    /// The two sides of a transfer hold different assets (points and cash).
+    #[error("account {0} does not hold this asset")]
+    OtherAsset(i64),
     #[error("an account cannot pay itself")]
     SameAccount,
     #[error("amounts must be positive")]
@@ -34,6 +37,7 @@ impl From<LedgerError> for ApiError {
             LedgerError::UnknownAccount(_) => {
                 ApiError::unprocessable(ErrorCode::UnknownAccount, e.to_string())
             }
+            LedgerError::OtherAsset(_) => ApiError::unprocessable(ErrorCode::UnknownAccount, e.to_string()),
             LedgerError::SameAccount => ApiError::unprocessable(ErrorCode::SelfTransfer, e.to_string()),
             LedgerError::NonPositive => ApiError::field("points", e.to_string()),
             LedgerError::OutOfRange => ApiError::unprocessable(ErrorCode::AmountOutOfRange, e.to_string()),

@@ -27,12 +27,26 @@ impl TransferKind {
 }
 
 crate::text_enum! {
-    /// What an account is: a person's wallet, a region's issuance account, a partner's settlement, or a
-    /// sink where points end (`sink:expired`, `sink:retired`).
+    /// What an account is: a person's wallet (of points, or of cash), a region's issuance account, a
+    /// partner's settlement, a sink where points end (`sink:expired`, `sink:retired`), the bank account
+    /// deposited money is kept in (`cash:bank`), the market's fee income (`cash:fees`), or the side that
+    /// order holds name (`market:points`, `market:cash`).
     pub enum AccountKind {
         Wallet = "wallet",
         Issuance = "issuance",
         Settlement = "settlement",
         Sink = "sink",
+        Bank = "bank",
+        Fees = "fees",
+        Market = "market",
+    }
+}
+
+crate::text_enum! {
+    /// What an account holds: carbon points, or CNY in fen. A transfer moves one asset between two
+    /// accounts of it.
+    pub enum Asset {
+        Points = "points",
+        Cny = "cny",
     }
 }

@@ -262,7 +262,7 @@ pub fn follow(
     credit: &AccountRow,
 ) -> Result<()> {
     let amount = transfer.amount;
-    let wallet = |a: &AccountRow| a.floored;
+    let wallet = AccountRow::holds_lots;
     match (transfer.kind, transfer.pending_id) {
         (Kind::Issue, _) => Ok(()),
         (Kind::Hold, _) if wallet(debit) => {
@@ -296,7 +296,7 @@ pub fn follow(
 /// Pieces taken from a wallet arrive in `credit`: kept as its holdings when it is a wallet, else written
 /// off as exits of transfer `transfer_id`.
 fn arrive(conn: &mut AnyConnection, transfer_id: i64, credit: &AccountRow, pieces: &[Piece]) -> Result<()> {
-    if credit.floored {
+    if credit.holds_lots() {
         put(conn, credit.id, FREE, pieces)
     } else {
         exit(conn, transfer_id, pieces)

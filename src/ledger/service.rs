@@ -50,6 +50,12 @@ impl Cause {
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
+/// The timeout of a hold that waits for a decision rather than a clock (a withdrawal under review, an
+/// open market order): a century on, so no sweep ever expires it.
+pub fn open_ended(now: NaiveDateTime) -> NaiveDateTime {
+    now + chrono::Duration::days(36_500)
+}
+
 /// Which balance columns a step changes, on the debit or the credit side.
 #[derive(Debug, Clone, Copy)]
 enum Change {
@@ -233,6 +239,9 @@ fn pair(conn: &mut AnyConnection, debit: i64, credit: i64, amount: i64) -> Resul
     }
     let d = store::account(conn, debit)?.ok_or(LedgerError::UnknownAccount(debit))?;
     let c = store::account(conn, credit)?.ok_or(LedgerError::UnknownAccount(credit))?;
+    if d.asset != c.asset {
+        return Err(LedgerError::OtherAsset(credit));
+    }
     Ok((d, c))
 }
 

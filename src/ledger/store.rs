@@ -3,7 +3,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::kinds::{AccountKind, TransferKind};
+use super::kinds::{AccountKind, Asset, TransferKind};
 use crate::db::plan::ListQuery;
 use crate::db::schema::{accounts, ledger_blocks, transfers};
 use crate::db::AnyConnection;
@@ -23,11 +23,17 @@ pub struct AccountRow {
     pub credits_pending: i64,
     /// The part of `credits_posted` that came by `issue` transfers (0 on derived accounts).
     pub issued_posted: i64,
+    pub asset: Asset,
 }
 
 impl AccountRow {
     pub fn balance(&self) -> i64 {
         self.credits_posted - self.debits_posted
+    }
+
+    /// A wallet of points: what keeps lots.
+    pub fn holds_lots(&self) -> bool {
+        self.floored && self.asset == Asset::Points
     }
 }
 

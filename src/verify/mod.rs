@@ -59,6 +59,8 @@ pub fn verify(
         let mut mismatches = ledger.mismatches;
         // The lots against the balances the ledger's check has just proved.
         mismatches.extend(crate::ledger::lots::check::check(conn)?);
+        mismatches.extend(crate::cash::check::check(conn)?);
+        mismatches.extend(crate::market::check::check(conn)?);
         // Checked in the same snapshot, settlement balances equal what partners captured.
         mismatches.extend(crate::redemptions::reconcile::check(conn, &ledger.balances)?);
         mismatches.extend(activities::check(conn)?);

@@ -24,6 +24,7 @@ mod ledger_model;
 mod limits;
 mod list_plans;
 mod lots;
+mod market;
 mod methodology;
 mod methodology_governance;
 mod operations;

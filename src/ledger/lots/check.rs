@@ -10,32 +10,19 @@
 //!
 //! The ledger's own check has proved the balances in the account rows by then, so they are compared here.
 
-use diesel::prelude::*;
-use diesel::sql_types::BigInt;
+use diesel::QueryResult;
 
+use crate::db::disagreements::{self, Check};
 use crate::db::AnyConnection;
 
-/// Lines reported per check at most: a damaged table must not flood the report.
-const MAX_LINES: i64 = 1000;
-
-#[derive(QueryableByName)]
-struct Disagreement {
-    #[diesel(sql_type = BigInt)]
-    id: i64,
-    #[diesel(sql_type = BigInt)]
-    expected: i64,
-    #[diesel(sql_type = BigInt)]
-    found: i64,
-}
-
 /// The checks: (what each line names, the query giving (id, expected, found) for each disagreement).
-const CHECKS: [(&str, &str); 7] = [
+const CHECKS: [Check; 7] = [
     (
         "wallet {id} holds {found} points in lots, but its balance is {expected}",
         "SELECT a.id AS id, a.credits_posted - a.debits_posted AS expected, \
                 CAST(COALESCE(SUM(h.points), 0) AS BIGINT) AS found \
          FROM accounts a LEFT JOIN lot_holdings h ON h.account_id = a.id \
-         WHERE a.floored \
+         WHERE a.floored AND a.asset = 'points' \
          GROUP BY a.id, a.credits_posted, a.debits_posted \
          HAVING a.credits_posted - a.debits_posted <> COALESCE(SUM(h.points), 0)",
     ),
@@ -43,7 +30,7 @@ const CHECKS: [(&str, &str); 7] = [
         "account {id}, which is no wallet, holds {found} points in lots",
         "SELECT h.account_id AS id, CAST(0 AS BIGINT) AS expected, CAST(SUM(h.points) AS BIGINT) AS found \
          FROM lot_holdings h LEFT JOIN accounts a ON a.id = h.account_id \
-         WHERE a.id IS NULL OR NOT a.floored GROUP BY h.account_id",
+         WHERE a.id IS NULL OR NOT a.floored OR a.asset <> 'points' GROUP BY h.account_id",
     ),
     (
         "hold {id} reserves {found} points of lots, but holds {expected} (or is no open hold of that wallet)",
@@ -60,7 +47,7 @@ const CHECKS: [(&str, &str); 7] = [
         "SELECT p.hold_id AS id, t.amount AS expected, CAST(0 AS BIGINT) AS found \
          FROM pending_holds p JOIN transfers t ON t.id = p.hold_id \
          JOIN accounts a ON a.id = t.debit_account_id \
-         WHERE a.floored AND NOT EXISTS (SELECT 1 FROM lot_holdings h \
+         WHERE a.floored AND a.asset = 'points' AND NOT EXISTS (SELECT 1 FROM lot_holdings h \
              WHERE h.account_id = t.debit_account_id AND h.hold_id = p.hold_id)",
     ),
     (
@@ -91,7 +78,7 @@ const CHECKS: [(&str, &str); 7] = [
 ];
 
 /// The transfers whose exits do not sum to their amount.
-const EXITS: (&str, &str) = (
+const EXITS: Check = (
     "transfer {id} moved {expected} points, but wrote {found} off lots",
     "SELECT e.transfer_id AS id, COALESCE(MAX(t.amount), 0) AS expected, \
             CAST(SUM(e.points) AS BIGINT) AS found \
@@ -101,15 +88,5 @@ const EXITS: (&str, &str) = (
 
 /// Every disagreement between the lots and the ledger, one line each.
 pub fn check(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
-    let mut lines = Vec::new();
-    for (says, query) in CHECKS.iter().chain([&EXITS]) {
-        let found: Vec<Disagreement> =
-            diesel::sql_query(format!("{query} ORDER BY 1 LIMIT {MAX_LINES}")).load(conn)?;
-        lines.extend(found.into_iter().map(|d| {
-            says.replace("{id}", &d.id.to_string())
-                .replace("{expected}", &d.expected.to_string())
-                .replace("{found}", &d.found.to_string())
-        }));
-    }
-    Ok(lines)
+    disagreements::lines(conn, CHECKS.iter().chain([&EXITS]))
 }
