@@ -340,7 +340,7 @@ impl TestApp {
         out
     }
 
-    async fn on_primary<T: Send + 'static>(
+    pub async fn on_primary<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut tanhui::db::AnyConnection) -> T + Send + 'static,
     ) -> T {

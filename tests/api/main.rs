@@ -25,6 +25,7 @@ mod limits;
 mod list_plans;
 mod lots;
 mod market;
+mod market_model;
 mod methodology;
 mod methodology_governance;
 mod operations;

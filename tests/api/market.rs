@@ -20,11 +20,11 @@ both_backends!(
 );
 
 /// `POST` with a fresh `Idempotency-Key`.
-async fn post_keyed(app: &TestApp, path: &str, body: &Value, token: &str) -> Resp {
+pub async fn post_keyed(app: &TestApp, path: &str, body: &Value, token: &str) -> Resp {
     post_with_key(app, path, body, token, &uuid::Uuid::new_v4().to_string()).await
 }
 
-async fn post_with_key(app: &TestApp, path: &str, body: &Value, token: &str, key: &str) -> Resp {
+pub async fn post_with_key(app: &TestApp, path: &str, body: &Value, token: &str, key: &str) -> Resp {
     let request = app
         .client
         .post(app.url(path))
@@ -35,13 +35,13 @@ async fn post_with_key(app: &TestApp, path: &str, body: &Value, token: &str, key
 }
 
 /// Two national administrators: one records deposits, the other confirms them.
-struct Treasury {
+pub struct Treasury {
     maker: String,
     checker: String,
 }
 
 impl Treasury {
-    async fn new(app: &TestApp) -> Treasury {
+    pub async fn new(app: &TestApp) -> Treasury {
         Treasury {
             maker: app.admin_token().await,
             checker: app.admin_token().await,
@@ -49,7 +49,7 @@ impl Treasury {
     }
 
     /// Deposits `fen` into `account`'s cash, recorded and confirmed.
-    async fn fund(&self, app: &TestApp, account: &str, fen: i64) {
+    pub async fn fund(&self, app: &TestApp, account: &str, fen: i64) {
         let body = json!({"account_id": account, "amount_fen": fen, "bank_reference": random_phone()});
         let r = post_keyed(app, "/api/v1/admin/cash/deposits", &body, &self.maker).await;
         let id = r.assert_status(201)["deposit_id"].as_str().unwrap().to_string();
