@@ -96,6 +96,7 @@ pub struct Metrics {
     blocks_sealed: IntCounter,
     pub ingest: BatchMetrics,
     pub transfers: BatchMetrics,
+    pub market_orders: BatchMetrics,
     unsealed_transfers: IntGauge,
     pending_holds: IntGauge,
     last_block_age: Gauge,
@@ -191,6 +192,7 @@ impl Metrics {
         Metrics {
             ingest: queue("ingest"),
             transfers: queue("transfers"),
+            market_orders: queue("market_orders"),
             registry,
             http_requests,
             http_duration,

@@ -138,6 +138,14 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         clock.clone(),
         metrics.transfers.clone(),
     );
+    let market_orders = crate::market::writer::start(
+        db.clone(),
+        Duration::from_millis(settings.ledger.transfer_batch_window_ms),
+        settings.ledger.transfer_batch_max,
+        settings.market.fee_bps,
+        clock.clone(),
+        metrics.market_orders.clone(),
+    );
     let sessions = SessionRevocations::new(db.clone(), clock.clone(), settings.auth.access_token_ttl_secs);
     Ok(AppState {
         sessions,
@@ -145,6 +153,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         secrets,
         ingest,
         transfers,
+        market_orders,
         catalog,
         platform_key,
         tokens: TokenIssuer::new(&jwt_secret, settings.auth.access_token_ttl_secs),

@@ -32,6 +32,7 @@ pub struct AppState {
     pub platform_key: PlatformKey,
     pub ingest: IngestQueue,
     pub transfers: TransferQueue,
+    pub market_orders: crate::market::writer::OrderQueue,
     pub secrets: SecretBox,
     pub metrics: Arc<Metrics>,
 }

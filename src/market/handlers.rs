@@ -9,6 +9,7 @@ use utoipa::ToSchema;
 
 use super::data::{self, CandleRow, Level, Period};
 use super::store::{self, NewOrder, OrderRow, TradeRow};
+use super::writer::OrderJob;
 use super::{rules, service, OrderStatus, Side, TimeInForce};
 use crate::auth::extract::Member;
 use crate::auth::Role;
@@ -83,7 +84,7 @@ pub struct OrderView {
     pub fills: Option<Vec<FillView>>,
 }
 
-fn view_of(o: OrderRow, fills: Option<&[TradeRow]>) -> OrderView {
+pub fn view_of(o: OrderRow, fills: Option<&[TradeRow]>) -> OrderView {
     OrderView {
         order_id: o.id.to_string(),
         side: o.side,
@@ -150,26 +151,14 @@ pub async fn place_order(
             format!("people homed in region {} may not trade points", claims.reg),
         ));
     }
-    let hash = idempotency::request_hash(&serde_json::to_value(&body.0).map_err(ApiError::internal)?);
-    let fee_bps = state.settings.market.fee_bps;
-    let answered = state
-        .db
-        .run(move |conn| {
-            let scope = format!("market-order:{wallet}");
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                Some(&key),
-                &hash,
-                StatusCode::CREATED,
-                |conn| {
-                    let placed = service::place(conn, wallet, &new, fee_bps, clock.now_naive())?;
-                    idempotency::body_of(&view_of(placed.order, Some(&placed.fills)))
-                },
-            )
-        })
-        .await?;
+    let request_hash = idempotency::request_hash(&serde_json::to_value(&body.0).map_err(ApiError::internal)?);
+    let job = OrderJob {
+        wallet,
+        order: new,
+        idempotency_key: key,
+        request_hash,
+    };
+    let answered = state.market_orders.submit(job).await??;
     Ok(idempotency::respond(answered))
 }
 

@@ -22,7 +22,8 @@ pub struct Placed {
     pub fills: Vec<TradeRow>,
 }
 
-fn lock(conn: &mut AnyConnection) -> Result<(), ApiError> {
+/// Takes the market's lock until the transaction ends (again, harmlessly, if it holds it already).
+pub fn lock(conn: &mut AnyConnection) -> Result<(), ApiError> {
     Ok(db::lock_until_commit(conn, "market", 0)?)
 }
 
