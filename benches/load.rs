@@ -14,7 +14,9 @@
 //! transfers, side by side in one run), `deep-pages` (page 1 and page 1,000 of one person's activities and
 //! transfers, 50 a page, 60,000 of each), `deep-lots` (one-point transfers from a wallet of ten lots, then
 //! from one of 100,000, side by side), `read-mix` (80 % reads: wallet, activity list, offers; 20 %
-//! activity posts; the peak, then the p99 at half of it, paced open loop).
+//! activity posts; the peak, then the p99 at half of it, paced open loop), `market` (market orders of
+//! 1,000 points at one price, buys and sells in turn so that about half fill a resting order: the peak,
+//! then the p99 at half of it).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -326,6 +328,34 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
         .expect("seed");
     }
     let _ = base;
+}
+
+/// Gives every user cash for the market: a deposit recorded by one administrator, confirmed by another.
+async fn fund_all(settings: &Settings, users: &[User]) {
+    let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
+        .await
+        .expect("state");
+    let mut conn = state.db.get().expect("connection");
+    let (maker, checker) = (administrator(&state, &mut conn), administrator(&state, &mut conn));
+    let now = state.clock.now_naive();
+    for (i, u) in users.iter().enumerate() {
+        let wallet = u.account.parse().expect("id");
+        let reference = format!("bench-{}-{i}", rand::random::<u64>());
+        let deposit = tanhui::cash::deposits::record(&mut conn, wallet, 100_000_000, &reference, maker, now)
+            .expect("deposit");
+        tanhui::cash::deposits::confirm(&mut conn, deposit.id, checker, now).expect("confirm");
+    }
+}
+
+/// How many trades the market scenario made, beside its orders.
+fn market_trades(settings: &Settings) -> String {
+    use diesel::prelude::*;
+    let db = tanhui::startup::open_database(settings).expect("database");
+    let trades: i64 = tanhui::db::schema::market_trades::table
+        .count()
+        .get_result(&mut db.get().expect("connection"))
+        .expect("trades");
+    format!("{trades} trades")
 }
 
 /// What became of the posted events, as `credited=N flagged=M …`: a rate means little without it (a
@@ -810,6 +840,30 @@ fn main() {
                 );
             }
             "deep-lots" => lot_spends(&base, &settings, &users, &backend).await,
+            "market" => {
+                grant_all(&base, &settings, &users).await;
+                fund_all(&settings, &users).await;
+                let orders = |users: Arc<Vec<User>>, tag: &'static str| {
+                    move |w: usize, n: usize| {
+                        let k = w + n * CLIENTS;
+                        let user = &users[k % users.len()];
+                        // Buys and sells in turn, all at one price: a sell fills the oldest resting buy
+                        // (or rests when none is left), so the book stays shallow and most orders match.
+                        let side = if (k / users.len() + k) % 2 == 0 { "buy" } else { "sell" };
+                        let body = json!({"side": side, "points": 1_000, "price_fen_per_1000": 100}).to_string();
+                        Request::post("/api/v1/market/orders", &user.token, body)
+                            .header("idempotency-key", format!("{tag}-{w}-{n}"))
+                    }
+                };
+                let peak = drive(&base, orders(users.clone(), "m"), None).await;
+                peak.print(&format!("market/{backend}"), 1);
+                let rate = peak.ok as f64 / peak.elapsed.as_secs_f64() / 2.0;
+                let interval = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1.0));
+                drive(&base, orders(users, "h"), Some(interval))
+                    .await
+                    .print(&format!("market-at-half-peak/{backend}"), 1);
+                println!("RESULT market-trades/{backend}: {}", market_trades(&settings));
+            }
             "deep-pages" => {
                 let deep = &users[0];
                 let posted = posts_once(&client, &base, deep).await;

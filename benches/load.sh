@@ -52,6 +52,7 @@ for backend in sqlite postgres; do
   run provider-batch "$backend" | tee -a "$OUT"
   run wallet "$backend" | tee -a "$OUT"
 done
+run market postgres | tee -a "$OUT"
 for scenario in redeem-spread redeem-hot; do
   run "$scenario" postgres | tee -a "$OUT"
 done
@@ -60,6 +61,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 echo
 echo "== ratios"
 echo "HTTP transfers on PostgreSQL / pgbench transfer.sql:          $(ratio "$(rate transfers/postgres)" "$(rate pgbench-transfer)")  (target >= 1)"
+echo "market orders on PostgreSQL / pgbench transfer.sql:           $(ratio "$(rate market/postgres)" "$(rate pgbench-transfer)")  (target >= 1; p99 at half the peak: see market-at-half-peak, target <= 50 ms)"
 echo "issuance concentrated / spread, PostgreSQL:                    $(ratio "$(rate issue-hot/postgres)" "$(rate issue-spread/postgres)")  (target >= 0.9)"
 echo "issuance concentrated / spread, SQLite:                        $(ratio "$(rate issue-hot/sqlite)" "$(rate issue-spread/sqlite)")  (target >= 0.9)"
 echo "pgbench credit_hot / credit (the naive hot row, for reference): $(ratio "$(rate pgbench-credit-hot)" "$(rate pgbench-credit)")"
