@@ -849,8 +849,13 @@ fn main() {
                         let user = &users[k % users.len()];
                         // Buys and sells in turn, all at one price: a sell fills the oldest resting buy
                         // (or rests when none is left), so the book stays shallow and most orders match.
-                        let side = if (k / users.len() + k) % 2 == 0 { "buy" } else { "sell" };
-                        let body = json!({"side": side, "points": 1_000, "price_fen_per_1000": 100}).to_string();
+                        let side = if (k / users.len() + k) % 2 == 0 {
+                            "buy"
+                        } else {
+                            "sell"
+                        };
+                        let body =
+                            json!({"side": side, "points": 1_000, "price_fen_per_1000": 100}).to_string();
                         Request::post("/api/v1/market/orders", &user.token, body)
                             .header("idempotency-key", format!("{tag}-{w}-{n}"))
                     }

@@ -8,6 +8,7 @@ pub mod rules;
 pub mod service;
 pub mod settle;
 pub mod store;
+pub mod views;
 pub mod writer;
 
 crate::text_enum! {

@@ -8,9 +8,9 @@
 use actix_web::http::StatusCode;
 use chrono::NaiveDateTime;
 
-use super::handlers::view_of;
 use super::service;
 use super::store::NewOrder;
+use super::views::view_of;
 use crate::clock::Clock;
 use crate::db::group_commit::{write_batch, Answer, Batching, Queue, WriterConnection};
 use crate::db::{AnyConnection, Db};
