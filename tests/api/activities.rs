@@ -153,7 +153,7 @@ async fn verify_reconciles_activities_with_their_issues(app: TestApp) {
         format!("UPDATE transfers SET kind = '{kind}' WHERE ref_type = 'activity' AND ref_id = '{id}'")
     };
     exec(relabel("transfer")).await;
-    reported("from a issuance account to a wallet account").await;
+    reported("from a points issuance account to a points wallet account").await;
     exec(relabel("issue")).await;
     assert!(app.verify().await.ok());
 
