@@ -8,7 +8,7 @@ use diesel::QueryResult;
 use crate::db::disagreements::{self, Check};
 use crate::db::AnyConnection;
 
-const CHECKS: [Check; 6] = [
+const CHECKS: [Check; 7] = [
     (
         "order {id} should hold {expected} for what it may still trade, but its hold is of {found}",
         "SELECT o.id AS id, \
@@ -46,11 +46,20 @@ const CHECKS: [Check; 6] = [
             OR b.account_id = s.account_id OR t.cash_fen <> t.points / 1000 * t.price_fen_per_1000",
     ),
     (
-        "trade {id} moved {found} (points and fen together), not its {expected}",
-        "SELECT t.id AS id, t.points + t.cash_fen AS expected, CAST(COALESCE(SUM(x.amount), 0) AS BIGINT) AS found \
-         FROM market_trades t LEFT JOIN transfers x \
+        "trade {id} moved {found} points between wallets, not its {expected}",
+        "SELECT t.id AS id, t.points AS expected, CAST(COALESCE(SUM(x.amount), 0) AS BIGINT) AS found \
+         FROM market_trades t LEFT JOIN (transfers x JOIN accounts a \
+             ON a.id = x.debit_account_id AND a.asset = 'points') \
              ON x.ref_type = 'market_trade' AND x.ref_id = CAST(t.id AS TEXT) AND x.kind = 'transfer' \
-         GROUP BY t.id, t.points, t.cash_fen HAVING t.points + t.cash_fen <> COALESCE(SUM(x.amount), 0)",
+         GROUP BY t.id, t.points HAVING t.points <> COALESCE(SUM(x.amount), 0)",
+    ),
+    (
+        "trade {id} moved {found} fen (to the seller and the fee), not its {expected}",
+        "SELECT t.id AS id, t.cash_fen AS expected, CAST(COALESCE(SUM(x.amount), 0) AS BIGINT) AS found \
+         FROM market_trades t LEFT JOIN (transfers x JOIN accounts a \
+             ON a.id = x.debit_account_id AND a.asset = 'cny') \
+             ON x.ref_type = 'market_trade' AND x.ref_id = CAST(t.id AS TEXT) AND x.kind = 'transfer' \
+         GROUP BY t.id, t.cash_fen HAVING t.cash_fen <> COALESCE(SUM(x.amount), 0)",
     ),
     (
         "the book is crossed: the best bid {found} is at or above the best ask {expected}",

@@ -16,7 +16,8 @@ both_backends!(
     an_order_never_trades_with_its_own_account,
     orders_are_placed_once_per_key_and_bad_ones_are_refused,
     a_region_can_switch_trading_off_for_people_but_not_businesses,
-    cancels_race_fills_on_two_instances_and_nothing_is_lost
+    cancels_race_fills_on_two_instances_and_nothing_is_lost,
+    verify_sees_money_from_nowhere_and_orders_edited_behind_its_back
 );
 
 /// `POST` with a fresh `Idempotency-Key`.
@@ -536,4 +537,80 @@ async fn cancels_race_fills_on_two_instances_and_nothing_is_lost(app: TestApp) {
     );
     assert!(bought <= 8_000);
     assert_verified(&app).await;
+}
+
+/// `verify` names the disagreement it finds: money out of the bank account that no confirmed deposit
+/// explains, an order whose fills do not sum to what it says, a trade missing its fee, a crossed book.
+async fn verify_sees_money_from_nowhere_and_orders_edited_behind_its_back(app: TestApp) {
+    let treasury = Treasury::new(&app).await;
+    let (seller, seller_id) = app.new_member().await;
+    app.grant(&seller_id, 3_000).await;
+    let (buyer, buyer_id) = app.new_member().await;
+    treasury.fund(&app, &buyer_id, 1_000).await;
+    order(&app, &seller, "sell", 1_000, 100).await;
+    let bought = order(&app, &buyer, "buy", 1_000, 100).await;
+    assert_eq!(bought["status"], "filled");
+    order(&app, &seller, "sell", 1_000, 300).await;
+    order(&app, &buyer, "buy", 1_000, 200).await;
+    assert_verified(&app).await;
+
+    let reported = |fragment: &'static str| {
+        let app = &app;
+        async move {
+            let report = app.verify().await;
+            assert!(
+                report.mismatches.iter().any(|m| m.contains(fragment)),
+                "expected {fragment:?} in {:?}",
+                report.mismatches
+            );
+        }
+    };
+    let exec = |sql: String| {
+        app.with_conn(move |conn| {
+            use diesel::RunQueryDsl;
+            diesel::sql_query(sql).execute(conn).unwrap();
+        })
+    };
+    // Money created by a transfer from the bank with no deposit behind it: the ledger balances, the cash
+    // check does not.
+    let buyer_wallet: i64 = buyer_id.parse().unwrap();
+    let now = app.state.clock.now_naive();
+    app.with_conn(move |conn| {
+        let bank = tanhui::cash::accounts::named(conn, tanhui::cash::accounts::BANK).unwrap();
+        let cash = tanhui::cash::accounts::of(conn, buyer_wallet).unwrap().unwrap();
+        let cause = tanhui::ledger::service::Cause::of("test", "from nowhere");
+        tanhui::ledger::service::transfer(
+            conn,
+            tanhui::ledger::service::Kind::Transfer,
+            bank.id,
+            cash.id,
+            500,
+            &cause,
+            now,
+        )
+        .unwrap();
+    })
+    .await;
+    reported("is no confirmed deposit").await;
+
+    let order_id = bought["order_id"].as_str().unwrap().to_string();
+    exec(format!(
+        "UPDATE market_orders SET filled_points = 0 WHERE id = {order_id}"
+    ))
+    .await;
+    reported("but its trades come to 1000").await;
+    exec(format!(
+        "UPDATE market_orders SET filled_points = 1000 WHERE id = {order_id}"
+    ))
+    .await;
+
+    // A trade whose cash shrank: its transfers no longer add up to it.
+    exec("UPDATE market_trades SET cash_fen = cash_fen - 1".into()).await;
+    reported("fen (to the seller and the fee), not its 99").await;
+    exec("UPDATE market_trades SET cash_fen = cash_fen + 1".into()).await;
+
+    // A resting bid moved above the best ask.
+    exec("UPDATE market_orders SET price_fen_per_1000 = 400 WHERE side = 'buy' AND status = 'open'".into())
+        .await;
+    reported("the book is crossed").await;
 }
