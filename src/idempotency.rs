@@ -262,6 +262,36 @@ where
     })
 }
 
+/// A create under a required key (the handlers of `★` routes): [`run`] on a pooled connection, answered
+/// 201 with the step's body the first time and the stored answer after. The step gets the clock's now.
+pub async fn create<F>(
+    db: &crate::db::Db,
+    clock: &Clock,
+    scope: String,
+    key: String,
+    hash: String,
+    step: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut AnyConnection, NaiveDateTime) -> Result<String, ApiError> + Send + 'static,
+{
+    let clock = clock.clone();
+    let answered = db
+        .run(move |conn| {
+            run(
+                conn,
+                &clock,
+                &scope,
+                Some(&key),
+                &hash,
+                StatusCode::CREATED,
+                |conn| step(conn, clock.now_naive()),
+            )
+        })
+        .await?;
+    Ok(respond(answered))
+}
+
 /// The body of an answer, as [`run`]'s step returns it.
 pub fn body_of<T: serde::Serialize>(value: &T) -> Result<String, ApiError> {
     serde_json::to_string(value).map_err(ApiError::internal)

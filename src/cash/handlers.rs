@@ -1,7 +1,6 @@
 //! Cash over HTTP: a member's balance and withdrawals; administrators record and confirm deposits and
 //! complete or reject withdrawals (national administrators only: money is not a region's to govern).
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -163,36 +162,24 @@ pub async fn record_deposit(
     let (wallet, reference) = checked_deposit(&body.0)?;
     let amount = body.0.amount_fen;
     let admin = governor.user_id;
-    let clock = state.clock.clone();
-    let answered = state
-        .db
-        .run(move |conn| {
-            let scope = format!("cash-deposit:{admin}");
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                Some(&key),
-                &hash,
-                StatusCode::CREATED,
-                |conn| {
-                    let now = clock.now_naive();
-                    let row = deposits::record(conn, wallet, amount, &reference, admin, now)?;
-                    audited(
-                        conn,
-                        admin,
-                        AuditAction::CashDepositRecord,
-                        AuditEntity::CashDeposit,
-                        row.id,
-                        &row_json(&DepositView::from(row.clone())),
-                        now,
-                    )?;
-                    idempotency::body_of(&DepositView::from(row))
-                },
-            )
-        })
-        .await?;
-    Ok(idempotency::respond(answered))
+    let scope = format!("cash-deposit:{admin}");
+    idempotency::create(&state.db, &state.clock, scope, key, hash, move |conn, now| {
+        let row = deposits::record(conn, wallet, amount, &reference, admin, now)?;
+        let id = row.id;
+        let view = DepositView::from(row);
+        let after = row_json(&view);
+        audited(
+            conn,
+            admin,
+            AuditAction::CashDepositRecord,
+            AuditEntity::CashDeposit,
+            id,
+            &after,
+            now,
+        )?;
+        idempotency::body_of(&view)
+    })
+    .await
 }
 
 fn row_json<T: Serialize>(view: &T) -> serde_json::Value {
@@ -353,26 +340,12 @@ pub async fn request_withdrawal(
     }
     let hash = idempotency::request_hash(&serde_json::to_value(&body.0).map_err(ApiError::internal)?);
     let amount = body.0.amount_fen;
-    let clock = state.clock.clone();
-    let answered = state
-        .db
-        .run(move |conn| {
-            let scope = format!("cash-withdrawal:{wallet}");
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                Some(&key),
-                &hash,
-                StatusCode::CREATED,
-                |conn| {
-                    let row = withdrawals::request(conn, wallet, amount, clock.now_naive())?;
-                    idempotency::body_of(&WithdrawalView::from(row))
-                },
-            )
-        })
-        .await?;
-    Ok(idempotency::respond(answered))
+    let scope = format!("cash-withdrawal:{wallet}");
+    idempotency::create(&state.db, &state.clock, scope, key, hash, move |conn, now| {
+        let row = withdrawals::request(conn, wallet, amount, now)?;
+        idempotency::body_of(&WithdrawalView::from(row))
+    })
+    .await
 }
 
 /// The caller's withdrawals, newest first.

@@ -1,6 +1,5 @@
 //! `POST /retirements` (a person or a business), and the public registry of retirements.
 
-use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -147,27 +146,13 @@ pub async fn create_retirement(
     let account_id = member.0.account_id()?;
     let hash = idempotency::request_hash(&serde_json::to_value(&body.0).map_err(ApiError::internal)?);
     let new = checked(account_id, body.0)?;
-    let clock = state.clock.clone();
     let scope = format!("retirement:{account_id}");
     let signer = state.clone();
-    let answered = state
-        .db
-        .run(move |conn| {
-            idempotency::run(
-                conn,
-                &clock,
-                &scope,
-                Some(&key),
-                &hash,
-                StatusCode::CREATED,
-                |conn| {
-                    let row = service::retire(conn, &new, clock.now_naive())?;
-                    idempotency::body_of(&certified(&signer, row))
-                },
-            )
-        })
-        .await?;
-    Ok(idempotency::respond(answered))
+    idempotency::create(&state.db, &state.clock, scope, key, hash, move |conn, now| {
+        let row = service::retire(conn, &new, now)?;
+        idempotency::body_of(&certified(&signer, row))
+    })
+    .await
 }
 
 /// The public registry of retirements, newest first; `Accept: text/csv` for the same page as CSV.
