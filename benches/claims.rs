@@ -17,13 +17,16 @@ use tanhui::db::prepared::Planning;
 use tanhui::domain::claim::ClaimId;
 use tanhui::registry::store::{self, Holder};
 
+#[path = "common/admin.rs"]
+mod admin;
 #[path = "common/database.rs"]
 mod database;
 #[path = "common/service.rs"]
 mod service;
 
+use admin::administrator;
 use database::{drop_database, fresh_database};
-use service::{administrator, start};
+use service::start;
 
 /// Claims per check: the most one call may name.
 const PER_CHECK: usize = 1000;

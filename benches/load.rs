@@ -1,5 +1,6 @@
-//! HTTP load benchmark: starts the service in-process on a free port against SQLite or PostgreSQL and
-//! drives it with many concurrent clients over real HTTP, printing rates and latencies.
+//! HTTP load benchmark: starts the service (`tanhui serve`, in a process of its own) on a free port
+//! against SQLite or PostgreSQL and drives it with many concurrent clients over real HTTP, printing rates,
+//! latencies and the service's resident memory beside the load generator's.
 //!
 //! `cargo bench --bench load -- <scenario> <backend>`; `benches/load.sh` runs every scenario beside the
 //! pgbench and SQLite reference ceilings and prints the ratios.
@@ -25,14 +26,16 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tanhui::config::Settings;
 
+#[path = "common/admin.rs"]
+mod admin;
 #[path = "common/memory.rs"]
 mod memory;
-#[path = "common/service.rs"]
-mod service;
+#[path = "load/process.rs"]
+mod process;
 #[path = "load/wire.rs"]
 mod wire;
-use memory::resident_memory;
-use service::{administrator, start};
+use admin::administrator;
+use memory::{resident_memory, resident_memory_of};
 use wire::Request;
 
 const CLIENTS: usize = 64;
@@ -44,6 +47,8 @@ const POSTING_USERS: usize = 4096;
 const RUN: Duration = Duration::from_secs(10);
 /// Requests that failed in any scenario of this run: the process then exits non-zero.
 static FAILURES: AtomicUsize = AtomicUsize::new(0);
+/// The service's process, whose resident memory each result reports.
+static SERVICE_PID: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
 
 const PROVINCES: [&str; 31] = [
     "110000", "120000", "130000", "140000", "150000", "210000", "220000", "230000", "310000", "320000",
@@ -183,11 +188,14 @@ impl Stats {
         FAILURES.fetch_add(self.failed, Ordering::Relaxed);
         let rate = (self.ok * per_request) as f64 / self.elapsed.as_secs_f64();
         println!(
-            "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms  {}",
+            "RESULT {label}: {rate:.0}/s  ok={} failed={}  p50={:.1}ms p99={:.1}ms  service {}  generator {}",
             self.ok,
             self.failed,
             self.percentile(0.5),
             self.percentile(0.99),
+            SERVICE_PID
+                .get()
+                .map_or("?".into(), |pid| resident_memory_of(&pid.to_string())),
             resident_memory()
         );
     }
@@ -713,7 +721,9 @@ fn main() {
         settings.ledger.seal_max_transfers = 25_000;
     }
     let own_database = (backend != "sqlite").then(|| settings.database.url.clone());
-    let base = start(settings.clone());
+    let service = process::Service::start(&settings);
+    SERVICE_PID.set(service.pid()).expect("one service");
+    let base = service.base.clone();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -953,16 +963,10 @@ fn main() {
         eprintln!("{failures} requests failed (see the first of them above)");
     }
     let code = i32::from(failures > 0);
+    drop(service);
     drop(sqlite_dir);
     if let Some(url) = own_database {
         drop_database(&url);
-        // The service's pools and writers are still running and reconnect to the database just dropped:
-        // OpenSSL's exit handlers, which a normal exit runs, then crashed the process under their TLS
-        // handshakes (SIGSEGV after the results were printed). Nothing else is left to clean up.
-        use std::io::Write;
-        std::io::stdout().flush().ok();
-        // SAFETY: `_exit` ends the process at once; no Rust state is used after it.
-        unsafe { libc::_exit(code) }
     }
     if code != 0 {
         std::process::exit(code);

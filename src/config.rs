@@ -32,6 +32,7 @@ pub struct Settings {
     pub activities: ActivitySettings,
     pub redemptions: RedemptionSettings,
     pub market: MarketSettings,
+    pub registry: RegistrySettings,
     pub retention: RetentionSettings,
 }
 
@@ -146,6 +147,17 @@ pub const MOST_FEE_BPS: u32 = 1_000;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    /// The platform's share of a pooled-reduction sale, in basis points of its proceeds; the rest is paid
+    /// to the people whose activities the batch holds.
+    pub platform_share_bps: u32,
+}
+
+/// The highest platform share of a sale: all of it.
+pub const MOST_PLATFORM_SHARE_BPS: u32 = 10_000;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RetentionSettings {
     /// Days an `Idempotency-Key`'s answer is kept; a retry after that is a new request.
     pub idempotency_days: u32,
@@ -168,6 +180,8 @@ pub struct ActivitySettings {
     pub batch_window_ms: u64,
     pub batch_max: usize,
     pub writers: usize,
+    /// Batch requests (500 events at most each) read and worked on at once; more wait their turn.
+    pub batches_in_flight: usize,
     pub future_skew_secs: i64,
     pub annual_points_cap: i64,
     /// Grams one event may reduce and still be credited without review.
@@ -348,6 +362,9 @@ impl Settings {
         if self.activities.batch_max == 0 || self.activities.writers == 0 {
             return fail("activities.batch_max", "batch_max and writers must be at least 1");
         }
+        if self.activities.batches_in_flight == 0 {
+            return fail("activities.batches_in_flight", "must be at least 1");
+        }
         let most_skew = MOST_FUTURE_SKEW_SECS;
         if !(0..=most_skew).contains(&self.activities.future_skew_secs) {
             return fail(
@@ -369,6 +386,9 @@ impl Settings {
                 "market.fee_bps",
                 &format!("must be at most {MOST_FEE_BPS} (10 %)"),
             );
+        }
+        if self.registry.platform_share_bps > MOST_PLATFORM_SHARE_BPS {
+            return fail("registry.platform_share_bps", "must be at most 10000 (all of it)");
         }
         if self.retention.idempotency_days == 0 {
             return fail("retention.idempotency_days", "must be at least 1");

@@ -286,6 +286,7 @@ pub async fn provider_batch(
     mut payload: web::Payload,
     state: web::Data<AppState>,
 ) -> ApiResult<HttpResponse> {
+    let _turn = state.batch_gate.enter().await?;
     let body = json::read_body(&req, &mut payload).await?;
     let now = state.clock.now();
     let caller = signature::verify(&req, &body, &state, Owner::Provider).await?;

@@ -152,6 +152,7 @@ pub async fn build_state(settings: Settings, clock: Clock) -> anyhow::Result<App
         clock,
         secrets,
         ingest,
+        batch_gate: crate::activities::gate::BatchGate::new(settings.activities.batches_in_flight),
         transfers,
         market_orders,
         catalog,

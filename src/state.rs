@@ -31,6 +31,8 @@ pub struct AppState {
     pub catalog: Arc<CatalogCache>,
     pub platform_key: PlatformKey,
     pub ingest: IngestQueue,
+    /// Batch requests worked on at once (`activities.batches_in_flight`).
+    pub batch_gate: crate::activities::gate::BatchGate,
     pub transfers: TransferQueue,
     pub market_orders: crate::market::writer::OrderQueue,
     pub secrets: SecretBox,

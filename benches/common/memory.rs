@@ -1,10 +1,14 @@
 //! Resident memory, printed beside every figure the benches give.
 
-/// The process's resident memory now and at its peak (`VmRSS`, `VmHWM`). A bench that runs the service
-/// in its own process measures the service and the load generator together; PostgreSQL's own memory is
-/// its server's.
+/// This process's resident memory now and at its peak. A bench that runs the service in its own process
+/// measures the service and the load generator together; PostgreSQL's own memory is its server's.
 pub fn resident_memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    resident_memory_of("self")
+}
+
+/// The resident memory (`VmRSS`) and its peak (`VmHWM`) of the process `pid` ("self" for this one).
+pub fn resident_memory_of(pid: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let mib = |field: &str| {
         status
             .lines()

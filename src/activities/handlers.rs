@@ -175,6 +175,7 @@ pub async fn post_batch(
     req: HttpRequest,
     mut payload: web::Payload,
 ) -> ApiResult<HttpResponse> {
+    let _turn = state.batch_gate.enter().await?;
     let events = batch_events(&json::read_body(&req, &mut payload).await?)?;
     let poster = poster(&member)?;
     let now = state.clock.now();

@@ -6,6 +6,7 @@ pub mod claims;
 pub mod explain;
 #[cfg(test)]
 mod fixtures;
+pub mod gate;
 pub mod group;
 pub mod handlers;
 pub mod ingest;
