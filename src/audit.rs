@@ -42,6 +42,8 @@ crate::text_enum! {
         ReductionBatchDelete = "reduction_batch.delete",
         ReductionBatchDraft = "reduction_batch.draft",
         ReductionBatchIssue = "reduction_batch.issue",
+        ReductionBatchSell = "reduction_batch.sell",
+        ReductionBatchSettle = "reduction_batch.settle",
         ReductionBatchSubmit = "reduction_batch.submit",
         ReductionBatchVerify = "reduction_batch.verify",
         RegionParametersActivate = "region_parameters.activate",

@@ -2,6 +2,7 @@
 
 pub mod handlers;
 pub mod me;
+pub mod money_records;
 pub mod phones;
 pub mod privacy;
 pub mod profile;

@@ -8,6 +8,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::handlers::access_token_lifetime;
+use super::money_records::{
+    self, ExportedCashMovement, ExportedIncentive, ExportedOrder, ExportedRetirement, MoneyRecords,
+};
 use super::phones;
 use super::profile::{plain_phone, Me};
 use super::store::{self, UserRow};
@@ -15,7 +18,7 @@ use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::Member;
 use crate::consents::{self, Consent, ConsentAccess};
 use crate::db::schema::{
-    activities, binding_codes, bindings, providers, redemptions, refresh_tokens, transfers, users,
+    accounts, activities, binding_codes, bindings, providers, redemptions, refresh_tokens, transfers, users,
 };
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::green::Thresholds;
@@ -124,6 +127,12 @@ pub struct Export {
     pub consents: Vec<ExportedConsent>,
     pub bindings: Vec<ExportedBinding>,
     pub sessions: Vec<ExportedSession>,
+    pub retirements: Vec<ExportedRetirement>,
+    pub market_orders: Vec<ExportedOrder>,
+    pub cash_deposits: Vec<ExportedCashMovement>,
+    pub cash_withdrawals: Vec<ExportedCashMovement>,
+    /// What sales of pooled reductions paid the person.
+    pub incentives: Vec<ExportedIncentive>,
     /// The kinds that held more than 10,000 rows: the newest 10,000 are here.
     pub truncated: Vec<&'static str>,
 }
@@ -175,6 +184,12 @@ fn sessions_of(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Export
 fn gather(conn: &mut AnyConnection, user: &UserRow, now: NaiveDateTime) -> ApiResult<Gathered> {
     db::transaction(conn, Tx::Snapshot, |conn| {
         let (user_id, account_id) = (user.id, user.account_id);
+        let cash_account: Option<i64> = accounts::table
+            .filter(accounts::code.eq(format!("cash:{account_id}")))
+            .select(accounts::id)
+            .first(conn)
+            .optional()?;
+        let own = [Some(account_id), cash_account];
         let activities = activities::table
             .filter(activities::user_id.eq(user_id))
             .order(activities::id.desc())
@@ -200,8 +215,9 @@ fn gather(conn: &mut AnyConnection, user: &UserRow, now: NaiveDateTime) -> ApiRe
         let transfers = transfers::table
             .filter(
                 transfers::debit_account_id
-                    .eq(account_id)
-                    .or(transfers::credit_account_id.eq(account_id)),
+                    .nullable()
+                    .eq_any(own)
+                    .or(transfers::credit_account_id.nullable().eq_any(own)),
             )
             .order(transfers::id.desc())
             .limit(EXPORT_ROWS_MAX + 1)
@@ -268,6 +284,7 @@ fn gather(conn: &mut AnyConnection, user: &UserRow, now: NaiveDateTime) -> ApiRe
             bindings,
             consents,
             sessions: sessions_of(conn, user_id)?,
+            money: money_records::gather(conn, account_id, cash_account, EXPORT_ROWS_MAX + 1)?,
         })
     })
 }
@@ -280,11 +297,13 @@ struct Gathered {
     bindings: Vec<ExportedBinding>,
     consents: Vec<ExportedConsent>,
     sessions: Vec<ExportedSession>,
+    money: MoneyRecords,
 }
 
 /// Everything held about the caller, as one JSON document: profile (with the phone in full), the current
-/// green profile, activities, transfers, redemptions, consents and every read under them, bindings and
-/// sign-in sessions. Each kind holds at most its newest 10,000 rows (`truncated` names any that had more).
+/// green profile, activities, transfers (points and cash), redemptions, consents and every read under
+/// them, bindings, sign-in sessions, retirements, market orders, cash deposits and withdrawals, and what
+/// sales of pooled reductions paid them. Each kind holds at most its newest 10,000 rows (`truncated` names any that had more).
 #[utoipa::path(get, path = "/api/v1/me/export", tag = "privacy", security(("bearer" = [])),
     responses((status = 200, body = Export), (status = 401, body = Problem)))]
 pub async fn export(state: web::Data<AppState>, caller: Member) -> ApiResult<HttpResponse> {
@@ -300,6 +319,7 @@ pub async fn export(state: web::Data<AppState>, caller: Member) -> ApiResult<Htt
         })
         .await?;
     let mut truncated = Vec::new();
+    let money = gathered.money;
     let profile = ExportedProfile {
         phone: plain_phone(&user, &state.secrets),
         created_at: user.created_at.and_utc(),
@@ -315,6 +335,11 @@ pub async fn export(state: web::Data<AppState>, caller: Member) -> ApiResult<Htt
         consents: gathered.consents,
         bindings: bounded(gathered.bindings, "bindings", &mut truncated),
         sessions: bounded(gathered.sessions, "sessions", &mut truncated),
+        retirements: bounded(money.retirements, "retirements", &mut truncated),
+        market_orders: bounded(money.market_orders, "market_orders", &mut truncated),
+        cash_deposits: bounded(money.cash_deposits, "cash_deposits", &mut truncated),
+        cash_withdrawals: bounded(money.cash_withdrawals, "cash_withdrawals", &mut truncated),
+        incentives: bounded(money.incentives, "incentives", &mut truncated),
         truncated,
     };
     Ok(HttpResponse::Ok()

@@ -1,5 +1,6 @@
 //! `verify`'s checks of cash: money leaves the bank account only by a confirmed deposit, of the amount
-//! recorded, into the account recorded; every withdrawal's state is its hold's.
+//! recorded, into the account recorded, or as a recorded payout of a settled sale of pooled reductions
+//! (`reductions::check` checks those sum to the sale); every withdrawal's state is its hold's.
 
 use diesel::QueryResult;
 
@@ -9,12 +10,22 @@ use crate::db::AnyConnection;
 const CHECKS: [Check; 3] = [
     (
         "transfer {id} takes {found} fen out of the bank account, but is no confirmed deposit of that amount \
-         into that account (recorded: {expected})",
-        "SELECT t.id AS id, COALESCE(d.amount_fen, 0) AS expected, t.amount AS found \
+         into that account, nor a payout of a settled sale (recorded: {expected})",
+        "SELECT t.id AS id, COALESCE(d.amount_fen, i.amount_fen, s.platform_fen, 0) AS expected, \
+                t.amount AS found \
          FROM transfers t JOIN accounts b ON b.id = t.debit_account_id AND b.code = 'cash:bank' \
          LEFT JOIN cash_deposits d ON d.transfer_id = t.id \
-         WHERE t.kind NOT IN ('post', 'void', 'expire') AND (d.id IS NULL OR d.status <> 'posted' \
-             OR d.account_id <> t.credit_account_id OR d.amount_fen <> t.amount)",
+         LEFT JOIN reduction_incentives i ON i.transfer_id = t.id \
+         LEFT JOIN reduction_batches p ON p.id = i.batch_id \
+         LEFT JOIN reduction_batches s ON s.platform_transfer_id = t.id \
+         LEFT JOIN accounts f ON f.id = t.credit_account_id \
+         WHERE t.kind NOT IN ('post', 'void', 'expire') \
+           AND NOT (d.id IS NOT NULL AND d.status = 'posted' AND d.account_id = t.credit_account_id \
+                    AND d.amount_fen = t.amount) \
+           AND NOT (i.batch_id IS NOT NULL AND p.status = 'settled' \
+                    AND i.cash_account_id = t.credit_account_id AND i.amount_fen = t.amount) \
+           AND NOT (s.id IS NOT NULL AND s.status = 'settled' AND f.code = 'cash:fees' \
+                    AND s.platform_fen = t.amount)",
     ),
     (
         "deposit {id} is posted by transfer {found}, which is not from the bank account",

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::{accounts, DepositStatus, DEPOSIT_REF};
-use crate::db::schema::cash_deposits;
+use crate::db::schema::{cash_deposits, reduction_batches};
 use crate::db::AnyConnection;
 use crate::error::{ApiError, ErrorCode};
 use crate::governance::scope::require_second_admin;
@@ -30,6 +30,29 @@ pub struct DepositRow {
 /// The longest bank reference: a bank's transaction number, with room to spare.
 pub const REFERENCE_MAX_CHARS: usize = 64;
 
+/// Why `reference` (trimmed) cannot be a bank reference, if it cannot.
+pub fn reference_problem(reference: &str) -> Option<String> {
+    let reference = reference.trim();
+    (reference.is_empty()
+        || reference.chars().count() > REFERENCE_MAX_CHARS
+        || reference.chars().any(char::is_control))
+    .then(|| format!("must be 1 to {REFERENCE_MAX_CHARS} printable characters"))
+}
+
+/// Whether money under bank reference `reference` was accounted for already: by a deposit, or by the
+/// sale of a reduction batch (the two ways money enters). A payment is accepted once.
+pub fn reference_used(conn: &mut AnyConnection, reference: &str) -> QueryResult<bool> {
+    let deposit: bool = diesel::select(diesel::dsl::exists(
+        cash_deposits::table.filter(cash_deposits::bank_reference.eq(reference)),
+    ))
+    .get_result(conn)?;
+    let sale: bool = diesel::select(diesel::dsl::exists(
+        reduction_batches::table.filter(reduction_batches::bank_reference.eq(reference)),
+    ))
+    .get_result(conn)?;
+    Ok(deposit || sale)
+}
+
 /// Records a deposit into `wallet`'s cash account (made now if it has none). A bank reference recorded
 /// before: 409 `conflict`, and nothing is written.
 pub fn record(
@@ -42,11 +65,7 @@ pub fn record(
 ) -> Result<DepositRow, ApiError> {
     let wallet = accounts::wallet(conn, wallet)?;
     let cash = accounts::open(conn, &wallet, now)?;
-    let taken: bool = diesel::select(diesel::dsl::exists(
-        cash_deposits::table.filter(cash_deposits::bank_reference.eq(bank_reference)),
-    ))
-    .get_result(conn)?;
-    if taken {
+    if reference_used(conn, bank_reference)? {
         return Err(reference_taken(bank_reference));
     }
     let id: i64 = diesel::insert_into(cash_deposits::table)

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::deposits::{self, DepositRow, REFERENCE_MAX_CHARS};
+use super::deposits::{self, DepositRow};
 use super::withdrawals::{self, WithdrawalRow};
 use super::{accounts, DepositStatus, WithdrawalStatus};
 use crate::audit::{self, AuditAction, AuditEntity};
@@ -129,13 +129,10 @@ fn checked_deposit(request: &DepositRequest) -> Result<(i64, String), ApiError> 
         });
     }
     let reference = request.bank_reference.trim();
-    if reference.is_empty()
-        || reference.chars().count() > REFERENCE_MAX_CHARS
-        || reference.chars().any(char::is_control)
-    {
+    if let Some(message) = deposits::reference_problem(reference) {
         problems.push(FieldError {
             field: "bank_reference".into(),
-            message: format!("must be 1 to {REFERENCE_MAX_CHARS} printable characters"),
+            message,
         });
     }
     match wallet {

@@ -609,6 +609,28 @@ diesel::table! {
         tonnes -> Nullable<BigInt>,
         serial_year -> Nullable<Integer>,
         serial_first -> Nullable<BigInt>,
+        buyer -> Nullable<Text>,
+        price_fen_per_tonne -> Nullable<BigInt>,
+        proceeds_fen -> Nullable<BigInt>,
+        bank_reference -> Nullable<Text>,
+        sold_by -> Nullable<BigInt>,
+        sold_at -> Nullable<Timestamp>,
+        platform_fen -> Nullable<BigInt>,
+        distributed_fen -> Nullable<BigInt>,
+        platform_transfer_id -> Nullable<BigInt>,
+        settled_by -> Nullable<BigInt>,
+        settled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    reduction_incentives (batch_id, account_id) {
+        batch_id -> BigInt,
+        account_id -> BigInt,
+        cash_account_id -> BigInt,
+        granted_g -> BigInt,
+        amount_fen -> BigInt,
+        transfer_id -> Nullable<BigInt>,
     }
 }
 
@@ -732,5 +754,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     activities,
     methodology_versions,
     reduction_batches,
-    reduction_batch_items
+    reduction_batch_items,
+    reduction_incentives
 );

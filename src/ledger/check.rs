@@ -528,8 +528,11 @@ fn allowed_between(t: &TransferRow, asset: Asset, debit: AccountKind, credit: Ac
         (Asset::Points, _) => {
             ![Issuance, Sink, Bank, Fees, Market].contains(&debit) && ![Sink, Bank, Fees].contains(&credit)
         }
+        // Money enters from the bank into a wallet (a deposit, a sale's payout) or the fee income (the
+        // platform's part of a sale).
         (Asset::Cny, TransferKind::Transfer) => {
-            (debit == Bank && credit == Wallet) || (debit == Wallet && [Wallet, Fees].contains(&credit))
+            (debit == Bank && [Wallet, Fees].contains(&credit))
+                || (debit == Wallet && [Wallet, Fees].contains(&credit))
         }
         (Asset::Cny, kind) if kind == TransferKind::Hold || kind.resolves_hold(t.pending_id) => {
             debit == Wallet && [Bank, Market].contains(&credit)

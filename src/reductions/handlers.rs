@@ -7,10 +7,15 @@ use serde::Deserialize;
 
 use super::draft::{self, DraftError};
 use super::evidence;
+use super::payouts;
+use super::sale::{self, Sale, MOST_PRICE_FEN_PER_TONNE};
 use super::service::{self, Actor, BatchError, Step};
 use super::store::{self, BatchFilter, BatchStatus, Selection};
-use super::views::{BatchView, DraftRequest};
-use crate::error::{ApiError, ApiResult, ErrorCode, Problem};
+use super::views::{BatchView, DraftRequest, IncentiveView, SaleRequest};
+use crate::accounts::validate::display_name_problem;
+use crate::auth::extract::Member;
+use crate::cash::deposits::reference_problem;
+use crate::error::{ApiError, ApiResult, ErrorCode, FieldError, Problem};
 use crate::governance::Governor;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
@@ -29,6 +34,8 @@ impl From<BatchError> for ApiError {
             E::Empty => ApiError::unprocessable(ErrorCode::EmptyBatch, detail),
             E::BelowOneTonne { .. } => ApiError::unprocessable(ErrorCode::BelowOneTonne, detail),
             E::OutOfRange => ApiError::unprocessable(ErrorCode::AmountOutOfRange, detail),
+            E::ReferenceTaken(_) => ApiError::conflict(ErrorCode::Conflict, detail),
+            E::Ledger(e) => e.into(),
             E::Database(e) => e.into(),
         }
     }
@@ -64,7 +71,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource(format!("{BATCHES}/{{id}}/submit")).route(web::post().to(submit)))
     .service(web::resource(format!("{BATCHES}/{{id}}/verify")).route(web::post().to(verify)))
     .service(web::resource(format!("{BATCHES}/{{id}}/issue")).route(web::post().to(issue)))
-    .service(web::resource(format!("{BATCHES}/{{id}}/evidence")).route(web::get().to(evidence)));
+    .service(web::resource(format!("{BATCHES}/{{id}}/sell")).route(web::post().to(sell)))
+    .service(web::resource(format!("{BATCHES}/{{id}}/settle")).route(web::post().to(settle)))
+    .service(web::resource(format!("{BATCHES}/{{id}}/evidence")).route(web::get().to(evidence)))
+    .service(web::resource("/me/incentives").route(web::get().to(my_incentives)));
 }
 
 fn actor(governor: &Governor, now: chrono::NaiveDateTime) -> Actor<'_> {
@@ -152,10 +162,12 @@ pub async fn list_batches(
     let BatchQuery { region_code, status } = query.into_inner();
     let status = match status {
         None => None,
-        Some(s) => Some(
-            s.parse::<BatchStatus>()
-                .map_err(|_| ApiError::field("status", "must be draft, submitted, verified or issued"))?,
-        ),
+        Some(s) => Some(s.parse::<BatchStatus>().map_err(|_| {
+            ApiError::field(
+                "status",
+                "must be draft, submitted, verified, issued, sold or settled",
+            )
+        })?),
     };
     let filter = BatchFilter {
         regions: governor.scope.region_codes(),
@@ -269,6 +281,107 @@ pub async fn issue(
     id: web::Path<i64>,
 ) -> ApiResult<HttpResponse> {
     take_step(state, governor, id.into_inner(), Step::Issue).await
+}
+
+/// The sale checked, or every field that is wrong.
+fn checked_sale(request: SaleRequest) -> Result<Sale, ApiError> {
+    let mut problems = Vec::new();
+    let mut fail = |field: &str, message: String| {
+        problems.push(FieldError {
+            field: field.into(),
+            message,
+        })
+    };
+    if let Some(message) = display_name_problem(&request.buyer) {
+        fail("buyer", message);
+    }
+    if !(1..=MOST_PRICE_FEN_PER_TONNE).contains(&request.price_fen_per_tonne) {
+        fail(
+            "price_fen_per_tonne",
+            format!("must be 1 to {MOST_PRICE_FEN_PER_TONNE} fen"),
+        );
+    }
+    if let Some(message) = reference_problem(&request.bank_reference) {
+        fail("bank_reference", message);
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    Ok(Sale {
+        buyer: request.buyer.trim().to_string(),
+        price_fen_per_tonne: request.price_fen_per_tonne,
+        bank_reference: request.bank_reference.trim().to_string(),
+    })
+}
+
+/// Record the sale of an issued batch (any administrator in scope): the buyer, the price per tonne, and
+/// the bank reference the buyer's payment will arrive under; `proceeds_fen` is the whole tonnes × the
+/// price. Nothing is paid yet: a second administrator settles once the money arrived. The same sale
+/// again answers the batch as it is; another sale, or a batch not issued → 409 `invalid_state`; a bank
+/// reference a deposit or another sale has → 409 `conflict`. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/reduction-batches/{id}/sell", tag = "registry", request_body = SaleRequest,
+    security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn sell(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+    body: ApiJson<SaleRequest>,
+) -> ApiResult<HttpResponse> {
+    let sale = checked_sale(body.0)?;
+    let (id, now) = (id.into_inner(), state.clock.now_naive());
+    let row = state
+        .db
+        .run(move |conn| Ok(sale::sell(conn, actor(&governor, now), id, &sale)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(&row)))
+}
+
+/// Settle a sold batch: another administrator in scope than the seller (the seller → 403) confirms that
+/// the buyer's payment arrived under the sale's bank reference. In one transaction the proceeds enter
+/// the cash ledger: `registry.platform_share_bps` of them to the platform (`cash:fees`), the rest to the
+/// cash accounts of the people whose activities the batch holds, pro rata to their granted grams (the
+/// fen left by rounding to the largest remainders), each once. A share of a person erased since stays
+/// with the platform. A settled batch answers as it is; any other state → 409 `invalid_state`. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/reduction-batches/{id}/settle", tag = "registry", security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem)))]
+pub async fn settle(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+) -> ApiResult<HttpResponse> {
+    let (id, now) = (id.into_inner(), state.clock.now_naive());
+    let share = state.settings.registry.platform_share_bps;
+    let row = state
+        .db
+        .run(move |conn| Ok(sale::settle(conn, actor(&governor, now), id, share)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(&row)))
+}
+
+/// What settled sales of pooled reductions paid the caller, newest batch first: the batch, its serials
+/// and buyer, the caller's grams in it and the fen paid into their cash account.
+#[utoipa::path(get, path = "/api/v1/me/incentives", tag = "registry", params(PageQuery), security(("bearer" = [])),
+    responses((status = 200, body = Paginated<IncentiveView>), (status = 401, body = Problem)))]
+pub async fn my_incentives(
+    state: web::Data<AppState>,
+    member: Member,
+    page: web::Query<PageQuery>,
+) -> ApiResult<HttpResponse> {
+    let page = page.page()?;
+    let wallet = member.0.account_id()?;
+    let rows = state
+        .db
+        .run(move |conn| Ok(payouts::paid_to(conn, wallet, page.before, page.limit + 1)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(Paginated::from_rows(
+        rows,
+        page,
+        |r| r.batch_id,
+        IncentiveView::from,
+    )))
 }
 
 /// The batch's evidence (in scope), as CSV streamed in activity id order: `activity_id, account_hash,

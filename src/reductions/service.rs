@@ -30,8 +30,12 @@ pub enum BatchError {
     Empty,
     #[error("the batch holds {reduction_g} g, less than one tonne: only whole tonnes are issued (delete the draft, or draft a wider window)")]
     BelowOneTonne { reduction_g: i64 },
-    #[error("the batch's grams, or its serial numbers, would pass the 64-bit range")]
+    #[error("the batch's grams, its serial numbers or its proceeds would pass the 64-bit range")]
     OutOfRange,
+    #[error("bank reference {0:?} was recorded already")]
+    ReferenceTaken(String),
+    #[error(transparent)]
+    Ledger(#[from] crate::ledger::service::LedgerError),
     #[error(transparent)]
     Database(DieselError),
 }
@@ -101,7 +105,7 @@ pub fn draft(
 
 /// A transaction on one batch, serialized with every other on it (PostgreSQL; SQLite writes one at a
 /// time): reads it and checks the scope first.
-fn on_batch<T>(
+pub(super) fn on_batch<T>(
     conn: &mut AnyConnection,
     actor: Actor<'_>,
     id: i64,
@@ -234,7 +238,7 @@ pub fn delete_draft(conn: &mut AnyConnection, actor: Actor<'_>, id: i64) -> Batc
     })
 }
 
-fn audit(
+pub(super) fn audit(
     conn: &mut AnyConnection,
     actor: Actor<'_>,
     action: AuditAction,

@@ -15,13 +15,15 @@ use crate::db::AnyConnection;
 
 crate::text_enum! {
     /// Where a batch is in its life: drafted, submitted for verification, verified by a second
-    /// administrator, issued as whole tonnes under serial numbers. (Selling and settling come with the
-    /// cash ledger.)
+    /// administrator, issued as whole tonnes under serial numbers, sold to a buyer (its payment
+    /// awaited), settled once a second administrator confirms the payment and it is paid out.
     pub enum BatchStatus {
         Draft = "draft",
         Submitted = "submitted",
         Verified = "verified",
         Issued = "issued",
+        Sold = "sold",
+        Settled = "settled",
     }
 }
 
@@ -48,6 +50,17 @@ pub struct BatchRow {
     pub tonnes: Option<i64>,
     pub serial_year: Option<i32>,
     pub serial_first: Option<i64>,
+    pub buyer: Option<String>,
+    pub price_fen_per_tonne: Option<i64>,
+    pub proceeds_fen: Option<i64>,
+    pub bank_reference: Option<String>,
+    pub sold_by: Option<i64>,
+    pub sold_at: Option<NaiveDateTime>,
+    pub platform_fen: Option<i64>,
+    pub distributed_fen: Option<i64>,
+    pub platform_transfer_id: Option<i64>,
+    pub settled_by: Option<i64>,
+    pub settled_at: Option<NaiveDateTime>,
 }
 
 /// Which activities a draft takes: credited ones of these regions and types that occurred in
@@ -220,6 +233,17 @@ pub struct StepChanges {
     pub tonnes: Option<i64>,
     pub serial_year: Option<i32>,
     pub serial_first: Option<i64>,
+    pub buyer: Option<String>,
+    pub price_fen_per_tonne: Option<i64>,
+    pub proceeds_fen: Option<i64>,
+    pub bank_reference: Option<String>,
+    pub sold_by: Option<i64>,
+    pub sold_at: Option<NaiveDateTime>,
+    pub platform_fen: Option<i64>,
+    pub distributed_fen: Option<i64>,
+    pub platform_transfer_id: Option<i64>,
+    pub settled_by: Option<i64>,
+    pub settled_at: Option<NaiveDateTime>,
 }
 
 /// Moves a batch from `from` to `to` with `changes`; false when it is no longer in `from`.

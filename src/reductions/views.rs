@@ -4,6 +4,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::payouts::Paid;
 use super::serials::{serial, whole_tonnes};
 use super::store::{BatchRow, BatchStatus};
 
@@ -51,20 +52,28 @@ pub struct BatchView {
     pub verified_at: Option<DateTime<Utc>>,
     pub issued_by: Option<String>,
     pub issued_at: Option<DateTime<Utc>>,
+    /// Once sold: who bought it, at what price, under which bank reference the payment arrives, and
+    /// the proceeds (whole tonnes × price).
+    pub buyer: Option<String>,
+    pub price_fen_per_tonne: Option<i64>,
+    pub bank_reference: Option<String>,
+    pub proceeds_fen: Option<i64>,
+    pub sold_by: Option<String>,
+    pub sold_at: Option<DateTime<Utc>>,
+    /// Once settled: what the people were paid, and what the platform kept (its share, and the shares
+    /// of people erased since).
+    pub distributed_fen: Option<i64>,
+    pub platform_fen: Option<i64>,
+    pub settled_by: Option<String>,
+    pub settled_at: Option<DateTime<Utc>>,
 }
 
 impl From<&BatchRow> for BatchView {
     fn from(row: &BatchRow) -> BatchView {
         let id = |user: Option<i64>| user.map(|u| u.to_string());
         let at = |t: Option<chrono::NaiveDateTime>| t.map(|t| t.and_utc());
-        let serials = match (row.tonnes, row.serial_year, row.serial_first) {
-            (Some(tonnes), Some(year), Some(first)) if tonnes > 0 => Some((
-                serial(&row.region_code, year, first),
-                serial(&row.region_code, year, first + tonnes - 1),
-            )),
-            _ => None,
-        };
-        let (serial_from, serial_to) = serials.unzip();
+        let (serial_from, serial_to) =
+            serial_range(&row.region_code, row.tonnes, row.serial_year, row.serial_first);
         BatchView {
             batch_id: row.id.to_string(),
             status: row.status,
@@ -89,7 +98,82 @@ impl From<&BatchRow> for BatchView {
             verified_at: at(row.verified_at),
             issued_by: id(row.issued_by),
             issued_at: at(row.issued_at),
+            buyer: row.buyer.clone(),
+            price_fen_per_tonne: row.price_fen_per_tonne,
+            bank_reference: row.bank_reference.clone(),
+            proceeds_fen: row.proceeds_fen,
+            sold_by: id(row.sold_by),
+            sold_at: at(row.sold_at),
+            distributed_fen: row.distributed_fen,
+            platform_fen: row.platform_fen,
+            settled_by: id(row.settled_by),
+            settled_at: at(row.settled_at),
         }
+    }
+}
+
+/// `POST /api/v1/admin/reduction-batches/{id}/sell`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaleRequest {
+    /// The buyer's name as it appears on the contract (1 to 64 characters).
+    pub buyer: String,
+    /// Fen per tonne, 1 to 1,000,000,000.
+    pub price_fen_per_tonne: i64,
+    /// The bank's reference of the payment to come: accepted once, by one sale or one deposit.
+    pub bank_reference: String,
+}
+
+/// What one settled sale paid the caller (`GET /api/v1/me/incentives`).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IncentiveView {
+    pub batch_id: String,
+    pub region_code: String,
+    /// The serials of the tonnes sold.
+    pub serial_from: Option<String>,
+    pub serial_to: Option<String>,
+    pub buyer: Option<String>,
+    pub price_fen_per_tonne: Option<i64>,
+    /// The caller's granted grams in the batch: what their share was measured by.
+    pub granted_g: i64,
+    /// Paid into the caller's cash account (0 when the share rounded to nothing).
+    pub amount_fen: i64,
+    /// The cash transfer that paid it.
+    pub transfer_id: Option<String>,
+    pub settled_at: Option<DateTime<Utc>>,
+}
+
+impl From<Paid> for IncentiveView {
+    fn from(p: Paid) -> IncentiveView {
+        let (serial_from, serial_to) = serial_range(&p.region_code, p.tonnes, p.serial_year, p.serial_first);
+        IncentiveView {
+            batch_id: p.batch_id.to_string(),
+            serial_from,
+            serial_to,
+            region_code: p.region_code,
+            buyer: p.buyer,
+            price_fen_per_tonne: p.price_fen_per_tonne,
+            granted_g: p.granted_g,
+            amount_fen: p.amount_fen,
+            transfer_id: p.transfer_id.map(|t| t.to_string()),
+            settled_at: p.settled_at.map(|t| t.and_utc()),
+        }
+    }
+}
+
+/// The first and last serial of an issued batch's tonnes; `None` before issue.
+fn serial_range(
+    region_code: &str,
+    tonnes: Option<i64>,
+    year: Option<i32>,
+    first: Option<i64>,
+) -> (Option<String>, Option<String>) {
+    match (tonnes, year, first) {
+        (Some(tonnes), Some(year), Some(first)) if tonnes > 0 => (
+            Some(serial(region_code, year, first)),
+            Some(serial(region_code, year, first + tonnes - 1)),
+        ),
+        _ => (None, None),
     }
 }
 

@@ -61,6 +61,7 @@ pub fn verify(
         mismatches.extend(crate::ledger::lots::check::check(conn)?);
         mismatches.extend(crate::cash::check::check(conn)?);
         mismatches.extend(crate::market::check::check(conn)?);
+        mismatches.extend(crate::reductions::check::check(conn)?);
         // Checked in the same snapshot, settlement balances equal what partners captured.
         mismatches.extend(crate::redemptions::reconcile::check(conn, &ledger.balances)?);
         mismatches.extend(activities::check(conn)?);

@@ -178,6 +178,19 @@ async fn an_export_holds_every_kind_of_record(app: TestApp) {
         )
         .await;
     bound.assert_status(201);
+    // Money: a deposit, a bid that holds some of it, and a retirement of points.
+    crate::market::Treasury::new(&app)
+        .await
+        .fund(&app, &account, 500)
+        .await;
+    let bid = json!({"side": "buy", "points": 1_000, "price_fen_per_1000": 200});
+    crate::market::post_keyed(&app, "/api/v1/market/orders", &bid, &token)
+        .await
+        .assert_status(201);
+    let retirement = json!({"points": 10, "beneficiary": "绿色工厂", "reason": "年度碳中和"});
+    crate::market::post_keyed(&app, "/api/v1/retirements", &retirement, &token)
+        .await
+        .assert_status(201);
 
     let export = app.get("/api/v1/me/export", Some(&token)).await;
     let export: Value = export.assert_status(200).clone();
@@ -188,10 +201,20 @@ async fn an_export_holds_every_kind_of_record(app: TestApp) {
         .as_str()
         .unwrap()
         .contains("distance_m"));
-    assert!(
-        export["transfers"].as_array().unwrap().len() >= 3,
-        "issue, grant and hold: {export}"
-    );
+    // Issue, grant, redemption hold, deposit (cash), bid hold (cash), retirement.
+    let kinds: Vec<&str> = export["transfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["kind"].as_str().unwrap())
+        .collect();
+    assert!(kinds.len() >= 6, "{kinds:?}");
+    assert!(kinds.contains(&"retire"), "{kinds:?}");
+    assert_eq!(export["cash_deposits"][0]["amount_fen"], 500);
+    assert_eq!(export["market_orders"][0]["side"], "buy");
+    assert_eq!(export["retirements"][0]["beneficiary"], "绿色工厂");
+    assert_eq!(export["cash_withdrawals"], json!([]));
+    assert_eq!(export["incentives"], json!([]));
     assert_eq!(export["redemptions"].as_array().unwrap().len(), 1);
     assert_eq!(export["consents"][0]["consent_id"], consent_id.as_str());
     assert_eq!(export["consents"][0]["accesses"].as_array().unwrap().len(), 1);

@@ -22,24 +22,24 @@ both_backends_with!(evidence_lines_match_the_activities_and_their_blocks => |s| 
     s.ledger.seal_interval_ms = 3_600_000;
 });
 
-const BATCHES: &str = "/api/v1/admin/reduction-batches";
+pub const BATCHES: &str = "/api/v1/admin/reduction-batches";
 /// An administrator's type without a daily cap: `units` grams an event (at most 100,000 before review).
-const UNITS: &str = "household.units";
+pub const UNITS: &str = "household.units";
 /// The most grams one event is credited without review: ten of them make a tonne.
-const MOST: i64 = 100_000;
+pub const MOST: i64 = 100_000;
 
 /// `minutes_ago` before [`anchor`].
-fn ago(minutes: i64) -> DateTime<Utc> {
+pub fn ago(minutes: i64) -> DateTime<Utc> {
     anchor() - Duration::minutes(minutes)
 }
 
-fn units(id: &str, minutes_ago: i64, grams: i64, region: &str) -> Value {
+pub fn units(id: &str, minutes_ago: i64, grams: i64, region: &str) -> Value {
     json!({"client_event_id": id, "activity_type": UNITS, "occurred_at": ago(minutes_ago).to_rfc3339(),
            "region_code": region, "evidence": "trace", "data": {"units": grams}})
 }
 
 /// Posts `events` in one batch; answers each result, asserting its status.
-async fn post_all(app: &TestApp, token: &str, events: Vec<Value>, status: &str) -> Vec<Value> {
+pub async fn post_all(app: &TestApp, token: &str, events: Vec<Value>, status: &str) -> Vec<Value> {
     let r = app
         .post(
             "/api/v1/activities/batch",
@@ -55,7 +55,7 @@ async fn post_all(app: &TestApp, token: &str, events: Vec<Value>, status: &str) 
 }
 
 /// `n` events of `grams` each, `minutes_ago` (each a second apart), credited; answers their ids.
-async fn credited(
+pub async fn credited(
     app: &TestApp,
     token: &str,
     tag: &str,
@@ -79,7 +79,7 @@ async fn credited(
 }
 
 /// A draft's body over [`ago(from)`, `ago(to)`).
-fn window(region: &str, types: Option<&[&str]>, from_minutes_ago: i64, to_minutes_ago: i64) -> Value {
+pub fn window(region: &str, types: Option<&[&str]>, from_minutes_ago: i64, to_minutes_ago: i64) -> Value {
     let mut body = json!({"region_code": region, "from": ago(from_minutes_ago).to_rfc3339(),
                           "to": ago(to_minutes_ago).to_rfc3339()});
     if let Some(types) = types {
@@ -88,19 +88,19 @@ fn window(region: &str, types: Option<&[&str]>, from_minutes_ago: i64, to_minute
     body
 }
 
-async fn draft(app: &TestApp, admin: &str, body: &Value) -> Resp {
+pub async fn draft(app: &TestApp, admin: &str, body: &Value) -> Resp {
     app.post(BATCHES, body, Some(admin)).await
 }
 
 /// Drafts and answers the new batch.
-async fn drafted(app: &TestApp, admin: &str, body: &Value) -> Value {
+pub async fn drafted(app: &TestApp, admin: &str, body: &Value) -> Value {
     let r = draft(app, admin, body).await;
     let batch = r.assert_status(201).clone();
     assert_eq!(batch["status"], "draft", "{}", r.text);
     batch
 }
 
-async fn step(app: &TestApp, admin: &str, batch: &Value, step: &str) -> Resp {
+pub async fn step(app: &TestApp, admin: &str, batch: &Value, step: &str) -> Resp {
     let id = batch["batch_id"].as_str().unwrap();
     app.post(&format!("{BATCHES}/{id}/{step}"), &json!({}), Some(admin))
         .await
@@ -243,7 +243,7 @@ async fn a_draft_takes_the_free_credited_activities_of_its_subtree_window_and_ty
         )
         .await;
     assert_eq!(rest.assert_status(200)["items"][0]["batch_id"], batch["batch_id"]);
-    app.get(&format!("{BATCHES}?status=sold"), Some(&national))
+    app.get(&format!("{BATCHES}?status=spent"), Some(&national))
         .await
         .assert_problem(422, "validation_failed");
     app.get(BATCHES, Some(&token))

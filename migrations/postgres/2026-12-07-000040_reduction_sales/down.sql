@@ -1,0 +1,13 @@
+DROP TABLE reduction_incentives;
+DROP INDEX reduction_batches_bank_reference;
+ALTER TABLE reduction_batches DROP COLUMN settled_at;
+ALTER TABLE reduction_batches DROP COLUMN settled_by;
+ALTER TABLE reduction_batches DROP COLUMN platform_transfer_id;
+ALTER TABLE reduction_batches DROP COLUMN distributed_fen;
+ALTER TABLE reduction_batches DROP COLUMN platform_fen;
+ALTER TABLE reduction_batches DROP COLUMN sold_at;
+ALTER TABLE reduction_batches DROP COLUMN sold_by;
+ALTER TABLE reduction_batches DROP COLUMN bank_reference;
+ALTER TABLE reduction_batches DROP COLUMN proceeds_fen;
+ALTER TABLE reduction_batches DROP COLUMN price_fen_per_tonne;
+ALTER TABLE reduction_batches DROP COLUMN buyer;
