@@ -18,7 +18,7 @@ use crate::audit::{self, AuditAction, AuditEntity};
 use crate::auth::extract::Member;
 use crate::consents::{self, Consent, ConsentAccess};
 use crate::db::schema::{
-    accounts, activities, binding_codes, bindings, providers, redemptions, refresh_tokens, transfers, users,
+    activities, binding_codes, bindings, providers, redemptions, refresh_tokens, transfers, users,
 };
 use crate::db::{self, AnyConnection, Tx};
 use crate::domain::green::Thresholds;
@@ -184,11 +184,7 @@ fn sessions_of(conn: &mut AnyConnection, user_id: i64) -> QueryResult<Vec<Export
 fn gather(conn: &mut AnyConnection, user: &UserRow, now: NaiveDateTime) -> ApiResult<Gathered> {
     db::transaction(conn, Tx::Snapshot, |conn| {
         let (user_id, account_id) = (user.id, user.account_id);
-        let cash_account: Option<i64> = accounts::table
-            .filter(accounts::code.eq(format!("cash:{account_id}")))
-            .select(accounts::id)
-            .first(conn)
-            .optional()?;
+        let cash_account = crate::cash::accounts::of(conn, account_id)?.map(|a| a.id);
         let own = [Some(account_id), cash_account];
         let activities = activities::table
             .filter(activities::user_id.eq(user_id))

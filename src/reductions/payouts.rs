@@ -20,9 +20,9 @@ pub struct Holder {
     pub granted_g: i64,
 }
 
-/// Makes a cash account (`cash:{wallet}`, floored, in the wallet's region) for every wallet of a person
-/// not erased whose activities batch `batch_id` holds and that has none yet: one statement, however many
-/// people the batch pays.
+/// Makes a cash account (`cash:{wallet}`, floored, in the wallet's region, as `cash::accounts::open`
+/// makes one) for every wallet of a person not erased whose activities batch `batch_id` holds and that
+/// has none yet: one statement, however many people the batch pays.
 pub fn open_cash_accounts(conn: &mut AnyConnection, batch_id: i64, now: NaiveDateTime) -> QueryResult<usize> {
     diesel::sql_query(
         "INSERT INTO accounts (kind, code, region_code, floored, derived, asset, created_at) \
