@@ -106,6 +106,24 @@ pub async fn step(app: &TestApp, admin: &str, batch: &Value, step: &str) -> Resp
         .await
 }
 
+/// The audit log's actions on `batch`, newest first, and the log's answer.
+pub async fn audited(app: &TestApp, admin: &str, batch: &Value) -> (Vec<String>, Resp) {
+    let id = batch["batch_id"].as_str().unwrap();
+    let audit = app
+        .get(
+            &format!("/api/v1/admin/audit?entity=reduction_batch&entity_id={id}"),
+            Some(admin),
+        )
+        .await;
+    let actions = audit.assert_status(200)["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap().to_string())
+        .collect();
+    (actions, audit)
+}
+
 /// The evidence CSV of a batch: its lines after the header, as fields.
 async fn evidence(app: &TestApp, admin: &str, batch: &Value) -> Vec<Vec<String>> {
     let id = batch["batch_id"].as_str().unwrap();
@@ -424,19 +442,7 @@ async fn a_batch_moves_draft_submitted_verified_issued_in_order(app: TestApp) {
     assert_eq!(r.status.as_u16(), 204, "{}", r.text);
 
     // Every step is in the audit log, with the state it left.
-    let id = batch["batch_id"].as_str().unwrap();
-    let audit = app
-        .get(
-            &format!("/api/v1/admin/audit?entity=reduction_batch&entity_id={id}"),
-            Some(&maker),
-        )
-        .await;
-    let actions: Vec<&str> = audit.assert_status(200)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let (actions, audit) = audited(&app, &maker, &batch).await;
     assert_eq!(
         actions,
         [

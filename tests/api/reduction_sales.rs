@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use crate::both_backends_with;
 use crate::helpers::{second_instance, Resp, TestApp};
-use crate::reduction_batches::{credited, drafted, step, window, BATCHES, MOST, UNITS};
+use crate::reduction_batches::{audited, credited, drafted, step, window, BATCHES, MOST, UNITS};
 
 // A tenth of each sale stays with the platform.
 both_backends_with!(a_settled_sale_pays_each_person_once_pro_rata_to_their_grams => |s| {
@@ -139,19 +139,7 @@ async fn a_settled_sale_pays_each_person_once_pro_rata_to_their_grams(app: TestA
     let none = app.get("/api/v1/me/incentives", Some(&stranger)).await;
     assert_eq!(none.assert_status(200)["items"], json!([]));
 
-    let id = batch["batch_id"].as_str().unwrap();
-    let audit = app
-        .get(
-            &format!("/api/v1/admin/audit?entity=reduction_batch&entity_id={id}"),
-            Some(&maker),
-        )
-        .await;
-    let actions: Vec<&str> = audit.assert_status(200)["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
+    let (actions, _) = audited(&app, &maker, &batch).await;
     assert_eq!(&actions[..2], ["reduction_batch.settle", "reduction_batch.sell"]);
     let report = app.verify().await;
     assert!(report.ok(), "{:?}", report.mismatches);
