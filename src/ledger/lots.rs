@@ -21,7 +21,7 @@ use super::error::LedgerError;
 use super::kinds::TransferKind as Kind;
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
-use crate::db::prepared::{add_rows, insert_rows};
+use crate::db::prepared::{add_rows, insert_rows, Dynamic, Value};
 use crate::db::schema::{lot_exits, lot_holdings, lots};
 use crate::db::AnyConnection;
 
@@ -32,7 +32,9 @@ type Result<T> = std::result::Result<T, LedgerError>;
 /// Free points, not reserved by a hold.
 pub const FREE: i64 = 0;
 
-/// Holdings read per round trip while a spend gathers its points.
+/// Holdings read by a spend's first round trip, doubled on each further one up to [`PAGE`].
+const FIRST_PAGE: i64 = 4;
+/// The most holdings read per round trip while a spend gathers its points.
 const PAGE: i64 = 64;
 
 /// Where an issue's points came from, and when they expire.
@@ -160,29 +162,16 @@ pub fn create(conn: &mut AnyConnection, new: &[NewLot<'_>]) -> Result<()> {
 /// Takes `points` off `account`'s holdings under `hold_id`, soonest expiry first, and returns the pieces
 /// taken. The caller holds the account's row lock (every writer of a wallet's holdings takes it first).
 pub fn take(conn: &mut AnyConnection, account: i64, hold_id: i64, points: i64) -> Result<Vec<Piece>> {
-    use lot_holdings::dsl as h;
     let mut taken: Vec<Piece> = Vec::new();
-    // The last holding read and whether it was taken whole.
-    let mut last: Option<(Piece, bool)> = None;
+    // Whether the last holding read was taken whole.
+    let mut last_whole = true;
     let mut left = points;
+    // Most spends take one or two holdings: read a few first, more only when they do not cover it, so
+    // that a wallet of many lots reads no more than one of few.
+    let mut page = FIRST_PAGE;
     while left > 0 {
-        let mut page = h::lot_holdings
-            .filter(h::account_id.eq(account))
-            .filter(h::hold_id.eq(hold_id))
-            .into_boxed();
-        if let Some((after, _)) = last {
-            // The first conjunct bounds the key range: SQLite walks an `OR` alone row by row.
-            page = page.filter(h::expires_at.ge(after.expires_at)).filter(
-                h::expires_at
-                    .gt(after.expires_at)
-                    .or(h::expires_at.eq(after.expires_at).and(h::lot_id.gt(after.lot_id))),
-            );
-        }
-        let rows: Vec<Piece> = page
-            .order((h::expires_at, h::lot_id))
-            .select((h::expires_at, h::lot_id, h::points))
-            .limit(PAGE)
-            .load(conn)?;
+        let after = taken.last().map(|p| (p.expires_at, p.lot_id));
+        let rows = holdings_after(conn, account, hold_id, after, page)?;
         if rows.is_empty() {
             return Err(LedgerError::Inconsistent(format!(
                 "account {account}'s lots (hold {hold_id}) hold {} points fewer than it spends",
@@ -193,48 +182,88 @@ pub fn take(conn: &mut AnyConnection, account: i64, hold_id: i64, points: i64) -
             let part = row.points.min(left);
             left -= part;
             taken.push(Piece { points: part, ..row });
-            last = Some((row, part == row.points));
+            last_whole = part == row.points;
             if left == 0 {
                 break;
             }
         }
+        page = (page * 2).min(PAGE);
     }
-    let (Some((boundary, whole)), Some(first)) = (last, taken.first().map(|p| p.expires_at)) else {
-        return Ok(taken);
-    };
-    // What was taken whole is a prefix of the key range: one range delete; the last may be taken in part.
-    // The range is bounded by the first and last expiry taken as well as by the exact boundary: SQLite
-    // walks an `OR` alone over the whole wallet (100,000 lots read to spend one point).
-    let through =
-        |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.le(lot)));
-    let before =
-        |t: NaiveDateTime, lot: i64| h::expires_at.lt(t).or(h::expires_at.eq(t).and(h::lot_id.lt(lot)));
-    let range = h::lot_holdings
-        .filter(h::account_id.eq(account))
-        .filter(h::hold_id.eq(hold_id))
-        .filter(h::expires_at.ge(first))
-        .filter(h::expires_at.le(boundary.expires_at));
-    let (deleted, expected) = if whole {
-        let n = diesel::delete(range.filter(through(boundary.expires_at, boundary.lot_id))).execute(conn)?;
-        (n, taken.len())
-    } else {
-        let n = diesel::delete(range.filter(before(boundary.expires_at, boundary.lot_id))).execute(conn)?;
-        let part = taken.last().map_or(0, |p| p.points);
+    // What was taken whole is a prefix of the key range, deleted as one range; the last may be taken in
+    // part. Both bounds are row values, which both backends read as a range of the key: the holdings
+    // read are the ones deleted, however many share an expiry.
+    let whole = if last_whole { taken.len() } else { taken.len() - 1 };
+    if let (Some(first), Some(end)) = (taken.first(), taken[..whole].last()) {
+        let deleted = Dynamic::<BigInt>::new("DELETE FROM lot_holdings WHERE account_id = ")
+            .bind(Value::BigInt(account))
+            .sql(" AND hold_id = ")
+            .bind(Value::BigInt(hold_id))
+            .sql(" AND (expires_at, lot_id) >= (")
+            .bind(Value::Timestamp(first.expires_at))
+            .sql(", ")
+            .bind(Value::BigInt(first.lot_id))
+            .sql(") AND (expires_at, lot_id) <= (")
+            .bind(Value::Timestamp(end.expires_at))
+            .sql(", ")
+            .bind(Value::BigInt(end.lot_id))
+            .sql(")")
+            .execute(conn)?;
+        changed_under_lock(account, deleted, whole)?;
+    }
+    if let (false, Some(part)) = (last_whole, taken.last()) {
+        use lot_holdings::dsl as h;
         let updated = diesel::update(
-            range
-                .filter(h::expires_at.eq(boundary.expires_at))
-                .filter(h::lot_id.eq(boundary.lot_id)),
+            h::lot_holdings
+                .filter(h::account_id.eq(account))
+                .filter(h::hold_id.eq(hold_id))
+                .filter(h::expires_at.eq(part.expires_at))
+                .filter(h::lot_id.eq(part.lot_id)),
         )
-        .set(h::points.eq(h::points - part))
+        .set(h::points.eq(h::points - part.points))
         .execute(conn)?;
-        (n + updated, taken.len())
-    };
-    if deleted != expected {
-        return Err(LedgerError::Inconsistent(format!(
-            "account {account}'s holdings changed under its lock ({deleted} of {expected} written)"
-        )));
+        changed_under_lock(account, updated, 1)?;
     }
     Ok(taken)
+}
+
+/// Up to `limit` of `account`'s holdings under `hold_id` in key order (soonest expiry first), after the
+/// holding `after` when given.
+fn holdings_after(
+    conn: &mut AnyConnection,
+    account: i64,
+    hold_id: i64,
+    after: Option<(NaiveDateTime, i64)>,
+    limit: i64,
+) -> Result<Vec<Piece>> {
+    let mut page = Dynamic::<(Timestamp, BigInt, BigInt)>::new(
+        "SELECT expires_at, lot_id, points FROM lot_holdings WHERE account_id = ",
+    )
+    .bind(Value::BigInt(account))
+    .sql(" AND hold_id = ")
+    .bind(Value::BigInt(hold_id));
+    if let Some((expires_at, lot_id)) = after {
+        page = page
+            .sql(" AND (expires_at, lot_id) > (")
+            .bind(Value::Timestamp(expires_at))
+            .sql(", ")
+            .bind(Value::BigInt(lot_id))
+            .sql(")");
+    }
+    Ok(page
+        .sql(" ORDER BY expires_at, lot_id LIMIT ")
+        .bind(Value::BigInt(limit))
+        .load_rows(conn)?)
+}
+
+/// Holdings are written only under their account's row lock: a count other than the one read means
+/// they changed behind it.
+fn changed_under_lock(account: i64, written: usize, expected: usize) -> Result<()> {
+    if written == expected {
+        return Ok(());
+    }
+    Err(LedgerError::Inconsistent(format!(
+        "account {account}'s holdings changed under its lock ({written} of {expected} written)"
+    )))
 }
 
 /// Adds `pieces` to `account`'s holdings under `hold_id` (to a stored holding of the same lot, or new).
@@ -313,21 +342,14 @@ fn arrive(conn: &mut AnyConnection, transfer_id: i64, credit: &AccountRow, piece
 /// day's activities, or what transfers brought of other wallets' days (a transfer adds to the holding of
 /// the lot it carries, so no one can split a lot into more rows than there are lots).
 pub fn expiring(conn: &mut AnyConnection, account: i64, limit: i64) -> Result<Vec<(NaiveDateTime, i64)>> {
-    #[derive(QueryableByName)]
-    struct Due {
-        #[diesel(sql_type = Timestamp)]
-        expires_at: NaiveDateTime,
-        #[diesel(sql_type = BigInt)]
-        points: i64,
-    }
-    let rows: Vec<Due> = diesel::sql_query(
-        "SELECT expires_at, CAST(SUM(points) AS BIGINT) AS points FROM lot_holdings \
-         WHERE account_id = $1 AND hold_id = 0 GROUP BY expires_at ORDER BY expires_at LIMIT $2",
+    // Kept prepared: every wallet read runs it, and `sql_query` would parse and plan it each time.
+    Ok(Dynamic::<(Timestamp, BigInt)>::new(
+        "SELECT expires_at, CAST(SUM(points) AS BIGINT) AS points FROM lot_holdings WHERE account_id = ",
     )
-    .bind::<BigInt, _>(account)
-    .bind::<BigInt, _>(limit)
-    .load(conn)?;
-    Ok(rows.into_iter().map(|d| (d.expires_at, d.points)).collect())
+    .bind(Value::BigInt(account))
+    .sql(" AND hold_id = 0 GROUP BY expires_at ORDER BY expires_at LIMIT ")
+    .bind(Value::BigInt(limit))
+    .load_rows(conn)?)
 }
 
 /// The lots a transfer wrote off (a retirement's, a capture's), with what it took of each: for the grams
