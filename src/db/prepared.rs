@@ -490,6 +490,9 @@ where
         K::NAMES.join(", "),
         set.join(", ")
     );
+    if is_postgres(conn) {
+        return execute_all(conn, unnest_inserts(rows, &then));
+    }
     execute_all(conn, inserts(rows, &then))
 }
 

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 use diesel::prelude::*;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text};
 
-use super::lots::{self, NewLot, Origin};
+use super::lots::{self, flow, NewLot, Origin};
 use super::service::{Cause, Kind, LedgerError};
 use super::store::{AccountRow, TransferRow};
 use crate::db::columns::columns;
@@ -270,7 +270,8 @@ pub fn post(
 }
 
 /// Creates the lots of the batch's issues (one multi-row insert), then moves lots for its other transfers
-/// in order, so that a transfer spends what an earlier one of the batch brought.
+/// in sets, decided in order, so that a transfer spends what an earlier one of the batch brought
+/// (`lots::flow`).
 fn follow_lots(
     conn: &mut AnyConnection,
     accounts: &HashMap<i64, AccountRow>,
@@ -303,20 +304,25 @@ fn follow_lots(
         }
     }
     lots::create(conn, &issued)?;
-    for (_, transfer) in made().filter(|(o, _)| o.kind != Kind::Issue) {
-        let account = |id: i64| {
-            accounts
-                .get(&id)
-                .ok_or_else(|| LedgerError::Inconsistent(format!("account {id} was not locked")))
-        };
-        lots::follow(
-            conn,
-            transfer,
-            account(transfer.debit_account_id)?,
-            account(transfer.credit_account_id)?,
-        )?;
+    let account = |id: i64| {
+        accounts
+            .get(&id)
+            .ok_or_else(|| LedgerError::Inconsistent(format!("account {id} was not locked")))
+    };
+    let moves = made()
+        .filter(|(o, _)| o.kind != Kind::Issue)
+        .map(|(_, transfer)| {
+            Ok(flow::Move {
+                transfer,
+                debit: account(transfer.debit_account_id)?,
+                credit: account(transfer.credit_account_id)?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if moves.is_empty() {
+        return Ok(());
     }
-    Ok(())
+    flow::follow_all(conn, &moves)
 }
 
 /// Adds each account's net change: on PostgreSQL in one statement (the changes bound as arrays), on SQLite

@@ -26,6 +26,7 @@ use crate::db::schema::{lot_exits, lot_holdings, lots};
 use crate::db::AnyConnection;
 
 pub mod check;
+pub mod flow;
 
 type Result<T> = std::result::Result<T, LedgerError>;
 
