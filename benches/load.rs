@@ -338,6 +338,32 @@ async fn grant_all(base: &str, settings: &Settings, users: &[User]) {
     let _ = base;
 }
 
+/// Gives every user points the way people earn them, through the API: two metro trips each. Unlike
+/// [`grant_all`] this writes nothing behind the service's back, so it seeds a build of any schema the same
+/// way (`TANHUI_BENCH_SERVICE_BIN`). Transfers between neighbours keep balances level: hundreds of points
+/// each are plenty.
+async fn earn_all(client: &reqwest::Client, base: &str, users: &[User]) {
+    use futures_util::StreamExt;
+    futures_util::stream::iter(users.iter().flat_map(|u| [(u, 1), (u, 2)]))
+        .for_each_concurrent(16, |(user, trip)| async move {
+            let answer: Value = client
+                .post(format!("{base}/api/v1/activities"))
+                .bearer_auth(&user.token)
+                .json(&metro(format!("seed-{trip}"), trip * 7_200))
+                .send()
+                .await
+                .expect("seed trip")
+                .json()
+                .await
+                .expect("json");
+            assert!(
+                answer["points"].as_i64().unwrap_or(0) > 0,
+                "seed trip not credited: {answer}"
+            );
+        })
+        .await;
+}
+
 /// Gives every user cash for the market: a deposit recorded by one administrator, confirmed by another.
 async fn fund_all(settings: &Settings, users: &[User]) {
     let state = tanhui::startup::build_state(settings.clone(), tanhui::clock::Clock::system())
@@ -572,7 +598,12 @@ async fn lot_spends(base: &str, settings: &Settings, users: &Arc<Vec<User>>, bac
     );
 }
 
-/// Gives `account` `lots` lots of 100,000 points, expiring on successive days.
+/// The points of each lot the `deep-lots` wallets hold, deep or not: a run's one-point spends all come out
+/// of a wallet's first lot and arrive as that lot's, so the two wallets differ only in how many lots they
+/// hold, not in what their spends write to the receivers' holdings.
+const LOT_POINTS: i64 = 100_000;
+
+/// Gives `account` `lots` lots of [`LOT_POINTS`], expiring on successive days.
 fn grant_lots(settings: &Settings, account: i64, lots: i64) {
     let db = tanhui::startup::open_database(settings).expect("database");
     let mut conn = db.get().expect("connection");
@@ -580,7 +611,7 @@ fn grant_lots(settings: &Settings, account: i64, lots: i64) {
     for day in 1..=lots {
         let origin = tanhui::ledger::lots::Origin::plain("440300", now + chrono::Duration::days(day));
         let cause = tanhui::ledger::service::Cause::of("bench", "lots");
-        tanhui::ledger::service::issue(&mut conn, &origin, account, 100_000, &cause, now).expect("lot");
+        tanhui::ledger::service::issue(&mut conn, &origin, account, LOT_POINTS, &cause, now).expect("lot");
     }
 }
 
@@ -637,7 +668,7 @@ fn deepen_wallet(settings: &Settings, account: i64) {
                     kind: service::Kind::Issue,
                     debit: source,
                     credit: account,
-                    amount: 1,
+                    amount: LOT_POINTS,
                     cause: &cause,
                     lot: Some(&origins[i % origins.len()]),
                 })
@@ -760,7 +791,7 @@ fn main() {
         let users = Arc::new(users(&client, &base, regions, count).await);
         match scenario.as_str() {
             "transfers" => {
-                grant_all(&base, &settings, &users).await;
+                earn_all(&client, &base, &users).await;
                 let u = users.clone();
                 // Uncontended: each worker pays from its own wallets to its partner's.
                 let stats = drive(

@@ -1,8 +1,12 @@
 //! The service under load as an operator runs it: the release binary, `tanhui serve`, in a process of
 //! its own, configured through `TANHUI__…` variables. The resident memory the bench reports is then one
 //! instance's alone; the load generator's own is printed beside it.
+//!
+//! `TANHUI_BENCH_SERVICE_BIN` names another build's binary to put under the same load instead of this
+//! one's, so that a change is measured against the build before it in one sitting (`benches/against.sh`).
 
 use std::net::{TcpListener, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,7 +24,14 @@ impl Service {
     /// Starts `tanhui serve` with `settings` on a free port and waits until it accepts connections.
     pub fn start(settings: &Settings) -> Service {
         let port = free_port();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_tanhui"));
+        let other = std::env::var("TANHUI_BENCH_SERVICE_BIN")
+            .ok()
+            .filter(|b| !b.is_empty());
+        let mut command = Command::new(other.as_deref().unwrap_or(env!("CARGO_BIN_EXE_tanhui")));
+        // Another build reads its defaults from its own tree's `config/`, as that build's `cargo run` would.
+        if let Some(tree) = other.as_deref().and_then(tree_of) {
+            command.current_dir(tree);
+        }
         // Only the settings given here: variables of the caller's shell would make the service differ
         // from the settings the bench's own database helpers use.
         for (name, _) in std::env::vars().filter(|(n, _)| n.starts_with("TANHUI")) {
@@ -56,6 +67,13 @@ impl Drop for Service {
         self.child.kill().ok();
         self.child.wait().ok();
     }
+}
+
+/// The source tree a binary was built in: the nearest folder above it with `config/default.toml`.
+fn tree_of(binary: &str) -> Option<&Path> {
+    Path::new(binary)
+        .ancestors()
+        .find(|dir| dir.join("config/default.toml").is_file())
 }
 
 /// A port nobody listens on now (the service binds it a moment later).
