@@ -42,6 +42,7 @@ crate::text_enum! {
         ReductionBatchDelete = "reduction_batch.delete",
         ReductionBatchDraft = "reduction_batch.draft",
         ReductionBatchIssue = "reduction_batch.issue",
+        ReductionBatchRetire = "reduction_batch.retire",
         ReductionBatchSell = "reduction_batch.sell",
         ReductionBatchSettle = "reduction_batch.settle",
         ReductionBatchSubmit = "reduction_batch.submit",

@@ -61,6 +61,7 @@ use crate::{
         reductions::handlers::create_draft, reductions::handlers::list_batches, reductions::handlers::get_batch,
         reductions::handlers::delete_draft, reductions::handlers::submit, reductions::handlers::verify,
         reductions::handlers::issue, reductions::handlers::sell, reductions::handlers::settle,
+        reductions::handlers::retire,
         reductions::handlers::my_incentives, reductions::handlers::evidence,
         cash::handlers::get_cash, cash::handlers::request_withdrawal, cash::handlers::my_withdrawals,
         cash::handlers::record_deposit, cash::handlers::list_deposits, cash::handlers::confirm_deposit,

@@ -536,6 +536,7 @@ diesel::table! {
 }
 
 diesel::joinable!(offers -> partners (partner_id));
+diesel::joinable!(reduction_batch_retirements -> reduction_batches (batch_id));
 diesel::joinable!(bindings -> providers (provider_id));
 diesel::joinable!(offer_regions -> offers (offer_id));
 diesel::joinable!(redemptions -> offers (offer_id));
@@ -631,6 +632,16 @@ diesel::table! {
         granted_g -> BigInt,
         amount_fen -> BigInt,
         transfer_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    reduction_batch_retirements (batch_id) {
+        batch_id -> BigInt,
+        beneficiary -> Text,
+        reason -> Text,
+        retired_by -> BigInt,
+        retired_at -> Timestamp,
     }
 }
 
@@ -755,5 +766,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     methodology_versions,
     reduction_batches,
     reduction_batch_items,
+    reduction_batch_retirements,
     reduction_incentives
 );

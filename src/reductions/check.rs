@@ -1,13 +1,14 @@
-//! `verify`'s checks of settled sales: the proceeds are the whole tonnes at the price, the people's
-//! payouts and the platform's part add up to them to the fen, each payout's grams are that wallet's grams
-//! in the batch, and nothing was paid for a batch that is not settled.
+//! `verify`'s checks of the ends of pooled batches. Settled sales: the proceeds are the whole tonnes at
+//! the price, the people's payouts and the platform's part add up to them to the fen, each payout's grams
+//! are that wallet's grams in the batch, and nothing was paid for a batch that is not settled.
+//! Retirements: a retired batch has one retirement record and no sale, and no other batch has one.
 
 use diesel::QueryResult;
 
 use crate::db::disagreements::{self, Check};
 use crate::db::AnyConnection;
 
-const CHECKS: [Check; 4] = [
+const CHECKS: [Check; 6] = [
     (
         "reduction batch {id} was sold for {found} fen, which is not its {expected} tonnes at its price",
         // Divided rather than multiplied: edited columns must not overflow the check itself.
@@ -45,9 +46,24 @@ const CHECKS: [Check; 4] = [
            ON h.batch_id = i.batch_id AND h.account_id = i.account_id \
          WHERE h.granted_g IS NULL OR h.granted_g <> i.granted_g",
     ),
+    (
+        "reduction batch {id} has {found} retirement records where its status calls for {expected}",
+        "SELECT b.id AS id, CAST(CASE WHEN b.status = 'retired' THEN 1 ELSE 0 END AS BIGINT) AS expected, \
+                CAST(COUNT(r.batch_id) AS BIGINT) AS found \
+         FROM reduction_batches b LEFT JOIN reduction_batch_retirements r ON r.batch_id = b.id \
+         GROUP BY b.id, b.status \
+         HAVING COUNT(r.batch_id) <> CASE WHEN b.status = 'retired' THEN 1 ELSE 0 END",
+    ),
+    (
+        "reduction batch {id} is retired, yet records a sale (proceeds {found} fen)",
+        "SELECT id, CAST(0 AS BIGINT) AS expected, COALESCE(proceeds_fen, 0) AS found \
+         FROM reduction_batches \
+         WHERE status = 'retired' AND (buyer IS NOT NULL OR proceeds_fen IS NOT NULL OR sold_by IS NOT NULL)",
+    ),
 ];
 
-/// Every disagreement between the sales of pooled reductions and what they paid, one line each.
+/// Every disagreement between the sales and retirements of pooled reductions and what they recorded or
+/// paid, one line each.
 pub fn check(conn: &mut AnyConnection) -> QueryResult<Vec<String>> {
     disagreements::lines(conn, CHECKS.iter())
 }

@@ -1,5 +1,6 @@
 //! Pooled reductions over HTTP: administrators draft a batch of a region's credited activities, submit
-//! it, have a second administrator verify it, issue it as whole tonnes, and export its evidence.
+//! it, have a second administrator verify it, issue it as whole tonnes, and export its evidence; then
+//! sell and settle it, or retire it.
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -8,10 +9,11 @@ use serde::Deserialize;
 use super::draft::{self, DraftError};
 use super::evidence;
 use super::payouts;
+use super::retire::{self, Retirement};
 use super::sale::{self, Sale, MOST_PRICE_FEN_PER_TONNE};
 use super::service::{self, Actor, BatchError, Step};
 use super::store::{self, BatchFilter, BatchStatus, Selection};
-use super::views::{BatchView, DraftRequest, IncentiveView, SaleRequest};
+use super::views::{BatchRetirementRequest, BatchView, DraftRequest, IncentiveView, SaleRequest};
 use crate::accounts::validate::display_name_problem;
 use crate::auth::extract::Member;
 use crate::cash::deposits::reference_problem;
@@ -20,6 +22,7 @@ use crate::governance::Governor;
 use crate::http::json::ApiJson;
 use crate::http::pagination::{PageQuery, Paginated};
 use crate::idempotency;
+use crate::retirements::handlers::reason_problem;
 use crate::state::AppState;
 
 impl From<BatchError> for ApiError {
@@ -73,6 +76,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .service(web::resource(format!("{BATCHES}/{{id}}/issue")).route(web::post().to(issue)))
     .service(web::resource(format!("{BATCHES}/{{id}}/sell")).route(web::post().to(sell)))
     .service(web::resource(format!("{BATCHES}/{{id}}/settle")).route(web::post().to(settle)))
+    .service(web::resource(format!("{BATCHES}/{{id}}/retire")).route(web::post().to(retire)))
     .service(web::resource(format!("{BATCHES}/{{id}}/evidence")).route(web::get().to(evidence)))
     .service(web::resource("/me/incentives").route(web::get().to(my_incentives)));
 }
@@ -359,6 +363,54 @@ pub async fn settle(
         .run(move |conn| Ok(sale::settle(conn, actor(&governor, now), id, share)?))
         .await?;
     Ok(HttpResponse::Ok().json(BatchView::from(&row)))
+}
+
+/// Retire an issued batch instead of selling it: its whole tonnes are cancelled for good for a
+/// beneficiary and a reason, so that no buyer claims them again. Another administrator in scope than its
+/// issuer (the issuer → 403). Nothing moves in either ledger. The same retirement again answers the
+/// batch as it is; a batch retired otherwise, sold or not issued → 409 `invalid_state`. Audited.
+#[utoipa::path(post, path = "/api/v1/admin/reduction-batches/{id}/retire", tag = "registry",
+    request_body = BatchRetirementRequest, security(("bearer" = [])),
+    responses((status = 200, body = BatchView), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)))]
+pub async fn retire(
+    state: web::Data<AppState>,
+    governor: Governor,
+    id: web::Path<i64>,
+    body: ApiJson<BatchRetirementRequest>,
+) -> ApiResult<HttpResponse> {
+    let retirement = checked_retirement(body.0)?;
+    let (id, now) = (id.into_inner(), state.clock.now_naive());
+    let row = state
+        .db
+        .run(move |conn| Ok(retire::retire(conn, actor(&governor, now), id, &retirement)?))
+        .await?;
+    Ok(HttpResponse::Ok().json(BatchView::from(&row)))
+}
+
+/// The retirement checked, or every field that is wrong (the rules of a retirement of points).
+fn checked_retirement(request: BatchRetirementRequest) -> Result<Retirement, ApiError> {
+    let beneficiary = request.beneficiary.trim();
+    let reason = request.reason.trim();
+    let problems: Vec<FieldError> = [
+        ("beneficiary", display_name_problem(beneficiary)),
+        ("reason", reason_problem(reason)),
+    ]
+    .into_iter()
+    .filter_map(|(field, problem)| {
+        problem.map(|message| FieldError {
+            field: field.into(),
+            message,
+        })
+    })
+    .collect();
+    if !problems.is_empty() {
+        return Err(ApiError::validation(problems));
+    }
+    Ok(Retirement {
+        beneficiary: beneficiary.to_string(),
+        reason: reason.to_string(),
+    })
 }
 
 /// What settled sales of pooled reductions paid the caller, newest batch first: the batch, its serials

@@ -5,7 +5,7 @@
 //! rata to their grams, in one transaction with the batch's move to `settled` — so exactly once.
 
 use super::payouts::{self, NewIncentive};
-use super::service::{audit, on_batch, Actor, BatchError, BatchResult};
+use super::service::{finish, on_batch, Actor, BatchError, BatchResult};
 use super::shares::{platform_part, pro_rata};
 use super::store::{self, BatchRow, BatchStatus, StepChanges};
 use crate::audit::AuditAction;
@@ -123,23 +123,6 @@ pub fn settle(
             &before,
         )
     })
-}
-
-/// The batch after a step, audited; `NotFound` when it had moved on (the transaction then rolls back).
-fn finish(
-    conn: &mut AnyConnection,
-    actor: Actor<'_>,
-    id: i64,
-    advanced: bool,
-    action: AuditAction,
-    before: &BatchRow,
-) -> BatchResult<BatchRow> {
-    if !advanced {
-        return Err(BatchError::NotFound);
-    }
-    let after = store::find(conn, id)?.ok_or(BatchError::NotFound)?;
-    audit(conn, actor, action, id, Some(before), Some(&after))?;
-    Ok(after)
 }
 
 /// What a payout left with the platform, and the transfer that took it there.

@@ -238,6 +238,23 @@ pub fn delete_draft(conn: &mut AnyConnection, actor: Actor<'_>, id: i64) -> Batc
     })
 }
 
+/// The batch after a step, audited; `NotFound` when it had moved on (the transaction then rolls back).
+pub(super) fn finish(
+    conn: &mut AnyConnection,
+    actor: Actor<'_>,
+    id: i64,
+    advanced: bool,
+    action: AuditAction,
+    before: &BatchRow,
+) -> BatchResult<BatchRow> {
+    if !advanced {
+        return Err(BatchError::NotFound);
+    }
+    let after = store::find(conn, id)?.ok_or(BatchError::NotFound)?;
+    audit(conn, actor, action, id, Some(before), Some(&after))?;
+    Ok(after)
+}
+
 pub(super) fn audit(
     conn: &mut AnyConnection,
     actor: Actor<'_>,

@@ -9,14 +9,15 @@ use crate::activities::model::Status;
 use crate::config::MOST_FUTURE_SKEW_SECS;
 use crate::db::schema::{
     activities, activity_types, block_transfers, methodology_versions, reduction_batch_items as items,
-    reduction_batches as batches,
+    reduction_batch_retirements as retirements, reduction_batches as batches,
 };
 use crate::db::AnyConnection;
 
 crate::text_enum! {
     /// Where a batch is in its life: drafted, submitted for verification, verified by a second
-    /// administrator, issued as whole tonnes under serial numbers, sold to a buyer (its payment
-    /// awaited), settled once a second administrator confirms the payment and it is paid out.
+    /// administrator, issued as whole tonnes under serial numbers, then either sold to a buyer (its
+    /// payment awaited) and settled once a second administrator confirms the payment and it is paid
+    /// out, or retired for a beneficiary by a second administrator (cancelled for good, never sold).
     pub enum BatchStatus {
         Draft = "draft",
         Submitted = "submitted",
@@ -24,6 +25,7 @@ crate::text_enum! {
         Issued = "issued",
         Sold = "sold",
         Settled = "settled",
+        Retired = "retired",
     }
 }
 
@@ -61,6 +63,20 @@ pub struct BatchRow {
     pub platform_transfer_id: Option<i64>,
     pub settled_by: Option<i64>,
     pub settled_at: Option<NaiveDateTime>,
+    /// Once retired instead of sold (read through a left join: see [`find`]).
+    #[diesel(embed)]
+    pub retirement: Option<BatchRetirement>,
+}
+
+/// For whom, why, by whom and when a batch was retired.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = retirements)]
+pub struct BatchRetirement {
+    pub batch_id: i64,
+    pub beneficiary: String,
+    pub reason: String,
+    pub retired_by: i64,
+    pub retired_at: NaiveDateTime,
 }
 
 /// Which activities a draft takes: credited ones of these regions and types that occurred in
@@ -86,9 +102,11 @@ pub struct NewBatch<'a> {
     pub created_at: NaiveDateTime,
 }
 
+/// A batch with its retirement, if any (every read of a [`BatchRow`] joins it).
 pub fn find(conn: &mut AnyConnection, id: i64) -> QueryResult<Option<BatchRow>> {
     batches::table
-        .find(id)
+        .left_join(retirements::table)
+        .filter(batches::id.eq(id))
         .select(BatchRow::as_select())
         .first(conn)
         .optional()
@@ -201,6 +219,7 @@ pub fn list(
     limit: i64,
 ) -> QueryResult<Vec<BatchRow>> {
     let mut query = batches::table
+        .left_join(retirements::table)
         .select(BatchRow::as_select())
         .order(batches::id.desc())
         .limit(limit)
@@ -258,6 +277,14 @@ pub fn advance(
         .set((batches::status.eq(to), changes))
         .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Records `retirement` of its batch (beside the batch's move to `retired`, in one transaction).
+pub fn insert_retirement(conn: &mut AnyConnection, retirement: &BatchRetirement) -> QueryResult<()> {
+    diesel::insert_into(retirements::table)
+        .values(retirement)
+        .execute(conn)
+        .map(|_| ())
 }
 
 /// Deletes a draft and frees its activities; false when it is no longer a draft (then the caller's

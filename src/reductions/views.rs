@@ -66,6 +66,11 @@ pub struct BatchView {
     pub platform_fen: Option<i64>,
     pub settled_by: Option<String>,
     pub settled_at: Option<DateTime<Utc>>,
+    /// Once retired instead of sold: for whom, why, by which administrator, when.
+    pub retired_for: Option<String>,
+    pub retirement_reason: Option<String>,
+    pub retired_by: Option<String>,
+    pub retired_at: Option<DateTime<Utc>>,
 }
 
 impl From<&BatchRow> for BatchView {
@@ -108,6 +113,10 @@ impl From<&BatchRow> for BatchView {
             platform_fen: row.platform_fen,
             settled_by: id(row.settled_by),
             settled_at: at(row.settled_at),
+            retired_for: row.retirement.as_ref().map(|r| r.beneficiary.clone()),
+            retirement_reason: row.retirement.as_ref().map(|r| r.reason.clone()),
+            retired_by: row.retirement.as_ref().map(|r| r.retired_by.to_string()),
+            retired_at: row.retirement.as_ref().map(|r| r.retired_at.and_utc()),
         }
     }
 }
@@ -122,6 +131,16 @@ pub struct SaleRequest {
     pub price_fen_per_tonne: i64,
     /// The bank's reference of the payment to come: accepted once, by one sale or one deposit.
     pub bank_reference: String,
+}
+
+/// `POST /api/v1/admin/reduction-batches/{id}/retire`.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchRetirementRequest {
+    /// Who the tonnes are retired for (1 to 64 characters).
+    pub beneficiary: String,
+    /// Why: the offset they are claimed for (1 to 500 characters).
+    pub reason: String,
 }
 
 /// What one settled sale paid the caller (`GET /api/v1/me/incentives`).

@@ -26,6 +26,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 /// The longest reason: a sentence or two for an offset claim.
 const REASON_MAX_CHARS: usize = 500;
 
+/// What is wrong with a retirement's reason (already trimmed), if anything: points' and pooled batches'.
+pub fn reason_problem(reason: &str) -> Option<String> {
+    if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
+        Some(format!("must be 1 to {REASON_MAX_CHARS} characters"))
+    } else if reason.chars().any(char::is_control) {
+        Some("must not contain control characters".into())
+    } else {
+        None
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetirementRequest {
@@ -95,10 +106,8 @@ fn checked(account_id: i64, request: RetirementRequest) -> Result<NewRetirement,
         problem("beneficiary", why);
     }
     let reason = request.reason.trim();
-    if reason.is_empty() || reason.chars().count() > REASON_MAX_CHARS {
-        problem("reason", format!("must be 1 to {REASON_MAX_CHARS} characters"));
-    } else if reason.chars().any(char::is_control) {
-        problem("reason", "must not contain control characters".into());
+    if let Some(why) = reason_problem(reason) {
+        problem("reason", why);
     }
     let date = |text: &Option<String>| text.as_deref().map(|t| NaiveDate::parse_from_str(t, "%Y-%m-%d"));
     match (date(&request.period_from), date(&request.period_to)) {

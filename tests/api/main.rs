@@ -35,6 +35,7 @@ mod providers;
 mod publication;
 mod redemptions;
 mod reduction_batches;
+mod reduction_retirements;
 mod reduction_sales;
 mod region_parameters;
 mod replica;

@@ -1,0 +1,1 @@
+DROP TABLE reduction_batch_retirements;
