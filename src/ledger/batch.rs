@@ -366,23 +366,9 @@ fn apply_net_changes(conn: &mut AnyConnection, changes: &BTreeMap<i64, (i64, i64
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::kinds::{AccountKind, Asset};
 
     fn wallet(id: i64, balance: i64, held: i64) -> AccountRow {
-        AccountRow {
-            id,
-            kind: AccountKind::Wallet,
-            code: format!("wallet:{id}"),
-            region_code: None,
-            floored: true,
-            derived: false,
-            debits_posted: 0,
-            credits_posted: balance,
-            debits_pending: held,
-            credits_pending: 0,
-            issued_posted: 0,
-            asset: Asset::Points,
-        }
+        AccountRow::wallet_for_tests(id, balance, held)
     }
 
     fn order(debit: i64, credit: i64, amount: i64, cause: &Cause) -> Order<'_> {

@@ -27,6 +27,25 @@ pub struct AccountRow {
 }
 
 impl AccountRow {
+    /// A points wallet holding `balance` with `held` of it reserved, for unit tests of ledger logic.
+    #[cfg(test)]
+    pub fn wallet_for_tests(id: i64, balance: i64, held: i64) -> AccountRow {
+        AccountRow {
+            id,
+            kind: AccountKind::Wallet,
+            code: format!("wallet:{id}"),
+            region_code: None,
+            floored: true,
+            derived: false,
+            debits_posted: 0,
+            credits_posted: balance,
+            debits_pending: held,
+            credits_pending: 0,
+            issued_posted: 0,
+            asset: Asset::Points,
+        }
+    }
+
     pub fn balance(&self) -> i64 {
         self.credits_posted - self.debits_posted
     }

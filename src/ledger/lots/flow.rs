@@ -291,7 +291,6 @@ fn write(conn: &mut AnyConnection, known: &HashMap<i64, Known>, outcome: Outcome
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ledger::kinds::{AccountKind, Asset};
 
     fn day(d: u32) -> NaiveDateTime {
         chrono::NaiveDate::from_ymd_opt(2030, 1, d)
@@ -300,20 +299,7 @@ mod tests {
     }
 
     fn wallet(id: i64) -> AccountRow {
-        AccountRow {
-            id,
-            kind: AccountKind::Wallet,
-            code: format!("wallet:{id}"),
-            region_code: None,
-            floored: true,
-            derived: false,
-            debits_posted: 0,
-            credits_posted: 0,
-            debits_pending: 0,
-            credits_pending: 0,
-            issued_posted: 0,
-            asset: Asset::Points,
-        }
+        AccountRow::wallet_for_tests(id, 0, 0)
     }
 
     fn transfer(id: i64, debit: i64, credit: i64, amount: i64) -> TransferRow {
