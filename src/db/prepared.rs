@@ -474,7 +474,8 @@ fn unnest_inserts<'r, T, R: Columns<T>, ST>(
 
 /// [`insert_rows`], where a row whose key (the columns declared by `K`) is stored already adds its other
 /// declared columns to the stored ones (`ON CONFLICT (key) DO UPDATE SET c = table.c + excluded.c`): a
-/// counter's increments, summed by the database under the row's lock.
+/// counter's increments, summed by the database under the row's lock. On PostgreSQL one statement per
+/// [`ROWS_PER_SET`] rows, which refuses to update one row twice: callers sum their rows by key first.
 pub fn add_rows<K, T, R>(conn: &mut AnyConnection, _table: T, rows: &[R]) -> QueryResult<usize>
 where
     K: Columns<T>,

@@ -316,16 +316,21 @@ pub fn follow(
             let pieces = take(conn, debit.id, FREE, amount)?;
             arrive(conn, transfer.id, credit, &pieces)
         }
-        // Points from an account that keeps no lots (a partner's settlement) would reach a wallet with no
-        // provenance: no flow does that, and the ledger refuses it rather than invent a lot.
         _ if wallet(credit) && !transfer.kind.resolves_hold(transfer.pending_id) => {
-            Err(LedgerError::Inconsistent(format!(
-                "{} transfer {} would bring points without lots into wallet {}",
-                transfer.kind, transfer.id, credit.id
-            )))
+            Err(without_provenance(transfer, credit))
         }
         _ => Ok(()),
     }
+}
+
+/// The refusal of `transfer`, which would bring wallet `credit` points from an account that keeps no lots
+/// (a partner's settlement, say): they would have no provenance. No flow does that, and the ledger
+/// refuses it rather than invent a lot.
+fn without_provenance(transfer: &TransferRow, credit: &AccountRow) -> LedgerError {
+    LedgerError::Inconsistent(format!(
+        "{} transfer {} would bring points without lots into wallet {}",
+        transfer.kind, transfer.id, credit.id
+    ))
 }
 
 /// Pieces taken from a wallet arrive in `credit`: kept as its holdings when it is a wallet, else written

@@ -16,7 +16,8 @@ use chrono::NaiveDateTime;
 use diesel::sql_types::{BigInt, Timestamp};
 
 use super::{
-    changed_under_lock, holdings_after, Exit, Holding, HoldingKey, LedgerError, Piece, Result, FREE,
+    changed_under_lock, holdings_after, without_provenance, Exit, Holding, HoldingKey, LedgerError, Piece,
+    Result, FREE,
 };
 use crate::db::prepared::{add_rows, insert_rows, is_postgres, matching, Array, Dynamic, Planning, Value};
 use crate::db::schema::{lot_exits, lot_holdings};
@@ -24,8 +25,12 @@ use crate::db::AnyConnection;
 use crate::ledger::kinds::TransferKind as Kind;
 use crate::ledger::store::{AccountRow, TransferRow};
 
-/// Holdings read of each paying wallet at first; a wallet that needs more reads twice as many again.
+/// Holdings read of each paying wallet at first; a wallet that needs more reads twice as many again,
+/// up to [`MOST_READ`] a round trip.
 const FIRST_READ: i64 = 8;
+/// The most holdings one further read of a wallet takes: bounds the memory a spend of many small lots
+/// holds per round trip.
+const MOST_READ: i64 = 1024;
 
 /// A transfer just written, with its two locked accounts.
 pub struct Move<'a> {
@@ -94,13 +99,8 @@ fn decide(known: &HashMap<i64, Known>, moves: &[Move<'_>]) -> Result<std::result
             )));
         }
         if !m.debit.holds_lots() {
-            // Points from an account that keeps no lots would reach a wallet without provenance: no flow
-            // does that, and the ledger refuses it rather than invent a lot (as `lots::follow`).
             if m.credit.holds_lots() {
-                return Err(LedgerError::Inconsistent(format!(
-                    "{} transfer {} would bring points without lots into wallet {}",
-                    t.kind, t.id, m.credit.id
-                )));
+                return Err(without_provenance(t, m.credit));
             }
             continue;
         }
@@ -230,7 +230,7 @@ fn read_more(conn: &mut AnyConnection, wallet: i64, known: &mut Known) -> Result
             .insert((piece.expires_at, piece.lot_id), piece.points);
         known.frontier = Some((piece.expires_at, piece.lot_id));
     }
-    known.next_read = (known.next_read * 2).min(super::PAGE * 16);
+    known.next_read = (known.next_read * 2).min(MOST_READ);
     Ok(())
 }
 
