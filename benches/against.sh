@@ -17,7 +17,7 @@ shift
 ROUNDS=${ROUNDS:-3}
 export TANHUI_BENCH_DATABASE_URL=${TANHUI_BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 # Built once: the sitting must not rebuild the bench (or fail to) when the tree changes during it.
-LOAD=$(cargo bench --bench load --no-run --message-format=json 2>/dev/null |
+LOAD=$(cargo bench --bench load --no-run --message-format=json 2>/dev/null | grep '"kind":\["bench"\]' |
   sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -1)
 [ -x "$LOAD" ] || { echo "the load bench did not build" >&2; exit 1; }
 
