@@ -503,7 +503,11 @@ pub fn insert_new_rows<T, R: Columns<T>>(
     _table: T,
     rows: &[R],
 ) -> QueryResult<usize> {
-    execute_all(conn, inserts(rows, " ON CONFLICT DO NOTHING"))
+    let then = " ON CONFLICT DO NOTHING";
+    if is_postgres(conn) {
+        return execute_all(conn, unnest_inserts(rows, then));
+    }
+    execute_all(conn, inserts(rows, then))
 }
 
 /// [`insert_new_rows`] that answers the `key` (a text column) of each row it inserted, leaving out the
@@ -546,9 +550,21 @@ fn execute_all<'r>(
     Ok(written)
 }
 
-/// The statements inserting `rows`, each followed by `then`.
+/// The SQLite statements inserting `rows`, each followed by `then`.
+///
+/// `OR FAIL`: a statement that breaks a constraint stops there and keeps the rows before it, where the
+/// default (`ABORT`) undoes them, which makes SQLite copy every page a multi-row statement changes into a
+/// statement journal first. Nothing here goes on after a failed insert: every caller gives the error to
+/// its transaction (or savepoint), which rolls back all of it. The journal was about two fifths of what
+/// inserting a group's lot holdings cost the ingest writer (`docs/performance.md`, "Issuance and transfers
+/// before and after lots"). Tables with immediate foreign keys keep their journal: a statement that breaks
+/// one is undone whatever its conflict clause says.
 fn inserts<'r, T, R: Columns<T>, ST>(rows: &'r [R], then: &'r str) -> impl Iterator<Item = Dynamic<'r, ST>> {
-    let head = format!("INSERT INTO {} ({}) VALUES ", R::TABLE, R::NAMES.join(", "));
+    let head = format!(
+        "INSERT OR FAIL INTO {} ({}) VALUES ",
+        R::TABLE,
+        R::NAMES.join(", ")
+    );
     rows.chunks(ROWS_PER_STATEMENT).map(move |chunk| {
         let mut statement = Dynamic::new(head.as_str());
         statement.binds.reserve_exact(chunk.len() * R::NAMES.len());
@@ -857,10 +873,12 @@ mod tests {
             statements,
             vec![
                 format!(
-                    "INSERT INTO daily_grants (account_id, activity_type, granted_g) VALUES {}",
+                    "INSERT OR FAIL INTO daily_grants (account_id, activity_type, granted_g) VALUES {}",
                     vec![tuple; 32].join(", ")
                 ),
-                format!("INSERT INTO daily_grants (account_id, activity_type, granted_g) VALUES {tuple}"),
+                format!(
+                    "INSERT OR FAIL INTO daily_grants (account_id, activity_type, granted_g) VALUES {tuple}"
+                ),
             ]
         );
         assert_eq!(
@@ -907,6 +925,28 @@ mod tests {
                 .unwrap();
             rows_go_in_are_updated_and_are_found(&mut conn);
         }
+    }
+
+    /// A multi-row insert that breaks a key in its second row leaves nothing once its transaction rolls
+    /// back, which is what every caller of these inserts does with an error.
+    #[test]
+    fn a_failed_insert_leaves_nothing_after_its_transaction() {
+        let mut conn = sqlite();
+        conn.batch_execute(GRANTS_TABLE).unwrap();
+        let rows =
+            [(1, "walking", 1), (1, "walking", 2), (2, "cycling", 3)].map(|(account, kind, granted)| Grant {
+                account,
+                kind,
+                granted,
+            });
+        let failed = crate::db::transaction(&mut conn, crate::db::Tx::Write, |conn| {
+            insert_rows(conn, daily_grants::table, &rows)
+        });
+        assert!(failed.is_err());
+        assert_eq!(
+            crate::db::count(&mut conn, "SELECT count(*) AS n FROM daily_grants"),
+            0
+        );
     }
 
     fn rows_go_in_are_updated_and_are_found(conn: &mut AnyConnection) {
