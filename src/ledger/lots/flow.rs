@@ -6,9 +6,9 @@
 //! about 1,600/s where they had run at 5,400–6,200/s before lots (`docs/performance.md`). Here the group's
 //! paying wallets' first holdings are read together, every transfer is decided in memory in order (a wallet
 //! spends what an earlier transfer of the group brought it, soonest expiry first, exactly as one by one),
-//! and what changed is written in three set statements whatever the group's size: a delete of the
-//! holdings read that changed, an insert-or-add of every holding's new points, and the exits of points
-//! that left the wallets.
+//! and what changed is written in four set statements whatever the group's size: a delete of the
+//! holdings read that were emptied, an update of those read that changed, an insert-or-add of the
+//! holdings nobody read, and the exits of points that left the wallets.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -19,7 +19,9 @@ use super::{
     changed_under_lock, holdings_after, without_provenance, Exit, Holding, HoldingKey, LedgerError, Piece,
     Result, FREE,
 };
-use crate::db::prepared::{add_rows, insert_rows, is_postgres, matching, Array, Dynamic, Planning, Value};
+use crate::db::prepared::{
+    add_rows, insert_rows, is_postgres, matching, upsert_rows, Array, Dynamic, Planning, Value,
+};
 use crate::db::schema::{lot_exits, lot_holdings};
 use crate::db::AnyConnection;
 use crate::ledger::kinds::TransferKind as Kind;
@@ -234,27 +236,29 @@ fn read_more(conn: &mut AnyConnection, wallet: i64, known: &mut Known) -> Result
     Ok(())
 }
 
-/// Writes what the group changed: the read holdings that changed are deleted, every holding with points
-/// after the group is inserted or added to, and the exits are recorded.
+/// Writes what the group changed: the read holdings it emptied are deleted, those it changed are set to
+/// their new points (an update in place: a holding's points are in no index, so PostgreSQL rewrites no
+/// index entry, where deleting and inserting it again wrote two), the holdings nobody read are inserted or
+/// added to, and the exits are recorded.
 fn write(conn: &mut AnyConnection, known: &HashMap<i64, Known>, outcome: Outcome) -> Result<()> {
     let mut gone: Vec<HoldingKey> = Vec::new();
+    let mut changed: Vec<Holding> = Vec::new();
     let mut added: BTreeMap<(i64, Key), i64> = outcome.added;
     for (&wallet, held) in &outcome.held {
         let stored = &known[&wallet].stored;
         for (&key, &points) in held {
-            let before = stored.get(&key).copied();
-            if before == Some(points) {
-                continue;
-            }
-            if before.is_some() {
-                gone.push((wallet, FREE, key.0, key.1));
-            }
-            if points > 0 {
-                *added.entry((wallet, key)).or_default() += points;
+            match stored.get(&key).copied() {
+                Some(before) if before == points => {}
+                Some(_) if points == 0 => gone.push((wallet, FREE, key.0, key.1)),
+                Some(_) => changed.push(holding(wallet, key, points)),
+                None if points > 0 => *added.entry((wallet, key)).or_default() += points,
+                None => {}
             }
         }
     }
     gone.sort_unstable();
+    // In key order, as every writer of holdings writes them (no two wait on each other in a cycle).
+    changed.sort_unstable_by_key(|h| (h.account_id, h.piece.expires_at, h.piece.lot_id));
     let mut deleted = 0;
     for statement in matching::<BigInt, _, HoldingKey>(
         conn,
@@ -266,17 +270,11 @@ fn write(conn: &mut AnyConnection, known: &HashMap<i64, Known>, outcome: Outcome
         deleted += statement.execute(conn)?;
     }
     changed_under_lock(gone.first().map_or(0, |k| k.0), deleted, gone.len())?;
+    // Each of these was read under the wallet's lock: setting it updates it, never inserts.
+    upsert_rows::<HoldingKey, _, _>(conn, lot_holdings::table, &changed)?;
     let holdings: Vec<Holding> = added
         .into_iter()
-        .map(|((account_id, (expires_at, lot_id)), points)| Holding {
-            account_id,
-            hold_id: FREE,
-            piece: Piece {
-                expires_at,
-                lot_id,
-                points,
-            },
-        })
+        .map(|((wallet, key), points)| holding(wallet, key, points))
         .collect();
     add_rows::<HoldingKey, _, _>(conn, lot_holdings::table, &holdings)?;
     let exits: Vec<Exit> = outcome
@@ -286,6 +284,19 @@ fn write(conn: &mut AnyConnection, known: &HashMap<i64, Known>, outcome: Outcome
         .collect();
     insert_rows(conn, lot_exits::table, &exits)?;
     Ok(())
+}
+
+/// `wallet`'s free holding of `points` at `key`.
+fn holding(wallet: i64, (expires_at, lot_id): Key, points: i64) -> Holding {
+    Holding {
+        account_id: wallet,
+        hold_id: FREE,
+        piece: Piece {
+            expires_at,
+            lot_id,
+            points,
+        },
+    }
 }
 
 #[cfg(test)]
