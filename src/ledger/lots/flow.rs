@@ -257,7 +257,8 @@ fn write(conn: &mut AnyConnection, known: &HashMap<i64, Known>, outcome: Outcome
         }
     }
     gone.sort_unstable();
-    // In key order, as every writer of holdings writes them (no two wait on each other in a cycle).
+    // In key order, as `gone`: what the group writes does not follow a hash map's order. (No other writer
+    // waits on these rows: their wallets' row locks, held already, keep it off.)
     changed.sort_unstable_by_key(|h| (h.account_id, h.piece.expires_at, h.piece.lot_id));
     let mut deleted = 0;
     for statement in matching::<BigInt, _, HoldingKey>(
